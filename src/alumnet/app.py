@@ -1,0 +1,317 @@
+"""The Starlette application: /graphql (HTTP and WebSocket), health, readiness, metrics."""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from alumnet.bootstrap import build_runtime, close_runtime
+from alumnet.config import Settings, load_settings
+from alumnet.domain.identity.auth import AuthenticationFailed, viewer_from_bearer
+from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.runtime import Runtime
+from alumnet.observability import RequestStats, configure_logging, current_stats, get_logger
+from alumnet.persistence.uow import Origin
+from alumnet.schema import build_schema
+from alumnet.schema.context import Context
+from alumnet.schema.errors import UNAUTHENTICATED
+
+log = get_logger("alumnet.http")
+
+STATIC_DIR = Path(__file__).parent / "static"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise AuthenticationFailed("malformed")
+    return credential.strip()
+
+
+def _unauthenticated(reason: str) -> JSONResponse:
+    message = (
+        "Your access token has expired: get a new one with tokenRefresh."
+        if reason == "expired"
+        else "The token you sent is not valid (malformed, forged, revoked, or its user is "
+        "suspended). Sign in again."
+    )
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": UNAUTHENTICATED}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class AlumnetGraphQL(GraphQL[Context, None]):
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(
+            build_schema(runtime.settings),
+            graphql_ide="graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+        self.runtime = runtime
+        index = STATIC_DIR / "graphiql" / "index.html"
+        self._ide_html = index.read_text() if index.exists() else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except AuthenticationFailed as exc:
+            if scope["type"] == "http":
+                await _unauthenticated(exc.reason)(scope, receive, send)
+            else:
+                raise
+
+    async def _viewer(self, authorization: str | None) -> Viewer:
+        bearer = _bearer(authorization)
+        if bearer is None:
+            return ANONYMOUS
+        async with self.runtime.database.connect() as conn:
+            return await viewer_from_bearer(self.runtime, conn, bearer)
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        client = request.client.host if request.client else None
+        state = request.scope.get("state", {})
+        context = Context(
+            runtime=self.runtime,
+            request=request,
+            response=response,
+            origin=Origin(
+                ip=client,
+                user_agent=request.headers.get("user-agent"),
+                request_id=state.get("request_id"),
+            ),
+        )
+        if isinstance(request, Request):
+            context.viewer = await self._viewer(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params: Mapping[str, Any] = context.connection_params or {}
+        raw = params.get("Authorization") or params.get("authorization")
+        try:
+            context.viewer = await self._viewer(raw if isinstance(raw, str) else None)
+        except AuthenticationFailed as exc:
+            raise ConnectionRejectionError({"reason": "invalid token"}) from exc
+        return {"viewer": context.viewer.user_id is not None}
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._ide_html is None:
+            return HTMLResponse("GraphiQL assets are missing from this build.", status_code=500)
+        return HTMLResponse(self._ide_html)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+class RequestMiddleware:
+    """Request id, per-request SQL accounting, body limit, timing and security headers."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.max_body = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        stats = RequestStats()
+        stats_token = current_stats.set(stats)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = {"code": 0}
+        try:
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                return
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                await self._too_large(scope, receive, send)
+                return
+            received = {"bytes": 0}
+
+            async def limited_receive() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    received["bytes"] += len(message.get("body", b""))
+                    if received["bytes"] > self.max_body:
+                        raise BodyTooLarge
+                return message
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                    extra = [
+                        (b"x-request-id", request_id.encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"referrer-policy", b"no-referrer"),
+                        (b"content-security-policy", CSP.encode()),
+                    ]
+                    if self.settings.debug:
+                        timing = stats.timing()
+                        extra.append(
+                            (
+                                b"server-timing",
+                                (
+                                    f'sql;dur={timing["sqlMs"]};desc="{timing["sqlStatements"]} '
+                                    f'statements", total;dur={timing["totalMs"]}'
+                                ).encode(),
+                            )
+                        )
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_headers)
+            except BodyTooLarge:
+                if status["code"] == 0:
+                    await self._too_large(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope.get("path") != "/metrics":
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status["code"],
+                    ms=round((time.perf_counter() - stats.started) * 1000, 2),
+                    sql=stats.sql_statements,
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+            current_stats.reset(stats_token)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "errors": [
+                    {
+                        "message": f"The request body is larger than {self.max_body} bytes.",
+                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                    }
+                ]
+            },
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    settings.check_production()
+    configure_logging(settings.log_format, settings.log_level)
+    runtime, dispatcher = build_runtime(settings)
+    graphql = AlumnetGraphQL(runtime)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await runtime.database.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        if settings.redis_url:
+            try:
+                from redis.asyncio import Redis
+
+                client = Redis.from_url(settings.redis_url)
+                try:
+                    await client.ping()
+                finally:
+                    await client.aclose()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"unreachable: {type(exc).__name__}"
+        else:
+            checks["redis"] = "not configured (in-process queue and pub/sub)"
+        ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(request: Request) -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            payload = generate_latest(registry)
+        else:
+            payload = generate_latest()
+        return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await dispatcher.requeue_stale()
+        # Objects alive after start-up are never garbage; keep the collector off them.
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "started",
+            env=settings.env,
+            database=runtime.database.engine.url.get_backend_name(),
+            redis=bool(settings.redis_url),
+        )
+        yield
+        await dispatcher.queue.drain()
+        await close_runtime(runtime)
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestMiddleware, settings=settings)
+    app.state.runtime = runtime
+    app.state.dispatcher = dispatcher
+    return app
+
+
+__all__ = ["WebSocket", "create_app"]

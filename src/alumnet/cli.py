@@ -1,0 +1,342 @@
+"""The ``alumnet`` command: serve, worker, migrate, seed, export-schema, user, token."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from alumnet.config import ConfigurationError, Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="alumnet: the GraphQL backend of an alumni and student-mentorship network.\n\n"
+    "Configure it with ALUMNET_* environment variables (see README.md); with none set it "
+    "runs on SQLite under ./var with jobs in-process.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+migrate_app = typer.Typer(help="Apply or inspect database migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users from the command line.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal access tokens for scripts.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+FIRST_QUERY = """query FirstLook {
+  viewer { id name email roles permissions emailVerified }
+}"""
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+        settings.check_production()
+    except ConfigurationError as exc:
+        typer.secho(f"alumnet: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from alumnet.bootstrap import build_runtime, close_runtime
+
+    async def main() -> T:
+        runtime, dispatcher = build_runtime(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await dispatcher.queue.drain()
+            await close_runtime(runtime)
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API and GraphiQL at http://HOST:PORT/graphql."""
+    import uvicorn
+
+    settings = _settings()
+    from alumnet.persistence import migrations
+
+    if migrations.current(settings.database_url) != migrations.head():
+        typer.secho(
+            "The database is not at the latest migration: run `alumnet migrate upgrade`.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if not settings.is_production:
+        typer.echo(
+            f"\n  alumnet on http://{host}:{port}/graphql  (GraphiQL in your browser)\n"
+            "  Demo sign-in: admin@demo.alumnet.dev / alumnet-demo (also developer@, manager@,"
+            " sre@, mentor@, student@, alumnus@)\n"
+            "  Get a token in GraphiQL:\n"
+            '    mutation { tokenCreate(input: {email: "admin@demo.alumnet.dev", password: '
+            '"alumnet-demo"}) { accessToken userErrors { code message } } }\n'
+            '  then set the header {"Authorization": "Bearer <accessToken>"} and run:\n'
+            + "\n".join("    " + line for line in FIRST_QUERY.splitlines())
+            + "\n",
+            err=True,
+        )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = settings.var_dir / "prometheus"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    uvicorn.run(
+        "alumnet.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        list[str] | None, typer.Argument(help="Queues to work on (default: all of them).")
+    ] = None,
+    burst: Annotated[bool, typer.Option(help="Stop when the queues are empty.")] = False,
+) -> None:
+    """Run an RQ worker for the named queues (needs ALUMNET_REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        typer.secho(
+            "ALUMNET_REDIS_URL is not set: without Redis, jobs run inside `alumnet serve`; "
+            "there is nothing for a separate worker to do.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    from redis import Redis
+    from rq import Queue, Worker
+
+    from alumnet.workers.jobs import QUEUES
+    from alumnet.workers.queue import rq_queue_name
+
+    names = queues or list(QUEUES)
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown:
+        typer.secho(
+            f"Unknown queue(s): {', '.join(unknown)}. Known: {', '.join(QUEUES)}.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    stale = _with_runtime(settings, lambda runtime: runtime.after_commit.requeue_stale())
+    if stale:
+        typer.echo(f"Re-enqueued {stale} job(s) that were committed but never queued.", err=True)
+    connection = Redis.from_url(settings.redis_url)
+    rq_queues = [
+        Queue(rq_queue_name(settings.queue_prefix, n), connection=connection) for n in names
+    ]
+    Worker(rq_queues, connection=connection).work(
+        burst=burst, with_scheduler=True, logging_level="WARNING"
+    )
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the database up to REVISION (default: the latest)."""
+    from alumnet.persistence import migrations
+
+    settings = _settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"Database at revision {migrations.current(settings.database_url)}.")
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+) -> None:
+    """Step the database back to REVISION."""
+    from alumnet.persistence import migrations
+
+    settings = _settings()
+    migrations.downgrade(settings.database_url, revision)
+    typer.echo(f"Database at revision {migrations.current(settings.database_url)}.")
+
+
+@migrate_app.command("current")
+def migrate_current() -> None:
+    """Print the database's revision and the latest one."""
+    from alumnet.persistence import migrations
+
+    settings = _settings()
+    typer.echo(f"current: {migrations.current(settings.database_url)}")
+    typer.echo(f"latest:  {migrations.head()}")
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo data set.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the database has no users.")
+    ] = False,
+) -> None:
+    """Load data into the database (today: the demo data set)."""
+    if not demo:
+        typer.secho("Say what to load: --demo.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    if settings.is_production:
+        typer.secho(
+            "Refusing to load demo data with ALUMNET_ENV=production.", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(2)
+    from alumnet.domain import demo as demo_data
+
+    async def work(runtime: Any) -> int | None:
+        if if_empty and not await demo_data.is_empty(runtime):
+            return None
+        return await demo_data.seed_demo(runtime)
+
+    created = _with_runtime(settings, work)
+    if created is None:
+        typer.echo("The database has data already; demo data not loaded.")
+    else:
+        typer.echo(
+            f"Demo data loaded ({created} new users). Password for every demo user: "
+            f"{demo_data.DEMO_PASSWORD}"
+        )
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = Path("schema.graphql"),
+) -> None:
+    """Write the GraphQL schema (SDL) to a file, default ./schema.graphql."""
+    from alumnet.schema import build_schema
+
+    sdl = build_schema(load_settings()).as_str() + "\n"
+    output.write_text(sdl)
+    typer.echo(f"Wrote {output} ({len(sdl.splitlines())} lines).")
+
+
+def _password(given: str | None) -> str:
+    if given:
+        return given
+    env = os.environ.get("ALUMNET_ADMIN_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        typer.secho(
+            "Give --password, ALUMNET_ADMIN_PASSWORD, or run in a terminal.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        typer.secho("The passwords differ.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    return first
+
+
+@user_app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's e-mail address.")],
+    name: Annotated[str, typer.Option(help="Full name.")] = "Administrator",
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (else ALUMNET_ADMIN_PASSWORD, else asked for)."),
+    ] = None,
+) -> None:
+    """Create an ADMIN user (does nothing if the address exists)."""
+    settings = _settings()
+    secret = _password(password)
+    from alumnet.domain.errors import DomainError
+    from alumnet.domain.identity.permissions import Role
+    from alumnet.domain.identity.users import ensure_user
+    from alumnet.persistence.uow import Origin
+
+    async def work(runtime: Any) -> bool:
+        async with runtime.transaction(origin=Origin(via="cli")) as uow:
+            _, created = await ensure_user(
+                runtime, uow, email=email, name=name, roles=[Role.ADMIN], password=secret
+            )
+            return bool(created)
+
+    try:
+        created = _with_runtime(settings, work)
+    except DomainError as exc:
+        for p in exc.problems:
+            typer.secho(f"{p.code}: {p.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        "Administrator created." if created else "A user with this address exists; nothing changed."
+    )
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="Whose token (an existing, active user).")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "script",
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="Days until it expires (default: never).")
+    ] = None,
+) -> None:
+    """Create a personal access token and print its secret (shown only once)."""
+    settings = _settings()
+    from alumnet.domain.errors import DomainError
+    from alumnet.domain.identity import auth
+    from alumnet.domain.identity.permissions import Role, Viewer
+    from alumnet.domain.identity.users import ACTIVE, roles_of, user_by_email
+    from alumnet.persistence.uow import Origin
+
+    async def work(runtime: Any) -> str:
+        async with runtime.transaction(origin=Origin(via="cli")) as uow:
+            user = await user_by_email(uow, email)
+            if user is None or user.status != ACTIVE:
+                raise DomainError.of("NOT_FOUND", f"No active user with the address {email}.")
+            roles: list[Role] = await roles_of(uow, user.id)
+            uow.actor_id = user.id
+            viewer = Viewer(user_id=user.id, email=user.email, roles=frozenset(roles), via="cli")
+            expires = (
+                datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+            )
+            created = await auth.create_personal_access_token(
+                uow, viewer, name=name, expires_at=expires
+            )
+            return created.secret
+
+    try:
+        secret = _with_runtime(settings, work)
+    except DomainError as exc:
+        for p in exc.problems:
+            typer.secho(f"{p.code}: {p.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(secret)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Business rules per context: plain Python, no GraphQL and no HTTP."""

@@ -1,0 +1,73 @@
+"""Failures a caller can act on: they become userErrors, never GraphQL errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    field: tuple[str, ...] | None = None
+
+
+class DomainError(Exception):
+    """One or more problems with the request; the transaction is rolled back."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = list(problems)
+
+    @classmethod
+    def of(cls, code: str, message: str, field: str | tuple[str, ...] | None = None) -> DomainError:
+        path = (field,) if isinstance(field, str) else field
+        return cls(Problem(code=code, message=message, field=path))
+
+
+class NotAuthenticated(Exception):
+    """The operation needs a signed-in viewer."""
+
+
+class PermissionDenied(Exception):
+    """The viewer may not do this; callers present it as not found where it matters."""
+
+
+class Problems:
+    """Collects validation problems so that all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, code: str, message: str, field: str | tuple[str, ...] | None = None) -> None:
+        path = (field,) if isinstance(field, str) else field
+        self.items.append(Problem(code=code, message=message, field=path))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DomainError(*self.items)
+
+
+def check_text(
+    problems: Problems,
+    value: str | None,
+    *,
+    field: str | tuple[str, ...],
+    max_length: int,
+    min_length: int = 0,
+    label: str,
+) -> str | None:
+    """Trim and bound a free-text value; control characters are refused."""
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if len(cleaned) > max_length:
+        problems.add("TOO_LONG", f"{label} must be at most {max_length} characters.", field)
+    elif len(cleaned) < min_length:
+        if min_length == 1:
+            problems.add("REQUIRED", f"{label} is required.", field)
+        else:
+            problems.add("TOO_SHORT", f"{label} must be at least {min_length} characters.", field)
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in cleaned):
+        problems.add("INVALID", f"{label} contains control characters.", field)
+    return cleaned

@@ -1,0 +1,1 @@
+"""Identity and access: users, roles and permissions, credentials, tokens, audit."""

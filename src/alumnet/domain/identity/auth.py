@@ -1,0 +1,376 @@
+"""Sign-in, token refresh and revocation, personal access tokens, and the viewer."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.jwt_tokens import (
+    InvalidAccessToken,
+    issue_access_token,
+    read_access_token,
+)
+from alumnet.domain.identity.permissions import ANONYMOUS, Permission, Role, Viewer
+from alumnet.domain.identity.secrets import PAT_PREFIX, REFRESH_PREFIX, digest, new_secret
+from alumnet.domain.identity.users import ACTIVE, EMAIL_MAX, normalise_email
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import (
+    PersonalAccessToken,
+    RefreshToken,
+    Session,
+    User,
+    UserRole,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+# A real argon2id hash of a random string, verified when the address is unknown so that
+# a wrong address costs as much time as a wrong password.
+_DUMMY_PASSWORD = "alumnet-no-such-account"
+PAT_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class AuthenticationFailed(Exception):
+    """A presented credential is not valid; the request is refused as a whole."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    user: User
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+
+
+def _invalid_credentials() -> DomainError:
+    return DomainError.of("INVALID_CREDENTIALS", "The e-mail address or password is incorrect.")
+
+
+def _throttled(minutes: int) -> DomainError:
+    return DomainError.of(
+        "THROTTLED",
+        f"Too many failed sign-in attempts. Try again in {minutes} minutes or reset your password.",
+    )
+
+
+async def _new_refresh_token(rt: Runtime, uow: UnitOfWork, session_id: int) -> tuple[str, datetime]:
+    secret = new_secret(REFRESH_PREFIX)
+    expires = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+    uow.session.add(
+        RefreshToken(session_id=session_id, token_hash=digest(secret), expires_at=expires)
+    )
+    await uow.session.flush()
+    return secret, expires
+
+
+async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) -> IssuedTokens:
+    settings = rt.settings
+    if not email.strip() or not password or len(email) > EMAIL_MAX or len(password) > 1024:
+        raise _invalid_credentials()
+    email_key = normalise_email(email)
+    account_key = f"signin:account:{email_key}"
+    address_key = f"signin:address:{uow.origin.ip or 'unknown'}"
+    minutes = max(1, settings.signin_window_seconds // 60)
+    # Throttle before hashing, so that a flood costs us nothing but a counter.
+    if (
+        await rt.failures.count(account_key) >= settings.signin_max_failures
+        or await rt.failures.count(address_key) >= settings.signin_max_failures_per_address
+    ):
+        raise _throttled(minutes)
+    user = (
+        await uow.session.execute(select(User).where(User.email_lower == email_key))
+    ).scalar_one_or_none()
+    ok = False
+    if user is not None and user.password_hash:
+        try:
+            ok = rt.hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+    else:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            rt.hasher.verify(_dummy_hash(rt), password)
+    if not ok or user is None:
+        await rt.failures.add(account_key)
+        await rt.failures.add(address_key)
+        raise _invalid_credentials()
+    if user.status != ACTIVE:
+        raise DomainError.of("ACCOUNT_SUSPENDED", "This account is suspended.")
+    await rt.failures.clear(account_key)
+    if rt.hasher.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = rt.hasher.hash(password)
+    now = datetime.now(UTC)
+    user.last_sign_in_at = now
+    session = Session(
+        user_id=user.id,
+        ip=uow.origin.ip,
+        user_agent=(uow.origin.user_agent or "")[:256] or None,
+    )
+    uow.session.add(session)
+    await uow.session.flush()
+    refresh, refresh_expires = await _new_refresh_token(rt, uow, session.id)
+    access, access_expires = issue_access_token(settings, user.id, session.id)
+    audit.record(
+        uow, "session.create", object_type="Session", object_ids=[session.id], actor_id=user.id
+    )
+    return IssuedTokens(user, access, access_expires, refresh, refresh_expires)
+
+
+_dummy_cache: dict[tuple[int, int], str] = {}
+
+
+def _dummy_hash(rt: Runtime) -> str:
+    key = (rt.settings.argon2_memory_kib, rt.settings.argon2_time_cost)
+    if key not in _dummy_cache:
+        _dummy_cache[key] = rt.hasher.hash(_DUMMY_PASSWORD)
+    return _dummy_cache[key]
+
+
+def _invalid_refresh() -> DomainError:
+    return DomainError.of(
+        "INVALID_TOKEN", "This refresh token is not valid. Sign in again.", "refreshToken"
+    )
+
+
+async def refresh(rt: Runtime, uow: UnitOfWork, refresh_token: str) -> IssuedTokens:
+    token = refresh_token.strip()
+    if not token.startswith(REFRESH_PREFIX) or len(token) > 200:
+        raise _invalid_refresh()
+    row = (
+        await uow.session.execute(
+            select(RefreshToken, Session, User)
+            .join(Session, Session.id == RefreshToken.session_id)
+            .join(User, User.id == Session.user_id)
+            .where(RefreshToken.token_hash == digest(token))
+        )
+    ).one_or_none()
+    if row is None:
+        raise _invalid_refresh()
+    stored, session, user = row
+    now = datetime.now(UTC)
+    if session.revoked_at is not None or user.status != ACTIVE or stored.expires_at <= now:
+        raise _invalid_refresh()
+    claimed = await uow.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        # A used refresh token came back: it was stolen or replayed. End the whole family.
+        session.revoked_at = now
+        session.revoked_reason = "refresh_token_reuse"
+        audit.record(
+            uow,
+            "session.revoke",
+            object_type="Session",
+            object_ids=[session.id],
+            actor_id=user.id,
+            details={"reason": "refresh_token_reuse"},
+        )
+        await uow.session.commit()
+        raise _invalid_refresh()
+    session.refreshed_at = now
+    new_refresh, refresh_expires = await _new_refresh_token(rt, uow, session.id)
+    access, access_expires = issue_access_token(rt.settings, user.id, session.id)
+    return IssuedTokens(user, access, access_expires, new_refresh, refresh_expires)
+
+
+async def revoke(uow: UnitOfWork, viewer: Viewer, refresh_token: str | None) -> None:
+    """Signs out: ends the session of the given refresh token, or the viewer's own."""
+    session: Session | None = None
+    if refresh_token:
+        session = (
+            await uow.session.execute(
+                select(Session)
+                .join(RefreshToken, RefreshToken.session_id == Session.id)
+                .where(RefreshToken.token_hash == digest(refresh_token.strip()))
+            )
+        ).scalar_one_or_none()
+        if session is None:
+            raise _invalid_refresh()
+    elif viewer.session_id is not None:
+        session = await uow.session.get(Session, viewer.session_id)
+    else:
+        raise DomainError.of(
+            "NOTHING_TO_REVOKE",
+            "Give the refresh token to revoke, or sign in with a token.",
+            "refreshToken",
+        )
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = datetime.now(UTC)
+        session.revoked_reason = "signed_out"
+        audit.record(
+            uow,
+            "session.revoke",
+            object_type="Session",
+            object_ids=[session.id],
+            actor_id=session.user_id,
+            details={"reason": "signed_out"},
+        )
+
+
+# --- personal access tokens ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatedPersonalAccessToken:
+    token: PersonalAccessToken
+    secret: str
+
+
+async def create_personal_access_token(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    user_id: int | None = None,
+) -> CreatedPersonalAccessToken:
+    actor = viewer.require(Permission.TOKENS_CREATE)
+    owner = user_id if user_id is not None else actor
+    if owner != actor:
+        viewer.require(Permission.USERS_MANAGE)
+    problems = Problems()
+    clean = check_text(problems, name, field="name", max_length=100, min_length=1, label="Name")
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at <= datetime.now(UTC):
+            problems.add("EXPIRY_IN_PAST", "The expiry must be in the future.", "expiresAt")
+    problems.raise_if_any()
+    target = await uow.session.get(User, owner)
+    if target is None or target.status != ACTIVE:
+        raise DomainError.of("NOT_FOUND", "No such user.", "userId")
+    secret = new_secret(PAT_PREFIX)
+    pat = PersonalAccessToken(
+        user_id=owner,
+        name=clean or "",
+        token_hash=digest(secret),
+        token_prefix=secret[: len(PAT_PREFIX) + 4],
+        expires_at=expires_at,
+    )
+    uow.session.add(pat)
+    await uow.session.flush()
+    audit.record(
+        uow,
+        "personal_access_token.create",
+        object_type="PersonalAccessToken",
+        object_ids=[pat.id],
+        details={"owner": owner, "name": pat.name},
+    )
+    return CreatedPersonalAccessToken(pat, secret)
+
+
+async def revoke_personal_access_token(
+    uow: UnitOfWork, viewer: Viewer, token_id: int
+) -> PersonalAccessToken:
+    actor = viewer.require_user()
+    pat = await uow.session.get(PersonalAccessToken, token_id)
+    if pat is None or (pat.user_id != actor and not viewer.can(Permission.USERS_MANAGE)):
+        raise DomainError.of("NOT_FOUND", "No such personal access token.", "id")
+    if pat.revoked_at is None:
+        pat.revoked_at = datetime.now(UTC)
+        audit.record(
+            uow,
+            "personal_access_token.revoke",
+            object_type="PersonalAccessToken",
+            object_ids=[pat.id],
+        )
+    return pat
+
+
+# --- the viewer ---------------------------------------------------------------------------
+
+
+def _viewer_from_rows(rows: list[tuple[object, ...]], **extra: object) -> Viewer | None:
+    if not rows:
+        return None
+    user_id, email, name, status, verified_at = rows[0][:5]
+    if status != ACTIVE:
+        return None
+    roles = frozenset(Role(str(r[5])) for r in rows if r[5] in Role.__members__)
+    return Viewer(
+        user_id=int(user_id),  # type: ignore[call-overload]
+        email=str(email),
+        name=str(name),
+        roles=roles,
+        email_verified=verified_at is not None,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+_USER_COLUMNS = (User.id, User.email, User.name, User.status, User.email_verified_at, UserRole.role)
+
+
+async def viewer_from_bearer(rt: Runtime, conn: AsyncConnection, bearer: str | None) -> Viewer:
+    """Resolve the ``Authorization`` bearer to a viewer, in one SQL statement.
+
+    No credential means anonymous; a credential that is presented but not valid (expired,
+    forged, revoked, its user suspended) raises ``AuthenticationFailed``.
+    """
+    if not bearer:
+        return ANONYMOUS
+    token = bearer.strip()
+    if token.startswith(PAT_PREFIX):
+        return await _viewer_from_pat(conn, token)
+    try:
+        claims = read_access_token(rt.settings, token)
+    except InvalidAccessToken as exc:
+        raise AuthenticationFailed(exc.reason) from exc
+    rows = (
+        await conn.execute(
+            select(*_USER_COLUMNS)
+            .join(Session, (Session.user_id == User.id) & (Session.id == claims.session_id))
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .where(User.id == claims.user_id, Session.revoked_at.is_(None))
+        )
+    ).all()
+    viewer = _viewer_from_rows([tuple(r) for r in rows], session_id=claims.session_id, via="jwt")
+    if viewer is None:
+        raise AuthenticationFailed("revoked")
+    return viewer
+
+
+async def _viewer_from_pat(conn: AsyncConnection, token: str) -> Viewer:
+    if len(token) > 200:
+        raise AuthenticationFailed("invalid")
+    now = datetime.now(UTC)
+    rows = (
+        await conn.execute(
+            select(*_USER_COLUMNS, PersonalAccessToken.id, PersonalAccessToken.last_used_at)
+            .join(PersonalAccessToken, PersonalAccessToken.user_id == User.id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .where(
+                PersonalAccessToken.token_hash == digest(token),
+                PersonalAccessToken.revoked_at.is_(None),
+                (PersonalAccessToken.expires_at.is_(None)) | (PersonalAccessToken.expires_at > now),
+            )
+        )
+    ).all()
+    viewer = _viewer_from_rows(
+        [tuple(r) for r in rows], token_id=rows[0][6] if rows else None, via="pat"
+    )
+    if viewer is None:
+        raise AuthenticationFailed("invalid")
+    last_used = rows[0][7]
+    if last_used is not None and last_used.tzinfo is None:
+        last_used = last_used.replace(tzinfo=UTC)
+    if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
+        # Recorded at minute resolution so that a busy script does not write on every call.
+        await conn.execute(
+            update(PersonalAccessToken)
+            .where(PersonalAccessToken.id == viewer.token_id)
+            .values(last_used_at=now)
+        )
+        await conn.commit()
+    return viewer

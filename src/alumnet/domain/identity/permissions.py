@@ -1,0 +1,88 @@
+"""Roles, permissions and the viewer: every permission check goes through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from alumnet.domain.errors import NotAuthenticated, PermissionDenied
+
+
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    DEVELOPER = "DEVELOPER"
+    MANAGER = "MANAGER"
+    SRE = "SRE"
+    MENTOR = "MENTOR"
+    STUDENT = "STUDENT"
+    ALUMNUS = "ALUMNUS"
+
+
+class Permission(StrEnum):
+    USERS_READ = "users:read"
+    USERS_MANAGE = "users:manage"
+    ROLES_ASSIGN = "roles:assign"
+    AUDIT_READ = "audit:read"
+    JOBS_READ = "jobs:read"
+    TOKENS_CREATE = "tokens:create"
+
+
+ALL_PERMISSIONS = frozenset(Permission)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: ALL_PERMISSIONS,
+    Role.DEVELOPER: frozenset({Permission.JOBS_READ, Permission.TOKENS_CREATE}),
+    Role.MANAGER: frozenset({Permission.USERS_READ, Permission.TOKENS_CREATE}),
+    Role.SRE: frozenset({Permission.TOKENS_CREATE}),
+    Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),
+    Role.STUDENT: frozenset({Permission.TOKENS_CREATE}),
+    Role.ALUMNUS: frozenset({Permission.TOKENS_CREATE}),
+}
+
+SELF_REGISTERABLE_ROLES = frozenset({Role.STUDENT, Role.ALUMNUS})
+
+
+def permissions_of(roles: frozenset[Role]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking. ``user_id`` is None for an anonymous caller."""
+
+    user_id: int | None = None
+    email: str | None = None
+    name: str | None = None
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    email_verified: bool = False
+    session_id: int | None = None
+    token_id: int | None = None
+    via: str | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return permissions_of(self.roles)
+
+    def can(self, permission: Permission) -> bool:
+        return self.is_authenticated and permission in self.permissions
+
+    def require_user(self) -> int:
+        if self.user_id is None:
+            raise NotAuthenticated
+        return self.user_id
+
+    def require(self, permission: Permission) -> int:
+        user_id = self.require_user()
+        if permission not in self.permissions:
+            raise PermissionDenied(permission.value)
+        return user_id
+
+
+ANONYMOUS = Viewer()

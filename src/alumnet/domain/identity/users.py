@@ -1,0 +1,504 @@
+"""Users: creation, profile changes, suspension, roles; registration and recovery."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2.exceptions import HashingError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.identity import audit, mail
+from alumnet.domain.identity.permissions import (
+    SELF_REGISTERABLE_ROLES,
+    Permission,
+    Role,
+    Viewer,
+)
+from alumnet.domain.identity.secrets import digest, new_secret
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import OneTimeToken, Session, User, UserRole
+from alumnet.persistence.uow import UnitOfWork
+
+EMAIL_MAX = 254
+NAME_MAX = 200
+PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+_EMAIL_RE = re.compile(
+    r"^[^@\s\"'<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+PURPOSE_VERIFY = "email_verify"
+PURPOSE_RESET = "password_reset"
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+DELETED = "deleted"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_email(problems: Problems, email: str, field: str = "email") -> str:
+    cleaned = email.strip()
+    if not cleaned:
+        problems.add("REQUIRED", "E-mail address is required.", field)
+    elif len(cleaned) > EMAIL_MAX:
+        problems.add("TOO_LONG", f"E-mail address must be at most {EMAIL_MAX} characters.", field)
+    elif not _EMAIL_RE.match(cleaned):
+        problems.add("INVALID_EMAIL", "This is not a valid e-mail address.", field)
+    return cleaned
+
+
+def check_password(
+    problems: Problems, password: str, *, email: str | None = None, field: str = "password"
+) -> None:
+    if len(password) < PASSWORD_MIN:
+        problems.add(
+            "PASSWORD_TOO_SHORT", f"Password must be at least {PASSWORD_MIN} characters.", field
+        )
+    elif len(password) > PASSWORD_MAX:
+        problems.add("TOO_LONG", f"Password must be at most {PASSWORD_MAX} characters.", field)
+    elif password.strip() == "" or (email and password.strip().lower() == email.strip().lower()):
+        problems.add(
+            "PASSWORD_TOO_WEAK", "Choose a password that is not your e-mail address.", field
+        )
+
+
+def hash_password(rt: Runtime, password: str) -> str:
+    try:
+        return rt.hasher.hash(password)
+    except HashingError as exc:  # pragma: no cover - argon2 fails only on bad parameters
+        raise DomainError.of("INVALID", "The password could not be stored.", "password") from exc
+
+
+async def get_user(uow: UnitOfWork, user_id: int) -> User | None:
+    return await uow.session.get(User, user_id)
+
+
+async def user_by_email(uow: UnitOfWork, email: str) -> User | None:
+    result = await uow.session.execute(
+        select(User).where(User.email_lower == normalise_email(email))
+    )
+    return result.scalar_one_or_none()
+
+
+async def roles_of(uow: UnitOfWork, user_id: int) -> list[Role]:
+    result = await uow.session.execute(select(UserRole.role).where(UserRole.user_id == user_id))
+    return sorted(Role(r) for r in result.scalars())
+
+
+async def _email_taken(uow: UnitOfWork, email: str, *, except_id: int | None = None) -> bool:
+    query = select(func.count()).select_from(User).where(User.email_lower == normalise_email(email))
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return bool((await uow.session.execute(query)).scalar_one())
+
+
+async def _new_one_time_token(uow: UnitOfWork, user: User, purpose: str, ttl_seconds: int) -> str:
+    token = new_secret()
+    uow.session.add(
+        OneTimeToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=digest(token),
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+        )
+    )
+    return token
+
+
+async def revoke_sessions(uow: UnitOfWork, user_id: int, reason: str) -> None:
+    await uow.session.execute(
+        update(Session)
+        .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+
+
+# --- admin -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewUser:
+    email: str
+    name: str
+    roles: list[Role]
+    password: str | None = None
+    email_verified: bool = False
+
+
+async def create_user(rt: Runtime, uow: UnitOfWork, viewer: Viewer, data: NewUser) -> User:
+    viewer.require(Permission.USERS_MANAGE)
+    problems = Problems()
+    email = check_email(problems, data.email)
+    name = check_text(
+        problems, data.name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
+    )
+    if not data.roles:
+        problems.add("REQUIRED", "Give the user at least one role.", "roles")
+    if data.password is not None:
+        check_password(problems, data.password, email=email)
+    problems.raise_if_any()
+    if await _email_taken(uow, email):
+        raise DomainError.of("EMAIL_TAKEN", "A user with this e-mail address exists.", "email")
+    user = await _insert_user(
+        uow,
+        email=email,
+        name=name or "",
+        roles=data.roles,
+        password_hash=hash_password(rt, data.password) if data.password else None,
+        verified=data.email_verified,
+    )
+    if data.password is None:
+        token = await _new_one_time_token(uow, user, PURPOSE_RESET, 7 * 24 * 3600)
+        await mail.queue_email(
+            uow,
+            user=user,
+            template="invitation",
+            subject="Your alumnet account",
+            body=mail.invitation_body(rt.settings, user, token),
+        )
+    audit.record(
+        uow,
+        "user.create",
+        object_type="User",
+        object_ids=[user.id],
+        details={"roles": sorted(r.value for r in data.roles)},
+    )
+    return user
+
+
+async def _insert_user(
+    uow: UnitOfWork,
+    *,
+    email: str,
+    name: str,
+    roles: list[Role],
+    password_hash: str | None,
+    verified: bool,
+) -> User:
+    now = datetime.now(UTC)
+    user = User(
+        email=email,
+        email_lower=normalise_email(email),
+        name=name,
+        status=ACTIVE,
+        password_hash=password_hash,
+        email_verified_at=now if verified else None,
+    )
+    uow.session.add(user)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:
+        raise DomainError.of(
+            "EMAIL_TAKEN", "A user with this e-mail address exists.", "email"
+        ) from exc
+    for role in sorted(set(roles)):
+        uow.session.add(UserRole(user_id=user.id, role=role.value))
+    await uow.session.flush()
+    return user
+
+
+async def _target(uow: UnitOfWork, user_id: int) -> User:
+    user = await uow.session.get(User, user_id)
+    if user is None or user.status == DELETED:
+        raise DomainError.of("NOT_FOUND", "No such user.", "id")
+    return user
+
+
+async def update_user(
+    uow: UnitOfWork, viewer: Viewer, user_id: int, *, name: str | None, email: str | None
+) -> User:
+    viewer.require(Permission.USERS_MANAGE)
+    user = await _target(uow, user_id)
+    problems = Problems()
+    new_name = check_text(
+        problems, name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
+    )
+    new_email = check_email(problems, email) if email is not None else None
+    problems.raise_if_any()
+    changes: dict[str, str] = {}
+    if new_name is not None and new_name != user.name:
+        changes["name"] = new_name
+        user.name = new_name
+    if new_email is not None and new_email != user.email:
+        if await _email_taken(uow, new_email, except_id=user.id):
+            raise DomainError.of("EMAIL_TAKEN", "A user with this e-mail address exists.", "email")
+        changes["email"] = new_email
+        user.email = new_email
+        user.email_lower = normalise_email(new_email)
+        user.email_verified_at = None
+    if changes:
+        user.updated_at = datetime.now(UTC)
+        audit.record(
+            uow,
+            "user.update",
+            object_type="User",
+            object_ids=[user.id],
+            details={"changed": sorted(changes)},
+        )
+    return user
+
+
+async def set_status(
+    uow: UnitOfWork, viewer: Viewer, user_id: int, status: str, reason: str | None = None
+) -> User:
+    actor = viewer.require(Permission.USERS_MANAGE)
+    problems = Problems()
+    reason = check_text(problems, reason, field="reason", max_length=500, label="Reason")
+    problems.raise_if_any()
+    user = await _target(uow, user_id)
+    if user.id == actor and status != ACTIVE:
+        raise DomainError.of("CANNOT_SUSPEND_SELF", "You cannot suspend your own account.", "id")
+    if user.status == status:
+        return user
+    previous = user.status
+    user.status = status
+    user.updated_at = datetime.now(UTC)
+    if status != ACTIVE:
+        await revoke_sessions(uow, user.id, "suspended")
+    audit.record(
+        uow,
+        "user.suspend" if status == SUSPENDED else "user.reactivate",
+        object_type="User",
+        object_ids=[user.id],
+        details={"from": previous, "to": status, "reason": reason},
+    )
+    return user
+
+
+async def set_roles(uow: UnitOfWork, viewer: Viewer, user_id: int, roles: list[Role]) -> User:
+    actor = viewer.require(Permission.ROLES_ASSIGN)
+    if not roles:
+        raise DomainError.of("REQUIRED", "Give the user at least one role.", "roles")
+    user = await _target(uow, user_id)
+    wanted = set(roles)
+    if user.id == actor and Role.ADMIN not in wanted:
+        raise DomainError.of(
+            "CANNOT_DEMOTE_SELF", "You cannot remove the ADMIN role from yourself.", "roles"
+        )
+    current = set(await roles_of(uow, user.id))
+    if current == wanted:
+        return user
+    await uow.session.execute(
+        delete(UserRole).where(
+            UserRole.user_id == user.id, UserRole.role.in_([r.value for r in current - wanted])
+        )
+    )
+    for role in sorted(wanted - current):
+        uow.session.add(UserRole(user_id=user.id, role=role.value))
+    user.updated_at = datetime.now(UTC)
+    audit.record(
+        uow,
+        "user.roles_set",
+        object_type="User",
+        object_ids=[user.id],
+        details={"from": sorted(r.value for r in current), "to": sorted(r.value for r in wanted)},
+    )
+    return user
+
+
+# --- self-service -----------------------------------------------------------------------
+
+
+async def register(
+    rt: Runtime, uow: UnitOfWork, *, email: str, name: str, password: str, role: Role
+) -> None:
+    """Creates the account and e-mails a verification link.
+
+    An address that already has an account gets an e-mail saying so instead, and the
+    caller sees the same answer either way, so registration cannot probe for accounts.
+    """
+    problems = Problems()
+    email = check_email(problems, email)
+    clean_name = check_text(
+        problems, name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
+    )
+    check_password(problems, password, email=email)
+    if role not in SELF_REGISTERABLE_ROLES:
+        problems.add("ROLE_NOT_ALLOWED", "You can register as a STUDENT or an ALUMNUS.", "role")
+    problems.raise_if_any()
+    existing = await user_by_email(uow, email)
+    if existing is not None:
+        await mail.queue_email(
+            uow,
+            user=existing,
+            template="already_registered",
+            subject="You already have an alumnet account",
+            body=mail.already_registered_body(rt.settings, existing),
+        )
+        audit.record(
+            uow,
+            "user.register_existing",
+            object_type="User",
+            object_ids=[existing.id],
+            actor_id=None,
+        )
+        return
+    user = await _insert_user(
+        uow,
+        email=email,
+        name=clean_name or "",
+        roles=[role],
+        password_hash=hash_password(rt, password),
+        verified=False,
+    )
+    token = await _new_one_time_token(
+        uow, user, PURPOSE_VERIFY, rt.settings.email_token_ttl_seconds
+    )
+    await mail.queue_email(
+        uow,
+        user=user,
+        template="email_verify",
+        subject="Confirm your e-mail address",
+        body=mail.verification_body(rt.settings, user, token),
+    )
+    audit.record(
+        uow,
+        "user.register",
+        object_type="User",
+        object_ids=[user.id],
+        actor_id=user.id,
+        details={"role": role.value},
+    )
+
+
+async def _consume(uow: UnitOfWork, token: str, purpose: str) -> OneTimeToken:
+    if not token or len(token) > 200:
+        raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")
+    row = (
+        await uow.session.execute(
+            select(OneTimeToken).where(
+                OneTimeToken.token_hash == digest(token.strip()), OneTimeToken.purpose == purpose
+            )
+        )
+    ).scalar_one_or_none()
+    now = datetime.now(UTC)
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")
+    claimed = await uow.session.execute(
+        update(OneTimeToken)
+        .where(OneTimeToken.id == row.id, OneTimeToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")
+    return row
+
+
+async def verify_email(uow: UnitOfWork, token: str) -> User:
+    row = await _consume(uow, token, PURPOSE_VERIFY)
+    user = await _target(uow, row.user_id)
+    if user.email_verified_at is None:
+        user.email_verified_at = datetime.now(UTC)
+    audit.record(
+        uow, "user.email_verify", object_type="User", object_ids=[user.id], actor_id=user.id
+    )
+    return user
+
+
+async def request_password_reset(rt: Runtime, uow: UnitOfWork, email: str) -> None:
+    """Always looks the same to the caller, whether or not the address exists."""
+    problems = Problems()
+    email = check_email(problems, email)
+    problems.raise_if_any()
+    user = await user_by_email(uow, email)
+    if user is None or user.status != ACTIVE:
+        return
+    key = f"reset:{user.id}"
+    if await rt.failures.count(key) >= 3:
+        return
+    await rt.failures.add(key)
+    token = await _new_one_time_token(
+        uow, user, PURPOSE_RESET, rt.settings.password_reset_ttl_seconds
+    )
+    await mail.queue_email(
+        uow,
+        user=user,
+        template="password_reset",
+        subject="Reset your alumnet password",
+        body=mail.password_reset_body(rt.settings, user, token),
+    )
+    audit.record(
+        uow, "user.password_reset_request", object_type="User", object_ids=[user.id], actor_id=None
+    )
+
+
+async def reset_password(rt: Runtime, uow: UnitOfWork, token: str, password: str) -> User:
+    problems = Problems()
+    check_password(problems, password)
+    problems.raise_if_any()
+    row = await _consume(uow, token, PURPOSE_RESET)
+    user = await _target(uow, row.user_id)
+    if user.status != ACTIVE:
+        raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")
+    problems = Problems()
+    check_password(problems, password, email=user.email)
+    problems.raise_if_any()
+    user.password_hash = hash_password(rt, password)
+    user.updated_at = datetime.now(UTC)
+    # Whoever could read the e-mail can now sign in: the address is proven.
+    if user.email_verified_at is None:
+        user.email_verified_at = datetime.now(UTC)
+    await uow.session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.user_id == user.id,
+            OneTimeToken.purpose == PURPOSE_RESET,
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=datetime.now(UTC))
+    )
+    await revoke_sessions(uow, user.id, "password_reset")
+    await rt.failures.clear(f"signin:account:{user.email_lower}")
+    audit.record(
+        uow, "user.password_reset", object_type="User", object_ids=[user.id], actor_id=user.id
+    )
+    return user
+
+
+# --- trusted callers (the CLI, the demo seed) ---------------------------------------------
+
+
+async def ensure_user(
+    rt: Runtime,
+    uow: UnitOfWork,
+    *,
+    email: str,
+    name: str,
+    roles: list[Role],
+    password: str,
+    verified: bool = True,
+) -> tuple[User, bool]:
+    """Create the user unless the address exists; for operators with database access."""
+    problems = Problems()
+    email = check_email(problems, email)
+    clean = check_text(
+        problems, name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
+    )
+    check_password(problems, password, email=email)
+    problems.raise_if_any()
+    existing = await user_by_email(uow, email)
+    if existing is not None:
+        return existing, False
+    user = await _insert_user(
+        uow,
+        email=email,
+        name=clean or "",
+        roles=roles,
+        password_hash=hash_password(rt, password),
+        verified=verified,
+    )
+    audit.record(
+        uow,
+        "user.create",
+        object_type="User",
+        object_ids=[user.id],
+        details={"roles": sorted(r.value for r in roles), "via": uow.origin.via},
+    )
+    return user, True

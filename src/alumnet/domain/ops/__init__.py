@@ -1,0 +1,1 @@
+"""Operations: background jobs, e-mail delivery."""

@@ -1,0 +1,115 @@
+"""Running a recorded job: at least once, idempotently, with its outcome kept."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from alumnet.domain.runtime import Runtime
+from alumnet.observability import JOBS, get_logger
+from alumnet.persistence.models import Job
+
+log = get_logger(__name__)
+
+JobHandler = Callable[[Runtime, Job], Awaitable[dict[str, Any] | None]]
+
+PENDING = "pending"
+RUNNING = "running"
+RETRYING = "retrying"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+STATUSES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED)
+
+
+def job_channel(job_id: int) -> str:
+    return f"job:{job_id}"
+
+
+def _event(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status, "progress": job.progress, "attempts": job.attempts}
+
+
+class JobFailed(Exception):
+    """The handler raised; the queue decides whether to try again."""
+
+
+async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> str:
+    """Run one job; returns its final status for this attempt. Raises ``JobFailed``."""
+    async with rt.database.session() as session:
+        job = await session.get(Job, job_id)
+        if job is None:
+            log.warning("job_missing", job_id=job_id)
+            return "missing"
+        if job.status in (SUCCEEDED, FAILED):
+            return job.status
+        job.status = RUNNING
+        job.attempts += 1
+        job.started_at = datetime.now(UTC)
+        await session.commit()
+        await rt.bus.publish(job_channel(job.id), _event(job))
+        handler = handlers.get(job.name)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job {job.name!r}")
+            result = await handler(rt, job)
+        except Exception as exc:
+            await session.rollback()
+            job = await session.get(Job, job_id, populate_existing=True)
+            assert job is not None
+            final = job.attempts >= job.max_attempts
+            job.status = FAILED if final else RETRYING
+            job.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            job.finished_at = datetime.now(UTC) if final else None
+            await session.commit()
+            await rt.bus.publish(job_channel(job.id), _event(job))
+            JOBS.labels(job=job.name, outcome="failed" if final else "retrying").inc()
+            log.warning(
+                "job_failed",
+                job_id=job.id,
+                job=job.name,
+                attempt=job.attempts,
+                final=final,
+                error=type(exc).__name__,
+            )
+            raise JobFailed(job.last_error) from exc
+        job.status = SUCCEEDED
+        job.progress = 1.0
+        job.result = result
+        job.finished_at = datetime.now(UTC)
+        job.last_error = None
+        await session.commit()
+        await rt.bus.publish(job_channel(job.id), _event(job))
+        JOBS.labels(job=job.name, outcome="succeeded").inc()
+        log.info("job_succeeded", job_id=job.id, job=job.name, attempt=job.attempts)
+        return SUCCEEDED
+
+
+async def stale_job_ids(
+    rt: Runtime, older_than: timedelta = timedelta(minutes=2)
+) -> list[tuple[int, str]]:
+    """Jobs committed but never picked up (the process died before enqueueing them)."""
+    cutoff = datetime.now(UTC) - older_than
+    async with rt.database.connect() as conn:
+        rows = await conn.execute(
+            select(Job.id, Job.queue).where(Job.status == PENDING, Job.created_at < cutoff)
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def queues_of(rt: Runtime, job_ids: list[int]) -> list[tuple[int, str]]:
+    async with rt.database.connect() as conn:
+        rows = await conn.execute(select(Job.id, Job.queue).where(Job.id.in_(job_ids)))
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def mark_enqueued(rt: Runtime, job_ids: list[int]) -> None:
+    async with rt.database.connect() as conn:
+        await conn.execute(
+            update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=datetime.now(UTC))
+        )
+        await conn.commit()

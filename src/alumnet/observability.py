@@ -1,0 +1,104 @@
+"""Logs, metrics and per-request SQL accounting shared by every layer.
+
+Nothing here knows about GraphQL or HTTP; the app and the database engine feed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+
+@dataclass
+class RequestStats:
+    """What one request (or job) has cost so far."""
+
+    started: float = field(default_factory=time.perf_counter)
+    sql_statements: int = 0
+    sql_seconds: float = 0.0
+
+    def timing(self) -> dict[str, float | int]:
+        return {
+            "sqlStatements": self.sql_statements,
+            "sqlMs": round(self.sql_seconds * 1000, 3),
+            "totalMs": round((time.perf_counter() - self.started) * 1000, 3),
+        }
+
+
+current_stats: ContextVar[RequestStats | None] = ContextVar("alumnet_request_stats", default=None)
+
+GRAPHQL_REQUESTS = Counter(
+    "alumnet_graphql_requests_total",
+    "GraphQL operations served, by operation name and outcome.",
+    ["operation", "outcome"],
+)
+GRAPHQL_LATENCY = Histogram(
+    "alumnet_graphql_request_seconds",
+    "Time to execute a GraphQL operation, by operation name.",
+    ["operation"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SQL_STATEMENTS = Counter("alumnet_sql_statements_total", "SQL statements executed.")
+JOBS = Counter("alumnet_jobs_total", "Background jobs by name and outcome.", ["job", "outcome"])
+
+
+def record_sql(seconds: float) -> None:
+    SQL_STATEMENTS.inc()
+    stats = current_stats.get()
+    if stats is not None:
+        stats.sql_statements += 1
+        stats.sql_seconds += seconds
+
+
+def operation_label(name: str | None) -> str:
+    """Operation names come from clients: keep the label set small and printable."""
+    if not name:
+        return "anonymous"
+    cleaned = "".join(ch for ch in name if ch.isalnum() or ch == "_")[:64]
+    return cleaned or "anonymous"
+
+
+_REDACTED_KEYS = {"password", "token", "secret", "authorization", "refresh_token", "access_token"}
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if key.lower() in _REDACTED_KEYS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
+    """One JSON object per line in production, readable lines in a terminal."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level, logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

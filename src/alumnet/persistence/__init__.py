@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models per context, the engine, units of work and batch loaders."""

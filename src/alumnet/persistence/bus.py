@@ -1,0 +1,80 @@
+"""Pub/sub for subscriptions: Redis across API processes, or in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+
+
+class EventBus(Protocol):
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
+
+    def subscription(self, channel: str) -> Any:
+        """``async with bus.subscription(ch) as events``: subscribed on entry, so nothing
+        published after entering is missed; ``events`` is an async iterator of payloads."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessEventBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(channel, ())):
+            queue.put_nowait(payload)
+
+    @asynccontextmanager
+    async def subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers[channel].add(queue)
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield events()
+        finally:
+            self._subscribers[channel].discard(queue)
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+
+class RedisEventBus:
+    def __init__(self, redis: Redis, prefix: str = "alumnet") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _channel(self, channel: str) -> str:
+        return f"{self._prefix}:events:{channel}"
+
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        await self._redis.publish(self._channel(channel), orjson.dumps(payload))
+
+    @asynccontextmanager
+    async def subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._channel(channel))
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield orjson.loads(message["data"])
+
+        try:
+            yield events()
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,86 @@
+"""Identity batch loaders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from alumnet.persistence.db import Database
+from alumnet.persistence.models import AuditEvent, PersonalAccessToken, User, UserRole
+
+USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.name,
+    User.status,
+    User.email_verified_at,
+    User.created_at,
+    User.last_sign_in_at,
+)
+
+
+async def users_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(*USER_COLUMNS).where(User.id.in_(ids)))).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def roles_by_user_id(db: Database, ids: Sequence[int]) -> list[list[str]]:
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(UserRole.user_id, UserRole.role)
+                .where(UserRole.user_id.in_(ids))
+                .order_by(UserRole.user_id, UserRole.role)
+            )
+        ).all()
+    found: dict[int, list[str]] = defaultdict(list)
+    for user_id, role in rows:
+        found[user_id].append(role)
+    return [found.get(i, []) for i in ids]
+
+
+PAT_COLUMNS = (
+    PersonalAccessToken.id,
+    PersonalAccessToken.user_id,
+    PersonalAccessToken.name,
+    PersonalAccessToken.token_prefix,
+    PersonalAccessToken.created_at,
+    PersonalAccessToken.expires_at,
+    PersonalAccessToken.last_used_at,
+    PersonalAccessToken.revoked_at,
+)
+
+AUDIT_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.occurred_at,
+    AuditEvent.actor_id,
+    AuditEvent.action,
+    AuditEvent.object_type,
+    AuditEvent.object_ids,
+    AuditEvent.details,
+    AuditEvent.ip,
+    AuditEvent.user_agent,
+    AuditEvent.request_id,
+    AuditEvent.summary,
+)
+
+
+async def tokens_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(select(*PAT_COLUMNS).where(PersonalAccessToken.id.in_(ids)))
+        ).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def audit_events_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(*AUDIT_COLUMNS).where(AuditEvent.id.in_(ids)))).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]

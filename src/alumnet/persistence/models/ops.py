@@ -1,0 +1,56 @@
+"""Operations: the job outbox and the e-mail outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from alumnet.persistence.models.base import Base, utcnow
+from alumnet.persistence.models.types import BigId, IdPK
+
+
+class Job(Base):
+    """A background job, written in the transaction that asked for it.
+
+    The row is the source of truth for status and progress; the queue only carries
+    its id, so that a rolled-back transaction never runs a job and a crash after
+    commit never loses one.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[IdPK]
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(32), default="default")
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=4)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class OutboundEmail(Base):
+    """An e-mail to send; jobs carry only its id, never the address or the body."""
+
+    __tablename__ = "outbound_emails"
+
+    id: Mapped[IdPK]
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    text_body: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,110 @@
+"""Unit of work: one transaction, plus what to send once it has committed.
+
+Jobs and published events are recorded inside the transaction and handed to the
+``AfterCommit`` port only after the commit succeeded, so a rollback never e-mails
+anybody and a crash after commit leaves the job row to be re-enqueued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alumnet.observability import get_logger
+from alumnet.persistence.db import Database
+from alumnet.persistence.models import Job
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a change came from, for the audit log."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    via: str = "api"
+
+
+class AfterCommit(Protocol):
+    async def jobs_committed(self, job_ids: list[int]) -> None: ...
+
+    async def publish(self, events: list[tuple[str, dict[str, Any]]]) -> None: ...
+
+
+class NothingAfterCommit:
+    async def jobs_committed(self, job_ids: list[int]) -> None:
+        return None
+
+    async def publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        return None
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    origin: Origin = field(default_factory=Origin)
+    actor_id: int | None = None
+    job_ids: list[int] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    after_commit_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def add_job(
+        self,
+        name: str,
+        args: dict[str, Any],
+        *,
+        queue: str = "default",
+        max_attempts: int = 4,
+    ) -> Job:
+        job = Job(
+            name=name,
+            args=args,
+            queue=queue,
+            max_attempts=max_attempts,
+            created_by_id=self.actor_id,
+        )
+        self.session.add(job)
+        await self.session.flush()
+        self.job_ids.append(job.id)
+        return job
+
+    def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        self.events.append((channel, payload))
+
+
+@asynccontextmanager
+async def unit_of_work(
+    database: Database,
+    after_commit: AfterCommit,
+    *,
+    origin: Origin | None = None,
+    actor_id: int | None = None,
+) -> AsyncIterator[UnitOfWork]:
+    """Commit when the block ends normally, roll back on any exception."""
+    async with database.session() as session:
+        uow = UnitOfWork(session=session, origin=origin or Origin(), actor_id=actor_id)
+        try:
+            yield uow
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    # After commit: failures here must not undo what was committed.
+    if uow.job_ids:
+        try:
+            await after_commit.jobs_committed(uow.job_ids)
+        except Exception:
+            log.exception("job_dispatch_failed", job_ids=uow.job_ids)
+    if uow.events:
+        try:
+            await after_commit.publish(uow.events)
+        except Exception:
+            log.exception("event_publish_failed", channels=[c for c, _ in uow.events])
+    for hook in uow.after_commit_hooks:
+        await hook()

@@ -1,0 +1,58 @@
+"""The GraphQL layer: one schema assembled from each context's Query/Mutation/Subscription."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from alumnet.config import Settings
+from alumnet.schema.extensions import schema_extensions
+from alumnet.schema.identity.mutations import IdentityMutation
+from alumnet.schema.identity.queries import IdentityQuery
+from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
+from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
+from alumnet.schema.ops.types import Job
+
+
+@strawberry.type(
+    description="Everything you can read. Start with `viewer`; fetch any object by its global "
+    "id with `node` or `nodes`."
+)
+class Query(IdentityQuery, OpsQuery):
+    node: relay.Node | None = relay.node(
+        description="The object with this global id, or null if it does not exist or you may "
+        "not see it (the two are indistinguishable)."
+    )
+    nodes: list[relay.Node | None] = relay.node(
+        description="The objects with these global ids, in the same order; null for each one "
+        "that does not exist or that you may not see."
+    )
+
+
+@strawberry.type(
+    description="Everything that changes data. Each mutation takes one `input` and returns a "
+    "payload with `userErrors`; a mutation is one transaction."
+)
+class Mutation(IdentityMutation):
+    pass
+
+
+@strawberry.type(
+    description="Live updates over WebSocket (graphql-transport-ws); authenticate in the "
+    '`connection_init` payload with {"Authorization": "Bearer …"}.'
+)
+class Subscription(OpsSubscription):
+    pass
+
+
+NODE_TYPES = [User, PersonalAccessToken, AuditEvent, Job]
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=NODE_TYPES,
+        extensions=schema_extensions(settings),
+    )

@@ -1,0 +1,47 @@
+"""The per-request context: viewer, runtime, dataloaders, and the transaction helper."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.uow import Origin, UnitOfWork
+from alumnet.schema.loaders import Loaders
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    request: Request | WebSocket | None = None
+    response: Response | WebSocket | None = None
+    viewer: Viewer = ANONYMOUS
+    origin: Origin = field(default_factory=Origin)
+    loaders: Loaders = field(init=False)
+    connection_params: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.runtime.database)
+
+    def reset_loaders(self) -> None:
+        """Mutations change what loaders may have cached; start afresh after one."""
+        self.loaders = Loaders(self.runtime.database)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        async with self.runtime.transaction(
+            actor_id=self.viewer.user_id, origin=self.origin
+        ) as uow:
+            yield uow
+        self.reset_loaders()
+
+
+Info = strawberry.Info[Context, None]

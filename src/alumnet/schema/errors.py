@@ -1,0 +1,84 @@
+"""GraphQL errors (authentication, permission, malformed input) and userErrors.
+
+userErrors are the answer to a request that was understood but cannot be carried out:
+validation and business rules. GraphQL ``errors`` are for malformed requests,
+authentication failures and bugs; a bug's details are masked outside development.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from alumnet.domain.errors import Problem
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+PUBLIC_CODES = frozenset({UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT})
+
+
+def not_authenticated() -> GraphQLError:
+    return GraphQLError(
+        "Sign in first: send 'Authorization: Bearer <access token or personal access token>'.",
+        extensions={"code": UNAUTHENTICATED},
+    )
+
+
+def forbidden() -> GraphQLError:
+    return GraphQLError("You do not have permission to do this.", extensions={"code": FORBIDDEN})
+
+
+def bad_input(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask everything that is not one of our deliberate, public errors."""
+    original = error.original_error
+    candidate = original if isinstance(original, GraphQLError) else error
+    code = (candidate.extensions or {}).get("code")
+    if code in PUBLIC_CODES:
+        return False
+    # graphql-core's own validation and coercion errors carry no original error.
+    return original is not None
+
+
+@strawberry.interface(
+    description="A problem with the input of a mutation: nothing was changed. "
+    "Each mutation has its own error type with a `code` from its own enum."
+)
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "email"]; '
+        "null when the problem is with the request as a whole."
+    )
+    message: str = strawberry.field(
+        description="A sentence for a person, in English, safe to show in a user interface."
+    )
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def code_of(enum: type[E], code: str) -> E:
+    try:
+        return enum[code]
+    except KeyError:
+        return enum["INVALID"]
+
+
+def to_field(problem: Problem) -> list[str] | None:
+    if problem.field is None:
+        return None
+    return ["input", *problem.field]
+
+
+def user_errors(error_type: Any, enum: type[Enum], problems: list[Problem]) -> list[Any]:
+    return [
+        error_type(field=to_field(p), message=p.message, code=code_of(enum, p.code))
+        for p in problems
+    ]

@@ -1,0 +1,295 @@
+"""Identity types: users, personal access tokens, audit events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any, Self, cast
+
+import strawberry
+from sqlalchemy import Row, select
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from alumnet.domain.identity import permissions as rules
+from alumnet.domain.identity import visibility
+from alumnet.persistence.loaders.identity import PAT_COLUMNS
+from alumnet.persistence.models import PersonalAccessToken as PatModel
+from alumnet.schema.context import Info
+from alumnet.schema.nodes import load_visible
+from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
+
+
+@strawberry.enum(description="A role: a named set of permissions given to a user.")
+class Role(Enum):
+    ADMIN = strawberry.enum_value(
+        "ADMIN", description="Runs the institution's alumnet: everything."
+    )
+    DEVELOPER = strawberry.enum_value(
+        "DEVELOPER", description="Builds on the API: reads jobs and operational data."
+    )
+    MANAGER = strawberry.enum_value(
+        "MANAGER", description="Runs the programme: batches, missions, integrity decisions."
+    )
+    SRE = strawberry.enum_value(
+        "SRE", description="Student relationship executive: keeps rosters current, calls students."
+    )
+    MENTOR = strawberry.enum_value("MENTOR", description="Mentors the students assigned to them.")
+    STUDENT = strawberry.enum_value("STUDENT", description="A student of the programme.")
+    ALUMNUS = strawberry.enum_value("ALUMNUS", description="A graduate of the institution.")
+
+
+@strawberry.enum(description="A named capability; roles grant permissions.")
+class Permission(Enum):
+    USERS_READ = strawberry.enum_value("users:read", description="List and read every user.")
+    USERS_MANAGE = strawberry.enum_value(
+        "users:manage", description="Create, edit and suspend users."
+    )
+    ROLES_ASSIGN = strawberry.enum_value("roles:assign", description="Change users' roles.")
+    AUDIT_READ = strawberry.enum_value("audit:read", description="Read the audit log.")
+    JOBS_READ = strawberry.enum_value("jobs:read", description="Inspect background jobs.")
+    TOKENS_CREATE = strawberry.enum_value(
+        "tokens:create", description="Create personal access tokens for oneself."
+    )
+
+
+@strawberry.enum(description="Whether a user can sign in.")
+class UserStatus(Enum):
+    ACTIVE = strawberry.enum_value("active", description="Can sign in and use alumnet.")
+    SUSPENDED = strawberry.enum_value(
+        "suspended", description="Blocked by an administrator; all tokens stop working at once."
+    )
+    DELETED = strawberry.enum_value("deleted", description="Removed; kept only for the record.")
+
+
+def _to_role(value: str) -> Role | None:
+    return Role[value] if value in Role.__members__ else None
+
+
+@strawberry.type(
+    description="A long-lived token for scripts. Its secret is shown once, when it is created; "
+    "send it as `Authorization: Bearer alm_pat_…`."
+)
+class PersonalAccessToken(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="What the token is for, chosen by its owner.")
+    token_prefix: str = strawberry.field(
+        description="The first characters of the secret, to recognise it; never the whole secret."
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    expires_at: datetime | None = strawberry.field(
+        description="When it stops working (UTC); null if it does not expire."
+    )
+    last_used_at: datetime | None = strawberry.field(
+        description="When it was last used (UTC, to the minute); null if never."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked (UTC); null if it was not."
+    )
+    _user_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            token_prefix=row.token_prefix,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+            _user_id=row.user_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            info.context.loaders.token_by_id,
+            node_ids,
+            lambda viewer, row: visibility.may_see_token(viewer, row.user_id),
+            info.context.viewer,
+            cls.from_row,
+        )
+
+    @strawberry.field(description="Whether the token works now: not revoked and not expired.")
+    def active(self) -> bool:
+        from alumnet.persistence.models.base import utcnow
+
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
+
+    @strawberry.field(description="Whose token this is.")
+    async def user(self, info: Info) -> User | None:
+        row = await info.context.loaders.user_by_id.load(self._user_id)
+        return User.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="Personal access tokens, a page at a time.")
+class PersonalAccessTokenConnection(CountedConnection[PersonalAccessToken]):
+    pass
+
+
+@strawberry.type(description="A person with an alumnet account.")
+class User(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="Full name, as the person wants it shown.")
+    email: str = strawberry.field(
+        description="Sign-in e-mail address, unique regardless of letter case."
+    )
+    email_verified: bool = strawberry.field(
+        description="Whether the person has confirmed that they receive mail at `email`."
+    )
+    created_at: datetime = strawberry.field(description="When the account was created (UTC).")
+    _status: strawberry.Private[str]
+    _last_sign_in_at: strawberry.Private[datetime | None]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            email=row.email,
+            email_verified=row.email_verified_at is not None,
+            created_at=row.created_at,
+            _status=row.status,
+            _last_sign_in_at=row.last_sign_in_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            info.context.loaders.user_by_id,
+            node_ids,
+            lambda viewer, row: visibility.may_see_user(viewer, row.id),
+            info.context.viewer,
+            cls.from_row,
+        )
+
+    @strawberry.field(
+        description="Whether the account can sign in. Null unless you are this user or "
+        "manage users."
+    )
+    def status(self, info: Info) -> UserStatus | None:
+        if not visibility.may_see_account_details(info.context.viewer, self.id):
+            return None
+        return UserStatus(self._status)
+
+    @strawberry.field(
+        description="When this user last signed in with a password (UTC). Null if never, "
+        "or unless you are this user or manage users."
+    )
+    def last_sign_in_at(self, info: Info) -> datetime | None:
+        if not visibility.may_see_account_details(info.context.viewer, self.id):
+            return None
+        return self._last_sign_in_at
+
+    @strawberry.field(description="The roles given to this user, in alphabetical order.")
+    async def roles(self, info: Info) -> list[Role]:
+        names = await info.context.loaders.roles_by_user_id.load(self.id)
+        return [r for r in (_to_role(n) for n in names) if r is not None]
+
+    @strawberry.field(description="Everything this user's roles allow, in alphabetical order.")
+    async def permissions(self, info: Info) -> list[Permission]:
+        names = await info.context.loaders.roles_by_user_id.load(self.id)
+        granted = rules.permissions_of(
+            frozenset(rules.Role(n) for n in names if n in rules.Role.__members__)
+        )
+        return [Permission(p.value) for p in sorted(granted)]
+
+    @relay.connection(
+        PersonalAccessTokenConnection,
+        description="This user's personal access tokens, newest first. Empty unless you are "
+        "this user or manage users.",
+        max_results=1000,
+    )
+    def personal_access_tokens(self, info: Info) -> Iterable[PersonalAccessToken]:
+        query = select(*PAT_COLUMNS).where(PatModel.user_id == self.id)
+        if not visibility.may_see_token(info.context.viewer, self.id):
+            query = query.where(PatModel.id.is_(None))
+        return KeysetQuery(
+            query,
+            [
+                SortKey(PatModel.created_at, descending=True, is_datetime=True),
+                SortKey(PatModel.id, descending=True),
+            ],
+            PersonalAccessToken.from_row,
+            info.context.runtime.database,
+        )
+
+
+@strawberry.type(description="Users, a page at a time.")
+class UserConnection(CountedConnection[User]):
+    pass
+
+
+@strawberry.type(
+    description="One recorded change: who did what to which objects, when and from where."
+)
+class AuditEvent(relay.Node):
+    id: relay.NodeID[int]
+    occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
+    action: str = strawberry.field(
+        description="What happened, as `object.verb`, e.g. `user.create`, `session.revoke`."
+    )
+    object_type: str | None = strawberry.field(
+        description="The GraphQL type of the objects changed, e.g. `User`."
+    )
+    details: JSON = strawberry.field(
+        description="What changed, as a JSON object; never contains secrets."
+    )
+    ip: str | None = strawberry.field(description="The client's IP address, if known.")
+    user_agent: str | None = strawberry.field(description="The client's User-Agent, if known.")
+    request_id: str | None = strawberry.field(
+        description="The request id (also in the logs and the `X-Request-ID` response header)."
+    )
+    _actor_id: strawberry.Private[int | None]
+    _object_ids: strawberry.Private[list[str]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=row.id,
+            occurred_at=row.occurred_at,
+            action=row.action,
+            object_type=row.object_type,
+            details=cast(JSON, row.details or {}),
+            ip=row.ip,
+            user_agent=row.user_agent,
+            request_id=row.request_id,
+            _actor_id=row.actor_id,
+            _object_ids=list(row.object_ids or []),
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            info.context.loaders.audit_event_by_id,
+            node_ids,
+            lambda viewer, row: viewer.can(rules.Permission.AUDIT_READ),
+            info.context.viewer,
+            cls.from_row,
+        )
+
+    @strawberry.field(description="Global ids of the objects changed (usable with `node`).")
+    def object_ids(self) -> list[strawberry.ID]:
+        if not self.object_type:
+            return [strawberry.ID(i) for i in self._object_ids]
+        return [strawberry.ID(str(relay.GlobalID(self.object_type, i))) for i in self._object_ids]
+
+    @strawberry.field(description="Who did it; null for the system or an anonymous caller.")
+    async def actor(self, info: Info) -> User | None:
+        if self._actor_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self._actor_id)
+        return User.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="Audit events, a page at a time.")
+class AuditEventConnection(CountedConnection[AuditEvent]):
+    pass

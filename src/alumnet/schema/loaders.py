@@ -1,0 +1,31 @@
+"""Fresh dataloaders for every request, one attribute per relation."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Row
+from strawberry.dataloader import DataLoader
+
+from alumnet.persistence.db import Database
+from alumnet.persistence.loaders import identity, ops
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.user_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
+            load_fn=partial(identity.users_by_id, db)
+        )
+        self.roles_by_user_id: DataLoader[int, list[str]] = DataLoader(
+            load_fn=partial(identity.roles_by_user_id, db)
+        )
+        self.token_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
+            load_fn=partial(identity.tokens_by_id, db)
+        )
+        self.audit_event_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
+            load_fn=partial(identity.audit_events_by_id, db)
+        )
+        self.job_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
+            load_fn=partial(ops.jobs_by_id, db)
+        )

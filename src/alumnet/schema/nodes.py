@@ -1,0 +1,51 @@
+"""Helpers for Relay nodes: id parsing and visibility-checked loading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy import Row
+from strawberry import relay
+from strawberry.dataloader import DataLoader
+
+from alumnet.domain.identity.permissions import Viewer
+
+T = TypeVar("T")
+
+
+def int_ids(node_ids: Iterable[str]) -> list[int | None]:
+    parsed: list[int | None] = []
+    for raw in node_ids:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            parsed.append(None)
+            continue
+        parsed.append(value if 0 < value < 2**63 else None)
+    return parsed
+
+
+def global_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
+    """The primary key behind a global id of the expected type, else None."""
+    if gid is None or gid.type_name != type_name:
+        return None
+    (value,) = int_ids([gid.node_id])
+    return value
+
+
+async def load_visible(
+    loader: DataLoader[int, Row[Any] | None],
+    node_ids: Iterable[str],
+    visible: Callable[[Viewer, Row[Any]], bool],
+    viewer: Viewer,
+    build: Callable[[Row[Any]], T],
+) -> list[T | None]:
+    ids = int_ids(node_ids)
+    rows = await loader.load_many([i for i in ids if i is not None])
+    by_id = {row.id: row for row in rows if row is not None}
+    out: list[T | None] = []
+    for i in ids:
+        row = by_id.get(i) if i is not None else None
+        out.append(build(row) if row is not None and visible(viewer, row) else None)
+    return out

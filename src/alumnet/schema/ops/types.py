@@ -1,0 +1,99 @@
+"""Operations types: background jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any, Self
+
+import strawberry
+from sqlalchemy import Row
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from alumnet.domain.identity import visibility
+from alumnet.schema.context import Info
+from alumnet.schema.identity.types import User
+from alumnet.schema.nodes import load_visible
+from alumnet.schema.pagination import CountedConnection
+
+
+@strawberry.enum(description="Where a background job is in its life.")
+class JobStatus(Enum):
+    PENDING = strawberry.enum_value("pending", description="Recorded, waiting for a worker.")
+    RUNNING = strawberry.enum_value("running", description="A worker is running it now.")
+    RETRYING = strawberry.enum_value(
+        "retrying", description="The last attempt failed; it will be tried again after a pause."
+    )
+    SUCCEEDED = strawberry.enum_value("succeeded", description="Done; see `result`.")
+    FAILED = strawberry.enum_value(
+        "failed", description="Every attempt failed; see `lastError`. Kept for inspection."
+    )
+
+
+@strawberry.type(description="A piece of background work (an e-mail, an import, a report).")
+class Job(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="What kind of job, e.g. `email.send`.")
+    queue: str = strawberry.field(description="The queue it runs on, e.g. `email`.")
+    status: JobStatus = strawberry.field(description="Where it is now.")
+    attempts: int = strawberry.field(description="How many times it has been started.")
+    max_attempts: int = strawberry.field(description="How many attempts it gets in all.")
+    progress: float = strawberry.field(description="From 0 to 1; 1 when done.")
+    result: JSON | None = strawberry.field(description="What it produced, once it succeeded.")
+    last_error: str | None = strawberry.field(
+        description="The error of the last failed attempt (type and message, no stack trace)."
+    )
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
+    started_at: datetime | None = strawberry.field(
+        description="When the latest attempt started (UTC)."
+    )
+    finished_at: datetime | None = strawberry.field(
+        description="When it succeeded or finally failed (UTC)."
+    )
+    _created_by_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            queue=row.queue,
+            status=JobStatus(row.status),
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            progress=row.progress,
+            result=row.result,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            _created_by_id=row.created_by_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            info.context.loaders.job_by_id,
+            node_ids,
+            lambda viewer, row: visibility.may_see_job(viewer, row.created_by_id),
+            info.context.viewer,
+            cls.from_row,
+        )
+
+    @strawberry.field(description="Who asked for it; null when the system did.")
+    async def created_by(self, info: Info) -> User | None:
+        if self._created_by_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self._created_by_id)
+        if row is None or not visibility.may_see_user(info.context.viewer, row.id):
+            return None
+        return User.from_row(row)
+
+
+@strawberry.type(description="Background jobs, a page at a time.")
+class JobConnection(CountedConnection[Job]):
+    pass

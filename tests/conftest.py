@@ -1,0 +1,243 @@
+"""Test fixtures: a real database (PostgreSQL or SQLite), a real queue (RQ on Redis or
+in-process), a real SMTP server (aiosmtpd), and the ASGI app over httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, make_url, text
+
+from alumnet.config import Settings, load_settings
+from alumnet.persistence import migrations
+from alumnet.persistence.db import sync_url
+from alumnet.persistence.models import Base
+
+TEST_DATABASE_URL = os.environ.get("ALUMNET_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("ALUMNET_TEST_REDIS_URL")
+PASSWORD = "correct horse battery"
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            {"to": list(envelope.rcpt_tos), "body": envelope.content.decode("utf-8", "replace")}
+        )
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[str]:
+        return [m["body"] for m in self.messages if address.lower() in [a.lower() for a in m["to"]]]
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port  # type: ignore[attr-defined]
+    yield box
+    controller.stop()
+
+
+def _worker_database_url(tmp_root: Path) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if not TEST_DATABASE_URL:
+        return f"sqlite:///{tmp_root / f'alumnet-{worker}.db'}"
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_{worker}"
+    admin = create_engine(
+        url.set(drivername="postgresql+psycopg", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Settings:
+    root = tmp_path_factory.mktemp("alumnet")
+    base = load_settings({"ALUMNET_ENV": "test"})
+    database_url = _worker_database_url(root)
+    return replace(
+        base,
+        var_dir=root / "var",
+        database_url=load_settings({"ALUMNET_DATABASE_URL": database_url}).database_url,
+        redis_url=TEST_REDIS_URL,
+        queue_prefix=f"alumnet-test-{uuid.uuid4().hex[:8]}",
+        smtp_url=f"smtp://127.0.0.1:{mailbox.port}",  # type: ignore[attr-defined]
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",
+        debug=True,
+        argon2_memory_kib=1024,
+        job_retry_intervals=(0, 0),
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that makes a subprocess (CLI, worker, server) use the test setup."""
+    env = {
+        **os.environ,
+        "ALUMNET_ENV": "test",
+        "ALUMNET_VAR_DIR": str(settings.var_dir),
+        "ALUMNET_DATABASE_URL": settings.database_url,
+        "ALUMNET_SECRET_KEY": settings.secret_key,
+        "ALUMNET_SMTP_URL": settings.smtp_url or "",
+        "ALUMNET_QUEUE_PREFIX": settings.queue_prefix,
+        "ALUMNET_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
+        "ALUMNET_JOB_RETRY_INTERVALS": ",".join(str(i) for i in settings.job_retry_intervals),
+        "ALUMNET_LOG_LEVEL": "WARNING",
+    }
+    if settings.redis_url:
+        env["ALUMNET_REDIS_URL"] = settings.redis_url
+    else:
+        env.pop("ALUMNET_REDIS_URL", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> str:
+    migrations.upgrade(settings.database_url)
+    return settings.database_url
+
+
+def _truncate(database_url: str) -> None:
+    engine = create_engine(sync_url(database_url))
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+            conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
+                text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")
+            ).first() else None
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, migrated: str) -> Any:
+    from alumnet.app import create_app
+
+    return create_app(settings)
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    app: Any
+    settings: Settings
+    mailbox: Mailbox
+
+    async def gql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        response = await self.post(query, variables, token, headers)
+        return response.json()  # type: ignore[no-any-return]
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
+        )
+
+    async def sql_count(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The number of SQL statements an operation took, and its result."""
+        body = await self.gql(query, variables, token)
+        return int(body["extensions"]["timing"]["sqlStatements"]), body
+
+    async def run_jobs(self) -> None:
+        """Run every queued job: in-process, or with `alumnet worker --burst` on Redis."""
+        await self.app.state.dispatcher.queue.drain()
+        if self.settings.redis_url:
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "alumnet.cli", "worker", "--burst"],
+                env=env_for(self.settings),
+                check=True,
+                timeout=120,
+            )
+
+    async def sign_in(self, email: str, password: str = PASSWORD) -> str:
+        body = await self.gql(
+            "mutation($e: String!, $p: String!) { tokenCreate(input: {email: $e, password: $p})"
+            " { accessToken userErrors { code message } } }",
+            {"e": email, "p": password},
+        )
+        payload = body["data"]["tokenCreate"]
+        assert payload["userErrors"] == [], payload
+        return str(payload["accessToken"])
+
+    async def create_user(
+        self, email: str, roles: list[str], name: str | None = None, password: str = PASSWORD
+    ) -> tuple[str, str]:
+        """Creates the user directly (as the CLI would) and returns (global id, token)."""
+        from alumnet.domain.identity.permissions import Role
+        from alumnet.domain.identity.users import ensure_user
+        from alumnet.persistence.uow import Origin
+
+        runtime = self.app.state.runtime
+        async with runtime.transaction(origin=Origin(via="cli")) as uow:
+            user, _ = await ensure_user(
+                runtime,
+                uow,
+                email=email,
+                name=name or email.split("@")[0].title(),
+                roles=[Role(r) for r in roles],
+                password=password,
+            )
+        from strawberry.relay import to_base64
+
+        return to_base64("User", user.id), await self.sign_in(email, password)
+
+
+@pytest.fixture
+async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[Api]:
+    _truncate(settings.database_url)
+    mailbox.messages.clear()
+    failures = app.state.runtime.failures
+    if hasattr(failures, "_hits"):
+        failures._hits.clear()
+    else:
+        keys = await failures.redis.keys(f"{settings.queue_prefix}:throttle:*")
+        if keys:
+            await failures.redis.delete(*keys)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield Api(client=client, app=app, settings=settings, mailbox=mailbox)
+    await app.state.dispatcher.queue.drain()
