@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import strawberry
 from strawberry import relay
 
@@ -49,10 +51,36 @@ NODE_TYPES = [User, PersonalAccessToken, AuditEvent, Job]
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=NODE_TYPES,
-        extensions=schema_extensions(settings),
+    """The schema for these settings; built once per process (field extensions such as
+    ``relay.node`` apply themselves to the shared type definitions, so they must not be
+    applied twice)."""
+    key = (
+        settings.env,
+        settings.debug,
+        settings.max_query_depth,
+        settings.max_aliases,
+        settings.max_tokens,
     )
+    if key not in _schemas:
+        if _schemas:
+            # Same types, other extensions: reuse the converted schema with new settings.
+            first = next(iter(_schemas.values()))
+            _schemas[key] = _with_extensions(first, settings)
+        else:
+            _schemas[key] = strawberry.Schema(
+                query=Query,
+                mutation=Mutation,
+                subscription=Subscription,
+                types=NODE_TYPES,
+                extensions=schema_extensions(settings),
+            )
+    return _schemas[key]
+
+
+_schemas: dict[tuple[object, ...], strawberry.Schema] = {}
+
+
+def _with_extensions(schema: strawberry.Schema, settings: Settings) -> strawberry.Schema:
+    clone = copy.copy(schema)
+    clone.extensions = schema_extensions(settings)
+    return clone

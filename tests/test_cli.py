@@ -1,0 +1,82 @@
+"""The alumnet command, as an operator uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from alumnet.config import Settings
+from tests.conftest import Api, env_for
+
+
+def alumnet(
+    settings: Settings, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alumnet.cli", *args],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input,
+    )
+
+
+def test_help_guides_a_newcomer(settings: Settings) -> None:
+    result = alumnet(settings, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "worker", "migrate", "seed", "export-schema", "user", "token"):
+        assert command in result.stdout
+
+
+async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
+    settings = api.settings
+    current = alumnet(settings, "migrate", "current")
+    assert current.returncode == 0
+    lines = current.stdout.splitlines()
+    assert lines[0].split()[-1] == lines[1].split()[-1]
+
+    first = alumnet(settings, "seed", "--demo")
+    assert first.returncode == 0, first.stderr
+    assert "7 new users" in first.stdout
+    again = alumnet(settings, "seed", "--demo", "--if-empty")
+    assert "not loaded" in again.stdout
+    token = await api.sign_in("manager@demo.alumnet.dev", "alumnet-demo")
+    listed = await api.gql("{ users { totalCount } }", token=token)
+    assert listed["data"]["users"]["totalCount"] == 7
+
+    created = alumnet(
+        settings,
+        "user",
+        "create-admin",
+        "--email",
+        "ops@example.org",
+        "--name",
+        "Ops",
+        "--password",
+        "a long admin passphrase",
+    )
+    assert created.returncode == 0, created.stderr
+    admin = await api.sign_in("ops@example.org", "a long admin passphrase")
+    viewer = await api.gql("{ viewer { roles } }", token=admin)
+    assert viewer["data"]["viewer"]["roles"] == ["ADMIN"]
+    weak = alumnet(
+        settings, "user", "create-admin", "--email", "x@example.org", "--password", "short"
+    )
+    assert weak.returncode == 1 and "PASSWORD_TOO_SHORT" in weak.stderr
+
+
+def test_export_schema_writes_sdl(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "schema.graphql"
+    result = alumnet(settings, "export-schema", "--output", str(out))
+    assert result.returncode == 0
+    assert "type Query" in out.read_text()
+
+
+def test_worker_without_redis_explains_itself(settings: Settings) -> None:
+    if settings.redis_url:
+        return
+    result = alumnet(settings, "worker", "--burst")
+    assert result.returncode == 2
+    assert "ALUMNET_REDIS_URL is not set" in result.stderr
