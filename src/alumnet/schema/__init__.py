@@ -82,5 +82,5 @@ _schemas: dict[tuple[object, ...], strawberry.Schema] = {}
 
 def _with_extensions(schema: strawberry.Schema, settings: Settings) -> strawberry.Schema:
     clone = copy.copy(schema)
-    clone.extensions = schema_extensions(settings)
+    clone.extensions = tuple(schema_extensions(settings))
     return clone
