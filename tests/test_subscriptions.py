@@ -84,8 +84,9 @@ async def test_job_updates_stream_across_processes(
     await api.create_user("stu@example.org", ["STUDENT"])
     signed = await _post(
         server,
-        'mutation { tokenCreate(input: {email: "admin@example.org", password: "%s"}) '
-        "{ accessToken } }" % PASSWORD,
+        "mutation($p: String!) { tokenCreate(input: {email: \"admin@example.org\", "
+        "password: $p}) { accessToken } }",
+        {"p": PASSWORD},
     )
     token = signed["data"]["tokenCreate"]["accessToken"]
     await _post(
