@@ -150,3 +150,13 @@ def test_cli_refuses_production_without_secret_and_demo_seed(settings: object) -
     )
     assert seed.returncode == 2
     assert "production" in seed.stderr
+
+
+async def test_metrics_report_jobs_by_status(api: Api) -> None:
+    await api.create_user("stu@example.org", ["STUDENT"])
+    await api.gql(
+        'mutation { passwordResetRequest(input: {email: "stu@example.org"}) { accepted } }'
+    )
+    await api.run_jobs()
+    text = (await api.client.get("/metrics")).text
+    assert 'alumnet_jobs_recorded{job="email.send",status="succeeded"} 1.0' in text

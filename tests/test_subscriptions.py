@@ -84,7 +84,7 @@ async def test_job_updates_stream_across_processes(
     await api.create_user("stu@example.org", ["STUDENT"])
     signed = await _post(
         server,
-        "mutation($p: String!) { tokenCreate(input: {email: \"admin@example.org\", "
+        'mutation($p: String!) { tokenCreate(input: {email: "admin@example.org", '
         "password: $p}) { accessToken } }",
         {"p": PASSWORD},
     )
@@ -96,7 +96,9 @@ async def test_job_updates_stream_across_processes(
     job_id = jobs["data"]["jobs"]["edges"][0]["node"]["id"]
 
     ws = await _connect(server, token)
-    ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    raw = await asyncio.wait_for(ws.recv(), 10)
+    assert isinstance(raw, str), "browser clients need text frames"
+    ack = json.loads(raw)
     assert ack["type"] == "connection_ack"
     await ws.send(
         json.dumps(

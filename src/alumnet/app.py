@@ -30,8 +30,15 @@ from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.domain.identity.auth import AuthenticationFailed, viewer_from_bearer
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
-from alumnet.observability import RequestStats, configure_logging, current_stats, get_logger
+from alumnet.observability import (
+    JOBS_BY_STATUS,
+    RequestStats,
+    configure_logging,
+    current_stats,
+    get_logger,
+)
 from alumnet.persistence.uow import Origin
 from alumnet.schema import build_schema
 from alumnet.schema.context import Context
@@ -135,8 +142,20 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             return HTMLResponse("GraphiQL assets are missing from this build.", status_code=500)
         return HTMLResponse(self._ide_html)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: WebSocket messages must be text frames for browser clients.
+        return orjson.dumps(data).decode()
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = Response(
+            orjson.dumps(response_data), status_code=200, media_type="application/json"
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
 
 class RequestMiddleware:
@@ -271,6 +290,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     async def metrics(request: Request) -> Response:
+        JOBS_BY_STATUS.clear()
+        for name, status, count in await job_rules.counts_by_status(runtime):
+            JOBS_BY_STATUS.labels(job=name, status=status).set(count)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 
 @dataclass
@@ -47,7 +47,18 @@ GRAPHQL_LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SQL_STATEMENTS = Counter("alumnet_sql_statements_total", "SQL statements executed.")
-JOBS = Counter("alumnet_jobs_total", "Background jobs by name and outcome.", ["job", "outcome"])
+JOBS = Counter(
+    "alumnet_jobs_total",
+    "Job attempts run by this process, by name and outcome.",
+    ["job", "outcome"],
+)
+JOBS_BY_STATUS = Gauge(
+    "alumnet_jobs_recorded",
+    "Jobs recorded in the database by name and status (all processes and workers), read at "
+    "scrape time.",
+    ["job", "status"],
+    multiprocess_mode="mostrecent",
+)
 
 
 def record_sql(seconds: float) -> None:

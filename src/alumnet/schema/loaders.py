@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
@@ -14,6 +15,8 @@ from alumnet.persistence.loaders import identity, ops
 
 class Loaders:
     def __init__(self, db: Database) -> None:
+        # Nested connections: one loader per (list, page window), created on first use.
+        self.batches: dict[Hashable, DataLoader[Any, Any]] = {}
         self.user_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
             load_fn=partial(identity.users_by_id, db)
         )

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import Any, Generic, Self, TypeVar
 
 import orjson
 import strawberry
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from alumnet.schema.errors import bad_input
 
@@ -43,7 +46,13 @@ class SortKey:
 
 
 class KeysetQuery(Iterable[N]):
-    """What a list resolver returns: a query to be paginated, not rows."""
+    """What a list resolver returns: a query to be paginated, not rows.
+
+    A nested list (one per parent object, e.g. each user's tokens) names its parent with
+    ``partition=(column, parent_id)`` and a ``batch_key`` saying which list it is: the
+    pages of every parent in the response are then fetched together, in one statement
+    (a window function per parent), and counted together in another.
+    """
 
     def __init__(
         self,
@@ -51,11 +60,18 @@ class KeysetQuery(Iterable[N]):
         sort: Sequence[SortKey],
         to_node: Callable[[Row[Any]], N],
         database: Any,
+        *,
+        partition: tuple[Any, int] | None = None,
+        batch_key: Hashable | None = None,
     ) -> None:
         self.query: Select[Any] = query
         self.sort = list(sort)
         self.to_node = to_node
         self.database = database
+        self.partition = partition
+        self.batch_key = batch_key
+        if partition is not None and batch_key is None:
+            raise ValueError("a partitioned KeysetQuery needs a batch_key")
 
     def __iter__(self) -> Iterator[N]:
         raise TypeError("KeysetQuery is paginated by its connection, not iterated")
@@ -98,17 +114,87 @@ def _order(sort: list[SortKey], *, backwards: bool) -> list[Any]:
     return [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in sort]
 
 
+@dataclass(frozen=True)
+class _Window:
+    cursor: tuple[Any, ...] | None
+    size: int
+    backwards: bool
+
+
+async def _fetch_page(nodes: KeysetQuery[Any], window: _Window) -> list[Row[Any]]:
+    query = nodes.query
+    if window.cursor is not None:
+        query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
+    query = query.order_by(*_order(nodes.sort, backwards=window.backwards)).limit(window.size + 1)
+    async with nodes.database.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def _fetch_pages(
+    nodes: KeysetQuery[Any], window: _Window, parents: Sequence[int]
+) -> list[list[Row[Any]]]:
+    """The page of each parent, in one statement."""
+    assert nodes.partition is not None
+    column = nodes.partition[0]
+    query = nodes.query.where(column.in_(list(parents)))
+    if window.cursor is not None:
+        query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
+    ranked = query.add_columns(
+        func.row_number()
+        .over(partition_by=column, order_by=_order(nodes.sort, backwards=window.backwards))
+        .label("_page_rank")
+    ).subquery()
+    paged = (
+        select(ranked)
+        .where(ranked.c._page_rank <= window.size + 1)
+        .order_by(ranked.c[column.key], ranked.c._page_rank)
+    )
+    async with nodes.database.connect() as conn:
+        rows = (await conn.execute(paged)).all()
+    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, column.key)].append(row)
+    return [grouped.get(parent, []) for parent in parents]
+
+
+async def _count_pages(nodes: KeysetQuery[Any], parents: Sequence[int]) -> list[int]:
+    assert nodes.partition is not None
+    column = nodes.partition[0]
+    inner = nodes.query.where(column.in_(list(parents))).subquery()
+    query = select(inner.c[column.key], func.count()).group_by(inner.c[column.key])
+    async with nodes.database.connect() as conn:
+        counts = {parent: int(n) for parent, n in (await conn.execute(query)).all()}
+    return [counts.get(parent, 0) for parent in parents]
+
+
+def _batch_loader(
+    info: strawberry.Info, key: Hashable, load: Callable[..., Any]
+) -> DataLoader[int, Any]:
+    loaders = info.context.loaders.batches
+    if key not in loaders:
+        loaders[key] = DataLoader(load_fn=load)
+    return loaders[key]  # type: ignore[no-any-return]
+
+
 @strawberry.type(description="A page of a list, with its cursors and the size of the whole list.")
 class CountedConnection(relay.Connection[N], Generic[N]):
-    _count_query: strawberry.Private[Select[Any] | None] = None
-    _database: strawberry.Private[Any] = None
+    _nodes: strawberry.Private[KeysetQuery[Any] | None] = None
+    _info: strawberry.Private[Any] = None
 
     @strawberry.field(description="How many items the whole list has, across all pages.")
     async def total_count(self) -> int:
-        if self._count_query is None or self._database is None:
+        nodes = self._nodes
+        if nodes is None:
             return len(self.edges)
-        async with self._database.connect() as conn:
-            return int((await conn.execute(self._count_query)).scalar_one())
+        if nodes.partition is not None:
+            parent = nodes.partition[1]
+            loader = _batch_loader(
+                self._info, ("count", nodes.batch_key), partial(_count_pages, nodes)
+            )
+            return int(await loader.load(parent))
+        count = select(func.count()).select_from(nodes.query.order_by(None).subquery())
+        async with nodes.database.connect() as conn:
+            return int((await conn.execute(count)).scalar_one())
 
     @classmethod
     async def resolve_connection(  # type: ignore[override]
@@ -130,24 +216,32 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             if value is not None and (value < 0 or value > limit_max):
                 raise bad_input(f"`{name}` must be between 0 and {limit_max}.")
         backwards = last is not None or (before is not None and first is None)
-        size = (last if backwards else first) or DEFAULT_PAGE
-        if (last if backwards else first) == 0:
-            size = 0
+        asked = last if backwards else first
+        size = DEFAULT_PAGE if asked is None else asked
         cursor = before if backwards else after
-        query = nodes.query
         sort = nodes.sort
-        if cursor:
-            query = query.where(_after(sort, _decode(cursor, sort), backwards=backwards))
-        query = query.order_by(*_order(sort, backwards=backwards)).limit(size + 1)
-        async with nodes.database.connect() as conn:
-            rows = (await conn.execute(query)).all() if size else []
+        window = _Window(
+            cursor=tuple(_decode(cursor, sort)) if cursor else None,
+            size=size,
+            backwards=backwards,
+        )
+        rows: list[Row[Any]]
+        if size == 0:
+            rows = []
+        elif nodes.partition is not None:
+            loader = _batch_loader(
+                info, ("page", nodes.batch_key, window), partial(_fetch_pages, nodes, window)
+            )
+            rows = await loader.load(nodes.partition[1])
+        else:
+            rows = await _fetch_page(nodes, window)
         more = len(rows) > size
         rows = rows[:size]
         if backwards:
             rows.reverse()
         edges = [
             relay.Edge(
-                cursor=_encode([getattr(row, key.column.key) for key in sort]),  # type: ignore[attr-defined]
+                cursor=_encode([getattr(row, key.column.key) for key in sort]),
                 node=nodes.to_node(row),
             )
             for row in rows
@@ -158,10 +252,4 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         )
-        count_query = select(func.count()).select_from(nodes.query.order_by(None).subquery())
-        return cls(
-            edges=edges,
-            page_info=page_info,
-            _count_query=count_query,
-            _database=nodes.database,
-        )
+        return cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)

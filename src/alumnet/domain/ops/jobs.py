@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import JOBS, get_logger
@@ -99,6 +99,14 @@ async def stale_job_ids(
             select(Job.id, Job.queue).where(Job.status == PENDING, Job.created_at < cutoff)
         )
         return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def counts_by_status(rt: Runtime) -> list[tuple[str, str, int]]:
+    async with rt.database.connect() as conn:
+        rows = await conn.execute(
+            select(Job.name, Job.status, func.count()).group_by(Job.name, Job.status)
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
 async def queues_of(rt: Runtime, job_ids: list[int]) -> list[tuple[int, str]]:

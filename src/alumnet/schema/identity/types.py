@@ -207,8 +207,9 @@ class User(relay.Node):
         max_results=1000,
     )
     def personal_access_tokens(self, info: Info) -> Iterable[PersonalAccessToken]:
-        query = select(*PAT_COLUMNS).where(PatModel.user_id == self.id)
-        if not visibility.may_see_token(info.context.viewer, self.id):
+        query = select(*PAT_COLUMNS)
+        visible = visibility.may_see_token(info.context.viewer, self.id)
+        if not visible:
             query = query.where(PatModel.id.is_(None))
         return KeysetQuery(
             query,
@@ -218,6 +219,8 @@ class User(relay.Node):
             ],
             PersonalAccessToken.from_row,
             info.context.runtime.database,
+            partition=(PatModel.user_id, self.id),
+            batch_key=("User.personalAccessTokens", visible),
         )
 
 

@@ -1,0 +1,44 @@
+"""Every list: the number of SQL statements does not grow with the number of items."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+LISTS = {
+    "users": "{ users(first: 1000) { totalCount edges { node { id email roles permissions "
+    "personalAccessTokens(first: 5) { totalCount } } } } }",
+    "auditEvents": "{ auditEvents(first: 1000) { totalCount edges { node { id action "
+    "objectIds actor { email roles } } } } }",
+    "jobs": "{ jobs(first: 1000) { totalCount edges { node { id name status createdBy { email } "
+    "} } } }",
+    "personalAccessTokens": "{ viewer { personalAccessTokens(first: 1000) { totalCount "
+    "edges { node { id name user { email roles } } } } } }",
+}
+
+
+async def _grow(api: Api, admin: str, n: int, offset: int) -> None:
+    for i in range(offset, offset + n):
+        await api.create_user(f"user{i}@example.org", ["STUDENT"])
+        await api.gql(
+            f'mutation {{ personalAccessTokenCreate(input: {{name: "t{i}"}}) {{ secret }} }}',
+            token=admin,
+        )
+        await api.gql(
+            f'mutation {{ passwordResetRequest(input: {{email: "user{i}@example.org"}})'
+            " { accepted } }"
+        )
+    await api.run_jobs()
+
+
+@pytest.mark.parametrize("name", sorted(LISTS))
+async def test_list_statements_are_constant(api: Api, name: str) -> None:
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    await _grow(api, admin, 2, 0)
+    few, small = await api.sql_count(LISTS[name], token=admin)
+    await _grow(api, admin, 12, 2)
+    many, large = await api.sql_count(LISTS[name], token=admin)
+    assert "errors" not in large, large
+    assert str(large) != str(small)
+    assert many == few, f"{name}: {few} statements for a few items, {many} for many"
