@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from graphql import GraphQLError
@@ -160,3 +161,38 @@ async def test_metrics_report_jobs_by_status(api: Api) -> None:
     await api.run_jobs()
     text = (await api.client.get("/metrics")).text
     assert 'alumnet_jobs_recorded{job="email.send",status="succeeded"} 1.0' in text
+
+
+async def test_queries_work_over_get_but_mutations_do_not(api: Api) -> None:
+    got = await api.client.get("/graphql", params={"query": "{ viewer { id } }"})
+    assert got.status_code == 200
+    assert got.json()["data"] == {"viewer": None}
+    mutation = await api.client.get(
+        "/graphql",
+        params={"query": 'mutation { tokenRevoke(input: {refreshToken: "x"}) { revoked } }'},
+    )
+    assert mutation.status_code == 400
+    assert "mutations are not allowed" in mutation.text.lower()
+
+
+async def test_outbox_transport_writes_eml_files(tmp_path: Path) -> None:
+    from alumnet.workers.mail import OutboxTransport
+
+    outbox = OutboxTransport(tmp_path / "outbox", "alumnet <no-reply@example.org>")
+    await outbox.send(to="a@example.org", subject="Hello", text="Body", message_id="<m-1@x>")
+    [eml] = list((tmp_path / "outbox").glob("*.eml"))
+    content = eml.read_text()
+    assert "To: a@example.org" in content
+    assert "Subject: Hello" in content
+
+
+async def test_failures_from_one_address_are_throttled(api: Api) -> None:
+    limit = api.settings.signin_max_failures_per_address
+    query = (
+        'mutation($e: String!) { tokenCreate(input: {email: $e, password: "wrong one!"}) '
+        "{ userErrors { code } } }"
+    )
+    for i in range(limit):
+        await api.gql(query, {"e": f"probe{i}@example.org"})
+    body = await api.gql(query, {"e": "fresh@example.org"})
+    assert body["data"]["tokenCreate"]["userErrors"] == [{"code": "THROTTLED"}]
