@@ -8,6 +8,9 @@ import strawberry
 from strawberry import relay
 
 from alumnet.config import Settings
+from alumnet.schema.cohorts.mutations import CohortsMutation
+from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
+from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
@@ -20,7 +23,7 @@ from alumnet.schema.ops.types import Job
     description="Everything you can read. Start with `viewer`; fetch any object by its global "
     "id with `node` or `nodes`."
 )
-class Query(IdentityQuery, OpsQuery):
+class Query(IdentityQuery, CohortsQuery, OpsQuery):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
         "not see it (the two are indistinguishable)."
@@ -35,7 +38,7 @@ class Query(IdentityQuery, OpsQuery):
     description="Everything that changes data. Each mutation takes one `input` and returns a "
     "payload with `userErrors`; a mutation is one transaction."
 )
-class Mutation(IdentityMutation):
+class Mutation(IdentityMutation, CohortsMutation):
     pass
 
 
@@ -43,11 +46,20 @@ class Mutation(IdentityMutation):
     description="Live updates over WebSocket (graphql-transport-ws); authenticate in the "
     '`connection_init` payload with {"Authorization": "Bearer …"}.'
 )
-class Subscription(OpsSubscription):
+class Subscription(CohortsSubscription, OpsSubscription):
     pass
 
 
-NODE_TYPES = [User, PersonalAccessToken, AuditEvent, Job]
+NODE_TYPES = [
+    User,
+    PersonalAccessToken,
+    AuditEvent,
+    Job,
+    Batch,
+    Mission,
+    Enrollment,
+    MentorAssignment,
+]
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from alumnet.domain.cohorts.access import CohortScope, load_scope
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.uow import Origin, UnitOfWork
@@ -31,9 +32,18 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.runtime.database)
 
+    _scope: CohortScope | None = None
+
+    async def cohort_scope(self) -> CohortScope:
+        """What this viewer is related to in cohorts; loaded once per request."""
+        if self._scope is None:
+            self._scope = await load_scope(self.runtime.database, self.viewer)
+        return self._scope
+
     def reset_loaders(self) -> None:
         """Mutations change what loaders may have cached; start afresh after one."""
         self.loaders = Loaders(self.runtime.database)
+        self._scope = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:

@@ -10,7 +10,7 @@ from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
 from alumnet.persistence.db import Database
-from alumnet.persistence.loaders import identity, ops
+from alumnet.persistence.loaders import cohorts, identity, ops
 
 
 class Loaders:
@@ -31,4 +31,22 @@ class Loaders:
         )
         self.job_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
             load_fn=partial(ops.jobs_by_id, db)
+        )
+        self.batch_by_id: DataLoader[int, Any] = DataLoader(
+            load_fn=partial(cohorts.batches_by_id, db)
+        )
+        self.mission_by_id: DataLoader[int, Any] = DataLoader(
+            load_fn=partial(cohorts.missions_by_id, db)
+        )
+        self.enrollment_by_id: DataLoader[int, Any] = DataLoader(
+            load_fn=partial(cohorts.enrollments_by_id, db)
+        )
+        self.assignment_by_id: DataLoader[int, Any] = DataLoader(
+            load_fn=partial(cohorts.assignments_by_id, db)
+        )
+        self.mentors_by_enrollment_id: DataLoader[int, list[Any]] = DataLoader(
+            load_fn=partial(cohorts.mentors_by_enrollment_id, db)
+        )
+        self.mentor_loads_by_mission_id: DataLoader[int, list[Any]] = DataLoader(
+            load_fn=partial(cohorts.mentor_loads_by_mission_id, db)
         )

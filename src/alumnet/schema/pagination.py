@@ -43,6 +43,11 @@ class SortKey:
     column: Any  # a column or ORM attribute
     descending: bool = False
     is_datetime: bool = False
+    attr: str | None = None  # the row attribute holding it, when selected under a label
+
+    @property
+    def name(self) -> str:
+        return self.attr or str(self.column.key)
 
 
 class KeysetQuery(Iterable[N]):
@@ -241,7 +246,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             rows.reverse()
         edges = [
             relay.Edge(
-                cursor=_encode([getattr(row, key.column.key) for key in sort]),
+                cursor=_encode([getattr(row, key.name) for key in sort]),
                 node=nodes.to_node(row),
             )
             for row in rows

@@ -25,6 +25,10 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     JOBS_READ = "jobs:read"
     TOKENS_CREATE = "tokens:create"
+    COHORTS_READ = "cohorts:read"
+    COHORTS_MANAGE = "cohorts:manage"
+    ENROLLMENTS_MANAGE = "enrollments:manage"
+    MENTORS_ASSIGN = "mentors:assign"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -32,8 +36,25 @@ ALL_PERMISSIONS = frozenset(Permission)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: ALL_PERMISSIONS,
     Role.DEVELOPER: frozenset({Permission.JOBS_READ, Permission.TOKENS_CREATE}),
-    Role.MANAGER: frozenset({Permission.USERS_READ, Permission.TOKENS_CREATE}),
-    Role.SRE: frozenset({Permission.TOKENS_CREATE}),
+    Role.MANAGER: frozenset(
+        {
+            Permission.USERS_READ,
+            Permission.TOKENS_CREATE,
+            Permission.COHORTS_READ,
+            Permission.COHORTS_MANAGE,
+            Permission.ENROLLMENTS_MANAGE,
+            Permission.MENTORS_ASSIGN,
+        }
+    ),
+    Role.SRE: frozenset(
+        {
+            Permission.USERS_READ,
+            Permission.TOKENS_CREATE,
+            Permission.COHORTS_READ,
+            Permission.ENROLLMENTS_MANAGE,
+            Permission.MENTORS_ASSIGN,
+        }
+    ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),
     Role.STUDENT: frozenset({Permission.TOKENS_CREATE}),
     Role.ALUMNUS: frozenset({Permission.TOKENS_CREATE}),

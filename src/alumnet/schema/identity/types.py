@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
 import strawberry
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from strawberry import relay
 from strawberry.scalars import JSON
 
@@ -17,8 +17,15 @@ from alumnet.domain.identity import visibility
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
 from alumnet.persistence.models import PersonalAccessToken as PatModel
 from alumnet.schema.context import Info
-from alumnet.schema.nodes import load_visible
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
+from alumnet.schema.nodes import int_ids, load_visible
+from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortDirection, SortKey
+
+if TYPE_CHECKING:
+    from alumnet.schema.cohorts.types import (
+        EnrollmentConnection,
+        EnrollmentFilter,
+        MentorAssignment,
+    )
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -51,6 +58,18 @@ class Permission(Enum):
     JOBS_READ = strawberry.enum_value("jobs:read", description="Inspect background jobs.")
     TOKENS_CREATE = strawberry.enum_value(
         "tokens:create", description="Create personal access tokens for oneself."
+    )
+    COHORTS_READ = strawberry.enum_value(
+        "cohorts:read", description="See every batch, mission, enrolment and mentor assignment."
+    )
+    COHORTS_MANAGE = strawberry.enum_value(
+        "cohorts:manage", description="Create, change and archive batches and missions."
+    )
+    ENROLLMENTS_MANAGE = strawberry.enum_value(
+        "enrollments:manage", description="Enrol students in missions and change enrolments."
+    )
+    MENTORS_ASSIGN = strawberry.enum_value(
+        "mentors:assign", description="Assign, unassign and reassign mentors to students."
     )
 
 
@@ -90,7 +109,7 @@ class PersonalAccessToken(relay.Node):
     _user_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id,
             name=row.name,
@@ -146,7 +165,7 @@ class User(relay.Node):
     _last_sign_in_at: strawberry.Private[datetime | None]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id,
             name=row.name,
@@ -161,13 +180,19 @@ class User(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        return await load_visible(
-            info.context.loaders.user_by_id,
-            node_ids,
-            lambda viewer, row: visibility.may_see_user(viewer, row.id),
-            info.context.viewer,
-            cls.from_row,
-        )
+        viewer = info.context.viewer
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.user_by_id.load_many([i for i in ids if i])
+        found = {r.id: r for r in rows if r is not None}
+        if any(not visibility.may_see_user(viewer, i) for i in found):
+            # Mentors see their mentees and students their mentors: ask cohorts.
+            scope = await info.context.cohort_scope()
+            found = {
+                i: r
+                for i, r in found.items()
+                if visibility.may_see_user(viewer, i) or scope.sees_user(i)
+            }
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(
         description="Whether the account can sign in. Null unless you are this user or "
@@ -223,6 +248,92 @@ class User(relay.Node):
             batch_key=("User.personalAccessTokens", visible),
         )
 
+    @relay.connection(
+        Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],
+        description="For a mentor viewing themselves: the enrolments of the students they "
+        "mentor, optionally in one mission, by student name. Empty for anyone else.",
+        max_results=1000,
+    )
+    def mentees(
+        self,
+        info: Info,
+        mission_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Only in this mission.")
+        ] = None,
+        filter: Annotated[
+            Annotated[EnrollmentFilter, strawberry.lazy("alumnet.schema.cohorts.types")] | None,
+            strawberry.argument(description="Which enrolments."),
+        ] = None,
+    ) -> Iterable[Any]:
+        from alumnet.persistence.models import Enrollment, MentorAssignment
+        from alumnet.schema.cohorts.types import enrollment_query
+        from alumnet.schema.nodes import global_pk
+
+        mine = select(MentorAssignment.enrollment_id).where(
+            MentorAssignment.mentor_id
+            == (self.id if info.context.viewer.user_id == self.id else -1)
+        )
+        if mission_id is not None:
+            mine = mine.where(
+                MentorAssignment.mission_id == (global_pk(mission_id, "Mission") or -1)
+            )
+        return enrollment_query(
+            info,
+            where=Enrollment.id.in_(mine),
+            filter=filter,
+            order_by=None,
+            partition=None,
+            batch_key=None,
+        )
+
+    @relay.connection(
+        Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],
+        description="For a student viewing themselves: their own enrolments, newest first. "
+        "Empty for anyone else.",
+        max_results=1000,
+    )
+    def enrollments(self, info: Info) -> Iterable[Any]:
+        from alumnet.persistence.models import Enrollment
+        from alumnet.schema.cohorts.types import (
+            EnrollmentOrder,
+            EnrollmentOrderField,
+            enrollment_query,
+        )
+
+        owner = self.id if info.context.viewer.user_id == self.id else -1
+        return enrollment_query(
+            info,
+            where=Enrollment.student_id == owner,
+            filter=None,
+            order_by=EnrollmentOrder(
+                field=EnrollmentOrderField.ENROLLED_AT, direction=SortDirection.DESC
+            ),
+            partition=None,
+            batch_key=None,
+        )
+
+    @strawberry.field(
+        description="For a student viewing themselves: their mentors, one entry per mission "
+        "and mentor. Empty for anyone else."
+    )
+    async def mentors(
+        self, info: Info
+    ) -> list[Annotated[MentorAssignment, strawberry.lazy("alumnet.schema.cohorts.types")]]:
+        from alumnet.persistence.loaders.cohorts import ASSIGNMENT_COLUMNS
+        from alumnet.persistence.models import MentorAssignment as AssignmentModel
+        from alumnet.schema.cohorts.types import MentorAssignment
+
+        if info.context.viewer.user_id != self.id:
+            return []
+        query = (
+            select(*ASSIGNMENT_COLUMNS)
+            .where(AssignmentModel.student_id == self.id)
+            .order_by(AssignmentModel.mission_id, AssignmentModel.id)
+        )
+        async with info.context.runtime.database.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [MentorAssignment.from_row(r) for r in rows]
+
 
 @strawberry.type(description="Users, a page at a time.")
 class UserConnection(CountedConnection[User]):
@@ -253,7 +364,7 @@ class AuditEvent(relay.Node):
     _object_ids: strawberry.Private[list[str]]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id,
             occurred_at=row.occurred_at,

@@ -8,7 +8,6 @@ from enum import Enum
 from typing import Any, Self
 
 import strawberry
-from sqlalchemy import Row
 from strawberry import relay
 from strawberry.scalars import JSON
 
@@ -55,7 +54,7 @@ class Job(relay.Node):
     _created_by_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id,
             name=row.name,

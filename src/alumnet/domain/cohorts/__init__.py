@@ -1,0 +1,1 @@
+"""Cohorts: batches, missions, enrolments and mentor assignments."""

@@ -1,0 +1,131 @@
+"""Who sees what in cohorts.
+
+Admins, managers and SREs (``cohorts:read``) see everything. A mentor sees the students
+assigned to them, only within the missions of those assignments (and those missions and
+their batches). A student sees their own enrolments, their missions and batches, and
+their own mentors. Everything else does not exist for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select
+
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.persistence.db import Database
+from alumnet.persistence.models import Enrollment, MentorAssignment, Mission
+
+
+def sees_everything(viewer: Viewer) -> bool:
+    return viewer.can(Permission.COHORTS_READ)
+
+
+@dataclass
+class CohortScope:
+    """What one non-staff viewer is related to; loaded once per request."""
+
+    everything: bool = False
+    # (mission id, student id) pairs this viewer mentors.
+    mentees: set[tuple[int, int]] = field(default_factory=set)
+    # Enrolment ids this viewer mentors, or holds as a student.
+    enrollments: set[int] = field(default_factory=set)
+    missions: set[int] = field(default_factory=set)
+    batches: set[int] = field(default_factory=set)
+    # Users this viewer may see through cohorts: mentees, and a student's mentors.
+    users: set[int] = field(default_factory=set)
+
+    def sees_batch(self, batch_id: int) -> bool:
+        return self.everything or batch_id in self.batches
+
+    def sees_mission(self, mission_id: int) -> bool:
+        return self.everything or mission_id in self.missions
+
+    def sees_enrollment(self, enrollment_id: int) -> bool:
+        return self.everything or enrollment_id in self.enrollments
+
+    def sees_user(self, user_id: int) -> bool:
+        return self.everything or user_id in self.users
+
+
+async def load_scope(db: Database, viewer: Viewer) -> CohortScope:
+    if sees_everything(viewer):
+        return CohortScope(everything=True)
+    scope = CohortScope()
+    if viewer.user_id is None:
+        return scope
+    me = viewer.user_id
+    mentored = (
+        select(
+            MentorAssignment.enrollment_id,
+            MentorAssignment.mission_id,
+            MentorAssignment.student_id,
+            MentorAssignment.mentor_id,
+            Mission.batch_id,
+        )
+        .join(Mission, Mission.id == MentorAssignment.mission_id)
+        .where(MentorAssignment.mentor_id == me)
+    )
+    own = (
+        select(
+            Enrollment.id,
+            Enrollment.mission_id,
+            Enrollment.student_id,
+            MentorAssignment.mentor_id,
+            Mission.batch_id,
+        )
+        .join(Mission, Mission.id == Enrollment.mission_id)
+        .outerjoin(MentorAssignment, MentorAssignment.enrollment_id == Enrollment.id)
+        .where(Enrollment.student_id == me)
+    )
+    async with db.connect() as conn:
+        rows = (await conn.execute(mentored.union_all(own))).all()
+    for enrollment_id, mission_id, student_id, mentor_id, batch_id in rows:
+        scope.enrollments.add(enrollment_id)
+        scope.missions.add(mission_id)
+        scope.batches.add(batch_id)
+        if mentor_id == me:
+            scope.mentees.add((mission_id, student_id))
+            scope.users.add(student_id)
+        if student_id == me and mentor_id is not None:
+            scope.users.add(mentor_id)
+    return scope
+
+
+# --- SQL filters for lists: what a viewer may see, as WHERE clauses ------------------------
+
+
+def visible_missions(viewer: Viewer) -> ColumnElement[bool] | None:
+    """None means no restriction."""
+    if sees_everything(viewer):
+        return None
+    if viewer.user_id is None:
+        return false()
+    me = viewer.user_id
+    return or_(
+        Mission.id.in_(select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)),
+        Mission.id.in_(select(Enrollment.mission_id).where(Enrollment.student_id == me)),
+    )
+
+
+def visible_mission_ids(viewer: Viewer) -> Any:
+    """A subquery of mission ids the viewer may see (None: all)."""
+    condition = visible_missions(viewer)
+    if condition is None:
+        return None
+    return select(Mission.id).where(condition)
+
+
+def visible_enrollments(viewer: Viewer) -> ColumnElement[bool] | None:
+    if sees_everything(viewer):
+        return None
+    if viewer.user_id is None:
+        return false()
+    me = viewer.user_id
+    return or_(
+        Enrollment.id.in_(
+            select(MentorAssignment.enrollment_id).where(MentorAssignment.mentor_id == me)
+        ),
+        Enrollment.student_id == me,
+    )

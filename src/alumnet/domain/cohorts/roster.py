@@ -1,0 +1,385 @@
+"""Enrolments and mentor assignments: who is in a mission, and who mentors them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, select
+
+from alumnet.domain.errors import DomainError, Problem
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.domain.identity.users import normalise_email
+from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, User, UserRole
+from alumnet.persistence.uow import UnitOfWork
+
+ENROLLMENT_STATUSES = ("active", "completed", "dropped")
+BULK_MAX = 5000
+CHUNK = 500
+
+
+def roster_channel(mission_id: int) -> str:
+    return f"mission:{mission_id}:roster"
+
+
+def _roster_changed(
+    uow: UnitOfWork, mission_id: int, kind: str, student_ids: Sequence[int]
+) -> None:
+    uow.publish(
+        roster_channel(mission_id),
+        {
+            "missionId": mission_id,
+            "kind": kind,
+            "studentIds": sorted(set(student_ids)),
+            "at": datetime.now(UTC).isoformat(),
+        },
+    )
+
+
+async def _mission(uow: UnitOfWork, mission_id: int, field: str = "missionId") -> Mission:
+    mission = await uow.session.get(Mission, mission_id)
+    if mission is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", field)
+    return mission
+
+
+async def _users_with_role(uow: UnitOfWork, user_ids: Sequence[int], role: Role) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(user_ids), CHUNK):
+        chunk = list(user_ids[start : start + CHUNK])
+        rows = await uow.session.execute(
+            select(UserRole.user_id)
+            .join(User, User.id == UserRole.user_id)
+            .where(
+                UserRole.user_id.in_(chunk), UserRole.role == role.value, User.status == "active"
+            )
+        )
+        found.update(rows.scalars())
+    return found
+
+
+async def _require_role(uow: UnitOfWork, user_id: int, role: Role, field: str) -> None:
+    if user_id not in await _users_with_role(uow, [user_id], role):
+        code = "NOT_A_STUDENT" if role == Role.STUDENT else "NOT_A_MENTOR"
+        raise DomainError.of(code, f"That user is not an active {role.value.lower()}.", field)
+
+
+async def enroll(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, status: str = "active"
+) -> tuple[Enrollment, bool]:
+    """Idempotent: an existing enrolment is returned as it is (created=False)."""
+    viewer.require(Permission.ENROLLMENTS_MANAGE)
+    await _mission(uow, mission_id)
+    await _require_role(uow, student_id, Role.STUDENT, "studentId")
+    existing = (
+        await uow.session.execute(
+            select(Enrollment).where(
+                Enrollment.mission_id == mission_id, Enrollment.student_id == student_id
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    enrollment = Enrollment(mission_id=mission_id, student_id=student_id, status=status)
+    uow.session.add(enrollment)
+    await uow.session.flush()
+    audit.record(
+        uow,
+        "enrollment.create",
+        object_type="Enrollment",
+        object_ids=[enrollment.id],
+        details={"mission": mission_id, "student": student_id},
+    )
+    _roster_changed(uow, mission_id, "ENROLLED", [student_id])
+    return enrollment, True
+
+
+@dataclass
+class BulkEnrollment:
+    added: int = 0
+    already_present: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+async def enroll_many(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    mission_id: int,
+    *,
+    student_ids: Sequence[int | None],
+    emails: Sequence[str],
+    all_or_nothing: bool = False,
+) -> BulkEnrollment:
+    """Set-based: a handful of statements whatever the count (up to 5,000)."""
+    viewer.require(Permission.ENROLLMENTS_MANAGE)
+    await _mission(uow, mission_id)
+    if len(student_ids) + len(emails) > BULK_MAX:
+        raise DomainError.of("TOO_MANY", f"At most {BULK_MAX} students in one call.")
+    result = BulkEnrollment()
+    wanted: set[int] = set()
+    for index, sid in enumerate(student_ids):
+        if sid is None:
+            result.problems.append(
+                Problem("NOT_FOUND", "No such user.", ("studentIds", str(index)))
+            )
+        else:
+            wanted.add(sid)
+    by_email: dict[str, int] = {}
+    lowered = [normalise_email(e) for e in emails]
+    unique = sorted(set(lowered))
+    for start in range(0, len(unique), CHUNK):
+        rows = await uow.session.execute(
+            select(User.email_lower, User.id).where(
+                User.email_lower.in_(unique[start : start + CHUNK])
+            )
+        )
+        by_email.update({str(e): int(i) for e, i in rows.all()})
+    for index, email in enumerate(lowered):
+        if email in by_email:
+            wanted.add(by_email[email])
+        else:
+            result.problems.append(
+                Problem(
+                    "UNKNOWN_EMAIL",
+                    f"No user has the address {emails[index].strip()[:254]}.",
+                    ("emails", str(index)),
+                )
+            )
+    ordered = sorted(wanted)
+    students = await _users_with_role(uow, ordered, Role.STUDENT)
+    for sid in ordered:
+        if sid not in students:
+            result.problems.append(
+                Problem("NOT_A_STUDENT", f"User {sid} is not an active student.", ("studentIds",))
+            )
+    if all_or_nothing and result.problems:
+        raise DomainError(*result.problems)
+    candidates = [sid for sid in ordered if sid in students]
+    present: set[int] = set()
+    for start in range(0, len(candidates), CHUNK):
+        rows = await uow.session.execute(
+            select(Enrollment.student_id).where(
+                Enrollment.mission_id == mission_id,
+                Enrollment.student_id.in_(candidates[start : start + CHUNK]),
+            )
+        )
+        present.update(int(x) for x in rows.scalars())
+    new = [sid for sid in candidates if sid not in present]
+    if new:
+        now = datetime.now(UTC)
+        await uow.session.execute(
+            insert(Enrollment),
+            [
+                {
+                    "mission_id": mission_id,
+                    "student_id": sid,
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid in new
+            ],
+        )
+        audit.record(
+            uow,
+            "enrollment.bulk_create",
+            object_type="Mission",
+            object_ids=[mission_id],
+            details={"added": len(new)},
+            summary=f"{len(new)} students enrolled",
+        )
+        _roster_changed(uow, mission_id, "ENROLLED", new)
+    result.added = len(new)
+    result.already_present = len(present)
+    return result
+
+
+async def set_enrollment_status(
+    uow: UnitOfWork, viewer: Viewer, enrollment_id: int, status: str
+) -> Enrollment:
+    viewer.require(Permission.ENROLLMENTS_MANAGE)
+    enrollment = await uow.session.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        raise DomainError.of("NOT_FOUND", "No such enrolment.", "id")
+    if status not in ENROLLMENT_STATUSES:
+        raise DomainError.of("INVALID", "Unknown status.", "status")
+    if enrollment.status != status:
+        previous = enrollment.status
+        enrollment.status = status
+        enrollment.updated_at = datetime.now(UTC)
+        audit.record(
+            uow,
+            "enrollment.update",
+            object_type="Enrollment",
+            object_ids=[enrollment.id],
+            details={"from": previous, "to": status},
+        )
+        _roster_changed(uow, enrollment.mission_id, "STATUS_CHANGED", [enrollment.student_id])
+    return enrollment
+
+
+async def _enrollment_of(uow: UnitOfWork, mission_id: int, student_id: int) -> Enrollment:
+    enrollment = (
+        await uow.session.execute(
+            select(Enrollment).where(
+                Enrollment.mission_id == mission_id, Enrollment.student_id == student_id
+            )
+        )
+    ).scalar_one_or_none()
+    if enrollment is None:
+        raise DomainError.of(
+            "NOT_ENROLLED", "The student is not enrolled in this mission.", "studentId"
+        )
+    return enrollment
+
+
+async def assign_mentor(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
+) -> tuple[MentorAssignment, bool]:
+    viewer.require(Permission.MENTORS_ASSIGN)
+    await _mission(uow, mission_id)
+    await _require_role(uow, mentor_id, Role.MENTOR, "mentorId")
+    enrollment = await _enrollment_of(uow, mission_id, student_id)
+    if mentor_id == student_id:
+        raise DomainError.of("SELF_MENTORING", "A student cannot mentor themselves.", "mentorId")
+    existing = (
+        await uow.session.execute(
+            select(MentorAssignment).where(
+                MentorAssignment.enrollment_id == enrollment.id,
+                MentorAssignment.mentor_id == mentor_id,
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    assignment = MentorAssignment(
+        enrollment_id=enrollment.id,
+        mission_id=mission_id,
+        student_id=student_id,
+        mentor_id=mentor_id,
+    )
+    uow.session.add(assignment)
+    await uow.session.flush()
+    audit.record(
+        uow,
+        "mentor.assign",
+        object_type="MentorAssignment",
+        object_ids=[assignment.id],
+        details={"mission": mission_id, "student": student_id, "mentor": mentor_id},
+    )
+    _roster_changed(uow, mission_id, "MENTOR_ASSIGNED", [student_id])
+    return assignment, True
+
+
+async def unassign_mentor(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
+) -> bool:
+    viewer.require(Permission.MENTORS_ASSIGN)
+    await _mission(uow, mission_id)
+    removed = await uow.session.execute(
+        delete(MentorAssignment)
+        .where(
+            MentorAssignment.mission_id == mission_id,
+            MentorAssignment.student_id == student_id,
+            MentorAssignment.mentor_id == mentor_id,
+        )
+        .returning(MentorAssignment.id)
+    )
+    ids = list(removed.scalars())
+    if not ids:
+        raise DomainError.of(
+            "NOT_ASSIGNED", "That mentor is not assigned to that student here.", "mentorId"
+        )
+    audit.record(
+        uow,
+        "mentor.unassign",
+        object_type="MentorAssignment",
+        object_ids=ids,
+        details={"mission": mission_id, "student": student_id, "mentor": mentor_id},
+    )
+    _roster_changed(uow, mission_id, "MENTOR_UNASSIGNED", [student_id])
+    return True
+
+
+async def reassign_mentor(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    mission_id: int,
+    from_mentor: int,
+    to_mentor: int,
+    student_ids: Sequence[int] | None,
+) -> list[int]:
+    """Moves students (all of ``from_mentor``'s by default) in one transaction."""
+    viewer.require(Permission.MENTORS_ASSIGN)
+    await _mission(uow, mission_id)
+    if from_mentor == to_mentor:
+        raise DomainError.of("SAME_MENTOR", "Choose two different mentors.", "toMentorId")
+    await _require_role(uow, to_mentor, Role.MENTOR, "toMentorId")
+    current = (
+        await uow.session.execute(
+            select(MentorAssignment.student_id, MentorAssignment.enrollment_id).where(
+                MentorAssignment.mission_id == mission_id,
+                MentorAssignment.mentor_id == from_mentor,
+            )
+        )
+    ).all()
+    assigned = {int(sid): int(eid) for sid, eid in current}
+    if student_ids is None:
+        moving = sorted(assigned)
+    else:
+        moving = sorted(set(student_ids))
+        missing = [sid for sid in moving if sid not in assigned]
+        if missing:
+            raise DomainError.of(
+                "NOT_ASSIGNED",
+                f"{len(missing)} of these students are not mentored by the first mentor here.",
+                "studentIds",
+            )
+    if not moving:
+        return []
+    already = set(
+        (
+            await uow.session.execute(
+                select(MentorAssignment.student_id).where(
+                    MentorAssignment.mission_id == mission_id,
+                    MentorAssignment.mentor_id == to_mentor,
+                    MentorAssignment.student_id.in_(moving),
+                )
+            )
+        ).scalars()
+    )
+    await uow.session.execute(
+        delete(MentorAssignment).where(
+            MentorAssignment.mission_id == mission_id,
+            MentorAssignment.mentor_id == from_mentor,
+            MentorAssignment.student_id.in_(moving),
+        )
+    )
+    now = datetime.now(UTC)
+    fresh = [sid for sid in moving if sid not in already]
+    if fresh:
+        await uow.session.execute(
+            insert(MentorAssignment),
+            [
+                {
+                    "enrollment_id": assigned[sid],
+                    "mission_id": mission_id,
+                    "student_id": sid,
+                    "mentor_id": to_mentor,
+                    "created_at": now,
+                }
+                for sid in fresh
+            ],
+        )
+    audit.record(
+        uow,
+        "mentor.reassign",
+        object_type="Mission",
+        object_ids=[mission_id],
+        details={"from": from_mentor, "to": to_mentor, "students": len(moving)},
+        summary=f"{len(moving)} students moved",
+    )
+    _roster_changed(uow, mission_id, "MENTOR_REASSIGNED", moving)
+    return moving

@@ -1,0 +1,1 @@
+"""GraphQL for cohorts: batches, missions, enrolments, mentor assignments."""

@@ -1,0 +1,485 @@
+"""Cohorts types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any, Self
+
+import strawberry
+from sqlalchemy import Row, func, or_, select
+from strawberry import relay
+
+from alumnet.domain.cohorts import access
+from alumnet.persistence.loaders.cohorts import ENROLLMENT_COLUMNS, MISSION_COLUMNS
+from alumnet.persistence.loaders.identity import USER_COLUMNS
+from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import Mission as MissionModel
+from alumnet.persistence.models import User as UserModel
+from alumnet.schema.context import Info
+from alumnet.schema.identity.types import User, UserConnection
+from alumnet.schema.pagination import (
+    MAX_PAGE,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+)
+
+ev = strawberry.enum_value
+
+
+@strawberry.enum(description="Whether a batch is current.")
+class BatchStatus(Enum):
+    ACTIVE = ev("active", description="Running or about to run; shown in default lists.")
+    ARCHIVED = ev("archived", description="Finished and put away: readable, hidden by default.")
+
+
+@strawberry.enum(description="Where a mission is in its life.")
+class MissionStatus(Enum):
+    DRAFT = ev("draft", description="Being prepared; students may already be enrolled.")
+    ACTIVE = ev("active", description="Running.")
+    COMPLETED = ev("completed", description="Finished.")
+
+
+@strawberry.enum(description="A student's standing in a mission.")
+class EnrollmentStatus(Enum):
+    ACTIVE = ev("active", description="Taking part.")
+    COMPLETED = ev("completed", description="Finished the mission.")
+    DROPPED = ev("dropped", description="Left the mission.")
+
+
+# --- students, through their enrolments --------------------------------------------------
+
+STUDENT_COLUMNS = (
+    UserModel.name.label("student_name"),
+    UserModel.email.label("student_email"),
+    UserModel.status.label("student_status"),
+    UserModel.email_verified_at.label("student_email_verified_at"),
+    UserModel.created_at.label("student_created_at"),
+    UserModel.last_sign_in_at.label("student_last_sign_in_at"),
+)
+
+
+def _student_from(row: Row[Any]) -> User:
+    return User(
+        id=row.student_id,
+        name=row.student_name,
+        email=row.student_email,
+        email_verified=row.student_email_verified_at is not None,
+        created_at=row.student_created_at,
+        _status=row.student_status,
+        _last_sign_in_at=row.student_last_sign_in_at,
+    )
+
+
+@strawberry.enum(description="What a list of enrolments can be sorted by.")
+class EnrollmentOrderField(Enum):
+    STUDENT_NAME = ev("student_name", description="The student's name.")
+    STUDENT_EMAIL = ev("student_email", description="The student's e-mail address.")
+    ENROLLED_AT = ev("created_at", description="When the student was enrolled.")
+
+
+@strawberry.input(description="How to sort enrolments; ties are broken by enrolment id.")
+class EnrollmentOrder:
+    field: EnrollmentOrderField = strawberry.field(
+        default=EnrollmentOrderField.STUDENT_NAME, description="The key to sort by."
+    )
+    direction: SortDirection = strawberry.field(
+        default=SortDirection.ASC, description="Ascending or descending."
+    )
+
+
+@strawberry.input(description="Narrows a list of enrolments; every condition given must hold.")
+class EnrollmentFilter:
+    status: list[EnrollmentStatus] | None = strawberry.field(
+        default=None, description="Only enrolments in one of these states."
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description="Part of the student's name or e-mail address, any letter case (at most "
+        "100 characters).",
+    )
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def enrollment_query(
+    info: Info,
+    *,
+    where: Any = None,
+    filter: EnrollmentFilter | None,
+    order_by: EnrollmentOrder | None,
+    partition: tuple[Any, int] | None,
+    batch_key: Any,
+) -> KeysetQuery[Enrollment]:
+    """Enrolments with their students in the same statement, as a dashboard wants them."""
+    from alumnet.schema.errors import bad_input
+
+    query = select(*ENROLLMENT_COLUMNS, *STUDENT_COLUMNS).join(
+        UserModel, UserModel.id == EnrollmentModel.student_id
+    )
+    if where is not None:
+        query = query.where(where)
+    visible = access.visible_enrollments(info.context.viewer)
+    if visible is not None:
+        query = query.where(visible)
+    key: tuple[Any, ...] = (batch_key,)
+    if filter is not None:
+        if filter.status:
+            query = query.where(EnrollmentModel.status.in_([s.value for s in filter.status]))
+            key += (tuple(s.value for s in filter.status),)
+        if filter.search:
+            if len(filter.search) > 100:
+                raise bad_input("`search` must be at most 100 characters.")
+            pattern = like_pattern(filter.search.strip())
+            query = query.where(
+                or_(
+                    func.lower(UserModel.name).like(pattern, escape="\\"),
+                    UserModel.email_lower.like(pattern, escape="\\"),
+                )
+            )
+            key += (filter.search,)
+    order = order_by or EnrollmentOrder()
+    descending = order.direction == SortDirection.DESC
+    column, attr = {
+        EnrollmentOrderField.STUDENT_NAME: (UserModel.name, "student_name"),
+        EnrollmentOrderField.STUDENT_EMAIL: (UserModel.email, "student_email"),
+        EnrollmentOrderField.ENROLLED_AT: (EnrollmentModel.created_at, "created_at"),
+    }[order.field]
+    sort = [
+        SortKey(column, descending, order.field == EnrollmentOrderField.ENROLLED_AT, attr=attr),
+        SortKey(EnrollmentModel.id, descending),
+    ]
+    key += (order.field, descending, info.context.viewer.user_id)
+    return KeysetQuery(
+        query,
+        sort,
+        Enrollment.from_row,
+        info.context.runtime.database,
+        partition=partition,
+        batch_key=key if partition else None,
+    )
+
+
+@strawberry.type(description="A student in a mission (and so in the mission's batch).")
+class Enrollment(relay.Node):
+    id: relay.NodeID[int]
+    status: EnrollmentStatus = strawberry.field(description="The student's standing.")
+    enrolled_at: datetime = strawberry.field(description="When the student was enrolled (UTC).")
+    _mission_id: strawberry.Private[int]
+    _student_id: strawberry.Private[int]
+    _student: strawberry.Private[User | None] = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        student = _student_from(row) if hasattr(row, "student_name") else None
+        return cls(
+            id=row.id,
+            status=EnrollmentStatus(row.status),
+            enrolled_at=row.created_at,
+            _mission_id=row.mission_id,
+            _student_id=row.student_id,
+            _student=student,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from alumnet.schema.nodes import int_ids
+
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.enrollment_by_id.load_many([i for i in ids if i])
+        scope = await info.context.cohort_scope()
+        found = {r.id: r for r in rows if r is not None and scope.sees_enrollment(r.id)}
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The student.")
+    async def student(self, info: Info) -> User:
+        if self._student is not None:
+            return self._student
+        row = await info.context.loaders.user_by_id.load(self._student_id)
+        assert row is not None
+        return User.from_row(row)
+
+    @strawberry.field(description="The mission.")
+    async def mission(self, info: Info) -> Mission:
+        row = await info.context.loaders.mission_by_id.load(self._mission_id)
+        assert row is not None
+        return Mission.from_row(row)
+
+    @strawberry.field(description="The student's mentors in this mission, by name.")
+    async def mentors(self, info: Info) -> list[User]:
+        rows = await info.context.loaders.mentors_by_enrollment_id.load(self.id)
+        return [User.from_row(r) for r in rows]
+
+
+@strawberry.type(description="Enrolments, a page at a time.")
+class EnrollmentConnection(CountedConnection[Enrollment]):
+    pass
+
+
+@strawberry.type(description="A mentor of a mission and how many of its students they mentor.")
+class MentorLoad:
+    mentor: User = strawberry.field(description="The mentor.")
+    mentee_count: int | None = strawberry.field(
+        description="How many students of the mission they mentor; null unless you are staff "
+        "or this mentor."
+    )
+
+
+@strawberry.type(description="A programme of work inside a batch, with its own dates and mentors.")
+class Mission(relay.Node):
+    id: relay.NodeID[int]
+    title: str = strawberry.field(description="What the mission is called.")
+    code: str = strawberry.field(description="Short unique code, upper case, e.g. `B24-WEB`.")
+    description: str = strawberry.field(description="What the mission is about (plain text).")
+    status: MissionStatus = strawberry.field(description="Draft, active or completed.")
+    starts_on: date = strawberry.field(description="First day (the mission's local date).")
+    ends_on: date = strawberry.field(description="Last day (the mission's local date).")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    _batch_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id,
+            title=row.title,
+            code=row.code,
+            description=row.description,
+            status=MissionStatus(row.status),
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            created_at=row.created_at,
+            _batch_id=row.batch_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from alumnet.schema.nodes import int_ids
+
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.mission_by_id.load_many([i for i in ids if i])
+        scope = await info.context.cohort_scope()
+        found = {r.id: r for r in rows if r is not None and scope.sees_mission(r.id)}
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The batch this mission belongs to.")
+    async def batch(self, info: Info) -> Batch:
+        row = await info.context.loaders.batch_by_id.load(self._batch_id)
+        assert row is not None
+        return Batch.from_row(row)
+
+    @relay.connection(
+        EnrollmentConnection,
+        description="The students of this mission (those you may see), by name by default.",
+        max_results=MAX_PAGE,
+    )
+    def enrollments(
+        self,
+        info: Info,
+        filter: Annotated[
+            EnrollmentFilter | None, strawberry.argument(description="Which enrolments.")
+        ] = None,
+        order_by: Annotated[
+            EnrollmentOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[Enrollment]:
+        return enrollment_query(
+            info,
+            filter=filter,
+            order_by=order_by,
+            partition=(EnrollmentModel.mission_id, self.id),
+            batch_key="Mission.enrollments",
+        )
+
+    @strawberry.field(
+        description="The mentors of this mission with their mentee counts (mentor load), by "
+        "name. Mentors see themselves; students see their own mentors."
+    )
+    async def mentors(self, info: Info) -> list[MentorLoad]:
+        rows = await info.context.loaders.mentor_loads_by_mission_id.load(self.id)
+        scope = await info.context.cohort_scope()
+        me = info.context.viewer.user_id
+        loads = []
+        for row in rows:
+            if scope.everything or row.id == me:
+                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=row.mentee_count))
+            elif row.id in scope.users:
+                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None))
+        return loads
+
+
+@strawberry.type(description="Missions, a page at a time.")
+class MissionConnection(CountedConnection[Mission]):
+    pass
+
+
+@strawberry.type(description="An intake of students, with the missions that run inside it.")
+class Batch(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="What the batch is called, e.g. `Spring 2026`.")
+    code: str = strawberry.field(description="Short unique code, upper case, e.g. `B2026S`.")
+    description: str = strawberry.field(description="About the batch (plain text).")
+    status: BatchStatus = strawberry.field(description="Active or archived.")
+    starts_on: date = strawberry.field(description="First day of the batch.")
+    ends_on: date = strawberry.field(description="Last day of the batch.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    archived_at: datetime | None = strawberry.field(
+        description="When it was archived (UTC); null while active."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            code=row.code,
+            description=row.description,
+            status=BatchStatus(row.status),
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            created_at=row.created_at,
+            archived_at=row.archived_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from alumnet.schema.nodes import int_ids
+
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.batch_by_id.load_many([i for i in ids if i])
+        scope = await info.context.cohort_scope()
+        found = {r.id: r for r in rows if r is not None and scope.sees_batch(r.id)}
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @relay.connection(
+        MissionConnection,
+        description="The missions of this batch you may see, by start date.",
+        max_results=MAX_PAGE,
+    )
+    def missions(self, info: Info) -> Iterable[Mission]:
+        query = select(*MISSION_COLUMNS)
+        visible = access.visible_missions(info.context.viewer)
+        if visible is not None:
+            query = query.where(visible)
+        return KeysetQuery(
+            query,
+            [SortKey(MissionModel.starts_on), SortKey(MissionModel.id)],
+            Mission.from_row,
+            info.context.runtime.database,
+            partition=(MissionModel.batch_id, self.id),
+            batch_key=("Batch.missions", info.context.viewer.user_id),
+        )
+
+    @relay.connection(
+        UserConnection,
+        description="The students enrolled in any mission of this batch (those you may see), "
+        "by name.",
+        max_results=MAX_PAGE,
+    )
+    def students(self, info: Info) -> Iterable[User]:
+        query = (
+            select(*USER_COLUMNS, MissionModel.batch_id)
+            .join(EnrollmentModel, EnrollmentModel.student_id == UserModel.id)
+            .join(MissionModel, MissionModel.id == EnrollmentModel.mission_id)
+        )
+        visible = access.visible_enrollments(info.context.viewer)
+        if visible is not None:
+            query = query.where(visible)
+        inner = query.distinct().subquery()
+        return KeysetQuery(
+            select(inner),
+            [SortKey(inner.c.name), SortKey(inner.c.id)],
+            User.from_row,
+            info.context.runtime.database,
+            partition=(inner.c.batch_id, self.id),
+            batch_key=("Batch.students", info.context.viewer.user_id),
+        )
+
+
+@strawberry.type(description="Batches, a page at a time.")
+class BatchConnection(CountedConnection[Batch]):
+    pass
+
+
+@strawberry.type(description="A mentor assigned to one student in one mission.")
+class MentorAssignment(relay.Node):
+    id: relay.NodeID[int]
+    assigned_at: datetime = strawberry.field(description="When the mentor was assigned (UTC).")
+    _mission_id: strawberry.Private[int]
+    _student_id: strawberry.Private[int]
+    _mentor_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id,
+            assigned_at=row.created_at,
+            _mission_id=row.mission_id,
+            _student_id=row.student_id,
+            _mentor_id=row.mentor_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from alumnet.schema.nodes import int_ids
+
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.assignment_by_id.load_many([i for i in ids if i])
+        scope = await info.context.cohort_scope()
+        me = info.context.viewer.user_id
+        found = {
+            r.id: r
+            for r in rows
+            if r is not None and (scope.everything or me in (r.mentor_id, r.student_id))
+        }
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The mission.")
+    async def mission(self, info: Info) -> Mission:
+        row = await info.context.loaders.mission_by_id.load(self._mission_id)
+        assert row is not None
+        return Mission.from_row(row)
+
+    @strawberry.field(description="The student.")
+    async def student(self, info: Info) -> User:
+        row = await info.context.loaders.user_by_id.load(self._student_id)
+        assert row is not None
+        return User.from_row(row)
+
+    @strawberry.field(description="The mentor.")
+    async def mentor(self, info: Info) -> User:
+        row = await info.context.loaders.user_by_id.load(self._mentor_id)
+        assert row is not None
+        return User.from_row(row)
+
+
+@strawberry.enum(description="What changed in a mission's roster.")
+class RosterChangeKind(Enum):
+    ENROLLED = ev("ENROLLED", description="Students were enrolled.")
+    STATUS_CHANGED = ev("STATUS_CHANGED", description="An enrolment's status changed.")
+    MENTOR_ASSIGNED = ev("MENTOR_ASSIGNED", description="A mentor was assigned.")
+    MENTOR_UNASSIGNED = ev("MENTOR_UNASSIGNED", description="A mentor was unassigned.")
+    MENTOR_REASSIGNED = ev("MENTOR_REASSIGNED", description="Students moved to another mentor.")
+
+
+@strawberry.type(description="A change to a mission's enrolments or mentor assignments.")
+class MissionRosterChange:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission that changed.")
+    kind: RosterChangeKind = strawberry.field(description="What changed.")
+    student_ids: list[relay.GlobalID] = strawberry.field(
+        description="The students concerned (those you may see)."
+    )
+    occurred_at: datetime = strawberry.field(description="When it was committed (UTC).")
