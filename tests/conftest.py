@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -241,3 +242,47 @@ async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[A
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client=client, app=app, settings=settings, mailbox=mailbox)
     await app.state.dispatcher.queue.drain()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(api: Api) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
+        env=env_for(api.settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("server did not start")
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def post_to(
+    base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"http://{base}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+        )
+    return response.json()  # type: ignore[no-any-return]

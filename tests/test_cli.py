@@ -39,12 +39,12 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
 
     first = alumnet(settings, "seed", "--demo")
     assert first.returncode == 0, first.stderr
-    assert "7 new users" in first.stdout
+    assert "new users" in first.stdout
     again = alumnet(settings, "seed", "--demo", "--if-empty")
     assert "not loaded" in again.stdout
     token = await api.sign_in("manager@demo.alumnet.dev", "alumnet-demo")
     listed = await api.gql("{ users { totalCount } }", token=token)
-    assert listed["data"]["users"]["totalCount"] == 7
+    assert listed["data"]["users"]["totalCount"] > 4000
 
     created = alumnet(
         settings,

@@ -4,63 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
 from alumnet.config import Settings
-from tests.conftest import PASSWORD, Api, env_for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def server(api: Api) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
-        env=env_for(api.settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("server did not start")
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
-
-
-async def _post(
-    base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient() as client:
-        response = await client.post(
-            f"http://{base}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-        )
-    return response.json()  # type: ignore[no-any-return]
+from tests.conftest import PASSWORD, Api, post_to
 
 
 async def _connect(base: str, token: str | None) -> Any:
@@ -82,17 +32,17 @@ async def test_job_updates_stream_across_processes(
 ) -> None:
     await api.create_user("admin@example.org", ["ADMIN"])
     await api.create_user("stu@example.org", ["STUDENT"])
-    signed = await _post(
+    signed = await post_to(
         server,
         'mutation($p: String!) { tokenCreate(input: {email: "admin@example.org", '
         "password: $p}) { accessToken } }",
         {"p": PASSWORD},
     )
     token = signed["data"]["tokenCreate"]["accessToken"]
-    await _post(
+    await post_to(
         server, 'mutation { passwordResetRequest(input: {email: "stu@example.org"}) { accepted } }'
     )
-    jobs = await _post(server, "{ jobs(first: 1) { edges { node { id } } } }", token=token)
+    jobs = await post_to(server, "{ jobs(first: 1) { edges { node { id } } } }", token=token)
     job_id = jobs["data"]["jobs"]["edges"][0]["node"]["id"]
 
     ws = await _connect(server, token)
@@ -136,7 +86,7 @@ async def test_job_updates_stream_across_processes(
 
 async def test_anonymous_subscribers_see_nothing(api: Api, server: str) -> None:
     await api.create_user("stu@example.org", ["STUDENT"])
-    await _post(
+    await post_to(
         server, 'mutation { passwordResetRequest(input: {email: "stu@example.org"}) { accepted } }'
     )
     ws = await _connect(server, None)

@@ -75,7 +75,8 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 15
     max_tokens: int = 2000
-    max_body_bytes: int = 64 * 1024
+    # Bulk mutations carry up to 5,000 e-mail addresses (about 150 KB) in their variables.
+    max_body_bytes: int = 1024 * 1024
     job_retry_intervals: tuple[int, ...] = (10, 60, 300)
     queue_prefix: str = "alumnet"
     extra: dict[str, str] = field(default_factory=dict)
@@ -149,7 +150,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_query_depth=_int(env, "ALUMNET_MAX_QUERY_DEPTH", 12),
         max_aliases=_int(env, "ALUMNET_MAX_ALIASES", 15),
         max_tokens=_int(env, "ALUMNET_MAX_TOKENS", 2000),
-        max_body_bytes=_int(env, "ALUMNET_MAX_BODY_BYTES", 64 * 1024),
+        max_body_bytes=_int(env, "ALUMNET_MAX_BODY_BYTES", 1024 * 1024),
         job_retry_intervals=intervals,
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),
     )

@@ -1,15 +1,26 @@
-"""The demo data set: one user per role, so that a fresh checkout answers queries at once."""
+"""The demo data set: one user per role, and a realistic mentorship programme around them,
+so that a fresh checkout answers interesting queries at once."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, insert, select
 
 from alumnet.domain.errors import DomainError
+from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role
 from alumnet.domain.identity.users import ensure_user
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.models import User
-from alumnet.persistence.uow import Origin
+from alumnet.persistence.models import (
+    Batch,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    User,
+    UserRole,
+)
+from alumnet.persistence.uow import Origin, UnitOfWork
 
 DEMO_PASSWORD = "alumnet-demo"
 DEMO_DOMAIN = "demo.alumnet.dev"
@@ -24,9 +35,46 @@ DEMO_PEOPLE = [
     (Role.ALUMNUS, "Alex Alumnus"),
 ]
 
+FIRST_NAMES = [
+    "Aarav", "Abena", "Adaeze", "Aiko", "Alejandro", "Amara", "Anika", "Arjun", "Ayesha",
+    "Bilal", "Camila", "Chen", "Chiara", "Dario", "Deepa", "Diego", "Elif", "Emeka", "Fatima",
+    "Femi", "Hana", "Hiroshi", "Ikenna", "Imani", "Isabel", "Jamal", "Jin", "Kavya", "Kenji",
+    "Kwame", "Lara", "Leila", "Lucas", "Maya", "Mehmet", "Mina", "Nadia", "Naveen", "Nia",
+    "Omar", "Priya", "Rafael", "Rania", "Ravi", "Rosa", "Sana", "Santiago", "Sara", "Tariq",
+    "Tomás", "Uchenna", "Valentina", "Wei", "Yara", "Yusuf", "Zainab", "Zara", "Ifeoma", "Kofi",
+    "Lina",
+]  # fmt: skip
+LAST_NAMES = [
+    "Abubakar", "Adeyemi", "Ahmed", "Alvarez", "Banerjee", "Boateng", "Castillo", "Chowdhury",
+    "Costa", "Das", "Diallo", "Eze", "Fernandes", "Gupta", "Haddad", "Hassan", "Iyer", "Kamau",
+    "Khan", "Kim", "Kowalski", "Kumar", "Li", "Mendoza", "Mensah", "Moreno", "Murphy", "Nair",
+    "Nakamura", "Ndlovu", "Nguyen", "Okafor", "Okonkwo", "Osei", "Park", "Patel", "Pereira",
+    "Quispe", "Rahman", "Reddy", "Rossi", "Saleh", "Santos", "Schmidt", "Sharma", "Silva",
+    "Singh", "Suzuki", "Tanaka", "Torres", "Usman", "Varga", "Wang", "Yadav", "Yilmaz", "Zhou",
+]  # fmt: skip
+
+# (code, name, starts, ends, students, [(mission code, title), ...])
+BATCHES = [
+    ("B2026A", "Spring 2026 intake", date(2026, 2, 1), date(2026, 12, 20), 3000,
+     [("B2026A-FND", "Foundations"), ("B2026A-WEB", "Web development"),
+      ("B2026A-DSA", "Data structures and algorithms")]),
+    ("B2026B", "Autumn 2026 intake", date(2026, 8, 1), date(2027, 6, 30), 1200,
+     [("B2026B-FND", "Foundations"), ("B2026B-WEB", "Web development"),
+      ("B2026B-CAP", "Capstone project")]),
+]  # fmt: skip
+MENTORS = 60
+MENTOR_DEMO_MENTEES = 50
+
 
 def demo_email(role: Role) -> str:
     return f"{role.value.lower()}@{DEMO_DOMAIN}"
+
+
+def person_name(i: int) -> str:
+    """Deterministic, varied names: the same index always gives the same person."""
+    first = FIRST_NAMES[i % len(FIRST_NAMES)]
+    last = LAST_NAMES[(i * 7 + i // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    return f"{first} {last}"
 
 
 async def is_empty(rt: Runtime) -> bool:
@@ -34,17 +82,132 @@ async def is_empty(rt: Runtime) -> bool:
         return int((await conn.execute(select(func.count()).select_from(User))).scalar_one()) == 0
 
 
-async def seed_demo(rt: Runtime) -> int:
-    """Idempotent: creates what is missing and returns how many users it created."""
+async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
+    """Idempotent: creates what is missing and returns how many users it created.
+
+    ``scale`` shrinks the programme (students and mentors) for tests; 1.0 is the full demo.
+    """
     if rt.settings.is_production:
         raise DomainError.of(
             "PRODUCTION", "The demo data is never loaded with ALUMNET_ENV=production."
         )
-    created = 0
     async with rt.transaction(origin=Origin(via="cli")) as uow:
+        count = select(func.count()).select_from(User)
+        before = int((await uow.session.execute(count)).scalar_one())
         for role, name in DEMO_PEOPLE:
-            _, new = await ensure_user(
+            await ensure_user(
                 rt, uow, email=demo_email(role), name=name, roles=[role], password=DEMO_PASSWORD
             )
-            created += int(new)
+        await seed_programme(rt, uow, scale)
+        return int((await uow.session.execute(count)).scalar_one()) - before
+
+
+async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> int:
+    """Two batches, six missions, 60 mentors and 4,200 students, enrolled and mentored.
+
+    Bulk inserts in the caller's transaction; skipped when the first batch exists.
+    """
+    session = uow.session
+    if (await session.execute(select(Batch.id).where(Batch.code == BATCHES[0][0]))).first():
+        return 0
+    now = datetime.now(UTC)
+    password_hash = rt.hasher.hash(DEMO_PASSWORD)  # one hash for every generated person
+    known = {
+        str(e): int(i) for e, i in (await session.execute(select(User.email_lower, User.id))).all()
+    }
+
+    async def add_users(rows: list[tuple[str, str]], role: Role) -> list[int]:
+        fresh = [(email, name) for email, name in rows if email not in known]
+        for start in range(0, len(fresh), 500):
+            chunk = fresh[start : start + 500]
+            await session.execute(
+                insert(User),
+                [
+                    {"email": e, "email_lower": e, "name": n, "status": "active",
+                     "password_hash": password_hash, "email_verified_at": now,
+                     "created_at": now, "updated_at": now}
+                    for e, n in chunk
+                ],
+            )  # fmt: skip
+            ids = await session.execute(
+                select(User.email_lower, User.id).where(User.email_lower.in_([e for e, _ in chunk]))
+            )
+            known.update({str(e): int(i) for e, i in ids.all()})
+            await session.execute(
+                insert(UserRole), [{"user_id": known[e], "role": role.value} for e, _ in chunk]
+            )
+        return [known[e] for e, _ in rows]
+
+    await add_users([(f"sre2@{DEMO_DOMAIN}", "Sol Relations")], Role.SRE)
+    mentor_count = max(3, round(MENTORS * scale))
+    mentors = await add_users(
+        [(demo_email(Role.MENTOR), "Mo Mentor")]
+        + [
+            (f"mentor{i:02d}@{DEMO_DOMAIN}", person_name(10_000 + i))
+            for i in range(1, mentor_count)
+        ],
+        Role.MENTOR,
+    )
+    created = mentor_count
+    split = max(2, mentor_count * 2 // 3)
+    pools = [mentors[:split], mentors[split:] or mentors]
+    offset = 0
+    for b_index, (code, name, starts, ends, size, missions) in enumerate(BATCHES):
+        size = max(3, round(size * scale))
+        batch = Batch(name=name, code=code, description=f"The {name.lower()}.", status="active",
+                      starts_on=starts, ends_on=ends)  # fmt: skip
+        session.add(batch)
+        await session.flush()
+        mission_ids = []
+        for m_index, (m_code, title) in enumerate(missions):
+            mission = Mission(
+                batch_id=batch.id, title=title, code=m_code,
+                description=f"{title} for the {name.lower()}.",
+                status="active" if m_index < 2 else "draft", starts_on=starts, ends_on=ends,
+            )  # fmt: skip
+            session.add(mission)
+            await session.flush()
+            mission_ids.append(mission.id)
+        people = [
+            (demo_email(Role.STUDENT), "Stella Student")
+            if b_index == 0 and i == 0
+            else (f"student{offset + i:05d}@{DEMO_DOMAIN}", person_name(offset + i))
+            for i in range(size)
+        ]
+        students = await add_users(people, Role.STUDENT)
+        created += size
+        offset += size
+        rows = [
+            {"mission_id": mission_ids[m], "student_id": sid, "status": "active",
+             "created_at": now, "updated_at": now}
+            for i, sid in enumerate(students)
+            for m in (i % 3, (i + 1) % 3)
+        ]  # fmt: skip
+        await session.execute(insert(Enrollment), rows)
+        enrolled = (
+            await session.execute(
+                select(Enrollment.id, Enrollment.mission_id, Enrollment.student_id)
+                .where(Enrollment.mission_id.in_(mission_ids))
+                .order_by(Enrollment.mission_id, Enrollment.student_id)
+            )
+        ).all()
+        pool = pools[b_index]
+        others = pool[1:] if b_index == 0 else pool
+        assignments: list[dict[str, object]] = []
+        for k, (eid, mid, sid) in enumerate(enrolled):
+            if b_index == 0 and mid == mission_ids[0] and k < MENTOR_DEMO_MENTEES:
+                first = mentors[0]  # mentor@ mentors about 50 students of the first batch
+            else:
+                first = others[k % len(others)]
+            chosen = [first]
+            second = others[(k // 10 + 1) % len(others)]
+            if k % 10 == 0 and second != first:
+                chosen.append(second)  # some students have a second mentor
+            assignments.extend(
+                {"enrollment_id": eid, "mission_id": mid, "student_id": sid, "mentor_id": m,
+                 "created_at": now}
+                for m in chosen
+            )  # fmt: skip
+        await session.execute(insert(MentorAssignment), assignments)
+    audit.record(uow, "demo.seed", summary=f"demo programme: {created} people")
     return created

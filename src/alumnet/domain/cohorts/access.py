@@ -35,6 +35,8 @@ class CohortScope:
     batches: set[int] = field(default_factory=set)
     # Users this viewer may see through cohorts: mentees, and a student's mentors.
     users: set[int] = field(default_factory=set)
+    # (mission id, mentor id) pairs of a student's own mentors.
+    my_mentors: set[tuple[int, int]] = field(default_factory=set)
 
     def sees_batch(self, batch_id: int) -> bool:
         return self.everything or batch_id in self.batches
@@ -90,6 +92,7 @@ async def load_scope(db: Database, viewer: Viewer) -> CohortScope:
             scope.users.add(student_id)
         if student_id == me and mentor_id is not None:
             scope.users.add(mentor_id)
+            scope.my_mentors.add((mission_id, mentor_id))
     return scope
 
 

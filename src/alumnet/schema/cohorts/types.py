@@ -312,7 +312,7 @@ class Mission(relay.Node):
         for row in rows:
             if scope.everything or row.id == me:
                 loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=row.mentee_count))
-            elif row.id in scope.users:
+            elif (self.id, row.id) in scope.my_mentors:
                 loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None))
         return loads
 

@@ -1,0 +1,86 @@
+"""missionRosterChanged, against a real server process (Redis pub/sub or in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import websockets
+
+from tests.cohorts.conftest import ASSIGN, ENROLL, Programme
+from tests.conftest import post_to
+
+SUBSCRIBE = """subscription($id: ID!) { missionRosterChanged(missionId: $id) {
+  missionId kind studentIds } }"""
+
+
+async def _subscribe(server: str, token: str, mission: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"])
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+    await ws.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIBE, "variables": {"id": mission}},
+            }
+        )
+    )
+    await asyncio.sleep(0.3)  # let the server subscribe before we change anything
+    return ws
+
+
+async def test_dashboards_hear_roster_changes(programme: Programme, server: str) -> None:
+    ids = programme.ids
+    tokens = {}
+    for who in ("admin", "sre", "m1"):
+        signed = await post_to(
+            server,
+            "mutation($e: String!, $p: String!) { tokenCreate("
+            "input: {email: $e, password: $p}) { accessToken } }",
+            {"e": f"{who}@example.org", "p": "correct horse battery"},
+        )
+        tokens[who] = signed["data"]["tokenCreate"]["accessToken"]
+    staff = await _subscribe(server, tokens["sre"], ids["ma"])
+    mentor = await _subscribe(server, tokens["m1"], ids["ma"])
+
+    enrolled = await post_to(server, ENROLL, {"m": ids["ma"], "s": ids["s3"]}, tokens["admin"])
+    assert enrolled["data"]["enrollmentCreate"]["created"] is True
+    event = json.loads(await asyncio.wait_for(staff.recv(), 10))
+    assert event["payload"]["data"]["missionRosterChanged"] == {
+        "missionId": ids["ma"],
+        "kind": "ENROLLED",
+        "studentIds": [ids["s3"]],
+    }
+
+    # Not the mentor's mentee: the mentor hears nothing of it ...
+    await post_to(server, ASSIGN, {"m": ids["ma"], "s": ids["s3"], "t": ids["m2"]}, tokens["admin"])
+    staff_event = json.loads(await asyncio.wait_for(staff.recv(), 10))
+    assert staff_event["payload"]["data"]["missionRosterChanged"]["kind"] == "MENTOR_ASSIGNED"
+    # ... until the student becomes theirs.
+    await post_to(server, ASSIGN, {"m": ids["ma"], "s": ids["s3"], "t": ids["m1"]}, tokens["admin"])
+    mentor_event = json.loads(await asyncio.wait_for(mentor.recv(), 10))
+    assert mentor_event["payload"]["data"]["missionRosterChanged"] == {
+        "missionId": ids["ma"],
+        "kind": "MENTOR_ASSIGNED",
+        "studentIds": [ids["s3"]],
+    }
+    await staff.close()
+    await mentor.close()
+
+
+async def test_outsiders_cannot_watch_a_mission(programme: Programme, server: str) -> None:
+    signed = await post_to(
+        server,
+        "mutation($e: String!, $p: String!) { tokenCreate("
+        "input: {email: $e, password: $p}) { accessToken } }",
+        {"e": "alumnus@example.org", "p": "correct horse battery"},
+    )
+    token = signed["data"]["tokenCreate"]["accessToken"]
+    ws = await _subscribe(server, token, programme.ids["ma"])
+    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert message["type"] == "complete"
+    await ws.close()
