@@ -39,6 +39,7 @@ from alumnet.observability import (
     current_stats,
     get_logger,
 )
+from alumnet.persistence.db import SharedConnection
 from alumnet.persistence.uow import Origin
 from alumnet.schema import build_schema
 from alumnet.schema.context import Context
@@ -104,16 +105,20 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             else:
                 raise
 
-    async def _viewer(self, authorization: str | None) -> Viewer:
+    async def _viewer(self, context: Context, authorization: str | None) -> Viewer:
         bearer = _bearer(authorization)
         if bearer is None:
             return ANONYMOUS
-        async with self.runtime.database.connect() as conn:
+        async with context.reads.connect() as conn:
             return await viewer_from_bearer(self.runtime, conn, bearer)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         client = request.client.host if request.client else None
-        state = request.scope.get("state", {})
+        state = request.scope.setdefault("state", {})
+        shared = None
+        if isinstance(request, Request):
+            # Closed by RequestMiddleware once the response is sent.
+            shared = state["alumnet.reads"] = SharedConnection(self.runtime.database)
         context = Context(
             runtime=self.runtime,
             request=request,
@@ -123,16 +128,17 @@ class AlumnetGraphQL(GraphQL[Context, None]):
                 user_agent=request.headers.get("user-agent"),
                 request_id=state.get("request_id"),
             ),
+            shared=shared,
         )
         if isinstance(request, Request):
-            context.viewer = await self._viewer(request.headers.get("authorization"))
+            context.viewer = await self._viewer(context, request.headers.get("authorization"))
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
         params: Mapping[str, Any] = context.connection_params or {}
         raw = params.get("Authorization") or params.get("authorization")
         try:
-            context.viewer = await self._viewer(raw if isinstance(raw, str) else None)
+            context.viewer = await self._viewer(context, raw if isinstance(raw, str) else None)
         except AuthenticationFailed as exc:
             raise ConnectionRejectionError({"reason": "invalid token"}) from exc
         return {"viewer": context.viewer.user_id is not None}
@@ -225,6 +231,9 @@ class RequestMiddleware:
                 if status["code"] == 0:
                     await self._too_large(scope, receive, send)
         finally:
+            reads = scope.get("state", {}).pop("alumnet.reads", None)
+            if reads is not None:
+                await reads.close()
             if scope["type"] == "http" and scope.get("path") != "/metrics":
                 log.info(
                     "request",

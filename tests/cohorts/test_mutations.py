@@ -234,3 +234,38 @@ async def test_reassignment_moves_all_or_nothing(programme: Programme) -> None:
     assert [(m["mentor"]["email"], m["menteeCount"]) for m in after["data"]["node"]["mentors"]] == [
         ("m1@example.org", 2)
     ]
+
+
+async def test_concurrent_identical_requests_record_once(programme: Programme) -> None:
+    import asyncio
+
+    ids = programme.ids
+    api = programme.api
+    await api.create_user("late@example.org", ["STUDENT"])
+    late = (
+        await programme.gql(
+            "admin", '{ users(filter: {search: "late@"}) { edges { node { id } } } }'
+        )
+    )["data"]["users"]["edges"][0]["node"]["id"]
+    enrolments = await asyncio.gather(
+        *[programme.gql("sre", ENROLL, {"m": ids["mc"], "s": late}) for _ in range(8)]
+    )
+    created = [b["data"]["enrollmentCreate"]["created"] for b in enrolments]
+    assert created.count(True) == 1
+    assert {b["data"]["enrollmentCreate"]["enrollment"]["id"] for b in enrolments} != set()
+    assignments = await asyncio.gather(
+        *[
+            programme.gql("sre", ASSIGN, {"m": ids["mc"], "s": late, "t": ids["m1"]})
+            for _ in range(8)
+        ]
+    )
+    assert [b["data"]["mentorAssign"]["created"] for b in assignments].count(True) == 1
+    assert all(b["data"]["mentorAssign"]["userErrors"] == [] for b in assignments)
+    loads = await programme.gql(
+        "sre",
+        "query($id: ID!) { node(id: $id) { ... on Mission { "
+        "enrollments { totalCount } mentors { menteeCount } } } }",
+        {"id": ids["mc"]},
+    )
+    assert loads["data"]["node"]["enrollments"]["totalCount"] == 2
+    assert loads["data"]["node"]["mentors"] == [{"menteeCount": 1}]

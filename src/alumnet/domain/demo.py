@@ -181,7 +181,7 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
             {"mission_id": mission_ids[m], "student_id": sid, "status": "active",
              "created_at": now, "updated_at": now}
             for i, sid in enumerate(students)
-            for m in (i % 3, (i + 1) % 3)
+            for m in (0, 1 + i % 2)  # everyone in the first mission, half in each other
         ]  # fmt: skip
         await session.execute(insert(Enrollment), rows)
         enrolled = (

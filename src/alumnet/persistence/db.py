@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -89,3 +92,58 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class Reader(Protocol):
+    """Anything that lends a connection for reads: the Database, or one request's share."""
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class SharedConnection:
+    """One connection for all the reads of one request, lent to one caller at a time.
+
+    Dataloader batches run concurrently and must not use one connection at once; taking
+    turns on a single connection is as fast (a connection runs one statement at a time
+    anyway) and saves a pool check-out and a rollback per statement.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._lock = asyncio.Lock()
+        self._context: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._connection: AsyncConnection | None = None
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self._lock:
+            if self._connection is None:
+                self._context = self.database.engine.connect()
+                self._connection = await self._context.__aenter__()
+            yield self._connection
+
+    async def close(self) -> None:
+        """Give the connection back (ending its snapshot); the next read takes a fresh one."""
+        async with self._lock:
+            context, self._context, self._connection = self._context, None, None
+            if context is not None:
+                await context.__aexit__(None, None, None)
+
+
+async def insert_or_ignore(
+    session: Any, model: Any, values: dict[str, Any], conflict: list[str]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite: True if a row was added.
+
+    Safe against a concurrent identical insert, without savepoints.
+    """
+    statement: Any
+    if session.bind.dialect.name == "postgresql":
+        statement = postgresql_insert(model).values(**values)
+    else:
+        statement = sqlite_insert(model).values(**values)
+    statement = statement.on_conflict_do_nothing(index_elements=conflict).returning(
+        *model.__table__.primary_key.columns
+    )
+    # rowcount is not reliable for this statement across drivers; RETURNING is.
+    return (await session.execute(statement)).first() is not None

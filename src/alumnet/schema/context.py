@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from alumnet.domain.cohorts.access import CohortScope, load_scope
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.db import Reader, SharedConnection
 from alumnet.persistence.uow import Origin, UnitOfWork
 from alumnet.schema.loaders import Loaders
 
@@ -28,21 +29,25 @@ class Context:
     origin: Origin = field(default_factory=Origin)
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
+    # Where reads go: one shared connection per HTTP request, the pool otherwise.
+    reads: Reader = field(init=False)
+    shared: SharedConnection | None = None
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.runtime.database)
+        self.reads = self.shared or self.runtime.database
+        self.loaders = Loaders(self.reads)
 
     _scope: CohortScope | None = None
 
     async def cohort_scope(self) -> CohortScope:
         """What this viewer is related to in cohorts; loaded once per request."""
         if self._scope is None:
-            self._scope = await load_scope(self.runtime.database, self.viewer)
+            self._scope = await load_scope(self.reads, self.viewer)
         return self._scope
 
     def reset_loaders(self) -> None:
         """Mutations change what loaders may have cached; start afresh after one."""
-        self.loaders = Loaders(self.runtime.database)
+        self.loaders = Loaders(self.reads)
         self._scope = None
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -47,11 +48,16 @@ class DebugTiming(SchemaExtension):
 def schema_extensions(
     settings: Settings,
 ) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    # The limiters build their validation rule classes when constructed. Build them once:
+    # a fresh class per request would make every validation a ValidationCache miss.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         OperationMetrics,
     ]

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders import cohorts, identity, ops
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Reader) -> None:
         # Nested connections: one loader per (list, page window), created on first use.
         self.batches: dict[Hashable, DataLoader[Any, Any]] = {}
         self.user_by_id: DataLoader[int, Row[Any] | None] = DataLoader(

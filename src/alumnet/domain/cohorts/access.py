@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select
 
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import Reader
 from alumnet.persistence.models import Enrollment, MentorAssignment, Mission
 
 
@@ -51,7 +51,7 @@ class CohortScope:
         return self.everything or user_id in self.users
 
 
-async def load_scope(db: Database, viewer: Viewer) -> CohortScope:
+async def load_scope(db: Reader, viewer: Viewer) -> CohortScope:
     if sees_everything(viewer):
         return CohortScope(everything=True)
     scope = CohortScope()

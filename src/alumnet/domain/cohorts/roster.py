@@ -12,6 +12,7 @@ from alumnet.domain.errors import DomainError, Problem
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
+from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, User, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
@@ -82,9 +83,22 @@ async def enroll(
     ).scalar_one_or_none()
     if existing is not None:
         return existing, False
-    enrollment = Enrollment(mission_id=mission_id, student_id=student_id, status=status)
-    uow.session.add(enrollment)
-    await uow.session.flush()
+    now = datetime.now(UTC)
+    added = await insert_or_ignore(
+        uow.session, Enrollment,
+        {"mission_id": mission_id, "student_id": student_id, "status": status,
+         "created_at": now, "updated_at": now},
+        ["mission_id", "student_id"],
+    )  # fmt: skip
+    enrollment = (
+        await uow.session.execute(
+            select(Enrollment).where(
+                Enrollment.mission_id == mission_id, Enrollment.student_id == student_id
+            )
+        )
+    ).scalar_one()
+    if not added:
+        return enrollment, False  # a concurrent identical request won the race
     audit.record(
         uow,
         "enrollment.create",
@@ -254,14 +268,23 @@ async def assign_mentor(
     ).scalar_one_or_none()
     if existing is not None:
         return existing, False
-    assignment = MentorAssignment(
-        enrollment_id=enrollment.id,
-        mission_id=mission_id,
-        student_id=student_id,
-        mentor_id=mentor_id,
-    )
-    uow.session.add(assignment)
-    await uow.session.flush()
+    now = datetime.now(UTC)
+    added = await insert_or_ignore(
+        uow.session, MentorAssignment,
+        {"enrollment_id": enrollment.id, "mission_id": mission_id, "student_id": student_id,
+         "mentor_id": mentor_id, "created_at": now},
+        ["enrollment_id", "mentor_id"],
+    )  # fmt: skip
+    assignment = (
+        await uow.session.execute(
+            select(MentorAssignment).where(
+                MentorAssignment.enrollment_id == enrollment.id,
+                MentorAssignment.mentor_id == mentor_id,
+            )
+        )
+    ).scalar_one()
+    if not added:
+        return assignment, False  # a concurrent identical request won the race
     audit.record(
         uow,
         "mentor.assign",

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import Batch, Enrollment, MentorAssignment, Mission, User
 
@@ -52,7 +52,7 @@ ASSIGNMENT_COLUMNS = (
 
 
 async def _by_id(
-    db: Database, columns: Sequence[Any], id_column: Any, ids: Sequence[int]
+    db: Reader, columns: Sequence[Any], id_column: Any, ids: Sequence[int]
 ) -> list[Any]:
     async with db.connect() as conn:
         rows = (await conn.execute(select(*columns).where(id_column.in_(ids)))).all()
@@ -60,23 +60,23 @@ async def _by_id(
     return [found.get(i) for i in ids]
 
 
-async def batches_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def batches_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     return await _by_id(db, BATCH_COLUMNS, Batch.id, ids)
 
 
-async def missions_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def missions_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     return await _by_id(db, MISSION_COLUMNS, Mission.id, ids)
 
 
-async def enrollments_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def enrollments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     return await _by_id(db, ENROLLMENT_COLUMNS, Enrollment.id, ids)
 
 
-async def assignments_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def assignments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     return await _by_id(db, ASSIGNMENT_COLUMNS, MentorAssignment.id, ids)
 
 
-async def mentors_by_enrollment_id(db: Database, ids: Sequence[int]) -> list[list[Any]]:
+async def mentors_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
     """The mentors (user rows) of each enrolment, by name."""
     query = (
         select(MentorAssignment.enrollment_id, *USER_COLUMNS)
@@ -92,7 +92,7 @@ async def mentors_by_enrollment_id(db: Database, ids: Sequence[int]) -> list[lis
     return [found.get(i, []) for i in ids]
 
 
-async def mentor_loads_by_mission_id(db: Database, ids: Sequence[int]) -> list[list[Any]]:
+async def mentor_loads_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
     """Each mission's mentors with how many students each mentors there, by name."""
     query = (
         select(

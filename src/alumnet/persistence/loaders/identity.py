@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import Reader
 from alumnet.persistence.models import AuditEvent, PersonalAccessToken, User, UserRole
 
 USER_COLUMNS = (
@@ -22,14 +22,14 @@ USER_COLUMNS = (
 )
 
 
-async def users_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def users_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     async with db.connect() as conn:
         rows = (await conn.execute(select(*USER_COLUMNS).where(User.id.in_(ids)))).all()
     found = {row.id: row for row in rows}
     return [found.get(i) for i in ids]
 
 
-async def roles_by_user_id(db: Database, ids: Sequence[int]) -> list[list[str]]:
+async def roles_by_user_id(db: Reader, ids: Sequence[int]) -> list[list[str]]:
     async with db.connect() as conn:
         rows = (
             await conn.execute(
@@ -70,7 +70,7 @@ AUDIT_COLUMNS = (
 )
 
 
-async def tokens_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def tokens_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     async with db.connect() as conn:
         rows = (
             await conn.execute(select(*PAT_COLUMNS).where(PersonalAccessToken.id.in_(ids)))
@@ -79,7 +79,7 @@ async def tokens_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
     return [found.get(i) for i in ids]
 
 
-async def audit_events_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def audit_events_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     async with db.connect() as conn:
         rows = (await conn.execute(select(*AUDIT_COLUMNS).where(AuditEvent.id.in_(ids)))).all()
     found = {row.id: row for row in rows}

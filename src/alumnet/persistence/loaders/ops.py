@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import Reader
 from alumnet.persistence.models import Job
 
 JOB_COLUMNS = (
@@ -27,7 +27,7 @@ JOB_COLUMNS = (
 )
 
 
-async def jobs_by_id(db: Database, ids: Sequence[int]) -> list[Any]:
+async def jobs_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     async with db.connect() as conn:
         rows = (await conn.execute(select(*JOB_COLUMNS).where(Job.id.in_(ids)))).all()
     found = {row.id: row for row in rows}

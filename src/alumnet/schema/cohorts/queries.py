@@ -112,7 +112,7 @@ class CohortsQuery:
             query,
             [SortKey(column, descending), SortKey(BatchModel.id, descending)],
             Batch.from_row,
-            info.context.runtime.database,
+            info.context.reads,
         )
 
 

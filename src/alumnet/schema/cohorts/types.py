@@ -160,7 +160,7 @@ def enrollment_query(
         query,
         sort,
         Enrollment.from_row,
-        info.context.runtime.database,
+        info.context.reads,
         partition=partition,
         batch_key=key if partition else None,
     )
@@ -376,7 +376,7 @@ class Batch(relay.Node):
             query,
             [SortKey(MissionModel.starts_on), SortKey(MissionModel.id)],
             Mission.from_row,
-            info.context.runtime.database,
+            info.context.reads,
             partition=(MissionModel.batch_id, self.id),
             batch_key=("Batch.missions", info.context.viewer.user_id),
         )
@@ -401,7 +401,7 @@ class Batch(relay.Node):
             select(inner),
             [SortKey(inner.c.name), SortKey(inner.c.id)],
             User.from_row,
-            info.context.runtime.database,
+            info.context.reads,
             partition=(inner.c.batch_id, self.id),
             batch_key=("Batch.students", info.context.viewer.user_id),
         )

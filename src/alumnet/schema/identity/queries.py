@@ -95,7 +95,7 @@ class IdentityQuery:
             SortKey(column, descending, is_datetime=order.field == UserOrderField.CREATED_AT),
             SortKey(UserModel.id, descending),
         ]
-        return KeysetQuery(query, sort, User.from_row, info.context.runtime.database)
+        return KeysetQuery(query, sort, User.from_row, info.context.reads)
 
     @relay.connection(
         AuditEventConnection,
@@ -135,4 +135,4 @@ class IdentityQuery:
             SortKey(AuditModel.occurred_at, descending=True, is_datetime=True),
             SortKey(AuditModel.id, descending=True),
         ]
-        return KeysetQuery(query, sort, AuditEvent.from_row, info.context.runtime.database)
+        return KeysetQuery(query, sort, AuditEvent.from_row, info.context.reads)

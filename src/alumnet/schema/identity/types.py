@@ -243,7 +243,7 @@ class User(relay.Node):
                 SortKey(PatModel.id, descending=True),
             ],
             PersonalAccessToken.from_row,
-            info.context.runtime.database,
+            info.context.reads,
             partition=(PatModel.user_id, self.id),
             batch_key=("User.personalAccessTokens", visible),
         )
@@ -330,7 +330,7 @@ class User(relay.Node):
             .where(AssignmentModel.student_id == self.id)
             .order_by(AssignmentModel.mission_id, AssignmentModel.id)
         )
-        async with info.context.runtime.database.connect() as conn:
+        async with info.context.reads.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [MentorAssignment.from_row(r) for r in rows]
 

@@ -57,7 +57,7 @@ class OpsQuery:
             SortKey(JobModel.created_at, descending=True, is_datetime=True),
             SortKey(JobModel.id, descending=True),
         ]
-        return KeysetQuery(query, sort, Job.from_row, info.context.runtime.database)
+        return KeysetQuery(query, sort, Job.from_row, info.context.reads)
 
 
 @strawberry.type
