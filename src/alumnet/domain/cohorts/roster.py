@@ -74,15 +74,6 @@ async def enroll(
     viewer.require(Permission.ENROLLMENTS_MANAGE)
     await _mission(uow, mission_id)
     await _require_role(uow, student_id, Role.STUDENT, "studentId")
-    existing = (
-        await uow.session.execute(
-            select(Enrollment).where(
-                Enrollment.mission_id == mission_id, Enrollment.student_id == student_id
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing, False
     now = datetime.now(UTC)
     added = await insert_or_ignore(
         uow.session, Enrollment,
@@ -98,7 +89,7 @@ async def enroll(
         )
     ).scalar_one()
     if not added:
-        return enrollment, False  # a concurrent identical request won the race
+        return enrollment, False  # enrolled already (perhaps by a concurrent request)
     audit.record(
         uow,
         "enrollment.create",
@@ -258,16 +249,6 @@ async def assign_mentor(
     enrollment = await _enrollment_of(uow, mission_id, student_id)
     if mentor_id == student_id:
         raise DomainError.of("SELF_MENTORING", "A student cannot mentor themselves.", "mentorId")
-    existing = (
-        await uow.session.execute(
-            select(MentorAssignment).where(
-                MentorAssignment.enrollment_id == enrollment.id,
-                MentorAssignment.mentor_id == mentor_id,
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing, False
     now = datetime.now(UTC)
     added = await insert_or_ignore(
         uow.session, MentorAssignment,
@@ -284,7 +265,7 @@ async def assign_mentor(
         )
     ).scalar_one()
     if not added:
-        return assignment, False  # a concurrent identical request won the race
+        return assignment, False  # assigned already (perhaps by a concurrent request)
     audit.record(
         uow,
         "mentor.assign",
