@@ -126,8 +126,10 @@ class _Window:
     backwards: bool
 
 
-async def _fetch_page(nodes: KeysetQuery[Any], window: _Window) -> list[Row[Any]]:
-    query = nodes.query
+async def _fetch_page(
+    nodes: KeysetQuery[Any], window: _Window, query: Select[Any] | None = None
+) -> list[Row[Any]]:
+    query = nodes.query if query is None else query
     if window.cursor is not None:
         query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
     query = query.order_by(*_order(nodes.sort, backwards=window.backwards)).limit(window.size + 1)
@@ -141,6 +143,9 @@ async def _fetch_pages(
     """The page of each parent, in one statement."""
     assert nodes.partition is not None
     column = nodes.partition[0]
+    if len(parents) == 1:
+        # One parent (the usual `node(id:) { … list }`): a plain keyset page is cheaper.
+        return [await _fetch_page(nodes, window, nodes.query.where(column == parents[0]))]
     query = nodes.query.where(column.in_(list(parents)))
     if window.cursor is not None:
         query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))

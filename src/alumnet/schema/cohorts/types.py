@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
+from functools import partial
 from typing import Annotated, Any, Self
 
 import strawberry
 from sqlalchemy import Row, func, or_, select
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from alumnet.domain.cohorts import access
+from alumnet.persistence.loaders import cohorts as cohort_loaders
+from alumnet.persistence.loaders import identity as identity_loaders
 from alumnet.persistence.loaders.cohorts import ENROLLMENT_COLUMNS, MISSION_COLUMNS
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import Enrollment as EnrollmentModel
@@ -199,24 +203,44 @@ class Enrollment(relay.Node):
         found = {r.id: r for r in rows if r is not None and scope.sees_enrollment(r.id)}
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
+    # Roster fields resolve synchronously (returning a loader's future when they must
+    # wait): thousands of enrolments per response make every coroutine count.
     @strawberry.field(description="The student.")
-    async def student(self, info: Info) -> User:
+    def student(self, info: Info) -> User:
         if self._student is not None:
             return self._student
-        row = await info.context.loaders.user_by_id.load(self._student_id)
-        assert row is not None
-        return User.from_row(row)
+        return _objects(info, "user", _users_by_id).load(self._student_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The mission.")
-    async def mission(self, info: Info) -> Mission:
-        row = await info.context.loaders.mission_by_id.load(self._mission_id)
-        assert row is not None
-        return Mission.from_row(row)
+    def mission(self, info: Info) -> Mission:
+        return _objects(info, "mission", _missions_by_id).load(self._mission_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The student's mentors in this mission, by name.")
-    async def mentors(self, info: Info) -> list[User]:
-        rows = await info.context.loaders.mentors_by_enrollment_id.load(self.id)
-        return [User.from_row(r) for r in rows]
+    def mentors(self, info: Info) -> list[User]:
+        return _objects(info, "enrollment.mentors", _mentors_by_enrollment).load(self.id)  # type: ignore[return-value]
+
+
+def _objects(info: Info, key: str, load: Any) -> DataLoader[int, Any]:
+    """A per-request loader that hands out GraphQL objects, built once per row."""
+    loaders = info.context.loaders.batches
+    if ("objects", key) not in loaders:
+        loaders[("objects", key)] = DataLoader(load_fn=partial(load, info.context.reads))
+    return loaders[("objects", key)]
+
+
+async def _users_by_id(reads: Any, ids: Sequence[int]) -> list[User | None]:
+    rows = await identity_loaders.users_by_id(reads, ids)
+    return [User.from_row(r) if r is not None else None for r in rows]
+
+
+async def _missions_by_id(reads: Any, ids: Sequence[int]) -> list[Mission | None]:
+    rows = await cohort_loaders.missions_by_id(reads, ids)
+    return [Mission.from_row(r) if r is not None else None for r in rows]
+
+
+async def _mentors_by_enrollment(reads: Any, ids: Sequence[int]) -> list[list[User]]:
+    groups = await cohort_loaders.mentors_by_enrollment_id(reads, ids)
+    return [[User.from_row(r) for r in rows] for rows in groups]
 
 
 @strawberry.type(description="Enrolments, a page at a time.")
