@@ -28,7 +28,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
-from alumnet.domain.identity.auth import AuthenticationFailed, viewer_from_bearer
+from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
@@ -110,7 +110,13 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         if bearer is None:
             return ANONYMOUS
         async with context.reads.connect() as conn:
-            return await viewer_from_bearer(self.runtime, conn, bearer)
+            found = await authenticate(self.runtime, conn, bearer)
+        user_id = found.viewer.user_id
+        if user_id is not None:
+            # What authentication read answers `viewer { … }` without another statement.
+            context.loaders.user_by_id.prime(user_id, found.user_row)
+            context.loaders.roles_by_user_id.prime(user_id, list(found.role_names))
+        return found.viewer
 
     async def get_context(self, request: Any, response: Any) -> Context:
         client = request.client.host if request.client else None

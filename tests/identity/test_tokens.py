@@ -142,3 +142,11 @@ async def test_suspended_users_tokens_stop_working_at_once(api: Api) -> None:
     assert (await sign_in(api, "stu@example.org", PASSWORD))["userErrors"][0]["code"] == (
         "ACCOUNT_SUSPENDED"
     )
+
+
+async def test_viewer_costs_one_statement(api: Api) -> None:
+    await api.create_user("ada@example.org", ["ADMIN", "MENTOR"])
+    token = (await sign_in(api, "ada@example.org", PASSWORD))["accessToken"]
+    count, body = await api.sql_count(VIEWER, token=token)
+    assert body["data"]["viewer"]["roles"] == ["ADMIN", "MENTOR"]
+    assert count == 1  # authentication reads everything `viewer` needs

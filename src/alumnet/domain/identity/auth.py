@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
@@ -21,6 +23,7 @@ from alumnet.domain.identity.permissions import ANONYMOUS, Permission, Role, Vie
 from alumnet.domain.identity.secrets import PAT_PREFIX, REFRESH_PREFIX, digest, new_secret
 from alumnet.domain.identity.users import ACTIVE, EMAIL_MAX, normalise_email
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import (
     PersonalAccessToken,
     RefreshToken,
@@ -292,62 +295,76 @@ async def revoke_personal_access_token(
 # --- the viewer ---------------------------------------------------------------------------
 
 
-def _viewer_from_rows(rows: list[tuple[object, ...]], **extra: object) -> Viewer | None:
-    if not rows:
+@dataclass(frozen=True)
+class Authenticated:
+    """The viewer, and the user's row and roles as read to authenticate them (so that a
+    request asking for `viewer { … }` needs no further statement)."""
+
+    viewer: Viewer
+    user_row: Any = None
+    role_names: tuple[str, ...] = ()
+
+
+ANONYMOUS_CALLER = Authenticated(ANONYMOUS)
+_VIEWER_COLUMNS = (*USER_COLUMNS, UserRole.role)
+
+
+def _authenticated(rows: Sequence[Any], **extra: Any) -> Authenticated | None:
+    if not rows or rows[0].status != ACTIVE:
         return None
-    user_id, email, name, status, verified_at = rows[0][:5]
-    if status != ACTIVE:
-        return None
-    roles = frozenset(Role(str(r[5])) for r in rows if r[5] in Role.__members__)
-    return Viewer(
-        user_id=int(user_id),  # type: ignore[call-overload]
-        email=str(email),
-        name=str(name),
-        roles=roles,
-        email_verified=verified_at is not None,
-        **extra,  # type: ignore[arg-type]
+    first = rows[0]
+    names = tuple(sorted({r.role for r in rows if r.role is not None}))
+    viewer = Viewer(
+        user_id=int(first.id),
+        email=str(first.email),
+        name=str(first.name),
+        roles=frozenset(Role(n) for n in names if n in Role.__members__),
+        email_verified=first.email_verified_at is not None,
+        **extra,
     )
+    return Authenticated(viewer, first, names)
 
 
-_USER_COLUMNS = (User.id, User.email, User.name, User.status, User.email_verified_at, UserRole.role)
-
-
-async def viewer_from_bearer(rt: Runtime, conn: AsyncConnection, bearer: str | None) -> Viewer:
-    """Resolve the ``Authorization`` bearer to a viewer, in one SQL statement.
+async def authenticate(rt: Runtime, conn: AsyncConnection, bearer: str | None) -> Authenticated:
+    """Resolve the ``Authorization`` bearer to the viewer, in one SQL statement.
 
     No credential means anonymous; a credential that is presented but not valid (expired,
     forged, revoked, its user suspended) raises ``AuthenticationFailed``.
     """
     if not bearer:
-        return ANONYMOUS
+        return ANONYMOUS_CALLER
     token = bearer.strip()
     if token.startswith(PAT_PREFIX):
-        return await _viewer_from_pat(conn, token)
+        return await _authenticate_pat(conn, token)
     try:
         claims = read_access_token(rt.settings, token)
     except InvalidAccessToken as exc:
         raise AuthenticationFailed(exc.reason) from exc
     rows = (
         await conn.execute(
-            select(*_USER_COLUMNS)
+            select(*_VIEWER_COLUMNS)
             .join(Session, (Session.user_id == User.id) & (Session.id == claims.session_id))
             .outerjoin(UserRole, UserRole.user_id == User.id)
             .where(User.id == claims.user_id, Session.revoked_at.is_(None))
         )
     ).all()
-    viewer = _viewer_from_rows([tuple(r) for r in rows], session_id=claims.session_id, via="jwt")
-    if viewer is None:
+    found = _authenticated(rows, session_id=claims.session_id, via="jwt")
+    if found is None:
         raise AuthenticationFailed("revoked")
-    return viewer
+    return found
 
 
-async def _viewer_from_pat(conn: AsyncConnection, token: str) -> Viewer:
+async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
     if len(token) > 200:
         raise AuthenticationFailed("invalid")
     now = datetime.now(UTC)
     rows = (
         await conn.execute(
-            select(*_USER_COLUMNS, PersonalAccessToken.id, PersonalAccessToken.last_used_at)
+            select(
+                *_VIEWER_COLUMNS,
+                PersonalAccessToken.id.label("token_id"),
+                PersonalAccessToken.last_used_at.label("token_last_used_at"),
+            )
             .join(PersonalAccessToken, PersonalAccessToken.user_id == User.id)
             .outerjoin(UserRole, UserRole.user_id == User.id)
             .where(
@@ -357,20 +374,18 @@ async def _viewer_from_pat(conn: AsyncConnection, token: str) -> Viewer:
             )
         )
     ).all()
-    viewer = _viewer_from_rows(
-        [tuple(r) for r in rows], token_id=rows[0][6] if rows else None, via="pat"
-    )
-    if viewer is None:
+    found = _authenticated(rows, token_id=rows[0].token_id if rows else None, via="pat")
+    if found is None:
         raise AuthenticationFailed("invalid")
-    last_used = rows[0][7]
+    last_used = rows[0].token_last_used_at
     if last_used is not None and last_used.tzinfo is None:
         last_used = last_used.replace(tzinfo=UTC)
     if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
         # Recorded at minute resolution so that a busy script does not write on every call.
         await conn.execute(
             update(PersonalAccessToken)
-            .where(PersonalAccessToken.id == viewer.token_id)
+            .where(PersonalAccessToken.id == found.viewer.token_id)
             .values(last_used_at=now)
         )
         await conn.commit()
-    return viewer
+    return found
