@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -22,6 +22,7 @@ import strawberry
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from strawberry import relay
 from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField
 
 from alumnet.schema.errors import bad_input
 
@@ -68,6 +69,7 @@ class KeysetQuery(Iterable[N]):
         *,
         partition: tuple[Any, int] | None = None,
         batch_key: Hashable | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.query: Select[Any] = query
         self.sort = list(sort)
@@ -75,11 +77,33 @@ class KeysetQuery(Iterable[N]):
         self.database = database
         self.partition = partition
         self.batch_key = batch_key
+        # Fills a relation on every node of the page at once (one await, not one per node).
+        self.prefetch = prefetch
         if partition is not None and batch_key is None:
             raise ValueError("a partitioned KeysetQuery needs a batch_key")
 
     def __iter__(self) -> Iterator[N]:
         raise TypeError("KeysetQuery is paginated by its connection, not iterated")
+
+
+Prefetch = Callable[[strawberry.Info, list[Any]], Awaitable[None]]
+
+
+def selects(info: strawberry.Info, *path: str) -> bool:
+    """Whether the current field's selection reaches ``path`` (through any fragments)."""
+
+    def walk(selections: Sequence[Any], rest: tuple[str, ...]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == rest[0] and (
+                    len(rest) == 1 or walk(selection.selections, rest[1:])
+                ):
+                    return True
+            elif walk(selection.selections, rest):  # inline fragment or fragment spread
+                return True
+        return False
+
+    return any(walk(field.selections, path) for field in info.selected_fields)
 
 
 def _encode(values: list[Any]) -> str:
@@ -249,12 +273,12 @@ class CountedConnection(relay.Connection[N], Generic[N]):
         rows = rows[:size]
         if backwards:
             rows.reverse()
+        items = [nodes.to_node(row) for row in rows]
+        if nodes.prefetch is not None and items:
+            await nodes.prefetch(info, items)
         edges = [
-            relay.Edge(
-                cursor=_encode([getattr(row, key.name) for key in sort]),
-                node=nodes.to_node(row),
-            )
-            for row in rows
+            relay.Edge(cursor=_encode([getattr(row, key.name) for key in sort]), node=item)
+            for row, item in zip(rows, items, strict=True)
         ]
         page_info = relay.PageInfo(
             has_next_page=more if not backwards else before is not None,

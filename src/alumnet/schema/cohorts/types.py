@@ -29,6 +29,7 @@ from alumnet.schema.pagination import (
     KeysetQuery,
     SortDirection,
     SortKey,
+    selects,
 )
 
 ev = strawberry.enum_value
@@ -167,7 +168,15 @@ def enrollment_query(
         info.context.reads,
         partition=partition,
         batch_key=key if partition else None,
+        prefetch=_prefetch_mentors if selects(info, "edges", "node", "mentors") else None,
     )
+
+
+async def _prefetch_mentors(info: Info, enrollments: list[Enrollment]) -> None:
+    loader = _objects(info, "enrollment.mentors", _mentors_by_enrollment)
+    groups = await loader.load_many([e.id for e in enrollments])
+    for enrollment, mentors in zip(enrollments, groups, strict=True):
+        enrollment._mentors = mentors
 
 
 @strawberry.type(description="A student in a mission (and so in the mission's batch).")
@@ -178,6 +187,7 @@ class Enrollment(relay.Node):
     _mission_id: strawberry.Private[int]
     _student_id: strawberry.Private[int]
     _student: strawberry.Private[User | None] = None
+    _mentors: strawberry.Private[list[User] | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -217,6 +227,8 @@ class Enrollment(relay.Node):
 
     @strawberry.field(description="The student's mentors in this mission, by name.")
     def mentors(self, info: Info) -> list[User]:
+        if self._mentors is not None:
+            return self._mentors
         return _objects(info, "enrollment.mentors", _mentors_by_enrollment).load(self.id)  # type: ignore[return-value]
 
 
