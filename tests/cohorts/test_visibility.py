@@ -124,3 +124,45 @@ async def test_viewer_fields_are_only_for_the_viewer(programme: Programme) -> No
         "enrollments": {"totalCount": 0},
         "mentors": [],
     }
+
+
+async def test_roster_filters_search_and_sorts(programme: Programme) -> None:
+    api = programme.api
+    ids = programme.ids
+    for name in ("Zed Quill", "Abel Quill", "Mona Lark"):
+        sid, _ = await api.create_user(
+            f"{name.split()[0].lower()}@example.org", ["STUDENT"], name=name
+        )
+        await programme.gql(
+            "sre",
+            "mutation($m: ID!, $s: ID!) { enrollmentCreate(input: "
+            "{missionId: $m, studentId: $s}) { created } }",
+            {"m": ids["ma"], "s": sid},
+        )
+    query = """query($id: ID!, $f: EnrollmentFilter, $o: EnrollmentOrder) {
+      node(id: $id) { ... on Mission { enrollments(filter: $f, orderBy: $o) {
+        totalCount edges { node { status student { name } } } } } } }"""
+
+    async def names(flt: dict | None = None, order: dict | None = None) -> list[str]:
+        body = await programme.gql("sre", query, {"id": ids["ma"], "f": flt, "o": order})
+        edges = body["data"]["node"]["enrollments"]["edges"]
+        return [e["node"]["student"]["name"] for e in edges]
+
+    assert await names({"search": "quill"}) == ["Abel Quill", "Zed Quill"]
+    assert await names({"search": "LARK@EXAMPLE"}) == []  # e-mail is mona@example.org
+    assert await names({"search": "mona@"}) == ["Mona Lark"]
+    assert await names({"search": "quill"}, {"field": "STUDENT_NAME", "direction": "DESC"}) == [
+        "Zed Quill",
+        "Abel Quill",
+    ]
+    enrollment = await programme.gql("sre", query, {"id": ids["ma"], "f": {"search": "zed"}})
+    assert enrollment["data"]["node"]["enrollments"]["totalCount"] == 1
+    dropped = await programme.gql(
+        "sre",
+        "mutation($id: ID!) { enrollmentUpdate(input: {id: $id, status: DROPPED}) "
+        "{ enrollment { status } userErrors { code } } }",
+        {"id": ids["e_s2_ma"]},
+    )
+    assert dropped["data"]["enrollmentUpdate"]["enrollment"]["status"] == "DROPPED"
+    assert await names({"status": ["DROPPED"]}) == ["S2 Person"]
+    assert len(await names({"status": ["ACTIVE"]})) == 4
