@@ -184,6 +184,9 @@ async def refresh(rt: Runtime, uow: UnitOfWork, refresh_token: str) -> IssuedTok
         raise _invalid_refresh()
     session.refreshed_at = now
     new_refresh, refresh_expires = await _new_refresh_token(rt, uow, session.id)
+    audit.record(
+        uow, "session.refresh", object_type="Session", object_ids=[session.id], actor_id=user.id
+    )
     access, access_expires = issue_access_token(rt.settings, user.id, session.id)
     return IssuedTokens(user, access, access_expires, new_refresh, refresh_expires)
 
