@@ -196,3 +196,20 @@ async def test_failures_from_one_address_are_throttled(api: Api) -> None:
         await api.gql(query, {"e": f"probe{i}@example.org"})
     body = await api.gql(query, {"e": "fresh@example.org"})
     assert body["data"]["tokenCreate"]["userErrors"] == [{"code": "THROTTLED"}]
+
+
+async def test_query_cost_is_reported_and_bounded(api: Api) -> None:
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    cheap = await api.gql("{ users(first: 10) { edges { node { id email } } } }", token=admin)
+    # users(10) × (edges 1 + node 1 + id 1 + email 1) + 1
+    assert cheap["extensions"]["cost"] == {"requested": 41, "maximum": api.settings.max_query_cost}
+    nested = """query($n: Int) { batches(first: $n) { edges { node {
+      missions(first: 100) { edges { node {
+        enrollments(first: 1000) { edges { node { id student { name } } } } } } } } } } }"""
+    body = await api.gql(nested, {"n": 50}, token=admin)
+    assert body["data"] is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert "first/last" in error["message"]
+    small = await api.gql(nested, {"n": 1}, token=admin)
+    assert "errors" not in small

@@ -75,6 +75,9 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 15
     max_tokens: int = 2000
+    # Fields times page sizes: a 1,000-row roster page with students and mentors is about
+    # 11,000; three nested lists of 50 with a few fields each about 600,000.
+    max_query_cost: int = 1_000_000
     # Bulk mutations carry up to 5,000 e-mail addresses (about 150 KB) in their variables.
     max_body_bytes: int = 1024 * 1024
     job_retry_intervals: tuple[int, ...] = (10, 60, 300)
@@ -150,6 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_query_depth=_int(env, "ALUMNET_MAX_QUERY_DEPTH", 12),
         max_aliases=_int(env, "ALUMNET_MAX_ALIASES", 15),
         max_tokens=_int(env, "ALUMNET_MAX_TOKENS", 2000),
+        max_query_cost=_int(env, "ALUMNET_MAX_QUERY_COST", 1_000_000),
         max_body_bytes=_int(env, "ALUMNET_MAX_BODY_BYTES", 1024 * 1024),
         job_retry_intervals=intervals,
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),

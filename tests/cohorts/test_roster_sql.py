@@ -8,8 +8,8 @@ ROSTER = """query($id: ID!) { node(id: $id) { ... on Mission {
   enrollments(first: 1000) { totalCount edges { node { id status
     student { name email } mentors { name } mission { code } } } }
   mentors { mentor { name } menteeCount } } } }"""
-DASHBOARD = """{ batches { edges { node { code students(first: 1000) { totalCount }
-  missions { edges { node { code enrollments(first: 1000) { totalCount edges { node {
+DASHBOARD = """{ batches(first: 5) { edges { node { code students(first: 1000) { totalCount }
+  missions(first: 10) { edges { node { code enrollments(first: 1000) { totalCount edges { node {
     student { email } mentors { email } } } } } } } } } } }"""
 
 

@@ -73,6 +73,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         settings.max_query_depth,
         settings.max_aliases,
         settings.max_tokens,
+        settings.max_query_cost,
     )
     if key not in _schemas:
         if _schemas:

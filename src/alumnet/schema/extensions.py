@@ -19,6 +19,7 @@ from strawberry.extensions import (
 
 from alumnet.config import Settings
 from alumnet.observability import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, current_stats, operation_label
+from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import should_mask
 
 CACHE_SIZE = 512
@@ -59,6 +60,7 @@ def schema_extensions(
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: QueryCost(maximum=settings.max_query_cost),
         OperationMetrics,
     ]
     if settings.env != "development":
