@@ -201,7 +201,7 @@ async def test_failures_from_one_address_are_throttled(api: Api) -> None:
 async def test_query_cost_is_reported_and_bounded(api: Api) -> None:
     _, admin = await api.create_user("admin@example.org", ["ADMIN"])
     cheap = await api.gql("{ users(first: 10) { edges { node { id email } } } }", token=admin)
-    # users(10) × (edges 1 + node 1 + id 1 + email 1) + 1
+    # users: 1 + 10 * (edges 1 + node 1 + id 1 + email 1)
     assert cheap["extensions"]["cost"] == {"requested": 41, "maximum": api.settings.max_query_cost}
     nested = """query($n: Int) { batches(first: $n) { edges { node {
       missions(first: 100) { edges { node {

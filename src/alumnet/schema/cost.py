@@ -2,8 +2,8 @@
 
 Every field costs 1; a connection multiplies the cost of what is under it by its page
 size (`first` or `last`, 50 by default). The cost is computed right after validation (it
-depends on variables, so it is not cached with it) and reported in `extensions.cost`; an operation over the maximum is
-refused before it runs, with a message saying by how much.
+depends on variables, so it is not cached with it) and reported in `extensions.cost`; an
+operation over the maximum is refused before it runs, with a message saying by how much.
 """
 
 from __future__ import annotations
