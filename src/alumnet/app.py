@@ -60,6 +60,14 @@ class BodyTooLarge(Exception):
     pass
 
 
+class NulInBody(Exception):
+    """PostgreSQL text cannot hold U+0000; refuse it at the door, for every field at once."""
+
+
+NUL_MARKERS = (b"\\u0000", b"\x00")
+NUL_IN_QUERY = (b"%00", b"%5cu0000", b"%5Cu0000")
+
+
 def _bearer(value: str | None) -> str | None:
     if not value:
         return None
@@ -145,6 +153,7 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         raw = params.get("Authorization") or params.get("authorization")
         try:
             context.viewer = await self._viewer(context, raw if isinstance(raw, str) else None)
+            context.bearer = _bearer(raw if isinstance(raw, str) else None)
         except AuthenticationFailed as exc:
             raise ConnectionRejectionError({"reason": "invalid token"}) from exc
         return {"viewer": context.viewer.user_id is not None}
@@ -198,14 +207,23 @@ class RequestMiddleware:
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 await self._too_large(scope, receive, send)
                 return
+            if any(marker in scope.get("query_string", b"") for marker in NUL_IN_QUERY):
+                await self._nul(scope, receive, send)
+                return
             received = {"bytes": 0}
+            tail = {"bytes": b""}
 
             async def limited_receive() -> Message:
                 message = await receive()
                 if message["type"] == "http.request":
-                    received["bytes"] += len(message.get("body", b""))
+                    body = message.get("body", b"")
+                    received["bytes"] += len(body)
                     if received["bytes"] > self.max_body:
                         raise BodyTooLarge
+                    window = tail["bytes"] + body
+                    if any(marker in window for marker in NUL_MARKERS):
+                        raise NulInBody
+                    tail["bytes"] = window[-6:]
                 return message
 
             async def send_with_headers(message: Message) -> None:
@@ -236,6 +254,9 @@ class RequestMiddleware:
             except BodyTooLarge:
                 if status["code"] == 0:
                     await self._too_large(scope, receive, send)
+            except NulInBody:
+                if status["code"] == 0:
+                    await self._nul(scope, receive, send)
         finally:
             reads = scope.get("state", {}).pop("alumnet.reads", None)
             if reads is not None:
@@ -251,6 +272,20 @@ class RequestMiddleware:
                 )
             structlog.contextvars.unbind_contextvars("request_id")
             current_stats.reset(stats_token)
+
+    async def _nul(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "errors": [
+                    {
+                        "message": "Text must not contain NUL (U+0000) characters.",
+                        "extensions": {"code": "BAD_USER_INPUT"},
+                    }
+                ]
+            },
+            status_code=400,
+        )
+        await response(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(

@@ -84,3 +84,28 @@ async def test_outsiders_cannot_watch_a_mission(programme: Programme, server: st
     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert message["type"] == "complete"
     await ws.close()
+
+
+async def test_a_suspended_subscriber_hears_nothing_more(programme: Programme, server: str) -> None:
+    ids = programme.ids
+    tokens = {}
+    for who in ("admin", "sre"):
+        signed = await post_to(
+            server,
+            "mutation($e: String!, $p: String!) { tokenCreate("
+            "input: {email: $e, password: $p}) { accessToken } }",
+            {"e": f"{who}@example.org", "p": "correct horse battery"},
+        )
+        tokens[who] = signed["data"]["tokenCreate"]["accessToken"]
+    staff = await _subscribe(server, tokens["sre"], ids["ma"])
+    suspended = await post_to(
+        server,
+        "mutation($id: ID!) { userSuspend(input: {id: $id}) { userErrors { code } } }",
+        {"id": ids["sre"]},
+        tokens["admin"],
+    )
+    assert suspended["data"]["userSuspend"]["userErrors"] == []
+    await post_to(server, ENROLL, {"m": ids["ma"], "s": ids["s3"]}, tokens["admin"])
+    message = json.loads(await asyncio.wait_for(staff.recv(), 10))
+    assert message["type"] == "complete"
+    await staff.close()

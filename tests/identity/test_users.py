@@ -210,7 +210,7 @@ async def test_control_characters_and_long_values_are_user_errors(api: Api) -> N
     _, admin = await api.create_user("admin@example.org", ["ADMIN"])
     body = await api.gql(
         CREATE,
-        {"i": {"email": "a" * 250 + "@x.org", "name": "bad\x00name", "roles": []}},
+        {"i": {"email": "a" * 250 + "@x.org", "name": "bad\x07name", "roles": []}},
         token=admin,
     )
     errors = body["data"]["userCreate"]["userErrors"]

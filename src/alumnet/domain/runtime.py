@@ -40,6 +40,10 @@ class Runtime:
         self, *, actor_id: int | None = None, origin: Origin | None = None
     ) -> AsyncIterator[UnitOfWork]:
         async with unit_of_work(
-            self.database, self.after_commit, origin=origin, actor_id=actor_id
+            self.database,
+            self.after_commit,
+            origin=origin,
+            actor_id=actor_id,
+            job_attempts=len(self.settings.job_retry_intervals) + 1,
         ) as uow:
             yield uow

@@ -120,7 +120,13 @@ class SharedConnection:
             if self._connection is None:
                 self._context = self.database.engine.connect()
                 self._connection = await self._context.__aenter__()
-            yield self._connection
+            try:
+                yield self._connection
+            except BaseException:
+                # A failed statement aborts the transaction on PostgreSQL: start afresh so
+                # that the request's other reads still work.
+                await self._connection.rollback()
+                raise
 
     async def close(self) -> None:
         """Give the connection back (ending its snapshot); the next read takes a fresh one."""

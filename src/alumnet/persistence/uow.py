@@ -53,6 +53,8 @@ class UnitOfWork:
     job_ids: list[int] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     after_commit_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # As many attempts as the queue will make: the first, plus one per retry interval.
+    job_attempts: int = 4
 
     async def add_job(
         self,
@@ -60,13 +62,13 @@ class UnitOfWork:
         args: dict[str, Any],
         *,
         queue: str = "default",
-        max_attempts: int = 4,
+        max_attempts: int | None = None,
     ) -> Job:
         job = Job(
             name=name,
             args=args,
             queue=queue,
-            max_attempts=max_attempts,
+            max_attempts=max_attempts or self.job_attempts,
             created_by_id=self.actor_id,
         )
         self.session.add(job)
@@ -85,10 +87,16 @@ async def unit_of_work(
     *,
     origin: Origin | None = None,
     actor_id: int | None = None,
+    job_attempts: int = 4,
 ) -> AsyncIterator[UnitOfWork]:
     """Commit when the block ends normally, roll back on any exception."""
     async with database.session() as session:
-        uow = UnitOfWork(session=session, origin=origin or Origin(), actor_id=actor_id)
+        uow = UnitOfWork(
+            session=session,
+            origin=origin or Origin(),
+            actor_id=actor_id,
+            job_attempts=job_attempts,
+        )
         try:
             yield uow
             await session.commit()

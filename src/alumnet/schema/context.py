@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from alumnet.domain.cohorts.access import CohortScope, load_scope
+from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import Reader, SharedConnection
@@ -32,6 +33,8 @@ class Context:
     # Where reads go: one shared connection per HTTP request, the pool otherwise.
     reads: Reader = field(init=False)
     shared: SharedConnection | None = None
+    # The credential a WebSocket connection signed in with, checked again before each event.
+    bearer: str | None = None
 
     def __post_init__(self) -> None:
         self.reads = self.shared or self.runtime.database
@@ -44,6 +47,20 @@ class Context:
         if self._scope is None:
             self._scope = await load_scope(self.reads, self.viewer)
         return self._scope
+
+    async def still_signed_in(self) -> bool:
+        """For subscriptions: whether the credential given at `connection_init` still works
+        (not expired, revoked or suspended). Refreshes the viewer (roles may have changed)."""
+        if self.bearer is None:
+            return True
+        try:
+            async with self.runtime.database.connect() as conn:
+                found = await authenticate(self.runtime, conn, self.bearer)
+        except AuthenticationFailed:
+            return False
+        self.viewer = found.viewer
+        self._scope = None
+        return True
 
     def reset_loaders(self) -> None:
         """Mutations change what loaders may have cached; start afresh after one."""

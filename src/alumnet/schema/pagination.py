@@ -12,7 +12,7 @@ import binascii
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from functools import partial
 from typing import Any, Generic, Self, TypeVar
@@ -43,12 +43,33 @@ class SortDirection(Enum):
 class SortKey:
     column: Any  # a column or ORM attribute
     descending: bool = False
-    is_datetime: bool = False
     attr: str | None = None  # the row attribute holding it, when selected under a label
 
     @property
     def name(self) -> str:
         return self.attr or str(self.column.key)
+
+    def parse(self, value: Any) -> Any:
+        """A cursor value back to the column's Python type; ValueError if it is not one."""
+        kind = self.column.type.python_type
+        if kind is datetime:
+            if not isinstance(value, str):
+                raise ValueError
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if kind is date:
+            if not isinstance(value, str):
+                raise ValueError
+            return date.fromisoformat(value)
+        if kind is int:
+            if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+                raise ValueError
+            return value
+        if kind is str:
+            if not isinstance(value, str) or "\x00" in value:
+                raise ValueError
+            return value
+        raise ValueError
 
 
 class KeysetQuery(Iterable[N]):
@@ -107,7 +128,7 @@ def selects(info: strawberry.Info, *path: str) -> bool:
 
 
 def _encode(values: list[Any]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    plain = [v.isoformat() if isinstance(v, date) else v for v in values]
     raw = CURSOR_PREFIX + orjson.dumps(plain).decode()
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
@@ -120,11 +141,15 @@ def _decode(cursor: str, sort: list[SortKey]) -> list[Any]:
         values = orjson.loads(raw[len(CURSOR_PREFIX) :])
         if not isinstance(values, list) or len(values) != len(sort):
             raise ValueError
-        return [
-            datetime.fromisoformat(v) if key.is_datetime and isinstance(v, str) else v
-            for key, v in zip(sort, values, strict=True)
-        ]
-    except (ValueError, binascii.Error, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+        return [key.parse(v) for key, v in zip(sort, values, strict=True)]
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        UnicodeDecodeError,
+        orjson.JSONDecodeError,
+    ) as exc:
         raise bad_input("This cursor is not valid for this list; start again without it.") from exc
 
 
@@ -245,6 +270,10 @@ class CountedConnection(relay.Connection[N], Generic[N]):
     ) -> Self:
         if first is not None and last is not None:
             raise bad_input("Ask for `first` or `last`, not both.")
+        if after is not None and before is not None:
+            raise bad_input("Give `after` or `before`, not both.")
+        if (last is not None and after is not None) or (first is not None and before is not None):
+            raise bad_input("Page forwards with `first`/`after` or backwards with `last`/`before`.")
         limit_max = max_results or MAX_PAGE
         for name, value in (("first", first), ("last", last)):
             if value is not None and (value < 0 or value > limit_max):

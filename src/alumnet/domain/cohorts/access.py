@@ -48,7 +48,8 @@ class CohortScope:
         return self.everything or enrollment_id in self.enrollments
 
     def sees_user(self, user_id: int) -> bool:
-        return self.everything or user_id in self.users
+        """Users related through cohorts; for staff, see ``cohort_members``."""
+        return user_id in self.users
 
 
 async def load_scope(db: Reader, viewer: Viewer) -> CohortScope:
@@ -132,3 +133,16 @@ def visible_enrollments(viewer: Viewer) -> ColumnElement[bool] | None:
         ),
         Enrollment.student_id == me,
     )
+
+
+async def cohort_members(db: Reader, user_ids: list[int]) -> set[int]:
+    """Which of these users are students or mentors in some mission (staff may see them)."""
+    if not user_ids:
+        return set()
+    query = (
+        select(Enrollment.student_id)
+        .where(Enrollment.student_id.in_(user_ids))
+        .union(select(MentorAssignment.mentor_id).where(MentorAssignment.mentor_id.in_(user_ids)))
+    )
+    async with db.connect() as conn:
+        return {int(u) for u in (await conn.execute(query)).scalars()}

@@ -37,6 +37,7 @@ from alumnet.persistence.uow import UnitOfWork
 # a wrong address costs as much time as a wrong password.
 _DUMMY_PASSWORD = "alumnet-no-such-account"
 PAT_LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_TOKEN_LIFETIME = timedelta(days=3653)
 
 
 class AuthenticationFailed(Exception):
@@ -249,10 +250,18 @@ async def create_personal_access_token(
     problems = Problems()
     clean = check_text(problems, name, field="name", max_length=100, min_length=1, label="Name")
     if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
-        if expires_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        try:
+            expires_at = (
+                expires_at.astimezone(UTC) if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+            )
+        except OverflowError:
+            expires_at = None
+            problems.add("INVALID", "The expiry is out of range.", "expiresAt")
+        if expires_at is not None and expires_at <= now:
             problems.add("EXPIRY_IN_PAST", "The expiry must be in the future.", "expiresAt")
+        elif expires_at is not None and expires_at > now + MAX_TOKEN_LIFETIME:
+            problems.add("INVALID", "The expiry must be within 10 years.", "expiresAt")
     problems.raise_if_any()
     target = await uow.session.get(User, owner)
     if target is None or target.status != ACTIVE:

@@ -48,7 +48,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.SRE: frozenset(
         {
-            Permission.USERS_READ,
             Permission.TOKENS_CREATE,
             Permission.COHORTS_READ,
             Permission.ENROLLMENTS_MANAGE,

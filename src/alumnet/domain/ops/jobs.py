@@ -34,6 +34,9 @@ def _event(job: Job) -> dict[str, Any]:
     return {"id": job.id, "status": job.status, "progress": job.progress, "attempts": job.attempts}
 
 
+STALE_RUNNING = timedelta(hours=2)  # longer than any job's RQ timeout
+
+
 class JobFailed(Exception):
     """The handler raised; the queue decides whether to try again."""
 
@@ -41,16 +44,30 @@ class JobFailed(Exception):
 async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> str:
     """Run one job; returns its final status for this attempt. Raises ``JobFailed``."""
     async with rt.database.session() as session:
-        job = await session.get(Job, job_id)
-        if job is None:
-            log.warning("job_missing", job_id=job_id)
-            return "missing"
-        if job.status in (SUCCEEDED, FAILED):
-            return job.status
-        job.status = RUNNING
-        job.attempts += 1
-        job.started_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        # Claim the job atomically: a job delivered twice (RQ runs at least once, and a
+        # restart may re-enqueue) runs once at a time. A "running" job whose worker died
+        # long ago may be claimed again.
+        claimed = await session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                (Job.status.in_((PENDING, RETRYING)))
+                | ((Job.status == RUNNING) & (Job.started_at < now - STALE_RUNNING)),
+            )
+            .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now)
+            .returning(Job.id)
+        )
+        if claimed.first() is None:
+            await session.rollback()
+            current = await session.get(Job, job_id)
+            if current is None:
+                log.warning("job_missing", job_id=job_id)
+                return "missing"
+            return current.status
         await session.commit()
+        job = await session.get(Job, job_id, populate_existing=True)
+        assert job is not None
         await rt.bus.publish(job_channel(job.id), _event(job))
         handler = handlers.get(job.name)
         try:
@@ -96,7 +113,9 @@ async def stale_job_ids(
     cutoff = datetime.now(UTC) - older_than
     async with rt.database.connect() as conn:
         rows = await conn.execute(
-            select(Job.id, Job.queue).where(Job.status == PENDING, Job.created_at < cutoff)
+            select(Job.id, Job.queue).where(
+                Job.status == PENDING, Job.enqueued_at.is_(None), Job.created_at < cutoff
+            )
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 

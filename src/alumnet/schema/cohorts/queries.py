@@ -138,8 +138,12 @@ class CohortsSubscription:
             return
         async with info.context.runtime.bus.subscription(roster_channel(pk)) as events:
             async for event in events:
+                if not await info.context.still_signed_in():
+                    return
                 info.context.reset_loaders()
                 scope = await info.context.cohort_scope()
+                if not scope.sees_mission(pk):
+                    return
                 students = [
                     sid
                     for sid in event["studentIds"]

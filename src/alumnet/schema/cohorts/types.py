@@ -157,7 +157,7 @@ def enrollment_query(
         EnrollmentOrderField.ENROLLED_AT: (EnrollmentModel.created_at, "created_at"),
     }[order.field]
     sort = [
-        SortKey(column, descending, order.field == EnrollmentOrderField.ENROLLED_AT, attr=attr),
+        SortKey(column, descending, attr=attr),
         SortKey(EnrollmentModel.id, descending),
     ]
     key += (order.field, descending, info.context.viewer.user_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -29,6 +29,14 @@ from alumnet.schema.pagination import MAX_PAGE, KeysetQuery, SortDirection, Sort
 from alumnet.schema.permissions import requires
 
 SEARCH_MAX = 100
+
+
+def utc(moment: datetime) -> datetime:
+    """An input timestamp in UTC (naive ones are taken as UTC); out of range is bad input."""
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise bad_input("That timestamp is out of range.") from exc
 
 
 def like_pattern(text: str) -> str:
@@ -92,7 +100,7 @@ class IdentityQuery:
             UserOrderField.NAME: UserModel.name,
         }[order.field]
         sort = [
-            SortKey(column, descending, is_datetime=order.field == UserOrderField.CREATED_AT),
+            SortKey(column, descending),
             SortKey(UserModel.id, descending),
         ]
         return KeysetQuery(query, sort, User.from_row, info.context.reads)
@@ -124,15 +132,11 @@ class IdentityQuery:
                     ),
                 )
             if filter.occurred_after is not None:
-                after = filter.occurred_after
-                after = after if after.tzinfo else after.replace(tzinfo=UTC)
-                query = query.where(AuditModel.occurred_at >= after)
+                query = query.where(AuditModel.occurred_at >= utc(filter.occurred_after))
             if filter.occurred_before is not None:
-                before = filter.occurred_before
-                before = before if before.tzinfo else before.replace(tzinfo=UTC)
-                query = query.where(AuditModel.occurred_at < before)
+                query = query.where(AuditModel.occurred_at < utc(filter.occurred_before))
         sort = [
-            SortKey(AuditModel.occurred_at, descending=True, is_datetime=True),
+            SortKey(AuditModel.occurred_at, descending=True),
             SortKey(AuditModel.id, descending=True),
         ]
         return KeysetQuery(query, sort, AuditEvent.from_row, info.context.reads)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from alumnet.domain.cohorts.access import cohort_members
 from alumnet.domain.identity import permissions as rules
 from alumnet.domain.identity import visibility
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
@@ -184,14 +185,16 @@ class User(relay.Node):
         ids = int_ids(node_ids)
         rows = await info.context.loaders.user_by_id.load_many([i for i in ids if i])
         found = {r.id: r for r in rows if r is not None}
-        if any(not visibility.may_see_user(viewer, i) for i in found):
-            # Mentors see their mentees and students their mentors: ask cohorts.
+        hidden = [i for i in found if not visibility.may_see_user(viewer, i)]
+        if hidden:
+            # Cohorts widen the view: mentors see their mentees, students their mentors,
+            # staff who read cohorts the students and mentors in them.
             scope = await info.context.cohort_scope()
-            found = {
-                i: r
-                for i, r in found.items()
-                if visibility.may_see_user(viewer, i) or scope.sees_user(i)
-            }
+            allowed = {i for i in hidden if scope.sees_user(i)}
+            if scope.everything:
+                allowed |= await cohort_members(info.context.reads, hidden)
+            found = {i: r for i, r in found.items() if i not in hidden or i in allowed}
+
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(
@@ -239,7 +242,7 @@ class User(relay.Node):
         return KeysetQuery(
             query,
             [
-                SortKey(PatModel.created_at, descending=True, is_datetime=True),
+                SortKey(PatModel.created_at, descending=True),
                 SortKey(PatModel.id, descending=True),
             ],
             PersonalAccessToken.from_row,

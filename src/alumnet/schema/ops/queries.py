@@ -54,7 +54,7 @@ class OpsQuery:
             if filter.names:
                 query = query.where(JobModel.name.in_(filter.names))
         sort = [
-            SortKey(JobModel.created_at, descending=True, is_datetime=True),
+            SortKey(JobModel.created_at, descending=True),
             SortKey(JobModel.id, descending=True),
         ]
         return KeysetQuery(query, sort, Job.from_row, info.context.reads)
@@ -82,6 +82,8 @@ class OpsSubscription:
             if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                 return
             async for _ in events:
+                if not await info.context.still_signed_in():
+                    return
                 info.context.reset_loaders()
                 row = await info.context.loaders.job_by_id.load(pk)
                 if row is None or not visibility.may_see_job(
