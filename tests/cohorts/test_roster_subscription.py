@@ -29,7 +29,7 @@ async def _subscribe(server: str, token: str, mission: str) -> websockets.Client
             }
         )
     )
-    await asyncio.sleep(0.3)  # let the server subscribe before we change anything
+    await asyncio.sleep(1.0)  # let the server subscribe before we change anything
     return ws
 
 
