@@ -119,7 +119,11 @@ class SharedConnection:
         async with self._lock:
             if self._connection is None:
                 self._context = self.database.engine.connect()
-                self._connection = await self._context.__aenter__()
+                connection = await self._context.__aenter__()
+                # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
+                self._connection = await connection.execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
             try:
                 yield self._connection
             except BaseException:
