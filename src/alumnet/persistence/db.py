@@ -73,6 +73,9 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
+        else:
+            # Timestamps come back in UTC, as alumnet stores and serves them.
+            kwargs["connect_args"] = {"options": "-c timezone=UTC"}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         _instrument(self.engine, sqlite=self.is_sqlite)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -121,9 +124,7 @@ class SharedConnection:
                 self._context = self.database.engine.connect()
                 connection = await self._context.__aenter__()
                 # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
-                self._connection = await connection.execution_options(
-                    isolation_level="AUTOCOMMIT"
-                )
+                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 yield self._connection
             except BaseException:

@@ -13,6 +13,7 @@ from alumnet.schema.cohorts.mutations import CohortsMutation
 from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
 from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
 from alumnet.schema.extensions import schema_extensions
+from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
 from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
@@ -88,6 +89,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
                     subscription=Subscription,
                     types=NODE_TYPES,
                     extensions=schema_extensions(settings),
+                    execution_context_class=AlumnetExecutionContext,
                 )
             )
     return _schemas[key]

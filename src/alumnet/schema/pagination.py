@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import partial
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import orjson
 import strawberry
@@ -24,6 +24,7 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.types.nodes import SelectedField
 
+from alumnet.schema import fastpath
 from alumnet.schema.errors import bad_input
 
 DEFAULT_PAGE = 50
@@ -239,6 +240,7 @@ def _batch_loader(
 class CountedConnection(relay.Connection[N], Generic[N]):
     _nodes: strawberry.Private[KeysetQuery[Any] | None] = None
     _info: strawberry.Private[Any] = None
+    _fast_count: strawberry.Private[int | None] = None
 
     @strawberry.field(description="How many items the whole list has, across all pages.")
     async def total_count(self) -> int:
@@ -315,4 +317,25 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         )
-        return cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)
+        connection = cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)
+        if cls.fast_type is not None and fastpath.ENABLED:
+            return await connection._precompleted(info)  # type: ignore[no-any-return]
+        return connection
+
+    # The connection's GraphQL type name when the fast path (schema/fastpath.py) knows it.
+    fast_type: ClassVar[str | None] = None
+
+    async def _precompleted(self, info: strawberry.Info) -> Any:
+        raw = info._raw_info
+        sets = fastpath.selection_sets(raw)
+        serializer = fastpath.serializer_for(raw)
+        try:
+            assert self.fast_type is not None
+            plan = serializer.planned(sets, self.fast_type)
+            if any(name == "totalCount" for _, name, _, _ in plan):
+                self._fast_count = await self.total_count()
+            value = serializer.serialize(self, sets, self.fast_type)
+            fastpath.pages_served += 1
+            return fastpath.Precompleted(value)
+        except fastpath.Unsupported:
+            return self

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from functools import partial
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
 from sqlalchemy import Row, func, or_, select
@@ -21,6 +21,7 @@ from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import Enrollment as EnrollmentModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import User as UserModel
+from alumnet.schema import fastpath
 from alumnet.schema.context import Info
 from alumnet.schema.identity.types import User, UserConnection
 from alumnet.schema.pagination import (
@@ -257,7 +258,57 @@ async def _mentors_by_enrollment(reads: Any, ids: Sequence[int]) -> list[list[Us
 
 @strawberry.type(description="Enrolments, a page at a time.")
 class EnrollmentConnection(CountedConnection[Enrollment]):
-    pass
+    fast_type: ClassVar[str | None] = "EnrollmentConnection"
+
+
+def _required(value: Any) -> Any:
+    if value is None:
+        raise fastpath.Unsupported  # not prefetched: let normal execution load it
+    return value
+
+
+fastpath.register(
+    "EnrollmentConnection",
+    {
+        "edges": (lambda c: c.edges, "EnrollmentEdge"),
+        "pageInfo": (lambda c: c.page_info, "PageInfo"),
+        "totalCount": (lambda c: _required(c._fast_count), None),
+    },
+)
+fastpath.register(
+    "EnrollmentEdge",
+    {
+        "cursor": (lambda e: e.cursor, None),
+        "node": (lambda e: e.node, "Enrollment"),
+    },
+)
+fastpath.register(
+    "PageInfo",
+    {
+        "hasNextPage": (lambda p: p.has_next_page, None),
+        "hasPreviousPage": (lambda p: p.has_previous_page, None),
+        "startCursor": (lambda p: p.start_cursor, None),
+        "endCursor": (lambda p: p.end_cursor, None),
+    },
+)
+fastpath.register(
+    "Enrollment",
+    {
+        "id": (fastpath.node_id("Enrollment"), None),
+        "status": (lambda e: e.status.name, None),
+        "enrolledAt": (lambda e: e.enrolled_at.isoformat(), None),
+        "student": (lambda e: _required(e._student), "User"),
+        "mentors": (lambda e: _required(e._mentors), "User"),
+    },
+)
+# Only the User fields every viewer who may see the user sees alike.
+fastpath.register("User", {
+    "id": (fastpath.node_id("User"), None),
+    "name": (lambda u: u.name, None),
+    "email": (lambda u: u.email, None),
+    "emailVerified": (lambda u: u.email_verified, None),
+    "createdAt": (lambda u: u.created_at.isoformat(), None),
+})  # fmt: skip
 
 
 @strawberry.type(description="A mentor of a mission and how many of its students they mentor.")
