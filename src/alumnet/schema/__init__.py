@@ -17,6 +17,7 @@ from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
 from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
+from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
 
@@ -113,7 +114,7 @@ def _fast_node_ids(schema: strawberry.Schema) -> strawberry.Schema:
         field = graphql_type.fields["id"]  # type: ignore[attr-defined]
 
         def resolve(root: Any, info: Any, _name: str = name) -> str:
-            return relay.to_base64(_name, root.id)
+            return global_id(_name, root.id)
 
         field.resolve = resolve
     return schema

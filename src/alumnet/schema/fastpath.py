@@ -20,7 +20,6 @@ from graphql import (
     InlineFragmentNode,
     SelectionSetNode,
 )
-from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 ENABLED = True
@@ -60,7 +59,9 @@ def register(type_name: str, fields: dict[str, tuple[Getter, str | None]]) -> No
 
 
 def node_id(type_name: str) -> Getter:
-    return lambda obj: relay.to_base64(type_name, obj.id)
+    from alumnet.schema.nodes import global_id
+
+    return lambda obj: global_id(type_name, obj.id)
 
 
 class Serializer:

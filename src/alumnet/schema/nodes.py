@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Row
@@ -12,6 +14,12 @@ from strawberry.dataloader import DataLoader
 from alumnet.domain.identity.permissions import Viewer
 
 T = TypeVar("T")
+
+
+@lru_cache(maxsize=100_000)
+def global_id(type_name: str, pk: int) -> str:
+    """The Relay global id: base64 of "Type:pk" (as Strawberry encodes it), memoised."""
+    return binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).decode()
 
 
 def int_ids(node_ids: Iterable[str]) -> list[int | None]:
