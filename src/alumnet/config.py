@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEVELOPMENT_SECRET = "alumnet-development-secret-do-not-use-in-production"
@@ -82,7 +82,6 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     job_retry_intervals: tuple[int, ...] = (10, 60, 300)
     queue_prefix: str = "alumnet"
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:

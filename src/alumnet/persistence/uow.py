@@ -7,7 +7,7 @@ anybody and a crash after commit leaves the job row to be re-enqueued.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,7 +52,6 @@ class UnitOfWork:
     actor_id: int | None = None
     job_ids: list[int] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    after_commit_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # As many attempts as the queue will make: the first, plus one per retry interval.
     job_attempts: int = 4
 
@@ -114,5 +113,3 @@ async def unit_of_work(
             await after_commit.publish(uow.events)
         except Exception:
             log.exception("event_publish_failed", channels=[c for c, _ in uow.events])
-    for hook in uow.after_commit_hooks:
-        await hook()

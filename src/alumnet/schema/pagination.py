@@ -227,9 +227,10 @@ async def _count_pages(nodes: KeysetQuery[Any], parents: Sequence[int]) -> list[
     return [counts.get(parent, 0) for parent in parents]
 
 
-def _batch_loader(
+def batch_loader(
     info: strawberry.Info, key: Hashable, load: Callable[..., Any]
 ) -> DataLoader[int, Any]:
+    """The request's loader for ``key``, made on first use (nested lists, object loaders)."""
     loaders = info.context.loaders.batches
     if key not in loaders:
         loaders[key] = DataLoader(load_fn=load)
@@ -249,7 +250,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             return len(self.edges)
         if nodes.partition is not None:
             parent = nodes.partition[1]
-            loader = _batch_loader(
+            loader = batch_loader(
                 self._info, ("count", nodes.batch_key), partial(_count_pages, nodes)
             )
             return int(await loader.load(parent))
@@ -294,7 +295,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
         if size == 0:
             rows = []
         elif nodes.partition is not None:
-            loader = _batch_loader(
+            loader = batch_loader(
                 info, ("page", nodes.batch_key, window), partial(_fetch_pages, nodes, window)
             )
             rows = await loader.load(nodes.partition[1])

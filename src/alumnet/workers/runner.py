@@ -15,16 +15,11 @@ def run_job(job_id: int) -> str:
 
 
 async def _run(job_id: int) -> str:
-    from alumnet.bootstrap import build_runtime  # the composition root, imported late
+    # The composition root imports the workers package: import it late.
+    from alumnet.bootstrap import build_runtime, close_runtime
 
     runtime, _ = build_runtime(load_settings(), worker=True)
     try:
         return await execute(runtime, job_id, HANDLERS)
     finally:
-        await runtime_close(runtime)
-
-
-async def runtime_close(runtime: object) -> None:
-    from alumnet.bootstrap import close_runtime
-
-    await close_runtime(runtime)  # type: ignore[arg-type]
+        await close_runtime(runtime)

@@ -24,12 +24,14 @@ from alumnet.persistence.models import User as UserModel
 from alumnet.schema import fastpath
 from alumnet.schema.context import Info
 from alumnet.schema.identity.types import User, UserConnection
+from alumnet.schema.nodes import load_visible
 from alumnet.schema.pagination import (
     MAX_PAGE,
     CountedConnection,
     KeysetQuery,
     SortDirection,
     SortKey,
+    batch_loader,
     selects,
 )
 
@@ -206,13 +208,14 @@ class Enrollment(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        from alumnet.schema.nodes import int_ids
-
-        ids = int_ids(node_ids)
-        rows = await info.context.loaders.enrollment_by_id.load_many([i for i in ids if i])
         scope = await info.context.cohort_scope()
-        found = {r.id: r for r in rows if r is not None and scope.sees_enrollment(r.id)}
-        return [cls.from_row(found[i]) if i in found else None for i in ids]
+        return await load_visible(
+            info.context.loaders.enrollment_by_id,
+            node_ids,
+            lambda viewer, row: scope.sees_enrollment(row.id),
+            info.context.viewer,
+            cls.from_row,
+        )
 
     # Roster fields resolve synchronously (returning a loader's future when they must
     # wait): thousands of enrolments per response make every coroutine count.
@@ -235,10 +238,7 @@ class Enrollment(relay.Node):
 
 def _objects(info: Info, key: str, load: Any) -> DataLoader[int, Any]:
     """A per-request loader that hands out GraphQL objects, built once per row."""
-    loaders = info.context.loaders.batches
-    if ("objects", key) not in loaders:
-        loaders[("objects", key)] = DataLoader(load_fn=partial(load, info.context.reads))
-    return loaders[("objects", key)]
+    return batch_loader(info, ("objects", key), partial(load, info.context.reads))
 
 
 async def _users_by_id(reads: Any, ids: Sequence[int]) -> list[User | None]:
@@ -350,13 +350,14 @@ class Mission(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        from alumnet.schema.nodes import int_ids
-
-        ids = int_ids(node_ids)
-        rows = await info.context.loaders.mission_by_id.load_many([i for i in ids if i])
         scope = await info.context.cohort_scope()
-        found = {r.id: r for r in rows if r is not None and scope.sees_mission(r.id)}
-        return [cls.from_row(found[i]) if i in found else None for i in ids]
+        return await load_visible(
+            info.context.loaders.mission_by_id,
+            node_ids,
+            lambda viewer, row: scope.sees_mission(row.id),
+            info.context.viewer,
+            cls.from_row,
+        )
 
     @strawberry.field(description="The batch this mission belongs to.")
     async def batch(self, info: Info) -> Batch:
@@ -441,13 +442,14 @@ class Batch(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        from alumnet.schema.nodes import int_ids
-
-        ids = int_ids(node_ids)
-        rows = await info.context.loaders.batch_by_id.load_many([i for i in ids if i])
         scope = await info.context.cohort_scope()
-        found = {r.id: r for r in rows if r is not None and scope.sees_batch(r.id)}
-        return [cls.from_row(found[i]) if i in found else None for i in ids]
+        return await load_visible(
+            info.context.loaders.batch_by_id,
+            node_ids,
+            lambda viewer, row: scope.sees_batch(row.id),
+            info.context.viewer,
+            cls.from_row,
+        )
 
     @relay.connection(
         MissionConnection,
@@ -521,18 +523,16 @@ class MentorAssignment(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        from alumnet.schema.nodes import int_ids
-
-        ids = int_ids(node_ids)
-        rows = await info.context.loaders.assignment_by_id.load_many([i for i in ids if i])
         scope = await info.context.cohort_scope()
-        me = info.context.viewer.user_id
-        found = {
-            r.id: r
-            for r in rows
-            if r is not None and (scope.everything or me in (r.mentor_id, r.student_id))
-        }
-        return [cls.from_row(found[i]) if i in found else None for i in ids]
+        return await load_visible(
+            info.context.loaders.assignment_by_id,
+            node_ids,
+            lambda viewer, row: (
+                scope.everything or viewer.user_id in (row.mentor_id, row.student_id)
+            ),
+            info.context.viewer,
+            cls.from_row,
+        )
 
     @strawberry.field(description="The mission.")
     async def mission(self, info: Info) -> Mission:

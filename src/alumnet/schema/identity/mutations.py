@@ -29,19 +29,7 @@ def _input(description: str) -> object:
 
 
 def _user(model: object | None) -> User | None:
-    if model is None:
-        return None
-    from alumnet.persistence.loaders.identity import USER_COLUMNS  # noqa: F401 - shape doc
-
-    return User(
-        id=model.id,  # type: ignore[attr-defined]
-        name=model.name,  # type: ignore[attr-defined]
-        email=model.email,  # type: ignore[attr-defined]
-        email_verified=model.email_verified_at is not None,  # type: ignore[attr-defined]
-        created_at=model.created_at,  # type: ignore[attr-defined]
-        _status=model.status,  # type: ignore[attr-defined]
-        _last_sign_in_at=model.last_sign_in_at,  # type: ignore[attr-defined]
-    )
+    return User.from_row(model) if model is not None else None
 
 
 def _user_pk(gid: relay.GlobalID) -> int:
