@@ -19,7 +19,20 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import orjson
 import strawberry
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from graphql import get_named_type
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.types.nodes import SelectedField
@@ -176,26 +189,48 @@ class _Window:
     backwards: bool
 
 
+# Extra columns computed from a page's columns (by name), e.g. each node's JSON: a page
+# fetched with them carries only its sort keys (and parent) besides.
+Columns = Callable[[Any], list[Any]]
+
+
+def _only(query: Select[Any], source: Any, names: list[str], columns: Columns) -> Select[Any]:
+    kept = [source[name] for name in dict.fromkeys(names)]
+    return query.with_only_columns(*kept, *columns(source), maintain_column_froms=True)
+
+
 async def _fetch_page(
-    nodes: KeysetQuery[Any], window: _Window, query: Select[Any] | None = None
+    nodes: KeysetQuery[Any],
+    window: _Window,
+    query: Select[Any] | None = None,
+    columns: Columns | None = None,
 ) -> list[Row[Any]]:
     query = nodes.query if query is None else query
     if window.cursor is not None:
         query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
-    query = query.order_by(*_order(nodes.sort, backwards=window.backwards)).limit(window.size + 1)
+    # The limit is written into the statement: PostgreSQL's generic plan for a prepared
+    # statement with a bound limit sorts the whole list even for a short page.
+    limit = literal_column(str(int(window.size) + 1), Integer)
+    query = query.order_by(*_order(nodes.sort, backwards=window.backwards)).limit(limit)
+    if columns is not None:
+        query = _only(query, query.selected_columns, [k.name for k in nodes.sort], columns)
     async with nodes.database.connect() as conn:
         return list((await conn.execute(query)).all())
 
 
 async def _fetch_pages(
-    nodes: KeysetQuery[Any], window: _Window, parents: Sequence[int]
+    nodes: KeysetQuery[Any],
+    window: _Window,
+    parents: Sequence[int],
+    columns: Columns | None = None,
 ) -> list[list[Row[Any]]]:
     """The page of each parent, in one statement."""
     assert nodes.partition is not None
     column = nodes.partition[0]
     if len(parents) == 1:
         # One parent (the usual `node(id:) { … list }`): a plain keyset page is cheaper.
-        return [await _fetch_page(nodes, window, nodes.query.where(column == parents[0]))]
+        query = nodes.query.where(column == parents[0])
+        return [await _fetch_page(nodes, window, query, columns)]
     query = nodes.query.where(column.in_(list(parents)))
     if window.cursor is not None:
         query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
@@ -209,6 +244,9 @@ async def _fetch_pages(
         .where(ranked.c._page_rank <= window.size + 1)
         .order_by(ranked.c[column.key], ranked.c._page_rank)
     )
+    if columns is not None:
+        names = [column.key, *(k.name for k in nodes.sort)]
+        paged = _only(paged, ranked.c, names, columns)
     async with nodes.database.connect() as conn:
         rows = (await conn.execute(paged)).all()
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
@@ -241,7 +279,6 @@ def batch_loader(
 class CountedConnection(relay.Connection[N], Generic[N]):
     _nodes: strawberry.Private[KeysetQuery[Any] | None] = None
     _info: strawberry.Private[Any] = None
-    _fast_count: strawberry.Private[int | None] = None
 
     @strawberry.field(description="How many items the whole list has, across all pages.")
     async def total_count(self) -> int:
@@ -291,6 +328,11 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             size=size,
             backwards=backwards,
         )
+        if cls.fast_node is not None and fastpath.ENABLED and _on_postgresql(info):
+            try:
+                return await cls._fast_page(nodes, window, info, cursor=cursor)  # type: ignore[return-value]
+            except fastpath.Unsupported:
+                pass
         rows: list[Row[Any]]
         if size == 0:
             rows = []
@@ -318,25 +360,112 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         )
-        connection = cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)
-        if cls.fast_type is not None and fastpath.ENABLED:
-            return await connection._precompleted(info)  # type: ignore[no-any-return]
-        return connection
+        return cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)
 
-    # The connection's GraphQL type name when the fast path (schema/fastpath.py) knows it.
-    fast_type: ClassVar[str | None] = None
+    # The node type's GraphQL name when the fast path (schema/fastpath.py) knows it.
+    fast_node: ClassVar[str | None] = None
 
-    async def _precompleted(self, info: strawberry.Info) -> Any:
+    @classmethod
+    async def _fast_page(
+        cls, nodes: KeysetQuery[Any], window: _Window, info: strawberry.Info, *, cursor: str | None
+    ) -> fastpath.Precompleted:
+        """The page in its response shape, each node's JSON built by PostgreSQL in the
+        page's own statement; ``Unsupported`` (before any SQL) if the selection needs
+        normal execution."""
         raw = info._raw_info
-        sets = fastpath.selection_sets(raw)
-        serializer = fastpath.serializer_for(raw)
-        try:
-            assert self.fast_type is not None
-            plan = serializer.planned(sets, self.fast_type)
-            if any(name == "totalCount" for _, name, _, _ in plan):
-                self._fast_count = await self.total_count()
-            value = serializer.serialize(self, sets, self.fast_type)
-            fastpath.pages_served += 1
-            return fastpath.Precompleted(value)
-        except fastpath.Unsupported:
-            return self
+        compiler = fastpath.Compiler(raw.fragments)
+        connection_type = get_named_type(raw.return_type)
+        fields = connection_type.fields  # type: ignore[attr-defined]
+        edge_type = get_named_type(fields["edges"].type).name
+        plan = compiler.plan(fastpath.selection_sets(raw), connection_type.name)
+        edge_plans: list[tuple[str, str]] = []
+        node_sets: list[Any] = []
+        for _key, name, subs in plan:
+            if name == "edges":
+                if edge_plans:
+                    raise fastpath.Unsupported  # two aliases of `edges`
+                for edge_key, edge_name, edge_subs in compiler.plan(subs, edge_type):
+                    if edge_name == "node":
+                        node_sets.extend(edge_subs)
+                    elif edge_name not in ("cursor", "__typename"):
+                        raise fastpath.Unsupported
+                    edge_plans.append((orjson.dumps(edge_key).decode(), edge_name))
+            elif name == "pageInfo":
+                for _, info_name, _ in compiler.plan(subs, "PageInfo"):
+                    if info_name not in PAGE_INFO_FIELDS:
+                        raise fastpath.Unsupported
+            elif name not in ("totalCount", "__typename"):
+                raise fastpath.Unsupported
+        node_type = cls.fast_node
+        assert node_type is not None
+        compiler.check(node_sets, node_type)
+
+        def node_json(source: Any) -> list[Any]:
+            if not node_sets:
+                return []
+            node = compiler.json_object(node_sets, node_type, source)
+            return [cast(node, Text).label("_node")]
+
+        size = window.size
+        rows: list[Row[Any]]
+        if size == 0:
+            rows = []
+        elif nodes.partition is not None:
+            load = partial(_fetch_pages, nodes, window, columns=node_json)
+            loader_key = ("fastpage", nodes.batch_key, window, tuple(map(id, raw.field_nodes)))
+            rows = await batch_loader(info, loader_key, load).load(nodes.partition[1])
+        else:
+            rows = await _fetch_page(nodes, window, columns=node_json)
+        backwards = window.backwards
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+        sort = nodes.sort
+
+        def cursor_of(row: Row[Any]) -> str:
+            return _encode([getattr(row, k.name) for k in sort])
+
+        value: dict[str, Any] = {}
+        for key, name, subs in plan:
+            if name == "__typename":
+                value[key] = connection_type.name
+            elif name == "totalCount":
+                counter = cls(edges=[], page_info=_NO_PAGE, _nodes=nodes, _info=info)
+                value[key] = await counter.total_count()
+            elif name == "pageInfo":
+                facts = {
+                    "hasNextPage": more if not backwards else cursor is not None,
+                    "hasPreviousPage": more if backwards else cursor is not None,
+                    "startCursor": cursor_of(rows[0]) if rows else None,
+                    "endCursor": cursor_of(rows[-1]) if rows else None,
+                    "__typename": "PageInfo",
+                }
+                value[key] = {k: facts[n] for k, n, _ in compiler.plan(subs, "PageInfo")}
+            else:
+                typename = orjson.dumps(edge_type).decode()
+                edges = []
+                for row in rows:
+                    items = []
+                    for edge_key, edge_name in edge_plans:
+                        if edge_name == "node":
+                            item = row._node
+                        elif edge_name == "cursor":
+                            item = '"' + cursor_of(row) + '"'
+                        else:
+                            item = typename
+                        items.append(edge_key + ":" + item)
+                    edges.append("{" + ",".join(items) + "}")
+                value[key] = orjson.Fragment("[" + ",".join(edges) + "]")
+        fastpath.pages_served += 1
+        return fastpath.Precompleted(value)
+
+
+def _on_postgresql(info: strawberry.Info) -> bool:
+    return not info.context.runtime.database.is_sqlite  # type: ignore[no-any-return]
+
+
+PAGE_INFO_FIELDS = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"}
+_NO_PAGE = relay.PageInfo(
+    has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+)

@@ -9,7 +9,9 @@ from functools import partial
 from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import JSON, Row, func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import aliased
 from strawberry import relay
 from strawberry.dataloader import DataLoader
 
@@ -19,6 +21,7 @@ from alumnet.persistence.loaders import identity as identity_loaders
 from alumnet.persistence.loaders.cohorts import ENROLLMENT_COLUMNS, MISSION_COLUMNS
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import MentorAssignment as MentorAssignmentModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema import fastpath
@@ -258,57 +261,59 @@ async def _mentors_by_enrollment(reads: Any, ids: Sequence[int]) -> list[list[Us
 
 @strawberry.type(description="Enrolments, a page at a time.")
 class EnrollmentConnection(CountedConnection[Enrollment]):
-    fast_type: ClassVar[str | None] = "EnrollmentConnection"
+    fast_node: ClassVar[str | None] = "Enrollment"
 
 
-def _required(value: Any) -> Any:
-    if value is None:
-        raise fastpath.Unsupported  # not prefetched: let normal execution load it
-    return value
+def _student_source(enrollment: fastpath.Source) -> fastpath.Source:
+    return {
+        "id": enrollment["student_id"],
+        "name": enrollment["student_name"],
+        "email": enrollment["student_email"],
+        "email_verified_at": enrollment["student_email_verified_at"],
+        "created_at": enrollment["student_created_at"],
+    }
 
 
-fastpath.register(
-    "EnrollmentConnection",
-    {
-        "edges": (lambda c: c.edges, "EnrollmentEdge"),
-        "pageInfo": (lambda c: c.page_info, "PageInfo"),
-        "totalCount": (lambda c: _required(c._fast_count), None),
-    },
-)
-fastpath.register(
-    "EnrollmentEdge",
-    {
-        "cursor": (lambda e: e.cursor, None),
-        "node": (lambda e: e.node, "Enrollment"),
-    },
-)
-fastpath.register(
-    "PageInfo",
-    {
-        "hasNextPage": (lambda p: p.has_next_page, None),
-        "hasPreviousPage": (lambda p: p.has_previous_page, None),
-        "startCursor": (lambda p: p.start_cursor, None),
-        "endCursor": (lambda p: p.end_cursor, None),
-    },
-)
+_MENTOR = aliased(UserModel, name="mentor")  # not the student's `users` of the enclosing page
+
+
+def _mentors_json(enrollment: fastpath.Source, mentor_json: fastpath.ObjectJson) -> Any:
+    mentor = _MENTOR
+    source = {
+        name: getattr(mentor, name) for name in ("id", "name", "email", "email_verified_at")
+    } | {"created_at": mentor.created_at}
+    ordered = aggregate_order_by(mentor_json(source), mentor.name, mentor.id)
+    mentors = (
+        select(func.json_agg(ordered))
+        .select_from(MentorAssignmentModel)
+        .join(mentor, mentor.id == MentorAssignmentModel.mentor_id)
+        .where(MentorAssignmentModel.enrollment_id == enrollment["id"])
+        .scalar_subquery()
+    )
+    return func.coalesce(mentors, fastpath.sql_string("[]").cast(JSON))
+
+
 fastpath.register(
     "Enrollment",
     {
-        "id": (fastpath.node_id("Enrollment"), None),
-        "status": (lambda e: e.status.name, None),
-        "enrolledAt": (lambda e: e.enrolled_at.isoformat(), None),
-        "student": (lambda e: _required(e._student), "User"),
-        "mentors": (lambda e: _required(e._mentors), "User"),
+        "id": fastpath.node_id("Enrollment"),
+        "status": fastpath.enum_name("status", EnrollmentStatus),
+        "enrolledAt": fastpath.iso_datetime("created_at"),
+        "student": (lambda e, user_json: user_json(_student_source(e)), "User"),
+        "mentors": (_mentors_json, "User"),
     },
 )
 # Only the User fields every viewer who may see the user sees alike.
-fastpath.register("User", {
-    "id": (fastpath.node_id("User"), None),
-    "name": (lambda u: u.name, None),
-    "email": (lambda u: u.email, None),
-    "emailVerified": (lambda u: u.email_verified, None),
-    "createdAt": (lambda u: u.created_at.isoformat(), None),
-})  # fmt: skip
+fastpath.register(
+    "User",
+    {
+        "id": fastpath.node_id("User"),
+        "name": fastpath.column("name"),
+        "email": fastpath.column("email"),
+        "emailVerified": (lambda u, _: u["email_verified_at"].is_not(None), None),
+        "createdAt": fastpath.iso_datetime("created_at"),
+    },
+)
 
 
 @strawberry.type(description="A mentor of a mission and how many of its students they mentor.")
