@@ -9,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
-from sqlalchemy import JSON, Row, func, or_, select
+from sqlalchemy import JSON, Row, func, literal_column, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
 from strawberry import relay
@@ -275,18 +275,24 @@ def _student_source(enrollment: fastpath.Source) -> fastpath.Source:
 
 
 _MENTOR = aliased(UserModel, name="mentor")  # not the student's `users` of the enclosing page
+# Each assignment's mentor by primary key. The OFFSET 0 fence keeps PostgreSQL from
+# flattening the lookup into a merge join that walks the users' index from its start for
+# every enrolment (measured: half the page statement's time).
+_MENTOR_OF_ASSIGNMENT = (
+    select(_MENTOR.id, _MENTOR.name, _MENTOR.email, _MENTOR.email_verified_at, _MENTOR.created_at)
+    .where(_MENTOR.id == MentorAssignmentModel.mentor_id)
+    .offset(literal_column("0"))
+    .lateral("mentor_of_assignment")
+)
 
 
 def _mentors_json(enrollment: fastpath.Source, mentor_json: fastpath.ObjectJson) -> Any:
-    mentor = _MENTOR
-    source = {
-        name: getattr(mentor, name) for name in ("id", "name", "email", "email_verified_at")
-    } | {"created_at": mentor.created_at}
-    ordered = aggregate_order_by(mentor_json(source), mentor.name, mentor.id)
+    mentor = _MENTOR_OF_ASSIGNMENT.c
+    ordered = aggregate_order_by(mentor_json(mentor), mentor.name, mentor.id)
     mentors = (
         select(func.json_agg(ordered))
         .select_from(MentorAssignmentModel)
-        .join(mentor, mentor.id == MentorAssignmentModel.mentor_id)
+        .join(_MENTOR_OF_ASSIGNMENT, true())
         .where(MentorAssignmentModel.enrollment_id == enrollment["id"])
         .scalar_subquery()
     )
