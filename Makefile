@@ -41,3 +41,4 @@ clean:
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/attendance.py

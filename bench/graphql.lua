@@ -1,11 +1,20 @@
 -- wrk script: POST GraphQL bodies (one JSON document per line of BENCH_BODIES, sent
 -- round-robin) with a bearer token; with BENCH_FOLLOW=1 it follows `endCursor` until
--- `hasNextPage` is false, counting whole rosters. Prints one BENCH_RESULT JSON line.
+-- `hasNextPage` is false, counting whole rosters. A line "TOKEN<tab>JSON" carries its own
+-- bearer token (one per student). Prints one BENCH_RESULT JSON line.
 local token = os.getenv("BENCH_TOKEN")
 local follow = os.getenv("BENCH_FOLLOW") == "1"
 local bodies = {}
+local tokens = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do
-  if #line > 0 then bodies[#bodies + 1] = line end
+  if #line > 0 then
+    local own, body = line:match("^([^\t]+)\t(.*)$")
+    if own then
+      tokens[#bodies + 1] = own
+      line = body
+    end
+    bodies[#bodies + 1] = line
+  end
 end
 
 wrk.method = "POST"
@@ -36,6 +45,9 @@ function request()
   else
     index = index % #bodies + 1
     body = bodies[index]
+    if tokens[index] then
+      return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. tokens[index]}, body)
+    end
   end
   return wrk.format(nil, nil, nil, body)
 end

@@ -115,7 +115,9 @@ def wrk(
 ) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
         for body in bodies:
-            handle.write(json.dumps(body) + "\n")
+            own = body.get("_token")
+            payload = {k: v for k, v in body.items() if k != "_token"}
+            handle.write((f"{own}\t" if own else "") + json.dumps(payload) + "\n")
     threads = connections if follow else min(2, connections)
     result = subprocess.run(
         [

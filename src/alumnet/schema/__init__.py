@@ -12,6 +12,9 @@ from alumnet.config import Settings
 from alumnet.schema.cohorts.mutations import CohortsMutation
 from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
 from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.schema.engagement.mutations import EngagementMutation
+from alumnet.schema.engagement.types import Assignment as AssignmentNode
+from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Submission
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -41,7 +44,7 @@ class Query(IdentityQuery, CohortsQuery, OpsQuery):
     description="Everything that changes data. Each mutation takes one `input` and returns a "
     "payload with `userErrors`; a mutation is one transaction."
 )
-class Mutation(IdentityMutation, CohortsMutation):
+class Mutation(IdentityMutation, CohortsMutation, EngagementMutation):
     pass
 
 
@@ -62,6 +65,10 @@ NODE_TYPES = [
     Mission,
     Enrollment,
     MentorAssignment,
+    AttendanceRecord,
+    Meeting,
+    AssignmentNode,
+    Submission,
 ]
 
 

@@ -69,6 +69,10 @@ class Context:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        if self.shared is not None:
+            # Give the read connection back first: a request holding one connection while
+            # waiting for another starves the pool under a rush of mutations.
+            await self.shared.close()
         async with self.runtime.transaction(
             actor_id=self.viewer.user_id, origin=self.origin
         ) as uow:

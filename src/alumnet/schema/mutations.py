@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry import relay
 
 from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied, Problem
 from alumnet.persistence.uow import UnitOfWork
 from alumnet.schema.context import Info
 from alumnet.schema.errors import forbidden, not_authenticated
+from alumnet.schema.nodes import global_pk
 
 T = TypeVar("T")
 
 CODE_DESCRIPTION = "What went wrong, for programs to act on."
+INVALID = "The input is not valid; see the message."
 CLIENT_MUTATION_ID = (
     "Any string of yours (at most 64 characters), echoed back in the payload so that a script "
     "can match answers to requests."
@@ -32,3 +37,16 @@ async def run_in_transaction(
         raise not_authenticated() from None
     except PermissionDenied:
         raise forbidden() from None
+
+
+def arg(description: str) -> Any:
+    """A mutation argument's description (every mutation takes one `input`)."""
+    return strawberry.argument(description=description)
+
+
+def pk_of(gid: relay.GlobalID | None, type_name: str, field: str) -> int:
+    """The primary key behind a global id of this type; NOT_FOUND (a userError) if not."""
+    pk = global_pk(gid, type_name)
+    if pk is None:
+        raise DomainError.of("NOT_FOUND", f"No such {type_name.lower()}.", field)
+    return pk

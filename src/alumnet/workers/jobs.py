@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from alumnet.domain.engagement import points
+from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.ops import mail
-from alumnet.domain.ops.jobs import JobHandler
+from alumnet.domain.ops.jobs import JobHandler, report_progress
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import Job
 from alumnet.workers.mail import transport_for
@@ -16,8 +18,16 @@ async def send_email(rt: Runtime, job: Job) -> dict[str, Any]:
     return await mail.deliver(rt, job, transport_for(rt.settings))
 
 
+async def recalculate_points(rt: Runtime, job: Job) -> dict[str, Any]:
+    async def progress(fraction: float) -> None:
+        await report_progress(rt, job, fraction)
+
+    return await points.recalculate(rt, int(job.args["mission_id"]), progress)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
+    RECALCULATE_JOB: recalculate_points,
 }
 
 QUEUES = ("default", "email")

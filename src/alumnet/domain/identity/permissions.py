@@ -29,6 +29,8 @@ class Permission(StrEnum):
     COHORTS_MANAGE = "cohorts:manage"
     ENROLLMENTS_MANAGE = "enrollments:manage"
     MENTORS_ASSIGN = "mentors:assign"
+    # Record and correct attendance, meetings, assignments and submissions of any student.
+    ENGAGEMENT_MANAGE = "engagement:manage"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -44,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.COHORTS_MANAGE,
             Permission.ENROLLMENTS_MANAGE,
             Permission.MENTORS_ASSIGN,
+            Permission.ENGAGEMENT_MANAGE,
         }
     ),
     Role.SRE: frozenset(
@@ -52,6 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.COHORTS_READ,
             Permission.ENROLLMENTS_MANAGE,
             Permission.MENTORS_ASSIGN,
+            Permission.ENGAGEMENT_MANAGE,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),

@@ -106,6 +106,15 @@ async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> 
         return SUCCEEDED
 
 
+async def report_progress(rt: Runtime, job: Job, fraction: float) -> None:
+    """Record a running job's progress (0 to 1) and tell its subscribers."""
+    job.progress = max(0.0, min(1.0, fraction))
+    async with rt.database.connect() as conn:
+        await conn.execute(update(Job).where(Job.id == job.id).values(progress=job.progress))
+        await conn.commit()
+    await rt.bus.publish(job_channel(job.id), _event(job))
+
+
 async def stale_job_ids(
     rt: Runtime, older_than: timedelta = timedelta(minutes=2)
 ) -> list[tuple[int, str]]:

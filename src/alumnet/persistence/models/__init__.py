@@ -2,6 +2,15 @@
 
 from alumnet.persistence.models.base import Base
 from alumnet.persistence.models.cohorts import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.persistence.models.engagement import (
+    Assignment,
+    AttendanceDay,
+    EngagementRules,
+    Meeting,
+    MeetingAttendance,
+    PointEntry,
+    Submission,
+)
 from alumnet.persistence.models.identity import (
     AuditEvent,
     OneTimeToken,
@@ -14,18 +23,25 @@ from alumnet.persistence.models.identity import (
 from alumnet.persistence.models.ops import Job, OutboundEmail
 
 __all__ = [
+    "Assignment",
+    "AttendanceDay",
     "AuditEvent",
     "Base",
     "Batch",
+    "EngagementRules",
     "Enrollment",
     "Job",
+    "Meeting",
+    "MeetingAttendance",
     "MentorAssignment",
     "Mission",
     "OneTimeToken",
     "OutboundEmail",
     "PersonalAccessToken",
+    "PointEntry",
     "RefreshToken",
     "Session",
+    "Submission",
     "User",
     "UserRole",
 ]

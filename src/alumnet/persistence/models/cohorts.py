@@ -58,6 +58,9 @@ class Enrollment(Base):
     mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
     student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # The sum of the student's point entries in this mission, kept in step with the ledger
+    # (in the same transaction), so that leaderboards rank without summing the ledger.
+    points: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -10,7 +10,6 @@ import strawberry
 from strawberry import relay
 
 from alumnet.domain.cohorts import roster, structure
-from alumnet.domain.errors import DomainError
 from alumnet.persistence.uow import UnitOfWork
 from alumnet.schema.cohorts.types import (
     Batch,
@@ -22,22 +21,10 @@ from alumnet.schema.cohorts.types import (
 )
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
-from alumnet.schema.mutations import CODE_DESCRIPTION, run_in_transaction
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk
 
 ev = strawberry.enum_value
-INVALID = "The input is not valid; see the message."
-
-
-def _arg(description: str) -> object:
-    return strawberry.argument(description=description)
-
-
-def _pk(gid: relay.GlobalID | None, type_name: str, field: str) -> int:
-    pk = global_pk(gid, type_name)
-    if pk is None:
-        raise DomainError.of("NOT_FOUND", f"No such {type_name.lower()}.", field)
-    return pk
 
 
 # --- batches and missions ------------------------------------------------------------------
@@ -293,7 +280,7 @@ def _enrollment(model: object | None) -> Enrollment | None:
 class CohortsMutation:
     @strawberry.mutation(description="Create a batch (needs `cohorts:manage`).")
     async def batch_create(
-        self, info: Info, input: Annotated[BatchCreateInput, _arg("The new batch.")]
+        self, info: Info, input: Annotated[BatchCreateInput, arg("The new batch.")]
     ) -> BatchPayload:
         viewer = info.context.viewer
         data = structure.BatchChanges(
@@ -312,7 +299,7 @@ class CohortsMutation:
 
     @strawberry.mutation(description="Change a batch (needs `cohorts:manage`).")
     async def batch_update(
-        self, info: Info, input: Annotated[BatchUpdateInput, _arg("The changes.")]
+        self, info: Info, input: Annotated[BatchUpdateInput, arg("The changes.")]
     ) -> BatchPayload:
         viewer = info.context.viewer
         data = structure.BatchChanges(
@@ -324,7 +311,7 @@ class CohortsMutation:
         )
         batch, problems = await run_in_transaction(
             info,
-            lambda uow: structure.update_batch(uow, viewer, _pk(input.id, "Batch", "id"), data),
+            lambda uow: structure.update_batch(uow, viewer, pk_of(input.id, "Batch", "id"), data),
         )
         return BatchPayload(
             batch=_batch(batch), user_errors=user_errors(BatchError, BatchErrorCode, problems)
@@ -334,11 +321,11 @@ class CohortsMutation:
         description="Archive a batch: it stays readable and drops out of default lists."
     )
     async def batch_archive(
-        self, info: Info, input: Annotated[BatchArchiveInput, _arg("The batch.")]
+        self, info: Info, input: Annotated[BatchArchiveInput, arg("The batch.")]
     ) -> BatchPayload:
         viewer = info.context.viewer
         batch, problems = await run_in_transaction(
-            info, lambda uow: structure.archive_batch(uow, viewer, _pk(input.id, "Batch", "id"))
+            info, lambda uow: structure.archive_batch(uow, viewer, pk_of(input.id, "Batch", "id"))
         )
         return BatchPayload(
             batch=_batch(batch), user_errors=user_errors(BatchError, BatchErrorCode, problems)
@@ -346,13 +333,13 @@ class CohortsMutation:
 
     @strawberry.mutation(description="Create a mission in a batch (needs `cohorts:manage`).")
     async def mission_create(
-        self, info: Info, input: Annotated[MissionCreateInput, _arg("The new mission.")]
+        self, info: Info, input: Annotated[MissionCreateInput, arg("The new mission.")]
     ) -> MissionPayload:
         viewer = info.context.viewer
 
         async def change(uow: UnitOfWork) -> object:
             data = structure.MissionChanges(
-                batch_id=_pk(input.batch_id, "Batch", "batchId"),
+                batch_id=pk_of(input.batch_id, "Batch", "batchId"),
                 title=input.title,
                 code=input.code,
                 description=input.description,
@@ -370,7 +357,7 @@ class CohortsMutation:
 
     @strawberry.mutation(description="Change a mission (needs `cohorts:manage`).")
     async def mission_update(
-        self, info: Info, input: Annotated[MissionUpdateInput, _arg("The changes.")]
+        self, info: Info, input: Annotated[MissionUpdateInput, arg("The changes.")]
     ) -> MissionPayload:
         viewer = info.context.viewer
         data = structure.MissionChanges(
@@ -383,7 +370,9 @@ class CohortsMutation:
         )
         mission, problems = await run_in_transaction(
             info,
-            lambda uow: structure.update_mission(uow, viewer, _pk(input.id, "Mission", "id"), data),
+            lambda uow: structure.update_mission(
+                uow, viewer, pk_of(input.id, "Mission", "id"), data
+            ),
         )
         return MissionPayload(
             mission=_mission(mission),
@@ -394,7 +383,7 @@ class CohortsMutation:
         description="Enrol a student in a mission (needs `enrollments:manage`). Idempotent."
     )
     async def enrollment_create(
-        self, info: Info, input: Annotated[EnrollmentCreateInput, _arg("Who and where.")]
+        self, info: Info, input: Annotated[EnrollmentCreateInput, arg("Who and where.")]
     ) -> EnrollmentPayload:
         viewer = info.context.viewer
         result, problems = await run_in_transaction(
@@ -402,8 +391,8 @@ class CohortsMutation:
             lambda uow: roster.enroll(
                 uow,
                 viewer,
-                _pk(input.mission_id, "Mission", "missionId"),
-                _pk(input.student_id, "User", "studentId"),
+                pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.student_id, "User", "studentId"),
             ),
         )
         return EnrollmentPayload(
@@ -414,13 +403,13 @@ class CohortsMutation:
 
     @strawberry.mutation(description="Change an enrolment's status (needs `enrollments:manage`).")
     async def enrollment_update(
-        self, info: Info, input: Annotated[EnrollmentUpdateInput, _arg("The change.")]
+        self, info: Info, input: Annotated[EnrollmentUpdateInput, arg("The change.")]
     ) -> EnrollmentUpdatePayload:
         viewer = info.context.viewer
         result, problems = await run_in_transaction(
             info,
             lambda uow: roster.set_enrollment_status(
-                uow, viewer, _pk(input.id, "Enrollment", "id"), str(input.status.value)
+                uow, viewer, pk_of(input.id, "Enrollment", "id"), str(input.status.value)
             ),
         )
         return EnrollmentUpdatePayload(
@@ -433,7 +422,7 @@ class CohortsMutation:
         "Idempotent: students already enrolled are counted, not duplicated."
     )
     async def enrollment_bulk_create(
-        self, info: Info, input: Annotated[EnrollmentBulkCreateInput, _arg("Who and where.")]
+        self, info: Info, input: Annotated[EnrollmentBulkCreateInput, arg("Who and where.")]
     ) -> EnrollmentBulkCreatePayload:
         viewer = info.context.viewer
         ids = [global_pk(g, "User") for g in input.student_ids]
@@ -442,7 +431,7 @@ class CohortsMutation:
             return await roster.enroll_many(
                 uow,
                 viewer,
-                _pk(input.mission_id, "Mission", "missionId"),
+                pk_of(input.mission_id, "Mission", "missionId"),
                 student_ids=ids,
                 emails=input.emails,
                 all_or_nothing=input.all_or_nothing,
@@ -466,7 +455,7 @@ class CohortsMutation:
         "Idempotent."
     )
     async def mentor_assign(
-        self, info: Info, input: Annotated[MentorAssignInput, _arg("Who mentors whom, where.")]
+        self, info: Info, input: Annotated[MentorAssignInput, arg("Who mentors whom, where.")]
     ) -> MentorAssignPayload:
         viewer = info.context.viewer
         result, problems = await run_in_transaction(
@@ -474,9 +463,9 @@ class CohortsMutation:
             lambda uow: roster.assign_mentor(
                 uow,
                 viewer,
-                _pk(input.mission_id, "Mission", "missionId"),
-                _pk(input.student_id, "User", "studentId"),
-                _pk(input.mentor_id, "User", "mentorId"),
+                pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.student_id, "User", "studentId"),
+                pk_of(input.mentor_id, "User", "mentorId"),
             ),
         )
         return MentorAssignPayload(
@@ -487,7 +476,7 @@ class CohortsMutation:
 
     @strawberry.mutation(description="Remove a mentor from a student in a mission.")
     async def mentor_unassign(
-        self, info: Info, input: Annotated[MentorAssignInput, _arg("Which assignment.")]
+        self, info: Info, input: Annotated[MentorAssignInput, arg("Which assignment.")]
     ) -> MentorUnassignPayload:
         viewer = info.context.viewer
         result, problems = await run_in_transaction(
@@ -495,9 +484,9 @@ class CohortsMutation:
             lambda uow: roster.unassign_mentor(
                 uow,
                 viewer,
-                _pk(input.mission_id, "Mission", "missionId"),
-                _pk(input.student_id, "User", "studentId"),
-                _pk(input.mentor_id, "User", "mentorId"),
+                pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.student_id, "User", "studentId"),
+                pk_of(input.mentor_id, "User", "mentorId"),
             ),
         )
         return MentorUnassignPayload(
@@ -509,20 +498,20 @@ class CohortsMutation:
         description="Move students from one mentor to another in one transaction: all or none."
     )
     async def mentor_reassign(
-        self, info: Info, input: Annotated[MentorReassignInput, _arg("Who moves where.")]
+        self, info: Info, input: Annotated[MentorReassignInput, arg("Who moves where.")]
     ) -> MentorReassignPayload:
         viewer = info.context.viewer
 
         async def change(uow: UnitOfWork) -> list[int]:
             students = None
             if input.student_ids is not None:
-                students = [_pk(g, "User", "studentIds") for g in input.student_ids]
+                students = [pk_of(g, "User", "studentIds") for g in input.student_ids]
             return await roster.reassign_mentor(
                 uow,
                 viewer,
-                _pk(input.mission_id, "Mission", "missionId"),
-                _pk(input.from_mentor_id, "User", "fromMentorId"),
-                _pk(input.to_mentor_id, "User", "toMentorId"),
+                pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.from_mentor_id, "User", "fromMentorId"),
+                pk_of(input.to_mentor_id, "User", "toMentorId"),
                 students,
             )
 

@@ -17,15 +17,18 @@ from strawberry.dataloader import DataLoader
 
 from alumnet.domain.cohorts import access
 from alumnet.persistence.loaders import cohorts as cohort_loaders
+from alumnet.persistence.loaders import engagement as engagement_loaders
 from alumnet.persistence.loaders import identity as identity_loaders
 from alumnet.persistence.loaders.cohorts import ENROLLMENT_COLUMNS, MISSION_COLUMNS
 from alumnet.persistence.loaders.identity import USER_COLUMNS
+from alumnet.persistence.models import AttendanceDay as AttendanceModel
 from alumnet.persistence.models import Enrollment as EnrollmentModel
 from alumnet.persistence.models import MentorAssignment as MentorAssignmentModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema import fastpath
 from alumnet.schema.context import Info
+from alumnet.schema.engagement import types as engagement
 from alumnet.schema.identity.types import User, UserConnection
 from alumnet.schema.nodes import load_visible
 from alumnet.schema.pagination import (
@@ -238,6 +241,46 @@ class Enrollment(relay.Node):
             return self._mentors
         return _objects(info, "enrollment.mentors", _mentors_by_enrollment).load(self.id)  # type: ignore[return-value]
 
+    @strawberry.field(description="The student's standing: attendance, submissions, points, rank.")
+    async def progress(self, info: Info) -> engagement.StudentProgress | None:
+        return await engagement.enrollment_progress(info, self.id)
+
+    @strawberry.field(description="The student's points in this mission (the ledger's sum).")
+    async def points(self, info: Info) -> int:
+        progress = await engagement.enrollment_progress(info, self.id)
+        return progress.points if progress is not None else 0
+
+    @strawberry.field(
+        description="The ledger of the student's points in this mission, latest first: every "
+        "award, correction and penalty with its reason."
+    )
+    async def point_entries(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 1,000).")] = 50,
+    ) -> list[engagement.PointEntry]:
+        return await engagement.enrollment_point_entries(info, self.id, first)
+
+    @relay.connection(
+        engagement.AttendanceConnection,
+        description="The student's attendance in this mission, latest day first.",
+        max_results=MAX_PAGE,
+    )
+    def attendance(
+        self,
+        info: Info,
+        filter: Annotated[
+            engagement.AttendanceFilter | None, strawberry.argument(description="Which days.")
+        ] = None,
+    ) -> Iterable[engagement.AttendanceRecord]:
+        return engagement.attendance_query(
+            info, where=AttendanceModel.enrollment_id == self.id, filter=filter, key=None
+        )
+
+    @strawberry.field(description="The student's submissions in this mission, oldest first.")
+    async def submissions(self, info: Info) -> list[engagement.Submission]:
+        return await engagement.enrollment_submissions(info, self.id)
+
 
 def _objects(info: Info, key: str, load: Any) -> DataLoader[int, Any]:
     """A per-request loader that hands out GraphQL objects, built once per row."""
@@ -288,7 +331,7 @@ _MENTOR_OF_ASSIGNMENT = (
 
 def _mentors_json(enrollment: fastpath.Source, mentor_json: fastpath.ObjectJson) -> Any:
     mentor = _MENTOR_OF_ASSIGNMENT.c
-    ordered = aggregate_order_by(mentor_json(mentor), mentor.name, mentor.id)
+    ordered = aggregate_order_by(mentor_json(mentor), mentor.name, mentor.id)  # type: ignore[arg-type]
     mentors = (
         select(func.json_agg(ordered))
         .select_from(MentorAssignmentModel)
@@ -415,6 +458,73 @@ class Mission(relay.Node):
                 loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None))
         return loads
 
+    @strawberry.field(description="Time zone, attendance asked for, and point rules.")
+    async def engagement_rules(self, info: Info) -> engagement.EngagementRules:
+        return engagement.EngagementRules.of(await engagement.rules_for(info, self.id))
+
+    @strawberry.field(description="Its assignments, by due time.")
+    async def assignments(self, info: Info) -> list[engagement.Assignment]:
+        rows = await engagement._loader(
+            info, "mission.assignments", engagement_loaders.assignments_by_mission_id
+        ).load(self.id)
+        return [engagement.Assignment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Its meetings, by date.")
+    async def meetings(self, info: Info) -> list[engagement.Meeting]:
+        rows = await engagement._loader(
+            info, "mission.meetings", engagement_loaders.meetings_by_mission_id
+        ).load(self.id)
+        return [engagement.Meeting.from_row(r) for r in rows]
+
+    @relay.connection(
+        engagement.AttendanceConnection,
+        description="Attendance records of the students you may see, latest day first.",
+        max_results=MAX_PAGE,
+    )
+    def attendance(
+        self,
+        info: Info,
+        filter: Annotated[
+            engagement.AttendanceFilter | None, strawberry.argument(description="Which records.")
+        ] = None,
+    ) -> Iterable[engagement.AttendanceRecord]:
+        return engagement.attendance_query(
+            info, where=AttendanceModel.mission_id == self.id, filter=filter, key=None
+        )
+
+    @strawberry.field(
+        description="Active students by points, with rank (ranked over everyone; you see the "
+        "entries of the students you may see)."
+    )
+    async def leaderboard(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 1,000).")] = 50,
+    ) -> list[engagement.LeaderboardEntry]:
+        return await engagement.mission_leaderboard(info, self.id, first)
+
+    @strawberry.field(
+        description="Attendance per day: students present of those enrolled. Staff and the "
+        "mission's mentors; null for others."
+    )
+    async def attendance_by_day(
+        self,
+        info: Info,
+        from_: engagement.FromDay = None,
+        to: engagement.ToDay = None,
+    ) -> list[engagement.DayRate] | None:
+        return await engagement.rates(info, [self.id], from_, to, self.starts_on, self.ends_on)
+
+    @strawberry.field(description="Attendance per week (Monday to Sunday); as attendanceByDay.")
+    async def attendance_by_week(
+        self,
+        info: Info,
+        from_: engagement.FromDay = None,
+        to: engagement.ToDay = None,
+    ) -> list[engagement.WeekRate] | None:
+        days = await engagement.rates(info, [self.id], from_, to, self.starts_on, self.ends_on)
+        return engagement.week_rates(days) if days is not None else None
+
 
 @strawberry.type(description="Missions, a page at a time.")
 class MissionConnection(CountedConnection[Mission]):
@@ -480,6 +590,37 @@ class Batch(relay.Node):
             partition=(MissionModel.batch_id, self.id),
             batch_key=("Batch.missions", info.context.viewer.user_id),
         )
+
+    async def _mission_ids(self, info: Info) -> list[int]:
+        async with info.context.reads.connect() as conn:
+            rows = await conn.execute(
+                select(MissionModel.id).where(MissionModel.batch_id == self.id)
+            )
+            return [int(i) for i in rows.scalars()]
+
+    @strawberry.field(
+        description="Attendance per day over all the batch's missions. Staff only (or a mentor "
+        "of one of its missions); null for others."
+    )
+    async def attendance_by_day(
+        self,
+        info: Info,
+        from_: engagement.FromDay = None,
+        to: engagement.ToDay = None,
+    ) -> list[engagement.DayRate] | None:
+        ids = await self._mission_ids(info)
+        return await engagement.rates(info, ids, from_, to, self.starts_on, self.ends_on)
+
+    @strawberry.field(description="Attendance per week over all its missions; as attendanceByDay.")
+    async def attendance_by_week(
+        self,
+        info: Info,
+        from_: engagement.FromDay = None,
+        to: engagement.ToDay = None,
+    ) -> list[engagement.WeekRate] | None:
+        ids = await self._mission_ids(info)
+        days = await engagement.rates(info, ids, from_, to, self.starts_on, self.ends_on)
+        return engagement.week_rates(days) if days is not None else None
 
     @relay.connection(
         UserConnection,

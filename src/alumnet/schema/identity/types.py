@@ -72,6 +72,11 @@ class Permission(Enum):
     MENTORS_ASSIGN = strawberry.enum_value(
         "mentors:assign", description="Assign, unassign and reassign mentors to students."
     )
+    ENGAGEMENT_MANAGE = strawberry.enum_value(
+        "engagement:manage",
+        description="Record and correct any student's attendance, meetings and submissions; "
+        "manage assignments; recalculate points.",
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")
@@ -250,6 +255,22 @@ class User(relay.Node):
             partition=(PatModel.user_id, self.id),
             batch_key=("User.personalAccessTokens", visible),
         )
+
+    @strawberry.field(
+        description="Their points in a mission (null unless you may see that enrolment)."
+    )
+    async def points(
+        self,
+        info: Info,
+        mission_id: Annotated[relay.GlobalID, strawberry.argument(description="The mission.")],
+    ) -> int | None:
+        from alumnet.schema.engagement.types import student_points
+        from alumnet.schema.nodes import global_pk
+
+        mission = global_pk(mission_id, "Mission")
+        if mission is None:
+            return None
+        return await student_points(info, self.id, mission)
 
     @relay.connection(
         Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],

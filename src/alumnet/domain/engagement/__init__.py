@@ -1,0 +1,1 @@
+"""Engagement: attendance, meetings, assignments, submissions and points."""

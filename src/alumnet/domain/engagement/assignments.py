@@ -1,0 +1,374 @@
+"""Assignments of a mission and their submissions: by the student, or recorded in bulk
+by staff from a pasted list of e-mail addresses (as SREs do today)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from alumnet.domain.engagement import points
+from alumnet.domain.engagement.common import place_of_student
+from alumnet.domain.engagement.rules import rules_of
+from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import normalise_email
+from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.models import Assignment, Enrollment, Mission, Submission, User
+from alumnet.persistence.uow import UnitOfWork
+
+LATE_POLICIES = ("accept_late", "no_late")
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+CONTENT_MAX = 10_000
+POINTS_MAX = 10_000
+BULK_LINES_MAX = 5000
+CHUNK = 500
+EMAIL_IN_TEXT = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+\.[^\s<>,;:\"'()\[\]]+")
+
+
+@dataclass
+class AssignmentChanges:
+    title: str | None = None
+    description: str | None = None
+    opens_at: datetime | None = None
+    due_at: datetime | None = None
+    max_points: int | None = None
+    late_policy: str | None = None
+    late_cutoff_at: datetime | None = None
+    clear_late_cutoff: bool = False
+
+
+def _validate(problems: Problems, a: Assignment) -> None:
+    if a.due_at < a.opens_at:
+        problems.add("DATES_OUT_OF_ORDER", "The due time is before the opening time.", "dueAt")
+    if a.late_cutoff_at is not None and a.late_cutoff_at < a.due_at:
+        problems.add(
+            "DATES_OUT_OF_ORDER", "The late cut-off is before the due time.", "lateCutoffAt"
+        )
+    if a.late_policy not in LATE_POLICIES:
+        problems.add("INVALID", "Unknown late policy.", "latePolicy")
+    if not 0 <= a.max_points <= POINTS_MAX:
+        problems.add("OUT_OF_RANGE", "Maximum points are 0 to 10,000.", "maxPoints")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def create(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, data: AssignmentChanges
+) -> Assignment:
+    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    if await uow.session.get(Mission, mission_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    problems = Problems()
+    title = check_text(
+        problems,
+        data.title or "",
+        field="title",
+        max_length=TITLE_MAX,
+        min_length=1,
+        label="The title",
+    )
+    description = check_text(
+        problems,
+        data.description or "",
+        field="description",
+        max_length=DESCRIPTION_MAX,
+        label="The description",
+    )
+    now = datetime.now(UTC)
+    assignment = Assignment(
+        mission_id=mission_id, title=title or "", description=description or "",
+        opens_at=_utc(data.opens_at) or now, due_at=_utc(data.due_at) or now,
+        max_points=data.max_points if data.max_points is not None else 10,
+        late_policy=data.late_policy or "accept_late", late_cutoff_at=_utc(data.late_cutoff_at),
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    if data.due_at is None:
+        problems.add("REQUIRED", "The due time is required.", "dueAt")
+    _validate(problems, assignment)
+    problems.raise_if_any()
+    uow.session.add(assignment)
+    await uow.session.flush()
+    audit.record(
+        uow, "assignment.create", object_type="Assignment", object_ids=[assignment.id],
+        details={"mission": mission_id, "title": assignment.title},
+    )  # fmt: skip
+    return assignment
+
+
+async def update(
+    uow: UnitOfWork, viewer: Viewer, assignment_id: int, data: AssignmentChanges
+) -> tuple[Assignment, int | None]:
+    """Returns the assignment and, if its points changed, the recalculation job's id."""
+    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    assignment = await uow.session.get(Assignment, assignment_id, with_for_update=True)
+    if assignment is None:
+        raise DomainError.of("NOT_FOUND", "No such assignment.", "id")
+    problems = Problems()
+    before = {
+        c: getattr(assignment, c)
+        for c in ("title", "opens_at", "due_at", "max_points", "late_policy", "late_cutoff_at")
+    }
+    if data.title is not None:
+        assignment.title = (
+            check_text(
+                problems,
+                data.title,
+                field="title",
+                max_length=TITLE_MAX,
+                min_length=1,
+                label="The title",
+            )
+            or ""
+        )
+    if data.description is not None:
+        assignment.description = (
+            check_text(
+                problems,
+                data.description,
+                field="description",
+                max_length=DESCRIPTION_MAX,
+                label="The description",
+            )
+            or ""
+        )
+    for name in ("opens_at", "due_at", "late_cutoff_at"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(assignment, name, _utc(value))
+    if data.clear_late_cutoff:
+        assignment.late_cutoff_at = None
+    if data.max_points is not None:
+        assignment.max_points = data.max_points
+    if data.late_policy is not None:
+        assignment.late_policy = data.late_policy
+    _validate(problems, assignment)
+    problems.raise_if_any()
+    assignment.updated_at = datetime.now(UTC)
+    changed = {k: str(v) for k, v in before.items() if getattr(assignment, k) != v}
+    job_id = None
+    if changed:
+        audit.record(
+            uow,
+            "assignment.update",
+            object_type="Assignment",
+            object_ids=[assignment.id],
+            details=changed,
+        )
+        if "max_points" in changed:
+            job = await uow.add_job("points.recalculate", {"mission_id": assignment.mission_id})
+            job_id = job.id
+    await uow.session.flush()
+    return assignment, job_id
+
+
+def _lateness(assignment: Assignment, at: datetime, field_name: str) -> bool:
+    """Whether a submission at ``at`` is late; CLOSED/NOT_OPEN if it cannot be taken."""
+    opens = _utc(assignment.opens_at)
+    due = _utc(assignment.due_at)
+    cutoff = _utc(assignment.late_cutoff_at)
+    assert opens is not None
+    assert due is not None
+    if at < opens:
+        raise DomainError.of(
+            "NOT_OPEN", f"The assignment opens at {opens.isoformat()}.", field_name
+        )
+    if at <= due:
+        return False
+    if assignment.late_policy == "no_late":
+        raise DomainError.of(
+            "CLOSED", "The assignment was due; late work is not accepted.", field_name
+        )
+    if cutoff is not None and at > cutoff:
+        raise DomainError.of("CLOSED", "The late cut-off has passed.", field_name)
+    return True
+
+
+async def _assignment(uow: UnitOfWork, assignment_id: int) -> Assignment:
+    assignment = await uow.session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise DomainError.of("NOT_FOUND", "No such assignment.", "assignmentId")
+    return assignment
+
+
+async def submit(
+    uow: UnitOfWork, viewer: Viewer, assignment_id: int, *, content: str | None
+) -> tuple[Submission, bool]:
+    """The student's own submission; idempotent (the first one counts)."""
+    student_id = viewer.require_user()
+    assignment = await _assignment(uow, assignment_id)
+    place = await place_of_student(uow, assignment.mission_id, student_id, "assignmentId")
+    problems = Problems()
+    text = check_text(
+        problems, content, field="content", max_length=CONTENT_MAX, label="The submission"
+    )
+    problems.raise_if_any()
+    now = datetime.now(UTC)
+    late = _lateness(assignment, now, "assignmentId")
+    added = await insert_or_ignore(
+        uow.session, Submission,
+        {"assignment_id": assignment_id, "enrollment_id": place.enrollment_id,
+         "mission_id": assignment.mission_id, "student_id": student_id, "submitted_at": now,
+         "late": late, "content": text or None, "source": "student",
+         "recorded_by_id": student_id, "created_at": now},
+        ["assignment_id", "enrollment_id"],
+    )  # fmt: skip
+    submission = (
+        await uow.session.execute(
+            select(Submission).where(
+                Submission.assignment_id == assignment_id,
+                Submission.enrollment_id == place.enrollment_id,
+            )
+        )
+    ).scalar_one()
+    if added:
+        await points.award(
+            uow, mission_id=assignment.mission_id, enrollment_id=place.enrollment_id,
+            student_id=student_id,
+            points=place.rules.submission_points(assignment.max_points, late),
+            reason="submission_late" if late else "submission_on_time",
+            source_type=points.SUBMISSION, source_id=submission.id,
+        )  # fmt: skip
+    return submission, added
+
+
+@dataclass
+class BulkLine:
+    line: int
+    text: str
+    outcome: (
+        str  # RECORDED, ALREADY_RECORDED, DUPLICATE, UNKNOWN_EMAIL, NOT_ENROLLED, NOT_AN_ADDRESS
+    )
+    email: str | None = None
+
+
+@dataclass
+class BulkRecord:
+    recorded: int = 0
+    already_recorded: int = 0
+    late: bool = False
+    lines: list[BulkLine] = field(default_factory=list)
+
+
+def parse_pasted(text: str) -> list[BulkLine]:
+    """One entry per address found (several per line allowed); junk lines reported."""
+    lines: list[BulkLine] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        found = EMAIL_IN_TEXT.findall(stripped)
+        if not found:
+            lines.append(BulkLine(number, stripped[:200], "NOT_AN_ADDRESS"))
+            continue
+        for address in found:
+            email = normalise_email(address.strip(".").lower())
+            outcome = "DUPLICATE" if email in seen else ""
+            seen.add(email)
+            lines.append(BulkLine(number, address[:254], outcome, email))
+    return lines
+
+
+async def bulk_record(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    assignment_id: int,
+    *,
+    pasted: str,
+    submitted_at: datetime | None = None,
+) -> BulkRecord:
+    """Match pasted addresses to students enrolled (and active) in the assignment's
+    mission, record a submission for each who has none, and report every line."""
+    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    assignment = await _assignment(uow, assignment_id)
+    if len(pasted) > 1_000_000:
+        raise DomainError.of("TOO_MANY", "Paste at most 1 MB of text.", "emails")
+    lines = parse_pasted(pasted)
+    if len(lines) > BULK_LINES_MAX:
+        raise DomainError.of(
+            "TOO_MANY", f"At most {BULK_LINES_MAX} addresses in one call.", "emails"
+        )
+    if not any(line.email for line in lines):
+        raise DomainError.of("REQUIRED", "No e-mail address found in the pasted text.", "emails")
+    at = _utc(submitted_at) or datetime.now(UTC)
+    if at > datetime.now(UTC):
+        raise DomainError.of("FUTURE_TIME", "The submission time is in the future.", "submittedAt")
+    late = _lateness(assignment, at, "submittedAt")
+    rules = await rules_of(uow, assignment.mission_id)
+    wanted = sorted({line.email for line in lines if line.email and not line.outcome})
+    students: dict[str, tuple[int, int]] = {}  # email -> (student id, enrollment id)
+    known: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = await uow.session.execute(
+            select(User.email_lower, User.id, Enrollment.id, Enrollment.status)
+            .outerjoin(
+                Enrollment,
+                (Enrollment.student_id == User.id)
+                & (Enrollment.mission_id == assignment.mission_id),
+            )
+            .where(User.email_lower.in_(chunk))
+        )
+        for email, user_id, enrollment_id, status in rows.all():
+            known.add(email)
+            if enrollment_id is not None and status == "active":
+                students[email] = (int(user_id), int(enrollment_id))
+    result = BulkRecord(late=late)
+    on_postgresql = uow.session.get_bind().dialect.name == "postgresql"
+    insert_fn = postgresql_insert if on_postgresql else sqlite_insert
+    now = datetime.now(UTC)
+    values = [
+        {"assignment_id": assignment_id, "enrollment_id": enrollment_id,
+         "mission_id": assignment.mission_id, "student_id": student_id, "submitted_at": at,
+         "late": late, "source": "bulk", "recorded_by_id": viewer.user_id, "created_at": now}
+        for student_id, enrollment_id in students.values()
+    ]  # fmt: skip
+    added: dict[int, int] = {}  # enrollment id -> submission id
+    for start in range(0, len(values), CHUNK):
+        statement = (
+            insert_fn(Submission)
+            .values(values[start : start + CHUNK])
+            .on_conflict_do_nothing(index_elements=["assignment_id", "enrollment_id"])
+            .returning(Submission.enrollment_id, Submission.id)
+        )
+        added.update({int(e): int(i) for e, i in (await uow.session.execute(statement)).all()})
+    for line in lines:
+        if line.outcome or line.email is None:
+            continue
+        if line.email not in known:
+            line.outcome = "UNKNOWN_EMAIL"
+        elif line.email not in students:
+            line.outcome = "NOT_ENROLLED"
+        elif students[line.email][1] in added:
+            line.outcome = "RECORDED"
+        else:
+            line.outcome = "ALREADY_RECORDED"
+    result.lines = lines
+    result.recorded = len(added)
+    result.already_recorded = sum(1 for line in lines if line.outcome == "ALREADY_RECORDED")
+    if added:
+        by_enrollment = {e: s for s, e in students.values()}
+        await points.award_many(
+            uow, mission_id=assignment.mission_id,
+            awards=[(e, by_enrollment[e], sid) for e, sid in added.items()],
+            points=rules.submission_points(assignment.max_points, late),
+            reason="submission_late" if late else "submission_on_time",
+            source_type=points.SUBMISSION,
+        )  # fmt: skip
+        audit.record(
+            uow, "submission.bulk_record", object_type="Assignment", object_ids=[assignment_id],
+            details={"recorded": len(added), "late": late},
+            summary=f"{len(added)} submissions recorded from a pasted list",
+        )  # fmt: skip
+    return result

@@ -1,0 +1,190 @@
+"""Daily attendance: submitted by the student for today (in the mission's time zone),
+recorded once however often it is sent; corrected by mentors and staff, audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from alumnet.domain.engagement import points
+from alumnet.domain.engagement.common import (
+    Place,
+    place_by_enrollment,
+    place_of_student,
+    require_staff_or_mentor,
+    within_mission,
+)
+from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Viewer
+from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.models import AttendanceDay
+from alumnet.persistence.uow import UnitOfWork
+
+REPORT_MAX = 2000
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class Recorded:
+    id: int
+    enrollment_id: int
+    student_id: int
+    mission_id: int
+    day: date
+    kind: str
+    report: str | None
+    status: str
+    created: bool
+    recorded_at: datetime
+
+
+def _check_day(place: Place, day: date | None, now: datetime) -> date:
+    today = place.rules.today(now)
+    if day is None:
+        day = today
+    if day > today:
+        raise DomainError.of("FUTURE_DAY", "Attendance cannot be given for a future day.", "day")
+    if day < today and not (day == today - timedelta(days=1) and place.rules.grace_open(day, now)):
+        raise DomainError.of(
+            "WINDOW_CLOSED",
+            f"Attendance for {day} can no longer be submitted; ask your mentor to correct it.",
+            "day",
+        )
+    within_mission(place, day, "day")
+    return day
+
+
+async def submit(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    mission_id: int,
+    *,
+    day: date | None = None,
+    report: str | None = None,
+) -> Recorded:
+    """The student's own attendance; sending it again changes nothing (created=False)."""
+    student_id = viewer.require_user()
+    place = await place_of_student(uow, mission_id, student_id)
+    kind = place.rules.attendance_kind(place.mission_status)
+    if kind == "none":
+        raise DomainError.of(
+            "NOT_TAKING_ATTENDANCE",
+            f"This mission does not take attendance while it is {place.mission_status}.",
+            "missionId",
+        )
+    now = datetime.now(UTC)
+    day = _check_day(place, day, now)
+    problems = Problems()
+    text = check_text(problems, report, field="report", max_length=REPORT_MAX, label="The report")
+    if kind == "report" and not text:
+        problems.add("REPORT_REQUIRED", "This mission asks for a short report each day.", "report")
+    problems.raise_if_any()
+    added = await insert_or_ignore(
+        uow.session, AttendanceDay,
+        {"enrollment_id": place.enrollment_id, "mission_id": mission_id,
+         "student_id": student_id, "day": day, "kind": kind, "report": text or None,
+         "status": "present", "recorded_by_id": student_id, "created_at": now,
+         "updated_at": now},
+        ["enrollment_id", "day"],
+    )  # fmt: skip
+    row = (
+        await uow.session.execute(
+            select(
+                AttendanceDay.id,
+                AttendanceDay.kind,
+                AttendanceDay.report,
+                AttendanceDay.status,
+                AttendanceDay.created_at,
+            ).where(AttendanceDay.enrollment_id == place.enrollment_id, AttendanceDay.day == day)
+        )
+    ).one()
+    if added:
+        await points.award(
+            uow, mission_id=mission_id, enrollment_id=place.enrollment_id,
+            student_id=student_id, points=place.rules.attendance_points,
+            reason=points.ATTENDANCE, source_type=points.ATTENDANCE, source_id=row.id,
+        )  # fmt: skip
+    return Recorded(
+        id=row.id, enrollment_id=place.enrollment_id, student_id=student_id,
+        mission_id=mission_id, day=day, kind=row.kind, report=row.report, status=row.status,
+        created=added, recorded_at=row.created_at,
+    )  # fmt: skip
+
+
+async def correct(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    enrollment_id: int,
+    *,
+    day: date,
+    present: bool,
+    reason: str,
+) -> Recorded:
+    """Mark a day present or absent for a student (their mentor, or staff); audited, and
+    the points follow through the ledger."""
+    place = await place_by_enrollment(uow, enrollment_id, "enrollmentId")
+    await require_staff_or_mentor(uow, viewer, place, "enrollmentId")
+    problems = Problems()
+    why = check_text(
+        problems, reason, field="reason", max_length=REASON_MAX, min_length=1, label="The reason"
+    )
+    problems.raise_if_any()
+    if day > place.rules.today():
+        raise DomainError.of("FUTURE_DAY", "Attendance cannot be given for a future day.", "day")
+    within_mission(place, day, "day")
+    now = datetime.now(UTC)
+    existing = (
+        await uow.session.execute(
+            select(AttendanceDay)
+            .where(AttendanceDay.enrollment_id == enrollment_id, AttendanceDay.day == day)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    before = existing.status if existing is not None else "missing"
+    wanted = "present" if present else "absent"
+    if existing is None:
+        if not present:
+            raise DomainError.of(
+                "NOTHING_TO_CORRECT", "No attendance was recorded that day.", "day"
+            )
+        kind = place.rules.attendance_kind(place.mission_status)
+        existing = AttendanceDay(
+            enrollment_id=enrollment_id, mission_id=place.mission_id,
+            student_id=place.student_id, day=day,
+            kind=kind if kind != "none" else "check_in", status="present",
+            recorded_by_id=viewer.user_id, created_at=now, updated_at=now,
+        )  # fmt: skip
+        uow.session.add(existing)
+        await uow.session.flush()
+        change = place.rules.attendance_points
+    elif existing.status == wanted:
+        change = 0
+    else:
+        existing.status = wanted
+        existing.updated_at = now
+        existing.recorded_by_id = viewer.user_id
+        await uow.session.flush()
+        if present:
+            change = place.rules.attendance_points
+        else:
+            change = -await points.source_total(
+                uow, place.mission_id, points.ATTENDANCE, existing.id
+            )
+    if before != wanted:
+        await points.award(
+            uow, mission_id=place.mission_id, enrollment_id=enrollment_id,
+            student_id=place.student_id, points=change, reason="correction",
+            source_type=points.ATTENDANCE, source_id=existing.id, note=why,
+        )  # fmt: skip
+        audit.record(
+            uow, "attendance.correct", object_type="Enrollment", object_ids=[enrollment_id],
+            details={"day": day.isoformat(), "from": before, "to": wanted, "reason": why},
+        )  # fmt: skip
+    return Recorded(
+        id=existing.id, enrollment_id=enrollment_id, student_id=place.student_id,
+        mission_id=place.mission_id, day=day, kind=existing.kind, report=existing.report,
+        status=existing.status, created=before == "missing", recorded_at=existing.created_at,
+    )  # fmt: skip

@@ -1,0 +1,220 @@
+"""The points ledger: awards as they happen, and set-based recalculation of a mission.
+
+Every change of a student's points is a ledger row with its reason and what it is about
+(``source_type``/``source_id``); ``enrollments.points`` is their sum, updated in the
+same transaction. Recalculation computes, in SQL, what each source should be worth under
+the mission's current rules, and adds one ``recalculation`` entry per source whose
+entries do not add up to that (so history stays explainable); penalties are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+
+from alumnet.domain.engagement.rules import Rules, rules_of
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import (
+    Assignment,
+    AttendanceDay,
+    Enrollment,
+    MeetingAttendance,
+    Mission,
+    PointEntry,
+    Submission,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+ATTENDANCE = "attendance"
+MEETING = "meeting"
+SUBMISSION = "submission"
+RECALCULATED_SOURCES = (ATTENDANCE, MEETING, SUBMISSION)
+
+
+async def award(
+    uow: UnitOfWork,
+    *,
+    mission_id: int,
+    enrollment_id: int,
+    student_id: int,
+    points: int,
+    reason: str,
+    source_type: str,
+    source_id: int | None,
+    note: str | None = None,
+) -> None:
+    """One ledger entry and the enrolment's total, in the caller's transaction."""
+    if points == 0:
+        return
+    await uow.session.execute(
+        insert(PointEntry).values(
+            mission_id=mission_id, enrollment_id=enrollment_id, student_id=student_id,
+            points=points, reason=reason, source_type=source_type, source_id=source_id,
+            note=note, created_by_id=uow.actor_id, created_at=datetime.now(UTC),
+        )
+    )  # fmt: skip
+    await uow.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id == enrollment_id)
+        .values(points=Enrollment.points + points)
+    )
+
+
+async def award_many(
+    uow: UnitOfWork,
+    *,
+    mission_id: int,
+    awards: Sequence[tuple[int, int, int]],
+    points: int,
+    reason: str,
+    source_type: str,
+) -> None:
+    """The same award for many (enrollment id, student id, source id): two statements."""
+    if points == 0 or not awards:
+        return
+    now = datetime.now(UTC)
+    await uow.session.execute(
+        insert(PointEntry),
+        [
+            {"mission_id": mission_id, "enrollment_id": e, "student_id": s, "points": points,
+             "reason": reason, "source_type": source_type, "source_id": src,
+             "created_by_id": uow.actor_id, "created_at": now}
+            for e, s, src in awards
+        ],
+    )  # fmt: skip
+    await uow.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(sorted({e for e, _, _ in awards})))
+        .values(points=Enrollment.points + points)
+    )
+
+
+async def source_total(uow: UnitOfWork, mission_id: int, source_type: str, source_id: int) -> int:
+    total = await uow.session.execute(
+        select(func.coalesce(func.sum(PointEntry.points), 0)).where(
+            PointEntry.mission_id == mission_id,
+            PointEntry.source_type == source_type,
+            PointEntry.source_id == source_id,
+        )
+    )
+    return int(total.scalar_one())
+
+
+def expected_points(mission_id: int, rules: Rules) -> Any:
+    """(enrollment_id, student_id, source_type, source_id, points) of every source as the
+    rules value it now, as one SELECT."""
+    attendance = select(
+        AttendanceDay.enrollment_id,
+        AttendanceDay.student_id,
+        literal(ATTENDANCE).label("source_type"),
+        AttendanceDay.id.label("source_id"),
+        literal(rules.attendance_points, Integer).label("points"),
+    ).where(AttendanceDay.mission_id == mission_id, AttendanceDay.status == "present")
+    meetings = select(
+        MeetingAttendance.enrollment_id,
+        MeetingAttendance.student_id,
+        literal(MEETING),
+        MeetingAttendance.id,
+        literal(rules.meeting_points, Integer),
+    ).where(MeetingAttendance.mission_id == mission_id)
+    percent = case(
+        (Submission.late, literal(rules.late_percent, Integer)),
+        else_=literal(rules.on_time_percent, Integer),
+    )
+    submissions = (
+        select(
+            Submission.enrollment_id,
+            Submission.student_id,
+            literal(SUBMISSION),
+            Submission.id,
+            # Integer division rounds half up as Rules.submission_points does.
+            (Assignment.max_points * percent + 50) // 100,
+        )
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .where(Submission.mission_id == mission_id)
+    )
+    return union_all(attendance, meetings, submissions)
+
+
+Progress = Callable[[float], Awaitable[None]]
+
+
+async def recalculate(
+    rt: Runtime, mission_id: int, progress: Progress | None = None
+) -> dict[str, int]:
+    """Recompute a mission's points from its facts and current rules, in a few
+    set-based statements and one transaction; returns what changed."""
+    async with rt.database.session() as session:
+        uow = UnitOfWork(session=session)
+        # Serialises recalculations of one mission on PostgreSQL (SQLite has one writer).
+        await session.execute(select(Mission.id).where(Mission.id == mission_id).with_for_update())
+        rules = await rules_of(uow, mission_id)
+        facts = expected_points(mission_id, rules).subquery()
+        ledger = select(
+            PointEntry.enrollment_id,
+            PointEntry.student_id,
+            PointEntry.source_type,
+            PointEntry.source_id,
+            (-PointEntry.points).label("points"),
+        ).where(
+            PointEntry.mission_id == mission_id,
+            PointEntry.source_type.in_(RECALCULATED_SOURCES),
+        )
+        both = union_all(select(facts), ledger).subquery()
+        difference = (
+            select(
+                literal(mission_id).label("mission_id"),
+                both.c.enrollment_id,
+                both.c.student_id,
+                func.sum(both.c.points).label("points"),
+                literal("recalculation").label("reason"),
+                both.c.source_type,
+                both.c.source_id,
+                literal("Recalculated under the mission's current rules.").label("note"),
+                literal(datetime.now(UTC), PointEntry.created_at.type).label("created_at"),
+            )
+            .group_by(both.c.enrollment_id, both.c.student_id, both.c.source_type, both.c.source_id)
+            .having(func.sum(both.c.points) != 0)
+        )
+        if progress is not None:
+            # Reported from another connection: only outside our writes (SQLite has one
+            # writer at a time).
+            await progress(0.1)
+        inserted = await session.execute(
+            insert(PointEntry).from_select(
+                ["mission_id", "enrollment_id", "student_id", "points", "reason",
+                 "source_type", "source_id", "note", "created_at"],
+                difference,
+            )
+        )  # fmt: skip
+        totals = (
+            select(func.coalesce(func.sum(PointEntry.points), 0))
+            .where(PointEntry.enrollment_id == Enrollment.id)
+            .scalar_subquery()
+        )
+        updated = await session.execute(
+            update(Enrollment)
+            .where(and_(Enrollment.mission_id == mission_id, Enrollment.points != totals))
+            .values(points=totals)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        if progress is not None:
+            await progress(0.95)
+        return {
+            "adjustments": int(getattr(inserted, "rowcount", 0) or 0),
+            "totalsChanged": int(getattr(updated, "rowcount", 0) or 0),
+        }

@@ -1,0 +1,275 @@
+"""Batch loaders and read models for engagement: one statement per batch of keys.
+
+The progress read models are aggregates computed in SQL (counts and ranks), never by
+loading rows into Python."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from alumnet.persistence.db import Reader
+from alumnet.persistence.models import (
+    Assignment,
+    AttendanceDay,
+    EngagementRules,
+    Enrollment,
+    Meeting,
+    MeetingAttendance,
+    Mission,
+    Submission,
+)
+
+ASSIGNMENT_COLUMNS = (
+    Assignment.id,
+    Assignment.mission_id,
+    Assignment.title,
+    Assignment.description,
+    Assignment.opens_at,
+    Assignment.due_at,
+    Assignment.max_points,
+    Assignment.late_policy,
+    Assignment.late_cutoff_at,
+)
+MEETING_COLUMNS = (
+    Meeting.id,
+    Meeting.mission_id,
+    Meeting.mentor_id,
+    Meeting.held_on,
+    Meeting.topic,
+    Meeting.created_at,
+)
+
+
+async def _grouped(db: Reader, query: Any, key: str, ids: Sequence[int]) -> list[list[Any]]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    found: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        found[getattr(row, key)].append(row)
+    return [found.get(i, []) for i in ids]
+
+
+async def _by_id(db: Reader, columns: Sequence[Any], key: Any, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(*columns).where(key.in_(list(ids))))).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def rules_by_mission_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(select(EngagementRules).where(EngagementRules.mission_id.in_(ids)))
+        ).all()
+    found = {row.EngagementRules.mission_id: row.EngagementRules for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def assignments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _by_id(db, ASSIGNMENT_COLUMNS, Assignment.id, ids)
+
+
+async def meetings_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _by_id(db, MEETING_COLUMNS, Meeting.id, ids)
+
+
+async def assignments_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(*ASSIGNMENT_COLUMNS)
+        .where(Assignment.mission_id.in_(ids))
+        .order_by(Assignment.due_at, Assignment.id)
+    )
+    return await _grouped(db, query, "mission_id", ids)
+
+
+async def meetings_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(*MEETING_COLUMNS)
+        .where(Meeting.mission_id.in_(ids))
+        .order_by(Meeting.held_on, Meeting.id)
+    )
+    return await _grouped(db, query, "mission_id", ids)
+
+
+async def meeting_attendance_by_meeting_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(
+            MeetingAttendance.meeting_id,
+            MeetingAttendance.enrollment_id,
+            MeetingAttendance.student_id,
+            MeetingAttendance.created_at,
+        )
+        .where(MeetingAttendance.meeting_id.in_(ids))
+        .order_by(MeetingAttendance.meeting_id, MeetingAttendance.id)
+    )
+    return await _grouped(db, query, "meeting_id", ids)
+
+
+async def points_by_student_mission(db: Reader, keys: Sequence[tuple[int, int]]) -> list[Any]:
+    """(student id, mission id) -> the enrolment's id and points, or None."""
+    students = sorted({s for s, _ in keys})
+    missions = sorted({m for _, m in keys})
+    query = select(
+        Enrollment.id, Enrollment.student_id, Enrollment.mission_id, Enrollment.points
+    ).where(Enrollment.student_id.in_(students), Enrollment.mission_id.in_(missions))
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    found = {(r.student_id, r.mission_id): r for r in rows}
+    return [found.get(k) for k in keys]
+
+
+async def progress_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    """Per enrolment: days present, submissions on time / late, assignments due so far,
+    points and rank in the mission (among its active students), in one statement."""
+    now = datetime.now(UTC)
+    ranked = (
+        select(
+            Enrollment.id,
+            func.rank()
+            .over(partition_by=Enrollment.mission_id, order_by=Enrollment.points.desc())
+            .label("rank"),
+        )
+        .where(
+            Enrollment.mission_id.in_(select(Enrollment.mission_id).where(Enrollment.id.in_(ids))),
+            Enrollment.status == "active",
+        )
+        .subquery()
+    )
+    present = (
+        select(func.count())
+        .where(AttendanceDay.enrollment_id == Enrollment.id, AttendanceDay.status == "present")
+        .scalar_subquery()
+    )
+    on_time = (
+        select(func.count())
+        .where(Submission.enrollment_id == Enrollment.id, Submission.late.is_(False))
+        .scalar_subquery()
+    )
+    late = (
+        select(func.count())
+        .where(Submission.enrollment_id == Enrollment.id, Submission.late.is_(True))
+        .scalar_subquery()
+    )
+    due = (
+        select(func.count())
+        .where(Assignment.mission_id == Enrollment.mission_id, Assignment.due_at <= now)
+        .scalar_subquery()
+    )
+    submitted_due = (
+        select(func.count())
+        .select_from(Submission)
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .where(Submission.enrollment_id == Enrollment.id, Assignment.due_at <= now)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Enrollment.id,
+            Enrollment.mission_id,
+            Enrollment.points,
+            present.label("days_present"),
+            on_time.label("on_time"),
+            late.label("late"),
+            (due - submitted_due).label("missing"),
+            ranked.c.rank,
+            Mission.starts_on,
+            Mission.ends_on,
+            EngagementRules.time_zone,
+        )
+        .join(Mission, Mission.id == Enrollment.mission_id)
+        .outerjoin(EngagementRules, EngagementRules.mission_id == Mission.id)
+        .outerjoin(ranked, ranked.c.id == Enrollment.id)
+        .where(Enrollment.id.in_(ids))
+    )
+    return await _rows_by_id(db, query, ids)
+
+
+async def _rows_by_id(db: Reader, query: Any, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def attendance_by_day(
+    db: Reader, mission_ids: Sequence[int], first: date, last: date
+) -> list[tuple[date, int]]:
+    """Students present per day over these missions (days without anyone are absent)."""
+    query = (
+        select(AttendanceDay.day, func.count())
+        .where(
+            AttendanceDay.mission_id.in_(list(mission_ids)),
+            AttendanceDay.status == "present",
+            AttendanceDay.day >= first,
+            AttendanceDay.day <= last,
+        )
+        .group_by(AttendanceDay.day)
+        .order_by(AttendanceDay.day)
+    )
+    async with db.connect() as conn:
+        return [(d, int(n)) for d, n in (await conn.execute(query)).all()]
+
+
+async def active_enrolments(db: Reader, mission_ids: Sequence[int]) -> int:
+    query = select(func.count()).where(
+        Enrollment.mission_id.in_(list(mission_ids)), Enrollment.status == "active"
+    )
+    async with db.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def leaderboard(db: Reader, mission_id: int, visible: Any, first: int) -> list[Any]:
+    """The mission's active students by points with their rank (ties share a rank);
+    ``visible`` filters what the viewer may see after ranking over everyone."""
+    ranked = (
+        select(
+            Enrollment.id,
+            Enrollment.points,
+            func.rank().over(order_by=Enrollment.points.desc()).label("rank"),
+        )
+        .where(Enrollment.mission_id == mission_id, Enrollment.status == "active")
+        .subquery()
+    )
+    query = select(ranked.c.id, ranked.c.points, ranked.c.rank)
+    if visible is not None:
+        query = query.where(ranked.c.id.in_(select(Enrollment.id).where(visible)))
+    query = query.order_by(ranked.c.rank, ranked.c.id).limit(first)
+    async with db.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+ATTENDANCE_COLUMNS = (
+    AttendanceDay.id,
+    AttendanceDay.enrollment_id,
+    AttendanceDay.mission_id,
+    AttendanceDay.student_id,
+    AttendanceDay.day,
+    AttendanceDay.kind,
+    AttendanceDay.report,
+    AttendanceDay.status,
+    AttendanceDay.created_at,
+    AttendanceDay.updated_at,
+)
+SUBMISSION_COLUMNS = (
+    Submission.id,
+    Submission.assignment_id,
+    Submission.enrollment_id,
+    Submission.mission_id,
+    Submission.student_id,
+    Submission.submitted_at,
+    Submission.late,
+    Submission.source,
+)
+
+
+async def attendance_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _by_id(db, ATTENDANCE_COLUMNS, AttendanceDay.id, ids)
+
+
+async def submissions_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _by_id(db, SUBMISSION_COLUMNS, Submission.id, ids)

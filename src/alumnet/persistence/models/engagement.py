@@ -1,0 +1,177 @@
+"""Engagement: attendance, meetings, assignments, submissions, point rules and the ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from alumnet.persistence.models.base import Base, utcnow
+from alumnet.persistence.models.types import BigId, IdPK
+
+
+class EngagementRules(Base):
+    """A mission's engagement settings: its time zone, what attendance it asks for in
+    each status, and its point rules. A mission without a row uses the defaults."""
+
+    __tablename__ = "engagement_rules"
+
+    mission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("missions.id", ondelete="CASCADE"), primary_key=True
+    )
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # What a student submits each day, per mission status: none, check_in or report.
+    attendance_when_draft: Mapped[str] = mapped_column(String(16), default="none")
+    attendance_when_active: Mapped[str] = mapped_column(String(16), default="check_in")
+    attendance_when_completed: Mapped[str] = mapped_column(String(16), default="none")
+    # How long after local midnight yesterday's attendance may still be submitted.
+    grace_minutes: Mapped[int] = mapped_column(default=0)
+    attendance_points: Mapped[int] = mapped_column(default=1)
+    meeting_points: Mapped[int] = mapped_column(default=2)
+    on_time_percent: Mapped[int] = mapped_column(default=100)
+    late_percent: Mapped[int] = mapped_column(default=50)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AttendanceDay(Base):
+    """A student's attendance of one (local) day of a mission; one row per day."""
+
+    __tablename__ = "attendance_days"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "day"),
+        Index("ix_attendance_days_mission_day", "mission_id", "day"),
+    )
+
+    id: Mapped[IdPK]
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(16))
+    report: Mapped[str | None] = mapped_column(Text)
+    # present, or absent after a correction (the row stays, so history explains itself).
+    status: Mapped[str] = mapped_column(String(16), default="present")
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Meeting(Base):
+    """A weekly (or any) meeting of a mission, held by a mentor."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_mission_held_on", "mission_id", "held_on"),)
+
+    id: Mapped[IdPK]
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    mentor_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    held_on: Mapped[date]
+    topic: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeetingAttendance(Base):
+    __tablename__ = "meeting_attendance"
+    __table_args__ = (UniqueConstraint("meeting_id", "enrollment_id"),)
+
+    id: Mapped[IdPK]
+    meeting_id: Mapped[int] = mapped_column(BigId, ForeignKey("meetings.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    mission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("missions.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_mission_due", "mission_id", "due_at"),)
+
+    id: Mapped[IdPK]
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    opens_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    max_points: Mapped[int] = mapped_column(default=10)
+    # accept_late (until late_cutoff_at, if set) or no_late.
+    late_policy: Mapped[str] = mapped_column(String(16), default="accept_late")
+    late_cutoff_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Submission(Base):
+    """A student's submission of an assignment; one per student and assignment."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("assignment_id", "enrollment_id"),)
+
+    id: Mapped[IdPK]
+    assignment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("assignments.id", ondelete="CASCADE")
+    )
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    mission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("missions.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    submitted_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(default=False)
+    content: Mapped[str | None] = mapped_column(Text)
+    # student, or bulk (recorded by staff from a pasted list of addresses).
+    source: Mapped[str] = mapped_column(String(16), default="student")
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointEntry(Base):
+    """The points ledger: every award, correction and penalty, with its reason.
+
+    A student's total in a mission is the sum of their entries (and is kept, summed, on
+    the enrolment for ranking)."""
+
+    __tablename__ = "point_entries"
+    __table_args__ = (
+        Index("ix_point_entries_enrollment", "enrollment_id"),
+        Index("ix_point_entries_mission_source", "mission_id", "source_type", "source_id"),
+    )
+
+    id: Mapped[IdPK]
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
+    student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    points: Mapped[int]
+    # attendance, meeting, submission_on_time, submission_late, correction, recalculation,
+    # penalty.
+    reason: Mapped[str] = mapped_column(String(24))
+    # What the entry is about: attendance / meeting / submission and that row's id.
+    source_type: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[int | None] = mapped_column(BigId)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

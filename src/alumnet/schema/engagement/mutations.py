@@ -1,0 +1,590 @@
+"""Engagement mutations: attendance, meetings, assignments, submissions and point rules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from alumnet.domain.engagement import assignments, attendance, meetings, rules
+from alumnet.schema.context import Info
+from alumnet.schema.engagement.types import (
+    Assignment,
+    AttendanceKind,
+    AttendanceRecord,
+    AttendanceStatus,
+    EngagementRules,
+    LatePolicy,
+    Meeting,
+    Submission,
+)
+from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
+from alumnet.schema.nodes import global_pk
+from alumnet.schema.ops.types import Job
+
+ev = strawberry.enum_value
+
+
+async def _job(info: Info, job_id: int | None) -> Job | None:
+    if job_id is None:
+        return None
+    found = await Job.resolve_nodes(info=info, node_ids=[str(job_id)])
+    return found[0]
+
+
+# --- attendance ----------------------------------------------------------------------------
+
+
+@strawberry.enum(description="Why an attendance mutation failed.")
+class AttendanceErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission or enrolment (that you may see).")
+    NOT_ENROLLED = ev("NOT_ENROLLED", description="You are not enrolled in this mission.")
+    NOT_ACTIVE = ev("NOT_ACTIVE", description="Your enrolment is not active.")
+    NOT_TAKING_ATTENDANCE = ev(
+        "NOT_TAKING_ATTENDANCE", description="The mission takes no attendance in its status."
+    )
+    FUTURE_DAY = ev("FUTURE_DAY", description="The day has not come yet (mission time).")
+    WINDOW_CLOSED = ev("WINDOW_CLOSED", description="Too late to submit that day yourself.")
+    OUTSIDE_MISSION = ev("OUTSIDE_MISSION", description="The day is outside the mission.")
+    REPORT_REQUIRED = ev("REPORT_REQUIRED", description="The mission asks for a report.")
+    NOTHING_TO_CORRECT = ev("NOTHING_TO_CORRECT", description="Nothing was recorded that day.")
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with an attendance mutation's input.")
+class AttendanceError(UserError):
+    code: AttendanceErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="Today's attendance (or yesterday's, within the grace period).")
+class AttendanceSubmitInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    day: date | None = strawberry.field(
+        default=None, description="The mission's local date; default: today there."
+    )
+    report: str | None = strawberry.field(
+        default=None, description="The day's report (at most 2,000 characters), if asked for."
+    )
+
+
+@strawberry.input(description="A correction of a student's attendance on one day.")
+class AttendanceCorrectInput:
+    enrollment_id: relay.GlobalID = strawberry.field(description="The enrolment.")
+    day: date = strawberry.field(description="The mission's local date.")
+    present: bool = strawberry.field(description="Present (true) or absent (false).")
+    reason: str = strawberry.field(description="Why (at most 500 characters; audited).")
+
+
+@strawberry.type(description="The attendance as recorded, or why nothing was.")
+class AttendancePayload:
+    attendance: AttendanceRecord | None = strawberry.field(description="The day's record.")
+    created: bool = strawberry.field(
+        description="False when it was recorded already: nothing changed (safe to retry)."
+    )
+    user_errors: list[AttendanceError] = strawberry.field(description="Empty on success.")
+
+
+def _record(found: attendance.Recorded | None) -> AttendanceRecord | None:
+    if found is None:
+        return None
+    return AttendanceRecord(
+        id=found.id, day=found.day, kind=AttendanceKind(found.kind), report=found.report,
+        status=AttendanceStatus(found.status), recorded_at=found.recorded_at,
+        _enrollment_id=found.enrollment_id,
+        _student_id=found.student_id,
+    )  # fmt: skip
+
+
+# --- meetings ------------------------------------------------------------------------------
+
+
+@strawberry.enum(description="Why a meeting mutation failed.")
+class MeetingErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission or meeting (that you may see).")
+    NOT_ENROLLED = ev("NOT_ENROLLED", description="Not enrolled in the meeting's mission.")
+    NOT_ACTIVE = ev("NOT_ACTIVE", description="The enrolment is not active.")
+    NOT_YOUR_MENTEE = ev("NOT_YOUR_MENTEE", description="You do not mentor that student.")
+    NOT_YOURS = ev("NOT_YOURS", description="Mentors schedule their own meetings.")
+    NOT_A_MENTOR = ev("NOT_A_MENTOR", description="That user is not a mentor.")
+    FUTURE_DAY = ev("FUTURE_DAY", description="The meeting has not happened yet.")
+    WINDOW_CLOSED = ev("WINDOW_CLOSED", description="Too late to report it yourself.")
+    OUTSIDE_MISSION = ev("OUTSIDE_MISSION", description="The date is outside the mission.")
+    TOO_MANY = ev("TOO_MANY", description="Too many students at once.")
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a meeting mutation's input.")
+class MeetingError(UserError):
+    code: MeetingErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="A new meeting of a mission.")
+class MeetingCreateInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    held_on: date = strawberry.field(description="The mission's local date.")
+    topic: str = strawberry.field(description="What it is about (at most 200 characters).")
+    mentor_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Who holds it; default: you, if you are its mentor."
+    )
+
+
+@strawberry.input(description="Say that you attended a meeting (students).")
+class MeetingAttendanceSubmitInput:
+    meeting_id: relay.GlobalID = strawberry.field(description="The meeting.")
+
+
+@strawberry.input(description="Mark students present at or absent from a meeting.")
+class MeetingAttendanceRecordInput:
+    meeting_id: relay.GlobalID = strawberry.field(description="The meeting.")
+    student_ids: list[relay.GlobalID] = strawberry.field(description="The students (≤ 500).")
+    present: bool = strawberry.field(default=True, description="Present (true) or absent.")
+
+
+@strawberry.type(description="The meeting, or why nothing changed.")
+class MeetingPayload:
+    meeting: Meeting | None = strawberry.field(description="The meeting.")
+    created: bool = strawberry.field(description="Whether something new was recorded.")
+    user_errors: list[MeetingError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="How many students' attendance changed.")
+class MeetingAttendanceRecordPayload:
+    changed: int = strawberry.field(description="Students whose attendance changed.")
+    user_errors: list[MeetingError] = strawberry.field(
+        description="Empty on success; on any error nothing changed."
+    )
+
+
+# --- assignments and submissions -----------------------------------------------------------
+
+
+@strawberry.enum(description="Why an assignment or submission mutation failed.")
+class AssignmentErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission or assignment.")
+    NOT_ENROLLED = ev("NOT_ENROLLED", description="You are not enrolled in its mission.")
+    NOT_ACTIVE = ev("NOT_ACTIVE", description="Your enrolment is not active.")
+    NOT_OPEN = ev("NOT_OPEN", description="The assignment has not opened yet.")
+    CLOSED = ev("CLOSED", description="Past the due time (late work refused) or the cut-off.")
+    FUTURE_TIME = ev("FUTURE_TIME", description="The submission time is in the future.")
+    DATES_OUT_OF_ORDER = ev("DATES_OUT_OF_ORDER", description="Times are out of order.")
+    OUT_OF_RANGE = ev("OUT_OF_RANGE", description="A number is out of range.")
+    TOO_MANY = ev("TOO_MANY", description="Too many addresses at once.")
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with an assignment or submission mutation's input.")
+class AssignmentError(UserError):
+    code: AssignmentErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="A new assignment of a mission.")
+class AssignmentCreateInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    title: str = strawberry.field(description="Title (at most 200 characters).")
+    due_at: datetime = strawberry.field(description="When it is due.")
+    opens_at: datetime | None = strawberry.field(default=None, description="Default: now.")
+    description: str = strawberry.field(default="", description="What to do.")
+    max_points: int = strawberry.field(default=10, description="0 to 10,000.")
+    late_policy: LatePolicy = strawberry.field(
+        default=LatePolicy.ACCEPT_LATE, description="Whether late work is accepted."
+    )
+    late_cutoff_at: datetime | None = strawberry.field(
+        default=None, description="The last moment late work is accepted; default: none."
+    )
+
+
+@strawberry.input(description="Changes to an assignment; omitted fields stay as they are.")
+class AssignmentUpdateInput:
+    id: relay.GlobalID = strawberry.field(description="The assignment.")
+    title: str | None = strawberry.field(default=None, description="New title.")
+    description: str | None = strawberry.field(default=None, description="New description.")
+    opens_at: datetime | None = strawberry.field(default=None, description="New opening.")
+    due_at: datetime | None = strawberry.field(default=None, description="New due time.")
+    max_points: int | None = strawberry.field(
+        default=None, description="New maximum; points already given are recalculated."
+    )
+    late_policy: LatePolicy | None = strawberry.field(default=None, description="New policy.")
+    late_cutoff_at: datetime | None = strawberry.field(default=None, description="New cut-off.")
+    clear_late_cutoff: bool = strawberry.field(default=False, description="Remove the cut-off.")
+
+
+@strawberry.type(description="The assignment, or why nothing changed.")
+class AssignmentPayload:
+    assignment: Assignment | None = strawberry.field(description="The assignment.")
+    recalculation: Job | None = strawberry.field(
+        description="The points recalculation this change started, if any."
+    )
+    user_errors: list[AssignmentError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Your submission of an assignment (students).")
+class SubmissionCreateInput:
+    assignment_id: relay.GlobalID = strawberry.field(description="The assignment.")
+    content: str | None = strawberry.field(
+        default=None, description="A link or text (at most 10,000 characters)."
+    )
+
+
+@strawberry.type(description="The submission, or why there is none.")
+class SubmissionPayload:
+    submission: Submission | None = strawberry.field(description="The submission.")
+    created: bool = strawberry.field(
+        description="False when you had submitted already: the first one counts."
+    )
+    user_errors: list[AssignmentError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(
+    description="Record the submissions of the students whose e-mail addresses are pasted "
+    "(one or more per line, any case; other text is reported, not fatal)."
+)
+class SubmissionBulkRecordInput:
+    assignment_id: relay.GlobalID = strawberry.field(description="The assignment.")
+    emails: str = strawberry.field(description="The pasted text (at most 5,000 addresses).")
+    submitted_at: datetime | None = strawberry.field(
+        default=None, description="When they submitted; default: now. Decides lateness."
+    )
+
+
+@strawberry.enum(description="What became of one pasted address or line.")
+class BulkLineOutcome(Enum):
+    RECORDED = ev("RECORDED", description="A submission was recorded.")
+    ALREADY_RECORDED = ev("ALREADY_RECORDED", description="The student had one already.")
+    DUPLICATE = ev("DUPLICATE", description="The address appeared earlier in the paste.")
+    UNKNOWN_EMAIL = ev("UNKNOWN_EMAIL", description="No user has this address.")
+    NOT_ENROLLED = ev("NOT_ENROLLED", description="Not an active student of the mission.")
+    NOT_AN_ADDRESS = ev("NOT_AN_ADDRESS", description="No e-mail address on this line.")
+
+
+@strawberry.type(description="One address (or junk line) of the paste and its outcome.")
+class SubmissionBulkLine:
+    line: int = strawberry.field(description="The line number in the paste (from 1).")
+    text: str = strawberry.field(description="The address, or the line's text.")
+    outcome: BulkLineOutcome = strawberry.field(description="What happened.")
+
+
+@strawberry.type(description="What a bulk recording did. Safe to repeat: it is idempotent.")
+class SubmissionBulkRecordPayload:
+    recorded: int = strawberry.field(description="Submissions newly recorded.")
+    already_recorded: int = strawberry.field(description="Students who had submitted already.")
+    late: bool = strawberry.field(description="Whether these count as late.")
+    lines: list[SubmissionBulkLine] = strawberry.field(description="Per address or line.")
+    user_errors: list[AssignmentError] = strawberry.field(
+        description="Empty on success; on an error nothing was recorded."
+    )
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+@strawberry.enum(description="Why a rules mutation failed.")
+class EngagementRulesErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission.")
+    INVALID_TIME_ZONE = ev("INVALID_TIME_ZONE", description="Not an IANA time zone.")
+    OUT_OF_RANGE = ev("OUT_OF_RANGE", description="A number is out of range.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a rules mutation's input.")
+class EngagementRulesError(UserError):
+    code: EngagementRulesErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="Changes to a mission's engagement rules; omitted stay as they are.")
+class EngagementRulesUpdateInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    time_zone: str | None = strawberry.field(default=None, description="IANA time zone.")
+    attendance_when_draft: AttendanceKind | None = strawberry.field(
+        default=None, description="While draft."
+    )
+    attendance_when_active: AttendanceKind | None = strawberry.field(
+        default=None, description="While active."
+    )
+    attendance_when_completed: AttendanceKind | None = strawberry.field(
+        default=None, description="Once completed."
+    )
+    grace_minutes: int | None = strawberry.field(default=None, description="0 to 1,440.")
+    attendance_points: int | None = strawberry.field(default=None, description="0 to 10,000.")
+    meeting_points: int | None = strawberry.field(default=None, description="0 to 10,000.")
+    on_time_submission_percent: int | None = strawberry.field(
+        default=None, description="0 to 10,000."
+    )
+    late_submission_percent: int | None = strawberry.field(default=None, description="0 to 10,000.")
+
+
+@strawberry.type(description="The rules as changed, or why nothing changed.")
+class EngagementRulesPayload:
+    rules: EngagementRules | None = strawberry.field(description="The rules now.")
+    recalculation: Job | None = strawberry.field(
+        description="The points recalculation started because point rules changed, if any."
+    )
+    user_errors: list[EngagementRulesError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Recalculate a mission's points from its records and rules.")
+class PointsRecalculateInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+
+
+@strawberry.type(description="The recalculation job, or why there is none.")
+class PointsRecalculatePayload:
+    job: Job | None = strawberry.field(description="Follow it with `jobUpdated(id:)`.")
+    user_errors: list[EngagementRulesError] = strawberry.field(description="Empty on success.")
+
+
+def _kind(value: AttendanceKind | None) -> str | None:
+    return str(value.value) if value is not None else None
+
+
+@strawberry.type
+class EngagementMutation:
+    @strawberry.mutation(
+        description="Submit your attendance for today (the mission's time zone); sending it "
+        "twice records it once."
+    )
+    async def attendance_submit(
+        self, info: Info, input: Annotated[AttendanceSubmitInput, arg("The day.")]
+    ) -> AttendancePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: attendance.submit(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                day=input.day, report=input.report,
+            ),
+        )  # fmt: skip
+        return AttendancePayload(
+            attendance=_record(found),
+            created=bool(found and found.created),
+            user_errors=user_errors(AttendanceError, AttendanceErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Correct a student's attendance on one day (their mentor, SREs, managers); "
+        "audited, and points follow."
+    )
+    async def attendance_correct(
+        self, info: Info, input: Annotated[AttendanceCorrectInput, arg("The correction.")]
+    ) -> AttendancePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: attendance.correct(
+                uow, viewer, pk_of(input.enrollment_id, "Enrollment", "enrollmentId"),
+                day=input.day, present=input.present, reason=input.reason,
+            ),
+        )  # fmt: skip
+        return AttendancePayload(
+            attendance=_record(found),
+            created=bool(found and found.created),
+            user_errors=user_errors(AttendanceError, AttendanceErrorCode, problems),
+        )
+
+    @strawberry.mutation(description="Schedule a meeting (staff, or a mentor of the mission).")
+    async def meeting_create(
+        self, info: Info, input: Annotated[MeetingCreateInput, arg("The meeting.")]
+    ) -> MeetingPayload:
+        viewer = info.context.viewer
+        mentor = global_pk(input.mentor_id, "User") if input.mentor_id is not None else None
+        if input.mentor_id is not None and mentor is None:
+            mentor = -1
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: meetings.create(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                held_on=input.held_on, topic=input.topic, mentor_id=mentor,
+            ),
+        )  # fmt: skip
+        return MeetingPayload(
+            meeting=Meeting.from_row(found) if found is not None else None,
+            created=found is not None,
+            user_errors=user_errors(MeetingError, MeetingErrorCode, problems),
+        )
+
+    @strawberry.mutation(description="Say you attended a meeting (students); idempotent.")
+    async def meeting_attendance_submit(
+        self, info: Info, input: Annotated[MeetingAttendanceSubmitInput, arg("The meeting.")]
+    ) -> MeetingPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: meetings.attend(
+                uow, viewer, pk_of(input.meeting_id, "Meeting", "meetingId")
+            ),
+        )
+        return MeetingPayload(
+            meeting=Meeting.from_row(found[0]) if found is not None else None,
+            created=bool(found and found[1]),
+            user_errors=user_errors(MeetingError, MeetingErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Mark students present at or absent from a meeting (their mentor, or "
+        "staff); audited."
+    )
+    async def meeting_attendance_record(
+        self, info: Info, input: Annotated[MeetingAttendanceRecordInput, arg("Who.")]
+    ) -> MeetingAttendanceRecordPayload:
+        viewer = info.context.viewer
+        ids = [global_pk(s, "User") for s in input.student_ids]
+        changed, problems = await run_in_transaction(
+            info,
+            lambda uow: meetings.record(
+                uow, viewer, pk_of(input.meeting_id, "Meeting", "meetingId"),
+                student_ids=ids, present=input.present,
+            ),
+        )  # fmt: skip
+        return MeetingAttendanceRecordPayload(
+            changed=changed or 0,
+            user_errors=user_errors(MeetingError, MeetingErrorCode, problems),
+        )
+
+    @strawberry.mutation(description="Create an assignment (needs `engagement:manage`).")
+    async def assignment_create(
+        self, info: Info, input: Annotated[AssignmentCreateInput, arg("The assignment.")]
+    ) -> AssignmentPayload:
+        viewer = info.context.viewer
+        data = assignments.AssignmentChanges(
+            title=input.title, description=input.description, opens_at=input.opens_at,
+            due_at=input.due_at, max_points=input.max_points,
+            late_policy=str(input.late_policy.value), late_cutoff_at=input.late_cutoff_at,
+        )  # fmt: skip
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: assignments.create(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"), data
+            ),
+        )
+        return AssignmentPayload(
+            assignment=Assignment.from_row(found) if found is not None else None,
+            recalculation=None,
+            user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Change an assignment (needs `engagement:manage`); a new maximum "
+        "recalculates the mission's points."
+    )
+    async def assignment_update(
+        self, info: Info, input: Annotated[AssignmentUpdateInput, arg("The changes.")]
+    ) -> AssignmentPayload:
+        viewer = info.context.viewer
+        data = assignments.AssignmentChanges(
+            title=input.title, description=input.description, opens_at=input.opens_at,
+            due_at=input.due_at, max_points=input.max_points,
+            late_policy=str(input.late_policy.value) if input.late_policy else None,
+            late_cutoff_at=input.late_cutoff_at, clear_late_cutoff=input.clear_late_cutoff,
+        )  # fmt: skip
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: assignments.update(uow, viewer, pk_of(input.id, "Assignment", "id"), data),
+        )
+        return AssignmentPayload(
+            assignment=Assignment.from_row(found[0]) if found is not None else None,
+            recalculation=await _job(info, found[1]) if found is not None else None,
+            user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(description="Hand in an assignment (students); the first one counts.")
+    async def submission_create(
+        self, info: Info, input: Annotated[SubmissionCreateInput, arg("The submission.")]
+    ) -> SubmissionPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: assignments.submit(
+                uow, viewer, pk_of(input.assignment_id, "Assignment", "assignmentId"),
+                content=input.content,
+            ),
+        )  # fmt: skip
+        return SubmissionPayload(
+            submission=Submission.from_row(found[0]) if found is not None else None,
+            created=bool(found and found[1]),
+            user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Record submissions from a pasted list of e-mail addresses (needs "
+        "`engagement:manage`); reports every line, idempotent."
+    )
+    async def submission_bulk_record(
+        self, info: Info, input: Annotated[SubmissionBulkRecordInput, arg("The paste.")]
+    ) -> SubmissionBulkRecordPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: assignments.bulk_record(
+                uow, viewer, pk_of(input.assignment_id, "Assignment", "assignmentId"),
+                pasted=input.emails, submitted_at=input.submitted_at,
+            ),
+        )  # fmt: skip
+        return SubmissionBulkRecordPayload(
+            recorded=found.recorded if found else 0,
+            already_recorded=found.already_recorded if found else 0,
+            late=found.late if found else False,
+            lines=[
+                SubmissionBulkLine(line=x.line, text=x.text, outcome=BulkLineOutcome[x.outcome])
+                for x in (found.lines if found else [])
+            ],
+            user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Change a mission's engagement rules (needs `cohorts:manage`); changed "
+        "point rules recalculate the mission's points in the background."
+    )
+    async def engagement_rules_update(
+        self, info: Info, input: Annotated[EngagementRulesUpdateInput, arg("The changes.")]
+    ) -> EngagementRulesPayload:
+        viewer = info.context.viewer
+        changes = {
+            "time_zone": input.time_zone,
+            "attendance_when_draft": _kind(input.attendance_when_draft),
+            "attendance_when_active": _kind(input.attendance_when_active),
+            "attendance_when_completed": _kind(input.attendance_when_completed),
+            "grace_minutes": input.grace_minutes,
+            "attendance_points": input.attendance_points,
+            "meeting_points": input.meeting_points,
+            "on_time_percent": input.on_time_submission_percent,
+            "late_percent": input.late_submission_percent,
+        }
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: rules.update_rules(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"), changes
+            ),
+        )
+        return EngagementRulesPayload(
+            rules=EngagementRules.of(found[0]) if found is not None else None,
+            recalculation=await _job(info, found[1]) if found is not None else None,
+            user_errors=user_errors(EngagementRulesError, EngagementRulesErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Recalculate a mission's points in the background (needs "
+        "`engagement:manage`), e.g. after corrections; follow the job with `jobUpdated`."
+    )
+    async def points_recalculate(
+        self, info: Info, input: Annotated[PointsRecalculateInput, arg("The mission.")]
+    ) -> PointsRecalculatePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: rules.request_recalculation(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId")
+            ),
+        )
+        return PointsRecalculatePayload(
+            job=await _job(info, found),
+            user_errors=user_errors(EngagementRulesError, EngagementRulesErrorCode, problems),
+        )

@@ -1,0 +1,592 @@
+"""Engagement types, and the engagement fields of missions, batches, enrolments and users.
+
+Visibility follows cohorts: whoever may see an enrolment sees its attendance,
+submissions, points and progress; whoever may see a mission sees its assignments and
+meetings; mission and batch rates are for staff and the mission's mentors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+import strawberry
+from sqlalchemy import select
+from strawberry import relay
+
+from alumnet.domain.cohorts import access
+from alumnet.domain.engagement.rules import Rules
+from alumnet.persistence.loaders import engagement as loaders
+from alumnet.persistence.models import AttendanceDay as AttendanceModel
+from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import MentorAssignment as AssignmentModel
+from alumnet.persistence.models import PointEntry as PointEntryModel
+from alumnet.persistence.models import Submission as SubmissionModel
+from alumnet.schema.context import Info
+from alumnet.schema.errors import bad_input
+from alumnet.schema.nodes import load_visible
+from alumnet.schema.pagination import (
+    MAX_PAGE,
+    CountedConnection,
+    KeysetQuery,
+    SortKey,
+    batch_loader,
+)
+
+if TYPE_CHECKING:
+    from alumnet.schema.cohorts.types import Enrollment
+    from alumnet.schema.identity.types import User
+
+ev = strawberry.enum_value
+COHORTS = "alumnet.schema.cohorts.types"
+IDENTITY = "alumnet.schema.identity.types"
+RATE_DAYS_MAX = 400
+FromDay = Annotated[
+    date | None, strawberry.argument(name="from", description="Default: the first day.")
+]
+ToDay = Annotated[
+    date | None, strawberry.argument(description="Default: today, or the last day if earlier.")
+]
+
+
+def _loader(info: Info, name: str, load: Any) -> Any:
+    return batch_loader(info, ("engagement", name), partial(load, info.context.reads))
+
+
+@strawberry.enum(description="What a student submits each day.")
+class AttendanceKind(Enum):
+    NONE = ev("none", description="Nothing: the mission takes no attendance in this status.")
+    CHECK_IN = ev("check_in", description="A check-in: present today.")
+    REPORT = ev("report", description="A check-in with a short report of the day's work.")
+
+
+@strawberry.enum(description="Whether the student counts as present that day.")
+class AttendanceStatus(Enum):
+    PRESENT = ev("present", description="Present (points awarded).")
+    ABSENT = ev("absent", description="Marked absent by a correction (points taken back).")
+
+
+@strawberry.enum(description="What happens to work handed in after the due time.")
+class LatePolicy(Enum):
+    ACCEPT_LATE = ev(
+        "accept_late", description="Accepted as late (until the late cut-off, if any)."
+    )
+    NO_LATE = ev("no_late", description="Not accepted after the due time.")
+
+
+@strawberry.enum(description="Why points were added or taken away.")
+class PointReason(Enum):
+    ATTENDANCE = ev("attendance", description="A day's attendance.")
+    MEETING = ev("meeting", description="Attending a meeting.")
+    SUBMISSION_ON_TIME = ev("submission_on_time", description="A submission on time.")
+    SUBMISSION_LATE = ev("submission_late", description="A late submission.")
+    CORRECTION = ev("correction", description="A mentor's or staff correction.")
+    RECALCULATION = ev("recalculation", description="Rules or data changed; recalculated.")
+    PENALTY = ev("penalty", description="An integrity decision.")
+
+
+@strawberry.type(description="A mission's engagement settings and point rules.")
+class EngagementRules:
+    time_zone: str = strawberry.field(description="IANA time zone that defines 'today'.")
+    attendance_when_draft: AttendanceKind = strawberry.field(description="Asked while draft.")
+    attendance_when_active: AttendanceKind = strawberry.field(description="Asked while active.")
+    attendance_when_completed: AttendanceKind = strawberry.field(
+        description="Asked once completed."
+    )
+    grace_minutes: int = strawberry.field(
+        description="Minutes after local midnight during which yesterday's attendance is "
+        "still accepted."
+    )
+    attendance_points: int = strawberry.field(description="Points for a day's attendance.")
+    meeting_points: int = strawberry.field(description="Points for attending a meeting.")
+    on_time_submission_percent: int = strawberry.field(
+        description="Percent of an assignment's maximum points for an on-time submission."
+    )
+    late_submission_percent: int = strawberry.field(
+        description="Percent of an assignment's maximum points for a late submission."
+    )
+
+    @classmethod
+    def of(cls, rules: Rules) -> Self:
+        return cls(
+            time_zone=rules.time_zone,
+            attendance_when_draft=AttendanceKind(rules.attendance_when_draft),
+            attendance_when_active=AttendanceKind(rules.attendance_when_active),
+            attendance_when_completed=AttendanceKind(rules.attendance_when_completed),
+            grace_minutes=rules.grace_minutes,
+            attendance_points=rules.attendance_points,
+            meeting_points=rules.meeting_points,
+            on_time_submission_percent=rules.on_time_percent,
+            late_submission_percent=rules.late_percent,
+        )
+
+
+async def rules_for(info: Info, mission_id: int) -> Rules:
+    return Rules.from_row(
+        await _loader(info, "rules", loaders.rules_by_mission_id).load(mission_id)
+    )
+
+
+def _enrollment_of(info: Info, enrollment_id: int) -> Any:
+    from alumnet.schema.cohorts.types import Enrollment
+
+    async def load() -> Any:
+        row = await info.context.loaders.enrollment_by_id.load(enrollment_id)
+        return Enrollment.from_row(row) if row is not None else None
+
+    return load()
+
+
+@strawberry.type(description="A student's attendance of one day of a mission.")
+class AttendanceRecord(relay.Node):
+    id: relay.NodeID[int]
+    day: date = strawberry.field(description="The mission's local date.")
+    kind: AttendanceKind = strawberry.field(description="What was submitted.")
+    report: str | None = strawberry.field(description="The day's report, if one was asked for.")
+    status: AttendanceStatus = strawberry.field(
+        description="Present, or absent after a correction."
+    )
+    recorded_at: datetime = strawberry.field(description="When it was first recorded (UTC).")
+    _enrollment_id: strawberry.Private[int]
+    _student_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, day=row.day, kind=AttendanceKind(row.kind), report=row.report,
+            status=AttendanceStatus(row.status), recorded_at=row.created_at,
+            _enrollment_id=row.enrollment_id, _student_id=row.student_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        scope = await info.context.cohort_scope()
+        return await load_visible(
+            _loader(info, "attendance", loaders.attendance_by_id), node_ids,
+            lambda viewer, row: scope.sees_enrollment(row.enrollment_id),
+            info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The enrolment (student in mission) it belongs to.")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Attendance records, a page at a time.")
+class AttendanceConnection(CountedConnection[AttendanceRecord]):
+    pass
+
+
+@strawberry.input(description="Narrows attendance records; every condition given must hold.")
+class AttendanceFilter:
+    day: date | None = strawberry.field(default=None, description="Only this day.")
+    from_: date | None = strawberry.field(
+        default=None, name="from", description="Only from this day on."
+    )
+    to: date | None = strawberry.field(default=None, description="Only up to this day.")
+    student_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only this student."
+    )
+
+
+def attendance_query(
+    info: Info, *, where: Any, filter: AttendanceFilter | None, key: Any
+) -> KeysetQuery[AttendanceRecord]:
+    from alumnet.schema.nodes import global_pk
+
+    query = select(*loaders.ATTENDANCE_COLUMNS).where(where)
+    visible = access.visible_enrollments(info.context.viewer)
+    if visible is not None:
+        query = query.where(
+            AttendanceModel.enrollment_id.in_(select(EnrollmentModel.id).where(visible))
+        )
+    if filter is not None:
+        if filter.day is not None:
+            query = query.where(AttendanceModel.day == filter.day)
+        if filter.from_ is not None:
+            query = query.where(AttendanceModel.day >= filter.from_)
+        if filter.to is not None:
+            query = query.where(AttendanceModel.day <= filter.to)
+        if filter.student_id is not None:
+            query = query.where(
+                AttendanceModel.student_id == (global_pk(filter.student_id, "User") or -1)
+            )
+    return KeysetQuery(
+        query,
+        [SortKey(AttendanceModel.day, True), SortKey(AttendanceModel.id, True)],
+        AttendanceRecord.from_row,
+        info.context.reads,
+    )
+
+
+@strawberry.type(description="A meeting of a mission, held by a mentor.")
+class Meeting(relay.Node):
+    id: relay.NodeID[int]
+    held_on: date = strawberry.field(description="The mission's local date of the meeting.")
+    topic: str = strawberry.field(description="What it is about.")
+    _mission_id: strawberry.Private[int]
+    _mentor_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, held_on=row.held_on, topic=row.topic,
+            _mission_id=row.mission_id, _mentor_id=row.mentor_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        scope = await info.context.cohort_scope()
+        return await load_visible(
+            _loader(info, "meeting", loaders.meetings_by_id), node_ids,
+            lambda viewer, row: scope.sees_mission(row.mission_id),
+            info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The mentor holding it, if one was named.")
+    async def mentor(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        from alumnet.schema.identity.types import User
+
+        if self._mentor_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self._mentor_id)
+        return User.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="The enrolments of the students who attended (those you may see)."
+    )
+    async def attendees(self, info: Info) -> list[Annotated[Enrollment, strawberry.lazy(COHORTS)]]:
+        rows = await _loader(
+            info, "meeting.attendance", loaders.meeting_attendance_by_meeting_id
+        ).load(self.id)
+        scope = await info.context.cohort_scope()
+        found = [
+            await _enrollment_of(info, r.enrollment_id)
+            for r in rows
+            if scope.sees_enrollment(r.enrollment_id)
+        ]
+        return [e for e in found if e is not None]
+
+
+@strawberry.type(description="Work students hand in, with opening and due times.")
+class Assignment(relay.Node):
+    id: relay.NodeID[int]
+    title: str = strawberry.field(description="What it is called.")
+    description: str = strawberry.field(description="What to do (plain text).")
+    opens_at: datetime = strawberry.field(description="From when it may be submitted (UTC).")
+    due_at: datetime = strawberry.field(description="When it is due (UTC).")
+    max_points: int = strawberry.field(description="Points for an on-time submission at 100%.")
+    late_policy: LatePolicy = strawberry.field(description="Whether late work is accepted.")
+    late_cutoff_at: datetime | None = strawberry.field(
+        description="The last moment late work is accepted (UTC); null: no cut-off."
+    )
+    _mission_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, title=row.title, description=row.description, opens_at=row.opens_at,
+            due_at=row.due_at, max_points=row.max_points,
+            late_policy=LatePolicy(row.late_policy), late_cutoff_at=row.late_cutoff_at,
+            _mission_id=row.mission_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        scope = await info.context.cohort_scope()
+        return await load_visible(
+            _loader(info, "assignment", loaders.assignments_by_id), node_ids,
+            lambda viewer, row: scope.sees_mission(row.mission_id),
+            info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @relay.connection(
+        Annotated["SubmissionConnection", strawberry.lazy("alumnet.schema.engagement.types")],
+        description="Its submissions (those you may see), latest first.",
+        max_results=MAX_PAGE,
+    )
+    def submissions(self, info: Info) -> Iterable[Submission]:
+        query = select(*loaders.SUBMISSION_COLUMNS).where(SubmissionModel.assignment_id == self.id)
+        visible = access.visible_enrollments(info.context.viewer)
+        if visible is not None:
+            query = query.where(
+                SubmissionModel.enrollment_id.in_(select(EnrollmentModel.id).where(visible))
+            )
+        return KeysetQuery(
+            query,
+            [SortKey(SubmissionModel.submitted_at, True), SortKey(SubmissionModel.id, True)],
+            Submission.from_row,
+            info.context.reads,
+        )
+
+
+@strawberry.type(description="A student's submission of an assignment.")
+class Submission(relay.Node):
+    id: relay.NodeID[int]
+    submitted_at: datetime = strawberry.field(description="When it was handed in (UTC).")
+    late: bool = strawberry.field(description="Handed in after the due time.")
+    recorded_in_bulk: bool = strawberry.field(
+        description="Recorded by staff from a pasted list, not by the student."
+    )
+    _assignment_id: strawberry.Private[int]
+    _enrollment_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, submitted_at=row.submitted_at, late=row.late,
+            recorded_in_bulk=row.source == "bulk", _assignment_id=row.assignment_id,
+            _enrollment_id=row.enrollment_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        scope = await info.context.cohort_scope()
+        return await load_visible(
+            _loader(info, "submission", loaders.submissions_by_id), node_ids,
+            lambda viewer, row: scope.sees_enrollment(row.enrollment_id),
+            info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The assignment.")
+    async def assignment(self, info: Info) -> Assignment:
+        row = await _loader(info, "assignment", loaders.assignments_by_id).load(self._assignment_id)
+        return Assignment.from_row(row)
+
+    @strawberry.field(description="The enrolment (student in mission).")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Submissions, a page at a time.")
+class SubmissionConnection(CountedConnection[Submission]):
+    pass
+
+
+@strawberry.type(description="One change of a student's points, with its reason.")
+class PointEntry:
+    points: int = strawberry.field(description="Added (positive) or taken away (negative).")
+    reason: PointReason = strawberry.field(description="Why.")
+    note: str | None = strawberry.field(description="A person's or the system's explanation.")
+    created_at: datetime = strawberry.field(description="When (UTC).")
+
+
+@strawberry.type(description="A student's standing in a mission, computed in SQL.")
+class StudentProgress:
+    days_elapsed: int = strawberry.field(
+        description="Days of the mission so far (its local dates), today included."
+    )
+    days_present: int = strawberry.field(description="Days with attendance.")
+    attendance_rate: float | None = strawberry.field(
+        description="Days present ÷ days elapsed (0 to 1); null before the mission starts."
+    )
+    submissions_on_time: int = strawberry.field(description="Submissions handed in on time.")
+    submissions_late: int = strawberry.field(description="Submissions handed in late.")
+    submissions_missing: int = strawberry.field(
+        description="Assignments already due that the student has not handed in."
+    )
+    points: int = strawberry.field(description="Total points (the ledger's sum).")
+    rank: int | None = strawberry.field(
+        description="Rank by points among the mission's active students (ties share a "
+        "rank); null when the enrolment is not active."
+    )
+
+
+def days_elapsed(starts_on: date, ends_on: date, today: date) -> int:
+    if today < starts_on:
+        return 0
+    return (min(today, ends_on) - starts_on).days + 1
+
+
+async def enrollment_progress(info: Info, enrollment_id: int) -> StudentProgress | None:
+    row = await _loader(info, "progress", loaders.progress_by_enrollment_id).load(enrollment_id)
+    if row is None:
+        return None
+    rules = Rules(time_zone=row.time_zone or "UTC")
+    elapsed = days_elapsed(row.starts_on, row.ends_on, rules.today())
+    return StudentProgress(
+        days_elapsed=elapsed,
+        days_present=int(row.days_present),
+        attendance_rate=round(min(1.0, row.days_present / elapsed), 4) if elapsed else None,
+        submissions_on_time=int(row.on_time),
+        submissions_late=int(row.late),
+        submissions_missing=max(0, int(row.missing)),
+        points=int(row.points),
+        rank=int(row.rank) if row.rank is not None else None,
+    )
+
+
+async def enrollment_point_entries(info: Info, enrollment_id: int, first: int) -> list[PointEntry]:
+    if not 0 <= first <= MAX_PAGE:
+        raise bad_input(f"`first` must be between 0 and {MAX_PAGE}.")
+    query = (
+        select(
+            PointEntryModel.points,
+            PointEntryModel.reason,
+            PointEntryModel.note,
+            PointEntryModel.created_at,
+        )
+        .where(PointEntryModel.enrollment_id == enrollment_id)
+        .order_by(PointEntryModel.id.desc())
+        .limit(first)
+    )
+    async with info.context.reads.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        PointEntry(
+            points=r.points, reason=PointReason(r.reason), note=r.note, created_at=r.created_at
+        )
+        for r in rows
+    ]
+
+
+@strawberry.type(description="A place on a mission's leaderboard.")
+class LeaderboardEntry:
+    rank: int = strawberry.field(description="1 for the most points; ties share a rank.")
+    points: int = strawberry.field(description="Total points.")
+    _enrollment_id: strawberry.Private[int]
+
+    @strawberry.field(description="The enrolment (student in mission).")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+async def mission_leaderboard(info: Info, mission_id: int, first: int) -> list[LeaderboardEntry]:
+    if not 0 <= first <= MAX_PAGE:
+        raise bad_input(f"`first` must be between 0 and {MAX_PAGE}.")
+    visible = access.visible_enrollments(info.context.viewer)
+    rows = await loaders.leaderboard(info.context.reads, mission_id, visible, first)
+    return [
+        LeaderboardEntry(rank=int(r.rank), points=int(r.points), _enrollment_id=r.id) for r in rows
+    ]
+
+
+@strawberry.type(description="Attendance on one day.")
+class DayRate:
+    day: date = strawberry.field(description="The local date.")
+    present: int = strawberry.field(description="Students present.")
+    enrolled: int = strawberry.field(description="Students actively enrolled (today).")
+    rate: float | None = strawberry.field(description="present ÷ enrolled; null if nobody.")
+
+
+@strawberry.type(description="Attendance over one week (Monday to Sunday).")
+class WeekRate:
+    week_start: date = strawberry.field(description="The Monday.")
+    days: int = strawberry.field(description="Days of the week inside the range asked for.")
+    present: int = strawberry.field(description="Attendances that week.")
+    possible: int = strawberry.field(description="enrolled × days.")
+    rate: float | None = strawberry.field(description="present ÷ possible; null if nothing.")
+
+
+async def may_see_rates(info: Info, mission_ids: Sequence[int]) -> bool:
+    viewer = info.context.viewer
+    if access.sees_everything(viewer):
+        return True
+    if viewer.user_id is None:
+        return False
+    query = (
+        select(AssignmentModel.mission_id)
+        .where(
+            AssignmentModel.mentor_id == viewer.user_id,
+            AssignmentModel.mission_id.in_(list(mission_ids)),
+        )
+        .limit(1)
+    )
+    async with info.context.reads.connect() as conn:
+        return (await conn.execute(query)).first() is not None
+
+
+def _range(
+    first: date | None, last: date | None, starts_on: date, ends_on: date
+) -> tuple[date, date]:
+    first = first or starts_on
+    last = last or min(ends_on, datetime.now(UTC).date())
+    if last < first:
+        raise bad_input("`to` is before `from`.")
+    if (last - first).days >= RATE_DAYS_MAX:
+        raise bad_input(f"Ask for at most {RATE_DAYS_MAX} days at once.")
+    return first, last
+
+
+async def day_rates(
+    info: Info, mission_ids: Sequence[int], first: date, last: date
+) -> list[DayRate]:
+    present = dict(await loaders.attendance_by_day(info.context.reads, mission_ids, first, last))
+    enrolled = await loaders.active_enrolments(info.context.reads, mission_ids)
+    out = []
+    day = first
+    while day <= last:
+        n = present.get(day, 0)
+        out.append(
+            DayRate(
+                day=day,
+                present=n,
+                enrolled=enrolled,
+                rate=round(n / enrolled, 4) if enrolled else None,
+            )
+        )
+        day += timedelta(days=1)
+    return out
+
+
+def week_rates(days: list[DayRate]) -> list[WeekRate]:
+    weeks: dict[date, WeekRate] = {}
+    for d in days:
+        start = d.day - timedelta(days=d.day.weekday())
+        week = weeks.setdefault(
+            start, WeekRate(week_start=start, days=0, present=0, possible=0, rate=None)
+        )
+        week.days += 1
+        week.present += d.present
+        week.possible += d.enrolled
+    for week in weeks.values():
+        week.rate = round(week.present / week.possible, 4) if week.possible else None
+    return list(weeks.values())
+
+
+async def rates(
+    info: Info,
+    mission_ids: Sequence[int],
+    first: date | None,
+    last: date | None,
+    starts_on: date,
+    ends_on: date,
+) -> list[DayRate] | None:
+    if not mission_ids or not await may_see_rates(info, mission_ids):
+        return None
+    lo, hi = _range(first, last, starts_on, ends_on)
+    return await day_rates(info, mission_ids, lo, hi)
+
+
+def enrollment_submissions_query(info: Info, enrollment_id: int) -> Any:
+    return (
+        select(*loaders.SUBMISSION_COLUMNS)
+        .where(SubmissionModel.enrollment_id == enrollment_id)
+        .order_by(SubmissionModel.submitted_at)
+    )
+
+
+async def enrollment_submissions(info: Info, enrollment_id: int) -> list[Submission]:
+    async with info.context.reads.connect() as conn:
+        rows = (await conn.execute(enrollment_submissions_query(info, enrollment_id))).all()
+    return [Submission.from_row(r) for r in rows]
+
+
+async def student_points(info: Info, student_id: int, mission_id: int) -> int | None:
+    row = await _loader(info, "points", loaders.points_by_student_mission).load(
+        (student_id, mission_id)
+    )
+    if row is None:
+        return None
+    scope = await info.context.cohort_scope()
+    return int(row.points) if scope.sees_enrollment(row.id) else None

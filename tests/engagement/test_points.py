@@ -1,0 +1,199 @@
+"""Points: the ledger explains every total; recalculation equals incremental awards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from alumnet.persistence.models import Enrollment, PointEntry
+from tests.engagement.conftest import RULES, SUBMIT, Programme, call, codes, ok, points_of
+from tests.engagement.test_submissions import SUBMIT as HAND_IN
+from tests.engagement.test_submissions import assignment
+
+MEETING = """mutation($i: MeetingCreateInput!) { meetingCreate(input: $i) {
+  meeting { id topic mentor { name } } userErrors { field code message } } }"""
+ATTEND = """mutation($i: MeetingAttendanceSubmitInput!) { meetingAttendanceSubmit(input: $i) {
+  meeting { id } created userErrors { field code message } } }"""
+RECORD = """mutation($i: MeetingAttendanceRecordInput!) { meetingAttendanceRecord(input: $i) {
+  changed userErrors { field code message } } }"""
+RECALCULATE = """mutation($m: ID!) { pointsRecalculate(input: {missionId: $m}) {
+  job { id status } userErrors { code } } }"""
+
+
+async def ledger_matches_totals(p: Programme) -> dict[int, int]:
+    async with p.api.app.state.runtime.database.connect() as conn:
+        ledger = dict(
+            (
+                await conn.execute(
+                    select(PointEntry.enrollment_id, func.sum(PointEntry.points)).group_by(
+                        PointEntry.enrollment_id
+                    )
+                )
+            ).all()
+        )
+        totals = dict((await conn.execute(select(Enrollment.id, Enrollment.points))).all())
+    assert all(totals[e] == ledger.get(e, 0) for e in totals), (totals, ledger)
+    return {int(k): int(v) for k, v in totals.items()}
+
+
+async def activity(p: Programme) -> None:
+    """Attendance, a meeting and submissions for s1 and s2 in mission ma."""
+    today = datetime.now(UTC).date()
+    for who in ("s1", "s2"):
+        await ok(p, who, SUBMIT, {"i": {"missionId": p.ids["ma"]}}, "attendanceSubmit")
+    meeting = await ok(
+        p,
+        "m1",
+        MEETING,
+        {"i": {"missionId": p.ids["ma"], "heldOn": today.isoformat(), "topic": "Week 1"}},
+        "meetingCreate",
+    )
+    assert meeting["meeting"]["mentor"]["name"] == "M1 Person"
+    meeting_id = meeting["meeting"]["id"]
+    await ok(p, "s1", ATTEND, {"i": {"meetingId": meeting_id}}, "meetingAttendanceSubmit")
+    # m1 does not mentor s2; m2 does.
+    refused = await call(
+        p,
+        "m1",
+        RECORD,
+        {"i": {"meetingId": meeting_id, "studentIds": [p.ids["s2"]]}},
+        "meetingAttendanceRecord",
+    )
+    assert codes(refused) == ["NOT_FOUND"] or codes(refused) == ["NOT_YOUR_MENTEE"]
+    recorded = await ok(
+        p,
+        "m2",
+        RECORD,
+        {"i": {"meetingId": meeting_id, "studentIds": [p.ids["s2"]]}},
+        "meetingAttendanceRecord",
+    )
+    assert recorded["changed"] == 1
+    on_time = await assignment(p)
+    late = await assignment(
+        p,
+        opensAt=(datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        dueAt=(datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    )
+    for who in ("s1", "s2"):
+        await ok(p, who, HAND_IN, {"i": {"assignmentId": on_time}}, "submissionCreate")
+    await ok(p, "s1", HAND_IN, {"i": {"assignmentId": late}}, "submissionCreate")
+
+
+async def test_recalculation_equals_incremental_awards(programme: Programme) -> None:
+    p = programme
+    await activity(p)
+    before = await ledger_matches_totals(p)
+    s1 = await points_of(p, "s1", p.ids["e_s1_ma"])
+    assert s1["points"] == 1 + 2 + 10 + 5
+    # Nothing changed: recalculation adds nothing and totals stay.
+    job = await ok(p, "sre", RECALCULATE, {"m": p.ids["ma"]}, "pointsRecalculate")
+    assert job["job"]["status"] == "PENDING"
+    await p.api.run_jobs()
+    assert await ledger_matches_totals(p) == before
+    async with p.api.app.state.runtime.database.connect() as conn:
+        adjustments = (
+            await conn.execute(select(func.count()).where(PointEntry.reason == "recalculation"))
+        ).scalar_one()
+    assert adjustments == 0
+    # New rules: the job recomputes; totals equal awarding afresh under the new rules.
+    changed = await ok(
+        p,
+        "manager",
+        RULES,
+        {
+            "i": {
+                "missionId": p.ids["ma"],
+                "attendancePoints": 3,
+                "meetingPoints": 4,
+                "lateSubmissionPercent": 20,
+            }
+        },
+        "engagementRulesUpdate",
+    )
+    assert changed["recalculation"] is not None
+    await p.api.run_jobs()
+    after = await ledger_matches_totals(p)
+    s1 = await points_of(p, "s1", p.ids["e_s1_ma"])
+    assert s1["points"] == 3 + 4 + 10 + 2
+    assert "RECALCULATION" in [e["reason"] for e in s1["pointEntries"]]
+    assert (await points_of(p, "s2", p.ids["e_s2_ma"]))["points"] == 3 + 4 + 10
+    # And once more: stable.
+    await ok(p, "sre", RECALCULATE, {"m": p.ids["ma"]}, "pointsRecalculate")
+    await p.api.run_jobs()
+    assert await ledger_matches_totals(p) == after
+    status = await p.gql(
+        "sre",
+        "query($id: ID!) { node(id: $id) { ... on Job { status progress } } }",
+        {"id": job["job"]["id"]},
+    )
+    assert status["data"]["node"] == {"status": "SUCCEEDED", "progress": 1.0}
+    denied = await p.gql("m1", RECALCULATE, {"m": p.ids["ma"]})
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_meeting_absence_takes_points_back(programme: Programme) -> None:
+    p = programme
+    await activity(p)
+    meetings = await p.gql(
+        "m2",
+        "query($m: ID!) { node(id: $m) { ... on Mission { meetings { id attendees { id } } } } }",
+        {"m": p.ids["ma"]},
+    )
+    meeting = meetings["data"]["node"]["meetings"][0]
+    assert len(meeting["attendees"]) == 1  # m2 sees only their mentee s2
+    await ok(
+        p,
+        "m2",
+        RECORD,
+        {"i": {"meetingId": meeting["id"], "studentIds": [p.ids["s2"]], "present": False}},
+        "meetingAttendanceRecord",
+    )
+    assert (await points_of(p, "s2", p.ids["e_s2_ma"]))["points"] == 1 + 10
+    await ledger_matches_totals(p)
+
+
+async def test_leaderboard_points_and_rates(programme: Programme) -> None:
+    p = programme
+    await activity(p)
+    query = """query($m: ID!) { node(id: $m) { ... on Mission {
+      leaderboard { rank points enrollment { student { name } } }
+      attendanceByDay(from: "%s") { day present enrolled rate }
+      attendanceByWeek(from: "%s") { present possible } } } }"""
+    today = datetime.now(UTC).date().isoformat()
+    body = await p.gql("sre", query % (today, today), {"m": p.ids["ma"]})
+    assert "errors" not in body, body
+    board = body["data"]["node"]["leaderboard"]
+    assert [(e["rank"], e["points"], e["enrollment"]["student"]["name"]) for e in board] == [
+        (1, 18, "S1 Person"),
+        (2, 13, "S2 Person"),
+    ]
+    assert body["data"]["node"]["attendanceByDay"][-1] == {
+        "day": today,
+        "present": 2,
+        "enrolled": 2,
+        "rate": 1.0,
+    }
+    student = await p.gql("s2", query % (today, today), {"m": p.ids["ma"]})
+    node = student["data"]["node"]
+    assert [e["rank"] for e in node["leaderboard"]] == [2]  # only their own entry
+    assert node["attendanceByDay"] is None
+    points = (
+        """query($u: ID!, $m: ID!) { node(id: $u) { ... on User { points(missionId: $m) } } }"""
+    )
+    assert (await p.gql("m1", points, {"u": p.ids["s1"], "m": p.ids["ma"]}))["data"]["node"][
+        "points"
+    ] == 18
+    progress = (await points_of(p, "s1", p.ids["e_s1_ma"]))["progress"]
+    assert (
+        progress["rank"] == 1
+        and progress["daysPresent"] == 1
+        and progress["attendanceRate"] is not None
+    )
+    batch = await p.gql(
+        "manager",
+        """query($b: ID!) { node(id: $b) { ... on Batch {
+      attendanceByWeek { present } } } }""",
+        {"b": p.ids["b1"]},
+    )
+    assert sum(w["present"] for w in batch["data"]["node"]["attendanceByWeek"]) == 2
