@@ -116,6 +116,8 @@ def seed_history(mission_id: int, days: int = 60, assignments: int = 30) -> dict
         one("DELETE FROM point_entries WHERE mission_id = %s", (mission_id,))
         one("UPDATE enrollments SET points = 0 WHERE mission_id = %s", (mission_id,))
         one("DELETE FROM attendance_days WHERE mission_id = %s", (mission_id,))
+        one("DELETE FROM submissions WHERE mission_id = %s", (mission_id,))
+        one("DELETE FROM assignments WHERE mission_id = %s", (mission_id,))
         one(
             "INSERT INTO attendance_days (enrollment_id, mission_id, student_id, day, kind, "
             "status, created_at, updated_at) "

@@ -15,7 +15,7 @@ from alumnet.workers.queue import Dispatcher, InProcessJobQueue, JobQueue, RQJob
 def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime, Dispatcher]:
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url, null_pool=worker)
+    database = Database(settings.database_url, pool_size=settings.db_pool_size, null_pool=worker)
     bus: EventBus
     failures: FailureCounter
     queue: JobQueue

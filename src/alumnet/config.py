@@ -82,6 +82,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     job_retry_intervals: tuple[int, ...] = (10, 60, 300)
     queue_prefix: str = "alumnet"
+    # Database connections each server process keeps open (and may add half as many
+    # again under a burst); above what it keeps, every request would open and close one.
+    db_pool_size: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -156,4 +159,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "ALUMNET_MAX_BODY_BYTES", 1024 * 1024),
         job_retry_intervals=intervals,
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),
+        db_pool_size=_int(env, "ALUMNET_DB_POOL_SIZE", 20),
     )

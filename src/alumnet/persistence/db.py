@@ -70,7 +70,7 @@ class Database:
         if null_pool:
             kwargs["poolclass"] = NullPool
         elif not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=False)
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.common import (
@@ -19,7 +22,6 @@ from alumnet.domain.engagement.common import (
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
-from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import AttendanceDay
 from alumnet.persistence.uow import UnitOfWork
 
@@ -39,6 +41,35 @@ class Recorded:
     status: str
     created: bool
     recorded_at: datetime
+
+
+_COLUMNS = (
+    AttendanceDay.id,
+    AttendanceDay.kind,
+    AttendanceDay.report,
+    AttendanceDay.status,
+    AttendanceDay.created_at,
+)
+_VALUES: dict[str, Any] = {
+    name: bindparam(name)
+    for name in ("enrollment_id", "mission_id", "student_id", "day", "kind", "report",
+                 "status", "recorded_by_id", "created_at", "updated_at")
+}  # fmt: skip
+_INSERTS = {
+    dialect: insert_fn(AttendanceDay)
+    .values(_VALUES)
+    .on_conflict_do_nothing(index_elements=["enrollment_id", "day"])
+    .returning(*_COLUMNS)
+    for dialect, insert_fn in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_EXISTING = select(*_COLUMNS).where(
+    AttendanceDay.enrollment_id == bindparam("enrollment_id"),
+    AttendanceDay.day == bindparam("day"),
+)
+
+
+def _insert(session: Any) -> Any:
+    return _INSERTS[session.get_bind().dialect.name]
 
 
 def _check_day(place: Place, day: date | None, now: datetime) -> date:
@@ -82,25 +113,18 @@ async def submit(
     if kind == "report" and not text:
         problems.add("REPORT_REQUIRED", "This mission asks for a short report each day.", "report")
     problems.raise_if_any()
-    added = await insert_or_ignore(
-        uow.session, AttendanceDay,
-        {"enrollment_id": place.enrollment_id, "mission_id": mission_id,
-         "student_id": student_id, "day": day, "kind": kind, "report": text or None,
-         "status": "present", "recorded_by_id": student_id, "created_at": now,
-         "updated_at": now},
-        ["enrollment_id", "day"],
-    )  # fmt: skip
-    row = (
-        await uow.session.execute(
-            select(
-                AttendanceDay.id,
-                AttendanceDay.kind,
-                AttendanceDay.report,
-                AttendanceDay.status,
-                AttendanceDay.created_at,
-            ).where(AttendanceDay.enrollment_id == place.enrollment_id, AttendanceDay.day == day)
-        )
-    ).one()
+    values = {
+        "enrollment_id": place.enrollment_id, "mission_id": mission_id,
+        "student_id": student_id, "day": day, "kind": kind, "report": text or None,
+        "status": "present", "recorded_by_id": student_id, "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    session = uow.session
+    # One row per student and day, whoever gets there first: a concurrent duplicate
+    # inserts nothing and reads the row that won.
+    row = (await session.execute(_insert(session), values)).first()
+    added = row is not None
+    if row is None:
+        row = (await session.execute(_EXISTING, values)).one()
     if added:
         await points.award(
             uow, mission_id=mission_id, enrollment_id=place.enrollment_id,
@@ -167,12 +191,9 @@ async def correct(
         existing.updated_at = now
         existing.recorded_by_id = viewer.user_id
         await uow.session.flush()
-        if present:
-            change = place.rules.attendance_points
-        else:
-            change = -await points.source_total(
-                uow, place.mission_id, points.ATTENDANCE, existing.id
-            )
+        # What the current rules give a day; a pending recalculation settles any change
+        # of rules since the day was awarded.
+        change = place.rules.attendance_points if present else -place.rules.attendance_points
     if before != wanted:
         await points.award(
             uow, mission_id=place.mission_id, enrollment_id=enrollment_id,

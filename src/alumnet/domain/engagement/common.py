@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from alumnet.domain.engagement.rules import RULE_COLUMNS, Rules
 from alumnet.domain.errors import DomainError
@@ -45,6 +45,14 @@ _PLACE = (
 )
 
 
+# Built once (bound parameters): building a statement costs more than running it here.
+_PLACE_OF_STUDENT = _PLACE.where(
+    Enrollment.mission_id == bindparam("mission_id"),
+    Enrollment.student_id == bindparam("student_id"),
+)
+_PLACE_BY_ENROLLMENT = _PLACE.where(Enrollment.id == bindparam("enrollment_id"))
+
+
 def _place(row: object) -> Place:
     return Place(
         enrollment_id=row.id,  # type: ignore[attr-defined]
@@ -64,7 +72,7 @@ async def place_of_student(
     """The student's own enrolment; NOT_ENROLLED unless they are enrolled and active."""
     row = (
         await uow.session.execute(
-            _PLACE.where(Enrollment.mission_id == mission_id, Enrollment.student_id == student_id)
+            _PLACE_OF_STUDENT, {"mission_id": mission_id, "student_id": student_id}
         )
     ).first()
     if row is None:
@@ -78,7 +86,9 @@ async def place_of_student(
 
 
 async def place_by_enrollment(uow: UnitOfWork, enrollment_id: int, field: str) -> Place:
-    row = (await uow.session.execute(_PLACE.where(Enrollment.id == enrollment_id))).first()
+    row = (
+        await uow.session.execute(_PLACE_BY_ENROLLMENT, {"enrollment_id": enrollment_id})
+    ).first()
     if row is None:
         raise DomainError.of("NOT_FOUND", "No such enrolment.", field)
     return _place(row)

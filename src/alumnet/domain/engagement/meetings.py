@@ -210,13 +210,12 @@ async def record(
             if existing is None:
                 continue
             changed += 1
-            taken = await points.source_total(uow, meeting.mission_id, points.MEETING, existing)
             await uow.session.execute(
                 delete(MeetingAttendance).where(MeetingAttendance.id == existing)
             )
             await points.award(
                 uow, mission_id=meeting.mission_id, enrollment_id=enrollment_id,
-                student_id=sid, points=-taken, reason="correction",
+                student_id=sid, points=-rules.meeting_points, reason="correction",
                 source_type=points.MEETING, source_id=existing,
                 note="Marked absent from the meeting.",
             )  # fmt: skip

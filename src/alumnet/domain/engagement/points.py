@@ -1,10 +1,12 @@
 """The points ledger: awards as they happen, and set-based recalculation of a mission.
 
 Every change of a student's points is a ledger row with its reason and what it is about
-(``source_type``/``source_id``); ``enrollments.points`` is their sum, updated in the
-same transaction. Recalculation computes, in SQL, what each source should be worth under
-the mission's current rules, and adds one ``recalculation`` entry per source whose
-entries do not add up to that (so history stays explainable); penalties are left alone.
+(``source_type``, and ``source_id`` for an award of one fact); ``enrollments.points`` is
+their sum, updated in the same transaction. Recalculation computes, in SQL, what each
+student's facts of each kind (attendance, meetings, submissions) are worth under the
+mission's current rules, compares it with what the ledger holds for that kind, and adds
+one ``recalculation`` entry per student and kind that does not add up (so history stays
+explainable in a few rows, not one per fact); penalties are left alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -60,17 +63,26 @@ async def award(
     if points == 0:
         return
     await uow.session.execute(
-        insert(PointEntry).values(
-            mission_id=mission_id, enrollment_id=enrollment_id, student_id=student_id,
-            points=points, reason=reason, source_type=source_type, source_id=source_id,
-            note=note, created_by_id=uow.actor_id, created_at=datetime.now(UTC),
-        )
+        _AWARD,
+        {"mission_id": mission_id, "enrollment_id": enrollment_id, "student_id": student_id,
+         "points": points, "reason": reason, "source_type": source_type,
+         "source_id": source_id, "note": note, "created_by_id": uow.actor_id,
+         "created_at": datetime.now(UTC)},
     )  # fmt: skip
-    await uow.session.execute(
-        update(Enrollment)
-        .where(Enrollment.id == enrollment_id)
-        .values(points=Enrollment.points + points)
-    )
+    await uow.session.execute(_ADD_TO_TOTAL, {"enrollment_id": enrollment_id, "points": points})
+
+
+# Built once, with bound parameters (awards are on the hottest write path).
+_AWARD = insert(PointEntry).values(
+    {name: bindparam(name)
+     for name in ("mission_id", "enrollment_id", "student_id", "points", "reason",
+                  "source_type", "source_id", "note", "created_by_id", "created_at")}
+)  # fmt: skip
+_ADD_TO_TOTAL = (
+    update(Enrollment)
+    .where(Enrollment.id == bindparam("enrollment_id"))
+    .values(points=Enrollment.points + bindparam("points"))
+)
 
 
 async def award_many(
@@ -102,32 +114,19 @@ async def award_many(
     )
 
 
-async def source_total(uow: UnitOfWork, mission_id: int, source_type: str, source_id: int) -> int:
-    total = await uow.session.execute(
-        select(func.coalesce(func.sum(PointEntry.points), 0)).where(
-            PointEntry.mission_id == mission_id,
-            PointEntry.source_type == source_type,
-            PointEntry.source_id == source_id,
-        )
-    )
-    return int(total.scalar_one())
-
-
 def expected_points(mission_id: int, rules: Rules) -> Any:
-    """(enrollment_id, student_id, source_type, source_id, points) of every source as the
-    rules value it now, as one SELECT."""
+    """(enrollment_id, student_id, source_type, points) of every fact as the rules value
+    it now, as one SELECT."""
     attendance = select(
         AttendanceDay.enrollment_id,
         AttendanceDay.student_id,
         literal(ATTENDANCE).label("source_type"),
-        AttendanceDay.id.label("source_id"),
         literal(rules.attendance_points, Integer).label("points"),
     ).where(AttendanceDay.mission_id == mission_id, AttendanceDay.status == "present")
     meetings = select(
         MeetingAttendance.enrollment_id,
         MeetingAttendance.student_id,
         literal(MEETING),
-        MeetingAttendance.id,
         literal(rules.meeting_points, Integer),
     ).where(MeetingAttendance.mission_id == mission_id)
     percent = case(
@@ -139,7 +138,6 @@ def expected_points(mission_id: int, rules: Rules) -> Any:
             Submission.enrollment_id,
             Submission.student_id,
             literal(SUBMISSION),
-            Submission.id,
             # Integer division rounds half up as Rules.submission_points does.
             (Assignment.max_points * percent + 50) // 100,
         )
@@ -167,13 +165,13 @@ async def recalculate(
             PointEntry.enrollment_id,
             PointEntry.student_id,
             PointEntry.source_type,
-            PointEntry.source_id,
             (-PointEntry.points).label("points"),
         ).where(
             PointEntry.mission_id == mission_id,
             PointEntry.source_type.in_(RECALCULATED_SOURCES),
         )
         both = union_all(select(facts), ledger).subquery()
+        stamp = datetime.now(UTC)
         difference = (
             select(
                 literal(mission_id).label("mission_id"),
@@ -182,21 +180,22 @@ async def recalculate(
                 func.sum(both.c.points).label("points"),
                 literal("recalculation").label("reason"),
                 both.c.source_type,
-                both.c.source_id,
                 literal("Recalculated under the mission's current rules.").label("note"),
-                literal(datetime.now(UTC), PointEntry.created_at.type).label("created_at"),
+                literal(stamp, PointEntry.created_at.type).label("created_at"),
             )
-            .group_by(both.c.enrollment_id, both.c.student_id, both.c.source_type, both.c.source_id)
+            .group_by(both.c.enrollment_id, both.c.student_id, both.c.source_type)
             .having(func.sum(both.c.points) != 0)
         )
         if progress is not None:
             # Reported from another connection: only outside our writes (SQLite has one
             # writer at a time).
             await progress(0.1)
-        inserted = await session.execute(
+        # Core, not the ORM session, so that the driver's row count comes back.
+        conn = await session.connection()
+        await conn.execute(
             insert(PointEntry).from_select(
                 ["mission_id", "enrollment_id", "student_id", "points", "reason",
-                 "source_type", "source_id", "note", "created_at"],
+                 "source_type", "note", "created_at"],
                 difference,
             )
         )  # fmt: skip
@@ -205,16 +204,24 @@ async def recalculate(
             .where(PointEntry.enrollment_id == Enrollment.id)
             .scalar_subquery()
         )
-        updated = await session.execute(
+        updated = await conn.execute(
             update(Enrollment)
             .where(and_(Enrollment.mission_id == mission_id, Enrollment.points != totals))
             .values(points=totals)
-            .execution_options(synchronize_session=False)
         )
+        # The driver's row count of INSERT … SELECT is not reliable everywhere: count.
+        adjustments = await conn.execute(
+            select(func.count()).where(
+                PointEntry.mission_id == mission_id,
+                PointEntry.reason == "recalculation",
+                PointEntry.created_at == stamp,
+            )
+        )
+        added = int(adjustments.scalar_one())
         await session.commit()
         if progress is not None:
             await progress(0.95)
         return {
-            "adjustments": int(getattr(inserted, "rowcount", 0) or 0),
-            "totalsChanged": int(getattr(updated, "rowcount", 0) or 0),
+            "adjustments": added,
+            "totalsChanged": int(updated.rowcount),
         }

@@ -196,31 +196,40 @@ async def _rows_by_id(db: Reader, query: Any, ids: Sequence[int]) -> list[Any]:
     return [found.get(i) for i in ids]
 
 
-async def attendance_by_day(
-    db: Reader, mission_ids: Sequence[int], first: date, last: date
-) -> list[tuple[date, int]]:
-    """Students present per day over these missions (days without anyone are absent)."""
+async def day_counts(db: Reader, keys: Sequence[tuple[int, date, date]]) -> list[dict[date, int]]:
+    """For each (mission id, first day, last day): students present per day; one
+    statement per distinct range, whatever the number of missions."""
+    ranges: dict[tuple[date, date], list[int]] = defaultdict(list)
+    for mission_id, first, last in keys:
+        ranges[(first, last)].append(mission_id)
+    found: dict[tuple[int, date, date], dict[date, int]] = defaultdict(dict)
+    async with db.connect() as conn:
+        for (first, last), missions in ranges.items():
+            query = (
+                select(AttendanceDay.mission_id, AttendanceDay.day, func.count())
+                .where(
+                    AttendanceDay.mission_id.in_(missions),
+                    AttendanceDay.status == "present",
+                    AttendanceDay.day >= first,
+                    AttendanceDay.day <= last,
+                )
+                .group_by(AttendanceDay.mission_id, AttendanceDay.day)
+            )
+            for mission_id, day, n in (await conn.execute(query)).all():
+                found[(mission_id, first, last)][day] = int(n)
+    return [found.get(key, {}) for key in keys]
+
+
+async def active_counts(db: Reader, mission_ids: Sequence[int]) -> list[int]:
+    """Each mission's actively enrolled students."""
     query = (
-        select(AttendanceDay.day, func.count())
-        .where(
-            AttendanceDay.mission_id.in_(list(mission_ids)),
-            AttendanceDay.status == "present",
-            AttendanceDay.day >= first,
-            AttendanceDay.day <= last,
-        )
-        .group_by(AttendanceDay.day)
-        .order_by(AttendanceDay.day)
+        select(Enrollment.mission_id, func.count())
+        .where(Enrollment.mission_id.in_(mission_ids), Enrollment.status == "active")
+        .group_by(Enrollment.mission_id)
     )
     async with db.connect() as conn:
-        return [(d, int(n)) for d, n in (await conn.execute(query)).all()]
-
-
-async def active_enrolments(db: Reader, mission_ids: Sequence[int]) -> int:
-    query = select(func.count()).where(
-        Enrollment.mission_id.in_(list(mission_ids)), Enrollment.status == "active"
-    )
-    async with db.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
+        counts = {m: int(n) for m, n in (await conn.execute(query)).all()}
+    return [counts.get(m, 0) for m in mission_ids]
 
 
 async def leaderboard(db: Reader, mission_id: int, visible: Any, first: int) -> list[Any]:

@@ -21,7 +21,6 @@ from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
 from alumnet.persistence.models import AttendanceDay as AttendanceModel
 from alumnet.persistence.models import Enrollment as EnrollmentModel
-from alumnet.persistence.models import MentorAssignment as AssignmentModel
 from alumnet.persistence.models import PointEntry as PointEntryModel
 from alumnet.persistence.models import Submission as SubmissionModel
 from alumnet.schema.context import Info
@@ -489,21 +488,12 @@ class WeekRate:
 
 
 async def may_see_rates(info: Info, mission_ids: Sequence[int]) -> bool:
-    viewer = info.context.viewer
-    if access.sees_everything(viewer):
+    """Staff, or a mentor of one of these missions (from the request's cohort scope)."""
+    scope = await info.context.cohort_scope()
+    if scope.everything:
         return True
-    if viewer.user_id is None:
-        return False
-    query = (
-        select(AssignmentModel.mission_id)
-        .where(
-            AssignmentModel.mentor_id == viewer.user_id,
-            AssignmentModel.mission_id.in_(list(mission_ids)),
-        )
-        .limit(1)
-    )
-    async with info.context.reads.connect() as conn:
-        return (await conn.execute(query)).first() is not None
+    mentored = {mission for mission, _ in scope.mentees}
+    return any(m in mentored for m in mission_ids)
 
 
 def _range(
@@ -521,20 +511,20 @@ def _range(
 async def day_rates(
     info: Info, mission_ids: Sequence[int], first: date, last: date
 ) -> list[DayRate]:
-    present = dict(await loaders.attendance_by_day(info.context.reads, mission_ids, first, last))
-    enrolled = await loaders.active_enrolments(info.context.reads, mission_ids)
+    """Summed over the missions; each mission's counts come through dataloaders, so a
+    list of missions asking for the same range costs two statements in all."""
+    counts = await _loader(info, "day_counts", loaders.day_counts).load_many(
+        [(m, first, last) for m in mission_ids]
+    )
+    enrolled = sum(
+        await _loader(info, "active_counts", loaders.active_counts).load_many(list(mission_ids))
+    )
     out = []
     day = first
     while day <= last:
-        n = present.get(day, 0)
-        out.append(
-            DayRate(
-                day=day,
-                present=n,
-                enrolled=enrolled,
-                rate=round(n / enrolled, 4) if enrolled else None,
-            )
-        )
+        n = sum(c.get(day, 0) for c in counts)
+        rate = round(n / enrolled, 4) if enrolled else None
+        out.append(DayRate(day=day, present=n, enrolled=enrolled, rate=rate))
         day += timedelta(days=1)
     return out
 
