@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import re
@@ -365,7 +366,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             database=runtime.database.engine.url.get_backend_name(),
             redis=bool(settings.redis_url),
         )
+        schedule = None
+        if not settings.redis_url and settings.env != "test":
+            # Without Redis there is no `alumnet scheduler`: run the schedule here.
+            from alumnet.workers.schedule import run_in_process
+
+            schedule = asyncio.create_task(run_in_process(runtime))
         yield
+        if schedule is not None:
+            schedule.cancel()
         await dispatcher.queue.drain()
         await close_runtime(runtime)
 

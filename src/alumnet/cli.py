@@ -114,6 +114,36 @@ def serve(
 
 
 @app.command()
+def scheduler() -> None:
+    """Record scheduled jobs when they are due (RQ's cron scheduler; needs Redis). Run one."""
+    settings = _settings()
+    if not settings.redis_url:
+        typer.secho(
+            "ALUMNET_REDIS_URL is not set: without Redis, `alumnet serve` runs the schedule "
+            "itself.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    from redis import Redis
+    from rq.cron import CronScheduler
+
+    from alumnet.workers.queue import rq_queue_name
+    from alumnet.workers.schedule import SCHEDULE, run_scheduled
+
+    cron = CronScheduler(connection=Redis.from_url(settings.redis_url))
+    for name, args, expression in SCHEDULE:
+        cron.register(
+            run_scheduled,
+            rq_queue_name(settings.queue_prefix, "default"),
+            args=(name, args),
+            cron=expression,
+        )
+        typer.echo(f"{name}: {expression} (UTC)")
+    cron.start()  # type: ignore[no-untyped-call]
+
+
+@app.command()
 def worker(
     queues: Annotated[
         list[str] | None, typer.Argument(help="Queues to work on (default: all of them).")

@@ -20,16 +20,19 @@ from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
 from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
+from alumnet.schema.integrity.mutations import IntegrityMutation
+from alumnet.schema.integrity.types import Appeal, IntegrityDecision, IntegrityFlag
 from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
+from alumnet.schema.outreach.types import CallList, FollowUp, OutreachQuery
 
 
 @strawberry.type(
     description="Everything you can read. Start with `viewer`; fetch any object by its global "
     "id with `node` or `nodes`."
 )
-class Query(IdentityQuery, CohortsQuery, OpsQuery):
+class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
         "not see it (the two are indistinguishable)."
@@ -44,7 +47,7 @@ class Query(IdentityQuery, CohortsQuery, OpsQuery):
     description="Everything that changes data. Each mutation takes one `input` and returns a "
     "payload with `userErrors`; a mutation is one transaction."
 )
-class Mutation(IdentityMutation, CohortsMutation, EngagementMutation):
+class Mutation(IdentityMutation, CohortsMutation, EngagementMutation, IntegrityMutation):
     pass
 
 
@@ -69,6 +72,11 @@ NODE_TYPES = [
     Meeting,
     AssignmentNode,
     Submission,
+    IntegrityFlag,
+    IntegrityDecision,
+    Appeal,
+    CallList,
+    FollowUp,
 ]
 
 

@@ -9,6 +9,7 @@ from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.ops import mail
 from alumnet.domain.ops.jobs import JobHandler, report_progress
+from alumnet.domain.outreach import risk
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import Job
 from alumnet.workers.mail import transport_for
@@ -25,9 +26,15 @@ async def recalculate_points(rt: Runtime, job: Job) -> dict[str, Any]:
     return await points.recalculate(rt, int(job.args["mission_id"]), progress)
 
 
+async def refresh_risk(rt: Runtime, job: Job) -> dict[str, Any]:
+    mission_id = job.args.get("mission_id")
+    return await risk.refresh(rt, int(mission_id) if mission_id is not None else None)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
+    risk.REFRESH_JOB: refresh_risk,
 }
 
 QUEUES = ("default", "email")

@@ -17,6 +17,8 @@ from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, Us
 from alumnet.persistence.uow import UnitOfWork
 
 ENROLLMENT_STATUSES = ("active", "completed", "dropped")
+# Set only by integrity decisions (and lifted by appeals or a ban's end).
+RESTRICTED_STATUSES = ("banned", "delisted")
 BULK_MAX = 5000
 CHUNK = 500
 
@@ -210,6 +212,13 @@ async def set_enrollment_status(
         raise DomainError.of("NOT_FOUND", "No such enrolment.", "id")
     if status not in ENROLLMENT_STATUSES:
         raise DomainError.of("INVALID", "Unknown status.", "status")
+    if enrollment.status in RESTRICTED_STATUSES:
+        raise DomainError.of(
+            "RESTRICTED",
+            f"The enrolment is {enrollment.status} by an integrity decision; an accepted "
+            "appeal restores it.",
+            "status",
+        )
     if enrollment.status != status:
         previous = enrollment.status
         enrollment.status = status

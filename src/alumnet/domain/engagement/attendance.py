@@ -158,6 +158,12 @@ async def correct(
     problems.raise_if_any()
     if day > place.rules.today():
         raise DomainError.of("FUTURE_DAY", "Attendance cannot be given for a future day.", "day")
+    if present and place.restricted():
+        raise DomainError.of(
+            "ACCESS_RESTRICTED",
+            f"The student is {place.enrollment_status}: they earn nothing in this mission.",
+            "enrollmentId",
+        )
     within_mission(place, day, "day")
     now = datetime.now(UTC)
     existing = (

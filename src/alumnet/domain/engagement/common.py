@@ -26,6 +26,21 @@ class Place:
     starts_on: date
     ends_on: date
     rules: Rules
+    banned_until: date | None = None
+
+    def restricted(self) -> bool:
+        """Banned (and the ban not over, in the mission's time zone) or delisted."""
+        if self.enrollment_status == "delisted":
+            return True
+        if self.enrollment_status == "banned":
+            return self.banned_until is None or self.banned_until >= self.rules.today()
+        return False
+
+    def active(self) -> bool:
+        """Taking part: active, or banned for a time that is over."""
+        return self.enrollment_status == "active" or (
+            self.enrollment_status == "banned" and not self.restricted()
+        )
 
 
 _PLACE = (
@@ -33,6 +48,7 @@ _PLACE = (
         Enrollment.id,
         Enrollment.student_id,
         Enrollment.status,
+        Enrollment.banned_until,
         Mission.id.label("mission_id"),
         Mission.status.label("mission_status"),
         Mission.starts_on,
@@ -63,6 +79,7 @@ def _place(row: object) -> Place:
         starts_on=row.starts_on,  # type: ignore[attr-defined]
         ends_on=row.ends_on,  # type: ignore[attr-defined]
         rules=Rules.from_row(row if row.has_rules is not None else None),  # type: ignore[attr-defined]
+        banned_until=row.banned_until,  # type: ignore[attr-defined]
     )
 
 
@@ -78,7 +95,15 @@ async def place_of_student(
     if row is None:
         raise DomainError.of("NOT_ENROLLED", "You are not enrolled in this mission.", field)
     place = _place(row)
-    if place.enrollment_status != "active":
+    if place.restricted():
+        # Enforced here, for every action a student takes in a mission.
+        raise DomainError.of(
+            "ACCESS_RESTRICTED",
+            f"Your access to this mission is restricted ({place.enrollment_status} by an "
+            "integrity decision).",
+            field,
+        )
+    if not place.active():
         raise DomainError.of(
             "NOT_ACTIVE", f"Your enrolment in this mission is {place.enrollment_status}.", field
         )

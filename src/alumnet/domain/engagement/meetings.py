@@ -171,7 +171,7 @@ async def record(
         if sid is not None:
             row = (
                 await uow.session.execute(
-                    select(Enrollment.id).where(
+                    select(Enrollment.id, Enrollment.status).where(
                         Enrollment.mission_id == meeting.mission_id, Enrollment.student_id == sid
                     )
                 )
@@ -179,6 +179,10 @@ async def record(
         if row is None or sid is None:
             problems.add(
                 "NOT_ENROLLED", "Not a student of this mission.", ("studentIds", str(index))
+            )
+        elif present and row[1] != "active":
+            problems.add(
+                "NOT_ACTIVE", f"The student's enrolment is {row[1]}.", ("studentIds", str(index))
             )
         elif not staff and not await mentors_student(uow, viewer, meeting.mission_id, sid):
             problems.add(

@@ -31,6 +31,12 @@ class Permission(StrEnum):
     MENTORS_ASSIGN = "mentors:assign"
     # Record and correct attendance, meetings, assignments and submissions of any student.
     ENGAGEMENT_MANAGE = "engagement:manage"
+    # Raise integrity flags on any student (mentors may flag their own mentees).
+    INTEGRITY_FLAG = "integrity:flag"
+    # Decide warnings, bans and delistings, and review appeals.
+    INTEGRITY_DECIDE = "integrity:decide"
+    # At-risk lists, call lists, call logs and follow-ups of the whole programme.
+    OUTREACH = "outreach"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -47,6 +53,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ENROLLMENTS_MANAGE,
             Permission.MENTORS_ASSIGN,
             Permission.ENGAGEMENT_MANAGE,
+            Permission.INTEGRITY_FLAG,
+            Permission.INTEGRITY_DECIDE,
+            Permission.OUTREACH,
         }
     ),
     Role.SRE: frozenset(
@@ -56,6 +65,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ENROLLMENTS_MANAGE,
             Permission.MENTORS_ASSIGN,
             Permission.ENGAGEMENT_MANAGE,
+            Permission.INTEGRITY_FLAG,
+            Permission.OUTREACH,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),

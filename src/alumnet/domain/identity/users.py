@@ -211,8 +211,17 @@ async def _target(uow: UnitOfWork, user_id: int) -> User:
     return user
 
 
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
+
+
 async def update_user(
-    uow: UnitOfWork, viewer: Viewer, user_id: int, *, name: str | None, email: str | None
+    uow: UnitOfWork,
+    viewer: Viewer,
+    user_id: int,
+    *,
+    name: str | None,
+    email: str | None,
+    phone: str | None = None,
 ) -> User:
     viewer.require(Permission.USERS_MANAGE)
     user = await _target(uow, user_id)
@@ -221,8 +230,16 @@ async def update_user(
         problems, name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
     )
     new_email = check_email(problems, email) if email is not None else None
+    new_phone = phone.strip() if phone is not None else None
+    if new_phone and not PHONE.match(new_phone):
+        problems.add(
+            "INVALID_PHONE", "A phone number is digits, spaces, ()- and a leading +.", "phone"
+        )
     problems.raise_if_any()
     changes: dict[str, str] = {}
+    if new_phone is not None and (new_phone or None) != user.phone:
+        changes["phone"] = "changed"
+        user.phone = new_phone or None
     if new_name is not None and new_name != user.name:
         changes["name"] = new_name
         user.name = new_name

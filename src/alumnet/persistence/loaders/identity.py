@@ -19,6 +19,7 @@ USER_COLUMNS = (
     User.email_verified_at,
     User.created_at,
     User.last_sign_in_at,
+    User.phone,
 )
 
 

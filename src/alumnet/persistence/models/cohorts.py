@@ -57,7 +57,10 @@ class Enrollment(Base):
     id: Mapped[IdPK]
     mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
     student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    # active, completed, dropped; banned or delisted by an integrity decision.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # The last day of a temporary ban; access returns the day after.
+    banned_until: Mapped[date | None]
     # The sum of the student's point entries in this mission, kept in step with the ledger
     # (in the same transaction), so that leaderboards rank without summing the ledger.
     points: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -23,6 +23,8 @@ class User(Base):
     # Uniqueness regardless of case, identically on every backend.
     email_lower: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # For outreach calls; shown to staff only.
+    phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None]

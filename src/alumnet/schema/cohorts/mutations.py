@@ -139,6 +139,9 @@ class MissionUpdateInput:
 class EnrollmentErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such mission, student or enrolment.")
     NOT_A_STUDENT = ev("NOT_A_STUDENT", description="The user is not an active student.")
+    RESTRICTED = ev(
+        "RESTRICTED", description="Banned or delisted: only an integrity decision changes it."
+    )
     UNKNOWN_EMAIL = ev("UNKNOWN_EMAIL", description="No user has this e-mail address.")
     TOO_MANY = ev("TOO_MANY", description="More than 5,000 students in one call.")
     INVALID = ev("INVALID", description=INVALID)

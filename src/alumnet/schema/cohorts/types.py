@@ -30,7 +30,9 @@ from alumnet.schema import fastpath
 from alumnet.schema.context import Info
 from alumnet.schema.engagement import types as engagement
 from alumnet.schema.identity.types import User, UserConnection
+from alumnet.schema.integrity import types as integrity
 from alumnet.schema.nodes import load_visible
+from alumnet.schema.outreach import types as outreach
 from alumnet.schema.pagination import (
     MAX_PAGE,
     CountedConnection,
@@ -62,6 +64,10 @@ class EnrollmentStatus(Enum):
     ACTIVE = ev("active", description="Taking part.")
     COMPLETED = ev("completed", description="Finished the mission.")
     DROPPED = ev("dropped", description="Left the mission.")
+    BANNED = ev(
+        "banned", description="Banned by an integrity decision (for a time or indefinitely)."
+    )
+    DELISTED = ev("delisted", description="Removed from the mission by an integrity decision.")
 
 
 # --- students, through their enrolments --------------------------------------------------
@@ -281,6 +287,28 @@ class Enrollment(relay.Node):
     async def submissions(self, info: Info) -> list[engagement.Submission]:
         return await engagement.enrollment_submissions(info, self.id)
 
+    @strawberry.field(
+        description="Integrity flags on this enrolment, latest first: staff and the "
+        "student's mentors see the evidence; the student sees the flags without it."
+    )
+    async def integrity_flags(self, info: Info) -> list[integrity.IntegrityFlag]:
+        return await integrity.enrollment_flags(info, self)
+
+    @strawberry.field(description="Integrity decisions on this enrolment, latest first.")
+    async def decisions(self, info: Info) -> list[integrity.IntegrityDecision]:
+        return await integrity.enrollment_decisions(info, self)
+
+    @strawberry.field(description="Every change of this enrolment's access: who, when, why.")
+    async def access_history(self, info: Info) -> list[integrity.AccessChange]:
+        return await integrity.enrollment_access_history(info, self)
+
+    @strawberry.field(
+        description="Calls to the student about this mission, latest first: outreach staff "
+        "and the student's mentors; null for anyone else (the student included)."
+    )
+    async def call_logs(self, info: Info) -> list[integrity.CallLog] | None:
+        return await integrity.enrollment_call_logs(info, self)
+
 
 def _objects(info: Info, key: str, load: Any) -> DataLoader[int, Any]:
     """A per-request loader that hands out GraphQL objects, built once per row."""
@@ -457,6 +485,17 @@ class Mission(relay.Node):
             elif (self.id, row.id) in scope.my_mentors:
                 loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None))
         return loads
+
+    @strawberry.field(
+        description="Students at risk by the last refresh, most urgent first (outreach "
+        "staff; null for others)."
+    )
+    async def at_risk(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 1,000).")] = 100,
+    ) -> list[outreach.AtRiskStudent] | None:
+        return await outreach.mission_at_risk(info, self.id, first)
 
     @strawberry.field(description="Time zone, attendance asked for, and point rules.")
     async def engagement_rules(self, info: Info) -> engagement.EngagementRules:

@@ -44,6 +44,9 @@ class AttendanceErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such mission or enrolment (that you may see).")
     NOT_ENROLLED = ev("NOT_ENROLLED", description="You are not enrolled in this mission.")
     NOT_ACTIVE = ev("NOT_ACTIVE", description="Your enrolment is not active.")
+    ACCESS_RESTRICTED = ev(
+        "ACCESS_RESTRICTED", description="Banned or delisted from the mission by a decision."
+    )
     NOT_TAKING_ATTENDANCE = ev(
         "NOT_TAKING_ATTENDANCE", description="The mission takes no attendance in its status."
     )
@@ -109,6 +112,9 @@ class MeetingErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such mission or meeting (that you may see).")
     NOT_ENROLLED = ev("NOT_ENROLLED", description="Not enrolled in the meeting's mission.")
     NOT_ACTIVE = ev("NOT_ACTIVE", description="The enrolment is not active.")
+    ACCESS_RESTRICTED = ev(
+        "ACCESS_RESTRICTED", description="Banned or delisted from the mission by a decision."
+    )
     NOT_YOUR_MENTEE = ev("NOT_YOUR_MENTEE", description="You do not mentor that student.")
     NOT_YOURS = ev("NOT_YOURS", description="Mentors schedule their own meetings.")
     NOT_A_MENTOR = ev("NOT_A_MENTOR", description="That user is not a mentor.")
@@ -171,6 +177,9 @@ class AssignmentErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such mission or assignment.")
     NOT_ENROLLED = ev("NOT_ENROLLED", description="You are not enrolled in its mission.")
     NOT_ACTIVE = ev("NOT_ACTIVE", description="Your enrolment is not active.")
+    ACCESS_RESTRICTED = ev(
+        "ACCESS_RESTRICTED", description="Banned or delisted from the mission by a decision."
+    )
     NOT_OPEN = ev("NOT_OPEN", description="The assignment has not opened yet.")
     CLOSED = ev("CLOSED", description="Past the due time (late work refused) or the cut-off.")
     FUTURE_TIME = ev("FUTURE_TIME", description="The submission time is in the future.")

@@ -279,6 +279,7 @@ class UserAdminErrorCode(Enum):
     REQUIRED = ev("REQUIRED", description="A required value is empty.")
     INVALID_EMAIL = ev("INVALID_EMAIL", description="Not an e-mail address.")
     EMAIL_TAKEN = ev("EMAIL_TAKEN", description="Another user has this e-mail address.")
+    INVALID_PHONE = ev("INVALID_PHONE", description="Not a phone number.")
     TOO_LONG = ev("TOO_LONG", description="A value is longer than allowed.")
     PASSWORD_TOO_SHORT = ev("PASSWORD_TOO_SHORT", description="The password is too short.")
     PASSWORD_TOO_WEAK = ev("PASSWORD_TOO_WEAK", description="The password is too easy to guess.")
@@ -320,6 +321,9 @@ class UserUpdateInput:
     name: str | None = strawberry.field(default=None, description="New full name.")
     email: str | None = strawberry.field(
         default=None, description="New e-mail address; it must be confirmed again."
+    )
+    phone: str | None = strawberry.field(
+        default=None, description="New phone number (for outreach calls); empty to remove."
     )
 
 
@@ -565,7 +569,12 @@ class IdentityMutation:
         user, problems = await run_in_transaction(
             info,
             lambda uow: users.update_user(
-                uow, viewer, _user_pk(input.id), name=input.name, email=input.email
+                uow,
+                viewer,
+                _user_pk(input.id),
+                name=input.name,
+                email=input.email,
+                phone=input.phone,
             ),
         )
         return UserAdminPayload(

@@ -77,6 +77,15 @@ class Permission(Enum):
         description="Record and correct any student's attendance, meetings and submissions; "
         "manage assignments; recalculate points.",
     )
+    INTEGRITY_FLAG = strawberry.enum_value(
+        "integrity:flag", description="Raise integrity flags on any student."
+    )
+    INTEGRITY_DECIDE = strawberry.enum_value(
+        "integrity:decide", description="Warn, ban or delist students; review appeals."
+    )
+    OUTREACH = strawberry.enum_value(
+        "outreach", description="At-risk lists, call lists, call logs and follow-ups."
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")
@@ -169,6 +178,7 @@ class User(relay.Node):
     created_at: datetime = strawberry.field(description="When the account was created (UTC).")
     _status: strawberry.Private[str]
     _last_sign_in_at: strawberry.Private[datetime | None]
+    _phone: strawberry.Private[str | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -180,7 +190,20 @@ class User(relay.Node):
             created_at=row.created_at,
             _status=row.status,
             _last_sign_in_at=row.last_sign_in_at,
+            _phone=getattr(row, "phone", None),
         )
+
+    @strawberry.field(
+        description="Phone number, for outreach calls. Null unless you are this user, "
+        "manage users, or do outreach."
+    )
+    def phone(self, info: Info) -> str | None:
+        viewer = info.context.viewer
+        if viewer.can(rules.Permission.OUTREACH) or visibility.may_see_account_details(
+            viewer, self.id
+        ):
+            return self._phone
+        return None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

@@ -1,0 +1,1 @@
+"""Integrity: flags, decisions (warn, ban, delist), appeals, access history."""

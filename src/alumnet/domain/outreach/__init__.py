@@ -1,0 +1,1 @@
+"""Outreach: at-risk students, call lists, call logs and follow-ups."""

@@ -1,0 +1,191 @@
+"""Which students are falling behind, by each mission's rules, refreshed as a job.
+
+The counts (attendance over the window, missed submissions) are aggregated in SQL for a
+whole mission at once; only the at-risk students' reasons are written in Python."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal, select
+
+from alumnet.domain.engagement.rules import rules_of
+from alumnet.domain.errors import DomainError, Problems
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.integrity.decisions import change_access
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import (
+    Assignment,
+    AtRisk,
+    AttendanceDay,
+    Enrollment,
+    Mission,
+    RiskRules,
+    Submission,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+REFRESH_JOB = "outreach.refresh_risk"
+DEFAULTS = {"attendance_below_percent": 60, "window_days": 14, "missed_submissions": 2}
+
+
+async def risk_rules(uow: UnitOfWork, mission_id: int) -> dict[str, int]:
+    row = await uow.session.get(RiskRules, mission_id)
+    if row is None:
+        return dict(DEFAULTS)
+    return {k: int(getattr(row, k)) for k in DEFAULTS}
+
+
+async def update_rules(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, changes: dict[str, int | None]
+) -> dict[str, int]:
+    viewer.require(Permission.COHORTS_MANAGE)
+    if await uow.session.get(Mission, mission_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    problems = Problems()
+    given = {k: v for k, v in changes.items() if v is not None}
+    limits = {
+        "attendance_below_percent": (0, 100),
+        "window_days": (1, 120),
+        "missed_submissions": (1, 100),
+    }
+    for name, value in given.items():
+        low, high = limits[name]
+        if not low <= value <= high:
+            problems.add("OUT_OF_RANGE", f"Must be {low} to {high}.", name)
+    problems.raise_if_any()
+    row = await uow.session.get(RiskRules, mission_id)
+    if row is None:
+        row = RiskRules(mission_id=mission_id, **DEFAULTS)
+        uow.session.add(row)
+    for name, value in given.items():
+        setattr(row, name, value)
+    row.updated_at = datetime.now(UTC)
+    audit.record(
+        uow, "risk_rules.update", object_type="Mission", object_ids=[mission_id], details=given
+    )
+    await uow.session.flush()
+    return {k: int(getattr(row, k)) for k in DEFAULTS}
+
+
+def _window(starts_on: date, ends_on: date, today: date, days: int) -> tuple[date, date] | None:
+    first = max(starts_on, today - timedelta(days=days - 1))
+    last = min(ends_on, today)
+    return (first, last) if first <= last else None
+
+
+async def refresh_mission(uow: UnitOfWork, mission: Mission) -> int:
+    """Replace the mission's at-risk list; returns how many students are at risk."""
+    rules = await risk_rules(uow, mission.id)
+    engagement = await rules_of(uow, mission.id)
+    today = engagement.today()
+    now = datetime.now(UTC)
+    window = _window(mission.starts_on, mission.ends_on, today, rules["window_days"])
+    present: Any = literal(0)
+    if window is not None:
+        present = (
+            select(func.count())
+            .where(
+                AttendanceDay.enrollment_id == Enrollment.id,
+                AttendanceDay.status == "present",
+                AttendanceDay.day >= window[0],
+                AttendanceDay.day <= window[1],
+            )
+            .scalar_subquery()
+        )
+    due = (
+        select(func.count())
+        .where(Assignment.mission_id == mission.id, Assignment.due_at <= now)
+        .scalar_subquery()
+    )
+    handed_in = (
+        select(func.count())
+        .select_from(Submission)
+        .join(Assignment, Assignment.id == Submission.assignment_id)
+        .where(Submission.enrollment_id == Enrollment.id, Assignment.due_at <= now)
+        .scalar_subquery()
+    )
+    rows = (
+        await uow.session.execute(
+            select(
+                Enrollment.id,
+                Enrollment.student_id,
+                present.label("present"),
+                (due - handed_in).label("missed"),
+            ).where(Enrollment.mission_id == mission.id, Enrollment.status == "active")
+        )
+    ).all()
+    days = (window[1] - window[0]).days + 1 if window is not None else 0
+    at_risk = []
+    for enrollment_id, student_id, n_present, missed in rows:
+        percent = round(100 * int(n_present) / days) if days else 100
+        reasons = []
+        if days and percent < rules["attendance_below_percent"]:
+            reasons.append(
+                f"Attendance {percent}% over the last {days} days "
+                f"(under {rules['attendance_below_percent']}%)."
+            )
+        if int(missed) >= rules["missed_submissions"]:
+            reasons.append(f"{int(missed)} assignments due and not handed in.")
+        if reasons:
+            score = max(0, rules["attendance_below_percent"] - percent) + 20 * int(missed)
+            at_risk.append(
+                {"enrollment_id": enrollment_id, "mission_id": mission.id, "student_id": student_id,
+                 "attendance_percent": percent, "missed_submissions": int(missed),
+                 "reasons": reasons, "score": score, "computed_at": now}
+            )  # fmt: skip
+    await uow.session.execute(delete(AtRisk).where(AtRisk.mission_id == mission.id))
+    if at_risk:
+        await uow.session.execute(insert(AtRisk), at_risk)
+    return len(at_risk)
+
+
+async def lift_ended_bans(uow: UnitOfWork) -> int:
+    """Temporary bans whose last day has passed (UTC) end: access returns, recorded."""
+    ended = (
+        (
+            await uow.session.execute(
+                select(Enrollment)
+                .where(
+                    Enrollment.status == "banned",
+                    Enrollment.banned_until.is_not(None),
+                    Enrollment.banned_until < datetime.now(UTC).date(),
+                )
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for enrollment in ended:
+        await change_access(uow, enrollment, "active", reason="The ban ended.", decision_id=None)
+    return len(ended)
+
+
+async def refresh(rt: Runtime, mission_id: int | None = None) -> dict[str, int]:
+    """The nightly job: lift ended bans, then refresh every active mission's at-risk list
+    (or one mission's), each mission in its own transaction."""
+    async with rt.transaction() as uow:
+        lifted = await lift_ended_bans(uow)
+    async with rt.database.connect() as conn:
+        query = select(Mission.id).where(Mission.status == "active")
+        if mission_id is not None:
+            query = select(Mission.id).where(Mission.id == mission_id)
+        missions = [int(i) for i in (await conn.execute(query)).scalars()]
+    total = 0
+    for mid in missions:
+        async with rt.transaction() as uow:
+            mission = await uow.session.get(Mission, mid)
+            if mission is not None:
+                total += await refresh_mission(uow, mission)
+    return {"missions": len(missions), "atRisk": total, "bansLifted": lifted}
+
+
+async def request_refresh(uow: UnitOfWork, viewer: Viewer, mission_id: int | None) -> int:
+    viewer.require(Permission.OUTREACH)
+    if mission_id is not None and await uow.session.get(Mission, mission_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    job = await uow.add_job(REFRESH_JOB, {"mission_id": mission_id})
+    return job.id

@@ -1,0 +1,66 @@
+"""Batch loaders for integrity and outreach: one statement per batch of keys."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from alumnet.persistence.db import Reader
+from alumnet.persistence.models import (
+    AccessChange,
+    Appeal,
+    CallListEntry,
+    CallLog,
+    IntegrityDecision,
+    IntegrityFlag,
+)
+
+
+async def _rows(
+    db: Reader, model: Any, key: Any, ids: Sequence[int], order: Any
+) -> list[list[Any]]:
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(select(model.__table__).where(key.in_(list(ids))).order_by(order))
+        ).all()
+    found: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        found[getattr(row, key.key)].append(row)
+    return [found.get(i, []) for i in ids]
+
+
+async def flags_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    return await _rows(db, IntegrityFlag, IntegrityFlag.enrollment_id, ids, IntegrityFlag.id.desc())
+
+
+async def decisions_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    return await _rows(
+        db, IntegrityDecision, IntegrityDecision.enrollment_id, ids, IntegrityDecision.id.desc()
+    )
+
+
+async def access_changes_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    return await _rows(db, AccessChange, AccessChange.enrollment_id, ids, AccessChange.id.desc())
+
+
+async def call_logs_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    return await _rows(db, CallLog, CallLog.enrollment_id, ids, CallLog.id.desc())
+
+
+async def appeals_by_decision_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    groups = await _rows(db, Appeal, Appeal.decision_id, ids, Appeal.id)
+    return [g[0] if g else None for g in groups]
+
+
+async def entries_by_call_list_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    return await _rows(db, CallListEntry, CallListEntry.call_list_id, ids, CallListEntry.priority)
+
+
+async def by_id(db: Reader, model: Any, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(model.__table__).where(model.id.in_(list(ids))))).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]

@@ -1,0 +1,1 @@
+"""Integrity: flags, decisions, appeals, access history."""

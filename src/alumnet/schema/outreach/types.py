@@ -1,0 +1,355 @@
+"""Outreach types and queries (outreach staff only): at-risk students, call lists,
+follow-ups and the SRE dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+import strawberry
+from sqlalchemy import func, select
+from strawberry import relay
+
+from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.loaders import integrity as loaders
+from alumnet.persistence.models import AtRisk as AtRiskModel
+from alumnet.persistence.models import CallList as CallListModel
+from alumnet.persistence.models import CallLog as CallLogModel
+from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import FollowUp as FollowUpModel
+from alumnet.persistence.models import Mission as MissionModel
+from alumnet.schema.context import Info
+from alumnet.schema.errors import bad_input
+from alumnet.schema.integrity.types import CallOutcome, _by_id, _enrollment, _loader, _user
+from alumnet.schema.nodes import global_pk, load_visible
+from alumnet.schema.permissions import requires
+
+if TYPE_CHECKING:
+    from alumnet.schema.cohorts.types import Enrollment, Mission
+    from alumnet.schema.identity.types import User
+
+ev = strawberry.enum_value
+COHORTS = "alumnet.schema.cohorts.types"
+IDENTITY = "alumnet.schema.identity.types"
+LIST_MAX = 500
+
+
+def _outreach(info: Info) -> bool:
+    return info.context.viewer.can(Permission.OUTREACH)
+
+
+@strawberry.type(description="A student marked at risk in a mission, with the reasons.")
+class AtRiskStudent:
+    attendance_percent: int = strawberry.field(description="Attendance over the rule's window.")
+    missed_submissions: int = strawberry.field(description="Assignments due, not handed in.")
+    reasons: list[str] = strawberry.field(description="Why, in words.")
+    score: int = strawberry.field(description="Higher is more urgent.")
+    computed_at: datetime = strawberry.field(description="When the list was refreshed (UTC).")
+    _enrollment_id: strawberry.Private[int]
+
+    @strawberry.field(description="The enrolment (student in mission).")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await _enrollment(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+async def mission_at_risk(info: Info, mission_id: int, first: int) -> list[AtRiskStudent] | None:
+    if not _outreach(info):
+        return None
+    if not 0 <= first <= 1000:
+        raise bad_input("`first` must be between 0 and 1000.")
+    query = (
+        select(AtRiskModel.__table__)
+        .where(AtRiskModel.mission_id == mission_id)
+        .order_by(AtRiskModel.score.desc(), AtRiskModel.id)
+        .limit(first)
+    )
+    async with info.context.reads.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        AtRiskStudent(
+            attendance_percent=r.attendance_percent, missed_submissions=r.missed_submissions,
+            reasons=list(r.reasons), score=r.score, computed_at=r.computed_at,
+            _enrollment_id=r.enrollment_id,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+@strawberry.type(description="A student on a call list.")
+class CallListEntry:
+    priority: int = strawberry.field(description="1 is called first.")
+    reasons: list[str] = strawberry.field(description="Why they are on the list.")
+    script: str = strawberry.field(description="A suggested script for the call.")
+    called: bool = strawberry.field(description="Whether a call was logged.")
+    _enrollment_id: strawberry.Private[int]
+    _student_id: strawberry.Private[int]
+
+    @strawberry.field(description="The student.")
+    async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._student_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The student's phone number, if known.")
+    async def phone(self, info: Info) -> str | None:
+        row = await info.context.loaders.user_by_id.load(self._student_id)
+        return getattr(row, "phone", None) if row is not None else None
+
+    @strawberry.field(description="The enrolment, with its mentors.")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await _enrollment(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A prioritised list of students for an SRE to call.")
+class CallList(relay.Node):
+    id: relay.NodeID[int]
+    title: str = strawberry.field(description="What it is called.")
+    created_at: datetime = strawberry.field(description="When it was generated (UTC).")
+    _assigned_to_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            _assigned_to_id=row.assigned_to_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            _by_id(info, CallListModel), node_ids,
+            lambda viewer, row: viewer.can(Permission.OUTREACH), info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The SRE it is assigned to.")
+    async def assigned_to(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._assigned_to_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The students to call, in order.")
+    async def entries(self, info: Info) -> list[CallListEntry]:
+        rows = await _loader(info, "entries", loaders.entries_by_call_list_id).load(self.id)
+        return [
+            CallListEntry(priority=r.priority, reasons=list(r.reasons), script=r.script,
+                          called=r.status == "called", _enrollment_id=r.enrollment_id,
+                          _student_id=r.student_id)
+            for r in rows
+        ]  # fmt: skip
+
+
+@strawberry.enum(description="Where a follow-up stands.")
+class FollowUpStatus(Enum):
+    OPEN = ev("open", description="To do.")
+    DONE = ev("done", description="Done.")
+    MISSED = ev("missed", description="Not done in time.")
+
+
+@strawberry.type(description="A call to make again, or a promise to check, by a due day.")
+class FollowUp(relay.Node):
+    id: relay.NodeID[int]
+    due_on: date = strawberry.field(description="The day it is due.")
+    note: str = strawberry.field(description="What to follow up on.")
+    status: FollowUpStatus = strawberry.field(description="Open, done or missed.")
+    overdue: bool = strawberry.field(description="Open and past its due day.")
+    _student_id: strawberry.Private[int]
+    _assigned_to_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, due_on=row.due_on, note=row.note, status=FollowUpStatus(row.status),
+            overdue=row.status == "open" and row.due_on < datetime.now(UTC).date(),
+            _student_id=row.student_id, _assigned_to_id=row.assigned_to_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            _by_id(info, FollowUpModel), node_ids,
+            lambda viewer, row: viewer.can(Permission.OUTREACH), info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The student.")
+    async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._student_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The SRE responsible.")
+    async def assigned_to(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._assigned_to_id)  # type: ignore[no-any-return]
+
+
+@strawberry.enum(description="Which follow-ups.")
+class FollowUpWhen(Enum):
+    OVERDUE = ev("overdue", description="Open and past due.")
+    UPCOMING = ev("upcoming", description="Open and due today or later.")
+    ALL_OPEN = ev("all_open", description="Every open one.")
+
+
+@strawberry.type(description="How many calls had one outcome.")
+class OutcomeCount:
+    outcome: CallOutcome = strawberry.field(description="The outcome.")
+    count: int = strawberry.field(description="How many calls.")
+
+
+@strawberry.type(description="At-risk students in one mission.")
+class MissionRiskCount:
+    count: int = strawberry.field(description="Students at risk.")
+    _mission_id: strawberry.Private[int]
+
+    @strawberry.field(description="The mission.")
+    async def mission(self, info: Info) -> Annotated[Mission, strawberry.lazy(COHORTS)] | None:
+        from alumnet.schema.cohorts.types import Mission as MissionNode
+
+        row = await info.context.loaders.mission_by_id.load(self._mission_id)
+        return MissionNode.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="The SRE dashboard's figures, computed in SQL.")
+class OutreachDashboard:
+    at_risk_by_mission: list[MissionRiskCount] = strawberry.field(description="Per mission.")
+    calls_today: int = strawberry.field(description="Calls logged today (UTC).")
+    outcome_mix: list[OutcomeCount] = strawberry.field(description="Outcomes of today's calls.")
+    overdue_follow_ups: int = strawberry.field(description="Open follow-ups past due.")
+    not_reached: int = strawberry.field(
+        description="At-risk students nobody has spoken to (a call picked up) in the last "
+        "`notReachedDays` days."
+    )
+
+
+@strawberry.type
+class OutreachQuery:
+    @strawberry.field(
+        description="Call lists, newest first (outreach staff): yours, or everyone's.",
+        extensions=requires(Permission.OUTREACH),
+    )
+    async def call_lists(
+        self,
+        info: Info,
+        mine: Annotated[
+            bool, strawberry.argument(description="Only those assigned to you.")
+        ] = True,
+        first: Annotated[int, strawberry.argument(description="At most 500.")] = 50,
+    ) -> list[CallList]:
+        if not 0 <= first <= LIST_MAX:
+            raise bad_input("`first` must be between 0 and 500.")
+        query = select(CallListModel.__table__).order_by(CallListModel.id.desc()).limit(first)
+        if mine:
+            query = query.where(CallListModel.assigned_to_id == info.context.viewer.user_id)
+        async with info.context.reads.connect() as conn:
+            return [CallList.from_row(r) for r in (await conn.execute(query)).all()]
+
+    @strawberry.field(
+        description="Follow-ups (outreach staff): overdue, upcoming or all open; yours or "
+        "everyone's; by due day.",
+        extensions=requires(Permission.OUTREACH),
+    )
+    async def follow_ups(
+        self,
+        info: Info,
+        when: Annotated[
+            FollowUpWhen, strawberry.argument(description="Which.")
+        ] = FollowUpWhen.ALL_OPEN,
+        mine: Annotated[bool, strawberry.argument(description="Only yours.")] = True,
+        first: Annotated[int, strawberry.argument(description="At most 500.")] = 100,
+    ) -> list[FollowUp]:
+        if not 0 <= first <= LIST_MAX:
+            raise bad_input("`first` must be between 0 and 500.")
+        today = datetime.now(UTC).date()
+        query = (
+            select(FollowUpModel.__table__)
+            .where(FollowUpModel.status == "open")
+            .order_by(FollowUpModel.due_on, FollowUpModel.id)
+            .limit(first)
+        )
+        if when == FollowUpWhen.OVERDUE:
+            query = query.where(FollowUpModel.due_on < today)
+        elif when == FollowUpWhen.UPCOMING:
+            query = query.where(FollowUpModel.due_on >= today)
+        if mine:
+            query = query.where(FollowUpModel.assigned_to_id == info.context.viewer.user_id)
+        async with info.context.reads.connect() as conn:
+            return [FollowUp.from_row(r) for r in (await conn.execute(query)).all()]
+
+    @strawberry.field(
+        description="The SRE dashboard (outreach staff), for a mission, a batch, or the "
+        "whole programme.",
+        extensions=requires(Permission.OUTREACH),
+    )
+    async def outreach_dashboard(
+        self,
+        info: Info,
+        mission_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="One mission.")
+        ] = None,
+        batch_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="One batch.")
+        ] = None,
+        not_reached_days: Annotated[int, strawberry.argument(description="1 to 365.")] = 7,
+    ) -> OutreachDashboard:
+        if not 1 <= not_reached_days <= 365:
+            raise bad_input("`notReachedDays` must be between 1 and 365.")
+        missions = select(MissionModel.id)
+        if mission_id is not None:
+            missions = missions.where(MissionModel.id == (global_pk(mission_id, "Mission") or -1))
+        if batch_id is not None:
+            missions = missions.where(MissionModel.batch_id == (global_pk(batch_id, "Batch") or -1))
+        now = datetime.now(UTC)
+        start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
+        reached = select(CallLogModel.enrollment_id).where(
+            CallLogModel.outcome == "picked_up",
+            CallLogModel.created_at >= now - timedelta(days=not_reached_days),
+        )
+        async with info.context.reads.connect() as conn:
+            at_risk = (
+                await conn.execute(
+                    select(AtRiskModel.mission_id, func.count())
+                    .where(AtRiskModel.mission_id.in_(missions))
+                    .group_by(AtRiskModel.mission_id)
+                    .order_by(AtRiskModel.mission_id)
+                )
+            ).all()
+            today = (
+                await conn.execute(
+                    select(CallLogModel.outcome, func.count())
+                    .where(
+                        CallLogModel.created_at >= start_of_day,
+                        CallLogModel.mission_id.in_(missions),
+                    )
+                    .group_by(CallLogModel.outcome)
+                )
+            ).all()
+            overdue = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(FollowUpModel)
+                    .where(
+                        FollowUpModel.status == "open",
+                        FollowUpModel.due_on < now.date(),
+                        FollowUpModel.enrollment_id.in_(
+                            select(EnrollmentModel.id).where(
+                                EnrollmentModel.mission_id.in_(missions)
+                            )
+                        ),
+                    )
+                )
+            ).scalar_one()
+            not_reached = (
+                await conn.execute(
+                    select(func.count()).where(
+                        AtRiskModel.mission_id.in_(missions),
+                        AtRiskModel.enrollment_id.not_in(reached),
+                    )
+                )
+            ).scalar_one()
+        return OutreachDashboard(
+            at_risk_by_mission=[MissionRiskCount(count=int(n), _mission_id=m) for m, n in at_risk],
+            calls_today=sum(int(n) for _, n in today),
+            outcome_mix=[OutcomeCount(outcome=CallOutcome(o), count=int(n)) for o, n in today],
+            overdue_follow_ups=int(overdue),
+            not_reached=int(not_reached),
+        )

@@ -1,0 +1,58 @@
+"""Jobs that run on a schedule: RQ's cron scheduler with Redis (`alumnet scheduler`), or a
+loop inside `alumnet serve` on the embedded default. Either way the job is recorded as a
+row first and then queued, like any other job."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from croniter import croniter
+
+from alumnet.domain.outreach.risk import REFRESH_JOB
+from alumnet.domain.runtime import Runtime
+from alumnet.observability import get_logger
+
+log = get_logger(__name__)
+
+# (job name, arguments, cron expression in UTC)
+SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
+    (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
+]
+
+
+async def record(runtime: Runtime, name: str, args: dict[str, Any]) -> int:
+    async with runtime.transaction() as uow:
+        job = await uow.add_job(name, args)
+        return job.id
+
+
+def run_scheduled(name: str, args: dict[str, Any]) -> int:
+    """What RQ's cron scheduler enqueues: record the job (queued after commit)."""
+    from alumnet.bootstrap import build_runtime, close_runtime
+    from alumnet.config import load_settings
+
+    async def go() -> int:
+        runtime, _ = build_runtime(load_settings(), worker=True)
+        try:
+            return await record(runtime, name, args)
+        finally:
+            await close_runtime(runtime)
+
+    return asyncio.run(go())
+
+
+async def run_in_process(runtime: Runtime) -> None:
+    """The embedded default's scheduler: sleep until the next due job, record it, repeat."""
+    while True:
+        now = datetime.now(UTC)
+        due = [
+            (croniter(cron, now).get_next(datetime), name, args) for name, args, cron in SCHEDULE
+        ]
+        when, name, args = min(due, key=lambda d: d[0])
+        await asyncio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
+        try:
+            await record(runtime, name, args)
+        except Exception:  # pragma: no cover - logged, and tried again next time
+            log.exception("scheduled_job_failed", job=name)
