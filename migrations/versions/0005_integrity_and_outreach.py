@@ -320,6 +320,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("penalty_points", sa.Integer(), nullable=False),
         sa.Column("previous_status", sa.String(length=16), nullable=False),
+        sa.Column("previous_banned_until", sa.Date(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("appeal_until", sa.DateTime(timezone=True), nullable=False),
         sa.Column(

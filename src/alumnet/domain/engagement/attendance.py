@@ -166,6 +166,22 @@ async def correct(
         )
     within_mission(place, day, "day")
     now = datetime.now(UTC)
+    wanted = "present" if present else "absent"
+    before = "missing"
+    if present:
+        # The same insert as a student's: a concurrent submission or correction of the
+        # same day cannot make a second row; whoever inserts it awards the day.
+        kind = place.rules.attendance_kind(place.mission_status)
+        values = {
+            "enrollment_id": enrollment_id, "mission_id": place.mission_id,
+            "student_id": place.student_id, "day": day,
+            "kind": kind if kind != "none" else "check_in", "report": None,
+            "status": "present", "recorded_by_id": viewer.user_id, "created_at": now,
+            "updated_at": now,
+        }  # fmt: skip
+        inserted = (await uow.session.execute(_insert(uow.session), values)).first()
+        if inserted is not None:
+            before = "inserted"
     existing = (
         await uow.session.execute(
             select(AttendanceDay)
@@ -173,26 +189,16 @@ async def correct(
             .with_for_update()
         )
     ).scalar_one_or_none()
-    before = existing.status if existing is not None else "missing"
-    wanted = "present" if present else "absent"
     if existing is None:
-        if not present:
-            raise DomainError.of(
-                "NOTHING_TO_CORRECT", "No attendance was recorded that day.", "day"
-            )
-        kind = place.rules.attendance_kind(place.mission_status)
-        existing = AttendanceDay(
-            enrollment_id=enrollment_id, mission_id=place.mission_id,
-            student_id=place.student_id, day=day,
-            kind=kind if kind != "none" else "check_in", status="present",
-            recorded_by_id=viewer.user_id, created_at=now, updated_at=now,
-        )  # fmt: skip
-        uow.session.add(existing)
-        await uow.session.flush()
+        raise DomainError.of("NOTHING_TO_CORRECT", "No attendance was recorded that day.", "day")
+    if before == "inserted":
+        before = "missing"
         change = place.rules.attendance_points
     elif existing.status == wanted:
+        before = wanted
         change = 0
     else:
+        before = existing.status
         existing.status = wanted
         existing.updated_at = now
         existing.recorded_by_id = viewer.user_id

@@ -176,17 +176,20 @@ async def record(
                     )
                 )
             ).first()
-        if row is None or sid is None:
+        if not staff and (
+            sid is None or not await mentors_student(uow, viewer, meeting.mission_id, sid)
+        ):
+            # Checked first: a mentor learns nothing about students who are not theirs.
+            problems.add(
+                "NOT_YOUR_MENTEE", "You do not mentor this student.", ("studentIds", str(index))
+            )
+        elif row is None or sid is None:
             problems.add(
                 "NOT_ENROLLED", "Not a student of this mission.", ("studentIds", str(index))
             )
         elif present and row[1] != "active":
             problems.add(
                 "NOT_ACTIVE", f"The student's enrolment is {row[1]}.", ("studentIds", str(index))
-            )
-        elif not staff and not await mentors_student(uow, viewer, meeting.mission_id, sid):
-            problems.add(
-                "NOT_YOUR_MENTEE", "You do not mentor this student.", ("studentIds", str(index))
             )
         else:
             enrollments[sid] = int(row[0])
@@ -203,20 +206,20 @@ async def record(
                     source_type=points.MEETING, source_id=added,
                 )  # fmt: skip
         else:
+            # DELETE … RETURNING: of two concurrent "absent" marks, one takes the points back.
             existing = (
                 await uow.session.execute(
-                    select(MeetingAttendance.id).where(
+                    delete(MeetingAttendance)
+                    .where(
                         MeetingAttendance.meeting_id == meeting.id,
                         MeetingAttendance.enrollment_id == enrollment_id,
                     )
+                    .returning(MeetingAttendance.id)
                 )
             ).scalar_one_or_none()
             if existing is None:
                 continue
             changed += 1
-            await uow.session.execute(
-                delete(MeetingAttendance).where(MeetingAttendance.id == existing)
-            )
             await points.award(
                 uow, mission_id=meeting.mission_id, enrollment_id=enrollment_id,
                 student_id=sid, points=-rules.meeting_points, reason="correction",

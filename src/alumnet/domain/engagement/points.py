@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
-    and_,
     bindparam,
     case,
     func,
@@ -199,15 +198,29 @@ async def recalculate(
                 difference,
             )
         )  # fmt: skip
-        totals = (
+        # Add this run's adjustments to the totals (not re-sum the ledger): an award
+        # committed meanwhile has already added itself, under its own row lock.
+        this_run = (PointEntry.reason == "recalculation") & (PointEntry.created_at == stamp)
+        delta = (
             select(func.coalesce(func.sum(PointEntry.points), 0))
-            .where(PointEntry.enrollment_id == Enrollment.id)
+            .where(
+                PointEntry.enrollment_id == Enrollment.id,
+                PointEntry.mission_id == mission_id,
+                this_run,
+            )
             .scalar_subquery()
         )
         updated = await conn.execute(
             update(Enrollment)
-            .where(and_(Enrollment.mission_id == mission_id, Enrollment.points != totals))
-            .values(points=totals)
+            .where(
+                Enrollment.mission_id == mission_id,
+                Enrollment.id.in_(
+                    select(PointEntry.enrollment_id).where(
+                        PointEntry.mission_id == mission_id, this_run
+                    )
+                ),
+            )
+            .values(points=Enrollment.points + delta)
         )
         # The driver's row count of INSERT … SELECT is not reliable everywhere: count.
         adjustments = await conn.execute(

@@ -24,6 +24,7 @@ from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.mail import queue_email
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
     AccessChange,
     Appeal,
@@ -153,6 +154,7 @@ async def decide(
         enrollment_id=enrollment_id, mission_id=place.mission_id, student_id=place.student_id,
         flag_id=data.flag_id, kind=data.kind, ban_ends_on=data.ban_ends_on, reason=reason or "",
         penalty_points=data.penalty_points, previous_status=enrollment.status,
+        previous_banned_until=enrollment.banned_until,
         status="in_force", appeal_until=now + timedelta(days=APPEAL_DAYS),
         decided_by_id=viewer.user_id, created_at=now,
     )  # fmt: skip
@@ -227,11 +229,20 @@ async def submit_appeal(
         )
     if decision.status != "in_force":
         raise DomainError.of("NOT_IN_FORCE", "This decision is no longer in force.", "decisionId")
-    appeal = Appeal(
-        decision_id=decision_id, student_id=me, statement=text or "", created_at=datetime.now(UTC)
-    )
-    uow.session.add(appeal)
-    await uow.session.flush()
+    # One appeal per decision, also against a concurrent second submission.
+    added = await insert_or_ignore(
+        uow.session, Appeal,
+        {"decision_id": decision_id, "student_id": me, "statement": text or "",
+         "status": "pending", "created_at": datetime.now(UTC)},
+        ["decision_id"],
+    )  # fmt: skip
+    if not added:
+        raise DomainError.of(
+            "ALREADY_APPEALED", "You have already appealed this decision.", "decisionId"
+        )
+    appeal = (
+        await uow.session.execute(select(Appeal).where(Appeal.decision_id == decision_id))
+    ).scalar_one()
     audit.record(
         uow,
         "appeal.submit",
@@ -269,10 +280,20 @@ async def review_appeal(
         decision.status = "reversed"
         enrollment = await uow.session.get(Enrollment, decision.enrollment_id, with_for_update=True)
         assert enrollment is not None
-        if decision.kind in ("ban", "delist") and enrollment.status in ("banned", "delisted"):
+        latest = (
+            await uow.session.execute(
+                select(AccessChange.decision_id)
+                .where(AccessChange.enrollment_id == enrollment.id)
+                .order_by(AccessChange.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        # Restore access only if nothing changed it since (a later decision stands).
+        if decision.kind in ("ban", "delist") and latest == decision.id:
             await change_access(
                 uow, enrollment, decision.previous_status,
                 reason=f"Appeal accepted: {why}", decision_id=decision.id,
+                banned_until=decision.previous_banned_until,
             )  # fmt: skip
         if decision.penalty_points:
             await points.award(

@@ -69,7 +69,7 @@ async def generate(
         select(AtRisk.enrollment_id, AtRisk.student_id, AtRisk.reasons, AtRisk.score, User.name)
         .join(User, User.id == AtRisk.student_id)
         .order_by(AtRisk.score.desc(), AtRisk.id)
-        .limit(limit)
+        .limit(limit * 4)
     )
     if mission_id is not None:
         if await uow.session.get(Mission, mission_id) is None:
@@ -79,7 +79,13 @@ async def generate(
         query = query.where(
             AtRisk.mission_id.in_(select(Mission.id).where(Mission.batch_id == batch_id))
         )
-    rows = (await uow.session.execute(query)).all()
+    rows = []
+    seen: set[int] = set()
+    for row in (await uow.session.execute(query)).all():
+        # A student at risk in two missions of a batch is called once (most urgent first).
+        if row.student_id not in seen:
+            seen.add(row.student_id)
+            rows.append(row)
     call_list = CallList(
         title=(title or "").strip()[:200] or f"Call list of {datetime.now(UTC):%Y-%m-%d}",
         mission_id=mission_id, batch_id=batch_id, assigned_to_id=assignee, created_by_id=me,
@@ -87,6 +93,7 @@ async def generate(
     )  # fmt: skip
     uow.session.add(call_list)
     await uow.session.flush()
+    rows = rows[:limit]
     for priority, (enrollment_id, student_id, reasons, _, name) in enumerate(rows, start=1):
         uow.session.add(
             CallListEntry(
@@ -124,10 +131,13 @@ async def record_call(
         raise DomainError.of("NOT_FOUND", "No such call list.", "callListId")
     entry = (
         await uow.session.execute(
-            select(CallListEntry).where(
+            select(CallListEntry)
+            .where(
                 CallListEntry.call_list_id == data.call_list_id,
                 CallListEntry.student_id == data.student_id,
             )
+            .order_by(CallListEntry.priority)
+            .limit(1)
         )
     ).scalar_one_or_none()
     if entry is None:

@@ -71,8 +71,10 @@ async def update_rules(
 
 
 def _window(starts_on: date, ends_on: date, today: date, days: int) -> tuple[date, date] | None:
-    first = max(starts_on, today - timedelta(days=days - 1))
-    last = min(ends_on, today)
+    """The last ``days`` whole days before today (today has only begun when the nightly
+    job runs), within the mission's dates."""
+    first = max(starts_on, today - timedelta(days=days))
+    last = min(ends_on, today - timedelta(days=1))
     return (first, last) if first <= last else None
 
 
@@ -143,15 +145,17 @@ async def refresh_mission(uow: UnitOfWork, mission: Mission) -> int:
 
 
 async def lift_ended_bans(uow: UnitOfWork) -> int:
-    """Temporary bans whose last day has passed (UTC) end: access returns, recorded."""
-    ended = (
+    """Temporary bans whose last day has passed in the mission's time zone end: access
+    returns, and the change is recorded."""
+    # Candidates by UTC (a day's margin either way), then each by its mission's today.
+    candidates = (
         (
             await uow.session.execute(
                 select(Enrollment)
                 .where(
                     Enrollment.status == "banned",
                     Enrollment.banned_until.is_not(None),
-                    Enrollment.banned_until < datetime.now(UTC).date(),
+                    Enrollment.banned_until < datetime.now(UTC).date() + timedelta(days=1),
                 )
                 .with_for_update()
             )
@@ -159,9 +163,15 @@ async def lift_ended_bans(uow: UnitOfWork) -> int:
         .scalars()
         .all()
     )
-    for enrollment in ended:
-        await change_access(uow, enrollment, "active", reason="The ban ended.", decision_id=None)
-    return len(ended)
+    lifted = 0
+    for enrollment in candidates:
+        today = (await rules_of(uow, enrollment.mission_id)).today()
+        if enrollment.banned_until is not None and enrollment.banned_until < today:
+            await change_access(
+                uow, enrollment, "active", reason="The ban ended.", decision_id=None
+            )
+            lifted += 1
+    return lifted
 
 
 async def refresh(rt: Runtime, mission_id: int | None = None) -> dict[str, int]:

@@ -54,6 +54,7 @@ class IntegrityDecision(Base):
     penalty_points: Mapped[int] = mapped_column(default=0)
     # The enrolment's status before the decision, restored if an appeal is accepted.
     previous_status: Mapped[str] = mapped_column(String(16))
+    previous_banned_until: Mapped[date | None]
     status: Mapped[str] = mapped_column(String(16), default="in_force")  # in_force, reversed
     appeal_until: Mapped[datetime]
     decided_by_id: Mapped[int | None] = _fk("users", nullable=True)

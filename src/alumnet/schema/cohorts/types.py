@@ -79,6 +79,7 @@ STUDENT_COLUMNS = (
     UserModel.email_verified_at.label("student_email_verified_at"),
     UserModel.created_at.label("student_created_at"),
     UserModel.last_sign_in_at.label("student_last_sign_in_at"),
+    UserModel.phone.label("student_phone"),
 )
 
 
@@ -91,6 +92,7 @@ def _student_from(row: Row[Any]) -> User:
         created_at=row.student_created_at,
         _status=row.student_status,
         _last_sign_in_at=row.student_last_sign_in_at,
+        _phone=row.student_phone,
     )
 
 

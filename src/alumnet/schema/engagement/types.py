@@ -250,12 +250,9 @@ class Meeting(relay.Node):
 
     @strawberry.field(description="The mentor holding it, if one was named.")
     async def mentor(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        from alumnet.schema.identity.types import User
+        from alumnet.schema.integrity.types import _user
 
-        if self._mentor_id is None:
-            return None
-        row = await info.context.loaders.user_by_id.load(self._mentor_id)
-        return User.from_row(row) if row is not None else None
+        return await _user(info, self._mentor_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="The enrolments of the students who attended (those you may see)."
@@ -554,6 +551,13 @@ async def rates(
 ) -> list[DayRate] | None:
     if not mission_ids or not await may_see_rates(info, mission_ids):
         return None
+    scope = await info.context.cohort_scope()
+    if not scope.everything:
+        # A mentor's figures cover only the missions they mentor in.
+        mentored = {mission for mission, _ in scope.mentees}
+        mission_ids = [m for m in mission_ids if m in mentored]
+    if first is None and last is None and min(ends_on, datetime.now(UTC).date()) < starts_on:
+        return []  # not started yet: no days so far
     lo, hi = _range(first, last, starts_on, ends_on)
     return await day_rates(info, mission_ids, lo, hi)
 

@@ -365,14 +365,17 @@ class IntegrityMutation:
         self, info: Info, input: Annotated[CallLogRecordInput, arg("The call.")]
     ) -> CallLogPayload:
         viewer = info.context.viewer
-        data = calls.CallInput(
-            call_list_id=pk_of(input.call_list_id, "CallList", "callListId"),
-            student_id=global_pk(input.student_id, "User") or -1,
-            outcome=str(input.outcome.value), notes=input.notes,
-            student_response=input.student_response, follow_up_on=input.follow_up_on,
-        )  # fmt: skip
+
+        def data() -> calls.CallInput:
+            return calls.CallInput(
+                call_list_id=pk_of(input.call_list_id, "CallList", "callListId"),
+                student_id=global_pk(input.student_id, "User") or -1,
+                outcome=str(input.outcome.value), notes=input.notes,
+                student_response=input.student_response, follow_up_on=input.follow_up_on,
+            )  # fmt: skip
+
         found, problems = await run_in_transaction(
-            info, lambda uow: calls.record_call(uow, viewer, data)
+            info, lambda uow: calls.record_call(uow, viewer, data())
         )
         return CallLogPayload(
             recorded=found is not None,

@@ -47,12 +47,12 @@ def _by_id(info: Info, model: Any) -> Any:
 
 
 async def _user(info: Info, user_id: int | None) -> Any:
+    """The user, if the viewer may see them (the same rules as `node(id:)`), else null."""
     from alumnet.schema.identity.types import User
 
     if user_id is None:
         return None
-    row = await info.context.loaders.user_by_id.load(user_id)
-    return User.from_row(row) if row is not None else None
+    return (await User.resolve_nodes(info=info, node_ids=[str(user_id)]))[0]
 
 
 async def _enrollment(info: Info, enrollment_id: int) -> Any:
