@@ -201,26 +201,17 @@ async def recalculate(
         # Add this run's adjustments to the totals (not re-sum the ledger): an award
         # committed meanwhile has already added itself, under its own row lock.
         this_run = (PointEntry.reason == "recalculation") & (PointEntry.created_at == stamp)
-        delta = (
-            select(func.coalesce(func.sum(PointEntry.points), 0))
-            .where(
-                PointEntry.enrollment_id == Enrollment.id,
-                PointEntry.mission_id == mission_id,
-                this_run,
-            )
-            .scalar_subquery()
+        deltas = (
+            select(PointEntry.enrollment_id, func.sum(PointEntry.points).label("delta"))
+            .where(PointEntry.mission_id == mission_id, this_run)
+            .group_by(PointEntry.enrollment_id)
+            .subquery()
         )
+        # One UPDATE … FROM the aggregated adjustments (PostgreSQL and SQLite alike).
         updated = await conn.execute(
             update(Enrollment)
-            .where(
-                Enrollment.mission_id == mission_id,
-                Enrollment.id.in_(
-                    select(PointEntry.enrollment_id).where(
-                        PointEntry.mission_id == mission_id, this_run
-                    )
-                ),
-            )
-            .values(points=Enrollment.points + delta)
+            .where(Enrollment.id == deltas.c.enrollment_id)
+            .values(points=Enrollment.points + deltas.c.delta)
         )
         # The driver's row count of INSERT … SELECT is not reliable everywhere: count.
         adjustments = await conn.execute(
