@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alumnet.observability import get_logger
@@ -74,6 +76,23 @@ class UnitOfWork:
         await self.session.flush()
         self.job_ids.append(job.id)
         return job
+
+    async def add_jobs(
+        self, name: str, args: list[dict[str, Any]], *, queue: str = "default"
+    ) -> list[int]:
+        """Many jobs of one kind in a few statements (multi-row INSERT … RETURNING)."""
+        if not args:
+            return []
+        rows = [
+            {"name": name, "args": a, "queue": queue, "max_attempts": self.job_attempts,
+             "created_by_id": self.actor_id, "status": "pending", "attempts": 0,
+             "progress": 0.0, "created_at": datetime.now(UTC)}
+            for a in args
+        ]  # fmt: skip
+        result = await self.session.execute(insert(Job).returning(Job.id), rows)
+        ids = [int(i) for i in result.scalars()]
+        self.job_ids.extend(ids)
+        return ids
 
     def publish(self, channel: str, payload: dict[str, Any]) -> None:
         self.events.append((channel, payload))

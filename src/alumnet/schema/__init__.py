@@ -12,6 +12,12 @@ from alumnet.config import Settings
 from alumnet.schema.cohorts.mutations import CohortsMutation
 from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
 from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.schema.communication.types import (
+    CommunicationMutation,
+    CommunicationQuery,
+    CommunicationSubscription,
+    Notice,
+)
 from alumnet.schema.engagement.mutations import EngagementMutation
 from alumnet.schema.engagement.types import Assignment as AssignmentNode
 from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Submission
@@ -32,7 +38,7 @@ from alumnet.schema.outreach.types import CallList, FollowUp, OutreachQuery
     description="Everything you can read. Start with `viewer`; fetch any object by its global "
     "id with `node` or `nodes`."
 )
-class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery):
+class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery, CommunicationQuery):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
         "not see it (the two are indistinguishable)."
@@ -47,7 +53,9 @@ class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery):
     description="Everything that changes data. Each mutation takes one `input` and returns a "
     "payload with `userErrors`; a mutation is one transaction."
 )
-class Mutation(IdentityMutation, CohortsMutation, EngagementMutation, IntegrityMutation):
+class Mutation(
+    IdentityMutation, CohortsMutation, EngagementMutation, IntegrityMutation, CommunicationMutation
+):
     pass
 
 
@@ -55,7 +63,7 @@ class Mutation(IdentityMutation, CohortsMutation, EngagementMutation, IntegrityM
     description="Live updates over WebSocket (graphql-transport-ws); authenticate in the "
     '`connection_init` payload with {"Authorization": "Bearer …"}.'
 )
-class Subscription(CohortsSubscription, OpsSubscription):
+class Subscription(CohortsSubscription, OpsSubscription, CommunicationSubscription):
     pass
 
 
@@ -77,6 +85,7 @@ NODE_TYPES = [
     Appeal,
     CallList,
     FollowUp,
+    Notice,
 ]
 
 

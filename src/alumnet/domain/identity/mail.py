@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import quote
+
+from sqlalchemy import insert
 
 from alumnet.config import Settings
 from alumnet.persistence.models import OutboundEmail, User
@@ -21,6 +24,29 @@ async def queue_email(
     await uow.session.flush()
     await uow.add_job(EMAIL_JOB, {"email_id": email.id}, queue="email")
     return email
+
+
+async def queue_emails(
+    uow: UnitOfWork,
+    recipients: list[tuple[int, str]],
+    *,
+    template: str,
+    subject: str,
+    body: str,
+) -> int:
+    """The same e-mail to many users (id, address): a few statements, not one per user."""
+    if not recipients:
+        return 0
+    now = datetime.now(UTC)
+    rows = [
+        {"user_id": uid, "to_address": address, "subject": subject, "text_body": body,
+         "template": template, "created_at": now}
+        for uid, address in recipients
+    ]  # fmt: skip
+    result = await uow.session.execute(insert(OutboundEmail).returning(OutboundEmail.id), rows)
+    ids = [int(i) for i in result.scalars()]
+    await uow.add_jobs(EMAIL_JOB, [{"email_id": i} for i in ids], queue="email")
+    return len(ids)
 
 
 def _link(settings: Settings, path: str, token: str) -> str:

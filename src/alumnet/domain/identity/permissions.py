@@ -37,6 +37,8 @@ class Permission(StrEnum):
     INTEGRITY_DECIDE = "integrity:decide"
     # At-risk lists, call lists, call logs and follow-ups of the whole programme.
     OUTREACH = "outreach"
+    # Post notices to any batch or mission (mentors post to the missions they mentor in).
+    NOTICES_POST = "notices:post"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -56,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INTEGRITY_FLAG,
             Permission.INTEGRITY_DECIDE,
             Permission.OUTREACH,
+            Permission.NOTICES_POST,
         }
     ),
     Role.SRE: frozenset(
@@ -67,6 +70,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ENGAGEMENT_MANAGE,
             Permission.INTEGRITY_FLAG,
             Permission.OUTREACH,
+            Permission.NOTICES_POST,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),

@@ -2,6 +2,7 @@
 
 from alumnet.persistence.models.base import Base
 from alumnet.persistence.models.cohorts import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.persistence.models.communication import Notice, NoticeAck
 from alumnet.persistence.models.engagement import (
     Assignment,
     AttendanceDay,
@@ -56,6 +57,8 @@ __all__ = [
     "MeetingAttendance",
     "MentorAssignment",
     "Mission",
+    "Notice",
+    "NoticeAck",
     "OneTimeToken",
     "OutboundEmail",
     "PersonalAccessToken",

@@ -27,6 +27,7 @@ from alumnet.persistence.models import MentorAssignment as MentorAssignmentModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema import fastpath
+from alumnet.schema.communication import types as communication
 from alumnet.schema.context import Info
 from alumnet.schema.engagement import types as engagement
 from alumnet.schema.identity.types import User, UserConnection
@@ -499,6 +500,14 @@ class Mission(relay.Node):
     ) -> list[outreach.AtRiskStudent] | None:
         return await outreach.mission_at_risk(info, self.id, first)
 
+    @strawberry.field(description="Notices to this mission you may read, newest first.")
+    async def notices(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
+    ) -> list[communication.Notice]:
+        return await communication.notices_for(info, mission_id=self.id, batch_id=None, first=first)
+
     @strawberry.field(description="Time zone, attendance asked for, and point rules.")
     async def engagement_rules(self, info: Info) -> engagement.EngagementRules:
         return engagement.EngagementRules.of(await engagement.rules_for(info, self.id))
@@ -631,6 +640,14 @@ class Batch(relay.Node):
             partition=(MissionModel.batch_id, self.id),
             batch_key=("Batch.missions", info.context.viewer.user_id),
         )
+
+    @strawberry.field(description="Notices to this batch you may read, newest first.")
+    async def notices(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
+    ) -> list[communication.Notice]:
+        return await communication.notices_for(info, mission_id=None, batch_id=self.id, first=first)
 
     async def _mission_ids(self, info: Info) -> list[int]:
         async with info.context.reads.connect() as conn:

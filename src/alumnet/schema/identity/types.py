@@ -86,6 +86,9 @@ class Permission(Enum):
     OUTREACH = strawberry.enum_value(
         "outreach", description="At-risk lists, call lists, call logs and follow-ups."
     )
+    NOTICES_POST = strawberry.enum_value(
+        "notices:post", description="Post notices to any batch or mission; remind students."
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")

@@ -1,0 +1,1 @@
+"""Communication: notices (announcements, messages, tickets and notifications to come)."""

@@ -1,0 +1,222 @@
+"""Notices and guidelines to the students of a batch or a mission, acknowledged by them.
+
+The audience is the students actively enrolled (not banned, not delisted) in the mission,
+or in any mission of the batch; a student who loses access loses the notices with it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from markdown_it import MarkdownIt
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+
+from alumnet.domain.engagement.common import mentors_mission
+from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.mail import queue_emails
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.models import (
+    Batch,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    Notice,
+    NoticeAck,
+    User,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+KINDS = ("notice", "guideline")
+REACTIONS = ("thumbs_up", "thanks", "question", "done")
+TITLE_MAX = 200
+BODY_MAX = 20_000
+# Raw HTML in the Markdown is escaped, and markdown-it refuses javascript:, vbscript:,
+# file: and data: links; nothing a reader's browser would run survives rendering.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def render(markdown: str) -> str:
+    return str(_MARKDOWN.render(markdown))
+
+
+def notice_channel(notice_id: int) -> str:
+    return f"notice:{notice_id}:acks"
+
+
+def audience(mission_id: int | None, batch_id: int | None) -> ColumnElement[bool]:
+    """Enrolments whose students receive a notice: active, in its mission or its batch."""
+    if mission_id is not None:
+        where = Enrollment.mission_id == mission_id
+    else:
+        where = Enrollment.mission_id.in_(select(Mission.id).where(Mission.batch_id == batch_id))
+    return and_(where, Enrollment.status == "active")
+
+
+def audience_students(notice: Notice) -> Any:
+    """The distinct student ids of a notice's audience, as a subquery."""
+    return select(Enrollment.student_id).where(audience(notice.mission_id, notice.batch_id))
+
+
+def readable(viewer: Viewer) -> ColumnElement[bool] | None:
+    """Notices the viewer may read (None: all). Staff who read cohorts see all; a mentor
+    those of the missions (and their batches) they mentor in; a student those addressed
+    to them while they are actively enrolled."""
+    if viewer.can(Permission.COHORTS_READ):
+        return None
+    me = viewer.user_id if viewer.user_id is not None else -1
+    mentored = select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)
+    active = select(Enrollment.mission_id).where(
+        Enrollment.student_id == me, Enrollment.status == "active"
+    )
+    return or_(
+        Notice.mission_id.in_(mentored),
+        Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(mentored))),
+        Notice.mission_id.in_(active),
+        Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(active))),
+    )
+
+
+async def post(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    mission_id: int | None,
+    batch_id: int | None,
+    title: str,
+    body: str,
+    priority: str,
+    kind: str,
+    ack_deadline: datetime | None,
+) -> Notice:
+    me = viewer.require_user()
+    problems = Problems()
+    if (mission_id is None) == (batch_id is None):
+        raise DomainError.of("INVALID", "Post to a mission or to a batch.", "missionId")
+    if mission_id is not None:
+        if await uow.session.get(Mission, mission_id) is None:
+            raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+        if not viewer.can(Permission.NOTICES_POST) and not await mentors_mission(
+            uow, viewer, mission_id
+        ):
+            raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    else:
+        if await uow.session.get(Batch, batch_id) is None:
+            raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
+        viewer.require(Permission.NOTICES_POST)
+    text = check_text(
+        problems, title, field="title", max_length=TITLE_MAX, min_length=1, label="The title"
+    )
+    markdown = check_text(
+        problems, body, field="body", max_length=BODY_MAX, min_length=1, label="The body"
+    )
+    if priority not in PRIORITIES:
+        problems.add("INVALID", "Unknown priority.", "priority")
+    if kind not in KINDS:
+        problems.add("INVALID", "Unknown kind.", "kind")
+    now = datetime.now(UTC)
+    deadline = (
+        ack_deadline.astimezone(UTC)
+        if ack_deadline and ack_deadline.tzinfo
+        else (ack_deadline.replace(tzinfo=UTC) if ack_deadline else None)
+    )
+    if deadline is not None and deadline <= now:
+        problems.add("DATE_IN_PAST", "The acknowledgement deadline has passed.", "ackDeadline")
+    problems.raise_if_any()
+    notice = Notice(
+        mission_id=mission_id, batch_id=batch_id, kind=kind, title=text or "",
+        body_markdown=markdown or "", body_html=render(markdown or ""), priority=priority,
+        ack_deadline=deadline, author_id=me, created_at=now,
+    )  # fmt: skip
+    uow.session.add(notice)
+    await uow.session.flush()
+    audit.record(
+        uow,
+        "notice.post",
+        object_type="Notice",
+        object_ids=[notice.id],
+        details={"mission": mission_id, "batch": batch_id},
+    )
+    return notice
+
+
+async def acknowledge(
+    uow: UnitOfWork, viewer: Viewer, notice_id: int, *, reaction: str | None
+) -> tuple[Notice, bool]:
+    """A student of the audience acknowledges (and may react); idempotent, and a later
+    call may change the reaction."""
+    me = viewer.require_user()
+    notice = await uow.session.get(Notice, notice_id)
+    in_audience = False
+    if notice is not None:
+        found = await uow.session.execute(
+            select(
+                exists().where(
+                    Enrollment.student_id == me,
+                    audience(notice.mission_id, notice.batch_id),
+                )
+            )
+        )
+        in_audience = bool(found.scalar())
+    if notice is None or not in_audience:
+        raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
+    if reaction is not None and reaction not in REACTIONS:
+        raise DomainError.of("INVALID", "Unknown reaction.", "reaction")
+    now = datetime.now(UTC)
+    added = await insert_or_ignore(
+        uow.session, NoticeAck,
+        {"notice_id": notice_id, "user_id": me, "reaction": reaction, "acknowledged_at": now},
+        ["notice_id", "user_id"],
+    )  # fmt: skip
+    if not added and reaction is not None:
+        ack = (
+            await uow.session.execute(
+                select(NoticeAck).where(NoticeAck.notice_id == notice_id, NoticeAck.user_id == me)
+            )
+        ).scalar_one()
+        ack.reaction = reaction
+    if added:
+        uow.publish(
+            notice_channel(notice_id), {"noticeId": notice_id, "userId": me, "at": now.isoformat()}
+        )
+    return notice, added
+
+
+async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
+    """E-mail every student of the audience who has not acknowledged: a few statements
+    whatever their number, and the e-mails go out through the e-mail job after commit."""
+    viewer.require_user()
+    notice = await uow.session.get(Notice, notice_id)
+    if notice is None:
+        raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
+    may = viewer.can(Permission.NOTICES_POST) or (
+        notice.mission_id is not None and notice.author_id == viewer.user_id
+    )
+    if not may:
+        raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
+    pending = (
+        await uow.session.execute(
+            select(User.id, User.email).where(
+                User.id.in_(audience_students(notice)),
+                User.status == "active",
+                User.id.not_in(select(NoticeAck.user_id).where(NoticeAck.notice_id == notice_id)),
+            )
+        )
+    ).all()
+    sent = await queue_emails(
+        uow, [(int(u), str(e)) for u, e in pending], template="notice.reminder",
+        subject=f"Reminder: {notice.title}",
+        body=f"Please read and acknowledge this notice:\n\n{notice.title}\n\n"
+        f"{notice.body_markdown}",
+    )  # fmt: skip
+    audit.record(
+        uow,
+        "notice.remind",
+        object_type="Notice",
+        object_ids=[notice_id],
+        details={"reminded": sent},
+    )
+    return sent

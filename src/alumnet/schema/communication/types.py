@@ -1,0 +1,415 @@
+"""Notices: types, queries, mutations and the acknowledgement subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
+from enum import Enum
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+import strawberry
+from sqlalchemy import func, select
+from strawberry import relay
+
+from alumnet.domain.communication import notices
+from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.models import Notice as NoticeModel
+from alumnet.persistence.models import NoticeAck
+from alumnet.persistence.models import User as UserModel
+from alumnet.schema.context import Info
+from alumnet.schema.errors import UserError, bad_input, user_errors
+from alumnet.schema.integrity.types import _user
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
+from alumnet.schema.nodes import global_pk
+from alumnet.schema.pagination import batch_loader
+
+if TYPE_CHECKING:
+    from alumnet.schema.identity.types import User
+
+ev = strawberry.enum_value
+IDENTITY = "alumnet.schema.identity.types"
+LIST_MAX = 1000
+
+
+@strawberry.enum(description="How prominent a notice is.")
+class NoticePriority(Enum):
+    LOW = ev("low", description="For information.")
+    NORMAL = ev("normal", description="Normal.")
+    HIGH = ev("high", description="Important.")
+    URGENT = ev("urgent", description="Act now.")
+
+
+@strawberry.enum(description="A notice or a standing guideline.")
+class NoticeKind(Enum):
+    NOTICE = ev("notice", description="A notice.")
+    GUIDELINE = ev("guideline", description="A guideline that stays relevant.")
+
+
+@strawberry.enum(description="The small fixed set of reactions to a notice.")
+class NoticeReaction(Enum):
+    THUMBS_UP = ev("thumbs_up", description="👍")
+    THANKS = ev("thanks", description="Thank you.")
+    QUESTION = ev("question", description="I have a question.")
+    DONE = ev("done", description="Done.")
+
+
+@strawberry.type(description="A student's acknowledgement of a notice.")
+class NoticeAcknowledgement:
+    acknowledged_at: datetime = strawberry.field(description="When (UTC).")
+    reaction: NoticeReaction | None = strawberry.field(description="Their reaction, if any.")
+    _user_id: strawberry.Private[int]
+
+    @strawberry.field(description="The student (if you may see them).")
+    async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._user_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Who has acknowledged a notice, for staff and its author.")
+class NoticeAcknowledgements:
+    audience: int = strawberry.field(description="Students it is addressed to (now).")
+    acknowledged: int = strawberry.field(description="Of those, how many acknowledged it.")
+    pending: int = strawberry.field(description="How many have not.")
+    _notice: strawberry.Private[Any]
+
+    @strawberry.field(description="Who acknowledged, latest first.")
+    async def acknowledged_by(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
+    ) -> list[NoticeAcknowledgement]:
+        if not 0 <= first <= LIST_MAX:
+            raise bad_input("`first` must be between 0 and 1000.")
+        query = (
+            select(NoticeAck.user_id, NoticeAck.acknowledged_at, NoticeAck.reaction)
+            .where(NoticeAck.notice_id == self._notice.id)
+            .order_by(NoticeAck.acknowledged_at.desc(), NoticeAck.id.desc())
+            .limit(first)
+        )
+        async with info.context.reads.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            NoticeAcknowledgement(
+                acknowledged_at=r.acknowledged_at,
+                reaction=NoticeReaction(r.reaction) if r.reaction else None,
+                _user_id=r.user_id,
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(description="Students who have not acknowledged yet, by name.")
+    async def not_acknowledged(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
+    ) -> list[Annotated[User, strawberry.lazy(IDENTITY)]]:
+        if not 0 <= first <= LIST_MAX:
+            raise bad_input("`first` must be between 0 and 1000.")
+        from alumnet.schema.identity.types import User
+
+        query = (
+            select(UserModel.id)
+            .where(
+                UserModel.id.in_(notices.audience_students(self._notice)),
+                UserModel.id.not_in(
+                    select(NoticeAck.user_id).where(NoticeAck.notice_id == self._notice.id)
+                ),
+            )
+            .order_by(UserModel.name, UserModel.id)
+            .limit(first)
+        )
+        async with info.context.reads.connect() as conn:
+            ids = [int(i) for i in (await conn.execute(query)).scalars()]
+        found = await User.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
+        return [u for u in found if u is not None]
+
+
+async def _notices_by_id(reads: Any, ids: Any) -> list[Any]:
+    async with reads.connect() as conn:
+        rows = (
+            await conn.execute(select(NoticeModel.__table__).where(NoticeModel.id.in_(list(ids))))
+        ).all()
+    found = {r.id: r for r in rows}
+    return [found.get(i) for i in ids]
+
+
+@strawberry.type(description="A notice or guideline to the students of a batch or mission.")
+class Notice(relay.Node):
+    id: relay.NodeID[int]
+    kind: NoticeKind = strawberry.field(description="Notice or guideline.")
+    title: str = strawberry.field(description="The title.")
+    body_markdown: str = strawberry.field(description="The body as written (Markdown).")
+    body_html: str = strawberry.field(
+        description="The body rendered to HTML, safe to insert (raw HTML escaped)."
+    )
+    priority: NoticePriority = strawberry.field(description="How prominent.")
+    ack_deadline: datetime | None = strawberry.field(description="Acknowledge by (UTC).")
+    posted_at: datetime = strawberry.field(description="When (UTC).")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, kind=NoticeKind(row.kind), title=row.title,
+            body_markdown=row.body_markdown, body_html=row.body_html,
+            priority=NoticePriority(row.priority), ack_deadline=row.ack_deadline,
+            posted_at=row.created_at, _row=row,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from alumnet.schema.nodes import int_ids
+
+        ids = int_ids(node_ids)
+        wanted = [i for i in ids if i]
+        condition = notices.readable(info.context.viewer)
+        query = select(NoticeModel.id).where(NoticeModel.id.in_(wanted))
+        if condition is not None:
+            query = query.where(condition)
+        async with info.context.reads.connect() as conn:
+            allowed = {int(i) for i in (await conn.execute(query)).scalars()}
+        loader = batch_loader(
+            info, ("notice", "by_id"), partial(_notices_by_id, info.context.reads)
+        )
+        rows = await loader.load_many([i for i in wanted if i in allowed])
+        found = {r.id: r for r in rows if r is not None}
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="Who posted it (if you may see them).")
+    async def author(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await _user(info, self._row.author_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Your own acknowledgement, if you acknowledged it.")
+    async def my_acknowledgement(self, info: Info) -> NoticeAcknowledgement | None:
+        me = info.context.viewer.user_id
+        async with info.context.reads.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(NoticeAck.acknowledged_at, NoticeAck.reaction).where(
+                        NoticeAck.notice_id == self.id, NoticeAck.user_id == me
+                    )
+                )
+            ).first()
+        if row is None or me is None:
+            return None
+        return NoticeAcknowledgement(
+            acknowledged_at=row.acknowledged_at,
+            reaction=NoticeReaction(row.reaction) if row.reaction else None,
+            _user_id=me,
+        )
+
+    @strawberry.field(
+        description="Acknowledgement counts and lists: staff who may post notices, and the "
+        "author; null for others."
+    )
+    async def acknowledgements(self, info: Info) -> NoticeAcknowledgements | None:
+        viewer = info.context.viewer
+        if not viewer.can(Permission.NOTICES_POST) and viewer.user_id != self._row.author_id:
+            return None
+        students = notices.audience_students(self._row).subquery()
+        acked = select(NoticeAck.user_id).where(NoticeAck.notice_id == self.id)
+        async with info.context.reads.connect() as conn:
+            audience = int(
+                (await conn.execute(select(func.count()).select_from(students))).scalar_one()
+            )
+            done = int(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(students)
+                        .where(students.c.student_id.in_(acked))
+                    )
+                ).scalar_one()
+            )
+        return NoticeAcknowledgements(
+            audience=audience, acknowledged=done, pending=audience - done, _notice=self._row
+        )
+
+
+async def notices_for(
+    info: Info, *, mission_id: int | None, batch_id: int | None, first: int
+) -> list[Notice]:
+    if not 0 <= first <= LIST_MAX:
+        raise bad_input("`first` must be between 0 and 1000.")
+    query = (
+        select(NoticeModel.__table__)
+        .order_by(NoticeModel.created_at.desc(), NoticeModel.id.desc())
+        .limit(first)
+    )
+    if mission_id is not None:
+        query = query.where(NoticeModel.mission_id == mission_id)
+    if batch_id is not None:
+        query = query.where(NoticeModel.batch_id == batch_id)
+    condition = notices.readable(info.context.viewer)
+    if condition is not None:
+        query = query.where(condition)
+    async with info.context.reads.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [Notice.from_row(r) for r in rows]
+
+
+@strawberry.enum(description="Why a notice mutation failed.")
+class NoticeErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission, batch or notice (for you).")
+    DATE_IN_PAST = ev("DATE_IN_PAST", description="The deadline has passed.")
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a notice mutation's input.")
+class NoticeError(UserError):
+    code: NoticeErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="A notice to a mission or a batch.")
+class NoticePostInput:
+    mission_id: relay.GlobalID | None = strawberry.field(default=None, description="A mission.")
+    batch_id: relay.GlobalID | None = strawberry.field(default=None, description="Or a batch.")
+    title: str = strawberry.field(description="Title (at most 200 characters).")
+    body: str = strawberry.field(description="Markdown (at most 20,000 characters).")
+    priority: NoticePriority = strawberry.field(
+        default=NoticePriority.NORMAL, description="Priority."
+    )
+    kind: NoticeKind = strawberry.field(default=NoticeKind.NOTICE, description="Kind.")
+    ack_deadline: datetime | None = strawberry.field(
+        default=None, description="Acknowledge by; omit for no deadline."
+    )
+
+
+@strawberry.type(description="The notice, or why there is none.")
+class NoticePayload:
+    notice: Notice | None = strawberry.field(description="The notice.")
+    user_errors: list[NoticeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Acknowledge a notice addressed to you, with an optional reaction.")
+class NoticeAcknowledgeInput:
+    notice_id: relay.GlobalID = strawberry.field(description="The notice.")
+    reaction: NoticeReaction | None = strawberry.field(default=None, description="A reaction.")
+
+
+@strawberry.type(description="Whether the acknowledgement is new.")
+class NoticeAcknowledgePayload:
+    notice: Notice | None = strawberry.field(description="The notice.")
+    created: bool = strawberry.field(description="False if you had acknowledged it already.")
+    user_errors: list[NoticeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Remind everyone who has not acknowledged a notice.")
+class NoticeRemindInput:
+    notice_id: relay.GlobalID = strawberry.field(description="The notice.")
+
+
+@strawberry.type(description="How many students were reminded by e-mail.")
+class NoticeRemindPayload:
+    reminded: int = strawberry.field(description="E-mails queued.")
+    user_errors: list[NoticeError] = strawberry.field(description="Empty on success.")
+
+
+def _optional(gid: relay.GlobalID | None, type_name: str) -> int | None:
+    return None if gid is None else (global_pk(gid, type_name) or -1)
+
+
+@strawberry.type
+class CommunicationQuery:
+    @strawberry.field(description="Notices you may read, newest first.")
+    async def notices(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
+    ) -> list[Notice]:
+        return await notices_for(info, mission_id=None, batch_id=None, first=first)
+
+
+@strawberry.type
+class CommunicationMutation:
+    @strawberry.mutation(
+        description="Post a notice or guideline to a mission (its mentors, SREs, managers) or "
+        "a batch (SREs, managers)."
+    )
+    async def notice_post(
+        self, info: Info, input: Annotated[NoticePostInput, arg("The notice.")]
+    ) -> NoticePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: notices.post(
+                uow, viewer, mission_id=_optional(input.mission_id, "Mission"),
+                batch_id=_optional(input.batch_id, "Batch"), title=input.title, body=input.body,
+                priority=str(input.priority.value), kind=str(input.kind.value),
+                ack_deadline=input.ack_deadline,
+            ),
+        )  # fmt: skip
+        return NoticePayload(
+            notice=Notice.from_row(found) if found is not None else None,
+            user_errors=user_errors(NoticeError, NoticeErrorCode, problems),
+        )
+
+    @strawberry.mutation(description="Acknowledge a notice addressed to you; idempotent.")
+    async def notice_acknowledge(
+        self, info: Info, input: Annotated[NoticeAcknowledgeInput, arg("The notice.")]
+    ) -> NoticeAcknowledgePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: notices.acknowledge(
+                uow, viewer, pk_of(input.notice_id, "Notice", "noticeId"),
+                reaction=str(input.reaction.value) if input.reaction else None,
+            ),
+        )  # fmt: skip
+        return NoticeAcknowledgePayload(
+            notice=Notice.from_row(found[0]) if found is not None else None,
+            created=bool(found and found[1]),
+            user_errors=user_errors(NoticeError, NoticeErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="E-mail a reminder to every student who has not acknowledged a notice "
+        "(staff who post notices, or its author)."
+    )
+    async def notice_remind(
+        self, info: Info, input: Annotated[NoticeRemindInput, arg("The notice.")]
+    ) -> NoticeRemindPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: notices.remind(uow, viewer, pk_of(input.notice_id, "Notice", "noticeId")),
+        )
+        return NoticeRemindPayload(
+            reminded=found or 0, user_errors=user_errors(NoticeError, NoticeErrorCode, problems)
+        )
+
+
+@strawberry.type
+class CommunicationSubscription:
+    @strawberry.subscription(
+        description="Each new acknowledgement of a notice, for staff dashboards (staff who "
+        "post notices, or its author). Ends at once for anyone else."
+    )
+    async def notice_acknowledged(
+        self,
+        info: Info,
+        notice_id: Annotated[relay.GlobalID, strawberry.argument(description="The notice.")],
+    ) -> AsyncGenerator[NoticeAcknowledgement, None]:
+        pk = global_pk(notice_id, "Notice")
+        if pk is None:
+            return
+        [notice] = await Notice.resolve_nodes(info=info, node_ids=[str(pk)])
+        viewer = info.context.viewer
+        if notice is None or (
+            not viewer.can(Permission.NOTICES_POST) and viewer.user_id != notice._row.author_id
+        ):
+            return
+        async with info.context.runtime.bus.subscription(notices.notice_channel(pk)) as events:
+            async for event in events:
+                if not await info.context.still_signed_in():
+                    return
+                info.context.reset_loaders()
+                yield NoticeAcknowledgement(
+                    acknowledged_at=datetime.fromisoformat(event["at"]),
+                    reaction=None,
+                    _user_id=int(event["userId"]),
+                )
