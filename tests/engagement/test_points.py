@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from alumnet.persistence.models import Enrollment, PointEntry
+from tests.cohorts.conftest import ENROLL
 from tests.engagement.conftest import RULES, SUBMIT, Programme, call, codes, ok, points_of
 from tests.engagement.test_submissions import SUBMIT as HAND_IN
 from tests.engagement.test_submissions import assignment
@@ -197,3 +198,23 @@ async def test_leaderboard_points_and_rates(programme: Programme) -> None:
         {"b": p.ids["b1"]},
     )
     assert sum(w["present"] for w in batch["data"]["node"]["attendanceByWeek"]) == 2
+
+
+async def test_a_roster_with_standing_costs_the_same_statements_for_more_students(
+    programme: Programme,
+) -> None:
+    p = programme
+    await activity(p)
+    query = """query($m: ID!) { node(id: $m) { ... on Mission { enrollments { edges { node {
+      points progress { points rank daysPresent } pointEntries(first: 5) { points }
+      submissions { late } attendance(first: 3) { totalCount }
+      integrityFlags { kind } decisions { kind } accessHistory { toStatus }
+      callLogs { outcome } } } } } } }"""
+    few, body = await p.api.sql_count(query, {"m": p.ids["ma"]}, p.tokens["sre"])
+    assert "errors" not in body, body
+    for i in range(4):
+        sid, _ = await p.api.create_user(f"more{i}@example.org", ["STUDENT"], name=f"More {i}")
+        await ok(p, "admin", ENROLL, {"m": p.ids["ma"], "s": sid}, "enrollmentCreate")
+    many, body = await p.api.sql_count(query, {"m": p.ids["ma"]}, p.tokens["sre"])
+    assert len(body["data"]["node"]["enrollments"]["edges"]) == 6
+    assert many == few

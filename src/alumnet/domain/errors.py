@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,17 @@ def check_text(
     if any(ord(ch) < 32 and ch not in "\t\n" for ch in cleaned):
         problems.add("INVALID", f"{label} contains control characters.", field)
     return cleaned
+
+
+def check_moment(
+    problems: Problems, value: datetime | None, *, field: str, label: str
+) -> datetime | None:
+    """An input timestamp in UTC (a naive one is taken as UTC); one out of range is a
+    problem, not an error."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        problems.add("INVALID", f"{label} is out of range.", field)
+        return None

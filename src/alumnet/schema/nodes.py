@@ -57,3 +57,22 @@ async def load_visible(
         row = by_id.get(i) if i is not None else None
         out.append(build(row) if row is not None and visible(viewer, row) else None)
     return out
+
+
+async def visible_user(info: Any, user_id: int | None) -> Any:
+    """A user reached through another object's field: the user if the viewer may see
+    them (the rules of `node(id:)`), else None."""
+    from alumnet.schema.identity.types import User
+
+    if user_id is None:
+        return None
+    return (await User.resolve_nodes(info=info, node_ids=[str(user_id)]))[0]
+
+
+async def enrollment_object(info: Any, enrollment_id: int) -> Any:
+    """The enrolment behind an object the viewer may already see (its attendance, a
+    decision, a call list entry): loaded, not checked again."""
+    from alumnet.schema.cohorts.types import Enrollment
+
+    row = await info.context.loaders.enrollment_by_id.load(enrollment_id)
+    return Enrollment.from_row(row) if row is not None else None

@@ -275,6 +275,14 @@ def batch_loader(
     return loaders[key]  # type: ignore[no-any-return]
 
 
+def reads_loader(
+    info: strawberry.Info, key: Hashable, load: Callable[..., Any]
+) -> DataLoader[Any, Any]:
+    """The request's loader for ``key`` around ``load(reads, keys)`` (its reads connection
+    given first), made on first use."""
+    return batch_loader(info, key, partial(load, info.context.reads))
+
+
 @strawberry.type(description="A page of a list, with its cursors and the size of the whole list.")
 class CountedConnection(relay.Connection[N], Generic[N]):
     _nodes: strawberry.Private[KeysetQuery[Any] | None] = None

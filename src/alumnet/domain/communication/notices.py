@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from alumnet.domain.engagement.common import mentors_mission
-from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.mail import queue_emails
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -118,11 +118,7 @@ async def post(
     if kind not in KINDS:
         problems.add("INVALID", "Unknown kind.", "kind")
     now = datetime.now(UTC)
-    deadline = (
-        ack_deadline.astimezone(UTC)
-        if ack_deadline and ack_deadline.tzinfo
-        else (ack_deadline.replace(tzinfo=UTC) if ack_deadline else None)
-    )
+    deadline = check_moment(problems, ack_deadline, field="ackDeadline", label="The deadline")
     if deadline is not None and deadline <= now:
         problems.add("DATE_IN_PAST", "The acknowledgement deadline has passed.", "ackDeadline")
     problems.raise_if_any()

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.common import place_of_student
 from alumnet.domain.engagement.rules import rules_of
-from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import normalise_email
@@ -57,12 +57,6 @@ def _validate(problems: Problems, a: Assignment) -> None:
         problems.add("OUT_OF_RANGE", "Maximum points are 0 to 10,000.", "maxPoints")
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 async def create(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, data: AssignmentChanges
 ) -> Assignment:
@@ -86,11 +80,14 @@ async def create(
         label="The description",
     )
     now = datetime.now(UTC)
+    opens = check_moment(problems, data.opens_at, field="opensAt", label="The opening")
+    due = check_moment(problems, data.due_at, field="dueAt", label="The due time")
+    cutoff = check_moment(problems, data.late_cutoff_at, field="lateCutoffAt", label="The cut-off")
     assignment = Assignment(
         mission_id=mission_id, title=title or "", description=description or "",
-        opens_at=_utc(data.opens_at) or now, due_at=_utc(data.due_at) or now,
+        opens_at=opens or now, due_at=due or now,
         max_points=data.max_points if data.max_points is not None else 10,
-        late_policy=data.late_policy or "accept_late", late_cutoff_at=_utc(data.late_cutoff_at),
+        late_policy=data.late_policy or "accept_late", late_cutoff_at=cutoff,
         created_at=now, updated_at=now,
     )  # fmt: skip
     if data.due_at is None:
@@ -142,10 +139,14 @@ async def update(
             )
             or ""
         )
-    for name in ("opens_at", "due_at", "late_cutoff_at"):
-        value = getattr(data, name)
+    for name, field_name in (
+        ("opens_at", "opensAt"),
+        ("due_at", "dueAt"),
+        ("late_cutoff_at", "lateCutoffAt"),
+    ):
+        value = check_moment(problems, getattr(data, name), field=field_name, label="The time")
         if value is not None:
-            setattr(assignment, name, _utc(value))
+            setattr(assignment, name, value)
     if data.clear_late_cutoff:
         assignment.late_cutoff_at = None
     if data.max_points is not None:
@@ -174,9 +175,7 @@ async def update(
 
 def _lateness(assignment: Assignment, at: datetime, field_name: str) -> bool:
     """Whether a submission at ``at`` is late; CLOSED/NOT_OPEN if it cannot be taken."""
-    opens = _utc(assignment.opens_at)
-    due = _utc(assignment.due_at)
-    cutoff = _utc(assignment.late_cutoff_at)
+    opens, due, cutoff = assignment.opens_at, assignment.due_at, assignment.late_cutoff_at
     assert opens is not None
     assert due is not None
     if at < opens:
@@ -301,7 +300,10 @@ async def bulk_record(
         )
     if not any(line.email for line in lines):
         raise DomainError.of("REQUIRED", "No e-mail address found in the pasted text.", "emails")
-    at = _utc(submitted_at) or datetime.now(UTC)
+    problems = Problems()
+    given = check_moment(problems, submitted_at, field="submittedAt", label="The time")
+    problems.raise_if_any()
+    at = given or datetime.now(UTC)
     if at > datetime.now(UTC):
         raise DomainError.of("FUTURE_TIME", "The submission time is in the future.", "submittedAt")
     late = _lateness(assignment, at, "submittedAt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -83,14 +84,9 @@ def _valid_zone(name: str) -> bool:
     return True
 
 
-_ZONES: set[str] = set()
-
-
-def _zones() -> set[str]:
-    if not _ZONES:
-        _ZONES.update(available_timezones())
-        _ZONES.add("UTC")
-    return _ZONES
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
 
 
 async def update_rules(

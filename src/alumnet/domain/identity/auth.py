@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.jwt_tokens import (
     InvalidAccessToken,
@@ -251,13 +251,7 @@ async def create_personal_access_token(
     clean = check_text(problems, name, field="name", max_length=100, min_length=1, label="Name")
     if expires_at is not None:
         now = datetime.now(UTC)
-        try:
-            expires_at = (
-                expires_at.astimezone(UTC) if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
-            )
-        except OverflowError:
-            expires_at = None
-            problems.add("INVALID", "The expiry is out of range.", "expiresAt")
+        expires_at = check_moment(problems, expires_at, field="expiresAt", label="The expiry")
         if expires_at is not None and expires_at <= now:
             problems.add("EXPIRY_IN_PAST", "The expiry must be in the future.", "expiresAt")
         elif expires_at is not None and expires_at > now + MAX_TOKEN_LIFETIME:

@@ -218,11 +218,7 @@ async def submit_appeal(
         raise DomainError.of(
             "ALREADY_APPEALED", "You have already appealed this decision.", "decisionId"
         )
-    appeal_until = (
-        decision.appeal_until
-        if decision.appeal_until.tzinfo
-        else decision.appeal_until.replace(tzinfo=UTC)
-    )
+    appeal_until = decision.appeal_until  # aware: UTC columns come back in UTC
     if datetime.now(UTC) > appeal_until:
         raise DomainError.of(
             "DEADLINE_PASSED", f"Appeals closed at {appeal_until:%Y-%m-%d %H:%M} UTC.", "decisionId"

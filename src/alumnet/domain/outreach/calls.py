@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
@@ -207,9 +207,6 @@ async def close_follow_up(
     follow_up.closed_at = datetime.now(UTC)
     if text:
         follow_up.note = f"{follow_up.note}\n{text}".strip()
-    await uow.session.execute(
-        update(FollowUp).where(FollowUp.id == follow_up.id).values(status=follow_up.status)
-    )
     audit.record(
         uow,
         "follow_up.close",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alumnet.persistence.db import Reader
+from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import Batch, Enrollment, MentorAssignment, Mission, User
 
@@ -39,6 +40,7 @@ ENROLLMENT_COLUMNS = (
     Enrollment.mission_id,
     Enrollment.student_id,
     Enrollment.status,
+    Enrollment.points,
     Enrollment.created_at,
 )
 ASSIGNMENT_COLUMNS = (
@@ -51,29 +53,20 @@ ASSIGNMENT_COLUMNS = (
 )
 
 
-async def _by_id(
-    db: Reader, columns: Sequence[Any], id_column: Any, ids: Sequence[int]
-) -> list[Any]:
-    async with db.connect() as conn:
-        rows = (await conn.execute(select(*columns).where(id_column.in_(ids)))).all()
-    found = {row.id: row for row in rows}
-    return [found.get(i) for i in ids]
-
-
 async def batches_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, BATCH_COLUMNS, Batch.id, ids)
+    return await by_id(db, BATCH_COLUMNS, Batch.id, ids)
 
 
 async def missions_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, MISSION_COLUMNS, Mission.id, ids)
+    return await by_id(db, MISSION_COLUMNS, Mission.id, ids)
 
 
 async def enrollments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, ENROLLMENT_COLUMNS, Enrollment.id, ids)
+    return await by_id(db, ENROLLMENT_COLUMNS, Enrollment.id, ids)
 
 
 async def assignments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, ASSIGNMENT_COLUMNS, MentorAssignment.id, ids)
+    return await by_id(db, ASSIGNMENT_COLUMNS, MentorAssignment.id, ids)
 
 
 async def mentors_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alumnet.persistence.db import Reader
+from alumnet.persistence.loaders.common import by_id, grouped, rows_by_id
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
@@ -21,6 +22,7 @@ from alumnet.persistence.models import (
     Meeting,
     MeetingAttendance,
     Mission,
+    PointEntry,
     Submission,
 )
 
@@ -45,22 +47,6 @@ MEETING_COLUMNS = (
 )
 
 
-async def _grouped(db: Reader, query: Any, key: str, ids: Sequence[int]) -> list[list[Any]]:
-    async with db.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    found: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        found[getattr(row, key)].append(row)
-    return [found.get(i, []) for i in ids]
-
-
-async def _by_id(db: Reader, columns: Sequence[Any], key: Any, ids: Sequence[int]) -> list[Any]:
-    async with db.connect() as conn:
-        rows = (await conn.execute(select(*columns).where(key.in_(list(ids))))).all()
-    found = {row.id: row for row in rows}
-    return [found.get(i) for i in ids]
-
-
 async def rules_by_mission_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     async with db.connect() as conn:
         rows = (
@@ -71,11 +57,11 @@ async def rules_by_mission_id(db: Reader, ids: Sequence[int]) -> list[Any]:
 
 
 async def assignments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, ASSIGNMENT_COLUMNS, Assignment.id, ids)
+    return await by_id(db, ASSIGNMENT_COLUMNS, Assignment.id, ids)
 
 
 async def meetings_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, MEETING_COLUMNS, Meeting.id, ids)
+    return await by_id(db, MEETING_COLUMNS, Meeting.id, ids)
 
 
 async def assignments_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
@@ -84,7 +70,7 @@ async def assignments_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list
         .where(Assignment.mission_id.in_(ids))
         .order_by(Assignment.due_at, Assignment.id)
     )
-    return await _grouped(db, query, "mission_id", ids)
+    return await grouped(db, query, "mission_id", ids)
 
 
 async def meetings_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
@@ -93,7 +79,7 @@ async def meetings_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[An
         .where(Meeting.mission_id.in_(ids))
         .order_by(Meeting.held_on, Meeting.id)
     )
-    return await _grouped(db, query, "mission_id", ids)
+    return await grouped(db, query, "mission_id", ids)
 
 
 async def meeting_attendance_by_meeting_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
@@ -107,7 +93,7 @@ async def meeting_attendance_by_meeting_id(db: Reader, ids: Sequence[int]) -> li
         .where(MeetingAttendance.meeting_id.in_(ids))
         .order_by(MeetingAttendance.meeting_id, MeetingAttendance.id)
     )
-    return await _grouped(db, query, "meeting_id", ids)
+    return await grouped(db, query, "meeting_id", ids)
 
 
 async def points_by_student_mission(db: Reader, keys: Sequence[tuple[int, int]]) -> list[Any]:
@@ -186,14 +172,7 @@ async def progress_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[Any]
         .outerjoin(ranked, ranked.c.id == Enrollment.id)
         .where(Enrollment.id.in_(ids))
     )
-    return await _rows_by_id(db, query, ids)
-
-
-async def _rows_by_id(db: Reader, query: Any, ids: Sequence[int]) -> list[Any]:
-    async with db.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    found = {row.id: row for row in rows}
-    return [found.get(i) for i in ids]
+    return await rows_by_id(db, query, ids)
 
 
 async def day_counts(db: Reader, keys: Sequence[tuple[int, date, date]]) -> list[dict[date, int]]:
@@ -277,8 +256,40 @@ SUBMISSION_COLUMNS = (
 
 
 async def attendance_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, ATTENDANCE_COLUMNS, AttendanceDay.id, ids)
+    return await by_id(db, ATTENDANCE_COLUMNS, AttendanceDay.id, ids)
 
 
 async def submissions_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _by_id(db, SUBMISSION_COLUMNS, Submission.id, ids)
+    return await by_id(db, SUBMISSION_COLUMNS, Submission.id, ids)
+
+
+async def submissions_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(*SUBMISSION_COLUMNS)
+        .where(Submission.enrollment_id.in_(list(ids)))
+        .order_by(Submission.submitted_at, Submission.id)
+    )
+    return await grouped(db, query, "enrollment_id", ids)
+
+
+async def point_entries_by_enrollment_id(
+    db: Reader, ids: Sequence[int], *, first: int
+) -> list[list[Any]]:
+    """The latest ``first`` ledger entries of each enrolment, in one statement (a window
+    per enrolment)."""
+    ranked = (
+        select(
+            PointEntry.enrollment_id,
+            PointEntry.points,
+            PointEntry.reason,
+            PointEntry.note,
+            PointEntry.created_at,
+            func.row_number()
+            .over(partition_by=PointEntry.enrollment_id, order_by=PointEntry.id.desc())
+            .label("place"),
+        )
+        .where(PointEntry.enrollment_id.in_(list(ids)))
+        .subquery()
+    )
+    query = select(ranked).where(ranked.c.place <= first).order_by(ranked.c.place)
+    return await grouped(db, query, "enrollment_id", ids)

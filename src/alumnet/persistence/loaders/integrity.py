@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
 from alumnet.persistence.db import Reader
+from alumnet.persistence.loaders.common import by_id, grouped
 from alumnet.persistence.models import (
     AccessChange,
     Appeal,
@@ -22,14 +22,8 @@ from alumnet.persistence.models import (
 async def _rows(
     db: Reader, model: Any, key: Any, ids: Sequence[int], order: Any
 ) -> list[list[Any]]:
-    async with db.connect() as conn:
-        rows = (
-            await conn.execute(select(model.__table__).where(key.in_(list(ids))).order_by(order))
-        ).all()
-    found: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        found[getattr(row, key.key)].append(row)
-    return [found.get(i, []) for i in ids]
+    query = select(model.__table__).where(key.in_(list(ids))).order_by(order)
+    return await grouped(db, query, key.key, ids)
 
 
 async def flags_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
@@ -59,8 +53,5 @@ async def entries_by_call_list_id(db: Reader, ids: Sequence[int]) -> list[list[A
     return await _rows(db, CallListEntry, CallListEntry.call_list_id, ids, CallListEntry.priority)
 
 
-async def by_id(db: Reader, model: Any, ids: Sequence[int]) -> list[Any]:
-    async with db.connect() as conn:
-        rows = (await conn.execute(select(model.__table__).where(model.id.in_(list(ids))))).all()
-    found = {row.id: row for row in rows}
-    return [found.get(i) for i in ids]
+async def of_model_by_id(db: Reader, model: Any, ids: Sequence[int]) -> list[Any]:
+    return await by_id(db, [model.__table__], model.id, ids)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
-from functools import partial
 from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
@@ -13,7 +12,6 @@ from sqlalchemy import JSON, Row, func, literal_column, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 
 from alumnet.domain.cohorts import access
 from alumnet.persistence.loaders import cohorts as cohort_loaders
@@ -40,7 +38,7 @@ from alumnet.schema.pagination import (
     KeysetQuery,
     SortDirection,
     SortKey,
-    batch_loader,
+    reads_loader,
     selects,
 )
 
@@ -191,7 +189,7 @@ def enrollment_query(
 
 
 async def _prefetch_mentors(info: Info, enrollments: list[Enrollment]) -> None:
-    loader = _objects(info, "enrollment.mentors", _mentors_by_enrollment)
+    loader = reads_loader(info, ("objects", "enrollment.mentors"), _mentors_by_enrollment)
     groups = await loader.load_many([e.id for e in enrollments])
     for enrollment, mentors in zip(enrollments, groups, strict=True):
         enrollment._mentors = mentors
@@ -206,6 +204,7 @@ class Enrollment(relay.Node):
     _student_id: strawberry.Private[int]
     _student: strawberry.Private[User | None] = None
     _mentors: strawberry.Private[list[User] | None] = None
+    _points: strawberry.Private[int] = 0
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -217,6 +216,7 @@ class Enrollment(relay.Node):
             _mission_id=row.mission_id,
             _student_id=row.student_id,
             _student=student,
+            _points=getattr(row, "points", 0),
         )
 
     @classmethod
@@ -238,26 +238,27 @@ class Enrollment(relay.Node):
     def student(self, info: Info) -> User:
         if self._student is not None:
             return self._student
-        return _objects(info, "user", _users_by_id).load(self._student_id)  # type: ignore[return-value]
+        return reads_loader(info, ("objects", "user"), _users_by_id).load(self._student_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The mission.")
     def mission(self, info: Info) -> Mission:
-        return _objects(info, "mission", _missions_by_id).load(self._mission_id)  # type: ignore[return-value]
+        return reads_loader(info, ("objects", "mission"), _missions_by_id).load(self._mission_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The student's mentors in this mission, by name.")
     def mentors(self, info: Info) -> list[User]:
         if self._mentors is not None:
             return self._mentors
-        return _objects(info, "enrollment.mentors", _mentors_by_enrollment).load(self.id)  # type: ignore[return-value]
+        return reads_loader(info, ("objects", "enrollment.mentors"), _mentors_by_enrollment).load(
+            self.id
+        )  # type: ignore[return-value]
 
     @strawberry.field(description="The student's standing: attendance, submissions, points, rank.")
     async def progress(self, info: Info) -> engagement.StudentProgress | None:
         return await engagement.enrollment_progress(info, self.id)
 
     @strawberry.field(description="The student's points in this mission (the ledger's sum).")
-    async def points(self, info: Info) -> int:
-        progress = await engagement.enrollment_progress(info, self.id)
-        return progress.points if progress is not None else 0
+    def points(self) -> int:
+        return self._points
 
     @strawberry.field(
         description="The ledger of the student's points in this mission, latest first: every "
@@ -283,7 +284,7 @@ class Enrollment(relay.Node):
         ] = None,
     ) -> Iterable[engagement.AttendanceRecord]:
         return engagement.attendance_query(
-            info, where=AttendanceModel.enrollment_id == self.id, filter=filter, key=None
+            info, partition=(AttendanceModel.enrollment_id, self.id), filter=filter
         )
 
     @strawberry.field(description="The student's submissions in this mission, oldest first.")
@@ -311,11 +312,6 @@ class Enrollment(relay.Node):
     )
     async def call_logs(self, info: Info) -> list[integrity.CallLog] | None:
         return await integrity.enrollment_call_logs(info, self)
-
-
-def _objects(info: Info, key: str, load: Any) -> DataLoader[int, Any]:
-    """A per-request loader that hands out GraphQL objects, built once per row."""
-    return batch_loader(info, ("objects", key), partial(load, info.context.reads))
 
 
 async def _users_by_id(reads: Any, ids: Sequence[int]) -> list[User | None]:
@@ -514,15 +510,17 @@ class Mission(relay.Node):
 
     @strawberry.field(description="Its assignments, by due time.")
     async def assignments(self, info: Info) -> list[engagement.Assignment]:
-        rows = await engagement._loader(
-            info, "mission.assignments", engagement_loaders.assignments_by_mission_id
+        rows = await reads_loader(
+            info,
+            ("engagement", "mission.assignments"),
+            engagement_loaders.assignments_by_mission_id,
         ).load(self.id)
         return [engagement.Assignment.from_row(r) for r in rows]
 
     @strawberry.field(description="Its meetings, by date.")
     async def meetings(self, info: Info) -> list[engagement.Meeting]:
-        rows = await engagement._loader(
-            info, "mission.meetings", engagement_loaders.meetings_by_mission_id
+        rows = await reads_loader(
+            info, ("engagement", "mission.meetings"), engagement_loaders.meetings_by_mission_id
         ).load(self.id)
         return [engagement.Meeting.from_row(r) for r in rows]
 
@@ -539,7 +537,7 @@ class Mission(relay.Node):
         ] = None,
     ) -> Iterable[engagement.AttendanceRecord]:
         return engagement.attendance_query(
-            info, where=AttendanceModel.mission_id == self.id, filter=filter, key=None
+            info, partition=(AttendanceModel.mission_id, self.id), filter=filter
         )
 
     @strawberry.field(

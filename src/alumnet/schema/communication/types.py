@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
@@ -14,15 +14,15 @@ from strawberry import relay
 
 from alumnet.domain.communication import notices
 from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.loaders.common import by_id, rows_by_id
 from alumnet.persistence.models import Notice as NoticeModel
 from alumnet.persistence.models import NoticeAck
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, bad_input, user_errors
-from alumnet.schema.integrity.types import _user
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk
-from alumnet.schema.pagination import batch_loader
+from alumnet.schema.nodes import global_pk, visible_user
+from alumnet.schema.pagination import reads_loader
 
 if TYPE_CHECKING:
     from alumnet.schema.identity.types import User
@@ -62,7 +62,7 @@ class NoticeAcknowledgement:
 
     @strawberry.field(description="The student (if you may see them).")
     async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._user_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._user_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Who has acknowledged a notice, for staff and its author.")
@@ -125,12 +125,15 @@ class NoticeAcknowledgements:
 
 
 async def _notices_by_id(reads: Any, ids: Any) -> list[Any]:
-    async with reads.connect() as conn:
-        rows = (
-            await conn.execute(select(NoticeModel.__table__).where(NoticeModel.id.in_(list(ids))))
-        ).all()
-    found = {r.id: r for r in rows}
-    return [found.get(i) for i in ids]
+    return await by_id(reads, [NoticeModel.__table__], NoticeModel.id, ids)
+
+
+async def _acks_of(reads: Any, notice_ids: Any, *, user_id: int) -> list[Any]:
+    """One user's acknowledgements of these notices (None where there is none)."""
+    query = select(
+        NoticeAck.notice_id.label("id"), NoticeAck.acknowledged_at, NoticeAck.reaction
+    ).where(NoticeAck.user_id == user_id, NoticeAck.notice_id.in_(list(notice_ids)))
+    return await rows_by_id(reads, query, notice_ids)
 
 
 @strawberry.type(description="A notice or guideline to the students of a batch or mission.")
@@ -170,29 +173,23 @@ class Notice(relay.Node):
             query = query.where(condition)
         async with info.context.reads.connect() as conn:
             allowed = {int(i) for i in (await conn.execute(query)).scalars()}
-        loader = batch_loader(
-            info, ("notice", "by_id"), partial(_notices_by_id, info.context.reads)
-        )
+        loader = reads_loader(info, ("notice", "by_id"), _notices_by_id)
         rows = await loader.load_many([i for i in wanted if i in allowed])
         found = {r.id: r for r in rows if r is not None}
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(description="Who posted it (if you may see them).")
     async def author(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._row.author_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._row.author_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Your own acknowledgement, if you acknowledged it.")
     async def my_acknowledgement(self, info: Info) -> NoticeAcknowledgement | None:
         me = info.context.viewer.user_id
-        async with info.context.reads.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(NoticeAck.acknowledged_at, NoticeAck.reaction).where(
-                        NoticeAck.notice_id == self.id, NoticeAck.user_id == me
-                    )
-                )
-            ).first()
-        if row is None or me is None:
+        if me is None:
+            return None
+        load = functools.partial(_acks_of, user_id=me)
+        row = await reads_loader(info, ("notice", "mine"), load).load(self.id)
+        if row is None:
             return None
         return NoticeAcknowledgement(
             acknowledged_at=row.acknowledged_at,

@@ -24,16 +24,9 @@ from alumnet.schema.engagement.types import (
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.ops.types import Job
+from alumnet.schema.ops.types import Job, job_node
 
 ev = strawberry.enum_value
-
-
-async def _job(info: Info, job_id: int | None) -> Job | None:
-    if job_id is None:
-        return None
-    found = await Job.resolve_nodes(info=info, node_ids=[str(job_id)])
-    return found[0]
 
 
 # --- attendance ----------------------------------------------------------------------------
@@ -500,7 +493,7 @@ class EngagementMutation:
         )
         return AssignmentPayload(
             assignment=Assignment.from_row(found[0]) if found is not None else None,
-            recalculation=await _job(info, found[1]) if found is not None else None,
+            recalculation=await job_node(info, found[1]) if found is not None else None,
             user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
         )
 
@@ -575,7 +568,7 @@ class EngagementMutation:
         )
         return EngagementRulesPayload(
             rules=EngagementRules.of(found[0]) if found is not None else None,
-            recalculation=await _job(info, found[1]) if found is not None else None,
+            recalculation=await job_node(info, found[1]) if found is not None else None,
             user_errors=user_errors(EngagementRulesError, EngagementRulesErrorCode, problems),
         )
 
@@ -594,6 +587,6 @@ class EngagementMutation:
             ),
         )
         return PointsRecalculatePayload(
-            job=await _job(info, found),
+            job=await job_node(info, found),
             user_errors=user_errors(EngagementRulesError, EngagementRulesErrorCode, problems),
         )

@@ -6,10 +6,10 @@ meetings; mission and batch rates are for staff and the mission's mentors."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
@@ -21,17 +21,16 @@ from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
 from alumnet.persistence.models import AttendanceDay as AttendanceModel
 from alumnet.persistence.models import Enrollment as EnrollmentModel
-from alumnet.persistence.models import PointEntry as PointEntryModel
 from alumnet.persistence.models import Submission as SubmissionModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
-from alumnet.schema.nodes import load_visible
+from alumnet.schema.nodes import enrollment_object, load_visible, visible_user
 from alumnet.schema.pagination import (
     MAX_PAGE,
     CountedConnection,
     KeysetQuery,
     SortKey,
-    batch_loader,
+    reads_loader,
 )
 
 if TYPE_CHECKING:
@@ -48,10 +47,6 @@ FromDay = Annotated[
 ToDay = Annotated[
     date | None, strawberry.argument(description="Default: today, or the last day if earlier.")
 ]
-
-
-def _loader(info: Info, name: str, load: Any) -> Any:
-    return batch_loader(info, ("engagement", name), partial(load, info.context.reads))
 
 
 @strawberry.enum(description="What a student submits each day.")
@@ -124,18 +119,10 @@ class EngagementRules:
 
 async def rules_for(info: Info, mission_id: int) -> Rules:
     return Rules.from_row(
-        await _loader(info, "rules", loaders.rules_by_mission_id).load(mission_id)
+        await reads_loader(info, ("engagement", "rules"), loaders.rules_by_mission_id).load(
+            mission_id
+        )
     )
-
-
-def _enrollment_of(info: Info, enrollment_id: int) -> Any:
-    from alumnet.schema.cohorts.types import Enrollment
-
-    async def load() -> Any:
-        row = await info.context.loaders.enrollment_by_id.load(enrollment_id)
-        return Enrollment.from_row(row) if row is not None else None
-
-    return load()
 
 
 @strawberry.type(description="A student's attendance of one day of a mission.")
@@ -165,14 +152,14 @@ class AttendanceRecord(relay.Node):
     ) -> list[Self | None]:
         scope = await info.context.cohort_scope()
         return await load_visible(
-            _loader(info, "attendance", loaders.attendance_by_id), node_ids,
+            reads_loader(info, ("engagement", "attendance"), loaders.attendance_by_id), node_ids,
             lambda viewer, row: scope.sees_enrollment(row.enrollment_id),
             info.context.viewer, cls.from_row,
         )  # fmt: skip
 
     @strawberry.field(description="The enrolment (student in mission) it belongs to.")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Attendance records, a page at a time.")
@@ -193,11 +180,13 @@ class AttendanceFilter:
 
 
 def attendance_query(
-    info: Info, *, where: Any, filter: AttendanceFilter | None, key: Any
+    info: Info, *, partition: tuple[Any, int], filter: AttendanceFilter | None
 ) -> KeysetQuery[AttendanceRecord]:
+    """Attendance of one parent (an enrolment or a mission); the pages of every parent in a
+    response are fetched together."""
     from alumnet.schema.nodes import global_pk
 
-    query = select(*loaders.ATTENDANCE_COLUMNS).where(where)
+    query = select(*loaders.ATTENDANCE_COLUMNS)
     visible = access.visible_enrollments(info.context.viewer)
     if visible is not None:
         query = query.where(
@@ -214,11 +203,16 @@ def attendance_query(
             query = query.where(
                 AttendanceModel.student_id == (global_pk(filter.student_id, "User") or -1)
             )
+    given = None
+    if filter is not None:
+        given = (filter.day, filter.from_, filter.to, str(filter.student_id))
     return KeysetQuery(
         query,
         [SortKey(AttendanceModel.day, True), SortKey(AttendanceModel.id, True)],
         AttendanceRecord.from_row,
         info.context.reads,
+        partition=partition,
+        batch_key=("attendance", partition[0].key, given, info.context.viewer.user_id),
     )
 
 
@@ -243,27 +237,25 @@ class Meeting(relay.Node):
     ) -> list[Self | None]:
         scope = await info.context.cohort_scope()
         return await load_visible(
-            _loader(info, "meeting", loaders.meetings_by_id), node_ids,
+            reads_loader(info, ("engagement", "meeting"), loaders.meetings_by_id), node_ids,
             lambda viewer, row: scope.sees_mission(row.mission_id),
             info.context.viewer, cls.from_row,
         )  # fmt: skip
 
     @strawberry.field(description="The mentor holding it, if one was named.")
     async def mentor(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        from alumnet.schema.integrity.types import _user
-
-        return await _user(info, self._mentor_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._mentor_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="The enrolments of the students who attended (those you may see)."
     )
     async def attendees(self, info: Info) -> list[Annotated[Enrollment, strawberry.lazy(COHORTS)]]:
-        rows = await _loader(
-            info, "meeting.attendance", loaders.meeting_attendance_by_meeting_id
+        rows = await reads_loader(
+            info, ("engagement", "meeting.attendance"), loaders.meeting_attendance_by_meeting_id
         ).load(self.id)
         scope = await info.context.cohort_scope()
         found = [
-            await _enrollment_of(info, r.enrollment_id)
+            await enrollment_object(info, r.enrollment_id)
             for r in rows
             if scope.sees_enrollment(r.enrollment_id)
         ]
@@ -299,7 +291,7 @@ class Assignment(relay.Node):
     ) -> list[Self | None]:
         scope = await info.context.cohort_scope()
         return await load_visible(
-            _loader(info, "assignment", loaders.assignments_by_id), node_ids,
+            reads_loader(info, ("engagement", "assignment"), loaders.assignments_by_id), node_ids,
             lambda viewer, row: scope.sees_mission(row.mission_id),
             info.context.viewer, cls.from_row,
         )  # fmt: skip
@@ -310,7 +302,7 @@ class Assignment(relay.Node):
         max_results=MAX_PAGE,
     )
     def submissions(self, info: Info) -> Iterable[Submission]:
-        query = select(*loaders.SUBMISSION_COLUMNS).where(SubmissionModel.assignment_id == self.id)
+        query = select(*loaders.SUBMISSION_COLUMNS)
         visible = access.visible_enrollments(info.context.viewer)
         if visible is not None:
             query = query.where(
@@ -321,6 +313,8 @@ class Assignment(relay.Node):
             [SortKey(SubmissionModel.submitted_at, True), SortKey(SubmissionModel.id, True)],
             Submission.from_row,
             info.context.reads,
+            partition=(SubmissionModel.assignment_id, self.id),
+            batch_key=("Assignment.submissions", info.context.viewer.user_id),
         )
 
 
@@ -349,19 +343,21 @@ class Submission(relay.Node):
     ) -> list[Self | None]:
         scope = await info.context.cohort_scope()
         return await load_visible(
-            _loader(info, "submission", loaders.submissions_by_id), node_ids,
+            reads_loader(info, ("engagement", "submission"), loaders.submissions_by_id), node_ids,
             lambda viewer, row: scope.sees_enrollment(row.enrollment_id),
             info.context.viewer, cls.from_row,
         )  # fmt: skip
 
     @strawberry.field(description="The assignment.")
     async def assignment(self, info: Info) -> Assignment:
-        row = await _loader(info, "assignment", loaders.assignments_by_id).load(self._assignment_id)
+        row = await reads_loader(
+            info, ("engagement", "assignment"), loaders.assignments_by_id
+        ).load(self._assignment_id)
         return Assignment.from_row(row)
 
     @strawberry.field(description="The enrolment (student in mission).")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Submissions, a page at a time.")
@@ -405,7 +401,9 @@ def days_elapsed(starts_on: date, ends_on: date, today: date) -> int:
 
 
 async def enrollment_progress(info: Info, enrollment_id: int) -> StudentProgress | None:
-    row = await _loader(info, "progress", loaders.progress_by_enrollment_id).load(enrollment_id)
+    row = await reads_loader(
+        info, ("engagement", "progress"), loaders.progress_by_enrollment_id
+    ).load(enrollment_id)
     if row is None:
         return None
     rules = Rules(time_zone=row.time_zone or "UTC")
@@ -425,19 +423,10 @@ async def enrollment_progress(info: Info, enrollment_id: int) -> StudentProgress
 async def enrollment_point_entries(info: Info, enrollment_id: int, first: int) -> list[PointEntry]:
     if not 0 <= first <= MAX_PAGE:
         raise bad_input(f"`first` must be between 0 and {MAX_PAGE}.")
-    query = (
-        select(
-            PointEntryModel.points,
-            PointEntryModel.reason,
-            PointEntryModel.note,
-            PointEntryModel.created_at,
-        )
-        .where(PointEntryModel.enrollment_id == enrollment_id)
-        .order_by(PointEntryModel.id.desc())
-        .limit(first)
+    load = functools.partial(loaders.point_entries_by_enrollment_id, first=first)
+    rows = await reads_loader(info, ("engagement", "point_entries", first), load).load(
+        enrollment_id
     )
-    async with info.context.reads.connect() as conn:
-        rows = (await conn.execute(query)).all()
     return [
         PointEntry(
             points=r.points, reason=PointReason(r.reason), note=r.note, created_at=r.created_at
@@ -454,7 +443,7 @@ class LeaderboardEntry:
 
     @strawberry.field(description="The enrolment (student in mission).")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment_of(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 async def mission_leaderboard(info: Info, mission_id: int, first: int) -> list[LeaderboardEntry]:
@@ -510,11 +499,13 @@ async def day_rates(
 ) -> list[DayRate]:
     """Summed over the missions; each mission's counts come through dataloaders, so a
     list of missions asking for the same range costs two statements in all."""
-    counts = await _loader(info, "day_counts", loaders.day_counts).load_many(
+    counts = await reads_loader(info, ("engagement", "day_counts"), loaders.day_counts).load_many(
         [(m, first, last) for m in mission_ids]
     )
     enrolled = sum(
-        await _loader(info, "active_counts", loaders.active_counts).load_many(list(mission_ids))
+        await reads_loader(info, ("engagement", "active_counts"), loaders.active_counts).load_many(
+            list(mission_ids)
+        )
     )
     out = []
     day = first
@@ -562,24 +553,17 @@ async def rates(
     return await day_rates(info, mission_ids, lo, hi)
 
 
-def enrollment_submissions_query(info: Info, enrollment_id: int) -> Any:
-    return (
-        select(*loaders.SUBMISSION_COLUMNS)
-        .where(SubmissionModel.enrollment_id == enrollment_id)
-        .order_by(SubmissionModel.submitted_at)
-    )
-
-
 async def enrollment_submissions(info: Info, enrollment_id: int) -> list[Submission]:
-    async with info.context.reads.connect() as conn:
-        rows = (await conn.execute(enrollment_submissions_query(info, enrollment_id))).all()
+    rows = await reads_loader(
+        info, ("engagement", "submissions"), loaders.submissions_by_enrollment_id
+    ).load(enrollment_id)
     return [Submission.from_row(r) for r in rows]
 
 
 async def student_points(info: Info, student_id: int, mission_id: int) -> int | None:
-    row = await _loader(info, "points", loaders.points_by_student_mission).load(
-        (student_id, mission_id)
-    )
+    row = await reads_loader(
+        info, ("engagement", "points"), loaders.points_by_student_mission
+    ).load((student_id, mission_id))
     if row is None:
         return None
     scope = await info.context.cohort_scope()

@@ -23,7 +23,7 @@ from alumnet.schema.integrity.types import (
 )
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.ops.types import Job
+from alumnet.schema.ops.types import Job, job_node
 from alumnet.schema.outreach.types import CallList, FollowUp
 
 ev = strawberry.enum_value
@@ -328,11 +328,9 @@ class IntegrityMutation:
                 uow, viewer, _optional_pk(input.mission_id, "Mission")
             ),
         )
-        job = None
-        if found is not None:
-            job = (await Job.resolve_nodes(info=info, node_ids=[str(found)]))[0]
         return AtRiskRefreshPayload(
-            job=job, user_errors=user_errors(OutreachError, OutreachErrorCode, problems)
+            job=await job_node(info, found),
+            user_errors=user_errors(OutreachError, OutreachErrorCode, problems),
         )
 
     @strawberry.mutation(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
@@ -23,8 +22,8 @@ from alumnet.persistence.models import Appeal as AppealModel
 from alumnet.persistence.models import IntegrityDecision as DecisionModel
 from alumnet.persistence.models import IntegrityFlag as FlagModel
 from alumnet.schema.context import Info
-from alumnet.schema.nodes import load_visible
-from alumnet.schema.pagination import batch_loader
+from alumnet.schema.nodes import enrollment_object, load_visible, visible_user
+from alumnet.schema.pagination import reads_loader
 
 if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import Enrollment
@@ -35,31 +34,11 @@ COHORTS = "alumnet.schema.cohorts.types"
 IDENTITY = "alumnet.schema.identity.types"
 
 
-def _loader(info: Info, name: str, load: Any) -> Any:
-    return batch_loader(info, ("integrity", name), partial(load, info.context.reads))
-
-
 def _by_id(info: Info, model: Any) -> Any:
     async def load(reads: Any, ids: Any) -> Any:
-        return await loaders.by_id(reads, model, ids)
+        return await loaders.of_model_by_id(reads, model, ids)
 
-    return _loader(info, f"{model.__tablename__}.by_id", load)
-
-
-async def _user(info: Info, user_id: int | None) -> Any:
-    """The user, if the viewer may see them (the same rules as `node(id:)`), else null."""
-    from alumnet.schema.identity.types import User
-
-    if user_id is None:
-        return None
-    return (await User.resolve_nodes(info=info, node_ids=[str(user_id)]))[0]
-
-
-async def _enrollment(info: Info, enrollment_id: int) -> Any:
-    from alumnet.schema.cohorts.types import Enrollment
-
-    row = await info.context.loaders.enrollment_by_id.load(enrollment_id)
-    return Enrollment.from_row(row) if row is not None else None
+    return reads_loader(info, ("integrity", f"{model.__tablename__}.by_id"), load)
 
 
 def is_staff_for_integrity(info: Info) -> bool:
@@ -140,7 +119,7 @@ class IntegrityFlag(relay.Node):
     async def raised_by(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
         if self.evidence is None:
             return None
-        return await _user(info, self._raised_by_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._raised_by_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A student's appeal of a decision.")
@@ -209,12 +188,14 @@ class IntegrityDecision(relay.Node):
 
     @strawberry.field(description="The student's appeal, if any.")
     async def appeal(self, info: Info) -> Appeal | None:
-        row = await _loader(info, "appeal", loaders.appeals_by_decision_id).load(self.id)
+        row = await reads_loader(
+            info, ("integrity", "appeal"), loaders.appeals_by_decision_id
+        ).load(self.id)
         return Appeal.from_row(row) if row is not None else None
 
     @strawberry.field(description="The enrolment it concerns.")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A change of an enrolment's access: who, when, why.")
@@ -227,7 +208,7 @@ class AccessChange:
 
     @strawberry.field(description="Who changed it; null for the system (a ban's end).")
     async def changed_by(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._changed_by_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._changed_by_id)  # type: ignore[no-any-return]
 
 
 @strawberry.enum(description="How a call went.")
@@ -258,14 +239,16 @@ class CallLog:
 
     @strawberry.field(description="Who called.")
     async def caller(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._caller_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._caller_id)  # type: ignore[no-any-return]
 
 
 # --- the fields on enrolments ----------------------------------------------------------------
 
 
 async def enrollment_flags(info: Info, enrollment: Any) -> list[IntegrityFlag]:
-    rows = await _loader(info, "flags", loaders.flags_by_enrollment_id).load(enrollment.id)
+    rows = await reads_loader(info, ("integrity", "flags"), loaders.flags_by_enrollment_id).load(
+        enrollment.id
+    )
     viewer = info.context.viewer
     if is_staff_for_integrity(info) or await mentors(
         info, enrollment._mission_id, enrollment._student_id
@@ -277,14 +260,16 @@ async def enrollment_flags(info: Info, enrollment: Any) -> list[IntegrityFlag]:
 
 
 async def enrollment_decisions(info: Info, enrollment: Any) -> list[IntegrityDecision]:
-    rows = await _loader(info, "decisions", loaders.decisions_by_enrollment_id).load(enrollment.id)
+    rows = await reads_loader(
+        info, ("integrity", "decisions"), loaders.decisions_by_enrollment_id
+    ).load(enrollment.id)
     return [IntegrityDecision.from_row(r) for r in rows]
 
 
 async def enrollment_access_history(info: Info, enrollment: Any) -> list[AccessChange]:
-    rows = await _loader(info, "access", loaders.access_changes_by_enrollment_id).load(
-        enrollment.id
-    )
+    rows = await reads_loader(
+        info, ("integrity", "access"), loaders.access_changes_by_enrollment_id
+    ).load(enrollment.id)
     return [
         AccessChange(from_status=r.from_status, to_status=r.to_status, reason=r.reason,
                      changed_at=r.created_at, _changed_by_id=r.changed_by_id)
@@ -298,5 +283,7 @@ async def enrollment_call_logs(info: Info, enrollment: Any) -> list[CallLog] | N
         info, enrollment._mission_id, enrollment._student_id
     ):
         return None
-    rows = await _loader(info, "calls", loaders.call_logs_by_enrollment_id).load(enrollment.id)
+    rows = await reads_loader(
+        info, ("integrity", "calls"), loaders.call_logs_by_enrollment_id
+    ).load(enrollment.id)
     return [CallLog.from_row(r) for r in rows]

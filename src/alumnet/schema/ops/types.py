@@ -96,3 +96,10 @@ class Job(relay.Node):
 @strawberry.type(description="Background jobs, a page at a time.")
 class JobConnection(CountedConnection[Job]):
     pass
+
+
+async def job_node(info: Info, job_id: int | None) -> Job | None:
+    """A job a mutation started, if the viewer may see it (as `node(id:)` decides)."""
+    if job_id is None:
+        return None
+    return (await Job.resolve_nodes(info=info, node_ids=[str(job_id)]))[0]

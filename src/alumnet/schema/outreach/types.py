@@ -22,8 +22,9 @@ from alumnet.persistence.models import FollowUp as FollowUpModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
-from alumnet.schema.integrity.types import CallOutcome, _by_id, _enrollment, _loader, _user
-from alumnet.schema.nodes import global_pk, load_visible
+from alumnet.schema.integrity.types import CallOutcome, _by_id
+from alumnet.schema.nodes import enrollment_object, global_pk, load_visible, visible_user
+from alumnet.schema.pagination import reads_loader
 from alumnet.schema.permissions import requires
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class AtRiskStudent:
 
     @strawberry.field(description="The enrolment (student in mission).")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 async def mission_at_risk(info: Info, mission_id: int, first: int) -> list[AtRiskStudent] | None:
@@ -88,7 +89,7 @@ class CallListEntry:
 
     @strawberry.field(description="The student.")
     async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._student_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._student_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The student's phone number, if known.")
     async def phone(self, info: Info) -> str | None:
@@ -97,7 +98,7 @@ class CallListEntry:
 
     @strawberry.field(description="The enrolment, with its mentors.")
     async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
-        return await _enrollment(info, self._enrollment_id)  # type: ignore[no-any-return]
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A prioritised list of students for an SRE to call.")
@@ -127,11 +128,13 @@ class CallList(relay.Node):
 
     @strawberry.field(description="The SRE it is assigned to.")
     async def assigned_to(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._assigned_to_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._assigned_to_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The students to call, in order.")
     async def entries(self, info: Info) -> list[CallListEntry]:
-        rows = await _loader(info, "entries", loaders.entries_by_call_list_id).load(self.id)
+        rows = await reads_loader(
+            info, ("outreach", "entries"), loaders.entries_by_call_list_id
+        ).load(self.id)
         return [
             CallListEntry(priority=r.priority, reasons=list(r.reasons), script=r.script,
                           called=r.status == "called", _enrollment_id=r.enrollment_id,
@@ -176,11 +179,11 @@ class FollowUp(relay.Node):
 
     @strawberry.field(description="The student.")
     async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._student_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._student_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The SRE responsible.")
     async def assigned_to(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await _user(info, self._assigned_to_id)  # type: ignore[no-any-return]
+        return await visible_user(info, self._assigned_to_id)  # type: ignore[no-any-return]
 
 
 @strawberry.enum(description="Which follow-ups.")
