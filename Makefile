@@ -42,3 +42,4 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/attendance.py
+	$(BIN)/python bench/notify.py --skip-seed

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,8 +34,12 @@ PASSWORD = "correct horse battery"
 class Mailbox:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        # Cleared, it holds every delivery until set again: a slow mail server.
+        self.open = threading.Event()
+        self.open.set()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.get_running_loop().run_in_executor(None, self.open.wait, 30)
         self.messages.append(
             {"to": list(envelope.rcpt_tos), "body": envelope.content.decode("utf-8", "replace")}
         )
@@ -231,6 +236,7 @@ class Api:
 async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[Api]:
     _truncate(settings.database_url)
     mailbox.messages.clear()
+    mailbox.open.set()
     failures = app.state.runtime.failures
     if hasattr(failures, "_hits"):
         failures._hits.clear()
@@ -286,3 +292,34 @@ async def post_to(
             headers=headers,
         )
     return response.json()  # type: ignore[no-any-return]
+
+
+async def token_at(base: str, email: str, password: str = PASSWORD) -> str:
+    """An access token from a running server's own sign-in."""
+    signed = await post_to(
+        base,
+        "mutation($e: String!, $p: String!) { tokenCreate(input: {email: $e, password: $p}) "
+        "{ accessToken } }",
+        {"e": email, "p": password},
+    )
+    return str(signed["data"]["tokenCreate"]["accessToken"])
+
+
+async def subscribe(
+    base: str, token: str, query: str, variables: dict[str, Any] | None = None
+) -> Any:
+    """A graphql-transport-ws subscription to a running server: connected, acknowledged,
+    subscribed, and given a second to subscribe before the test changes anything."""
+    import json
+
+    import websockets
+
+    ws = await websockets.connect(f"ws://{base}/graphql", subprotocols=["graphql-transport-ws"])
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+    subscription = {"query": query, "variables": variables or {}}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscription}))
+    await asyncio.sleep(1.0)
+    return ws

@@ -45,6 +45,19 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     token = await api.sign_in("manager@demo.alumnet.dev", "alumnet-demo")
     listed = await api.gql("{ users { totalCount } }", token=token)
     assert listed["data"]["users"]["totalCount"] > 4000
+    # The README's inbox query has something to show.
+    student = await api.sign_in("student@demo.alumnet.dev", "alumnet-demo")
+    inbox = await api.gql(
+        "{ notificationUnreadCount conversations { edges { node { otherParticipant { name } } } }"
+        " announcements { edges { node { title pinned } } } tickets { totalCount } }",
+        token=student,
+    )
+    assert inbox["data"]["conversations"]["edges"] == [
+        {"node": {"otherParticipant": {"name": "Mo Mentor"}}}
+    ]
+    assert inbox["data"]["announcements"]["edges"][0]["node"]["pinned"] is True
+    assert inbox["data"]["tickets"]["totalCount"] == 1
+    assert inbox["data"]["notificationUnreadCount"] >= 3
 
     created = alumnet(
         settings,

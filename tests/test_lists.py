@@ -42,3 +42,26 @@ async def test_list_statements_are_constant(api: Api, name: str) -> None:
     assert "errors" not in large, large
     assert str(large) != str(small)
     assert many == few, f"{name}: {few} statements for a few items, {many} for many"
+
+
+async def test_cursors_page_through_lists_sorted_by_time(api: Api) -> None:
+    """Every event once, in order, two at a time: a timestamp in a cursor parses back."""
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    await _grow(api, admin, 3, 0)
+    query = """query($a: String) { auditEvents(first: 2, after: $a) {
+      edges { cursor node { id } } pageInfo { hasNextPage } } }"""
+    everything = await api.gql(
+        "{ auditEvents(first: 1000) { edges { node { id } } } }", token=admin
+    )
+    expected = [e["node"]["id"] for e in everything["data"]["auditEvents"]["edges"]]
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await api.gql(query, {"a": after}, token=admin)
+        assert "errors" not in body, body
+        page = body["data"]["auditEvents"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["edges"][-1]["cursor"]
+    assert len(expected) > 4 and seen == expected

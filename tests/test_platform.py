@@ -176,14 +176,17 @@ async def test_queries_work_over_get_but_mutations_do_not(api: Api) -> None:
 
 
 async def test_outbox_transport_writes_eml_files(tmp_path: Path) -> None:
+    from alumnet.domain.ops.mail import Letter
     from alumnet.workers.mail import OutboxTransport
 
     outbox = OutboxTransport(tmp_path / "outbox", "alumnet <no-reply@example.org>")
-    await outbox.send(to="a@example.org", subject="Hello", text="Body", message_id="<m-1@x>")
+    letter = Letter(subject="Hello", text="Body", html="<p>Body</p>", message_id="<m-1@x>")
+    await outbox.send(to="a@example.org", letter=letter)
     [eml] = list((tmp_path / "outbox").glob("*.eml"))
     content = eml.read_text()
     assert "To: a@example.org" in content
     assert "Subject: Hello" in content
+    assert "multipart/alternative" in content and "text/html" in content
 
 
 async def test_failures_from_one_address_are_throttled(api: Api) -> None:

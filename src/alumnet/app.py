@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 import structlog
@@ -29,6 +30,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
+from alumnet.domain.communication import emails, notifications
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
@@ -354,6 +356,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             payload = generate_latest()
         return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
+    async def unsubscribe(request: Request) -> Response:
+        """The link in every notification e-mail. GET shows a button (link scanners must
+        not unsubscribe anyone); POST, from that button or a mail client's one-click
+        unsubscribe (RFC 8058), turns the e-mails off."""
+        token = request.query_params.get("token", "")
+        if request.method == "POST" and not token:
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            token = (form.get("token") or [""])[0]
+        found = notifications.read_unsubscribe_token(settings, token) if token else None
+        if found is None:
+            return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
+        user_id, kind = found
+        if request.method == "GET":
+            return HTMLResponse(emails.unsubscribe_page(state="ask", kind=kind, token=token))
+        origin = Origin(ip=request.client.host if request.client else None, via="unsubscribe")
+        async with runtime.transaction(origin=origin) as uow:
+            done = await notifications.unsubscribe(uow, user_id, kind)
+        if not done:
+            return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
+        return HTMLResponse(emails.unsubscribe_page(state="done", kind=kind))
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.requeue_stale()
@@ -385,6 +408,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

@@ -5,47 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 
-import websockets
-
 from tests.cohorts.conftest import ASSIGN, ENROLL, Programme
-from tests.conftest import post_to
+from tests.conftest import post_to, subscribe, token_at
 
 SUBSCRIBE = """subscription($id: ID!) { missionRosterChanged(missionId: $id) {
   missionId kind studentIds } }"""
 
 
-async def _subscribe(server: str, token: str, mission: str) -> websockets.ClientConnection:
-    ws = await websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"])
-    await ws.send(
-        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    )
-    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
-    await ws.send(
-        json.dumps(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": SUBSCRIBE, "variables": {"id": mission}},
-            }
-        )
-    )
-    await asyncio.sleep(1.0)  # let the server subscribe before we change anything
-    return ws
-
-
 async def test_dashboards_hear_roster_changes(programme: Programme, server: str) -> None:
     ids = programme.ids
-    tokens = {}
-    for who in ("admin", "sre", "m1"):
-        signed = await post_to(
-            server,
-            "mutation($e: String!, $p: String!) { tokenCreate("
-            "input: {email: $e, password: $p}) { accessToken } }",
-            {"e": f"{who}@example.org", "p": "correct horse battery"},
-        )
-        tokens[who] = signed["data"]["tokenCreate"]["accessToken"]
-    staff = await _subscribe(server, tokens["sre"], ids["ma"])
-    mentor = await _subscribe(server, tokens["m1"], ids["ma"])
+    tokens = {who: await token_at(server, f"{who}@example.org") for who in ("admin", "sre", "m1")}
+    staff = await subscribe(server, tokens["sre"], SUBSCRIBE, {"id": ids["ma"]})
+    mentor = await subscribe(server, tokens["m1"], SUBSCRIBE, {"id": ids["ma"]})
 
     enrolled = await post_to(server, ENROLL, {"m": ids["ma"], "s": ids["s3"]}, tokens["admin"])
     assert enrolled["data"]["enrollmentCreate"]["created"] is True
@@ -73,14 +44,8 @@ async def test_dashboards_hear_roster_changes(programme: Programme, server: str)
 
 
 async def test_outsiders_cannot_watch_a_mission(programme: Programme, server: str) -> None:
-    signed = await post_to(
-        server,
-        "mutation($e: String!, $p: String!) { tokenCreate("
-        "input: {email: $e, password: $p}) { accessToken } }",
-        {"e": "alumnus@example.org", "p": "correct horse battery"},
-    )
-    token = signed["data"]["tokenCreate"]["accessToken"]
-    ws = await _subscribe(server, token, programme.ids["ma"])
+    token = await token_at(server, "alumnus@example.org")
+    ws = await subscribe(server, token, SUBSCRIBE, {"id": programme.ids["ma"]})
     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert message["type"] == "complete"
     await ws.close()
@@ -88,16 +53,8 @@ async def test_outsiders_cannot_watch_a_mission(programme: Programme, server: st
 
 async def test_a_suspended_subscriber_hears_nothing_more(programme: Programme, server: str) -> None:
     ids = programme.ids
-    tokens = {}
-    for who in ("admin", "sre"):
-        signed = await post_to(
-            server,
-            "mutation($e: String!, $p: String!) { tokenCreate("
-            "input: {email: $e, password: $p}) { accessToken } }",
-            {"e": f"{who}@example.org", "p": "correct horse battery"},
-        )
-        tokens[who] = signed["data"]["tokenCreate"]["accessToken"]
-    staff = await _subscribe(server, tokens["sre"], ids["ma"])
+    tokens = {who: await token_at(server, f"{who}@example.org") for who in ("admin", "sre")}
+    staff = await subscribe(server, tokens["sre"], SUBSCRIBE, {"id": ids["ma"]})
     suspended = await post_to(
         server,
         "mutation($id: ID!) { userSuspend(input: {id: $id}) { userErrors { code } } }",

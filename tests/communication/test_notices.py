@@ -6,11 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-import websockets
-
 from tests.cohorts.conftest import ENROLL
 from tests.communication.conftest import Programme
-from tests.conftest import post_to
+from tests.conftest import post_to, subscribe, token_at
 from tests.engagement.conftest import call, codes, ok
 from tests.integrity.test_integrity import DECIDE
 
@@ -113,8 +111,6 @@ async def test_reminding_many_costs_the_same_statements_as_reminding_few(
 
 SUBSCRIBE = """subscription($n: ID!) {
   noticeAcknowledged(noticeId: $n) { student { name } } }"""
-SIGN_IN = """mutation($e: String!, $p: String!) {
-  tokenCreate(input: {email: $e, password: $p}) { accessToken } }"""
 
 
 async def test_staff_see_acknowledgements_live_across_processes(
@@ -122,39 +118,15 @@ async def test_staff_see_acknowledgements_live_across_processes(
 ) -> None:
     p = programme
     notice = (await post(p, "sre"))["notice"]["id"]
-    signed = await post_to(
-        server,
-        SIGN_IN,
-        {"e": "sre@example.org", "p": "correct horse battery"},
-    )
-    token = signed["data"]["tokenCreate"]["accessToken"]
-    ws = await websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"])
-    await ws.send(
-        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    )
-    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
-    await ws.send(
-        json.dumps(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": SUBSCRIBE, "variables": {"n": notice}},
-            }
-        )
-    )
-    await asyncio.sleep(1.0)
+    token = await token_at(server, "sre@example.org")
+    ws = await subscribe(server, token, SUBSCRIBE, {"n": notice})
     if p.api.settings.redis_url:
         # Raised in this test's process, heard by the server process: Redis pub/sub.
         await ok(p, "s1", ACK, {"i": {"noticeId": notice}}, "noticeAcknowledge")
     else:
         # One process on the embedded default: acknowledge through the server itself.
-        signed = await post_to(
-            server,
-            SIGN_IN,
-            {"e": "s1@example.org", "p": "correct horse battery"},
-        )
         await post_to(
-            server, ACK, {"i": {"noticeId": notice}}, signed["data"]["tokenCreate"]["accessToken"]
+            server, ACK, {"i": {"noticeId": notice}}, await token_at(server, "s1@example.org")
         )
     event = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert event["payload"]["data"]["noticeAcknowledged"] == {"student": {"name": "S1 Person"}}

@@ -9,10 +9,11 @@ from sqlalchemy import func, insert, select
 
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Role
+from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
+    Announcement,
     Batch,
     Enrollment,
     MentorAssignment,
@@ -99,6 +100,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
                 rt, uow, email=demo_email(role), name=name, roles=[role], password=DEMO_PASSWORD
             )
         await seed_programme(rt, uow, scale)
+        await seed_communication(uow)
         return int((await uow.session.execute(count)).scalar_one()) - before
 
 
@@ -211,3 +213,44 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
         await session.execute(insert(MentorAssignment), assignments)
     audit.record(uow, "demo.seed", summary=f"demo programme: {created} people")
     return created
+
+
+async def seed_communication(uow: UnitOfWork) -> None:
+    """A pinned welcome announcement, a conversation between mentor@ and student@, and an
+    answered ticket from student@ to the SREs; skipped when any announcement exists."""
+    from alumnet.domain.communication import announcements, messages, tickets
+
+    if (await uow.session.execute(select(Announcement.id).limit(1))).first():
+        return
+    emails = [demo_email(r) for r in (Role.MANAGER, Role.MENTOR, Role.STUDENT, Role.SRE)]
+    found = await uow.session.execute(
+        select(User.email_lower, User.id).where(User.email_lower.in_(emails))
+    )
+    ids = {str(e): int(i) for e, i in found.all()}
+
+    def viewer(role: Role) -> Viewer:
+        return Viewer(user_id=ids[demo_email(role)], roles=frozenset({role}))
+
+    await announcements.post(
+        uow, viewer(Role.MANAGER), title="Welcome to alumnet",
+        body="This is where notices, messages and tickets live. Set how you want to be told "
+        "in your **notification preferences**.",
+        priority="normal", pinned=True, expires_at=None, audience=announcements.Audience(),
+    )  # fmt: skip
+    mentor, student = viewer(Role.MENTOR), viewer(Role.STUDENT)
+    first = await messages.send(
+        uow, mentor, conversation_id=None, recipient_id=student.user_id, client_id=None,
+        body="Welcome to Foundations! Shall we meet on Monday to plan your first weeks?",
+    )  # fmt: skip
+    await messages.send(
+        uow, student, conversation_id=first.message.conversation_id, recipient_id=None,
+        client_id=None, body="Yes, Monday works. Thank you!",
+    )  # fmt: skip
+    ticket = await tickets.open_ticket(
+        uow, student, queue="sre", mentor_id=None, subject="Changing missions",
+        body="Can I move from Web development to Data structures?",
+    )  # fmt: skip
+    await tickets.reply(
+        uow, viewer(Role.SRE), ticket.id,
+        "Yes: ask before the end of the month and we will move your enrolment.",
+    )  # fmt: skip

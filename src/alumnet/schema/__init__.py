@@ -12,6 +12,25 @@ from alumnet.config import Settings
 from alumnet.schema.cohorts.mutations import CohortsMutation
 from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
 from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.schema.communication.announcements import (
+    Announcement,
+    AnnouncementMutation,
+    AnnouncementQuery,
+)
+from alumnet.schema.communication.messages import (
+    Conversation,
+    Message,
+    MessageMutation,
+    MessageQuery,
+    MessageSubscription,
+)
+from alumnet.schema.communication.notifications import (
+    Notification,
+    NotificationMutation,
+    NotificationQuery,
+    NotificationSubscription,
+)
+from alumnet.schema.communication.tickets import Ticket, TicketMessage, TicketMutation, TicketQuery
 from alumnet.schema.communication.types import (
     CommunicationMutation,
     CommunicationQuery,
@@ -38,7 +57,17 @@ from alumnet.schema.outreach.types import CallList, FollowUp, OutreachQuery
     description="Everything you can read. Start with `viewer`; fetch any object by its global "
     "id with `node` or `nodes`."
 )
-class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery, CommunicationQuery):
+class Query(
+    IdentityQuery,
+    CohortsQuery,
+    OpsQuery,
+    OutreachQuery,
+    CommunicationQuery,
+    AnnouncementQuery,
+    MessageQuery,
+    TicketQuery,
+    NotificationQuery,
+):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
         "not see it (the two are indistinguishable)."
@@ -54,7 +83,15 @@ class Query(IdentityQuery, CohortsQuery, OpsQuery, OutreachQuery, CommunicationQ
     "payload with `userErrors`; a mutation is one transaction."
 )
 class Mutation(
-    IdentityMutation, CohortsMutation, EngagementMutation, IntegrityMutation, CommunicationMutation
+    IdentityMutation,
+    CohortsMutation,
+    EngagementMutation,
+    IntegrityMutation,
+    CommunicationMutation,
+    AnnouncementMutation,
+    MessageMutation,
+    TicketMutation,
+    NotificationMutation,
 ):
     pass
 
@@ -63,7 +100,13 @@ class Mutation(
     description="Live updates over WebSocket (graphql-transport-ws); authenticate in the "
     '`connection_init` payload with {"Authorization": "Bearer …"}.'
 )
-class Subscription(CohortsSubscription, OpsSubscription, CommunicationSubscription):
+class Subscription(
+    CohortsSubscription,
+    OpsSubscription,
+    CommunicationSubscription,
+    MessageSubscription,
+    NotificationSubscription,
+):
     pass
 
 
@@ -86,6 +129,12 @@ NODE_TYPES = [
     CallList,
     FollowUp,
     Notice,
+    Announcement,
+    Conversation,
+    Message,
+    Ticket,
+    TicketMessage,
+    Notification,
 ]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -65,7 +66,9 @@ class SortKey:
 
     def parse(self, value: Any) -> Any:
         """A cursor value back to the column's Python type; ValueError if it is not one."""
-        kind = self.column.type.python_type
+        # A TypeDecorator (UTCDateTime) reports `object`; its implementation knows.
+        column_type = self.column.type
+        kind = getattr(column_type, "impl_instance", column_type).python_type
         if kind is datetime:
             if not isinstance(value, str):
                 raise ValueError
@@ -75,6 +78,10 @@ class SortKey:
             if not isinstance(value, str):
                 raise ValueError
             return date.fromisoformat(value)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
                 raise ValueError
@@ -171,9 +178,11 @@ def _after(sort: list[SortKey], values: list[Any], *, backwards: bool) -> Column
     """Rows strictly after ``values`` in the (possibly reversed) sort order."""
     clauses = []
     for i, key in enumerate(sort):
-        equal = [sort[j].column == values[j] for j in range(i)]
+        # Bound as typed parameters: SQLAlchemy refuses `<` against a bare True or False.
+        equal = [sort[j].column == literal(values[j], sort[j].column.type) for j in range(i)]
         ascending = key.descending == backwards
-        step = key.column > values[i] if ascending else key.column < values[i]
+        value = literal(values[i], key.column.type)
+        step = key.column > value if ascending else key.column < value
         clauses.append(and_(*equal, step))
     return or_(*clauses)
 

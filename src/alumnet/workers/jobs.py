@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alumnet.domain.communication import notifications
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
@@ -31,10 +32,15 @@ async def refresh_risk(rt: Runtime, job: Job) -> dict[str, Any]:
     return await risk.refresh(rt, int(mission_id) if mission_id is not None else None)
 
 
+async def send_digests(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await notifications.send_digests(rt)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
     risk.REFRESH_JOB: refresh_risk,
+    notifications.DIGEST_JOB: send_digests,
 }
 
 QUEUES = ("default", "email")

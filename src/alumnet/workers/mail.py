@@ -10,16 +10,21 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from alumnet.config import Settings
+from alumnet.domain.ops.mail import Letter
 
 
-def _message(sender: str, to: str, subject: str, text: str, message_id: str) -> EmailMessage:
+def _message(sender: str, to: str, letter: Letter) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = letter.subject
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = message_id
-    msg.set_content(text)
+    msg["Message-ID"] = letter.message_id
+    for name, value in letter.headers.items():
+        msg[name] = value
+    msg.set_content(letter.text)
+    if letter.html is not None:
+        msg.add_alternative(letter.html, subtype="html")
     return msg
 
 
@@ -53,9 +58,8 @@ class SmtpTransport:
                 client.login(self.username, self.password)
             client.send_message(msg)
 
-    async def send(self, *, to: str, subject: str, text: str, message_id: str) -> None:
-        msg = _message(self.sender, to, subject, text, message_id)
-        await asyncio.to_thread(self._send_sync, msg)
+    async def send(self, *, to: str, letter: Letter) -> None:
+        await asyncio.to_thread(self._send_sync, _message(self.sender, to, letter))
 
 
 class OutboxTransport:
@@ -65,10 +69,10 @@ class OutboxTransport:
         self.folder = folder
         self.sender = sender
 
-    async def send(self, *, to: str, subject: str, text: str, message_id: str) -> None:
+    async def send(self, *, to: str, letter: Letter) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        msg = _message(self.sender, to, subject, text, message_id)
-        name = message_id.strip("<>").replace("@", "_") + ".eml"
+        msg = _message(self.sender, to, letter)
+        name = letter.message_id.strip("<>").replace("@", "_") + ".eml"
         path = self.folder / name
         await asyncio.to_thread(path.write_bytes, msg.as_bytes())
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from croniter import croniter
 
+from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import get_logger
@@ -19,6 +20,7 @@ log = get_logger(__name__)
 # (job name, arguments, cron expression in UTC)
 SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
+    (DIGEST_JOB, {}, "0 6 * * *"),  # daily digest e-mails
 ]
 
 

@@ -6,16 +6,17 @@ or in any mission of the batch; a student who loses access loses the notices wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
+from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement.common import mentors_mission
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.mail import queue_emails
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
@@ -25,7 +26,6 @@ from alumnet.persistence.models import (
     Mission,
     Notice,
     NoticeAck,
-    User,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -41,6 +41,32 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "striketh
 
 def render(markdown: str) -> str:
     return str(_MARKDOWN.render(markdown))
+
+
+@dataclass(frozen=True)
+class Posting:
+    title: str
+    markdown: str
+    html: str
+
+
+def check_posting(problems: Problems, *, title: str, body: str, priority: str) -> Posting:
+    """The title, the Markdown body (and its safe HTML) and the priority of a notice or an
+    announcement, with what is wrong with them added to ``problems``."""
+    text = check_text(
+        problems, title, field="title", max_length=TITLE_MAX, min_length=1, label="The title"
+    )
+    markdown = check_text(
+        problems, body, field="body", max_length=BODY_MAX, min_length=1, label="The body"
+    )
+    if priority not in PRIORITIES:
+        problems.add("INVALID", "Unknown priority.", "priority")
+    return Posting(title=text or "", markdown=markdown or "", html=render(markdown or ""))
+
+
+def _preview(markdown: str) -> str:
+    text = " ".join(markdown.split())
+    return text if len(text) <= 280 else text[:279] + "…"
 
 
 def notice_channel(notice_id: int) -> str:
@@ -107,14 +133,7 @@ async def post(
         if await uow.session.get(Batch, batch_id) is None:
             raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
         viewer.require(Permission.NOTICES_POST)
-    text = check_text(
-        problems, title, field="title", max_length=TITLE_MAX, min_length=1, label="The title"
-    )
-    markdown = check_text(
-        problems, body, field="body", max_length=BODY_MAX, min_length=1, label="The body"
-    )
-    if priority not in PRIORITIES:
-        problems.add("INVALID", "Unknown priority.", "priority")
+    posting = check_posting(problems, title=title, body=body, priority=priority)
     if kind not in KINDS:
         problems.add("INVALID", "Unknown kind.", "kind")
     now = datetime.now(UTC)
@@ -123,18 +142,24 @@ async def post(
         problems.add("DATE_IN_PAST", "The acknowledgement deadline has passed.", "ackDeadline")
     problems.raise_if_any()
     notice = Notice(
-        mission_id=mission_id, batch_id=batch_id, kind=kind, title=text or "",
-        body_markdown=markdown or "", body_html=render(markdown or ""), priority=priority,
+        mission_id=mission_id, batch_id=batch_id, kind=kind, title=posting.title,
+        body_markdown=posting.markdown, body_html=posting.html, priority=priority,
         ack_deadline=deadline, author_id=me, created_at=now,
     )  # fmt: skip
     uow.session.add(notice)
     await uow.session.flush()
+    notified = await notify(
+        uow, audience_students(notice),
+        Event(kind="notice", title=notice.title, body=_preview(notice.body_markdown),
+              subject_type="Notice", subject_id=notice.id, email_text=notice.body_markdown,
+              email_html=notice.body_html),
+    )  # fmt: skip
     audit.record(
         uow,
         "notice.post",
         object_type="Notice",
         object_ids=[notice.id],
-        details={"mission": mission_id, "batch": batch_id},
+        details={"mission": mission_id, "batch": batch_id, "notified": notified},
     )
     return notice
 
@@ -182,8 +207,9 @@ async def acknowledge(
 
 
 async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
-    """E-mail every student of the audience who has not acknowledged: a few statements
-    whatever their number, and the e-mails go out through the e-mail job after commit."""
+    """Remind every student of the audience who has not acknowledged (in the app and by
+    e-mail, as each prefers): a few statements whatever their number, and the e-mails go
+    out through the e-mail job after commit."""
     viewer.require_user()
     notice = await uow.session.get(Notice, notice_id)
     if notice is None:
@@ -193,20 +219,19 @@ async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
     )
     if not may:
         raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
-    pending = (
-        await uow.session.execute(
-            select(User.id, User.email).where(
-                User.id.in_(audience_students(notice)),
-                User.status == "active",
-                User.id.not_in(select(NoticeAck.user_id).where(NoticeAck.notice_id == notice_id)),
-            )
-        )
-    ).all()
-    sent = await queue_emails(
-        uow, [(int(u), str(e)) for u, e in pending], template="notice.reminder",
-        subject=f"Reminder: {notice.title}",
-        body=f"Please read and acknowledge this notice:\n\n{notice.title}\n\n"
-        f"{notice.body_markdown}",
+    pending = select(Enrollment.student_id).where(
+        audience(notice.mission_id, notice.batch_id),
+        Enrollment.student_id.not_in(
+            select(NoticeAck.user_id).where(NoticeAck.notice_id == notice_id)
+        ),
+    )
+    sent = await notify(
+        uow, pending,
+        Event(kind="notice_reminder", title=f"Reminder: {notice.title}",
+              body="Please read and acknowledge this notice.", subject_type="Notice",
+              subject_id=notice.id,
+              email_text=f"Please read and acknowledge this notice.\n\n{notice.body_markdown}",
+              email_html=f"<p>Please read and acknowledge this notice.</p>\n{notice.body_html}"),
     )  # fmt: skip
     audit.record(
         uow,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import quote
-
-from sqlalchemy import insert
 
 from alumnet.config import Settings
 from alumnet.persistence.models import OutboundEmail, User
 from alumnet.persistence.uow import UnitOfWork
 
 EMAIL_JOB = "email.send"
+EMAIL_BATCH = 100
 
 
 async def queue_email(
@@ -26,27 +24,11 @@ async def queue_email(
     return email
 
 
-async def queue_emails(
-    uow: UnitOfWork,
-    recipients: list[tuple[int, str]],
-    *,
-    template: str,
-    subject: str,
-    body: str,
-) -> int:
-    """The same e-mail to many users (id, address): a few statements, not one per user."""
-    if not recipients:
-        return 0
-    now = datetime.now(UTC)
-    rows = [
-        {"user_id": uid, "to_address": address, "subject": subject, "text_body": body,
-         "template": template, "created_at": now}
-        for uid, address in recipients
-    ]  # fmt: skip
-    result = await uow.session.execute(insert(OutboundEmail).returning(OutboundEmail.id), rows)
-    ids = [int(i) for i in result.scalars()]
-    await uow.add_jobs(EMAIL_JOB, [{"email_id": i} for i in ids], queue="email")
-    return len(ids)
+async def queue_sending(uow: UnitOfWork, email_ids: list[int]) -> None:
+    """Jobs that send e-mails already written: up to ``EMAIL_BATCH`` per job, so that
+    e-mailing 3,000 people costs 30 job rows and queue entries, not 3,000."""
+    batches = [email_ids[i : i + EMAIL_BATCH] for i in range(0, len(email_ids), EMAIL_BATCH)]
+    await uow.add_jobs(EMAIL_JOB, [{"email_ids": b} for b in batches], queue="email")
 
 
 def _link(settings: Settings, path: str, token: str) -> str:

@@ -39,6 +39,10 @@ class Permission(StrEnum):
     OUTREACH = "outreach"
     # Post notices to any batch or mission (mentors post to the missions they mentor in).
     NOTICES_POST = "notices:post"
+    # Post institution-wide announcements, or announcements to roles, batches or years.
+    ANNOUNCEMENTS_POST = "announcements:post"
+    # Read, answer and close students' tickets to the SRE team; ticket SLA figures.
+    TICKETS = "tickets:handle"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -59,6 +63,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INTEGRITY_DECIDE,
             Permission.OUTREACH,
             Permission.NOTICES_POST,
+            Permission.ANNOUNCEMENTS_POST,
+            Permission.TICKETS,
         }
     ),
     Role.SRE: frozenset(
@@ -71,6 +77,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INTEGRITY_FLAG,
             Permission.OUTREACH,
             Permission.NOTICES_POST,
+            Permission.TICKETS,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),

@@ -211,6 +211,7 @@ async def _target(uow: UnitOfWork, user_id: int) -> User:
     return user
 
 
+GRADUATION_YEARS = range(1900, 2201)
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
 
 
@@ -222,6 +223,7 @@ async def update_user(
     name: str | None,
     email: str | None,
     phone: str | None = None,
+    graduation_year: int | None = None,
 ) -> User:
     viewer.require(Permission.USERS_MANAGE)
     user = await _target(uow, user_id)
@@ -235,8 +237,19 @@ async def update_user(
         problems.add(
             "INVALID_PHONE", "A phone number is digits, spaces, ()- and a leading +.", "phone"
         )
+    if (
+        graduation_year is not None
+        and graduation_year != 0
+        and not (GRADUATION_YEARS[0] <= graduation_year <= GRADUATION_YEARS[-1])
+    ):
+        problems.add(
+            "INVALID", "A graduation year runs from 1900 to 2200 (0 removes it).", "graduationYear"
+        )
     problems.raise_if_any()
     changes: dict[str, str] = {}
+    if graduation_year is not None and (graduation_year or None) != user.graduation_year:
+        changes["graduationYear"] = str(graduation_year or "")
+        user.graduation_year = graduation_year or None
     if new_phone is not None and (new_phone or None) != user.phone:
         changes["phone"] = "changed"
         user.phone = new_phone or None

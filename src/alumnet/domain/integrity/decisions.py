@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.common import (
     mentors_student,
@@ -22,7 +23,6 @@ from alumnet.domain.engagement.common import (
 )
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.mail import queue_email
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
@@ -32,7 +32,6 @@ from alumnet.persistence.models import (
     IntegrityDecision,
     IntegrityFlag,
     Mission,
-    User,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -103,10 +102,13 @@ async def change_access(
     )  # fmt: skip
 
 
-async def _notify(uow: UnitOfWork, student_id: int, subject: str, body: str, template: str) -> None:
-    student = await uow.session.get(User, student_id)
-    if student is not None:
-        await queue_email(uow, user=student, template=template, subject=subject, body=body)
+async def _notify(
+    uow: UnitOfWork, student_id: int, title: str, body: str, subject: tuple[str, int]
+) -> None:
+    event = Event(
+        kind="integrity", title=title, body=body, subject_type=subject[0], subject_id=subject[1]
+    )
+    await notify(uow, [student_id], event)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ async def decide(
         f"A manager decided {what} in this mission.\n\nReason: {reason}\n\n"
         f"Penalty: {data.penalty_points} points.\n\nYou may appeal until "
         f"{decision.appeal_until:%Y-%m-%d %H:%M} UTC.",
-        "integrity.decision",
+        ("IntegrityDecision", decision.id),
     )
     return decision
 
@@ -308,6 +310,6 @@ async def review_appeal(
         f"Your appeal was {appeal.status}",
         f"Your appeal of the integrity decision of {decision.created_at:%Y-%m-%d} was "
         f"{appeal.status}.\n\nReason: {why}",
-        "integrity.appeal_outcome",
+        ("Appeal", appeal.id),
     )
     return appeal

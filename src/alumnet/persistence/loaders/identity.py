@@ -20,6 +20,7 @@ USER_COLUMNS = (
     User.created_at,
     User.last_sign_in_at,
     User.phone,
+    User.graduation_year,
 )
 
 

@@ -2,7 +2,20 @@
 
 from alumnet.persistence.models.base import Base
 from alumnet.persistence.models.cohorts import Batch, Enrollment, MentorAssignment, Mission
-from alumnet.persistence.models.communication import Notice, NoticeAck
+from alumnet.persistence.models.communication import (
+    Announcement,
+    AnnouncementTarget,
+    Block,
+    Conversation,
+    ConversationMember,
+    Message,
+    Notice,
+    NoticeAck,
+    Notification,
+    NotificationPreference,
+    Ticket,
+    TicketMessage,
+)
 from alumnet.persistence.models.engagement import (
     Assignment,
     AttendanceDay,
@@ -37,6 +50,8 @@ from alumnet.persistence.models.ops import Job, OutboundEmail
 
 __all__ = [
     "AccessChange",
+    "Announcement",
+    "AnnouncementTarget",
     "Appeal",
     "Assignment",
     "AtRisk",
@@ -44,9 +59,12 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Batch",
+    "Block",
     "CallList",
     "CallListEntry",
     "CallLog",
+    "Conversation",
+    "ConversationMember",
     "EngagementRules",
     "Enrollment",
     "FollowUp",
@@ -56,9 +74,12 @@ __all__ = [
     "Meeting",
     "MeetingAttendance",
     "MentorAssignment",
+    "Message",
     "Mission",
     "Notice",
     "NoticeAck",
+    "Notification",
+    "NotificationPreference",
     "OneTimeToken",
     "OutboundEmail",
     "PersonalAccessToken",
@@ -67,6 +88,8 @@ __all__ = [
     "RiskRules",
     "Session",
     "Submission",
+    "Ticket",
+    "TicketMessage",
     "User",
     "UserRole",
 ]

@@ -51,6 +51,11 @@ class OutboundEmail(Base):
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     text_body: Mapped[str] = mapped_column(Text)
+    # The HTML alternative, when the e-mail has one (the plain text is always there).
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # The notification kind an unsubscribe link in this e-mail turns off (None: no link,
+    # for e-mails a user cannot opt out of, such as a password reset).
+    unsubscribe_kind: Mapped[str | None] = mapped_column(String(32))
     template: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

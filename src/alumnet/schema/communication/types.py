@@ -14,14 +14,14 @@ from strawberry import relay
 
 from alumnet.domain.communication import notices
 from alumnet.domain.identity.permissions import Permission
-from alumnet.persistence.loaders.common import by_id, rows_by_id
+from alumnet.persistence.loaders.common import rows_by_id
 from alumnet.persistence.models import Notice as NoticeModel
 from alumnet.persistence.models import NoticeAck
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, bad_input, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, visible_user
+from alumnet.schema.nodes import global_pk, int_ids, readable_rows, visible_user
 from alumnet.schema.pagination import reads_loader
 
 if TYPE_CHECKING:
@@ -124,10 +124,6 @@ class NoticeAcknowledgements:
         return [u for u in found if u is not None]
 
 
-async def _notices_by_id(reads: Any, ids: Any) -> list[Any]:
-    return await by_id(reads, [NoticeModel.__table__], NoticeModel.id, ids)
-
-
 async def _acks_of(reads: Any, notice_ids: Any, *, user_id: int) -> list[Any]:
     """One user's acknowledgements of these notices (None where there is none)."""
     query = select(
@@ -163,19 +159,9 @@ class Notice(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        from alumnet.schema.nodes import int_ids
-
         ids = int_ids(node_ids)
-        wanted = [i for i in ids if i]
         condition = notices.readable(info.context.viewer)
-        query = select(NoticeModel.id).where(NoticeModel.id.in_(wanted))
-        if condition is not None:
-            query = query.where(condition)
-        async with info.context.reads.connect() as conn:
-            allowed = {int(i) for i in (await conn.execute(query)).scalars()}
-        loader = reads_loader(info, ("notice", "by_id"), _notices_by_id)
-        rows = await loader.load_many([i for i in wanted if i in allowed])
-        found = {r.id: r for r in rows if r is not None}
+        found = await readable_rows(info, NoticeModel.__table__, ids, condition)
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(description="Who posted it (if you may see them).")

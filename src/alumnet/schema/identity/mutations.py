@@ -325,6 +325,11 @@ class UserUpdateInput:
     phone: str | None = strawberry.field(
         default=None, description="New phone number (for outreach calls); empty to remove."
     )
+    graduation_year: int | None = strawberry.field(
+        default=None,
+        description="The year they graduated or expect to (announcements may be addressed by "
+        "it); 0 to remove.",
+    )
 
 
 @strawberry.input(description="A user to suspend.")
@@ -561,7 +566,9 @@ class IdentityMutation:
             user=_user(user), user_errors=user_errors(UserAdminError, UserAdminErrorCode, problems)
         )
 
-    @strawberry.mutation(description="Change a user's name or e-mail (needs `users:manage`).")
+    @strawberry.mutation(
+        description="Change a user's name, e-mail, phone or graduation year (needs `users:manage`)."
+    )
     async def user_update(
         self, info: Info, input: Annotated[UserUpdateInput, _input("The changes.")]
     ) -> UserAdminPayload:
@@ -575,6 +582,7 @@ class IdentityMutation:
                 name=input.name,
                 email=input.email,
                 phone=input.phone,
+                graduation_year=input.graduation_year,
             ),
         )
         return UserAdminPayload(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
@@ -13,13 +14,20 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from alumnet.domain.cohorts.access import cohort_members
+from alumnet.domain.communication.messages import conversation_partners
 from alumnet.domain.identity import permissions as rules
 from alumnet.domain.identity import visibility
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
 from alumnet.persistence.models import PersonalAccessToken as PatModel
 from alumnet.schema.context import Info
 from alumnet.schema.nodes import int_ids, load_visible
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortDirection, SortKey
+from alumnet.schema.pagination import (
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    batch_loader,
+)
 
 if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import (
@@ -88,6 +96,14 @@ class Permission(Enum):
     )
     NOTICES_POST = strawberry.enum_value(
         "notices:post", description="Post notices to any batch or mission; remind students."
+    )
+    ANNOUNCEMENTS_POST = strawberry.enum_value(
+        "announcements:post",
+        description="Post and change announcements to everyone or to roles, batches or years.",
+    )
+    TICKETS = strawberry.enum_value(
+        "tickets:handle",
+        description="Read, answer and close students' tickets to the SRE team; SLA figures.",
     )
 
 
@@ -182,6 +198,7 @@ class User(relay.Node):
     _status: strawberry.Private[str]
     _last_sign_in_at: strawberry.Private[datetime | None]
     _phone: strawberry.Private[str | None] = None
+    _graduation_year: strawberry.Private[int | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -194,7 +211,17 @@ class User(relay.Node):
             _status=row.status,
             _last_sign_in_at=row.last_sign_in_at,
             _phone=getattr(row, "phone", None),
+            _graduation_year=getattr(row, "graduation_year", None),
         )
+
+    @strawberry.field(
+        description="The year they graduated or expect to. Null unless you are this user or "
+        "manage users."
+    )
+    def graduation_year(self, info: Info) -> int | None:
+        if visibility.may_see_account_details(info.context.viewer, self.id):
+            return self._graduation_year
+        return None
 
     @strawberry.field(
         description="Phone number, for outreach calls. Null unless you are this user, "
@@ -212,20 +239,12 @@ class User(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        viewer = info.context.viewer
         ids = int_ids(node_ids)
-        rows = await info.context.loaders.user_by_id.load_many([i for i in ids if i])
+        # One loader for every user reached in the response (authors, senders, mentors…),
+        # so that the visibility checks below run once per request, not once per field.
+        loader = batch_loader(info, ("User", "visible"), functools.partial(_visible_users, info))
+        rows = await loader.load_many([i for i in ids if i])
         found = {r.id: r for r in rows if r is not None}
-        hidden = [i for i in found if not visibility.may_see_user(viewer, i)]
-        if hidden:
-            # Cohorts widen the view: mentors see their mentees, students their mentors,
-            # staff who read cohorts the students and mentors in them.
-            scope = await info.context.cohort_scope()
-            allowed = {i for i in hidden if scope.sees_user(i)}
-            if scope.everything:
-                allowed |= await cohort_members(info.context.reads, hidden)
-            found = {i: r for i, r in found.items() if i not in hidden or i in allowed}
-
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(
@@ -383,6 +402,28 @@ class User(relay.Node):
         async with info.context.reads.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [MentorAssignment.from_row(r) for r in rows]
+
+
+async def _visible_users(info: Info, ids: list[int]) -> list[Any]:
+    """The rows of the users among ``ids`` the viewer may see (None for the others)."""
+    viewer = info.context.viewer
+    rows = await info.context.loaders.user_by_id.load_many(list(ids))
+    found = {r.id: r for r in rows if r is not None}
+    hidden = [i for i in found if not visibility.may_see_user(viewer, i)]
+    if hidden:
+        # Cohorts widen the view: mentors see their mentees, students their mentors,
+        # staff who read cohorts the students and mentors in them.
+        scope = await info.context.cohort_scope()
+        allowed = {i for i in hidden if scope.sees_user(i)}
+        if scope.everything:
+            allowed |= await cohort_members(info.context.reads, hidden)
+        still = [i for i in hidden if i not in allowed]
+        if still and viewer.user_id is not None:
+            # People who write to each other see each other.
+            allowed |= await conversation_partners(info.context.reads, viewer.user_id, still)
+        found = {i: r for i, r in found.items() if i not in hidden or i in allowed}
+
+    return [found.get(i) for i in ids]
 
 
 @strawberry.type(description="Users, a page at a time.")

@@ -1,0 +1,243 @@
+"""Announcements: institution-wide, or to an audience of roles, batches and graduation
+years; pinned ones first in the feed, expired ones out of it.
+
+An audience narrows by each kind of target it names (roles AND batches AND years); within
+one kind any value matches. A batch's people are its actively enrolled students and the
+mentors of its missions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select, union
+
+from alumnet.domain.communication.notices import BODY_MAX, TITLE_MAX, check_posting, render
+from alumnet.domain.communication.notifications import Event, notify
+from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.domain.identity.users import GRADUATION_YEARS
+from alumnet.persistence.models import (
+    Announcement,
+    AnnouncementTarget,
+    Batch,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    User,
+    UserRole,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+TARGETS_MAX = 200
+
+
+@dataclass(frozen=True)
+class Audience:
+    roles: tuple[str, ...] = ()
+    batch_ids: tuple[int, ...] = ()
+    graduation_years: tuple[int, ...] = ()
+
+    @property
+    def everyone(self) -> bool:
+        return not (self.roles or self.batch_ids or self.graduation_years)
+
+
+def batch_people(batch_ids: Sequence[int] | Any) -> Any:
+    """User ids of the active students and the mentors of these batches' missions."""
+    missions = select(Mission.id).where(Mission.batch_id.in_(batch_ids))
+    return union(
+        select(Enrollment.student_id).where(
+            Enrollment.mission_id.in_(missions), Enrollment.status == "active"
+        ),
+        select(MentorAssignment.mentor_id).where(MentorAssignment.mission_id.in_(missions)),
+    )
+
+
+def recipients(audience: Audience) -> Any:
+    """The ids of the users an audience reaches, as a SELECT."""
+    query = select(User.id).where(User.status == "active")
+    if audience.roles:
+        query = query.where(
+            User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(audience.roles)))
+        )
+    if audience.batch_ids:
+        query = query.where(User.id.in_(batch_people(list(audience.batch_ids))))
+    if audience.graduation_years:
+        query = query.where(User.graduation_year.in_(audience.graduation_years))
+    return query
+
+
+def _kind_allows(column: Any, match: ColumnElement[bool]) -> ColumnElement[bool]:
+    """True when the announcement names no target of this kind, or one that matches."""
+    target = AnnouncementTarget
+    named = exists().where(target.announcement_id == Announcement.id, column.is_not(None))
+    hit = exists().where(target.announcement_id == Announcement.id, match)
+    return or_(~named, hit)
+
+
+def readable(viewer: Viewer) -> ColumnElement[bool] | None:
+    """Announcements addressed to the viewer (None: all, for those who post them)."""
+    if viewer.can(Permission.ANNOUNCEMENTS_POST):
+        return None
+    me = viewer.user_id if viewer.user_id is not None else -1
+    t = AnnouncementTarget
+    my_batches = select(Mission.batch_id).where(
+        or_(
+            Mission.id.in_(
+                select(Enrollment.mission_id).where(
+                    Enrollment.student_id == me, Enrollment.status == "active"
+                )
+            ),
+            Mission.id.in_(
+                select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)
+            ),
+        )
+    )
+    my_year = select(User.graduation_year).where(User.id == me).scalar_subquery()
+    return and_(
+        _kind_allows(t.role, t.role.in_([r.value for r in viewer.roles] or [""])),
+        _kind_allows(t.batch_id, t.batch_id.in_(my_batches)),
+        _kind_allows(t.graduation_year, t.graduation_year == my_year),
+    )
+
+
+def current(now: datetime) -> ColumnElement[bool]:
+    return or_(Announcement.expires_at.is_(None), Announcement.expires_at > now)
+
+
+async def _check_audience(uow: UnitOfWork, problems: Problems, audience: Audience) -> None:
+    if len(audience.roles) + len(audience.batch_ids) + len(audience.graduation_years) > (
+        TARGETS_MAX
+    ):
+        problems.add("TOO_MANY", f"At most {TARGETS_MAX} audience values.", "audience")
+        return
+    for role in audience.roles:
+        if role not in Role.__members__:
+            problems.add("INVALID", f"Unknown role {role!r}.", "audience.roles")
+    for year in audience.graduation_years:
+        if year not in GRADUATION_YEARS:
+            problems.add(
+                "INVALID", "Graduation years run from 1900 to 2200.", "audience.graduationYears"
+            )
+    if audience.batch_ids:
+        found = set(
+            (
+                await uow.session.execute(select(Batch.id).where(Batch.id.in_(audience.batch_ids)))
+            ).scalars()
+        )
+        if len(found) != len(set(audience.batch_ids)):
+            problems.add("NOT_FOUND", "No such batch.", "audience.batchIds")
+
+
+async def post(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    title: str,
+    body: str,
+    priority: str,
+    pinned: bool,
+    expires_at: datetime | None,
+    audience: Audience,
+) -> Announcement:
+    me = viewer.require(Permission.ANNOUNCEMENTS_POST)
+    problems = Problems()
+    posting = check_posting(problems, title=title, body=body, priority=priority)
+    now = datetime.now(UTC)
+    expiry = check_moment(problems, expires_at, field="expiresAt", label="The expiry")
+    if expiry is not None and expiry <= now:
+        problems.add("DATE_IN_PAST", "The expiry has passed.", "expiresAt")
+    await _check_audience(uow, problems, audience)
+    problems.raise_if_any()
+    announcement = Announcement(
+        title=posting.title, body_markdown=posting.markdown, body_html=posting.html,
+        priority=priority, pinned=pinned, expires_at=expiry, author_id=me, created_at=now,
+        updated_at=now,
+    )  # fmt: skip
+    uow.session.add(announcement)
+    await uow.session.flush()
+    uow.session.add_all(
+        [AnnouncementTarget(announcement_id=announcement.id, role=r) for r in audience.roles]
+        + [
+            AnnouncementTarget(announcement_id=announcement.id, batch_id=b)
+            for b in sorted(set(audience.batch_ids))
+        ]
+        + [
+            AnnouncementTarget(announcement_id=announcement.id, graduation_year=y)
+            for y in sorted(set(audience.graduation_years))
+        ]
+    )
+    await uow.session.flush()
+    notified = await notify(
+        uow, recipients(audience),
+        Event(kind="announcement", title=announcement.title,
+              body=" ".join(announcement.body_markdown.split())[:280],
+              subject_type="Announcement", subject_id=announcement.id,
+              email_text=announcement.body_markdown, email_html=announcement.body_html),
+    )  # fmt: skip
+    audit.record(
+        uow, "announcement.post", object_type="Announcement", object_ids=[announcement.id],
+        details={"roles": list(audience.roles), "batches": list(audience.batch_ids),
+                 "years": list(audience.graduation_years), "notified": notified},
+    )  # fmt: skip
+    return announcement
+
+
+async def update(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    announcement_id: int,
+    *,
+    pinned: bool | None,
+    expires_at: datetime | None,
+    clear_expiry: bool,
+    title: str | None,
+    body: str | None,
+) -> Announcement:
+    """Pin, unpin, expire or correct an announcement (no one is notified again)."""
+    viewer.require(Permission.ANNOUNCEMENTS_POST)
+    announcement = await uow.session.get(Announcement, announcement_id, with_for_update=True)
+    if announcement is None:
+        raise DomainError.of("NOT_FOUND", "No such announcement.", "id")
+    problems = Problems()
+    changed: list[str] = []
+    if title is not None:
+        announcement.title = (
+            check_text(
+                problems, title, field="title", max_length=TITLE_MAX, min_length=1,
+                label="The title",
+            )
+            or announcement.title
+        )  # fmt: skip
+        changed.append("title")
+    if body is not None:
+        markdown = check_text(
+            problems, body, field="body", max_length=BODY_MAX, min_length=1, label="The body"
+        )
+        if markdown:
+            announcement.body_markdown, announcement.body_html = markdown, render(markdown)
+        changed.append("body")
+    if pinned is not None:
+        announcement.pinned = pinned
+        changed.append("pinned")
+    if clear_expiry:
+        announcement.expires_at = None
+        changed.append("expiresAt")
+    elif expires_at is not None:
+        # An expiry in the past is allowed here: it takes the announcement down now.
+        announcement.expires_at = check_moment(
+            problems, expires_at, field="expiresAt", label="The expiry"
+        )
+        changed.append("expiresAt")
+    problems.raise_if_any()
+    announcement.updated_at = datetime.now(UTC)
+    audit.record(
+        uow, "announcement.update", object_type="Announcement", object_ids=[announcement.id],
+        details={"changed": changed},
+    )  # fmt: skip
+    return announcement

@@ -1,0 +1,53 @@
+"""E-mail templates (Jinja2, HTML autoescaped): every notification e-mail has a plain-text
+part and an HTML part, and an unsubscribe footer added when it is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+FOOTER_MARK = "<!-- alumnet:footer -->"
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("alumnet.domain.communication", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def _render(name: str, **context: Any) -> str:
+    return _TEMPLATES.get_template(name).render(**context)
+
+
+def render_notification(*, title: str, text: str, html: str | None) -> tuple[str, str]:
+    """(plain text, HTML) of one notification; ``html`` is trusted, already-safe HTML."""
+    return (
+        _render("notification.txt", title=title, text=text),
+        _render("notification.html", title=title, text=text, html=html),
+    )
+
+
+def render_digest(items: Sequence[Any], *, more: int) -> tuple[str, str]:
+    title = "What happened on alumnet since your last digest"
+    return (
+        _render("digest.txt", title=title, items=items, more=more),
+        _render("digest.html", title=title, items=items, more=more),
+    )
+
+
+def with_footer(text: str, html: str | None, *, kind: str, url: str) -> tuple[str, str | None]:
+    """The e-mail's parts with the unsubscribe footer for this recipient."""
+    text = text.rstrip("\n") + "\n" + _render("footer.txt", kind=kind, url=url)
+    if html is not None:
+        footer = _render("footer.html", kind=kind, url=url)
+        html = html.replace(FOOTER_MARK, footer) if FOOTER_MARK in html else html + footer
+    return text, html
+
+
+def unsubscribe_page(*, state: str, kind: str = "", token: str = "") -> str:
+    """The page behind an unsubscribe link: ``ask`` (a button; mail scanners that follow
+    links must not unsubscribe anyone), ``done`` or ``invalid``."""
+    return _render("unsubscribe.html", state=state, kind=kind, token=token)

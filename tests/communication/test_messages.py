@@ -1,0 +1,141 @@
+"""Direct messages: who may reach whom, read receipts, the inbox, blocking, privacy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.communication.conftest import Programme
+from tests.engagement.conftest import call, codes, ok
+
+SEND = """mutation($i: MessageSendInput!) { messageSend(input: $i) {
+  message { id body mine read conversation { id } } created userErrors { field code message } } }"""
+START = """mutation($u: ID!) { conversationStart(input: {userId: $u}) {
+  conversation { id } userErrors { code } } }"""
+READ = """mutation($c: ID!) { conversationMarkRead(input: {conversationId: $c}) {
+  conversation { unreadCount } userErrors { code } } }"""
+BLOCK = """mutation($u: ID!) { userBlock(input: {userId: $u}) { blocked userErrors { code } } }"""
+UNBLOCK = (
+    """mutation($u: ID!) { userUnblock(input: {userId: $u}) { blocked userErrors { code } } }"""
+)
+INBOX = """{ unreadMessageCount conversations(first: 50) { totalCount edges { node {
+  id unreadCount otherParticipant { name } lastMessage { body sender { name } }
+  messages(first: 5) { edges { node { body mine read } } } } } } }"""
+
+
+async def send(p: Programme, who: str, to: str, body: str = "Hello", **given: Any) -> Any:
+    fields: dict[str, Any] = {"body": body, **given}
+    if "conversationId" not in fields:
+        fields["recipientId"] = p.ids[to]
+    return await call(p, who, SEND, {"i": fields}, "messageSend")
+
+
+async def test_who_may_reach_whom(programme: Programme) -> None:
+    p = programme
+    alumna, _ = await p.api.create_user("alumna@example.org", ["ALUMNUS"], name="Alumna")
+    p.ids["alumna"] = alumna
+    assert (await send(p, "s1", "m1"))["userErrors"] == []  # mentee to mentor
+    assert (await send(p, "m2", "s2"))["userErrors"] == []  # mentor to mentee
+    assert (await send(p, "alumnus", "alumna"))["userErrors"] == []  # alumni to alumni
+    assert (await send(p, "sre", "s3"))["userErrors"] == []  # staff to anyone
+    assert (await send(p, "s3", "manager"))["userErrors"] == []  # anyone to staff
+    assert codes(await send(p, "s1", "s2")) == ["NOT_REACHABLE"]  # students to students
+    assert codes(await send(p, "s3", "m1")) == ["NOT_REACHABLE"]  # not their mentor
+    assert codes(await send(p, "alumnus", "s1")) == ["NOT_REACHABLE"]
+    assert codes(await send(p, "s1", "s1")) == ["NOT_FOUND"]
+    assert codes(await call(p, "s1", START, {"u": p.ids["s2"]}, "conversationStart")) == [
+        "NOT_REACHABLE"
+    ]
+    # Starting twice finds the same conversation.
+    first = await ok(p, "s1", START, {"u": p.ids["m1"]}, "conversationStart")
+    again = await ok(p, "m1", START, {"u": p.ids["s1"]}, "conversationStart")
+    assert first["conversation"]["id"] == again["conversation"]["id"]
+
+
+async def test_inbox_unread_counts_and_read_receipts(programme: Programme) -> None:
+    p = programme
+    sent = await send(p, "s1", "m1", "Can we meet?")
+    conversation = sent["message"]["conversation"]["id"]
+    assert sent["message"]["mine"] is True and sent["message"]["read"] is False
+    await send(p, "s1", "m1", "Tomorrow at ten?", conversationId=conversation)
+    inbox = (await p.gql("m1", INBOX))["data"]
+    assert inbox["unreadMessageCount"] == 2
+    [edge] = inbox["conversations"]["edges"]
+    node = edge["node"]
+    assert node["unreadCount"] == 2 and node["otherParticipant"] == {"name": "S1 Person"}
+    assert node["lastMessage"] == {"body": "Tomorrow at ten?", "sender": {"name": "S1 Person"}}
+    assert [m["node"]["body"] for m in node["messages"]["edges"]] == [
+        "Tomorrow at ten?",
+        "Can we meet?",
+    ]
+    marked = await ok(p, "m1", READ, {"c": conversation}, "conversationMarkRead")
+    assert marked["conversation"]["unreadCount"] == 0
+    mine = (await p.gql("s1", INBOX))["data"]["conversations"]["edges"][0]["node"]
+    assert [m["node"]["read"] for m in mine["messages"]["edges"]] == [True, True]  # receipts
+    assert mine["otherParticipant"] == {"name": "M1 Person"}
+    await send(p, "m1", "s1", "Yes.", conversationId=conversation)
+    assert (await p.gql("s1", "{ unreadMessageCount }"))["data"]["unreadMessageCount"] == 1
+    # The newest conversation comes first in the inbox.
+    await send(p, "s1", "m2", "Question")
+    order = (await p.gql("s1", INBOX))["data"]["conversations"]["edges"]
+    assert [e["node"]["otherParticipant"]["name"] for e in order] == ["M2 Person", "M1 Person"]
+
+
+async def test_nobody_reads_another_persons_messages(programme: Programme) -> None:
+    p = programme
+    sent = await send(p, "s1", "m1", "Private")
+    conversation = sent["message"]["conversation"]["id"]
+    message = sent["message"]["id"]
+    node = "query($n: ID!) { node(id: $n) { id } }"
+    for who in ("s2", "m2", "manager", "admin"):
+        assert (await p.gql(who, node, {"n": conversation}))["data"]["node"] is None, who
+        assert (await p.gql(who, node, {"n": message}))["data"]["node"] is None, who
+        inbox = (await p.gql(who, INBOX))["data"]["conversations"]["edges"]
+        assert inbox == [], who
+        intrude = await send(p, who, "s1", "Hi", conversationId=conversation)
+        assert codes(intrude) == ["NOT_FOUND"], who
+        assert codes(await call(p, who, READ, {"c": conversation}, "conversationMarkRead")) == [
+            "NOT_FOUND"
+        ]
+    assert (await p.api.gql(node, {"n": message}))["data"]["node"] is None
+
+
+async def test_a_blocked_user_cannot_write(programme: Programme) -> None:
+    p = programme
+    await send(p, "s1", "m1", "Hello")
+    assert (await ok(p, "s1", BLOCK, {"u": p.ids["m1"]}, "userBlock"))["blocked"] is True
+    await ok(p, "s1", BLOCK, {"u": p.ids["m1"]}, "userBlock")  # idempotent
+    assert codes(await send(p, "m1", "s1", "Are you there?")) == ["BLOCKED"]
+    assert codes(await send(p, "s1", "m1", "One more thing")) == ["BLOCKED"]
+    blocked = (await p.gql("s1", "{ blockedUsers { userId user { name } } }"))["data"]
+    assert blocked["blockedUsers"] == [{"userId": p.ids["m1"], "user": {"name": "M1 Person"}}]
+    assert (await ok(p, "s1", UNBLOCK, {"u": p.ids["m1"]}, "userUnblock"))["blocked"] is False
+    assert (await send(p, "m1", "s1", "Welcome back"))["userErrors"] == []
+
+
+async def test_bad_input_and_retries(programme: Programme) -> None:
+    p = programme
+    assert codes(await send(p, "s1", "m1", "x" * 5001)) == ["TOO_LONG"]
+    assert codes(await send(p, "s1", "m1", "   ")) == ["REQUIRED"]
+    assert codes(await send(p, "s1", "m1", "bad\x07bell")) == ["INVALID"]
+    first = await send(p, "s1", "m1", "Once", clientId="k-1")
+    again = await send(p, "s1", "m1", "Once", clientId="k-1")
+    assert first["created"] is True and again["created"] is False
+    assert first["message"]["id"] == again["message"]["id"]
+    assert (await p.gql("m1", "{ unreadMessageCount }"))["data"]["unreadMessageCount"] == 1
+    # Windows line ends are fine.
+    assert (await send(p, "s1", "m1", "line one\r\nline two"))["message"]["body"] == (
+        "line one\nline two"
+    )
+
+
+async def test_inbox_statements_do_not_grow_with_conversations(programme: Programme) -> None:
+    p = programme
+    await send(p, "sre", "alumnus", "First")
+    few, body = await p.api.sql_count(INBOX, token=p.tokens["sre"])
+    assert len(body["data"]["conversations"]["edges"]) == 1
+    for who in ("s1", "s2", "s3", "m1", "m2", "manager"):
+        await send(p, "sre", who, f"Hello {who}")
+        await send(p, who, "sre", "Hello back")
+    many, body = await p.api.sql_count(INBOX, token=p.tokens["sre"])
+    assert len(body["data"]["conversations"]["edges"]) == 7
+    assert many == few
