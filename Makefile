@@ -43,3 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/attendance.py
 	$(BIN)/python bench/notify.py --skip-seed
+	$(BIN)/python bench/directory.py

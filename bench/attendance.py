@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -194,21 +193,9 @@ def main() -> None:
         conn.execute("DELETE FROM point_entries WHERE mission_id = %s", (mission_id,))
         conn.execute("DELETE FROM attendance_days WHERE mission_id = %s", (mission_id,))
         conn.execute("UPDATE enrollments SET points = 0 WHERE mission_id = %s", (mission_id,))
-    server = subprocess.Popen(
-        [str(base.BIN / "alumnet"), "serve", "--port", str(base.PORT), "--workers",
-         str(args.workers)],
-        env=base.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, _ = base.serve(args.workers)
     results: dict[str, Any] = {}
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{base.PORT}", timeout=30)
-        for _ in range(100):
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         mission = base64.b64encode(f"Mission:{mission_id}".encode()).decode()
         bodies = [
             {"query": SUBMIT, "variables": {"m": mission}, "_token": token} for token in tokens

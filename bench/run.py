@@ -94,6 +94,25 @@ def prepare_database() -> None:
     )
 
 
+def serve(workers: int) -> tuple[subprocess.Popen[bytes], httpx.Client]:
+    """`alumnet serve` as in production, and a client once it answers /readyz."""
+    server = subprocess.Popen(
+        [str(BIN / "alumnet"), "serve", "--port", str(PORT), "--workers", str(workers)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30)
+    for _ in range(100):
+        try:
+            if client.get("/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return server, client
+
+
 def gql(
     client: httpx.Client,
     query: str,
@@ -187,22 +206,9 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     if not args.skip_seed:
         prepare_database()
-    server = subprocess.Popen(
-        [str(BIN / "alumnet"), "serve", "--port", str(PORT), "--workers", str(args.workers)],
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, client = serve(args.workers)
     results: dict[str, Any] = {}
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30)
-        for _ in range(100):
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         token = gql(
             client,
             'mutation { tokenCreate(input: {email: "manager@demo.alumnet.dev", '

@@ -34,6 +34,7 @@ from alumnet.domain.communication import emails, notifications
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
+from alumnet.domain.people import personal_data
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import (
     JOBS_BY_STATUS,
@@ -377,6 +378,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
         return HTMLResponse(emails.unsubscribe_page(state="done", kind=kind))
 
+    async def personal_data_download(request: Request) -> Response:
+        """A signed, short-lived link to one's own personal-data export."""
+        content = await personal_data.download(runtime, request.query_params.get("token", ""))
+        if content is None:
+            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+        return Response(
+            content, media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="alumnet-personal-data.json"',
+                     "Cache-Control": "no-store"},
+        )  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.requeue_stale()
@@ -409,6 +421,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+            Route("/downloads/personal-data", personal_data_download),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

@@ -110,3 +110,13 @@ async def test_students_cannot_read_announcements_not_for_them(programme: Progra
     assert (await p.gql("s1", node, {"n": made["announcement"]["id"]}))["data"]["node"] is None
     found = (await p.gql("alumnus", node, {"n": made["announcement"]["id"]}))["data"]["node"]
     assert found == {"title": "Alumni only"}
+
+
+async def test_posting_again_with_the_same_key_posts_once(programme: Programme) -> None:
+    p = programme
+    first = await announce(p, "Once", clientId="a-1", audience={"roles": ["ALUMNUS", "ALUMNUS"]})
+    again = await announce(p, "Once", clientId="a-1")
+    assert first["announcement"]["id"] == again["announcement"]["id"]
+    assert first["announcement"]["audience"]["roles"] == ["ALUMNUS"]
+    unread = await p.gql("alumnus", "{ notificationUnreadCount }")
+    assert unread["data"]["notificationUnreadCount"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.communication.conftest import Programme
@@ -41,7 +42,7 @@ async def test_who_may_reach_whom(programme: Programme) -> None:
     assert codes(await send(p, "s1", "s2")) == ["NOT_REACHABLE"]  # students to students
     assert codes(await send(p, "s3", "m1")) == ["NOT_REACHABLE"]  # not their mentor
     assert codes(await send(p, "alumnus", "s1")) == ["NOT_REACHABLE"]
-    assert codes(await send(p, "s1", "s1")) == ["NOT_FOUND"]
+    assert codes(await send(p, "s1", "s1")) == ["NOT_REACHABLE"]
     assert codes(await call(p, "s1", START, {"u": p.ids["s2"]}, "conversationStart")) == [
         "NOT_REACHABLE"
     ]
@@ -139,3 +140,35 @@ async def test_inbox_statements_do_not_grow_with_conversations(programme: Progra
     many, body = await p.api.sql_count(INBOX, token=p.tokens["sre"])
     assert len(body["data"]["conversations"]["edges"]) == 7
     assert many == few
+
+
+async def test_writing_to_someone_reveals_nothing_about_them(programme: Programme) -> None:
+    p = programme
+    stranger, _ = await p.api.create_user("stranger@example.org", ["ALUMNUS"], name="Stranger")
+    started = await ok(p, "alumnus", START, {"u": stranger}, "conversationStart")
+    node = "query($n: ID!) { node(id: $n) { id } }"
+    assert (await p.gql("alumnus", node, {"n": stranger}))["data"]["node"] is None
+    # An empty conversation is in nobody's inbox.
+    inbox = "{ conversations { edges { node { id } } } }"
+    stranger_token = await p.api.sign_in("stranger@example.org")
+    empty = await p.api.gql(inbox, token=stranger_token)
+    assert empty["data"]["conversations"]["edges"] == []
+    await send(p, "alumnus", "", "Hello", conversationId=started["conversation"]["id"])
+    talk = (await p.api.gql(INBOX, token=stranger_token))["data"]["conversations"]["edges"]
+    assert talk[0]["node"]["otherParticipant"] == {"name": "ALUMNUS Person"}
+    # A user id that does not exist and one that may not be reached look the same.
+    from strawberry.relay import to_base64
+
+    missing = await call(p, "s1", START, {"u": to_base64("User", 999_999)}, "conversationStart")
+    unreachable = await call(p, "s1", START, {"u": p.ids["s2"]}, "conversationStart")
+    assert codes(missing) == codes(unreachable) == ["NOT_REACHABLE"]
+
+
+async def test_the_same_client_id_twice_at_once_sends_once(programme: Programme) -> None:
+    p = programme
+    both = await asyncio.gather(
+        *(send(p, "s1", "m1", "Once only", clientId="same-key") for _ in range(2))
+    )
+    assert all(b["userErrors"] == [] for b in both)
+    assert sorted(b["created"] for b in both) == [False, True]
+    assert both[0]["message"]["id"] == both[1]["message"]["id"]

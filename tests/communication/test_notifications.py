@@ -235,3 +235,12 @@ async def test_notifications_and_messages_arrive_live_across_processes(
     )
     for ws in (notes, talk, nosy):
         await ws.close()
+
+
+async def test_a_line_break_in_a_title_does_not_break_the_e_mail(programme: Programme) -> None:
+    p = programme
+    await notice(p, title="Line one\nBcc: someone@example.org")
+    await p.api.run_jobs()
+    [letter] = letters(p, "s1@example.org")
+    assert letter["Subject"] == "Line one Bcc: someone@example.org"
+    assert letter["Bcc"] is None

@@ -125,3 +125,12 @@ async def test_ticket_list_statements_do_not_grow(programme: Programme) -> None:
     many, body = await p.api.sql_count(LIST, token=p.tokens["sre"])
     assert body["data"]["tickets"]["totalCount"] == 7
     assert many == few
+
+
+async def test_sre_tickets_reach_the_team_and_retries_open_once(programme: Programme) -> None:
+    p = programme
+    first = await open_ticket(p, "s1", queue="SRE", clientId="t-1")
+    again = await open_ticket(p, "s1", queue="SRE", clientId="t-1")
+    assert first["ticket"]["id"] == again["ticket"]["id"]
+    notes = await p.gql("sre", "{ notifications { totalCount edges { node { kind } } } }")
+    assert notes["data"]["notifications"]["totalCount"] == 1  # told once, not twice

@@ -11,6 +11,7 @@ from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
+from alumnet.domain.people.demo import seed_alumni
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
     Announcement,
@@ -64,6 +65,7 @@ BATCHES = [
       ("B2026B-CAP", "Capstone project")]),
 ]  # fmt: skip
 MENTORS = 60
+ALUMNI = 5_000  # with degrees, careers and skills, for the directory
 MENTOR_DEMO_MENTEES = 50
 
 
@@ -100,6 +102,10 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
                 rt, uow, email=demo_email(role), name=name, roles=[role], password=DEMO_PASSWORD
             )
         await seed_programme(rt, uow, scale)
+        await seed_alumni(
+            uow, count=max(20, round(ALUMNI * scale)), name_of=person_name,
+            password_hash=rt.hasher.hash(DEMO_PASSWORD), domain=DEMO_DOMAIN,
+        )  # fmt: skip
         await seed_communication(uow)
         return int((await uow.session.execute(count)).scalar_one()) - before
 

@@ -74,8 +74,12 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            # Timestamps come back in UTC, as alumnet stores and serves them.
-            kwargs["connect_args"] = {"options": "-c timezone=UTC"}
+            # Timestamps come back in UTC, as alumnet stores and serves them. Directory names
+            # match by trigrams from a similarity of 0.45 (the default 0.3 lets a first name
+            # alone match a two-word query, and makes the index return thousands of rows).
+            kwargs["connect_args"] = {
+                "options": "-c timezone=UTC -c pg_trgm.similarity_threshold=0.45"
+            }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         _instrument(self.engine, sqlite=self.is_sqlite)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -148,6 +152,11 @@ async def insert_or_ignore(
 
     Safe against a concurrent identical insert, without savepoints.
     """
+    return await inserted_id(session, model, values, conflict) is not None
+
+
+async def inserted_id(session: Any, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
+    """Like ``insert_or_ignore``, but the new row's primary key (None if none was added)."""
     statement: Any
     if session.bind.dialect.name == "postgresql":
         statement = postgresql_insert(model).values(**values)
@@ -157,4 +166,5 @@ async def insert_or_ignore(
         *model.__table__.primary_key.columns
     )
     # rowcount is not reliable for this statement across drivers; RETURNING is.
-    return (await session.execute(statement)).first() is not None
+    row = (await session.execute(statement)).first()
+    return None if row is None else row[0]

@@ -51,6 +51,15 @@ from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
 from alumnet.schema.outreach.types import CallList, FollowUp, OutreachQuery
+from alumnet.schema.people.mutations import PeopleMutation
+from alumnet.schema.people.types import (
+    Degree,
+    DuplicateCandidate,
+    PeopleQuery,
+    PersonalExport,
+    Profile,
+    Programme,
+)
 
 
 @strawberry.type(
@@ -67,6 +76,7 @@ class Query(
     MessageQuery,
     TicketQuery,
     NotificationQuery,
+    PeopleQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -92,6 +102,7 @@ class Mutation(
     MessageMutation,
     TicketMutation,
     NotificationMutation,
+    PeopleMutation,
 ):
     pass
 
@@ -135,6 +146,11 @@ NODE_TYPES = [
     Ticket,
     TicketMessage,
     Notification,
+    Programme,
+    Degree,
+    Profile,
+    DuplicateCandidate,
+    PersonalExport,
 ]
 
 

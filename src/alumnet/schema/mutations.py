@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.exc import IntegrityError
 from strawberry import relay
 
 from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied, Problem
@@ -33,6 +34,12 @@ async def run_in_transaction(
             return await change(uow), []
     except DomainError as exc:
         return None, exc.problems
+    except IntegrityError:
+        # A concurrent change won a race for a unique value: nothing was written.
+        return None, [
+            Problem(code="CONFLICT", message="Someone changed this at the same time; try again.",
+                    field=None)
+        ]  # fmt: skip
     except NotAuthenticated:
         raise not_authenticated() from None
     except PermissionDenied:

@@ -296,12 +296,16 @@ def reads_loader(
 class CountedConnection(relay.Connection[N], Generic[N]):
     _nodes: strawberry.Private[KeysetQuery[Any] | None] = None
     _info: strawberry.Private[Any] = None
+    # Counted with the first page itself (count(*) OVER ()), when that page was fetched.
+    _total: strawberry.Private[int | None] = None
 
     @strawberry.field(description="How many items the whole list has, across all pages.")
     async def total_count(self) -> int:
         nodes = self._nodes
         if nodes is None:
             return len(self.edges)
+        if self._total is not None:
+            return self._total
         if nodes.partition is not None:
             parent = nodes.partition[1]
             loader = batch_loader(
@@ -351,6 +355,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             except fastpath.Unsupported:
                 pass
         rows: list[Row[Any]]
+        total: int | None = None
         if size == 0:
             rows = []
         elif nodes.partition is not None:
@@ -358,6 +363,12 @@ class CountedConnection(relay.Connection[N], Generic[N]):
                 info, ("page", nodes.batch_key, window), partial(_fetch_pages, nodes, window)
             )
             rows = await loader.load(nodes.partition[1])
+        elif window.cursor is None and selects(info, "totalCount"):
+            # The first page and its count in one statement: the database finds every
+            # match for the page's sort anyway, and a second query would find them again.
+            counted = nodes.query.add_columns(func.count().over().label("_total"))
+            rows = await _fetch_page(nodes, window, counted)
+            total = int(rows[0]._total) if rows else 0
         else:
             rows = await _fetch_page(nodes, window)
         more = len(rows) > size
@@ -377,7 +388,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         )
-        return cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info)
+        return cls(edges=edges, page_info=page_info, _nodes=nodes, _info=info, _total=total)
 
     # The node type's GraphQL name when the fast path (schema/fastpath.py) knows it.
     fast_node: ClassVar[str | None] = None

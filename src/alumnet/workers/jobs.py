@@ -11,6 +11,7 @@ from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.ops import mail
 from alumnet.domain.ops.jobs import JobHandler, report_progress
 from alumnet.domain.outreach import risk
+from alumnet.domain.people import duplicates, personal_data
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import Job
 from alumnet.workers.mail import transport_for
@@ -36,11 +37,21 @@ async def send_digests(rt: Runtime, job: Job) -> dict[str, Any]:
     return await notifications.send_digests(rt)
 
 
+async def find_duplicates(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await duplicates.find(rt)
+
+
+async def export_personal_data(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await personal_data.export(rt, int(job.args["user_id"]))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
     risk.REFRESH_JOB: refresh_risk,
     notifications.DIGEST_JOB: send_digests,
+    duplicates.FIND_JOB: find_duplicates,
+    personal_data.EXPORT_JOB: export_personal_data,
 }
 
 QUEUES = ("default", "email")

@@ -17,7 +17,7 @@ def _message(sender: str, to: str, letter: Letter) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = letter.subject
+    msg["Subject"] = " ".join(letter.subject.split())
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = letter.message_id
     for name, value in letter.headers.items():

@@ -12,6 +12,7 @@ from croniter import croniter
 
 from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
+from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import get_logger
 
@@ -21,6 +22,7 @@ log = get_logger(__name__)
 SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
     (DIGEST_JOB, {}, "0 6 * * *"),  # daily digest e-mails
+    (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
 ]
 
 

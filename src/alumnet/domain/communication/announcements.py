@@ -144,9 +144,23 @@ async def post(
     pinned: bool,
     expires_at: datetime | None,
     audience: Audience,
+    client_id: str | None = None,
 ) -> Announcement:
+    """Post an announcement and notify its audience. With ``client_id``, posting again
+    returns the first announcement and notifies nobody twice."""
     me = viewer.require(Permission.ANNOUNCEMENTS_POST)
+    if client_id is not None:
+        earlier = await uow.session.execute(
+            select(Announcement).where(
+                Announcement.author_id == me, Announcement.client_id == client_id
+            )
+        )
+        found = earlier.scalar_one_or_none()
+        if found is not None:
+            return found
     problems = Problems()
+    if client_id is not None and not 0 < len(client_id) <= 64:
+        problems.add("INVALID", "clientId must be 1 to 64 characters.", "clientId")
     posting = check_posting(problems, title=title, body=body, priority=priority)
     now = datetime.now(UTC)
     expiry = check_moment(problems, expires_at, field="expiresAt", label="The expiry")
@@ -157,12 +171,15 @@ async def post(
     announcement = Announcement(
         title=posting.title, body_markdown=posting.markdown, body_html=posting.html,
         priority=priority, pinned=pinned, expires_at=expiry, author_id=me, created_at=now,
-        updated_at=now,
+        updated_at=now, client_id=client_id,
     )  # fmt: skip
     uow.session.add(announcement)
     await uow.session.flush()
     uow.session.add_all(
-        [AnnouncementTarget(announcement_id=announcement.id, role=r) for r in audience.roles]
+        [
+            AnnouncementTarget(announcement_id=announcement.id, role=r)
+            for r in dict.fromkeys(audience.roles)
+        ]
         + [
             AnnouncementTarget(announcement_id=announcement.id, batch_id=b)
             for b in sorted(set(audience.batch_ids))

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
-from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.db import insert_or_ignore, inserted_id
 from alumnet.persistence.models import (
     Block,
     Conversation,
@@ -43,19 +42,6 @@ def member_of(user_id: int | None) -> ColumnElement[bool]:
     """Conversations this user takes part in."""
     me = user_id if user_id is not None else -1
     return or_(Conversation.user_low_id == me, Conversation.user_high_id == me)
-
-
-async def conversation_partners(db: Any, me: int, user_ids: list[int]) -> set[int]:
-    """Which of these users have a conversation with ``me``."""
-    query = select(Conversation.user_low_id, Conversation.user_high_id).where(
-        or_(
-            and_(Conversation.user_low_id == me, Conversation.user_high_id.in_(user_ids)),
-            and_(Conversation.user_high_id == me, Conversation.user_low_id.in_(user_ids)),
-        )
-    )
-    async with db.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {int(high if low == me else low) for low, high in rows}
 
 
 async def _roles(uow: UnitOfWork, user_id: int) -> set[str]:
@@ -99,16 +85,21 @@ async def blocked_between(uow: UnitOfWork, a: int, b: int) -> bool:
 
 async def _check_reach(uow: UnitOfWork, me: int, other: int, field: str) -> User:
     person = await uow.session.get(User, other)
-    if person is None or person.status != "active" or other == me:
-        raise DomainError.of("NOT_FOUND", "No such person to write to.", field)
-    if await blocked_between(uow, me, other):
-        raise DomainError.of("BLOCKED", "One of you has blocked the other.", field)
-    if not await may_reach(uow, me, other):
+    # The same answer whether the person does not exist or may not be reached: this must
+    # not tell anyone which accounts exist.
+    if (
+        person is None
+        or person.status != "active"
+        or other == me
+        or not await may_reach(uow, me, other)
+    ):
         raise DomainError.of(
             "NOT_REACHABLE",
             "You may write to your mentors and mentees, to staff, and alumni to alumni.",
             field,
         )
+    if await blocked_between(uow, me, other):
+        raise DomainError.of("BLOCKED", "One of you has blocked the other.", field)
     return person
 
 
@@ -197,26 +188,31 @@ async def send(
     sender = await uow.session.get(User, me)
     sender_name = sender.name if sender is not None else "someone"
     now = datetime.now(UTC)
-    message = Message(
-        conversation_id=conversation.id, sender_id=me, body=text or "", client_id=client_id,
-        created_at=now,
+    # ON CONFLICT DO NOTHING on (sender, clientId): of two identical sends at once, one
+    # records the message and the other returns it.
+    new_id = await inserted_id(
+        uow.session, Message,
+        {"conversation_id": conversation.id, "sender_id": me, "body": text or "",
+         "client_id": client_id, "created_at": now},
+        ["sender_id", "client_id"],
     )  # fmt: skip
-    uow.session.add(message)
-    await uow.session.flush()
-    conversation.last_message_id = message.id
+    if new_id is None:
+        found = select(Message).where(Message.sender_id == me, Message.client_id == client_id)
+        return Sent((await uow.session.execute(found)).scalar_one(), created=False)
+    message = await uow.session.get(Message, new_id)
+    assert message is not None
+    await uow.session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(last_message_id=func.coalesce(
+            case((Conversation.last_message_id > message.id, Conversation.last_message_id)),
+            message.id,
+        ))
+    )  # fmt: skip
     await uow.session.execute(
         update(ConversationMember)
         .where(ConversationMember.conversation_id == conversation.id)
         .values(last_message_at=now)
-    )
-    # One's own message is read by oneself.
-    await uow.session.execute(
-        update(ConversationMember)
-        .where(
-            ConversationMember.conversation_id == conversation.id,
-            ConversationMember.user_id == me,
-        )
-        .values(last_read_message_id=message.id, last_read_at=now)
     )
     uow.publish(conversation_channel(conversation.id), {"id": message.id})
     preview = " ".join((text or "").split())
@@ -236,7 +232,8 @@ async def mark_read(
     The pointer never moves back."""
     me = viewer.require_user()
     conversation = await _conversation_of(uow, me, conversation_id)
-    latest = conversation.last_message_id or 0
+    newest = select(func.max(Message.id)).where(Message.conversation_id == conversation_id)
+    latest = int((await uow.session.execute(newest)).scalar() or 0)
     target = latest if up_to is None else min(up_to, latest)
     await uow.session.execute(
         update(ConversationMember)

@@ -69,6 +69,7 @@ DEFAULTS: dict[str, Channels] = {
     "message": Channels(in_app=True, email=False, digest=True),
     "ticket": Channels(in_app=True, email=True, digest=False),
     "integrity": Channels(in_app=True, email=True, digest=False),
+    "verification": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 
@@ -110,7 +111,9 @@ async def notify(uow: UnitOfWork, recipients: Any, event: Event) -> int:
         .where(User.id.in_(recipients), User.status == "active")
     )
     at = literal(now, UTCDateTime())
-    title = literal(event.title[:200], String)
+    # One line: it becomes an e-mail's Subject header, which may not hold a line break.
+    one_line = " ".join(event.title.split())[:200]
+    title = literal(one_line, String)
     rows = people.with_only_columns(
         User.id, literal(event.kind, String), title, literal(event.body, Text),
         literal(event.subject_type, String), literal(event.subject_id, BigInteger), in_app,
@@ -131,7 +134,7 @@ async def notify(uow: UnitOfWork, recipients: Any, event: Event) -> int:
         if visible:
             uow.publish(channel(int(uid)), {"id": int(nid)})
     text, html = emails.render_notification(
-        title=event.title, text=event.email_text or event.body, html=event.email_html
+        title=one_line, text=event.email_text or event.body, html=event.email_html
     )
     mails = people.with_only_columns(
         User.id, User.email, title, literal(text, Text), literal(html, Text),
@@ -330,9 +333,10 @@ async def send_digests(rt: Runtime) -> dict[str, Any]:
                 ).scalars()
                 await queue_sending(uow, [int(i) for i in ids])
                 e_mails += len(mails)
+            # Only the rows read above: one committed meanwhile waits for the next digest.
             await uow.session.execute(
                 update(Notification)
-                .where(Notification.digest_pending.is_(True), Notification.user_id.in_(batch))
+                .where(Notification.id.in_([int(r.id) for r in pending]))
                 .values(digest_pending=False)
             )
     return {"users": users, "emails": e_mails}

@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.persistence.models import Enrollment, MentorAssignment, Ticket, TicketMessage
+from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.persistence.models import Enrollment, MentorAssignment, Ticket, TicketMessage, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
 QUEUES = ("mentor", "sre")
@@ -36,6 +36,11 @@ def readable(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.can(Permission.TICKETS):
         return or_(own, Ticket.queue == "sre")
     return own
+
+
+def sre_team() -> Any:
+    """The SREs, who answer tickets to the team."""
+    return select(UserRole.user_id).where(UserRole.role == Role.SRE.value)
 
 
 def _handles(viewer: Viewer, ticket: Ticket) -> bool:
@@ -71,10 +76,27 @@ def _event(ticket: Ticket, title: str, body: str) -> Event:
 
 
 async def open_ticket(
-    uow: UnitOfWork, viewer: Viewer, *, queue: str, mentor_id: int | None, subject: str, body: str
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    queue: str,
+    mentor_id: int | None,
+    subject: str,
+    body: str,
+    client_id: str | None = None,
 ) -> Ticket:
+    """Open a ticket. With ``client_id``, opening again returns the first ticket."""
     me = viewer.require_user()
+    if client_id is not None:
+        earlier = await uow.session.execute(
+            select(Ticket).where(Ticket.student_id == me, Ticket.client_id == client_id)
+        )
+        found = earlier.scalar_one_or_none()
+        if found is not None:
+            return found
     problems = Problems()
+    if client_id is not None and not 0 < len(client_id) <= 64:
+        problems.add("INVALID", "clientId must be 1 to 64 characters.", "clientId")
     title = check_text(
         problems, subject, field="subject", max_length=SUBJECT_MAX, min_length=1,
         label="The subject",
@@ -103,13 +125,15 @@ async def open_ticket(
     now = datetime.now(UTC)
     ticket = Ticket(
         student_id=me, queue=queue, mentor_id=mentor_id, subject=title or "", status="open",
-        created_at=now, last_activity_at=now,
+        created_at=now, last_activity_at=now, client_id=client_id,
     )  # fmt: skip
     uow.session.add(ticket)
     await uow.session.flush()
     uow.session.add(TicketMessage(ticket_id=ticket.id, author_id=me, body=text, created_at=now))
-    if mentor_id is not None:
-        await notify(uow, [mentor_id], _event(ticket, f"New ticket: {ticket.subject}", text))
+    await notify(
+        uow, [mentor_id] if mentor_id is not None else sre_team(),
+        _event(ticket, f"New ticket: {ticket.subject}", text),
+    )  # fmt: skip
     audit.record(uow, "ticket.open", object_type="Ticket", object_ids=[ticket.id], details={})
     return ticket
 
@@ -137,8 +161,9 @@ async def reply(uow: UnitOfWork, viewer: Viewer, ticket_id: int, body: str) -> T
     else:
         ticket.status = "open"
         to = ticket.mentor_id if ticket.queue == "mentor" else ticket.handler_id
-        if to is not None:
-            await notify(uow, [to], _event(ticket, f"Student replied: {ticket.subject}", text))
+        # Before any SRE has answered, the whole team hears of it.
+        recipients = [to] if to is not None else sre_team()
+        await notify(uow, recipients, _event(ticket, f"Student replied: {ticket.subject}", text))
     await uow.session.flush()
     return message
 
@@ -208,7 +233,8 @@ async def sla(
                 .offset(int(q * (replied - 1)))
                 .limit(1)
             )
-            return int((await conn.execute(query)).scalar_one())
+            value = (await conn.execute(query)).scalar()
+            return None if value is None else int(value)
 
         median, p90 = await percentile(0.5), await percentile(0.9)
     return SlaFigures(

@@ -43,6 +43,7 @@ async def deliver(rt: Runtime, job: Job, transport: MailTransport) -> dict[str, 
     of the batch."""
     ids = [int(i) for i in job.args.get("email_ids") or [job.args["email_id"]]]
     sent, skipped, failed = 0, 0, 0
+    causes: set[str] = set()
     for email_id in ids:
         try:
             if await _deliver_one(rt, email_id, transport):
@@ -50,12 +51,14 @@ async def deliver(rt: Runtime, job: Job, transport: MailTransport) -> dict[str, 
             else:
                 skipped += 1
         except Exception as exc:
-            if len(ids) == 1:
-                raise
+            # Only the kind of failure is kept: a mail server's message may hold the address.
             failed += 1
+            causes.add(type(exc).__name__)
             log.warning("email_failed", email_id=email_id, error=type(exc).__name__)
     if failed:
-        raise DeliveryFailed(f"{failed} of {len(ids)} e-mails could not be sent")
+        raise DeliveryFailed(
+            f"{failed} of {len(ids)} e-mails could not be sent ({', '.join(sorted(causes))})"
+        )
     return {"sent": sent, "skipped": skipped}
 
 

@@ -57,7 +57,10 @@ class Announcement(Base):
     """An institution-wide announcement, or one to an audience (see AnnouncementTarget)."""
 
     __tablename__ = "announcements"
-    __table_args__ = (Index("ix_announcements_feed", "pinned", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_announcements_feed", "pinned", "created_at", "id"),
+        UniqueConstraint("author_id", "client_id"),
+    )
 
     id: Mapped[IdPK]
     title: Mapped[str] = mapped_column(String(200))
@@ -71,6 +74,8 @@ class Announcement(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The author's idempotency key: posting again with it returns this announcement.
+    client_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AnnouncementTarget(Base):
@@ -97,7 +102,10 @@ class Conversation(Base):
     """A one-to-one conversation; the pair is stored lowest user id first, once."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("user_low_id", "user_high_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_low_id", "user_high_id"),
+        Index("ix_conversations_user_high_id", "user_high_id"),
+    )
 
     id: Mapped[IdPK]
     user_low_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
@@ -167,6 +175,7 @@ class Ticket(Base):
         Index("ix_tickets_student", "student_id", "id"),
         Index("ix_tickets_mentor", "mentor_id", "id"),
         Index("ix_tickets_queue_status", "queue", "status", "id"),
+        UniqueConstraint("student_id", "client_id"),
     )
 
     id: Mapped[IdPK]
@@ -187,6 +196,8 @@ class Ticket(Base):
     first_reply_seconds: Mapped[int | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    # The student's idempotency key: opening again with it returns this ticket.
+    client_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class TicketMessage(Base):

@@ -26,7 +26,7 @@ class User(Base):
     # For outreach calls; shown to staff only.
     phone: Mapped[str | None] = mapped_column(String(32))
     # The year the person graduated or expects to; announcements may be addressed by it.
-    graduation_year: Mapped[int | None]
+    graduation_year: Mapped[int | None] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None]

@@ -149,6 +149,11 @@ class AnnouncementPostInput:
     audience: AnnouncementAudienceInput | None = strawberry.field(
         default=None, description="Who it is for; omit for everyone."
     )
+    client_id: str | None = strawberry.field(
+        default=None,
+        description="Your idempotency key (at most 64 characters): posting again with it "
+        "returns the first announcement and notifies nobody twice.",
+    )
 
 
 @strawberry.input(description="Changes to an announcement; omitted fields stay as they are.")
@@ -230,6 +235,7 @@ class AnnouncementMutation:
                 uow, viewer, title=input.title, body=input.body,
                 priority=str(input.priority.value), pinned=input.pinned,
                 expires_at=input.expires_at, audience=_audience(input.audience),
+                client_id=input.client_id,
             ),
         )  # fmt: skip
         return AnnouncementPayload(

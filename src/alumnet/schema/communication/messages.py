@@ -21,11 +21,11 @@ from alumnet.persistence.models import Message as MessageModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, visible_user
+from alumnet.schema.nodes import global_id, global_pk, int_ids
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 
 if TYPE_CHECKING:
-    from alumnet.schema.identity.types import User
+    pass
 
 ev = strawberry.enum_value
 IDENTITY = "alumnet.schema.identity.types"
@@ -69,6 +69,29 @@ async def _unread_of(reads: Any, ids: Any, *, user_id: int) -> list[Any]:
     return await rows_by_id(reads, query, ids)
 
 
+@strawberry.type(
+    description="Someone you write with: their name only (their user node, profile and "
+    "contact details follow their own visibility rules)."
+)
+class Participant:
+    user_id: strawberry.ID = strawberry.field(description="Their global user id.")
+    name: str = strawberry.field(description="Their name.")
+
+
+async def participant(info: Info, user_id: int) -> Participant | None:
+    row = await info.context.loaders.user_by_id.load(user_id)
+    if row is None:
+        return None
+    return Participant(user_id=strawberry.ID(global_id("User", user_id)), name=row.name)
+
+
+async def _blocked_by(reads: Any, ids: Any, *, me: int) -> list[bool]:
+    query = select(Block.blocked_id).where(Block.blocker_id == me, Block.blocked_id.in_(list(ids)))
+    async with reads.connect() as conn:
+        found = {int(i) for i in (await conn.execute(query)).scalars()}
+    return [i in found for i in ids]
+
+
 async def readable_conversations(info: Info, ids: list[int]) -> dict[int, Any]:
     """The conversations among ``ids`` the viewer takes part in, by id."""
     me = info.context.viewer.user_id
@@ -105,8 +128,8 @@ class Message(relay.Node):
         return bool(self._row.sender_id == info.context.viewer.user_id)
 
     @strawberry.field(description="Who sent it.")
-    async def sender(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await visible_user(info, self._row.sender_id)  # type: ignore[no-any-return]
+    async def sender(self, info: Info) -> Participant | None:
+        return await participant(info, self._row.sender_id)
 
     @strawberry.field(
         description="Read receipt: whether the recipient has read it (as far as they have "
@@ -156,10 +179,8 @@ class Conversation(relay.Node):
         return int(row.user_high_id if row.user_low_id == me else row.user_low_id)
 
     @strawberry.field(description="The other person.")
-    async def other_participant(
-        self, info: Info
-    ) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await visible_user(info, self._other_id(info))  # type: ignore[no-any-return]
+    async def other_participant(self, info: Info) -> Participant | None:
+        return await participant(info, self._other_id(info))
 
     @strawberry.field(description="The latest message, if any.")
     async def last_message(self, info: Info) -> Message | None:
@@ -185,11 +206,8 @@ class Conversation(relay.Node):
     @strawberry.field(description="Whether you have blocked the other person.")
     async def blocked_by_me(self, info: Info) -> bool:
         me = info.context.viewer.user_id or -1
-        query = select(Block.blocker_id).where(
-            Block.blocker_id == me, Block.blocked_id == self._other_id(info)
-        )
-        async with info.context.reads.connect() as conn:
-            return (await conn.execute(query)).first() is not None
+        load = functools.partial(_blocked_by, me=me)
+        return bool(await reads_loader(info, ("blocked", me), load).load(self._other_id(info)))
 
     @relay.connection(MessageConnection, description="Messages, newest first.", max_results=1000)
     def messages(self, info: Info) -> Iterable[Message]:
@@ -214,9 +232,9 @@ class BlockedUser:
     user_id: strawberry.ID = strawberry.field(description="Their global id (to unblock).")
     _user_id: strawberry.Private[int]
 
-    @strawberry.field(description="The person (if you may see them).")
-    async def user(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await visible_user(info, self._user_id)  # type: ignore[no-any-return]
+    @strawberry.field(description="The person.")
+    async def user(self, info: Info) -> Participant | None:
+        return await participant(info, self._user_id)
 
 
 @strawberry.enum(description="Why a messaging mutation failed.")
@@ -309,9 +327,13 @@ class MessageQuery:
     def conversations(self, info: Info) -> Iterable[Conversation]:
         me = info.context.viewer.user_id or -1
         member = ConversationMember
-        query = select(ConversationModel.__table__, member.last_message_at.label("activity")).join(
-            member, and_(member.conversation_id == ConversationModel.id, member.user_id == me)
-        )
+        query = (
+            select(ConversationModel.__table__, member.last_message_at.label("activity"))
+            .join(member, and_(member.conversation_id == ConversationModel.id,
+                               member.user_id == me))
+            # A conversation shows in the inbox once it has a message.
+            .where(ConversationModel.last_message_id.is_not(None))
+        )  # fmt: skip
         sort = [
             SortKey(member.last_message_at, descending=True, attr="activity"),
             SortKey(ConversationModel.id, descending=True),
@@ -338,8 +360,6 @@ class MessageQuery:
 
     @strawberry.field(description="People you have blocked, latest first (at most 1,000).")
     async def blocked_users(self, info: Info) -> list[BlockedUser]:
-        from alumnet.schema.nodes import global_id
-
         me = info.context.viewer.user_id or -1
         query = (
             select(Block.blocked_id, Block.created_at)

@@ -31,6 +31,9 @@ class NotificationKind(Enum):
     MESSAGE = ev("message", description="A direct message to you.")
     TICKET = ev("ticket", description="A ticket opened to you, a reply, or a ticket closed.")
     INTEGRITY = ev("integrity", description="An integrity decision or an appeal's outcome.")
+    VERIFICATION = ev(
+        "verification", description="A degree or academic record verified or rejected."
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -217,6 +217,11 @@ class TicketOpenInput:
     )
     subject: str = strawberry.field(description="At most 200 characters.")
     body: str = strawberry.field(description="Your question; at most 10,000 characters.")
+    client_id: str | None = strawberry.field(
+        default=None,
+        description="Your idempotency key (at most 64 characters): opening again with it "
+        "returns the first ticket.",
+    )
 
 
 @strawberry.input(description="A reply in a ticket's thread.")
@@ -325,7 +330,7 @@ class TicketMutation:
             lambda uow: tickets.open_ticket(
                 uow, viewer, queue=str(input.queue.value),
                 mentor_id=None if mentor is None else pk_of(mentor, "User", "mentorId"),
-                subject=input.subject, body=input.body,
+                subject=input.subject, body=input.body, client_id=input.client_id,
             ),
         )  # fmt: skip
         return await _ticket_payload(info, found.id if found else None, problems)

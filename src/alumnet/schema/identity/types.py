@@ -14,7 +14,6 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from alumnet.domain.cohorts.access import cohort_members
-from alumnet.domain.communication.messages import conversation_partners
 from alumnet.domain.identity import permissions as rules
 from alumnet.domain.identity import visibility
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         EnrollmentFilter,
         MentorAssignment,
     )
+    from alumnet.schema.people.types import Profile
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -213,6 +213,15 @@ class User(relay.Node):
             _phone=getattr(row, "phone", None),
             _graduation_year=getattr(row, "graduation_year", None),
         )
+
+    @strawberry.field(description="Their profile in the directory, if they have one.")
+    async def profile(
+        self, info: Info
+    ) -> Annotated[Profile, strawberry.lazy("alumnet.schema.people.types")] | None:
+        from alumnet.schema.people.types import Profile
+
+        [found] = await Profile.resolve_nodes(info=info, node_ids=[str(self.id)])
+        return found
 
     @strawberry.field(
         description="The year they graduated or expect to. Null unless you are this user or "
@@ -417,10 +426,6 @@ async def _visible_users(info: Info, ids: list[int]) -> list[Any]:
         allowed = {i for i in hidden if scope.sees_user(i)}
         if scope.everything:
             allowed |= await cohort_members(info.context.reads, hidden)
-        still = [i for i in hidden if i not in allowed]
-        if still and viewer.user_id is not None:
-            # People who write to each other see each other.
-            allowed |= await conversation_partners(info.context.reads, viewer.user_id, still)
         found = {i: r for i, r in found.items() if i not in hidden or i in allowed}
 
     return [found.get(i) for i in ids]

@@ -1,0 +1,1 @@
+"""People: profiles, privacy, the directory, follows and views, data quality, own data."""

@@ -1,0 +1,191 @@
+"""A person's own data: everything alumnet holds about them, as JSON (a job writes it),
+and erasure, which anonymises their personal data and keeps aggregate records whole.
+
+Both find what belongs to the person from the schema (every column referring to a user),
+so new tables are covered without changing this module.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2.exceptions import VerificationError
+from sqlalchemy import delete, or_, select, update
+
+from alumnet.config import Settings
+from alumnet.domain.errors import DomainError
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Viewer
+from alumnet.domain.people.merge import user_columns
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import (
+    Achievement,
+    Block,
+    ConversationMember,
+    Degree,
+    Follow,
+    Message,
+    Notification,
+    NotificationPreference,
+    OneTimeToken,
+    PersonalAccessToken,
+    PersonalExport,
+    Profile,
+    ProfileView,
+    Session,
+    SocialLink,
+    TicketMessage,
+    User,
+    UserSkill,
+    WorkExperience,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+EXPORT_JOB = "people.export_personal_data"
+EXPORT_TTL = timedelta(days=7)
+# Never exported: secrets, and search documents derived from the rest.
+HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
+          "search_name", "content"}  # fmt: skip
+ERASED_TEXT = "[erased]"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+async def request_export(uow: UnitOfWork, viewer: Viewer) -> int:
+    """Queue the export of the viewer's data; returns the job's id."""
+    me = viewer.require_user()
+    job = await uow.add_job(EXPORT_JOB, {"user_id": me})
+    audit.record(uow, "personal_data.export", object_type="User", object_ids=[me])
+    return job.id
+
+
+async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
+    """Write the export (a JSON document: one list of rows per table) and return its id."""
+    data: dict[str, Any] = {"exportedAt": datetime.now(UTC).isoformat(), "tables": {}}
+    async with rt.database.connect() as conn:
+        users = User.__table__
+        tables: dict[str, list[dict[str, Any]]] = {}
+        row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise LookupError("the user is gone")
+        tables["users"] = [_row(row)]
+        for table, column in user_columns():
+            if table.name in ("personal_exports",):
+                continue
+            rows = (await conn.execute(select(table).where(column == user_id))).all()
+            if rows:
+                tables.setdefault(table.name, []).extend(_row(r) for r in rows)
+        # Messages sent to them are theirs to read too.
+        mine = select(ConversationMember.conversation_id).where(
+            ConversationMember.user_id == user_id
+        )
+        received = await conn.execute(
+            select(Message.__table__).where(
+                Message.conversation_id.in_(mine), Message.sender_id != user_id
+            )
+        )
+        tables.setdefault("messages", []).extend(_row(r) for r in received.all())
+    data["tables"] = tables
+    async with rt.transaction() as uow:
+        now = datetime.now(UTC)
+        record = PersonalExport(
+            user_id=user_id, content=json.dumps(data, ensure_ascii=False, default=str),
+            created_at=now, expires_at=now + EXPORT_TTL,
+        )  # fmt: skip
+        uow.session.add(record)
+        await uow.session.flush()
+        return {"exportId": record.id, "tables": len(tables)}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in row._mapping.items() if k not in HIDDEN}
+
+
+async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | None) -> None:
+    """Anonymise the viewer: name, e-mail, phone and profile go; what they wrote to others
+    is blanked; sign-ins, tokens, follows, views and notifications are deleted. Their
+    enrolments, attendance, points and submissions stay (under the anonymous account), so
+    every count, rate and leaderboard stays consistent. Needs the password again."""
+    me = viewer.require_user()
+    user = await uow.session.get(User, me, with_for_update=True)
+    assert user is not None
+    if user.password_hash is not None:
+        try:
+            rt.hasher.verify(user.password_hash, password or "")
+        except VerificationError:
+            raise DomainError.of(
+                "WRONG_PASSWORD", "The password is not right.", "password"
+            ) from None
+    session = uow.session
+    for model, column in (
+        (Profile, Profile.user_id), (Degree, Degree.user_id),
+        (WorkExperience, WorkExperience.user_id), (UserSkill, UserSkill.user_id),
+        (Achievement, Achievement.user_id), (SocialLink, SocialLink.user_id),
+        (Notification, Notification.user_id),
+        (NotificationPreference, NotificationPreference.user_id),
+        (PersonalAccessToken, PersonalAccessToken.user_id), (OneTimeToken, OneTimeToken.user_id),
+        (Session, Session.user_id), (PersonalExport, PersonalExport.user_id),
+    ):  # fmt: skip
+        await session.execute(delete(model).where(column == me))
+    await session.execute(
+        delete(Follow).where(or_(Follow.follower_id == me, Follow.followee_id == me))
+    )
+    await session.execute(
+        delete(ProfileView).where(or_(ProfileView.viewer_id == me, ProfileView.viewed_id == me))
+    )
+    await session.execute(delete(Block).where(or_(Block.blocker_id == me, Block.blocked_id == me)))
+    await session.execute(
+        update(Message).where(Message.sender_id == me).values(body=ERASED_TEXT, client_id=None)
+    )
+    await session.execute(
+        update(TicketMessage).where(TicketMessage.author_id == me).values(body=ERASED_TEXT)
+    )
+    user.name = f"Former member {me}"
+    user.email = user.email_lower = f"erased-{me}@erased.invalid"
+    user.phone = None
+    user.password_hash = None
+    user.email_verified_at = None
+    user.status = "deleted"
+    user.updated_at = datetime.now(UTC)
+    uow.actor_id = me
+    audit.record(uow, "personal_data.erase", object_type="User", object_ids=[me])
+
+
+DOWNLOAD_AUDIENCE = "alumnet-download"
+DOWNLOAD_TTL = timedelta(minutes=15)
+
+
+def download_url(settings: Settings, user_id: int, export_id: int) -> str:
+    """A short-lived signed link to one export, for its owner."""
+    claims = {"sub": str(user_id), "export": export_id, "aud": DOWNLOAD_AUDIENCE,
+              "exp": datetime.now(UTC) + DOWNLOAD_TTL}  # fmt: skip
+    token = jwt.encode(claims, settings.secret_key, algorithm="HS256")
+    return f"{settings.public_url}/downloads/personal-data?token={token}"
+
+
+async def download(rt: Runtime, token: str) -> str | None:
+    """The export's JSON behind a link, or None if the link is bad, expired or the export
+    is gone."""
+    try:
+        claims = jwt.decode(token, rt.settings.secret_key, algorithms=["HS256"],
+                            audience=DOWNLOAD_AUDIENCE,
+                            options={"require": ["sub", "export", "aud", "exp"]})  # fmt: skip
+        user_id, export_id = int(claims["sub"]), int(claims["export"])
+    except (jwt.PyJWTError, TypeError, ValueError):
+        return None
+    async with rt.database.connect() as conn:
+        found = await conn.execute(
+            select(PersonalExport.content).where(
+                PersonalExport.id == export_id, PersonalExport.user_id == user_id,
+                PersonalExport.expires_at > datetime.now(UTC),
+            )
+        )  # fmt: skip
+        content = found.scalar()
+    return str(content) if content is not None else None

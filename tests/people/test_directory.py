@@ -1,0 +1,110 @@
+"""The directory: text search, filters that respect privacy, facets, hostile input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.engagement.conftest import ok
+from tests.people.conftest import DEGREE, Programme, profile
+
+SEARCH = """query($q: String, $f: DirectoryFilter, $o: DirectoryOrder) {
+  directory(query: $q, filter: $f, orderBy: $o, first: 50) {
+    totalCount edges { node { name } } } }"""
+FACETS = """query($q: String, $f: DirectoryFilter) { directoryFacets(query: $q, filter: $f) {
+  graduationYears { value count } countries { value count } skills { value count } } }"""
+
+
+async def names(p: Programme, who: str, query: str | None = None, **given: Any) -> list[str]:
+    body = await p.gql(who, SEARCH, {"q": query, "f": given.pop("f", None), **given})
+    assert "errors" not in body, body
+    return [e["node"]["name"] for e in body["data"]["directory"]["edges"]]
+
+
+@pytest.fixture
+async def directory(people: Programme) -> Programme:
+    p = people
+    people_ = [
+        ("ada", "Ada Lovelace", {"headline": "Analytical engines", "company": "Babbage Ltd",
+                                 "jobTitle": "Programmer", "country": "GB",
+                                 "skills": [{"name": "Mathematics"}, {"name": "Python"}]}, 2010),
+        ("grace", "Grace Hopper", {"headline": "Compilers", "company": "Navy",
+                                   "country": "US", "skills": [{"name": "COBOL"}]}, 2012),
+        ("alan", "Alan Turing", {"headline": "Machines that think", "company": "Bletchley",
+                                 "country": "GB", "skills": [{"name": "Python"}],
+                                 "privacy": {"work": "ONLY_ME", "location": "ONLY_ME"}}, 2012),
+    ]  # fmt: skip
+    for key, name, fields, year in people_:
+        p.ids[key], p.tokens[key] = await p.api.create_user(
+            f"{key}@example.org", ["ALUMNUS"], name=name
+        )
+        await profile(p, key, **fields)
+        await ok(p, key, DEGREE, {"i": {"programmeId": p.ids["cs"], "graduationYear": year}},
+                 "degreeAdd")  # fmt: skip
+    return p
+
+
+async def test_text_search_ranks_and_forgives(directory: Programme) -> None:
+    p = directory
+    assert await names(p, "s1", "ada lovelace") == ["Ada Lovelace"]
+    assert await names(p, "s1", "lovel") == ["Ada Lovelace"]  # a prefix
+    assert await names(p, "s1", "compilers") == ["Grace Hopper"]  # the headline
+    assert await names(p, "s1", "babbage") == ["Ada Lovelace"]  # the company (work visible)
+    assert await names(p, "s1", "bletchley") == []  # Alan's work is only his
+    assert await names(p, "alan", "bletchley") == ["Alan Turing"]  # but he finds himself
+    assert await names(p, "s1", "python") == ["Ada Lovelace"]  # skills, where visible
+    assert await names(p, "admin", "python") == ["Ada Lovelace", "Alan Turing"]
+    if p.api.settings.database_url.startswith("postgresql"):
+        assert await names(p, "s1", "Grace Hoper") == ["Grace Hopper"]  # misspelt: trigram
+    assert (await p.api.gql(SEARCH, {"q": "ada"}))["data"]["directory"]["edges"] == []
+
+
+async def test_filters_respect_privacy(directory: Programme) -> None:
+    p = directory
+    assert await names(p, "s1", f={"country": "GB"}) == ["Ada Lovelace"]  # Alan's is hidden
+    assert await names(p, "admin", f={"country": "gb"}) == ["Ada Lovelace", "Alan Turing"]
+    assert await names(p, "s1", f={"skills": ["python"]}) == ["Ada Lovelace"]
+    assert await names(p, "s1", f={"company": "navy"}) == ["Grace Hopper"]
+    years = {"graduationYearFrom": 2011, "graduationYearTo": 2013}
+    assert await names(p, "s1", f=years) == ["Alan Turing", "Grace Hopper"]
+    assert await names(p, "s1", f={"programmeId": p.ids["cs"], "roles": ["ALUMNUS"]}) == [
+        "Ada Lovelace", "Alan Turing", "Grace Hopper"
+    ]  # fmt: skip
+    ordered = await names(p, "s1", f={"programmeId": p.ids["cs"]}, o="GRADUATION_YEAR")
+    assert ordered == ["Alan Turing", "Grace Hopper", "Ada Lovelace"]
+    facets = (await p.gql("s1", FACETS, {"f": {"programmeId": p.ids["cs"]}}))["data"][
+        "directoryFacets"
+    ]
+    assert facets["countries"] == [{"value": "GB", "count": 1}, {"value": "US", "count": 1}]
+    assert {"value": "2012", "count": 2} in facets["graduationYears"]
+    assert {"value": "Python", "count": 1} in facets["skills"]  # Alan's skills are hidden
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["%", "_", "'", '"', ":*", "&", "!", "zz & yy | !xx", "ada:*", "x" * 5000, "Łódź 東京 👩‍💻",
+     "ada' OR 1=1 --", "\\", "(", "<script>"],
+)  # fmt: skip
+async def test_hostile_queries_are_matched_literally(directory: Programme, query: str) -> None:
+    body = await directory.gql("s1", SEARCH, {"q": query})
+    assert "errors" not in body, body
+    found = [e["node"]["name"] for e in body["data"]["directory"]["edges"]]
+    assert found in ([], ["Ada Lovelace"])  # only "ada…" queries find anyone
+
+
+async def test_directory_statements_do_not_grow(directory: Programme) -> None:
+    p = directory
+    query = """{ directory(first: 100) { totalCount edges { node { name headline company
+      skills { name } degrees { programmeName } followerCount verified
+      followers(first: 3) { totalCount edges { node { name } } } } } } }"""
+    few, body = await p.api.sql_count(query, token=p.tokens["admin"])
+    assert body["data"]["directory"]["totalCount"] == 3
+    for i in range(5):
+        await p.api.create_user(f"more{i}@example.org", ["ALUMNUS"], name=f"More {i}")
+        token = await p.api.sign_in(f"more{i}@example.org")
+        p.tokens[f"more{i}"] = token
+        await profile(p, f"more{i}", headline="Hello", skills=[{"name": "Go"}])
+    many, body = await p.api.sql_count(query, token=p.tokens["admin"])
+    assert body["data"]["directory"]["totalCount"] == 8
+    assert many == few
