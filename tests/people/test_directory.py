@@ -108,3 +108,34 @@ async def test_directory_statements_do_not_grow(directory: Programme) -> None:
     many, body = await p.api.sql_count(query, token=p.tokens["admin"])
     assert body["data"]["directory"]["totalCount"] == 8
     assert many == few
+
+
+async def test_pages_of_ranked_results_follow_each_other(directory: Programme) -> None:
+    p = directory
+    page = """query($q: String, $a: String) { directory(query: $q, first: 1, after: $a) {
+      totalCount edges { cursor node { name } } pageInfo { hasNextPage } } }"""
+    seen, after = [], None
+    while True:
+        body = await p.gql("admin", page, {"q": "python", "a": after})
+        assert "errors" not in body, body
+        found = body["data"]["directory"]
+        assert found["totalCount"] == 2
+        seen += [e["node"]["name"] for e in found["edges"]]
+        if not found["pageInfo"]["hasNextPage"]:
+            break
+        after = found["edges"][-1]["cursor"]
+    assert sorted(seen) == ["Ada Lovelace", "Alan Turing"]
+
+
+async def test_hidden_years_neither_sort_nor_show_in_cursors(directory: Programme) -> None:
+    import base64
+
+    p = directory
+    await profile(p, "alan", privacy={"education": "ONLY_ME"})
+    page = """{ directory(orderBy: GRADUATION_YEAR, filter: {roles: [ALUMNUS]}) {
+      edges { cursor node { name graduationYear } } } }"""
+    edges = (await p.gql("s1", page))["data"]["directory"]["edges"]
+    assert [e["node"]["name"] for e in edges][:2] == ["Grace Hopper", "Ada Lovelace"]
+    alan = next(e for e in edges if e["node"]["name"] == "Alan Turing")
+    assert alan["node"]["graduationYear"] is None
+    assert b"2012" not in base64.urlsafe_b64decode(alan["cursor"])

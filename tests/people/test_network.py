@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 from strawberry.relay import from_base64, to_base64
 
 from tests.cohorts.conftest import ENROLL
-from tests.engagement.conftest import call, codes, ok
+from tests.engagement.conftest import SUBMIT, call, codes, ok
 from tests.people.conftest import DEGREE, Programme, profile
 
 FOLLOW = """mutation($u: ID!) { userFollow(input: {userId: $u}) { following
@@ -59,6 +59,8 @@ async def test_duplicates_found_and_merged(people: Programme) -> None:
     await profile(p, "s1", headline="Current")
     await ok(p, "admin", ENROLL, {"m": p.ids["mc"], "s": twin}, "enrollmentCreate")
     await ok(p, "admin", ENROLL, {"m": p.ids["ma"], "s": twin}, "enrollmentCreate")  # s1 too
+    submitted = await call(p, "s1", SUBMIT, {"i": {"missionId": p.ids["ma"]}}, "attendanceSubmit")
+    assert submitted["userErrors"] == []  # s1's own check-in (recorded by s1)
     await ok(p, "twin", FOLLOW, {"u": p.ids["s1"]}, "userFollow")  # follows its twin
     await ok(p, "twin", FOLLOW, {"u": p.ids["alumnus"]}, "userFollow")
     find = "mutation { duplicatesFind { job { id } userErrors { code } } }"
@@ -91,6 +93,10 @@ async def test_duplicates_found_and_merged(people: Programme) -> None:
     assert kept == {"headline": "Current", "city": "Kumasi", "followerCount": 0,
                     "followingCount": 1}  # fmt: skip
     assert (await p.gql("admin", node, {"n": pid(p, "twin")}))["data"]["node"] is None
+    kept_days = """query($e: ID!) { node(id: $e) { ... on Enrollment { attendance {
+      totalCount } } } }"""
+    days = await p.gql("admin", kept_days, {"e": p.ids["e_s1_ma"]})
+    assert days["data"]["node"]["attendance"]["totalCount"] == 1  # not lost in the merge
     signed_out = await p.api.gql("{ viewer { id } }", token=p.tokens["twin"])
     assert signed_out.get("errors") or signed_out["data"]["viewer"] is None
     audit = await p.gql(
@@ -105,6 +111,11 @@ async def test_duplicates_found_and_merged(people: Programme) -> None:
 async def test_own_data_export_and_erasure(people: Programme) -> None:
     p = people
     await profile(p, "s1", headline="Mine", skills=[{"name": "Python"}])
+    block = "mutation($u: ID!) { userBlock(input: {userId: $u}) { blocked } }"
+    await p.gql("m1", block, {"u": p.ids["s1"]})
+    send = """mutation($u: ID!) { messageSend(input: {recipientId: $u, body: "Hi"}) {
+      userErrors { code } } }"""
+    await p.gql("s1", send, {"u": p.ids["m2"]})  # m2 is told "New message from S1 Person"
     await ok(p, "s1", DEGREE, {"i": {"programmeId": p.ids["cs"], "graduationYear": 2027}},
              "degreeAdd")  # fmt: skip
     started = await p.gql("s1", "mutation { personalDataExportRequest { job { id } } }")
@@ -120,6 +131,7 @@ async def test_own_data_export_and_erasure(people: Programme) -> None:
     assert "password_hash" not in data["tables"]["users"][0]
     assert data["tables"]["profiles"][0]["headline"] == "Mine"
     assert {"enrollments", "degrees", "user_skills", "user_roles"} <= set(data["tables"])
+    assert "blocks" not in data["tables"]  # m1 blocked s1: not s1's to know
     assert (await p.gql("s2", "{ personalDataExports { id } }"))["data"][
         "personalDataExports"
     ] == []
@@ -139,3 +151,6 @@ async def test_own_data_export_and_erasure(people: Programme) -> None:
     assert students["totalCount"] == 2  # the enrolment stays, anonymised
     names = {e["node"]["student"]["name"] for e in students["edges"] if e["node"]["student"]}
     assert "S1 Person" not in names
+    told = await p.gql("m2", "{ notifications { edges { node { title } } } }")
+    titles = [e["node"]["title"] for e in told["data"]["notifications"]["edges"]]
+    assert titles and not any("S1 Person" in t for t in titles)

@@ -117,3 +117,7 @@ async def test_degrees_years_and_verification(people: Programme) -> None:
     assert notes["data"]["notifications"]["edges"][0]["node"]["kind"] == "VERIFICATION"
     view = (await p.gql("s1", VIEW, {"n": profile_id(p, "alumnus")}))["data"]["node"]
     assert view["graduationYear"] == 2012
+    remove = """mutation($d: ID!) { degreeRemove(input: {degreeId: $d}) {
+      profile { graduationYear } userErrors { code } } }"""
+    gone = await ok(p, "alumnus", remove, {"d": made["id"]}, "degreeRemove")
+    assert gone["profile"]["graduationYear"] is None  # no degree left: no year

@@ -82,6 +82,10 @@ class SortKey:
             if not isinstance(value, bool):
                 raise ValueError
             return value
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError
+            return float(value)
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
                 raise ValueError

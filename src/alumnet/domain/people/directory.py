@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Double, and_, case, cast, exists, func, literal, or_, select
 
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.people import privacy
@@ -92,8 +92,10 @@ def match(viewer: Viewer, query: str | None, given: DirectoryFilter, dialect: st
             )
         )
         document = case((work_ok, P.search_all), else_=P.search_basic)
-        rank = func.ts_rank(document, tsquery, type_=Float) + func.similarity(
-            P.search_name, phrase, type_=Float
+        # In double precision: a cursor carries the rank, and PostgreSQL's real (float4)
+        # does not survive the trip through JSON exactly, so the next page would miss ties.
+        rank = cast(
+            func.ts_rank(document, tsquery) + func.similarity(P.search_name, phrase), Double
         )
     elif tokens:
         for token in tokens:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.orm import aliased
 
 from alumnet.domain.errors import DomainError
@@ -66,14 +66,23 @@ async def find(rt: Runtime) -> dict[str, Any]:
                     pairs[(a, b)].add("similar name, same phone")
         if conn.dialect.name == "postgresql":
             left, right = aliased(User), aliased(User)
-            similar = await conn.execute(
-                select(left.id, right.id).where(
-                    left.graduation_year == right.graduation_year,
-                    left.id < right.id,
-                    left.status == "active",
+            # For each person, the trigram index finds the alike names (a nested loop of
+            # index probes, not a comparison of every pair in a year).
+            alike = (
+                select(right.id.label("other"))
+                .where(
+                    right.name.op("%")(left.name),
+                    right.id > left.id,
+                    right.graduation_year == left.graduation_year,
                     right.status == "active",
                     func.similarity(left.name, right.name) >= NAME_SIMILARITY,
                 )
+                .lateral()
+            )
+            similar = await conn.execute(
+                select(left.id, alike.c.other)
+                .join(alike, literal(True))
+                .where(left.status == "active", left.graduation_year.is_not(None))
             )
             for x, y in similar.all():
                 pairs[(x, y)].add("similar name, same graduation year")
@@ -123,10 +132,13 @@ async def dismiss(uow: UnitOfWork, viewer: Viewer, candidate_id: int) -> Duplica
 
 
 async def resolve_pair(uow: UnitOfWork, keep: int, merged: int) -> None:
-    """After a merge: the pair is merged; other candidates of the merged account go."""
+    """On a merge: the pair is merged; other candidates of the merged account go."""
     low, high = sorted((keep, merged))
+    pair = and_(DuplicateCandidate.user_a_id == low, DuplicateCandidate.user_b_id == high)
+    await uow.session.execute(update(DuplicateCandidate).where(pair).values(status="merged"))
     await uow.session.execute(
-        update(DuplicateCandidate)
-        .where(and_(DuplicateCandidate.user_a_id == low, DuplicateCandidate.user_b_id == high))
-        .values(status="merged")
+        delete(DuplicateCandidate).where(
+            ~pair,
+            (DuplicateCandidate.user_a_id == merged) | (DuplicateCandidate.user_b_id == merged),
+        )
     )

@@ -37,7 +37,10 @@ from alumnet.persistence.uow import UnitOfWork
 
 # Handled on their own before the generic move.
 SPECIAL = {"conversations", "conversation_members", "profiles", "sessions",
-           "personal_access_tokens", "refresh_tokens", "one_time_tokens"}  # fmt: skip
+           "personal_access_tokens", "refresh_tokens", "one_time_tokens",
+           "duplicate_candidates"}  # fmt: skip
+# Tables of pairs of people: a pair of the two merged accounts means nothing once merged.
+PAIRS = {"follows", "blocks", "profile_views"}
 
 
 def user_columns() -> list[tuple[Table, Any]]:
@@ -72,6 +75,14 @@ async def merge(uow: UnitOfWork, viewer: Viewer, keep_id: int, merged_id: int) -
     for table, column in user_columns():
         if table.name in SPECIAL:
             continue
+        if table.name in PAIRS:
+            # A row about the two of them (keep follows merged) would point at one person.
+            for other in _user_columns_of(table):
+                if other is not column:
+                    result = await session.execute(
+                        delete(table).where(column == merged_id, other == keep_id)
+                    )
+                    dropped[table.name] += _count(result)
         for unique in _uniques_with(table, column):
             others = [c for c in unique if c is not column]
             twin = table.alias("twin")
@@ -79,21 +90,25 @@ async def merge(uow: UnitOfWork, viewer: Viewer, keep_id: int, merged_id: int) -
                 twin.c[column.name] == keep_id,
                 *[twin.c[c.name] == c for c in others],
             )
+            if any(c.name == "client_id" for c in others):
+                # The same idempotency key used by both accounts: keep both rows, without
+                # the merged one's key.
+                await session.execute(
+                    update(table).where(column == merged_id, clash).values(client_id=None)
+                )
+                continue
             result = await session.execute(delete(table).where(column == merged_id, clash))
             dropped[table.name] += _count(result)
         result = await session.execute(
             update(table).where(column == merged_id).values({column.name: keep_id})
         )
         moved[table.name] += _count(result)
-        # A row about the two of them (keep follows merged) now points at one person.
-        for other in _user_columns_of(table):
-            if other is not column:
-                result = await session.execute(
-                    delete(table).where(column == keep_id, other == keep_id)
-                )
-                dropped[table.name] += _count(result)
     merged.status = "deleted"
-    merged.email_lower = f"merged-{merged_id}@merged.invalid"
+    # The closed account keeps nothing personal: it all lives on the kept account now.
+    merged.email = merged.email_lower = f"merged-{merged_id}@merged.invalid"
+    merged.name = f"Merged into {keep_id}"
+    merged.phone = None
+    merged.password_hash = None
     merged.updated_at = datetime.now(UTC)
     await session.flush()
     await refresh_graduation_year(uow, keep_id)

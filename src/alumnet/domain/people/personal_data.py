@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 from argon2.exceptions import VerificationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from alumnet.config import Settings
 from alumnet.domain.errors import DomainError
@@ -31,12 +31,14 @@ from alumnet.persistence.models import (
     Notification,
     NotificationPreference,
     OneTimeToken,
+    OutboundEmail,
     PersonalAccessToken,
     PersonalExport,
     Profile,
     ProfileView,
     Session,
     SocialLink,
+    Ticket,
     TicketMessage,
     User,
     UserSkill,
@@ -45,6 +47,13 @@ from alumnet.persistence.models import (
 from alumnet.persistence.uow import UnitOfWork
 
 EXPORT_JOB = "people.export_personal_data"
+# Rows that are the person's own: what they are, did or wrote. Rows where they appear only
+# as the object of someone else's action or choice (who blocked them, who viewed them,
+# records other people keep about them such as a decision's author) are not theirs to
+# take, and would reveal other people's data.
+OWN_COLUMNS = {"user_id", "student_id", "sender_id", "author_id", "actor_id", "follower_id",
+               "blocker_id", "viewer_id"}  # fmt: skip
+OWN = {("follows", "followee_id")}  # who follows them is shown to them anyway
 EXPORT_TTL = timedelta(days=7)
 # Never exported: secrets, and search documents derived from the rest.
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
@@ -77,7 +86,7 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
             raise LookupError("the user is gone")
         tables["users"] = [_row(row)]
         for table, column in user_columns():
-            if table.name in ("personal_exports",):
+            if (table.name, column.name) not in OWN and column.name not in OWN_COLUMNS:
                 continue
             rows = (await conn.execute(select(table).where(column == user_id))).all()
             if rows:
@@ -147,6 +156,18 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
     await session.execute(
         update(TicketMessage).where(TicketMessage.author_id == me).values(body=ERASED_TEXT)
     )
+    await session.execute(update(Ticket).where(Ticket.student_id == me).values(subject=ERASED_TEXT))
+    # E-mails to them: not sent any more, and not kept.
+    await session.execute(delete(OutboundEmail).where(OutboundEmail.user_id == me))
+    # Other people's notifications name them ("New message from …").
+    if user.name:
+        for name in ("title", "body"):
+            text = Notification.__table__.c[name]
+            await session.execute(
+                update(Notification)
+                .where(text.contains(user.name, autoescape=True))
+                .values({name: func.replace(text, user.name, f"Former member {me}")})
+            )
     user.name = f"Former member {me}"
     user.email = user.email_lower = f"erased-{me}@erased.invalid"
     user.phone = None

@@ -104,7 +104,7 @@ async def profile_of(uow: UnitOfWork, user_id: int) -> Profile:
     now = datetime.now(UTC)
     await insert_or_ignore(
         uow.session, Profile,
-        {"user_id": user_id, "record_status": "unverified", "contact_visibility": "alumni",
+        {"user_id": user_id, "record_status": "unverified", "contact_visibility": "staff",
          "work_visibility": "everyone", "education_visibility": "everyone",
          "location_visibility": "everyone", "show_viewers": False, "created_at": now,
          "updated_at": now},
@@ -351,8 +351,8 @@ async def skill_ids(uow: UnitOfWork, names: list[str]) -> dict[str, int]:
 
 
 async def refresh_graduation_year(uow: UnitOfWork, user_id: int) -> None:
-    """The person's graduation year (for announcements and the directory): their latest
-    degree's, else their expected one as a student."""
+    """The person's graduation year (for announcements and the directory): the later of
+    their latest degree's and, as a student, their expected one."""
     latest = (
         await uow.session.execute(
             select(func.max(Degree.graduation_year)).where(Degree.user_id == user_id)
@@ -360,6 +360,8 @@ async def refresh_graduation_year(uow: UnitOfWork, user_id: int) -> None:
     ).scalar()
     profile = await uow.session.get(Profile, user_id)
     user = await uow.session.get(User, user_id)
-    year = latest or (profile.expected_graduation_year if profile else None)
-    if user is not None and year is not None:
-        user.graduation_year = year
+    expected = profile.expected_graduation_year if profile else None
+    years = [y for y in (latest, expected) if y is not None]
+    if user is not None and (years or profile is not None):
+        # With a profile, it speaks: no degree and no expected year clears the year.
+        user.graduation_year = max(years) if years else None

@@ -16,7 +16,16 @@ class User(Base):
     __tablename__ = "users"
     # Rosters and directories list people by name: a page of the first hundred walks this
     # index instead of sorting every member.
-    __table_args__ = (Index("ix_users_name_id", "name", "id"),)
+    __table_args__ = (
+        Index("ix_users_name_id", "name", "id"),
+        # Likely duplicates: alike names, found by trigram similarity (PostgreSQL).
+        Index(
+            "ix_users_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[IdPK]
     email: Mapped[str] = mapped_column(String(254))

@@ -70,7 +70,7 @@ class Profile(Base):
     record_status: Mapped[str] = mapped_column(String(16), default="unverified")
     record_note: Mapped[str | None] = mapped_column(String(500))
     # Privacy per group of fields.
-    contact_visibility: Mapped[str] = mapped_column(String(16), default="alumni")
+    contact_visibility: Mapped[str] = mapped_column(String(16), default="staff")
     work_visibility: Mapped[str] = mapped_column(String(16), default="everyone")
     education_visibility: Mapped[str] = mapped_column(String(16), default="everyone")
     location_visibility: Mapped[str] = mapped_column(String(16), default="everyone")

@@ -10,13 +10,14 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from strawberry import relay
 
 from alumnet.domain.identity.permissions import Permission
 from alumnet.domain.people import directory, privacy
 from alumnet.domain.people.personal_data import download_url
 from alumnet.persistence.loaders import people as loaders
+from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.models import DuplicateCandidate as CandidateModel
 from alumnet.persistence.models import Follow, ProfileView
 from alumnet.persistence.models import PersonalExport as ExportModel
@@ -109,16 +110,21 @@ class Degree(relay.Node):
     start_year: int | None = strawberry.field(description="Year started.")
     graduation_year: int = strawberry.field(description="Year graduated (or expected).")
     verification: VerificationStatus = strawberry.field(description="Verified or not.")
-    verification_note: str | None = strawberry.field(
-        description="The administrator's note (a rejection's reason)."
-    )
+    _note: strawberry.Private[str | None]
+    _owner: strawberry.Private[int]
+
+    @strawberry.field(description="The administrator's note (a rejection's reason): for the "
+                      "person and staff only.")  # fmt: skip
+    def verification_note(self, info: Info) -> str | None:
+        return self._note if _staff_or_owner(info, self._owner) else None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id, programme_name=row.programme_name, programme_code=row.programme_code,
             campus=row.campus, start_year=row.start_year, graduation_year=row.graduation_year,
-            verification=VerificationStatus(row.status), verification_note=row.decision_note,
+            verification=VerificationStatus(row.status), _note=row.decision_note,
+            _owner=row.user_id,
         )  # fmt: skip
 
     @classmethod
@@ -223,6 +229,10 @@ class ProfileViews:
             ids = [int(r.viewer_id) for r in (await conn.execute(query)).all()]
         found = await Profile.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
         return [p for p in found if p is not None]
+
+
+async def _programmes_by_id(reads: Any, ids: Any) -> list[Any]:
+    return await by_id(reads, [ProgrammeModel.__table__], ProgrammeModel.id, ids)
 
 
 async def _profile(info: Info, user_id: int) -> Any:
@@ -343,8 +353,9 @@ class Profile(relay.Node):
     async def programme(self, info: Info) -> Programme | None:
         if self._row.programme_id is None or not self._sees(info, "education"):
             return None
-        [found] = await Programme.resolve_nodes(info=info, node_ids=[str(self._row.programme_id)])
-        return found
+        loader = reads_loader(info, ("people", "programme"), _programmes_by_id)
+        row = await loader.load(self._row.programme_id)
+        return Programme.from_row(row) if row is not None else None
 
     @strawberry.field(description="A student's current semester (education group).")
     def semester(self, info: Info) -> int | None:
@@ -666,7 +677,11 @@ class PeopleQuery:
             base = base.add_columns(found.rank.label("rank"))
             sort = [SortKey(found.rank, descending=True, attr="rank"), person]
         elif order_by == DirectoryOrder.GRADUATION_YEAR:
-            year = func.coalesce(UserModel.graduation_year, 0)
+            # A year the viewer may not see sorts as none (and is not in the cursor).
+            education_ok = privacy.visible(
+                info.context.viewer, ProfileModel.user_id, ProfileModel.education_visibility
+            )
+            year = case((education_ok, func.coalesce(UserModel.graduation_year, 0)), else_=0)
             base = base.add_columns(year.label("year_key"))
             sort = [SortKey(year, descending=True, attr="year_key"), name, person]
         else:
