@@ -44,3 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/attendance.py
 	$(BIN)/python bench/notify.py --skip-seed
 	$(BIN)/python bench/directory.py
+	$(BIN)/python bench/imports.py --skip-seed

@@ -113,6 +113,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "ALUMNET_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
         "ALUMNET_JOB_RETRY_INTERVALS": ",".join(str(i) for i in settings.job_retry_intervals),
         "ALUMNET_LOG_LEVEL": "WARNING",
+        "ALUMNET_IMPORT_MAX_BYTES": str(settings.import_max_bytes),
     }
     if settings.redis_url:
         env["ALUMNET_REDIS_URL"] = settings.redis_url

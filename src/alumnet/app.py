@@ -19,7 +19,7 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.domain.communication import emails, notifications
+from alumnet.domain.data import files
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
@@ -103,6 +104,8 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             keep_alive=True,
             keep_alive_interval=15,
+            # File uploads (the GraphQL multipart request spec): spreadsheets to import.
+            multipart_uploads_enabled=True,
         )
         self.runtime = runtime
         index = STATIC_DIR / "graphiql" / "index.html"
@@ -190,6 +193,7 @@ class RequestMiddleware:
         self.app = app
         self.settings = settings
         self.max_body = settings.max_body_bytes
+        self.max_upload = settings.import_max_bytes + 1024 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -208,8 +212,12 @@ class RequestMiddleware:
                 await self.app(scope, receive, send)
                 return
             length = headers.get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_body:
-                await self._too_large(scope, receive, send)
+            # A multipart request carries a file to import: its own, larger limit (the
+            # import refuses the file itself past ALUMNET_IMPORT_MAX_BYTES).
+            multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+            limit = self.max_upload if multipart else self.max_body
+            if length is not None and length.isdigit() and int(length) > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
             if any(marker in scope.get("query_string", b"") for marker in NUL_IN_QUERY):
                 await self._nul(scope, receive, send)
@@ -222,10 +230,12 @@ class RequestMiddleware:
                 if message["type"] == "http.request":
                     body = message.get("body", b"")
                     received["bytes"] += len(body)
-                    if received["bytes"] > self.max_body:
+                    if received["bytes"] > limit:
                         raise BodyTooLarge
                     window = tail["bytes"] + body
-                    if any(marker in window for marker in NUL_MARKERS):
+                    # A file in a multipart request is binary (an .xlsx is a zip); its cells
+                    # and every text input are checked for control characters where read.
+                    if not multipart and any(marker in window for marker in NUL_MARKERS):
                         raise NulInBody
                     tail["bytes"] = window[-6:]
                 return message
@@ -257,7 +267,7 @@ class RequestMiddleware:
                 await self.app(scope, limited_receive, send_with_headers)
             except BodyTooLarge:
                 if status["code"] == 0:
-                    await self._too_large(scope, receive, send)
+                    await self._too_large(scope, receive, send, limit)
             except NulInBody:
                 if status["code"] == 0:
                     await self._nul(scope, receive, send)
@@ -291,12 +301,12 @@ class RequestMiddleware:
         )
         await response(scope, receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = JSONResponse(
             {
                 "errors": [
                     {
-                        "message": f"The request body is larger than {self.max_body} bytes.",
+                        "message": f"The request body is larger than {limit:,} bytes.",
                         "extensions": {"code": "PAYLOAD_TOO_LARGE"},
                     }
                 ]
@@ -389,6 +399,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      "Cache-Control": "no-store"},
         )  # fmt: skip
 
+    async def file_download(request: Request) -> Response:
+        """A signed, short-lived link to one of one's stored files (an export), streamed."""
+        found = files.read_link(settings, request.query_params.get("token", ""))
+        stored = await files.owned(runtime.database, *found) if found else None
+        if stored is None:
+            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+        return StreamingResponse(
+            files.chunks(runtime.database, stored.id), media_type=stored.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{stored.name}"',
+                     "Cache-Control": "no-store"},
+        )  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.requeue_stale()
@@ -422,6 +444,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
             Route("/downloads/personal-data", personal_data_download),
+            Route("/downloads/file", file_download),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

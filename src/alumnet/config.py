@@ -85,6 +85,8 @@ class Settings:
     # Database connections each server process keeps open (and may add half as many
     # again under a burst); above what it keeps, every request would open and close one.
     db_pool_size: int = 20
+    # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
+    import_max_bytes: int = 100 * 1024 * 1024
 
     @property
     def is_production(self) -> bool:
@@ -160,4 +162,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         job_retry_intervals=intervals,
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),
         db_pool_size=_int(env, "ALUMNET_DB_POOL_SIZE", 20),
+        import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
     )

@@ -168,3 +168,26 @@ async def inserted_id(session: Any, model: Any, values: dict[str, Any], conflict
     # rowcount is not reliable for this statement across drivers; RETURNING is.
     row = (await session.execute(statement)).first()
     return None if row is None else row[0]
+
+
+async def copy_rows(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many rows into one table, fast: PostgreSQL's COPY (a few microseconds a row, where
+    an INSERT per row costs a hundred); an executemany INSERT elsewhere."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if session.bind.dialect.name != "postgresql":
+        await session.execute(table.insert(), rows)
+        return
+    from psycopg.types.json import Json
+
+    json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    async with raw.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row([
+                Json(row[c]) if c in json_columns and row[c] is not None else row[c]
+                for c in columns
+            ])  # fmt: skip

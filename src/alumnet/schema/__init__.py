@@ -37,6 +37,15 @@ from alumnet.schema.communication.types import (
     CommunicationSubscription,
     Notice,
 )
+from alumnet.schema.data.types import (
+    DataMutation,
+    DataQuery,
+    DataSubscription,
+    ExportFile,
+    ExportMutation,
+    ExportQuery,
+    Import,
+)
 from alumnet.schema.engagement.mutations import EngagementMutation
 from alumnet.schema.engagement.types import Assignment as AssignmentNode
 from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Submission
@@ -77,6 +86,8 @@ class Query(
     TicketQuery,
     NotificationQuery,
     PeopleQuery,
+    DataQuery,
+    ExportQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -103,6 +114,8 @@ class Mutation(
     TicketMutation,
     NotificationMutation,
     PeopleMutation,
+    DataMutation,
+    ExportMutation,
 ):
     pass
 
@@ -117,6 +130,7 @@ class Subscription(
     CommunicationSubscription,
     MessageSubscription,
     NotificationSubscription,
+    DataSubscription,
 ):
     pass
 
@@ -151,6 +165,8 @@ NODE_TYPES = [
     Profile,
     DuplicateCandidate,
     PersonalExport,
+    Import,
+    ExportFile,
 ]
 
 

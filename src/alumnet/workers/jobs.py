@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alumnet.domain.communication import notifications
+from alumnet.domain.data import exports, imports
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
@@ -45,6 +46,24 @@ async def export_personal_data(rt: Runtime, job: Job) -> dict[str, Any]:
     return await personal_data.export(rt, int(job.args["user_id"]))
 
 
+async def run_import(rt: Runtime, job: Job) -> dict[str, Any]:
+    import_id = int(job.args["import_id"])
+
+    async def progress(done: imports.Progress) -> None:
+        # A fraction of the bytes is not known while streaming: report rows done instead.
+        await report_progress(rt, job, min(0.99, done.processed / max(done.processed + 1000, 1)))
+
+    return await imports.execute(rt, import_id, progress)
+
+
+async def roll_back_import(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await imports.rollback(rt, int(job.args["import_id"]))
+
+
+async def produce_export(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await exports.produce(rt, dict(job.args))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -52,6 +71,9 @@ HANDLERS: dict[str, JobHandler] = {
     notifications.DIGEST_JOB: send_digests,
     duplicates.FIND_JOB: find_duplicates,
     personal_data.EXPORT_JOB: export_personal_data,
+    imports.IMPORT_JOB: run_import,
+    imports.ROLLBACK_JOB: roll_back_import,
+    exports.EXPORT_JOB: produce_export,
 }
 
 QUEUES = ("default", "email")

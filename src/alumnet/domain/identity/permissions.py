@@ -43,6 +43,10 @@ class Permission(StrEnum):
     ANNOUNCEMENTS_POST = "announcements:post"
     # Read, answer and close students' tickets to the SRE team; ticket SLA figures.
     TICKETS = "tickets:handle"
+    # Import spreadsheets (people, enrolments, mentor assignments) and roll imports back.
+    DATA_IMPORT = "data:import"
+    # Export rosters, attendance, points and directory results as files.
+    DATA_EXPORT = "data:export"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -65,6 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.NOTICES_POST,
             Permission.ANNOUNCEMENTS_POST,
             Permission.TICKETS,
+            Permission.DATA_EXPORT,
         }
     ),
     Role.SRE: frozenset(

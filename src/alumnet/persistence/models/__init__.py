@@ -16,6 +16,12 @@ from alumnet.persistence.models.communication import (
     Ticket,
     TicketMessage,
 )
+from alumnet.persistence.models.data import (
+    FileChunk,
+    Import,
+    ImportRow,
+    StoredFile,
+)
 from alumnet.persistence.models.engagement import (
     Assignment,
     AttendanceDay,
@@ -70,8 +76,11 @@ __all__ = [
     "DuplicateCandidate",
     "EngagementRules",
     "Enrollment",
+    "FileChunk",
     "Follow",
     "FollowUp",
+    "Import",
+    "ImportRow",
     "IntegrityDecision",
     "IntegrityFlag",
     "Job",
@@ -97,6 +106,7 @@ __all__ = [
     "Session",
     "Skill",
     "SocialLink",
+    "StoredFile",
     "Submission",
     "Ticket",
     "TicketMessage",

@@ -18,6 +18,8 @@ class User(Base):
     # index instead of sorting every member.
     __table_args__ = (
         Index("ix_users_name_id", "name", "id"),
+        # Imports look up namesakes of the people they add (same name and year).
+        Index("ix_users_name_graduation_year", "name", "graduation_year"),
         # Likely duplicates: alike names, found by trigram similarity (PostgreSQL).
         Index(
             "ix_users_name_trgm",

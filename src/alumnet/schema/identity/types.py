@@ -105,6 +105,12 @@ class Permission(Enum):
         "tickets:handle",
         description="Read, answer and close students' tickets to the SRE team; SLA figures.",
     )
+    DATA_IMPORT = strawberry.enum_value(
+        "data:import", description="Import spreadsheets and roll imports back."
+    )
+    DATA_EXPORT = strawberry.enum_value(
+        "data:export", description="Export rosters, attendance, points and directory results."
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")

@@ -1,0 +1,1 @@
+"""Data in and out: imports with preview, progress and rollback; exports."""

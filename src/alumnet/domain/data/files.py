@@ -1,0 +1,139 @@
+"""Files kept in the database, a chunk at a time: uploads to import, and exports. Readers
+and writers never hold a whole file in memory; downloads go through short-lived signed
+links."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import insert, select, update
+
+from alumnet.config import Settings
+from alumnet.persistence.models import FileChunk, StoredFile
+
+CHUNK = 1024 * 1024
+LINK_AUDIENCE = "alumnet-file"
+LINK_TTL = timedelta(minutes=15)
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The file is larger than the limit of {limit // (1024 * 1024)} MB.")
+
+
+class FileWriter:
+    """Appends chunks to a new stored file inside the caller's transaction."""
+
+    def __init__(self, session: Any, file: StoredFile, limit: int | None) -> None:
+        self.session, self.file, self.limit = session, file, limit
+        self.hash = hashlib.sha256()
+        self.seq = 0
+        self.buffer = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.buffer += data
+        self.file.size += len(data)
+        self.hash.update(data)
+        if self.limit is not None and self.file.size > self.limit:
+            raise TooLarge(self.limit)
+        while len(self.buffer) >= CHUNK:
+            await self._flush(bytes(self.buffer[:CHUNK]))
+            del self.buffer[:CHUNK]
+
+    async def _flush(self, data: bytes) -> None:
+        await self.session.execute(
+            insert(FileChunk).values(file_id=self.file.id, seq=self.seq, data=data)
+        )
+        self.seq += 1
+
+    async def close(self) -> StoredFile:
+        if self.buffer:
+            await self._flush(bytes(self.buffer))
+            self.buffer.clear()
+        self.file.sha256 = self.hash.hexdigest()
+        await self.session.execute(
+            update(StoredFile)
+            .where(StoredFile.id == self.file.id)
+            .values(size=self.file.size, sha256=self.file.sha256)
+        )
+        return self.file
+
+
+async def new_file(
+    session: Any,
+    *,
+    owner_id: int | None,
+    name: str,
+    content_type: str,
+    expires_in: timedelta | None,
+    limit: int | None = None,
+) -> FileWriter:
+    now = datetime.now(UTC)
+    file = StoredFile(
+        owner_id=owner_id, name=name[:255], content_type=content_type, size=0,
+        created_at=now, expires_at=now + expires_in if expires_in else None,
+    )  # fmt: skip
+    session.add(file)
+    await session.flush()
+    return FileWriter(session, file, limit)
+
+
+async def chunks(db: Any, file_id: int) -> AsyncIterator[bytes]:
+    """The file's bytes, a chunk (one statement) at a time."""
+    seq = 0
+    while True:
+        async with db.connect() as conn:
+            found = await conn.execute(
+                select(FileChunk.data).where(FileChunk.file_id == file_id, FileChunk.seq == seq)
+            )
+            data = found.scalar()
+        if data is None:
+            return
+        yield bytes(data)
+        seq += 1
+
+
+def download_url(settings: Settings, user_id: int, file_id: int) -> str:
+    claims = {"sub": str(user_id), "file": file_id, "aud": LINK_AUDIENCE,
+              "exp": datetime.now(UTC) + LINK_TTL}  # fmt: skip
+    token = jwt.encode(claims, settings.secret_key, algorithm="HS256")
+    return f"{settings.public_url}/downloads/file?token={token}"
+
+
+def read_link(settings: Settings, token: str) -> tuple[int, int] | None:
+    """(user id, file id) behind a valid, unexpired link."""
+    try:
+        claims = jwt.decode(
+            token, settings.secret_key, algorithms=["HS256"], audience=LINK_AUDIENCE,
+            options={"require": ["sub", "file", "aud", "exp"]},
+        )  # fmt: skip
+        return int(claims["sub"]), int(claims["file"])
+    except (jwt.PyJWTError, TypeError, ValueError):
+        return None
+
+
+async def spool(db: Any, file_id: int) -> Any:
+    """The file copied to a local temporary file (deleted when closed), to be parsed as a
+    stream: the database hands it over a chunk at a time."""
+    local = tempfile.TemporaryFile()  # noqa: SIM115  (the caller closes it)
+    async for data in chunks(db, file_id):
+        local.write(data)
+    local.seek(0)
+    return local
+
+
+async def owned(db: Any, user_id: int, file_id: int) -> Any:
+    """The stored file if it is this user's and not expired."""
+    async with db.connect() as conn:
+        found = await conn.execute(
+            select(StoredFile.id, StoredFile.name, StoredFile.content_type).where(
+                StoredFile.id == file_id, StoredFile.owner_id == user_id,
+                (StoredFile.expires_at.is_(None)) | (StoredFile.expires_at > datetime.now(UTC)),
+            )
+        )  # fmt: skip
+        return found.first()

@@ -1,0 +1,475 @@
+"""Imports: upload (GraphQL multipart request), preview, run, rollback, the per-row report,
+history, and the live `importProgress` subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast
+
+import strawberry
+from sqlalchemy import func, select
+from strawberry import relay
+from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
+
+from alumnet.domain.data import exports, files, imports
+from alumnet.domain.errors import DomainError
+from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.models import Import as ImportModel
+from alumnet.persistence.models import ImportRow, StoredFile
+from alumnet.schema.context import Info
+from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
+from alumnet.schema.nodes import global_id, global_pk, int_ids, readable_rows, visible_user
+from alumnet.schema.ops.types import Job, job_node
+from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
+
+if TYPE_CHECKING:
+    from alumnet.schema.identity.types import User
+
+ev = strawberry.enum_value
+
+
+@strawberry.enum(description="What a file imports.")
+class ImportKind(Enum):
+    ALUMNI = ev("alumni", description="Alumni: email, name, graduation year, programme code, "
+                "phone, company, job title, city, country, date of birth.")  # fmt: skip
+    STUDENTS = ev("students", description="Students: email, name, student number, programme "
+                  "code, expected graduation year, semester, phone, date of birth.")  # fmt: skip
+    ENROLLMENTS = ev("enrollments", description="Enrolments: student (email or student "
+                     "number) and mission code.")  # fmt: skip
+    MENTOR_ASSIGNMENTS = ev("mentor_assignments", description="Mentor assignments: student "
+                            "(email or student number), mission code, mentor email.")  # fmt: skip
+
+
+@strawberry.enum(description="Where an import stands.")
+class ImportStatus(Enum):
+    UPLOADED = ev("uploaded", description="Stored; not read yet.")
+    RUNNING = ev("running", description="Being previewed or run.")
+    PREVIEWED = ev("previewed", description="Checked row by row; nothing written.")
+    COMPLETED = ev("completed", description="Run: every valid row written.")
+    FAILED = ev("failed", description="Stopped: see `error` (nothing written if all or nothing).")
+    ROLLING_BACK = ev("rolling_back", description="Being undone.")
+    ROLLED_BACK = ev("rolled_back", description="Undone (except rows changed since).")
+
+
+@strawberry.enum(description="What an import did, or in a preview would do, with a row.")
+class RowAction(Enum):
+    CREATE = ev("create", description="Would create.")
+    UPDATE = ev("update", description="Would update.")
+    UNCHANGED = ev("unchanged", description="Already as the row says.")
+    REJECT = ev("reject", description="Refused in a preview; see the problems.")
+    CREATED = ev("created", description="Created.")
+    UPDATED = ev("updated", description="Updated.")
+    REJECTED = ev("rejected", description="Refused; see the problems.")
+    ROLLED_BACK = ev("rolled_back", description="Undone by a rollback.")
+
+
+@strawberry.type(description="Why a cell or a row was refused.")
+class RowProblem:
+    field: str = strawberry.field(description="The field at fault (empty: the whole row).")
+    code: str = strawberry.field(description="For programs: INVALID, REQUIRED, NOT_FOUND, …")
+    message: str = strawberry.field(description="For people.")
+
+
+@strawberry.type(description="One row of an imported file and what became of it.")
+class ImportRowResult:
+    row_number: int = strawberry.field(description="The row in the file (the header is 1).")
+    action: RowAction = strawberry.field(description="What happened, or would.")
+    natural_key: str | None = strawberry.field(description="The e-mail or key it matched on.")
+    problems: list[RowProblem] = strawberry.field(description="Why it was refused.")
+    target_id: strawberry.ID | None = strawberry.field(
+        description="The global id of what it created or changed."
+    )
+    likely_duplicate_ids: list[strawberry.ID] = strawberry.field(
+        description="Existing people this new one may duplicate (same name and year, or the "
+        "same e-mail written differently)."
+    )
+    before: JSON | None = strawberry.field(description="Values before (updates).")
+    after: JSON | None = strawberry.field(description="Values written.")
+
+
+def _row_result(row: Any) -> ImportRowResult:
+    target = (
+        strawberry.ID(global_id(row.target_type, row.target_id))
+        if row.target_type and row.target_id
+        else None
+    )
+    return ImportRowResult(
+        row_number=row.row_number, action=RowAction(row.action), natural_key=row.natural_key,
+        problems=[RowProblem(field=p.get("field", ""), code=p.get("code", "INVALID"),
+                             message=p.get("message", "")) for p in row.problems or []],
+        target_id=target,
+        likely_duplicate_ids=[strawberry.ID(global_id("User", i)) for i in row.duplicates or []],
+        before=row.before, after=row.after,
+    )  # fmt: skip
+
+
+@strawberry.type(description="An import: who ran it, the file, how its columns were read, "
+                 "progress and counts, and the outcome of every row.")  # fmt: skip
+class Import(relay.Node):
+    id: relay.NodeID[int]
+    kind: ImportKind = strawberry.field(description="What it imports.")
+    status: ImportStatus = strawberry.field(description="Where it stands.")
+    filename: str = strawberry.field(description="The file's name.")
+    sha256: str = strawberry.field(description="The file's SHA-256 checksum (hex).")
+    size: int = strawberry.field(description="The file's size in bytes.")
+    mapping: JSON = strawberry.field(description="Column header → field, as given.")
+    all_or_nothing: bool = strawberry.field(description="Whether one bad row stops it all.")
+    dry_run: bool = strawberry.field(description="A preview: nothing is written.")
+    processed: int = strawberry.field(description="Rows read so far.")
+    created: int = strawberry.field(description="Rows that created (or would create).")
+    updated: int = strawberry.field(description="Rows that updated (or would).")
+    unchanged: int = strawberry.field(description="Rows already as they say.")
+    rejected: int = strawberry.field(description="Rows refused.")
+    error: str | None = strawberry.field(description="Why the import as a whole failed.")
+    created_at: datetime = strawberry.field(description="Uploaded (UTC).")
+    finished_at: datetime | None = strawberry.field(description="Finished (UTC).")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, kind=ImportKind(row.kind), status=ImportStatus(row.status),
+            filename=row.filename, sha256=row.sha256, size=row.size,
+            mapping=cast(JSON, row.mapping or {}),
+            all_or_nothing=row.all_or_nothing, dry_run=row.dry_run, processed=row.processed,
+            created=row.created, updated=row.updated, unchanged=row.unchanged,
+            rejected=row.rejected, error=row.error, created_at=row.created_at,
+            finished_at=row.finished_at, _row=row,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        if not info.context.viewer.can(Permission.DATA_IMPORT):
+            return [None for _ in ids]
+        found = await readable_rows(info, ImportModel.__table__, ids)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="Who ran it (null for the command line).")
+    async def created_by(self, info: Info) -> Annotated[User, strawberry.lazy(
+            "alumnet.schema.identity.types")] | None:  # fmt: skip
+        return await visible_user(info, self._row.created_by_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The job previewing, running or rolling it back.")
+    async def job(self, info: Info) -> Job | None:
+        return await job_node(info, self._row.job_id)
+
+    @strawberry.field(description="The outcome of rows, in file order (at most 1,000 a call).")
+    async def rows(
+        self,
+        info: Info,
+        actions: Annotated[
+            list[RowAction] | None, strawberry.argument(description="Only these outcomes.")
+        ] = None,
+        after_row: Annotated[
+            int, strawberry.argument(description="Rows after this row number.")
+        ] = 0,
+        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
+    ) -> list[ImportRowResult]:
+        query = (
+            select(ImportRow.__table__)
+            .where(ImportRow.import_id == self.id, ImportRow.row_number > after_row)
+            .order_by(ImportRow.row_number)
+            .limit(max(0, min(first, 1000)))
+        )
+        if actions:
+            query = query.where(ImportRow.action.in_([a.value for a in actions]))
+        async with info.context.reads.connect() as conn:
+            return [_row_result(r) for r in (await conn.execute(query)).all()]
+
+
+@strawberry.type(description="Imports, a page at a time.")
+class ImportConnection(CountedConnection[Import]):
+    pass
+
+
+@strawberry.enum(description="Why an import mutation failed.")
+class ImportErrorCode(Enum):
+    TOO_LARGE = ev("TOO_LARGE", description="The file is larger than allowed.")
+    EMPTY = ev("EMPTY", description="The file is empty.")
+    NOT_FOUND = ev("NOT_FOUND", description="No such import.")
+    NOT_ROLLBACKABLE = ev("NOT_ROLLBACKABLE", description="Only completed imports roll back.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with an import mutation's input.")
+class ImportError_(UserError):
+    code: ImportErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="Read a column as a field (or ignore it).")
+class ColumnMappingInput:
+    column: str = strawberry.field(description="The column's header, as in the file.")
+    field: str | None = strawberry.field(
+        description="The field (e.g. `email`, `graduation_year`); null ignores the column."
+    )
+
+
+@strawberry.input(description="A spreadsheet to import (multipart request).")
+class ImportUploadInput:
+    file: Upload = strawberry.field(description="A .csv (any delimiter or encoding) or .xlsx.")
+    kind: ImportKind = strawberry.field(description="What it holds.")
+    mapping: list[ColumnMappingInput] | None = strawberry.field(
+        default=None, description="Override the automatic matching of headers to fields."
+    )
+    all_or_nothing: bool = strawberry.field(
+        default=False, description="Write nothing if any row is rejected."
+    )
+    dry_run: bool = strawberry.field(
+        default=True, description="Preview first (the default): report, write nothing."
+    )
+
+
+@strawberry.input(description="Run (or preview again) an uploaded import.")
+class ImportRunInput:
+    import_id: relay.GlobalID = strawberry.field(description="The import.")
+    dry_run: bool = strawberry.field(default=False, description="Preview instead.")
+
+
+@strawberry.input(description="Undo an import.")
+class ImportRollbackInput:
+    import_id: relay.GlobalID = strawberry.field(description="A completed import.")
+
+
+@strawberry.type(description="The import and the job working on it.")
+class ImportPayload:
+    import_: Import | None = strawberry.field(name="import", description="The import.")
+    job: Job | None = strawberry.field(description="Follow it with `importProgress`.")
+    user_errors: list[ImportError_] = strawberry.field(description="Empty on success.")
+
+
+async def _payload(info: Info, found: Any, problems: Any) -> ImportPayload:
+    node = None
+    if found is not None:
+        [node] = await Import.resolve_nodes(info=info, node_ids=[str(found.id)])
+    return ImportPayload(
+        import_=node, job=await job_node(info, found.job_id) if found is not None else None,
+        user_errors=user_errors(ImportError_, ImportErrorCode, problems),
+    )  # fmt: skip
+
+
+@strawberry.type
+class DataQuery:
+    @relay.connection(
+        ImportConnection, description="Every import, newest first (`data:import`).",
+        max_results=1000,
+    )  # fmt: skip
+    def imports(self, info: Info) -> Iterable[Import]:
+        query = select(ImportModel.__table__)
+        if not info.context.viewer.can(Permission.DATA_IMPORT):
+            query = query.where(ImportModel.id < 0)
+        return KeysetQuery(query, [SortKey(ImportModel.id, descending=True)], Import.from_row,
+                           info.context.reads)  # fmt: skip
+
+
+@strawberry.type
+class DataMutation:
+    @strawberry.mutation(
+        description="Upload a spreadsheet (GraphQL multipart request) and preview it (the "
+        "default) or run it, as a job (`data:import`)."
+    )
+    async def import_upload(
+        self, info: Info, input: Annotated[ImportUploadInput, arg("The file.")]
+    ) -> ImportPayload:
+        viewer, limit = info.context.viewer, info.context.runtime.settings.import_max_bytes
+        upload: Any = input.file
+        mapping = {m.column: m.field or "" for m in input.mapping or []}
+
+        async def change(uow: Any) -> Any:
+            record = await imports.create(
+                uow, viewer, kind=str(input.kind.value),
+                filename=getattr(upload, "filename", None) or "upload", read=upload.read,
+                mapping=mapping, all_or_nothing=input.all_or_nothing, dry_run=input.dry_run,
+                limit=limit,
+            )  # fmt: skip
+            await imports.start(uow, record, dry_run=input.dry_run)
+            return record
+
+        found, problems = await run_in_transaction(info, change)
+        return await _payload(info, found, problems)
+
+    @strawberry.mutation(description="Run (or preview again) an uploaded import, as a job.")
+    async def import_run(
+        self, info: Info, input: Annotated[ImportRunInput, arg("The import.")]
+    ) -> ImportPayload:
+        viewer = info.context.viewer
+
+        async def change(uow: Any) -> Any:
+            viewer.require(Permission.DATA_IMPORT)
+            record = await uow.session.get(
+                ImportModel, pk_of(input.import_id, "Import", "importId"), with_for_update=True
+            )
+            if record is None:
+                raise DomainError.of("NOT_FOUND", "No such import.", "importId")
+            if record.status in ("running", "rolling_back", "rolled_back"):
+                raise DomainError.of(
+                    "INVALID", f"This import is {record.status.replace('_', ' ')}.", "importId"
+                )
+            await imports.start(uow, record, dry_run=input.dry_run)
+            return record
+
+        found, problems = await run_in_transaction(info, change)
+        return await _payload(info, found, problems)
+
+    @strawberry.mutation(
+        description="Undo what a completed import created or changed, except rows changed "
+        "since (reported in the job's result, not overwritten)."
+    )
+    async def import_rollback(
+        self, info: Info, input: Annotated[ImportRollbackInput, arg("The import.")]
+    ) -> ImportPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: imports.request_rollback(
+                uow, viewer, pk_of(input.import_id, "Import", "importId")
+            ),
+        )
+        return await _payload(info, found, problems)
+
+
+@strawberry.type
+class DataSubscription:
+    @strawberry.subscription(
+        description="The import each time its progress or status changes (`data:import`)."
+    )
+    async def import_progress(
+        self,
+        info: Info,
+        import_id: Annotated[relay.GlobalID, strawberry.argument(description="The import.")],
+    ) -> AsyncGenerator[Import, None]:
+        pk = global_pk(import_id, "Import")
+        if pk is None or not info.context.viewer.can(Permission.DATA_IMPORT):
+            return
+        async with info.context.runtime.bus.subscription(imports.channel(pk)) as events:
+            async for _ in events:
+                if not await info.context.still_signed_in():
+                    return
+                info.context.reset_loaders()
+                [found] = await Import.resolve_nodes(info=info, node_ids=[str(pk)])
+                if found is None:
+                    return
+                yield found
+                if found.status not in (ImportStatus.RUNNING, ImportStatus.UPLOADED,
+                                        ImportStatus.ROLLING_BACK):  # fmt: skip
+                    return
+
+
+@strawberry.enum(description="What to export.")
+class ExportKind(Enum):
+    ROSTER = ev("roster", description="A mission's students: name, email, status, points.")
+    ATTENDANCE = ev("attendance", description="A mission's attendance, day by day.")
+    SUBMISSIONS = ev("submissions", description="A mission's submissions.")
+    POINTS = ev("points", description="A mission's points, highest first.")
+    DIRECTORY = ev("directory", description="Directory results, as you may see them.")
+
+
+@strawberry.enum(description="The file format.")
+class ExportFormat(Enum):
+    CSV = ev("csv", description="CSV (UTF-8, comma-separated, a header row).")
+    XLSX = ev("xlsx", description="Excel, with a header row and typed columns.")
+    JSONL = ev("jsonl", description="JSON Lines: one object per row.")
+
+
+@strawberry.input(description="An export to make.")
+class ExportCreateInput:
+    kind: ExportKind = strawberry.field(description="What.")
+    format: ExportFormat = strawberry.field(description="Which file format.")
+    mission_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The mission (all kinds but DIRECTORY)."
+    )
+    status: str | None = strawberry.field(
+        default=None, description="Rosters: only enrolments in this status (e.g. `active`)."
+    )
+    query: str | None = strawberry.field(default=None, description="Directory: the query.")
+    filter: JSON | None = strawberry.field(
+        default=None,
+        description="Directory: the filter, as `directory` takes it (`country`, `skills`, "
+        "`company`, `graduationYearFrom`, `graduationYearTo`, `roles`).",
+    )
+
+
+@strawberry.type(description="The job making the export; its result names the file.")
+class ExportPayload:
+    job: Job | None = strawberry.field(description="Follow it with `jobUpdated`.")
+    user_errors: list[ImportError_] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="A file you exported.")
+class ExportFile(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="File name.")
+    size: int = strawberry.field(description="Bytes.")
+    created_at: datetime = strawberry.field(description="Made (UTC).")
+    expires_at: datetime | None = strawberry.field(description="Deleted after (UTC).")
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        mine = StoredFile.owner_id == (info.context.viewer.user_id or -1)
+        found = await readable_rows(info, StoredFile.__table__, ids, mine)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(id=row.id, name=row.name, size=row.size, created_at=row.created_at,
+                   expires_at=row.expires_at)  # fmt: skip
+
+    @strawberry.field(description="A link to download it, valid for 15 minutes.")
+    def download_url(self, info: Info) -> str:
+        return files.download_url(
+            info.context.runtime.settings, info.context.viewer.user_id or 0, self.id
+        )
+
+
+_DIRECTORY_FILTER = {"graduationYearFrom": "graduation_from", "graduationYearTo": "graduation_to"}
+
+
+@strawberry.type
+class ExportQuery:
+    @strawberry.field(description="Your exports not yet expired, newest first.")
+    async def exports(self, info: Info) -> list[ExportFile]:
+        me = info.context.viewer.user_id or -1
+        query = (
+            select(StoredFile.__table__)
+            .where(StoredFile.owner_id == me, StoredFile.expires_at.is_not(None),
+                   StoredFile.expires_at > func.now())
+            .order_by(StoredFile.id.desc()).limit(50)
+        )  # fmt: skip
+        async with info.context.reads.connect() as conn:
+            return [ExportFile.from_row(r) for r in (await conn.execute(query)).all()]
+
+
+@strawberry.type
+class ExportMutation:
+    @strawberry.mutation(
+        description="Export a mission's roster, attendance, submissions or points "
+        "(`data:export`), or directory results (anyone, as they may see them), as a job."
+    )
+    async def export_create(
+        self, info: Info, input: Annotated[ExportCreateInput, arg("The export.")]
+    ) -> ExportPayload:
+        viewer = info.context.viewer
+        given: dict[str, Any] = dict(input.filter) if isinstance(input.filter, dict) else {}
+        given = {_DIRECTORY_FILTER.get(k, k): v for k, v in given.items()}
+        mission = input.mission_id
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: exports.request(
+                uow, viewer, kind=str(input.kind.value), format=str(input.format.value),
+                mission_id=None if mission is None else pk_of(mission, "Mission", "missionId"),
+                status=input.status, query=input.query, filter=given,
+            ),
+        )  # fmt: skip
+        return ExportPayload(
+            job=await job_node(info, found),
+            user_errors=user_errors(ImportError_, ImportErrorCode, problems),
+        )

@@ -1,0 +1,66 @@
+"""Exports: rosters and directory results as CSV, Excel and JSON Lines, behind signed links,
+with formula cells neutralised."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from tests.data.conftest import Programme
+from tests.engagement.conftest import call, codes, ok
+
+EXPORT = """mutation($i: ExportCreateInput!) { exportCreate(input: $i) { job { id }
+  userErrors { code } } }"""
+RENAME = """mutation($i: UserUpdateInput!) { userUpdate(input: $i) { userErrors { code } } }"""
+
+
+async def export(p: Programme, who: str, **given: Any) -> bytes:
+    await ok(p, who, EXPORT, {"i": given}, "exportCreate")
+    await p.api.run_jobs()
+    files = (await p.gql(who, "{ exports { name downloadUrl } }"))["data"]["exports"]
+    url = urlparse(files[0]["downloadUrl"])
+    response = await p.api.client.get(f"{url.path}?{url.query}")
+    assert response.status_code == 200
+    return response.content
+
+
+async def test_roster_exports_in_every_format(programme: Programme) -> None:
+    p = programme
+    hostile = {"id": p.ids["s1"], "name": '=HYPERLINK("http://evil")'}
+    await ok(p, "admin", RENAME, {"i": hostile}, "userUpdate")
+    csv = (await export(p, "manager", kind="ROSTER", format="CSV", missionId=p.ids["ma"])).decode()
+    lines = csv.splitlines()
+    assert lines[0] == "name,email,status,points,enrolled_at,mentors"
+    assert len(lines) == 3
+    assert any(line.startswith("\"'=HYPERLINK") for line in lines)  # not a formula
+    jsonl = await export(p, "manager", kind="ROSTER", format="JSONL", missionId=p.ids["ma"])
+    rows = [json.loads(line) for line in jsonl.splitlines()]
+    assert {r["email"] for r in rows} == {"s1@example.org", "s2@example.org"}
+    assert rows[0]["points"] == 0 and rows[0]["mentors"] >= 1
+    xlsx = await export(p, "manager", kind="ROSTER", format="XLSX", missionId=p.ids["ma"])
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][:2] == ("name", "email") and isinstance(values[1][3], int)
+    assert all(not str(v[0]).startswith("=") for v in values)
+
+
+async def test_who_may_export_what(programme: Programme) -> None:
+    p = programme
+    refused = await p.gql("s1", EXPORT, {"i": {"kind": "ROSTER", "format": "CSV",
+                                                "missionId": p.ids["ma"]}})  # fmt: skip
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    missing = await call(p, "manager", EXPORT, {"i": {"kind": "ROSTER", "format": "CSV"}},
+                         "exportCreate")  # fmt: skip
+    assert codes(missing) == ["NOT_FOUND"]
+    # Directory results: anyone, as they may see them; links are the owner's alone.
+    await export(p, "s1", kind="DIRECTORY", format="CSV")
+    theirs = (await p.gql("s1", "{ exports { downloadUrl } }"))["data"]["exports"][0]
+    assert (await p.gql("s2", "{ exports { name } }"))["data"]["exports"] == []
+    url = urlparse(theirs["downloadUrl"])
+    forged = await p.api.client.get(f"{url.path}?token=x{url.query[7:]}")
+    assert forged.status_code == 404

@@ -1,0 +1,180 @@
+"""Imports: upload, preview, run, idempotence, rollback, and every kind of bad file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from tests.data.conftest import Programme, status, upload
+from tests.engagement.conftest import call, codes, ok
+
+RUN = """mutation($n: ID!) { importRun(input: {importId: $n}) { import { id status }
+  userErrors { code } } }"""
+ROLLBACK = """mutation($n: ID!) { importRollback(input: {importId: $n}) { import { id status }
+  job { id } userErrors { code } } }"""
+WHO = """query($e: String!) { users(filter: {search: $e}) { edges { node { name email } } } }"""
+
+ALUMNI = (
+    "\ufeffE-mail;Full Name;Class of;Employer;Country;DOB\n"
+    "new.one@example.org;New One;2015;Acme;gh;12/03/1990\n"
+    "alumnus@example.org;Alumnus Renamed;2010;Baobab;GB;1991-01-01\n"
+    "not-an-email;X;2015;;;\n"
+    "new.one@example.org;Twice;2015;;;\n"
+    "old@example.org;Old Timer;1800;;Ghana;yesterday\n"
+)
+
+
+async def names(p: Programme) -> set[str]:
+    body = await p.gql("admin", "{ users(first: 100) { edges { node { name } } } }")
+    return {e["node"]["name"] for e in body["data"]["users"]["edges"]}
+
+
+async def test_preview_run_again_and_roll_back(programme: Programme) -> None:
+    p = programme
+    made = await upload(p, "admin", ALUMNI.encode("utf-8"))
+    assert made["data"]["importUpload"]["userErrors"] == [], made
+    imported = made["data"]["importUpload"]["import"]["id"]
+    preview = await status(p, imported)
+    assert preview["status"] == "PREVIEWED"
+    assert (preview["created"], preview["updated"], preview["rejected"]) == (1, 1, 3)
+    actions = {r["rowNumber"]: r["action"] for r in preview["rows"]}
+    assert actions == {2: "CREATE", 3: "UPDATE", 4: "REJECT", 5: "REJECT", 6: "REJECT"}
+    row6 = {q["field"]: q["code"] for q in preview["rows"][4]["problems"]}
+    assert row6 == {"graduation_year": "OUT_OF_RANGE", "country": "INVALID",
+                    "date_of_birth": "INVALID"}  # fmt: skip
+    assert preview["rows"][3]["problems"][0]["code"] == "DUPLICATE_IN_FILE"
+    assert "New One" not in await names(p)  # a preview writes nothing
+
+    await ok(p, "admin", RUN, {"n": imported}, "importRun")
+    done = await status(p, imported)
+    assert (done["status"], done["created"], done["updated"], done["rejected"]) == (
+        "COMPLETED", 1, 1, 3,
+    )  # fmt: skip
+    assert {"New One", "Alumnus Renamed"} <= await names(p)
+
+    again = await upload(p, "admin", ALUMNI.encode("utf-8"), dryRun=False)
+    second = await status(p, again["data"]["importUpload"]["import"]["id"])
+    assert (second["created"], second["updated"], second["unchanged"]) == (0, 0, 2)
+
+    await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
+    undone = await status(p, imported)
+    assert undone["status"] == "ROLLED_BACK"
+    after = await names(p)
+    assert "New One" not in after and "Alumnus Renamed" not in after
+    assert "ALUMNUS Person" in after  # the update was reverted
+
+
+async def test_rollback_leaves_what_changed_since(programme: Programme) -> None:
+    p = programme
+    csv = "email,name\nfresh@example.org,Fresh Person\n"
+    made = await upload(p, "admin", csv.encode(), dryRun=False)
+    imported = made["data"]["importUpload"]["import"]["id"]
+    await status(p, imported)
+    renamed = "email,name\nfresh@example.org,Fresh Renamed\n"
+    await upload(p, "admin", renamed.encode(), dryRun=False)  # a later import changes it
+    await p.api.run_jobs()
+    await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
+    await status(p, imported)
+    assert "Fresh Renamed" in await names(p)  # changed since: kept, not overwritten
+
+
+async def test_excel_latin_1_tabs_and_mapping(programme: Programme) -> None:
+    from openpyxl import Workbook
+
+    p = programme
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Email Address", "Name", "Graduation"])
+    sheet.append(["xl@example.org", "Excel Person", 2011])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    made = await upload(p, "admin", buffer.getvalue(), "people.xlsx", dryRun=False)
+    done = await status(p, made["data"]["importUpload"]["import"]["id"])
+    assert (done["status"], done["created"]) == ("COMPLETED", 1)
+    latin = "courriel\tnom complet\tpromotion\nzoe@example.org\tZoé Lefèvre\t2012\n"
+    mapping = [{"column": "courriel", "field": "email"}, {"column": "nom complet",
+               "field": "name"}, {"column": "promotion", "field": "graduation_year"}]  # fmt: skip
+    made = await upload(p, "admin", latin.encode("latin-1"), dryRun=False, mapping=mapping)
+    done = await status(p, made["data"]["importUpload"]["import"]["id"])
+    assert done["created"] == 1 and "Zoé Lefèvre" in await names(p)
+
+
+async def test_bad_files_are_refused_clearly(programme: Programme) -> None:
+    p = programme
+    empty = await upload(p, "admin", b"")
+    assert [e["code"] for e in empty["data"]["importUpload"]["userErrors"]] == ["EMPTY"]
+    twice = await upload(p, "admin", b"email,e-mail,name\na@example.org,b@example.org,A\n")
+    failed = await status(p, twice["data"]["importUpload"]["import"]["id"])
+    assert failed["status"] == "FAILED" and "Two columns" in failed["error"]
+    no_name = await upload(p, "admin", b"email\na@example.org\n")
+    failed = await status(p, no_name["data"]["importUpload"]["import"]["id"])
+    assert failed["status"] == "FAILED" and "name" in failed["error"]
+    ragged = await upload(p, "admin", b"email,name\nr@example.org,R,extra,cells\n")
+    report = await status(p, ragged["data"]["importUpload"]["import"]["id"])
+    assert report["rows"][0]["problems"][0]["code"] == "RAGGED_ROW"
+    binary = await upload(p, "admin", b"PK\x03\x04not really a spreadsheet", "x.xlsx")
+    failed = await status(p, binary["data"]["importUpload"]["import"]["id"])
+    assert failed["status"] == "FAILED" and ".xlsx" in failed["error"]
+    refused = await upload(p, "sre", b"email,name\na@example.org,A\n")
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_all_or_nothing_writes_nothing_on_a_bad_row(programme: Programme) -> None:
+    p = programme
+    csv = "email,name\ngood@example.org,Good Person\nbad,Bad\n"
+    made = await upload(p, "admin", csv.encode(), dryRun=False, allOrNothing=True)
+    done = await status(p, made["data"]["importUpload"]["import"]["id"])
+    assert done["status"] == "FAILED" and "nothing was written" in done["error"]
+    assert "Good Person" not in await names(p)
+    assert [r["action"] for r in done["rows"]] == ["REJECTED"]
+
+
+async def test_enrolments_and_mentor_assignments(programme: Programme) -> None:
+    p = programme
+    enrol = "student email,mission\ns3@example.org,B1-A\ns3@example.org,NOPE\nnobody@x.org,B1-A\n"
+    made = await upload(p, "admin", enrol.encode(), kind="ENROLLMENTS", dryRun=False)
+    done = await status(p, made["data"]["importUpload"]["import"]["id"])
+    assert (done["created"], done["rejected"]) == (1, 2)
+    assign = (
+        "email,mission,mentor\ns3@example.org,B1-A,m1@example.org\n"
+        "s3@example.org,B1-A,s1@example.org\n"
+    )
+    made = await upload(p, "admin", assign.encode(), kind="MENTOR_ASSIGNMENTS", dryRun=False)
+    done = await status(p, made["data"]["importUpload"]["import"]["id"])
+    assert (done["created"], done["rejected"]) == (1, 1)  # s1 is no mentor
+    mine = await p.gql("s3", "{ viewer { mentors { mentor { name } } } }")
+    assert {"mentor": {"name": "M1 Person"}} in mine["data"]["viewer"]["mentors"]
+    assert (
+        codes(
+            await call(
+                p,
+                "admin",
+                ROLLBACK,
+                {"n": made["data"]["importUpload"]["import"]["id"]},
+                "importRollback",
+            )
+        )
+        == []
+    )
+
+
+async def test_the_command_line_previews_runs_and_refuses_big_files(
+    programme: Programme, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from tests.test_cli import alumnet
+
+    p = programme
+    sheet = tmp_path / "people.csv"
+    sheet.write_text("Email|Name|Class of\ncli@example.org|Cli Person|2014\nbad|Bad|x\n")
+    preview = alumnet(p.api.settings, "import", str(sheet), "--kind", "alumni", "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    assert "1 would be created" in preview.stdout and "row 3" in preview.stdout
+    assert "Cli Person" not in await names(p)
+    run = alumnet(p.api.settings, "import", str(sheet), "--kind", "alumni")
+    assert "1 were created" in run.stdout and "Cli Person" in await names(p)
+    small = replace(p.api.settings, import_max_bytes=10)
+    refused = alumnet(small, "import", str(sheet), "--kind", "alumni")
+    assert refused.returncode == 2 and "larger than the limit" in refused.stderr
