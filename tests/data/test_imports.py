@@ -178,3 +178,36 @@ async def test_the_command_line_previews_runs_and_refuses_big_files(
     small = replace(p.api.settings, import_max_bytes=10)
     refused = alumnet(small, "import", str(sheet), "--kind", "alumni")
     assert refused.returncode == 2 and "larger than the limit" in refused.stderr
+
+
+async def test_an_import_runs_once_and_rollback_keeps_what_was_used(
+    programme: Programme,
+) -> None:
+    p = programme
+    csv = "email,name\nonce@example.org,Once Person\n"
+    made = await upload(p, "admin", csv.encode(), dryRun=False)
+    imported = made["data"]["importUpload"]["import"]["id"]
+    await status(p, imported)
+    again = await call(p, "admin", RUN, {"n": imported}, "importRun")
+    assert codes(again) == ["INVALID"]  # upload it again to run it again
+    enrol = "email,mission\nonce@example.org,B1-A\n"
+    await upload(p, "admin", enrol.encode(), kind="ENROLLMENTS", dryRun=False)
+    await p.api.run_jobs()
+    await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
+    await status(p, imported)
+    assert "Once Person" in await names(p)  # enrolled since: not deleted with its data
+
+
+async def test_multipart_requests_still_refuse_escaped_nul(programme: Programme) -> None:
+    import json as json_
+
+    p = programme
+    query = (
+        'mutation { tokenCreate(input: {email: "a\\u0000b@x.org", password: "x"}) { accessToken } }'
+    )
+    response = await p.api.client.post(
+        "/graphql",
+        data={"operations": json_.dumps({"query": query}), "map": "{}"},
+        files={"unused": ("x", b"x")},
+    )
+    assert response.status_code == 400

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table
@@ -27,6 +27,7 @@ from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import copy_rows, insert_or_ignore
 from alumnet.persistence.models import (
+    AttendanceDay,
     Enrollment,
     Import,
     ImportRow,
@@ -34,6 +35,7 @@ from alumnet.persistence.models import (
     Mission,
     Profile,
     Programme,
+    Submission,
     User,
     UserRole,
 )
@@ -262,8 +264,17 @@ async def create(
 
 
 async def start(uow: UnitOfWork, record: Import, *, dry_run: bool) -> int:
+    """Queue a preview or a run. A run happens once: its rows are the rollback's record (a
+    completed import is uploaded again to run again), so its job is never retried."""
+    if record.status == "completed" or (record.status in ("uploaded", "running")
+                                         and record.job_id is not None):  # fmt: skip
+        raise DomainError.of(
+            "INVALID",
+            "This import is running or has run; upload the file again to run it again.",
+            "importId",
+        )
     record.dry_run = dry_run
-    job = await uow.add_job(IMPORT_JOB, {"import_id": record.id})
+    job = await uow.add_job(IMPORT_JOB, {"import_id": record.id}, max_attempts=1)
     record.job_id = job.id
     return job.id
 
@@ -274,6 +285,8 @@ async def execute(rt: Runtime, import_id: int, report: Report | None = None) -> 
         record = await session.get(Import, import_id)
         if record is None:
             raise LookupError("no such import")
+        if record.status in ("completed", "rolling_back", "rolled_back"):
+            return {"skipped": record.status}
         kind, dry_run, all_or_nothing = record.kind, record.dry_run, record.all_or_nothing
         file_id, override = record.file_id, dict(record.mapping or {})
         record.status = "running"
@@ -800,7 +813,15 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         if any(_plain({k: now_values.get(k)}).get(k) != v for k, v in (row.after or {}).items()):
             return False
         if row.action == "created":
-            if user.last_sign_in_at is not None:
+            # Not someone who has signed in or taken part since: deleting the account would
+            # take their enrolments, attendance and points with it.
+            taken_part = await session.execute(
+                select(or_(
+                    exists().where(Enrollment.student_id == user.id),
+                    exists().where(MentorAssignment.mentor_id == user.id),
+                ))
+            )  # fmt: skip
+            if user.last_sign_in_at is not None or taken_part.scalar():
                 return False
             await session.delete(user)
             return True
@@ -818,6 +839,15 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
     if row.target_type == "Enrollment":
         found = await session.get(Enrollment, row.target_id)
         if found is None or found.status != "active" or found.points:
+            return False
+        used = await session.execute(
+            select(or_(
+                exists().where(AttendanceDay.enrollment_id == found.id),
+                exists().where(Submission.enrollment_id == found.id),
+                exists().where(MentorAssignment.enrollment_id == found.id),
+            ))
+        )  # fmt: skip
+        if used.scalar():  # attendance, work or a mentor since: keep it
             return False
         await session.delete(found)
         return True
