@@ -64,3 +64,27 @@ async def test_who_may_export_what(programme: Programme) -> None:
     url = urlparse(theirs["downloadUrl"])
     forged = await p.api.client.get(f"{url.path}?token=x{url.query[7:]}")
     assert forged.status_code == 404
+
+
+async def test_expired_files_are_deleted_nightly(programme: Programme) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select, update
+
+    from alumnet.domain.data.files import CLEANUP_JOB
+    from alumnet.persistence.models import FileChunk, StoredFile
+    from alumnet.workers.schedule import SCHEDULE, record
+
+    p = programme
+    assert any(name == CLEANUP_JOB for name, _, _ in SCHEDULE)
+    await export(p, "manager", kind="POINTS", format="CSV", missionId=p.ids["ma"])
+    runtime = p.api.app.state.runtime
+    async with runtime.transaction() as uow:
+        past = datetime.now(UTC) - timedelta(days=1)
+        await uow.session.execute(update(StoredFile).values(expires_at=past))
+    await record(runtime, CLEANUP_JOB, {})
+    await p.api.run_jobs()
+    async with runtime.database.connect() as conn:
+        left = await conn.execute(select(func.count()).select_from(FileChunk))
+        assert left.scalar_one() == 0
+    assert (await p.gql("manager", "{ exports { name } }"))["data"]["exports"] == []

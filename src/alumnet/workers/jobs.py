@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alumnet.domain.communication import notifications
-from alumnet.domain.data import exports, imports
+from alumnet.domain.data import exports, files, imports
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
@@ -64,6 +64,10 @@ async def produce_export(rt: Runtime, job: Job) -> dict[str, Any]:
     return await exports.produce(rt, dict(job.args))
 
 
+async def delete_expired_files(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await files.delete_expired(rt)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -74,6 +78,7 @@ HANDLERS: dict[str, JobHandler] = {
     imports.IMPORT_JOB: run_import,
     imports.ROLLBACK_JOB: roll_back_import,
     exports.EXPORT_JOB: produce_export,
+    files.CLEANUP_JOB: delete_expired_files,
 }
 
 QUEUES = ("default", "email")

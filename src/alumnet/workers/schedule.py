@@ -11,6 +11,7 @@ from typing import Any
 from croniter import croniter
 
 from alumnet.domain.communication.notifications import DIGEST_JOB
+from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
@@ -23,6 +24,7 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
     (DIGEST_JOB, {}, "0 6 * * *"),  # daily digest e-mails
     (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
+    (CLEANUP_JOB, {}, "45 2 * * *"),  # nightly: expired export files
 ]
 
 

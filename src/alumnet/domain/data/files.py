@@ -137,3 +137,25 @@ async def owned(db: Any, user_id: int, file_id: int) -> Any:
             )
         )  # fmt: skip
         return found.first()
+
+
+CLEANUP_JOB = "data.cleanup"
+
+
+async def delete_expired(rt: Any) -> dict[str, int]:
+    """Nightly: expired files (exports) and expired personal-data exports go, with their
+    chunks."""
+    from sqlalchemy import delete
+
+    from alumnet.persistence.models import PersonalExport
+
+    now = datetime.now(UTC)
+    async with rt.transaction() as uow:
+        files_gone = await uow.session.execute(
+            delete(StoredFile).where(StoredFile.expires_at < now)
+        )
+        exports_gone = await uow.session.execute(
+            delete(PersonalExport).where(PersonalExport.expires_at < now)
+        )
+    return {"files": int(getattr(files_gone, "rowcount", 0) or 0),
+            "personalExports": int(getattr(exports_gone, "rowcount", 0) or 0)}  # fmt: skip
