@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
@@ -36,12 +36,6 @@ STAFF = frozenset({Role.ADMIN.value, Role.MANAGER.value, Role.SRE.value})
 
 def conversation_channel(conversation_id: int) -> str:
     return f"conversation:{conversation_id}:messages"
-
-
-def member_of(user_id: int | None) -> ColumnElement[bool]:
-    """Conversations this user takes part in."""
-    me = user_id if user_id is not None else -1
-    return or_(Conversation.user_low_id == me, Conversation.user_high_id == me)
 
 
 async def _roles(uow: UnitOfWork, user_id: int) -> set[str]:
