@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
 from alumnet.config import Settings
-from alumnet.domain.runtime import Runtime, make_password_hasher
+from alumnet.domain.identity.permissions import Viewer
+from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
 from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
 from alumnet.persistence.db import Database
 from alumnet.persistence.throttle import FailureCounter, MemoryFailureCounter, RedisFailureCounter
@@ -37,8 +40,24 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
         failures=failures,
         hasher=make_password_hasher(settings),
     )
+    runtime.queries = SchemaQueries(runtime)
     dispatcher.runtime = runtime
     return runtime, dispatcher
+
+
+class SchemaQueries:
+    """The runtime's ``QueryRunner``: the GraphQL schema, imported on first use (a worker
+    that only sends e-mail never loads it)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(
+        self, viewer: Viewer, query: str, variables: dict[str, Any], operation_name: str | None
+    ) -> QueryOutcome:
+        from alumnet.schema.data.bulk import run_query
+
+        return await run_query(self.runtime, viewer, query, variables, operation_name)
 
 
 async def close_runtime(runtime: Runtime) -> None:

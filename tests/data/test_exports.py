@@ -88,3 +88,68 @@ async def test_expired_files_are_deleted_nightly(programme: Programme) -> None:
         left = await conn.execute(select(func.count()).select_from(FileChunk))
         assert left.scalar_one() == 0
     assert (await p.gql("manager", "{ exports { name } }"))["data"]["exports"] == []
+
+
+LISTED = """query($m: ID!, $e: EnrollmentFilter, $a: AttendanceFilter) { node(id: $m) {
+  ... on Mission { enrollments(filter: $e) { edges { node { student { email } } } }
+  attendance(filter: $a) { edges { node { day enrollment { student { email } } } } } } } }"""
+
+
+async def test_exports_take_the_filters_of_the_lists_they_mirror(programme: Programme) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.engagement.conftest import SUBMIT
+
+    p = programme
+    for who in ("s1", "s2"):
+        await ok(p, who, SUBMIT, {"i": {"missionId": p.ids["ma"]}}, "attendanceSubmit")
+    today = datetime.now(UTC).date()
+    cases = [
+        ({"status": ["ACTIVE"], "search": "S1 p"}, None),
+        ({"status": ["DROPPED"]}, None),
+        (None, {"from": today.isoformat(), "studentId": p.ids["s2"]}),
+        (None, {"to": (today - timedelta(days=1)).isoformat()}),
+    ]
+    results = []
+    for enrollments, attendance in cases:
+        listed = await p.gql("manager", LISTED, {"m": p.ids["ma"], "e": enrollments,
+                                                  "a": attendance})  # fmt: skip
+        mission = listed["data"]["node"]
+        if enrollments is not None:
+            expected = [e["node"]["student"]["email"] for e in mission["enrollments"]["edges"]]
+            rows = await export(p, "manager", kind="ROSTER", format="JSONL",
+                                missionId=p.ids["ma"], enrollments=enrollments)  # fmt: skip
+            points = await export(p, "manager", kind="POINTS", format="CSV",
+                                  missionId=p.ids["ma"], enrollments=enrollments)  # fmt: skip
+            assert len(points.decode().splitlines()) == len(expected) + 1
+        else:
+            expected = [
+                e["node"]["enrollment"]["student"]["email"] for e in mission["attendance"]["edges"]
+            ]
+            rows = await export(p, "manager", kind="ATTENDANCE", format="JSONL",
+                                missionId=p.ids["ma"], attendance=attendance)  # fmt: skip
+        got = [json.loads(line)["email"] for line in rows.splitlines()]
+        assert sorted(got) == sorted(expected), (enrollments, attendance)
+        results.append(got)
+    assert results == [["s1@example.org"], [], ["s2@example.org"], []]
+    # A filter the list refuses is refused here too, as a userError; nothing is queued.
+    long = await call(p, "manager", EXPORT, {"i": {"kind": "ROSTER", "format": "CSV",
+                      "missionId": p.ids["ma"], "enrollments": {"search": "x" * 101}}},
+                      "exportCreate")  # fmt: skip
+    assert codes(long) == ["INVALID"] and long["job"] is None
+    other = await call(p, "manager", EXPORT, {"i": {"kind": "SUBMISSIONS", "format": "CSV",
+                       "missionId": p.ids["ma"], "assignmentId": p.ids["mc"]}},
+                       "exportCreate")  # fmt: skip
+    assert codes(other) == ["NOT_FOUND"]
+
+
+async def test_the_job_names_its_file_for_its_owner_only(programme: Programme) -> None:
+    p = programme
+    made = await ok(p, "manager", EXPORT, {"i": {"kind": "POINTS", "format": "XLSX",
+                    "missionId": p.ids["ma"]}}, "exportCreate")  # fmt: skip
+    await p.api.run_jobs()
+    query = "query($j: ID!) { node(id: $j) { ... on Job { file { name size downloadUrl } } } }"
+    job = (await p.gql("manager", query, {"j": made["job"]["id"]}))["data"]["node"]
+    assert job["file"]["name"] == "points.xlsx" and job["file"]["size"] > 0
+    theirs = (await p.gql("admin", query, {"j": made["job"]["id"]}))["data"]["node"]
+    assert theirs is not None and theirs["file"] is None  # admins see jobs, not others' files

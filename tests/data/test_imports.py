@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from tests.data.conftest import Programme, status, upload
 from tests.engagement.conftest import call, codes, ok
@@ -211,3 +212,121 @@ async def test_multipart_requests_still_refuse_escaped_nul(programme: Programme)
         files={"unused": ("x", b"x")},
     )
     assert response.status_code == 400
+
+
+async def test_import_progress_streams_across_processes(programme: Programme, server: str) -> None:
+    """Previewed here; run by a worker (Redis) or by the server itself (embedded default);
+    a subscriber of the server hears every change until the import completes."""
+    import asyncio
+    import json
+
+    from tests.conftest import post_to, subscribe, token_at
+
+    p = programme
+    rows = "".join(f"person{i}@example.org,Person {i},2012\n" for i in range(2500))
+    made = await upload(p, "admin", f"email,name,graduation year\n{rows}".encode())
+    imported = made["data"]["importUpload"]["import"]["id"]
+    assert (await status(p, imported))["status"] == "PREVIEWED"
+    token = await token_at(server, "admin@example.org")
+    ws = await subscribe(
+        server, token, "subscription($n: ID!) { importProgress(importId: $n) { status processed "
+        "created } }", {"n": imported},
+    )  # fmt: skip
+    if p.api.settings.redis_url:
+        await ok(p, "admin", RUN, {"n": imported}, "importRun")
+        await p.api.run_jobs()
+    else:
+        body = await post_to(server, RUN, {"n": imported}, token)
+        assert body["data"]["importRun"]["userErrors"] == [], body
+    seen = []
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if message["type"] == "complete":
+            break
+        seen.append(message["payload"]["data"]["importProgress"])
+    await ws.close()
+    assert seen[-1] == {"status": "COMPLETED", "processed": 2500, "created": 2500}
+    assert any(s["status"] == "RUNNING" and 0 < s["processed"] < 2500 for s in seen), seen
+
+
+async def test_a_gigabyte_upload_is_refused_before_it_is_read(programme: Programme) -> None:
+    """Declared too large: refused before a byte is read. Streamed without a length: cut
+    off once past the limit, not after the whole gigabyte."""
+    import dataclasses
+    import json
+
+    from alumnet.app import create_app
+
+    p = programme
+    app = create_app(dataclasses.replace(p.api.settings, import_max_bytes=1024 * 1024))
+    operations = json.dumps({"query": "mutation($i: ImportUploadInput!) { importUpload(input: "
+                             "$i) { userErrors { code } } }",
+                             "variables": {"i": {"file": None, "kind": "ALUMNI"}}})  # fmt: skip
+    head = (
+        f'--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{operations}\r\n'
+        '--b\r\nContent-Disposition: form-data; name="map"\r\n\r\n{"0": ["variables.i.file"]}'
+        '\r\n--b\r\nContent-Disposition: form-data; name="0"; filename="big.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\nemail,name\r\n"
+    ).encode()
+    for declared in (True, False):
+        read = {"bytes": 0}
+
+        async def receive() -> dict[str, object]:
+            chunk = head if read["bytes"] == 0 else b"a@example.org,A\r\n" * 16384
+            read["bytes"] += len(chunk)
+            assert read["bytes"] < 64 * 1024 * 1024, "read far past the limit"
+            return {"type": "http.request", "body": chunk, "more_body": True}
+
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        headers = [(b"content-type", b"multipart/form-data; boundary=b"),
+                   (b"authorization", f"Bearer {p.tokens['admin']}".encode())]  # fmt: skip
+        if declared:
+            headers.append((b"content-length", str(1024**3).encode()))
+        scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": headers,
+                 "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
+                 "server": ("testserver", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 413, declared
+        body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))  # type: ignore[misc]
+        assert body["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert read["bytes"] == 0 if declared else read["bytes"] < 4 * 1024 * 1024
+    listed = await p.gql("admin", "{ imports { totalCount } }")
+    assert listed["data"]["imports"]["totalCount"] == 0
+
+
+async def test_rollback_takes_back_the_role_and_profile_it_gave(programme: Programme) -> None:
+    """A student listed among alumni becomes one (a role, and a profile from the row); the
+    rollback takes both back, and leaves a profile edited since."""
+    p = programme
+    roles = """query($e: String!) { users(filter: {search: $e}) { edges { node { roles } } } }"""
+    profile = """query($e: String!) { users(filter: {search: $e}) { edges { node {
+      profile { company } } } } }"""
+
+    async def of(query: str, email: str) -> Any:
+        return (await p.gql("admin", query, {"e": email}))["data"]["users"]["edges"][0]["node"]
+
+    csv = "email,name,employer\ns1@example.org,S1 Person,Acme\ns2@example.org,S2 Person,Baobab\n"
+    made = await upload(p, "admin", csv.encode(), dryRun=False)
+    imported = made["data"]["importUpload"]["import"]["id"]
+    done = await status(p, imported)
+    assert (done["updated"], done["unchanged"]) == (2, 0)
+    assert [r["action"] for r in done["rows"]] == ["UPDATED", "UPDATED"]
+    assert "ALUMNUS" in (await of(roles, "s1@example.org"))["roles"]
+    assert (await of(profile, "s1@example.org"))["profile"]["company"] == "Acme"
+    again = await upload(p, "admin", csv.encode(), dryRun=True)
+    assert (await status(p, again["data"]["importUpload"]["import"]["id"]))["unchanged"] == 2
+    # s2 edits their new profile before the rollback: the profile stays.
+    edit = """mutation($i: ProfileUpdateInput!) { profileUpdate(input: $i) {
+      userErrors { code } } }"""
+    await ok(p, "s2", edit, {"i": {"headline": "Now an alumna"}}, "profileUpdate")
+    await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
+    assert (await status(p, imported))["status"] == "ROLLED_BACK"
+    for who in ("s1@example.org", "s2@example.org"):
+        assert "ALUMNUS" not in (await of(roles, who))["roles"]
+        assert "STUDENT" in (await of(roles, who))["roles"]
+    assert (await of(profile, "s1@example.org"))["profile"] is None
+    assert (await of(profile, "s2@example.org"))["profile"]["company"] is None

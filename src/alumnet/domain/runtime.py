@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.profiles import RFC_9106_LOW_MEMORY
@@ -14,6 +15,9 @@ from alumnet.persistence.bus import EventBus
 from alumnet.persistence.db import Database
 from alumnet.persistence.throttle import FailureCounter
 from alumnet.persistence.uow import AfterCommit, Origin, UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from alumnet.domain.identity.permissions import Viewer
 
 
 def make_password_hasher(settings: Settings) -> PasswordHasher:
@@ -26,6 +30,23 @@ def make_password_hasher(settings: Settings) -> PasswordHasher:
     )
 
 
+@dataclass(frozen=True)
+class QueryOutcome:
+    """What a GraphQL operation answered: its data and its errors' messages."""
+
+    data: dict[str, Any] | None
+    errors: list[str] = field(default_factory=list)
+
+
+class QueryRunner(Protocol):
+    """Runs a GraphQL query as a viewer, outside any HTTP request (bulk queries run by
+    jobs). The composition root provides it; the domain never imports the GraphQL layer."""
+
+    async def __call__(
+        self, viewer: Viewer, query: str, variables: dict[str, Any], operation_name: str | None
+    ) -> QueryOutcome: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -34,6 +55,7 @@ class Runtime:
     bus: EventBus
     failures: FailureCounter
     hasher: PasswordHasher
+    queries: QueryRunner | None = None
 
     @asynccontextmanager
     async def transaction(

@@ -145,6 +145,13 @@ class SharedConnection:
                 await context.__aexit__(None, None, None)
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, any letter case (compare with lower()),
+    its wildcards escaped (use ``escape="\\"``)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def insert_or_ignore(
     session: Any, model: Any, values: dict[str, Any], conflict: list[str]
 ) -> bool:

@@ -37,6 +37,7 @@ from alumnet.schema.communication.types import (
     CommunicationSubscription,
     Notice,
 )
+from alumnet.schema.data.bulk import BulkQueryMutation
 from alumnet.schema.data.types import (
     DataMutation,
     DataQuery,
@@ -116,6 +117,7 @@ class Mutation(
     PeopleMutation,
     DataMutation,
     ExportMutation,
+    BulkQueryMutation,
 ):
     pass
 

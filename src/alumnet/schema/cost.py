@@ -59,8 +59,7 @@ class QueryCost(SchemaExtension):
         root = schema.get_root_type(operation.operation)
         if root is None:
             return
-        walker = _Walker(schema, fragments, context.variables or {})
-        self.cost = walker.cost(operation.selection_set, root)
+        self.cost = operation_cost(schema, operation, fragments, context.variables or {})
         if self.cost > self.maximum:
             context.pre_execution_errors = [
                 GraphQLError(
@@ -78,6 +77,17 @@ class QueryCost(SchemaExtension):
         if self.cost is None:
             return {}
         return {"cost": {"requested": self.cost, "maximum": self.maximum}}
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> int:
+    """What an operation costs with these variables."""
+    root = schema.get_root_type(operation.operation)
+    return _Walker(schema, fragments, variables).cost(operation.selection_set, root)
 
 
 class _Walker:

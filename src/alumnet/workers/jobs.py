@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alumnet.domain.communication import notifications
-from alumnet.domain.data import exports, files, imports
+from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
@@ -64,6 +64,13 @@ async def produce_export(rt: Runtime, job: Job) -> dict[str, Any]:
     return await exports.produce(rt, dict(job.args))
 
 
+async def run_bulk_query(rt: Runtime, job: Job) -> dict[str, Any]:
+    async def progress(fraction: float) -> None:
+        await report_progress(rt, job, fraction)
+
+    return await bulk.run(rt, dict(job.args), progress)
+
+
 async def delete_expired_files(rt: Runtime, job: Job) -> dict[str, Any]:
     return await files.delete_expired(rt)
 
@@ -79,6 +86,7 @@ HANDLERS: dict[str, JobHandler] = {
     imports.ROLLBACK_JOB: roll_back_import,
     exports.EXPORT_JOB: produce_export,
     files.CLEANUP_JOB: delete_expired_files,
+    bulk.BULK_JOB: run_bulk_query,
 }
 
 QUEUES = ("default", "email")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 
 from alumnet.domain.errors import DomainError, Problem
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
-from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.db import insert_or_ignore, like_pattern
 from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, User, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
@@ -21,6 +22,26 @@ ENROLLMENT_STATUSES = ("active", "completed", "dropped")
 RESTRICTED_STATUSES = ("banned", "delisted")
 BULK_MAX = 5000
 CHUNK = 500
+
+
+SEARCH_MAX = 100
+
+
+def enrollment_conditions(statuses: Sequence[str], search: str | None) -> list[Any]:
+    """What an enrolment filter asks (the `enrollments` lists and roster exports alike), over
+    enrolments joined with their students."""
+    found: list[Any] = []
+    if statuses:
+        found.append(Enrollment.status.in_(list(statuses)))
+    if search:
+        if len(search) > SEARCH_MAX:
+            raise DomainError.of(
+                "INVALID", f"`search` must be at most {SEARCH_MAX} characters.", "search"
+            )
+        pattern = like_pattern(search.strip())
+        found.append(or_(func.lower(User.name).like(pattern, escape="\\"),
+                         User.email_lower.like(pattern, escape="\\")))  # fmt: skip
+    return found
 
 
 def roster_channel(mission_id: int) -> str:

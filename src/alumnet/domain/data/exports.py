@@ -12,16 +12,21 @@ import csv
 import io
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import case, func, null, select
 
+from alumnet.domain.cohorts import access, roster
 from alumnet.domain.data import files
+from alumnet.domain.data.tabular import plain
+from alumnet.domain.engagement import attendance
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.domain.identity.auth import viewer_of
+from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people import directory, privacy
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -33,7 +38,6 @@ from alumnet.persistence.models import (
     Profile,
     Submission,
     User,
-    UserRole,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -46,6 +50,10 @@ PAGE = 2000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+class ExportFailed(Exception):
+    """The export cannot be made (its requester is gone)."""
+
+
 def neutralise(value: Any) -> Any:
     """A text cell a spreadsheet would run as a formula, made plain text."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
@@ -53,93 +61,119 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-async def request(
-    uow: UnitOfWork,
-    viewer: Viewer,
-    *,
-    kind: str,
-    format: str,
-    mission_id: int | None,
-    status: str | None,
-    query: str | None,
-    filter: dict[str, Any] | None,
-) -> int:
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, with the same filters as the GraphQL lists it mirrors."""
+
+    kind: str
+    format: str
+    mission_id: int | None = None
+    # Rosters and points: as `Mission.enrollments(filter:)`.
+    statuses: tuple[str, ...] = ()
+    search: str | None = None
+    # Attendance: as `Mission.attendance(filter:)`.
+    day: date | None = None
+    since: date | None = None
+    until: date | None = None
+    student_id: int | None = None
+    # Submissions: one assignment's (as `Assignment.submissions`), or the mission's.
+    assignment_id: int | None = None
+    # Directory: as `directory(query:, filter:)`.
+    query: str | None = None
+    directory: directory.DirectoryFilter = field(default_factory=directory.DirectoryFilter)
+
+    def as_args(self) -> dict[str, Any]:
+        return {k: plain(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ExportRequest:
+        given = {k: v for k, v in args.items() if k in cls.__dataclass_fields__}
+        for key in ("day", "since", "until"):
+            if given.get(key):
+                given[key] = date.fromisoformat(given[key])
+        given["statuses"] = tuple(given.get("statuses") or ())
+        found = dict(given.get("directory") or {})
+        for key in ("roles", "skills"):
+            found[key] = tuple(found.get(key) or ())
+        given["directory"] = directory.DirectoryFilter(**found)
+        return cls(**given)
+
+
+async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int:
     """Queue an export for the viewer; returns the job's id."""
     me = viewer.require_user()
-    if kind not in KINDS:
+    if wanted.kind not in KINDS:
         raise DomainError.of("INVALID", "Unknown kind of export.", "kind")
-    if format not in FORMATS:
+    if wanted.format not in FORMATS:
         raise DomainError.of("INVALID", "Unknown format.", "format")
-    if kind != "directory":
+    if wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
-        if mission_id is None or await uow.session.get(Mission, mission_id) is None:
+        if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
-    job = await uow.add_job(EXPORT_JOB, {
-        "kind": kind, "format": format, "mission_id": mission_id, "status": status,
-        "query": query, "filter": filter or {}, "user_id": me,
-    })  # fmt: skip
+        if wanted.assignment_id is not None:
+            assignment = await uow.session.get(Assignment, wanted.assignment_id)
+            if assignment is None or assignment.mission_id != wanted.mission_id:
+                raise DomainError.of(
+                    "NOT_FOUND", "No such assignment in this mission.", "assignmentId"
+                )
+        roster.enrollment_conditions(wanted.statuses, wanted.search)  # refuses a bad search now
+    job = await uow.add_job(EXPORT_JOB, {**wanted.as_args(), "user_id": me})
     audit.record(uow, "export.request", object_type="Job", object_ids=[job.id],
-                 details={"kind": kind, "format": format, "mission": mission_id})  # fmt: skip
+                 details={"kind": wanted.kind, "format": wanted.format,
+                          "mission": wanted.mission_id})  # fmt: skip
     return int(job.id)
 
 
-async def _viewer(rt: Runtime, user_id: int) -> Viewer:
-    async with rt.database.connect() as conn:
-        roles = await conn.execute(select(UserRole.role).where(UserRole.user_id == user_id))
-        found = frozenset(Role(r) for r in roles.scalars() if r in Role.__members__)
-    return Viewer(user_id=user_id, roles=found)
-
-
-def _source(viewer: Viewer, args: dict[str, Any], dialect: str) -> tuple[list[str], Any]:
-    """The header and the query of one kind of export."""
-    mission, status = args.get("mission_id"), args.get("status")
-    if args["kind"] == "roster":
+def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[str], Any]:
+    """The header and the query of one kind of export, narrowed to what the viewer may see."""
+    mission, visible = wanted.mission_id, access.visible_enrollments(viewer)
+    mine = [] if visible is None else [Enrollment.id.in_(select(Enrollment.id).where(visible))]
+    if wanted.kind in ("roster", "points"):
+        chosen = roster.enrollment_conditions(wanted.statuses, wanted.search)
+        enrolled = (
+            select(User.name, User.email)
+            .join(User, User.id == Enrollment.student_id)
+            .where(Enrollment.mission_id == mission, *chosen, *mine)
+        )  # fmt: skip
+        if wanted.kind == "points":
+            query = enrolled.add_columns(Enrollment.points).order_by(
+                Enrollment.points.desc(), User.name, Enrollment.id
+            )
+            return ["name", "email", "points"], query
         mentors = (
             select(func.count()).where(MentorAssignment.enrollment_id == Enrollment.id)
             .scalar_subquery()
         )  # fmt: skip
-        query = (
-            select(User.name, User.email, Enrollment.status, Enrollment.points,
-                   Enrollment.created_at, mentors)
-            .join(User, User.id == Enrollment.student_id)
-            .where(Enrollment.mission_id == mission)
-            .order_by(User.name, User.id)
-        )  # fmt: skip
-        if status:
-            query = query.where(Enrollment.status == status)
+        query = enrolled.add_columns(
+            Enrollment.status, Enrollment.points, Enrollment.created_at, mentors
+        ).order_by(User.name, Enrollment.id)
         return ["name", "email", "status", "points", "enrolled_at", "mentors"], query
-    if args["kind"] == "points":
-        query = (
-            select(User.name, User.email, Enrollment.points)
-            .join(User, User.id == Enrollment.student_id)
-            .where(Enrollment.mission_id == mission)
-            .order_by(Enrollment.points.desc(), User.name)
-        )  # fmt: skip
-        return ["name", "email", "points"], query
-    if args["kind"] == "attendance":
+    if wanted.kind == "attendance":
+        chosen = attendance.attendance_conditions(
+            wanted.day, wanted.since, wanted.until, wanted.student_id
+        )
         query = (
             select(User.email, AttendanceDay.day, AttendanceDay.kind, AttendanceDay.status)
             .join(User, User.id == AttendanceDay.student_id)
-            .where(AttendanceDay.mission_id == mission)
-            .order_by(AttendanceDay.day, User.email)
+            .join(Enrollment, Enrollment.id == AttendanceDay.enrollment_id)
+            .where(AttendanceDay.mission_id == mission, *chosen, *mine)
+            .order_by(AttendanceDay.day, User.email, AttendanceDay.id)
         )  # fmt: skip
         return ["email", "day", "kind", "status"], query
-    if args["kind"] == "submissions":
+    if wanted.kind == "submissions":
         query = (
             select(User.email, Assignment.title, Submission.submitted_at, Submission.late)
             .join(User, User.id == Submission.student_id)
             .join(Assignment, Assignment.id == Submission.assignment_id)
-            .where(Submission.mission_id == mission)
-            .order_by(Assignment.due_at, User.email)
+            .join(Enrollment, (Enrollment.mission_id == Submission.mission_id)
+                  & (Enrollment.student_id == Submission.student_id))
+            .where(Submission.mission_id == mission, *mine)
+            .order_by(Assignment.due_at, User.email, Submission.id)
         )  # fmt: skip
+        if wanted.assignment_id is not None:
+            query = query.where(Submission.assignment_id == wanted.assignment_id)
         return ["email", "assignment", "submitted_at", "late"], query
-    given = args.get("filter") or {}
-    found = directory.match(viewer, args.get("query"), directory.DirectoryFilter(
-        roles=tuple(given.get("roles", ())), skills=tuple(given.get("skills", ())),
-        company=given.get("company"), graduation_from=given.get("graduation_from"),
-        graduation_to=given.get("graduation_to"), programme_id=given.get("programme_id"),
-        country=given.get("country"),
-    ), dialect)  # fmt: skip
+    found = directory.match(viewer, wanted.query, wanted.directory, dialect)
     work = privacy.visible(viewer, Profile.user_id, Profile.work_visibility)
     location = privacy.visible(viewer, Profile.user_id, Profile.location_visibility)
     education = privacy.visible(viewer, Profile.user_id, Profile.education_visibility)
@@ -159,30 +193,24 @@ def _source(viewer: Viewer, args: dict[str, Any], dialect: str) -> tuple[list[st
 
 
 async def _rows(rt: Runtime, query: Any) -> AsyncIterator[list[Any]]:
-    """The query's rows, a page at a time (offset pages of a stable order)."""
-    offset = 0
-    while True:
-        async with rt.database.connect() as conn:
-            page = (await conn.execute(query.limit(PAGE).offset(offset))).all()
-        for row in page:
+    """The query's rows, streamed (a server-side cursor on PostgreSQL), a batch at a time:
+    one statement however large the export, and never the whole result in memory."""
+    async with rt.database.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=PAGE))
+        async for row in result:
             yield list(row)
-        if len(page) < PAGE:
-            return
-        offset += PAGE
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     """Write the export; returns the stored file's id and the number of rows."""
-    viewer = await _viewer(rt, int(args["user_id"]))
-    header, query = _source(viewer, args, rt.database.engine.dialect.name)
-    fmt = str(args["format"])
-    name = f"{args['kind']}.{fmt}"
+    async with rt.database.connect() as conn:
+        viewer = await viewer_of(conn, int(args["user_id"]))
+    if viewer is None:
+        raise ExportFailed("The person who asked for this export can no longer sign in.")
+    wanted = ExportRequest.from_args(args)
+    header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
+    fmt = wanted.format
+    name = f"{wanted.kind}.{fmt}"
     count = 0
     async with rt.transaction() as uow:
         writer = await files.new_file(
@@ -196,9 +224,9 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
                 await writer.write(_csv_line(header))
             async for row in _rows(rt, query):
                 if fmt == "csv":
-                    await writer.write(_csv_line([neutralise(_plain(v)) for v in row]))
+                    await writer.write(_csv_line([neutralise(plain(v)) for v in row]))
                 else:
-                    record = dict(zip(header, (_plain(v) for v in row), strict=True))
+                    record = dict(zip(header, (plain(v) for v in row), strict=True))
                     await writer.write(orjson.dumps(record) + b"\n")
                 count += 1
         stored = await writer.close()

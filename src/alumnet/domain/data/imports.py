@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 
 from alumnet.domain.data import files
-from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table
+from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table, plain
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -81,6 +81,11 @@ SYNONYMS = {
 }  # fmt: skip
 ROLE = {"alumni": "ALUMNUS", "students": "STUDENT"}
 USER_FIELDS = ("name", "phone", "graduation_year")
+# Not fields: what an update gave an existing person besides values, kept in the row's
+# before and after so that a rollback takes it back.
+ROLE_KEY = "role"
+PROFILE_KEY = "profile"
+PROFILE_CREATED = "created"
 PROFILE_FIELDS = ("company", "job_title", "city", "country", "date_of_birth", "programme_id",
                   "student_number", "expected_graduation_year", "semester")  # fmt: skip
 
@@ -428,8 +433,8 @@ def _row(import_id: int, c: Candidate, action: str, **extra: Any) -> dict[str, A
             "after": extra.pop("after", None)}  # fmt: skip
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
+def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in values.items()}
 
 
 async def _batch(
@@ -489,6 +494,13 @@ async def _people(
         .where(Profile.user_id.in_([r.id for r in users.values()]))
     )  # fmt: skip
     profiles = {int(r.user_id): r for r in found_profiles.all()}
+    with_role = set(
+        (await session.execute(
+            select(UserRole.user_id).where(
+                UserRole.role == ROLE[kind], UserRole.user_id.in_([r.id for r in users.values()])
+            )
+        )).scalars()
+    )  # fmt: skip
     numbers = [c.values["student_number"] for c in batch if "student_number" in c.values]
     taken = dict(
         (await session.execute(
@@ -550,7 +562,7 @@ async def _people(
             creates.append((c, wanted_user, wanted_profile))
             rows.append(_row(import_id, c, "create", key=key, target="User",
                              duplicates=dupes or None,
-                             after=_plain(wanted_user | wanted_profile)))  # fmt: skip
+                             after=_as_json(wanted_user | wanted_profile)))  # fmt: skip
             continue
         profile = profiles.get(int(user.id))
         before_user = {
@@ -562,13 +574,21 @@ async def _people(
         }  # fmt: skip
         changed_user = {f: wanted_user[f] for f in before_user}
         changed_profile = {f: wanted_profile[f] for f in before_profile}
-        if not changed_user and not changed_profile:
+        # What else the row gives an existing person, to be undone with it: the role of the
+        # kind of import (a student listed among alumni becomes one), and a profile.
+        added_before: dict[str, Any] = {}
+        added_after: dict[str, Any] = {}
+        if user.id not in with_role:
+            added_before[ROLE_KEY], added_after[ROLE_KEY] = None, ROLE[kind]
+        if profile is None and changed_profile:
+            added_before[PROFILE_KEY], added_after[PROFILE_KEY] = None, PROFILE_CREATED
+        if not changed_user and not changed_profile and not added_after:
             rows.append(_row(import_id, c, "unchanged", key=key, target="User", target_id=user.id))
             continue
         updates.append((c, int(user.id), changed_user, changed_profile, before_profile))
         rows.append(_row(import_id, c, "update", key=key, target="User", target_id=user.id,
-                         before=_plain(before_user | before_profile),
-                         after=_plain(changed_user | changed_profile)))  # fmt: skip
+                         before=_as_json(before_user | before_profile | added_before),
+                         after=_as_json(changed_user | changed_profile | added_after)))  # fmt: skip
     if apply:
         await _apply_people(uow, kind, creates, updates, profiles, rows)
     return rows
@@ -769,6 +789,10 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
     (reported, not overwritten)."""
     undone, kept = 0, []
     last = None
+    async with rt.database.connect() as conn:
+        ran = (
+            await conn.execute(select(Import.finished_at).where(Import.id == import_id))
+        ).scalar()
     while True:
         async with rt.transaction() as uow:
             query = (
@@ -784,7 +808,7 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
                 break
             last = rows[-1].row_number
             for row in rows:
-                if await _undo(uow, row):
+                if await _undo(uow, row, ran):
                     undone += 1
                     row.action = "rolled_back"
                 else:
@@ -797,7 +821,7 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
     return {"undone": undone, "changedSince": kept[:1000], "changedSinceCount": len(kept)}
 
 
-async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
+async def _undo(uow: UnitOfWork, row: ImportRow, ran: datetime | None) -> bool:
     """Undo one row if what it wrote is still there as it was written."""
     session = uow.session
     if row.target_id is None:
@@ -810,7 +834,12 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         now_values = {f: getattr(user, f) for f in USER_FIELDS}
         if profile is not None:
             now_values |= {f: getattr(profile, f) for f in PROFILE_FIELDS}
-        if any(_plain({k: now_values.get(k)}).get(k) != v for k, v in (row.after or {}).items()):
+            now_values[PROFILE_KEY] = PROFILE_CREATED
+        added_role = (row.after or {}).get(ROLE_KEY) if row.action == "updated" else None
+        if added_role is not None:
+            has_role = await session.get(UserRole, (user.id, added_role))
+            now_values[ROLE_KEY] = added_role if has_role is not None else None
+        if any(plain(now_values.get(k)) != v for k, v in (row.after or {}).items()):
             return False
         if row.action == "created":
             # Not someone who has signed in or taken part since: deleting the account would
@@ -831,7 +860,14 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         profile_values = {k: v for k, v in restored.items() if k in PROFILE_FIELDS}
         if user_values:
             await session.execute(update(User).where(User.id == user.id).values(**user_values))
-        if profile_values and profile is not None:
+        if added_role is not None:
+            await session.execute(
+                delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == added_role)
+            )
+        made_profile = PROFILE_KEY in (row.before or {})
+        if made_profile and profile is not None and (ran is None or profile.updated_at <= ran):
+            await session.delete(profile)  # created by the import, untouched since
+        elif profile_values and profile is not None:
             await session.execute(
                 update(Profile).where(Profile.user_id == user.id).values(**profile_values)
             )

@@ -132,3 +132,10 @@ def _xlsx(stream: IO[bytes]) -> Table:
         book.close()
 
     return Table(headers, rows(), None, None)
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON holds it: dates and times as ISO 8601 text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

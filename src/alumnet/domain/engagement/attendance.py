@@ -29,6 +29,22 @@ REPORT_MAX = 2000
 REASON_MAX = 500
 
 
+def attendance_conditions(
+    day: date | None, since: date | None, until: date | None, student_id: int | None
+) -> list[Any]:
+    """What an attendance filter asks (the `attendance` lists and exports alike)."""
+    found: list[Any] = []
+    if day is not None:
+        found.append(AttendanceDay.day == day)
+    if since is not None:
+        found.append(AttendanceDay.day >= since)
+    if until is not None:
+        found.append(AttendanceDay.day <= until)
+    if student_id is not None:
+        found.append(AttendanceDay.student_id == student_id)
+    return found
+
+
 @dataclass(frozen=True)
 class Recorded:
     id: int

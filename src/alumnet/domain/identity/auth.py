@@ -364,6 +364,20 @@ async def authenticate(rt: Runtime, conn: AsyncConnection, bearer: str | None) -
     return found
 
 
+async def viewer_of(conn: AsyncConnection, user_id: int) -> Viewer | None:
+    """The viewer a background job acts as on a user's behalf (an export, a bulk query):
+    their roles as they are now; None once the user is no longer active."""
+    rows = (
+        await conn.execute(
+            select(*_VIEWER_COLUMNS)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .where(User.id == user_id)
+        )
+    ).all()
+    found = _authenticated(rows, via="job")
+    return None if found is None else found.viewer
+
+
 async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
     if len(token) > 200:
         raise AuthenticationFailed("invalid")

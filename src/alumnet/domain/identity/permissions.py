@@ -47,6 +47,8 @@ class Permission(StrEnum):
     DATA_IMPORT = "data:import"
     # Export rosters, attendance, points and directory results as files.
     DATA_EXPORT = "data:export"
+    # Run a GraphQL query in the background over every page of a connection.
+    DATA_BULK = "data:bulk"
 
 
 ALL_PERMISSIONS = frozenset(Permission)

@@ -8,7 +8,7 @@ so new tables are covered without changing this module.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -16,6 +16,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import delete, func, or_, select, update
 
 from alumnet.config import Settings
+from alumnet.domain.data.tabular import plain
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
@@ -59,12 +60,6 @@ EXPORT_TTL = timedelta(days=7)
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
           "search_name", "content"}  # fmt: skip
 ERASED_TEXT = "[erased]"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 async def request_export(uow: UnitOfWork, viewer: Viewer) -> int:
@@ -114,7 +109,7 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in row._mapping.items() if k not in HIDDEN}
+    return {k: plain(v) for k, v in row._mapping.items() if k not in HIDDEN}
 
 
 async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | None) -> None:

@@ -13,6 +13,7 @@ from strawberry import relay
 
 from alumnet.domain.cohorts import access
 from alumnet.domain.cohorts.roster import roster_channel
+from alumnet.persistence.db import like_pattern
 from alumnet.persistence.loaders.cohorts import BATCH_COLUMNS
 from alumnet.persistence.models import Batch as BatchModel
 from alumnet.schema.cohorts.types import (
@@ -22,7 +23,6 @@ from alumnet.schema.cohorts.types import (
     Mission,
     MissionRosterChange,
     RosterChangeKind,
-    like_pattern,
 )
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input

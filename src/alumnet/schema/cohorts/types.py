@@ -8,12 +8,13 @@ from enum import Enum
 from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
-from sqlalchemy import JSON, Row, func, literal_column, or_, select, true
+from sqlalchemy import JSON, Row, func, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
 from strawberry import relay
 
-from alumnet.domain.cohorts import access
+from alumnet.domain.cohorts import access, roster
+from alumnet.domain.errors import DomainError
 from alumnet.persistence.loaders import cohorts as cohort_loaders
 from alumnet.persistence.loaders import engagement as engagement_loaders
 from alumnet.persistence.loaders import identity as identity_loaders
@@ -124,11 +125,6 @@ class EnrollmentFilter:
     )
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def enrollment_query(
     info: Info,
     *,
@@ -151,20 +147,12 @@ def enrollment_query(
         query = query.where(visible)
     key: tuple[Any, ...] = (batch_key,)
     if filter is not None:
-        if filter.status:
-            query = query.where(EnrollmentModel.status.in_([s.value for s in filter.status]))
-            key += (tuple(s.value for s in filter.status),)
-        if filter.search:
-            if len(filter.search) > 100:
-                raise bad_input("`search` must be at most 100 characters.")
-            pattern = like_pattern(filter.search.strip())
-            query = query.where(
-                or_(
-                    func.lower(UserModel.name).like(pattern, escape="\\"),
-                    UserModel.email_lower.like(pattern, escape="\\"),
-                )
-            )
-            key += (filter.search,)
+        statuses = tuple(str(s.value) for s in filter.status or ())
+        try:
+            query = query.where(*roster.enrollment_conditions(statuses, filter.search))
+        except DomainError as exc:
+            raise bad_input(exc.problems[0].message) from None
+        key += (statuses, filter.search)
     order = order_by or EnrollmentOrder()
     descending = order.direction == SortDirection.DESC
     column, attr = {

@@ -4,7 +4,7 @@ history, and the live `importProgress` subscription."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
@@ -17,14 +17,18 @@ from strawberry.scalars import JSON
 from alumnet.domain.data import exports, files, imports
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.models import Import as ImportModel
 from alumnet.persistence.models import ImportRow, StoredFile
+from alumnet.schema.cohorts.types import EnrollmentFilter
 from alumnet.schema.context import Info
+from alumnet.schema.engagement.types import AttendanceFilter
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_id, global_pk, int_ids, readable_rows, visible_user
 from alumnet.schema.ops.types import Job, job_node
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
+from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
+from alumnet.schema.people.types import DirectoryFilter, directory_filter
 
 if TYPE_CHECKING:
     from alumnet.schema.identity.types import User
@@ -377,21 +381,28 @@ class ExportFormat(Enum):
     JSONL = ev("jsonl", description="JSON Lines: one object per row.")
 
 
-@strawberry.input(description="An export to make.")
+@strawberry.input(description="An export to make, narrowed by the same filters as the list "
+                  "it mirrors.")  # fmt: skip
 class ExportCreateInput:
     kind: ExportKind = strawberry.field(description="What.")
     format: ExportFormat = strawberry.field(description="Which file format.")
     mission_id: relay.GlobalID | None = strawberry.field(
         default=None, description="The mission (all kinds but DIRECTORY)."
     )
-    status: str | None = strawberry.field(
-        default=None, description="Rosters: only enrolments in this status (e.g. `active`)."
+    enrollments: EnrollmentFilter | None = strawberry.field(
+        default=None, description="ROSTER and POINTS: as `Mission.enrollments(filter:)`."
     )
-    query: str | None = strawberry.field(default=None, description="Directory: the query.")
-    filter: JSON | None = strawberry.field(
-        default=None,
-        description="Directory: the filter, as `directory` takes it (`country`, `skills`, "
-        "`company`, `graduationYearFrom`, `graduationYearTo`, `roles`).",
+    attendance: AttendanceFilter | None = strawberry.field(
+        default=None, description="ATTENDANCE: as `Mission.attendance(filter:)`."
+    )
+    assignment_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="SUBMISSIONS: only this assignment's (default: every one)."
+    )
+    query: str | None = strawberry.field(
+        default=None, description="DIRECTORY: as `directory(query:)`."
+    )
+    directory: DirectoryFilter | None = strawberry.field(
+        default=None, description="DIRECTORY: as `directory(filter:)`."
     )
 
 
@@ -430,7 +441,43 @@ class ExportFile(relay.Node):
         )
 
 
-_DIRECTORY_FILTER = {"graduationYearFrom": "graduation_from", "graduationYearTo": "graduation_to"}
+async def _files_by_id(reads: Any, ids: list[int]) -> list[Any]:
+    return await by_id(reads, [StoredFile.__table__], StoredFile.id, ids)
+
+
+async def produced_file(info: Info, result: Any) -> ExportFile | None:
+    """The file a job produced (its result's `fileId`), for the person it belongs to."""
+    file_id = result.get("fileId") if isinstance(result, dict) else None
+    if not isinstance(file_id, int):
+        return None
+    row = await reads_loader(info, ("objects", "stored_file"), _files_by_id).load(file_id)
+    if row is None or row.owner_id is None or row.owner_id != info.context.viewer.user_id:
+        return None
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        return None
+    return ExportFile.from_row(row)
+
+
+def export_request(given: ExportCreateInput) -> exports.ExportRequest:
+    """The domain's request from the input; ids that name nothing match nothing."""
+    enrollments, attendance = given.enrollments, given.attendance
+    student = attendance.student_id if attendance is not None else None
+    return exports.ExportRequest(
+        kind=str(given.kind.value), format=str(given.format.value),
+        mission_id=_pk(given.mission_id, "Mission"),
+        statuses=tuple(str(s.value) for s in enrollments.status or ()) if enrollments else (),
+        search=enrollments.search if enrollments else None,
+        day=attendance.day if attendance else None,
+        since=attendance.from_ if attendance else None,
+        until=attendance.to if attendance else None,
+        student_id=_pk(student, "User"),
+        assignment_id=_pk(given.assignment_id, "Assignment"),
+        query=given.query, directory=directory_filter(given.directory),
+    )  # fmt: skip
+
+
+def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
+    return None if gid is None else global_pk(gid, type_name) or -1
 
 
 @strawberry.type
@@ -458,17 +505,10 @@ class ExportMutation:
         self, info: Info, input: Annotated[ExportCreateInput, arg("The export.")]
     ) -> ExportPayload:
         viewer = info.context.viewer
-        given: dict[str, Any] = dict(input.filter) if isinstance(input.filter, dict) else {}
-        given = {_DIRECTORY_FILTER.get(k, k): v for k, v in given.items()}
-        mission = input.mission_id
+        wanted = export_request(input)
         found, problems = await run_in_transaction(
-            info,
-            lambda uow: exports.request(
-                uow, viewer, kind=str(input.kind.value), format=str(input.format.value),
-                mission_id=None if mission is None else pk_of(mission, "Mission", "missionId"),
-                status=input.status, query=input.query, filter=given,
-            ),
-        )  # fmt: skip
+            info, lambda uow: exports.request(uow, viewer, wanted)
+        )
         return ExportPayload(
             job=await job_node(info, found),
             user_errors=user_errors(ImportError_, ImportErrorCode, problems),

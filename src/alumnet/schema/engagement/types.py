@@ -17,6 +17,7 @@ from sqlalchemy import select
 from strawberry import relay
 
 from alumnet.domain.cohorts import access
+from alumnet.domain.engagement import attendance
 from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
 from alumnet.persistence.models import AttendanceDay as AttendanceModel
@@ -193,16 +194,10 @@ def attendance_query(
             AttendanceModel.enrollment_id.in_(select(EnrollmentModel.id).where(visible))
         )
     if filter is not None:
-        if filter.day is not None:
-            query = query.where(AttendanceModel.day == filter.day)
-        if filter.from_ is not None:
-            query = query.where(AttendanceModel.day >= filter.from_)
-        if filter.to is not None:
-            query = query.where(AttendanceModel.day <= filter.to)
-        if filter.student_id is not None:
-            query = query.where(
-                AttendanceModel.student_id == (global_pk(filter.student_id, "User") or -1)
-            )
+        student = None if filter.student_id is None else global_pk(filter.student_id, "User") or -1
+        query = query.where(
+            *attendance.attendance_conditions(filter.day, filter.from_, filter.to, student)
+        )
     given = None
     if filter is not None:
         given = (filter.day, filter.from_, filter.to, str(filter.student_id))

@@ -11,6 +11,7 @@ from sqlalchemy import String, cast, func, or_, select
 from strawberry import relay
 
 from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.db import like_pattern
 from alumnet.persistence.loaders.identity import AUDIT_COLUMNS, USER_COLUMNS
 from alumnet.persistence.models import AuditEvent as AuditModel
 from alumnet.persistence.models import User as UserModel
@@ -37,11 +38,6 @@ def utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except OverflowError as exc:
         raise bad_input("That timestamp is out of range.") from exc
-
-
-def like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 @strawberry.type

@@ -111,6 +111,10 @@ class Permission(Enum):
     DATA_EXPORT = strawberry.enum_value(
         "data:export", description="Export rosters, attendance, points and directory results."
     )
+    DATA_BULK = strawberry.enum_value(
+        "data:bulk",
+        description="Run a GraphQL query in the background over every page of a connection.",
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")

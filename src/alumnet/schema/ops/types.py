@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -16,6 +16,9 @@ from alumnet.schema.context import Info
 from alumnet.schema.identity.types import User
 from alumnet.schema.nodes import load_visible
 from alumnet.schema.pagination import CountedConnection
+
+if TYPE_CHECKING:
+    from alumnet.schema.data.types import ExportFile
 
 
 @strawberry.enum(description="Where a background job is in its life.")
@@ -82,6 +85,17 @@ class Job(relay.Node):
             info.context.viewer,
             cls.from_row,
         )
+
+    @strawberry.field(
+        description="The file it produced (an export, a bulk query's JSON Lines) once it "
+        "succeeded; null for anyone but who asked for it, and once the file has expired."
+    )
+    async def file(
+        self, info: Info
+    ) -> Annotated[ExportFile, strawberry.lazy("alumnet.schema.data.types")] | None:
+        from alumnet.schema.data.types import produced_file
+
+        return await produced_file(info, self.result)
 
     @strawberry.field(description="Who asked for it; null when the system did.")
     async def created_by(self, info: Info) -> User | None:

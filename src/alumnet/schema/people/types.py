@@ -548,7 +548,7 @@ class DirectoryFilter:
     country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2.")
 
 
-def _filter(given: DirectoryFilter | None) -> directory.DirectoryFilter:
+def directory_filter(given: DirectoryFilter | None) -> directory.DirectoryFilter:
     if given is None:
         return directory.DirectoryFilter()
     if given.skills is not None and len(given.skills) > 20:
@@ -669,7 +669,9 @@ class PeopleQuery:
             DirectoryOrder, strawberry.argument(description="Sort order.")
         ] = DirectoryOrder.RELEVANCE,
     ) -> Iterable[Profile]:
-        found = directory.match(info.context.viewer, query, _filter(filter), _dialect(info))
+        found = directory.match(
+            info.context.viewer, query, directory_filter(filter), _dialect(info)
+        )
         base = loaders.profile_query().where(found.where)
         name = SortKey(UserModel.name)
         person = SortKey(ProfileModel.user_id, attr="id")
@@ -698,7 +700,7 @@ class PeopleQuery:
         ] = None,
     ) -> DirectoryFacets:
         viewer = info.context.viewer
-        found = directory.match(viewer, query, _filter(filter), _dialect(info))
+        found = directory.match(viewer, query, directory_filter(filter), _dialect(info))
         counts: dict[str, list[FacetValue]] = {}
         async with info.context.reads.connect() as conn:
             for key, statement in directory.facet_queries(viewer, found).items():

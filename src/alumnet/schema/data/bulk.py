@@ -1,0 +1,359 @@
+"""Bulk queries: `bulkQueryRun` checks an admin's GraphQL query and rewrites it to page
+through its connection; a job runs it page by page (``domain.data.bulk``) through
+``run_query``, which the composition root hands to the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import Enum
+from typing import Annotated, Any, cast
+
+import orjson
+import strawberry
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    NamedTypeNode,
+    NameNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableDefinitionNode,
+    VariableNode,
+    Visitor,
+    get_named_type,
+    parse,
+    print_ast,
+    validate,
+    visit,
+)
+from strawberry.scalars import JSON
+
+from alumnet.config import Settings
+from alumnet.domain.data import bulk
+from alumnet.domain.errors import DomainError
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.runtime import QueryOutcome, Runtime
+from alumnet.schema.context import Context, Info
+from alumnet.schema.cost import operation_cost
+from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
+from alumnet.schema.ops.types import Job, job_node
+
+MAX_PAGE = 1000
+# Tried largest first when the query names no page size: the largest within the cost limit.
+PAGE_SIZES = (1000, 500, 250, 100, 50, 20, 10, 1)
+Found = tuple[FieldNode, GraphQLObjectType, list[str]]
+
+
+def _is_connection(named: Any) -> bool:
+    fields = getattr(named, "fields", None) or {}
+    return isinstance(named, GraphQLObjectType) and "edges" in fields and "pageInfo" in fields
+
+
+def _connections(
+    schema: GraphQLSchema,
+    selection_set: SelectionSetNode | None,
+    parent: Any,
+    path: list[str],
+    fragments: dict[str, FragmentDefinitionNode],
+) -> list[Found]:
+    """The outermost connections a selection reaches through fields that are not lists."""
+    found: list[Found] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            definition = (getattr(parent, "fields", None) or {}).get(selection.name.value)
+            if definition is None:
+                continue
+            of_type = definition.type
+            if isinstance(of_type, GraphQLNonNull):
+                of_type = of_type.of_type
+            if isinstance(of_type, GraphQLList):
+                continue
+            named = get_named_type(of_type)
+            key = [*path, (selection.alias or selection.name).value]
+            if _is_connection(named):
+                found.append((selection, named, key))
+            else:
+                found += _connections(schema, selection.selection_set, named, key, fragments)
+        elif isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
+            narrowed = schema.get_type(condition.name.value) if condition else parent
+            found += _connections(schema, selection.selection_set, narrowed, path, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                narrowed = schema.get_type(fragment.type_condition.name.value)
+                found += _connections(schema, fragment.selection_set, narrowed, path, fragments)
+    return found
+
+
+def _field(alias: str, name: str, *subfields: str) -> FieldNode:
+    selections = tuple(FieldNode(name=NameNode(value=f), arguments=(), directives=())
+                       for f in subfields)  # fmt: skip
+    return FieldNode(
+        alias=NameNode(value=alias), name=NameNode(value=name), arguments=(), directives=(),
+        selection_set=SelectionSetNode(selections=selections) if selections else None,
+    )  # fmt: skip
+
+
+def _variable(name: str, type_name: str, required: bool) -> VariableDefinitionNode:
+    named = NamedTypeNode(name=NameNode(value=type_name))
+    return VariableDefinitionNode(
+        variable=VariableNode(name=NameNode(value=name)),
+        type=NonNullTypeNode(type=named) if required else named, directives=(),
+    )  # fmt: skip
+
+
+class _UsedVariables(Visitor):
+    """The variables used in selections (not merely defined)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable_definition(self, *_: Any) -> Any:
+        return self.SKIP
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+class _Paging(Visitor):
+    """Pages the connection field: our `first` and `after`, and the page info."""
+
+    def __init__(self, target: FieldNode, extra: list[FieldNode]) -> None:
+        super().__init__()
+        self.target, self.extra = target, extra
+
+    def enter_field(self, node: FieldNode, *_: Any) -> Any:
+        if node is not self.target:
+            return None
+        arguments = (
+            *(a for a in node.arguments or () if a.name.value not in ("first", "after")),
+            ArgumentNode(name=NameNode(value="first"),
+                         value=VariableNode(name=NameNode(value=bulk.FIRST_VARIABLE))),
+            ArgumentNode(name=NameNode(value="after"),
+                         value=VariableNode(name=NameNode(value=bulk.AFTER_VARIABLE))),
+        )  # fmt: skip
+        selections = node.selection_set.selections if node.selection_set else ()
+        paged = SelectionSetNode(selections=(*selections, *self.extra))
+        return replace(node, arguments=arguments, selection_set=paged)
+
+
+def _invalid(message: str, field: str = "query", code: str = "INVALID") -> DomainError:
+    return DomainError.of(code, message, field)
+
+
+def _page_given(field: FieldNode, variables: dict[str, Any]) -> int | None:
+    for argument in field.arguments or ():
+        if argument.name.value != "first":
+            continue
+        value: Any = None
+        if isinstance(argument.value, IntValueNode):
+            value = int(argument.value.value)
+        elif isinstance(argument.value, VariableNode):
+            value = variables.get(argument.value.name.value)
+        if not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
+            raise _invalid(f"`first` on the connection must be from 1 to {MAX_PAGE}.")
+        return value
+    return None
+
+
+def plan(
+    schema: GraphQLSchema,
+    settings: Settings,
+    text: str,
+    variables: dict[str, Any],
+    operation_name: str | None,
+) -> bulk.Plan:
+    """Check a bulk query and rewrite it to page through its one outermost connection."""
+    try:
+        document: DocumentNode = parse(text, max_tokens=settings.max_tokens)
+    except GraphQLError as exc:
+        raise _invalid(f"Not a GraphQL query: {exc.message}") from None
+    errors = validate(schema, document)
+    if errors:
+        raise _invalid(errors[0].message)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        raise _invalid("Name the one operation to run.", "operationName")
+    operation = operations[0]
+    if operation.operation != OperationType.QUERY:
+        raise _invalid("Only queries run in bulk.", code="NOT_A_QUERY")
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    root = schema.query_type
+    found = _connections(schema, operation.selection_set, root, [], fragments)
+    if len(found) != 1:
+        raise _invalid(
+            "Select exactly one connection (a list with `edges` and `pageInfo`), reached "
+            f"through fields that are not lists; this query selects {len(found)}.",
+            code="NO_CONNECTION",
+        )
+    field, connection, path = found[0]
+    given = {a.name.value for a in field.arguments or ()}
+    if given & {"last", "before"}:
+        raise _invalid("Bulk queries page forward: leave out `last` and `before`.")
+    mine = {bulk.FIRST_VARIABLE, bulk.AFTER_VARIABLE}
+    if any(d.variable.name.value in mine for d in operation.variable_definitions or ()):
+        raise _invalid(f"The variables {sorted(mine)} are the bulk query's own.")
+    page_given = _page_given(field, variables)
+
+    # The rewrite: our page size and cursor, and the page info to follow them.
+    extra = [_field(bulk.PAGE_INFO_ALIAS, "pageInfo", "hasNextPage", "endCursor")]
+    if "totalCount" in connection.fields:
+        extra.append(_field(bulk.TOTAL_ALIAS, "totalCount"))
+    index = document.definitions.index(operation)
+    document = visit(document, _Paging(field, extra))
+    used = _UsedVariables()
+    visit(document, used)
+    operation = cast(OperationDefinitionNode, document.definitions[index])
+    operation = replace(operation, variable_definitions=(
+        *(d for d in operation.variable_definitions or () if d.variable.name.value in used.names),
+        _variable(bulk.FIRST_VARIABLE, "Int", True),
+        _variable(bulk.AFTER_VARIABLE, "String", False),
+    ))  # fmt: skip
+    document = replace(document, definitions=(
+        *document.definitions[:index], operation, *document.definitions[index + 1 :]
+    ))  # fmt: skip
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    kept = {d.variable.name.value for d in operation.variable_definitions or ()}
+    variables = {k: v for k, v in variables.items() if k in kept}
+
+    # Pages as large as the cost limit allows (or as the query asks).
+    page = None
+    for size in (page_given,) if page_given else PAGE_SIZES:
+        cost = operation_cost(schema, operation, fragments,
+                              {**variables, bulk.FIRST_VARIABLE: size})  # fmt: skip
+        if cost <= settings.max_query_cost:
+            page = size
+            break
+    if page is None:
+        raise _invalid(
+            f"A page of this query would cost {cost}, over the maximum of "
+            f"{settings.max_query_cost}: select fewer fields or smaller nested lists.",
+            code="TOO_COSTLY",
+        )
+    rewritten = print_ast(document)
+    problems = validate(schema, parse(rewritten))
+    if problems:
+        raise _invalid(problems[0].message)
+    return bulk.Plan(
+        query=rewritten, operation_name=operation.name.value if operation.name else None,
+        variables=variables, path=path, page_size=page,
+    )  # fmt: skip
+
+
+async def run_query(
+    runtime: Runtime,
+    viewer: Viewer,
+    query: str,
+    variables: dict[str, Any],
+    operation_name: str | None,
+) -> QueryOutcome:
+    """One operation through the whole schema (limits, permissions, masking), as ``viewer``,
+    outside any HTTP request."""
+    from alumnet.schema import build_schema
+
+    result = await build_schema(runtime.settings).execute(
+        query,
+        variable_values=variables,
+        context_value=Context(runtime=runtime, viewer=viewer),
+        operation_name=operation_name,
+    )
+    # Pages of the fast path hold their JSON unparsed (orjson.Fragment): read it back.
+    data = orjson.loads(orjson.dumps(result.data)) if result.data is not None else None
+    return QueryOutcome(data, [e.message for e in result.errors or ()])
+
+
+@strawberry.enum(description="Why `bulkQueryRun` refused a query.")
+class BulkQueryErrorCode(Enum):
+    INVALID = strawberry.enum_value("INVALID", description=INVALID)
+    NOT_A_QUERY = strawberry.enum_value(
+        "NOT_A_QUERY", description="Mutations and subscriptions do not run in bulk."
+    )
+    NO_CONNECTION = strawberry.enum_value(
+        "NO_CONNECTION", description="The query must select exactly one outermost connection."
+    )
+    TOO_COSTLY = strawberry.enum_value(
+        "TOO_COSTLY", description="Even one page of it would be over the query cost limit."
+    )
+
+
+@strawberry.type(description="A problem with a bulk query.")
+class BulkQueryError(UserError):
+    code: BulkQueryErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="A query to run over every page of one connection.")
+class BulkQueryRunInput:
+    query: str = strawberry.field(
+        description="A GraphQL query selecting one connection, e.g. `{ directory { edges { "
+        "node { id name } } } }`. Its `first` (optional) sets the page size; `after`, "
+        "`last` and `before` are the job's to set."
+    )
+    variables: JSON | None = strawberry.field(default=None, description="Its variables.")
+    operation_name: str | None = strawberry.field(
+        default=None, description="Which operation, if the document has several."
+    )
+
+
+@strawberry.type(description="The job running the query; its `file` is the JSON Lines result.")
+class BulkQueryPayload:
+    job: Job | None = strawberry.field(
+        description="Follow it with `jobUpdated`; once it succeeded, `file { downloadUrl }` "
+        "holds one JSON object per node, in the connection's order."
+    )
+    connection: list[str] | None = strawberry.field(
+        description="The path, from the root, of the connection it pages through."
+    )
+    page_size: int | None = strawberry.field(
+        description="Nodes per page: the query's `first`, else as many (up to 1,000) as the "
+        "query cost limit allows."
+    )
+    user_errors: list[BulkQueryError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type
+class BulkQueryMutation:
+    @strawberry.mutation(
+        description="Run a query in the background over every page of one connection, as "
+        "you, with your permissions (`data:bulk`); the result is a JSON Lines file."
+    )
+    async def bulk_query_run(
+        self, info: Info, input: Annotated[BulkQueryRunInput, arg("The query.")]
+    ) -> BulkQueryPayload:
+        viewer = info.context.viewer
+        given: dict[str, Any] = input.variables if isinstance(input.variables, dict) else {}
+        checked: list[bulk.Plan] = []
+
+        async def change(uow: Any) -> int:
+            viewer.require(Permission.DATA_BULK)
+            checked.append(plan(info.schema._schema, info.context.runtime.settings,
+                                input.query, dict(given), input.operation_name))  # fmt: skip
+            return await bulk.request(uow, viewer, checked[0])
+
+        job_id, problems = await run_in_transaction(info, change)
+        return BulkQueryPayload(
+            job=await job_node(info, job_id),
+            connection=checked[0].path if job_id is not None else None,
+            page_size=checked[0].page_size if job_id is not None else None,
+            user_errors=user_errors(BulkQueryError, BulkQueryErrorCode, problems),
+        )
