@@ -35,7 +35,6 @@ from alumnet.domain.data import files
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
-from alumnet.domain.people import personal_data
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import (
     JOBS_BY_STATUS,
@@ -393,17 +392,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
         return HTMLResponse(emails.unsubscribe_page(state="done", kind=kind))
 
-    async def personal_data_download(request: Request) -> Response:
-        """A signed, short-lived link to one's own personal-data export."""
-        content = await personal_data.download(runtime, request.query_params.get("token", ""))
-        if content is None:
-            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
-        return Response(
-            content, media_type="application/json",
-            headers={"Content-Disposition": 'attachment; filename="alumnet-personal-data.json"',
-                     "Cache-Control": "no-store"},
-        )  # fmt: skip
-
     async def file_download(request: Request) -> Response:
         """A signed, short-lived link to one of one's stored files (an export), streamed."""
         found = files.read_link(settings, request.query_params.get("token", ""))
@@ -448,7 +436,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
-            Route("/downloads/personal-data", personal_data_download),
             Route("/downloads/file", file_download),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],

@@ -268,6 +268,12 @@ def import_file(
     all_or_nothing: Annotated[
         bool, typer.Option("--all-or-nothing", help="Write nothing if any row is rejected.")
     ] = False,
+    invite: Annotated[
+        bool,
+        typer.Option(
+            "--invite", help="E-mail each person created an invitation to choose a password."
+        ),
+    ] = False,
     map_: Annotated[
         list[str] | None,
         typer.Option("--map", help='"Column header=field" (repeatable); "Header=" ignores it.'),
@@ -300,7 +306,7 @@ def import_file(
                     record = await imports.create(
                         uow, Viewer(via="cli"), kind=kind.replace("-", "_"), filename=path.name,
                         read=read, mapping=mapping, all_or_nothing=all_or_nothing,
-                        dry_run=dry_run, limit=settings.import_max_bytes,
+                        dry_run=dry_run, limit=settings.import_max_bytes, invite=invite,
                     )  # fmt: skip
             except DomainError as exc:
                 typer.secho(exc.problems[0].message, fg=typer.colors.RED, err=True)

@@ -330,3 +330,40 @@ async def test_rollback_takes_back_the_role_and_profile_it_gave(programme: Progr
         assert "STUDENT" in (await of(roles, who))["roles"]
     assert (await of(profile, "s1@example.org"))["profile"] is None
     assert (await of(profile, "s2@example.org"))["profile"]["company"] is None
+
+
+async def test_people_created_by_a_run_can_be_invited(programme: Programme) -> None:
+    """A preview sends nothing; a run with `invite` e-mails each person it created (not the
+    ones it updated) a one-time link, and the token in it sets their password."""
+    import email
+    import re
+    from email import policy
+
+    p = programme
+    csv = ("email,name\ninvited.one@example.org,Invited One\ninvited.two@example.org,"
+           "Invited Two\nalumnus@example.org,Alumnus Again\n")  # fmt: skip
+    made = await upload(p, "admin", csv.encode(), invite=True)
+    imported = made["data"]["importUpload"]["import"]["id"]
+    assert (await status(p, imported))["status"] == "PREVIEWED"
+    assert p.api.mailbox.to("invited.one@example.org") == []
+    await ok(p, "admin", RUN, {"n": imported}, "importRun")
+    assert (await status(p, imported))["created"] == 2
+    await p.api.run_jobs()
+    [raw] = p.api.mailbox.to("invited.one@example.org")
+    letter = email.message_from_string(raw, policy=policy.default)
+    assert letter["Subject"] == "Your alumnet account" and letter["List-Unsubscribe"] is None
+    assert len(p.api.mailbox.to("invited.two@example.org")) == 1
+    assert p.api.mailbox.to("alumnus@example.org") == []  # updated, not created
+    body = letter.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    token = re.search(r"passwordReset mutation:\s+(\S+)", body)
+    assert token is not None
+    reset = """mutation($t: String!, $p: String!) { passwordReset(input: {token: $t, password: $p})
+      { reset userErrors { code } } }"""
+    done = await p.api.gql(reset, {"t": token.group(1), "p": "a brand new passphrase"})
+    assert done["data"]["passwordReset"] == {"reset": True, "userErrors": []}
+    assert await p.api.sign_in("invited.one@example.org", "a brand new passphrase")
+    # Without `invite`, nobody is e-mailed.
+    quiet = "email,name\nquiet.one@example.org,Quiet One\n"
+    await upload(p, "admin", quiet.encode(), dryRun=False)
+    await p.api.run_jobs()
+    assert p.api.mailbox.to("quiet.one@example.org") == []

@@ -143,19 +143,15 @@ CLEANUP_JOB = "data.cleanup"
 
 
 async def delete_expired(rt: Any) -> dict[str, int]:
-    """Nightly: expired files (exports) and expired personal-data exports go, with their
-    chunks."""
+    """Nightly: expired files (exports, bulk query results, personal-data exports) go, with
+    their chunks and the personal-data export records that point at them."""
     from sqlalchemy import delete
 
     from alumnet.persistence.models import PersonalExport
 
     now = datetime.now(UTC)
     async with rt.transaction() as uow:
-        files_gone = await uow.session.execute(
-            delete(StoredFile).where(StoredFile.expires_at < now)
-        )
-        exports_gone = await uow.session.execute(
-            delete(PersonalExport).where(PersonalExport.expires_at < now)
-        )
-    return {"files": int(getattr(files_gone, "rowcount", 0) or 0),
-            "personalExports": int(getattr(exports_gone, "rowcount", 0) or 0)}  # fmt: skip
+        expired = select(StoredFile.id).where(StoredFile.expires_at < now)
+        await uow.session.execute(delete(PersonalExport).where(PersonalExport.file_id.in_(expired)))
+        gone = await uow.session.execute(delete(StoredFile).where(StoredFile.expires_at < now))
+    return {"files": int(getattr(gone, "rowcount", 0) or 0)}

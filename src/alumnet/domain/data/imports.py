@@ -17,11 +17,13 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 
+from alumnet.config import Settings
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table, plain
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import invite as send_invitations
 from alumnet.domain.people.duplicates import email_key
 from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER
 from alumnet.domain.runtime import Runtime
@@ -234,6 +236,7 @@ async def create(
     all_or_nothing: bool,
     dry_run: bool,
     limit: int,
+    invite: bool = False,
 ) -> Import:
     """Store an upload (a chunk at a time, refusing it once past ``limit`` bytes) and
     record the import; the caller starts its job."""
@@ -255,20 +258,22 @@ async def create(
     record = Import(
         kind=kind, status="uploaded", file_id=stored.id, filename=filename[:255],
         sha256=stored.sha256 or "", size=stored.size, mapping=mapping or {},
-        all_or_nothing=all_or_nothing, dry_run=dry_run, created_by_id=viewer.user_id,
-        created_at=datetime.now(UTC),
+        all_or_nothing=all_or_nothing, dry_run=dry_run, invite=invite,
+        created_by_id=viewer.user_id, created_at=datetime.now(UTC),
     )  # fmt: skip
     uow.session.add(record)
     await uow.session.flush()
     audit.record(
         uow, "import.upload", object_type="Import", object_ids=[record.id],
         details={"kind": kind, "file": filename[:255], "sha256": record.sha256,
-                 "size": record.size, "dryRun": dry_run},
+                 "size": record.size, "dryRun": dry_run, "invite": invite},
     )  # fmt: skip
     return record
 
 
-async def start(uow: UnitOfWork, record: Import, *, dry_run: bool) -> int:
+async def start(
+    uow: UnitOfWork, record: Import, *, dry_run: bool, invite: bool | None = None
+) -> int:
     """Queue a preview or a run. A run happens once: its rows are the rollback's record (a
     completed import is uploaded again to run again), so its job is never retried."""
     if record.status == "completed" or (record.status in ("uploaded", "running")
@@ -279,6 +284,8 @@ async def start(uow: UnitOfWork, record: Import, *, dry_run: bool) -> int:
             "importId",
         )
     record.dry_run = dry_run
+    if invite is not None:
+        record.invite = invite
     job = await uow.add_job(IMPORT_JOB, {"import_id": record.id}, max_attempts=1)
     record.job_id = job.id
     return job.id
@@ -293,6 +300,7 @@ async def execute(rt: Runtime, import_id: int, report: Report | None = None) -> 
         if record.status in ("completed", "rolling_back", "rolled_back"):
             return {"skipped": record.status}
         kind, dry_run, all_or_nothing = record.kind, record.dry_run, record.all_or_nothing
+        invite = record.invite
         file_id, override = record.file_id, dict(record.mapping or {})
         record.status = "running"
         await session.execute(delete(ImportRow).where(ImportRow.import_id == import_id))
@@ -310,7 +318,7 @@ async def execute(rt: Runtime, import_id: int, report: Report | None = None) -> 
         progress = Progress()
         outcome = await _process(rt, import_id, kind, table, mapping, dry_run=dry_run,
                                  all_or_nothing=all_or_nothing, progress=progress,
-                                 report=report)  # fmt: skip
+                                 report=report, invite=invite)  # fmt: skip
     finally:
         local.close()
     status = "previewed" if dry_run else ("failed" if outcome else "completed")
@@ -343,6 +351,8 @@ class _State:
     missions: dict[str, int | None] = field(default_factory=dict)
     outcome: dict[int, str] = field(default_factory=dict)  # row number → counted outcome
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the people a run creates are invited: the settings their links are made with.
+    invite: Settings | None = None
 
 
 async def _process(
@@ -356,10 +366,11 @@ async def _process(
     all_or_nothing: bool,
     progress: Progress,
     report: Report | None,
+    invite: bool = False,
 ) -> str | None:
     """Every batch; returns why the whole import failed (all-or-nothing), if it did."""
-    state = _State()
     apply = not dry_run
+    state = _State(invite=rt.settings if invite and apply else None)
     if not (all_or_nothing and apply):
         for batch in _batches(table, mapping):
             async with rt.transaction() as uow:
@@ -590,7 +601,7 @@ async def _people(
                          before=_as_json(before_user | before_profile | added_before),
                          after=_as_json(changed_user | changed_profile | added_after)))  # fmt: skip
     if apply:
-        await _apply_people(uow, kind, creates, updates, profiles, rows)
+        await _apply_people(uow, kind, creates, updates, profiles, rows, state.invite)
     return rows
 
 
@@ -601,6 +612,7 @@ async def _apply_people(
     updates: list[tuple[Candidate, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
     profiles: dict[int, Any],
     rows: list[dict[str, Any]],
+    invite: Settings | None,
 ) -> None:
     session = uow.session
     now = datetime.now(UTC)
@@ -622,6 +634,10 @@ async def _apply_people(
         )
         for i, (c, _, _) in zip(ids, creates, strict=True):
             by_row[c.row_number]["target_id"] = i
+        if invite is not None:
+            people = [(i, row.values["email"], str(values["name"]))
+                      for i, (row, values, _) in zip(ids, creates, strict=True)]  # fmt: skip
+            await send_invitations(uow, invite, people)
     for _, user_id, user_values, profile_values, _ in updates:
         if user_values:
             await session.execute(

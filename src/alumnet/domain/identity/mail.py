@@ -67,10 +67,12 @@ def password_reset_body(settings: Settings, user: User, token: str) -> str:
     )
 
 
-def invitation_body(settings: Settings, user: User, token: str) -> str:
+def invitation_body(settings: Settings, name: str, token: str) -> str:
     return (
-        f"Hello {user.name},\n\n"
+        f"Hello {name},\n\n"
         "An administrator created an alumnet account for you. Choose your password here:\n\n"
         f"{_link(settings, '/reset-password', token)}\n\n"
-        f"or send this token with the passwordReset mutation:\n\n{token}\n"
+        f"or send this token with the passwordReset mutation:\n\n{token}\n\n"
+        "The link works once and expires in 7 days; after that, ask for a new one with the "
+        "passwordResetRequest mutation.\n"
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2.exceptions import HashingError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from alumnet.config import Settings
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit, mail
 from alumnet.domain.identity.permissions import (
@@ -20,7 +22,7 @@ from alumnet.domain.identity.permissions import (
 )
 from alumnet.domain.identity.secrets import digest, new_secret
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.models import OneTimeToken, Session, User, UserRole
+from alumnet.persistence.models import OneTimeToken, OutboundEmail, Session, User, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
 EMAIL_MAX = 254
@@ -112,6 +114,35 @@ async def _new_one_time_token(uow: UnitOfWork, user: User, purpose: str, ttl_sec
     return token
 
 
+INVITATION_TTL = timedelta(days=7)
+
+
+async def invite(
+    uow: UnitOfWork, settings: Settings, people: Sequence[tuple[int, str, str]]
+) -> None:
+    """Invitation e-mails to people created without a password (by an admin, or by an
+    import), each with a one-time link to choose one (valid a week): a few statements
+    and one e-mail job per hundred people, however many."""
+    if not people:
+        return
+    now = datetime.now(UTC)
+    tokens = [new_secret() for _ in people]
+    await uow.session.execute(insert(OneTimeToken), [
+        {"user_id": user_id, "purpose": PURPOSE_RESET, "token_hash": digest(token),
+         "created_at": now, "expires_at": now + INVITATION_TTL}
+        for (user_id, _, _), token in zip(people, tokens, strict=True)
+    ])  # fmt: skip
+    made = await uow.session.execute(
+        insert(OutboundEmail).returning(OutboundEmail.id, sort_by_parameter_order=True), [
+            {"user_id": user_id, "to_address": email, "subject": "Your alumnet account",
+             "text_body": mail.invitation_body(settings, name, token), "template": "invitation",
+             "created_at": now}
+            for (user_id, email, name), token in zip(people, tokens, strict=True)
+        ],
+    )  # fmt: skip
+    await mail.queue_sending(uow, [int(i) for i in made.scalars()])
+
+
 async def revoke_sessions(uow: UnitOfWork, user_id: int, reason: str) -> None:
     await uow.session.execute(
         update(Session)
@@ -155,14 +186,7 @@ async def create_user(rt: Runtime, uow: UnitOfWork, viewer: Viewer, data: NewUse
         verified=data.email_verified,
     )
     if data.password is None:
-        token = await _new_one_time_token(uow, user, PURPOSE_RESET, 7 * 24 * 3600)
-        await mail.queue_email(
-            uow,
-            user=user,
-            template="invitation",
-            subject="Your alumnet account",
-            body=mail.invitation_body(rt.settings, user, token),
-        )
+        await invite(uow, rt.settings, [(user.id, user.email, user.name)])
     audit.record(
         uow,
         "user.create",

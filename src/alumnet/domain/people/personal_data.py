@@ -11,11 +11,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 from argon2.exceptions import VerificationError
 from sqlalchemy import delete, func, or_, select, update
 
-from alumnet.config import Settings
+from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
@@ -39,6 +38,7 @@ from alumnet.persistence.models import (
     ProfileView,
     Session,
     SocialLink,
+    StoredFile,
     Ticket,
     TicketMessage,
     User,
@@ -97,15 +97,19 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         )
         tables.setdefault("messages", []).extend(_row(r) for r in received.all())
     data["tables"] = tables
+    content = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
     async with rt.transaction() as uow:
-        now = datetime.now(UTC)
-        record = PersonalExport(
-            user_id=user_id, content=json.dumps(data, ensure_ascii=False, default=str),
-            created_at=now, expires_at=now + EXPORT_TTL,
+        writer = await files.new_file(
+            uow.session, owner_id=user_id, name="alumnet-personal-data.json",
+            content_type="application/json", expires_in=EXPORT_TTL,
         )  # fmt: skip
+        await writer.write(content)
+        stored = await writer.close()
+        record = PersonalExport(user_id=user_id, file_id=stored.id, created_at=stored.created_at,
+                                expires_at=stored.expires_at)  # fmt: skip
         uow.session.add(record)
         await uow.session.flush()
-        return {"exportId": record.id, "tables": len(tables)}
+        return {"exportId": record.id, "fileId": stored.id, "tables": len(tables)}
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -138,6 +142,10 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
         (Session, Session.user_id), (PersonalExport, PersonalExport.user_id),
     ):  # fmt: skip
         await session.execute(delete(model).where(column == me))
+    # Their exports and bulk results (files that expire); uploads stay with import history.
+    await session.execute(
+        delete(StoredFile).where(StoredFile.owner_id == me, StoredFile.expires_at.is_not(None))
+    )
     await session.execute(
         delete(Follow).where(or_(Follow.follower_id == me, Follow.followee_id == me))
     )
@@ -172,36 +180,3 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
     user.updated_at = datetime.now(UTC)
     uow.actor_id = me
     audit.record(uow, "personal_data.erase", object_type="User", object_ids=[me])
-
-
-DOWNLOAD_AUDIENCE = "alumnet-download"
-DOWNLOAD_TTL = timedelta(minutes=15)
-
-
-def download_url(settings: Settings, user_id: int, export_id: int) -> str:
-    """A short-lived signed link to one export, for its owner."""
-    claims = {"sub": str(user_id), "export": export_id, "aud": DOWNLOAD_AUDIENCE,
-              "exp": datetime.now(UTC) + DOWNLOAD_TTL}  # fmt: skip
-    token = jwt.encode(claims, settings.secret_key, algorithm="HS256")
-    return f"{settings.public_url}/downloads/personal-data?token={token}"
-
-
-async def download(rt: Runtime, token: str) -> str | None:
-    """The export's JSON behind a link, or None if the link is bad, expired or the export
-    is gone."""
-    try:
-        claims = jwt.decode(token, rt.settings.secret_key, algorithms=["HS256"],
-                            audience=DOWNLOAD_AUDIENCE,
-                            options={"require": ["sub", "export", "aud", "exp"]})  # fmt: skip
-        user_id, export_id = int(claims["sub"]), int(claims["export"])
-    except (jwt.PyJWTError, TypeError, ValueError):
-        return None
-    async with rt.database.connect() as conn:
-        found = await conn.execute(
-            select(PersonalExport.content).where(
-                PersonalExport.id == export_id, PersonalExport.user_id == user_id,
-                PersonalExport.expires_at > datetime.now(UTC),
-            )
-        )  # fmt: skip
-        content = found.scalar()
-    return str(content) if content is not None else None

@@ -59,6 +59,8 @@ class Import(Base):
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     all_or_nothing: Mapped[bool] = mapped_column(default=False)
     dry_run: Mapped[bool] = mapped_column(default=False)
+    # People it creates get an invitation e-mail to choose a password.
+    invite: Mapped[bool] = mapped_column(default=False)
     total: Mapped[int] = mapped_column(default=0)
     processed: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)

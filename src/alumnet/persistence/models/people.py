@@ -212,8 +212,8 @@ class DuplicateCandidate(Base):
 
 
 class PersonalExport(Base):
-    """Everything alumnet holds about one person, as JSON, for them to download once
-    or until it expires."""
+    """Everything alumnet holds about one person, as a JSON stored file, for them to
+    download until it expires (the file's expiry deletes this row with it)."""
 
     __tablename__ = "personal_exports"
 
@@ -221,6 +221,8 @@ class PersonalExport(Base):
     user_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    content: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("stored_files.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -123,6 +123,10 @@ class Import(relay.Node):
     mapping: JSON = strawberry.field(description="Column header → field, as given.")
     all_or_nothing: bool = strawberry.field(description="Whether one bad row stops it all.")
     dry_run: bool = strawberry.field(description="A preview: nothing is written.")
+    invite: bool = strawberry.field(
+        description="Whether the people a run creates get an e-mail inviting them to choose a "
+        "password (a one-time link, valid 7 days)."
+    )
     processed: int = strawberry.field(description="Rows read so far.")
     created: int = strawberry.field(description="Rows that created (or would create).")
     updated: int = strawberry.field(description="Rows that updated (or would).")
@@ -139,7 +143,8 @@ class Import(relay.Node):
             id=row.id, kind=ImportKind(row.kind), status=ImportStatus(row.status),
             filename=row.filename, sha256=row.sha256, size=row.size,
             mapping=cast(JSON, row.mapping or {}),
-            all_or_nothing=row.all_or_nothing, dry_run=row.dry_run, processed=row.processed,
+            all_or_nothing=row.all_or_nothing, dry_run=row.dry_run, invite=row.invite,
+            processed=row.processed,
             created=row.created, updated=row.updated, unchanged=row.unchanged,
             rejected=row.rejected, error=row.error, created_at=row.created_at,
             finished_at=row.finished_at, _row=row,
@@ -228,12 +233,20 @@ class ImportUploadInput:
     dry_run: bool = strawberry.field(
         default=True, description="Preview first (the default): report, write nothing."
     )
+    invite: bool = strawberry.field(
+        default=False,
+        description="When run, e-mail each person it creates an invitation to choose a "
+        "password. Without it they exist but cannot sign in until they reset their password.",
+    )
 
 
 @strawberry.input(description="Run (or preview again) an uploaded import.")
 class ImportRunInput:
     import_id: relay.GlobalID = strawberry.field(description="The import.")
     dry_run: bool = strawberry.field(default=False, description="Preview instead.")
+    invite: bool | None = strawberry.field(
+        default=None, description="Invite the people it creates (null: as uploaded)."
+    )
 
 
 @strawberry.input(description="Undo an import.")
@@ -290,7 +303,7 @@ class DataMutation:
                 uow, viewer, kind=str(input.kind.value),
                 filename=getattr(upload, "filename", None) or "upload", read=upload.read,
                 mapping=mapping, all_or_nothing=input.all_or_nothing, dry_run=input.dry_run,
-                limit=limit,
+                limit=limit, invite=input.invite,
             )  # fmt: skip
             await imports.start(uow, record, dry_run=input.dry_run)
             return record
@@ -315,7 +328,7 @@ class DataMutation:
                 raise DomainError.of(
                     "INVALID", f"This import is {record.status.replace('_', ' ')}.", "importId"
                 )
-            await imports.start(uow, record, dry_run=input.dry_run)
+            await imports.start(uow, record, dry_run=input.dry_run, invite=input.invite)
             return record
 
         found, problems = await run_in_transaction(info, change)
@@ -482,7 +495,10 @@ def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
 
 @strawberry.type
 class ExportQuery:
-    @strawberry.field(description="Your exports not yet expired, newest first.")
+    @strawberry.field(
+        description="Your files not yet expired (exports, bulk query results, personal-data "
+        "exports), newest first (at most 50)."
+    )
     async def exports(self, info: Info) -> list[ExportFile]:
         me = info.context.viewer.user_id or -1
         query = (

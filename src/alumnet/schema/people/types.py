@@ -13,9 +13,9 @@ import strawberry
 from sqlalchemy import case, func, select
 from strawberry import relay
 
+from alumnet.domain.data import files
 from alumnet.domain.identity.permissions import Permission
 from alumnet.domain.people import directory, privacy
-from alumnet.domain.people.personal_data import download_url
 from alumnet.persistence.loaders import people as loaders
 from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.models import DuplicateCandidate as CandidateModel
@@ -625,13 +625,19 @@ class PersonalExport(relay.Node):
     id: relay.NodeID[int]
     created_at: datetime = strawberry.field(description="When it was made (UTC).")
     expires_at: datetime = strawberry.field(description="When it is deleted (UTC).")
+    _file_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(id=row.id, created_at=row.created_at, expires_at=row.expires_at,
+                   _file_id=row.file_id)  # fmt: skip
 
     @strawberry.field(
         description="A link to download it (JSON), valid for 15 minutes; ask again for a new one."
     )
     def download_url(self, info: Info) -> str:
-        return download_url(
-            info.context.runtime.settings, info.context.viewer.user_id or 0, self.id
+        return files.download_url(
+            info.context.runtime.settings, info.context.viewer.user_id or 0, self._file_id
         )
 
     @classmethod
@@ -642,10 +648,7 @@ class PersonalExport(relay.Node):
         mine = ExportModel.user_id == (info.context.viewer.user_id or -1)
         table = ExportModel.__table__
         found = await readable_rows(info, table, ids, mine)
-        return [
-            cls(id=r.id, created_at=r.created_at, expires_at=r.expires_at) if r else None
-            for r in (found.get(i) for i in ids)
-        ]
+        return [cls.from_row(r) if r else None for r in (found.get(i) for i in ids)]
 
 
 @strawberry.type
@@ -732,12 +735,10 @@ class PeopleQuery:
     async def personal_data_exports(self, info: Info) -> list[PersonalExport]:
         me = info.context.viewer.user_id or -1
         query = (
-            select(ExportModel.id, ExportModel.created_at, ExportModel.expires_at)
+            select(ExportModel.__table__)
             .where(ExportModel.user_id == me, ExportModel.expires_at > datetime.now(UTC))
             .order_by(ExportModel.id.desc())
             .limit(20)
         )
         async with info.context.reads.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [PersonalExport(id=r.id, created_at=r.created_at, expires_at=r.expires_at)
-                for r in rows]  # fmt: skip
+            return [PersonalExport.from_row(r) for r in (await conn.execute(query)).all()]
