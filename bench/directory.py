@@ -82,6 +82,16 @@ def add_profiles(total: int) -> float:
     return asyncio.run(go())
 
 
+def seed(profiles: int) -> None:
+    """A fresh benchmark database with ``profiles`` generated alumni, analysed."""
+    base.prepare_database()
+    print(f"generated profiles in {add_profiles(profiles):.1f} s", flush=True)
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", base.DATABASE, "-c",
+         "VACUUM ANALYZE"], check=True,
+    )  # fmt: skip
+
+
 def alumnus_token() -> str:
     from alumnet.config import load_settings
     from alumnet.domain.identity.jwt_tokens import issue_access_token
@@ -144,12 +154,7 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     os.environ.update(base.env())
     if not args.skip_seed:
-        base.prepare_database()
-        print(f"generated profiles in {add_profiles(args.profiles):.1f} s", flush=True)
-        subprocess.run(
-            ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", base.DATABASE, "-c",
-             "VACUUM ANALYZE"], check=True,
-        )  # fmt: skip
+        seed(args.profiles)
     token = alumnus_token()
     bodies = [
         {"query": SEARCH, "variables": {"q": f"{a} {b}", "f": FILTERS[i % len(FILTERS)]}}

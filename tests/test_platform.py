@@ -216,3 +216,27 @@ async def test_query_cost_is_reported_and_bounded(api: Api) -> None:
     assert "first/last" in error["message"]
     small = await api.gql(nested, {"n": 1}, token=admin)
     assert "errors" not in small
+    # A variable's default counts as if given.
+    defaulted = nested.replace("query($n: Int)", "query($n: Int = 50)")
+    body = await api.gql(defaulted, token=admin)
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+async def test_fragments_that_expand_too_far_are_refused_before_validation(api: Api) -> None:
+    """Thirty fragments, each spreading the next twice, expand to 2^30 fields: refused at
+    once (the depth and alias limiters would walk every spread). A few levels of the same
+    are fine, and the repeated fields merge, in the cost as in the result."""
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+
+    def chain(levels: int) -> str:
+        spreads = "".join(
+            f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }} " for i in range(levels)
+        )
+        return f"query {{ ...F0 }} {spreads} fragment F{levels} on Query {{ viewer {{ id }} }}"
+
+    body = await api.gql(chain(30), token=admin)
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert "data" not in body or body["data"] is None
+    body = await api.gql(chain(4), token=admin)
+    assert body["data"]["viewer"]["id"]
+    assert body["extensions"]["cost"]["requested"] == 2

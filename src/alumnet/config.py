@@ -87,6 +87,8 @@ class Settings:
     db_pool_size: int = 20
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
+    # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
+    export_max_bytes: int = 1024 * 1024 * 1024
 
     @property
     def is_production(self) -> bool:
@@ -163,4 +165,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),
         db_pool_size=_int(env, "ALUMNET_DB_POOL_SIZE", 20),
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
+        export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
     )

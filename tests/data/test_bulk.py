@@ -91,6 +91,67 @@ async def test_queries_that_cannot_run_in_bulk_are_refused(programme: Programme)
     nested = "{ users { edges { node { enrollments(first: 1000) { edges { node { id } } } } } } }"
     payload = await ok(p, "admin", BULK, {"i": {"query": nested}}, "bulkQueryRun")
     assert 0 < payload["pageSize"] < 1000
+    # Each node is a line: `edges { node }` once, directly on the connection, and nothing
+    # that could make the connection vanish between pages.
+    shapeless = {
+        "{ users { totalCount } }": "INVALID",
+        "{ users { edges { cursor } } }": "INVALID",
+        "{ users { edges { node { id } } e: edges { node { id } } } }": "INVALID",
+        "{ users { edges @include(if: true) { node { id } } } }": "INVALID",
+        "query($on: Boolean!) { users @include(if: $on) { edges { node { id } } } }": "INVALID",
+        "{ ... on Query @skip(if: false) { users { edges { node { id } } } } }": "INVALID",
+        "{ users { ...E } } fragment E on UserConnection { edges { node { id } } }": "INVALID",
+        "query($n: Int = 5000) { users(first: $n) { edges { node { id } } } }": "INVALID",
+        "query($n: Int!) { users(first: $n) { edges { node { id } } } }": "INVALID",
+    }
+    for query, code in shapeless.items():
+        payload = await call(p, "admin", BULK, {"i": {"query": query}}, "bulkQueryRun")
+        assert codes(payload) == [code], (query, payload)
+    # The same limits as a request: depth, aliases, fragments expanded.
+    deep = "{ users { edges { node { " + "profile { user { " * 8 + "id" + " } }" * 8 + " } } } }"
+    many = "{ users { edges { node { " + " ".join(f"a{i}: id" for i in range(20)) + " } } } }"
+    chain = "".join(f"fragment F{i} on User {{ ...F{i + 1} ...F{i + 1} }} " for i in range(30))
+    exploding = (
+        f"{{ users {{ edges {{ node {{ ...F0 }} }} }} }} {chain} fragment F30 on User {{ id }}"
+    )
+    for query, words in ((deep, "depth"), (many, "aliases"), (exploding, "fragments")):
+        payload = await call(p, "admin", BULK, {"i": {"query": query}}, "bulkQueryRun")
+        assert codes(payload) == ["INVALID"] and words in payload["userErrors"][0]["message"]
+
+
+async def test_aliases_defaults_and_a_total_counted_once(programme: Programme) -> None:
+    p = programme
+    query = """query($n: Int = 2) { people: users(first: $n) { rows: edges { item: node {
+      email } } } }"""
+    payload, job = await run(p, "admin", query)
+    assert payload["connection"] == ["people"] and payload["pageSize"] == 2  # the default
+    got = await lines(p, job)
+    assert got and all(set(row) == {"email"} for row in got)
+    assert job["progress"] == 1.0 and job["result"]["rows"] == len(got)
+    # The total is asked for on the first page only.
+    runtime = p.api.app.state.runtime
+    async with runtime.database.connect() as conn:
+        job_id = global_pk(relay.GlobalID.from_id(payload["job"]["id"]), "Job")
+        args = (await conn.execute(select(JobModel.args).where(JobModel.id == job_id))).scalar()
+    answered: list[dict[str, Any]] = []
+    queries = runtime.queries
+
+    async def recording(*given: Any) -> Any:
+        outcome = await queries(*given)
+        answered.append(outcome.data["people"])
+        return outcome
+
+    async def progress(fraction: float) -> None:
+        return None
+
+    runtime.queries = recording
+    try:
+        await bulk.run(runtime, dict(args), progress)
+    finally:
+        runtime.queries = queries
+    assert len(answered) > 1
+    assert bulk.TOTAL_ALIAS in answered[0]
+    assert all(bulk.TOTAL_ALIAS not in page for page in answered[1:])
 
 
 async def test_only_admins_and_only_as_themselves(programme: Programme) -> None:

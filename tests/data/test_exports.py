@@ -153,3 +153,47 @@ async def test_the_job_names_its_file_for_its_owner_only(programme: Programme) -
     assert job["file"]["name"] == "points.xlsx" and job["file"]["size"] > 0
     theirs = (await p.gql("admin", query, {"j": made["job"]["id"]}))["data"]["node"]
     assert theirs is not None and theirs["file"] is None  # admins see jobs, not others' files
+
+
+async def test_the_job_checks_again_and_stops_at_the_size_limit(programme: Programme) -> None:
+    """Who may export is read again when the job runs; an export past the size limit fails,
+    saying so, and stores nothing."""
+    from dataclasses import replace
+
+    import pytest
+    from sqlalchemy import delete, func, select
+    from strawberry import relay
+
+    from alumnet.domain.data import exports, files
+    from alumnet.persistence.models import StoredFile, UserRole
+    from alumnet.schema.nodes import global_pk
+
+    p = programme
+    runtime = p.api.app.state.runtime
+    mission = global_pk(relay.GlobalID.from_id(p.ids["ma"]), "Mission")
+    manager = global_pk(relay.GlobalID.from_id(p.ids["manager"]), "User")
+    wanted = exports.ExportRequest(kind="roster", format="csv", mission_id=mission)
+    args = {**wanted.as_args(), "user_id": manager}
+    small = replace(runtime, settings=replace(runtime.settings, export_max_bytes=64))
+    with pytest.raises(files.TooLarge, match="larger than the limit"):
+        await exports.produce(small, args)
+    async with runtime.database.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(StoredFile))).scalar() == 0
+    assert (await exports.produce(runtime, args))["rows"] == 2
+    async with runtime.transaction() as uow:
+        await uow.session.execute(delete(UserRole).where(UserRole.user_id == manager))
+    with pytest.raises(exports.ExportFailed, match="may no longer export"):
+        await exports.produce(runtime, args)
+
+
+def test_jobs_queued_before_the_list_filters_still_run() -> None:
+    from alumnet.domain.data.exports import ExportRequest
+
+    old = {
+        "kind": "directory", "format": "csv", "mission_id": None, "status": "active",
+        "query": "ada", "filter": {"company": "Acme", "graduation_from": 2020}, "user_id": 1,
+    }  # fmt: skip
+    wanted = ExportRequest.from_args(old)
+    assert wanted.statuses == ("active",) and wanted.query == "ada"
+    assert (wanted.directory.company, wanted.directory.graduation_from) == ("Acme", 2020)
+    assert ExportRequest.from_args(wanted.as_args()) == wanted

@@ -6,6 +6,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, update
+
+from alumnet.persistence.models import Profile, User
 from tests.data.conftest import Programme, status, upload
 from tests.engagement.conftest import call, codes, ok
 
@@ -309,27 +312,40 @@ async def test_rollback_takes_back_the_role_and_profile_it_gave(programme: Progr
     async def of(query: str, email: str) -> Any:
         return (await p.gql("admin", query, {"e": email}))["data"]["users"]["edges"][0]["node"]
 
-    csv = "email,name,employer\ns1@example.org,S1 Person,Acme\ns2@example.org,S2 Person,Baobab\n"
+    csv = (
+        "email,name,employer\ns1@example.org,S1 Person,Acme\ns2@example.org,S2 Person,Baobab\n"
+        "s3@example.org,S3 Person,Cedar\n"
+    )
     made = await upload(p, "admin", csv.encode(), dryRun=False)
     imported = made["data"]["importUpload"]["import"]["id"]
     done = await status(p, imported)
-    assert (done["updated"], done["unchanged"]) == (2, 0)
-    assert [r["action"] for r in done["rows"]] == ["UPDATED", "UPDATED"]
+    assert (done["updated"], done["unchanged"]) == (3, 0)
+    assert [r["action"] for r in done["rows"]] == ["UPDATED"] * 3
     assert "ALUMNUS" in (await of(roles, "s1@example.org"))["roles"]
     assert (await of(profile, "s1@example.org"))["profile"]["company"] == "Acme"
     again = await upload(p, "admin", csv.encode(), dryRun=True)
-    assert (await status(p, again["data"]["importUpload"]["import"]["id"]))["unchanged"] == 2
+    assert (await status(p, again["data"]["importUpload"]["import"]["id"]))["unchanged"] == 3
     # s2 edits their new profile before the rollback: the profile stays.
     edit = """mutation($i: ProfileUpdateInput!) { profileUpdate(input: $i) {
       userErrors { code } } }"""
     await ok(p, "s2", edit, {"i": {"headline": "Now an alumna"}}, "profileUpdate")
+    # s3's record goes for verification, which leaves updated_at alone: it stays too.
+    runtime = p.api.app.state.runtime
+    async with runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Profile)
+            .where(Profile.user_id == select(User.id).where(User.email == "s3@example.org")
+                   .scalar_subquery())
+            .values(record_status="pending")
+        )  # fmt: skip
     await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
     assert (await status(p, imported))["status"] == "ROLLED_BACK"
-    for who in ("s1@example.org", "s2@example.org"):
+    for who in ("s1@example.org", "s2@example.org", "s3@example.org"):
         assert "ALUMNUS" not in (await of(roles, who))["roles"]
         assert "STUDENT" in (await of(roles, who))["roles"]
     assert (await of(profile, "s1@example.org"))["profile"] is None
     assert (await of(profile, "s2@example.org"))["profile"]["company"] is None
+    assert (await of(profile, "s3@example.org"))["profile"]["company"] is None
 
 
 async def test_people_created_by_a_run_can_be_invited(programme: Programme) -> None:

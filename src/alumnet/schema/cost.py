@@ -85,9 +85,15 @@ def operation_cost(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
 ) -> int:
-    """What an operation costs with these variables."""
+    """What an operation costs with these variables (and the operation's defaults for the
+    ones not given)."""
+    given = dict(variables)
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in given and definition.default_value is not None:
+            given[name] = value_from_ast_untyped(definition.default_value)
     root = schema.get_root_type(operation.operation)
-    return _Walker(schema, fragments, variables).cost(operation.selection_set, root)
+    return _Walker(schema, fragments, given).cost(operation.selection_set, root)
 
 
 class _Walker:
@@ -105,24 +111,29 @@ class _Walker:
         self,
         selection_set: SelectionSetNode | None,
         parent: Any,
-        seen: frozenset[str] = frozenset(),
+        spread: set[str] | None = None,
     ) -> Iterator[tuple[FieldNode, Any]]:
-        """Each field with the type it is selected on (fragments narrow the type)."""
+        """Each field with the type it is selected on (fragments narrow the type). A fragment
+        spread again in the same selection adds nothing (its fields merge), and counting it
+        once keeps this linear: fragments that each spread the next twice would otherwise
+        cost exponential time to walk."""
         if selection_set is None:
             return
+        spread = set() if spread is None else spread
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 yield selection, parent
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 narrowed = self.schema.get_type(condition.name.value) if condition else parent
-                yield from self._fields(selection.selection_set, narrowed, seen)
+                yield from self._fields(selection.selection_set, narrowed, spread)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
+                if fragment is not None and name not in spread:
+                    spread.add(name)
                     narrowed = self.schema.get_type(fragment.type_condition.name.value)
-                    yield from self._fields(fragment.selection_set, narrowed, seen | {name})
+                    yield from self._fields(fragment.selection_set, narrowed, spread)
 
     def _page(self, field: FieldNode) -> int:
         for argument in field.arguments or ():

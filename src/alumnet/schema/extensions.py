@@ -6,6 +6,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -23,6 +34,79 @@ from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import should_mask
 
 CACHE_SIZE = 512
+# Fields an operation may select once its fragments are expanded in place. Strawberry's
+# depth and alias limiters walk every spread of every fragment: thirty fragments that each
+# spread the next twice would keep them busy for hours. Without fragments a document
+# within the token limit selects far fewer.
+MAX_EXPANDED_FIELDS = 20_000
+
+
+def expanded_fields(document: DocumentNode) -> int:
+    """How many fields the document's operations select with fragments expanded in place,
+    counted in linear time (each fragment's size once)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+
+    def size(selection_set: SelectionSetNode | None, path: frozenset[str]) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set, path)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set, path)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or name in path:
+                    continue  # unknown or cyclic: validation reports it
+                if name not in sizes:
+                    sizes[name] = size(fragment.selection_set, path | {name})
+                total += sizes[name]
+        return total
+
+    try:
+        return sum(
+            size(d.selection_set, frozenset())
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        )
+    except RecursionError:
+        return MAX_EXPANDED_FIELDS + 1
+
+
+def expansion_error(document: DocumentNode) -> GraphQLError | None:
+    """The error for a document whose fragments expand to too many fields, if it is one."""
+    if expanded_fields(document) <= MAX_EXPANDED_FIELDS:
+        return None
+    return GraphQLError(
+        f"This document selects more than {MAX_EXPANDED_FIELDS} fields once its fragments "
+        "are expanded: spread fewer fragments.",
+        extensions={"code": "QUERY_TOO_LARGE"},
+    )
+
+
+class BoundedValidationCache(ValidationCache):
+    """Strawberry's validation cache, behind a linear check of the document's expanded size
+    (see MAX_EXPANDED_FIELDS): a document over it is refused without being validated."""
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        error = expansion_error(document) if document is not None else None
+        if error is None:
+            yield from super().on_validate()
+            return
+        self.execution_context.pre_execution_errors = [error]
+        yield
+
+
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The validation rules that bound depth and aliases, as settings say."""
+    return [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
 
 
 class OperationMetrics(SchemaExtension):
@@ -51,15 +135,12 @@ def schema_extensions(
 ) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     # The limiters build their validation rule classes when constructed. Build them once:
     # a fresh class per request would make every validation a ValidationCache miss.
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    limits = limit_rules(settings)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limits),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCost(maximum=settings.max_query_cost),
         OperationMetrics,
     ]

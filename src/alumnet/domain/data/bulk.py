@@ -9,7 +9,6 @@ asked, with their permissions as they are at each page, through the runtime's
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +27,7 @@ BULK_JOB = "data.bulk"
 KEEP = timedelta(days=2)
 # Names the rewritten query uses; the GraphQL layer adds them, this module reads them.
 AFTER_VARIABLE = "_bulkAfter"
+COUNT_VARIABLE = "_bulkCount"
 FIRST_VARIABLE = "_bulkFirst"
 PAGE_INFO_ALIAS = "_bulkPageInfo"
 TOTAL_ALIAS = "_bulkTotal"
@@ -44,7 +44,9 @@ class Plan:
     query: str
     operation_name: str | None
     variables: dict[str, Any]
-    path: list[str]
+    path: list[str]  # response keys from the root to the connection
+    edges: str  # the response key of its edges
+    node: str  # and of their node
     page_size: int
 
 
@@ -55,7 +57,8 @@ async def request(uow: UnitOfWork, viewer: Viewer, plan: Plan) -> int:
         BULK_JOB,
         {
             "query": plan.query, "operation_name": plan.operation_name,
-            "variables": plan.variables, "path": plan.path, "page_size": plan.page_size,
+            "variables": plan.variables, "path": plan.path, "edges": plan.edges,
+            "node": plan.node, "page_size": plan.page_size,
             "user_id": me,
         },
         max_attempts=1,
@@ -90,28 +93,31 @@ async def run(
     if rt.queries is None:
         raise BulkQueryFailed("This process cannot run GraphQL queries.")
     user_id, path = int(args["user_id"]), list(args["path"])
+    edges_key, node_key = args.get("edges", "edges"), args.get("node", "node")
     rows = pages = 0
     total: int | None = None
     after: str | None = None
-    # Lines gather in a local file, stored at the end: no transaction stays open while the
-    # pages run (progress is written meanwhile, and SQLite has one writer at a time).
-    with tempfile.TemporaryFile() as local:
+    with files.LocalOutput(rt.settings.export_max_bytes) as local:
         while True:
             # Roles are read again for every page: a suspended admin's query stops.
             viewer = await _viewer(rt, user_id)
             variables = {**args["variables"], FIRST_VARIABLE: args["page_size"],
-                         AFTER_VARIABLE: after}  # fmt: skip
+                         AFTER_VARIABLE: after, COUNT_VARIABLE: pages == 0}  # fmt: skip
             outcome = await rt.queries(viewer, args["query"], variables, args["operation_name"])
             pages += 1
             if outcome.errors:
                 raise BulkQueryFailed(f"Page {pages}: {outcome.errors[0]}")
             connection = _connection(outcome.data, path)
-            if connection is None:
+            if connection is None and pages == 1:
                 break  # not there, or not yours to see: nothing to write
+            if connection is None:
+                # Gone between pages (say, its parent was deleted): stop rather than hand
+                # over a file that silently lacks the rest.
+                raise BulkQueryFailed(f"Page {pages}: the connection is no longer there.")
             if isinstance(connection.get(TOTAL_ALIAS), int):
-                total = total or connection[TOTAL_ALIAS]
-            for edge in connection.get("edges") or []:
-                node = edge.get("node", edge) if isinstance(edge, dict) else edge
+                total = connection[TOTAL_ALIAS]
+            for edge in connection.get(edges_key) or []:
+                node = edge.get(node_key) if isinstance(edge, dict) else None
                 local.write(orjson.dumps(node) + b"\n")
                 rows += 1
             if total:
@@ -120,13 +126,8 @@ async def run(
             after = page_info.get("endCursor")
             if not page_info.get("hasNextPage") or not after:
                 break
-        local.seek(0)
-        async with rt.transaction() as uow:
-            writer = await files.new_file(
-                uow.session, owner_id=user_id, name="bulk-query.jsonl",
-                content_type="application/x-ndjson", expires_in=KEEP,
-            )  # fmt: skip
-            while data := local.read(files.CHUNK):
-                await writer.write(data)
-            stored = await writer.close()
+        stored = await local.store(
+            rt, owner_id=user_id, name="bulk-query.jsonl",
+            content_type="application/x-ndjson", expires_in=KEEP,
+        )  # fmt: skip
     return {"fileId": stored.id, "rows": rows, "pages": pages, "name": stored.name}

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -51,7 +52,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportFailed(Exception):
-    """The export cannot be made (its requester is gone)."""
+    """The export cannot be made (its requester is gone, or may no longer export)."""
 
 
 def neutralise(value: Any) -> Any:
@@ -87,12 +88,18 @@ class ExportRequest:
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> ExportRequest:
+        """From a job's arguments, including those queued before the filters took the
+        lists' shape (`status`: one status; `filter`: the directory's filter)."""
         given = {k: v for k, v in args.items() if k in cls.__dataclass_fields__}
         for key in ("day", "since", "until"):
             if given.get(key):
                 given[key] = date.fromisoformat(given[key])
-        given["statuses"] = tuple(given.get("statuses") or ())
-        found = dict(given.get("directory") or {})
+        legacy = (args["status"],) if args.get("status") else ()
+        given["statuses"] = tuple(given.get("statuses") or legacy)
+        found = dict(given.get("directory") or args.get("filter") or {})
+        found = {
+            k: v for k, v in found.items() if k in directory.DirectoryFilter.__dataclass_fields__
+        }
         for key in ("roles", "skills"):
             found[key] = tuple(found.get(key) or ())
         given["directory"] = directory.DirectoryFilter(**found)
@@ -192,7 +199,7 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
             "graduation_year"], query  # fmt: skip
 
 
-async def _rows(rt: Runtime, query: Any) -> AsyncIterator[list[Any]]:
+async def _rows(rt: Runtime, query: Any) -> AsyncGenerator[list[Any]]:
     """The query's rows, streamed (a server-side cursor on PostgreSQL), a batch at a time:
     one statement however large the export, and never the whole result in memory."""
     async with rt.database.connect() as conn:
@@ -202,34 +209,36 @@ async def _rows(rt: Runtime, query: Any) -> AsyncIterator[list[Any]]:
 
 
 async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
-    """Write the export; returns the stored file's id and the number of rows."""
+    """Write the export; returns the stored file's id and the number of rows. The viewer's
+    roles are read now: what they may see when it runs is what it holds."""
     async with rt.database.connect() as conn:
         viewer = await viewer_of(conn, int(args["user_id"]))
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")
     wanted = ExportRequest.from_args(args)
+    if wanted.kind != "directory" and not viewer.can(Permission.DATA_EXPORT):
+        raise ExportFailed("The person who asked for this export may no longer export.")
     header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
     fmt = wanted.format
     name = f"{wanted.kind}.{fmt}"
     count = 0
-    async with rt.transaction() as uow:
-        writer = await files.new_file(
-            uow.session, owner_id=viewer.user_id, name=name, content_type=FORMATS[fmt],
-            expires_in=KEEP,
-        )  # fmt: skip
+    with files.LocalOutput(rt.settings.export_max_bytes) as local:
         if fmt == "xlsx":
-            count = await _xlsx(rt, writer, header, query)
+            count = await _xlsx(rt, local, header, query)
         else:
             if fmt == "csv":
-                await writer.write(_csv_line(header))
-            async for row in _rows(rt, query):
-                if fmt == "csv":
-                    await writer.write(_csv_line([neutralise(plain(v)) for v in row]))
-                else:
-                    record = dict(zip(header, (plain(v) for v in row), strict=True))
-                    await writer.write(orjson.dumps(record) + b"\n")
-                count += 1
-        stored = await writer.close()
+                local.write(_csv_line(header))
+            async with aclosing(_rows(rt, query)) as rows:
+                async for row in rows:
+                    if fmt == "csv":
+                        local.write(_csv_line([neutralise(plain(v)) for v in row]))
+                    else:
+                        record = dict(zip(header, (plain(v) for v in row), strict=True))
+                        local.write(orjson.dumps(record) + b"\n")
+                    count += 1
+        stored = await local.store(
+            rt, owner_id=viewer.user_id, name=name, content_type=FORMATS[fmt], expires_in=KEEP
+        )
     return {"fileId": stored.id, "rows": count, "name": name}
 
 
@@ -239,23 +248,24 @@ def _csv_line(values: list[Any]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-async def _xlsx(rt: Runtime, writer: files.FileWriter, header: list[str], query: Any) -> int:
-    """An Excel file, written row by row (openpyxl's write-only mode) to a temporary file,
-    then stored: numbers and dates stay typed."""
+async def _xlsx(rt: Runtime, output: files.LocalOutput, header: list[str], query: Any) -> int:
+    """An Excel file, written row by row (openpyxl's write-only mode): numbers and dates
+    stay typed."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("export")
     sheet.append(header)
     count = 0
-    async for row in _rows(rt, query):
-        sheet.append([
-            neutralise(v.replace(tzinfo=None) if isinstance(v, datetime) else v) for v in row
-        ])  # fmt: skip
-        count += 1
-    with tempfile.TemporaryFile() as local:
-        book.save(local)
-        local.seek(0)
-        while data := local.read(files.CHUNK):
-            await writer.write(data)
+    async with aclosing(_rows(rt, query)) as rows:
+        async for row in rows:
+            sheet.append([
+                neutralise(v.replace(tzinfo=None) if isinstance(v, datetime) else v) for v in row
+            ])  # fmt: skip
+            count += 1
+    with tempfile.TemporaryFile() as book_file:
+        book.save(book_file)
+        book_file.seek(0)
+        while data := book_file.read(files.CHUNK):
+            output.write(data)
     return count

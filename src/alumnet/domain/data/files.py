@@ -26,6 +26,41 @@ class TooLarge(Exception):
         super().__init__(f"The file is larger than the limit of {limit // (1024 * 1024)} MB.")
 
 
+class LocalOutput:
+    """A job's output, gathered in a local temporary file and then stored in one short
+    transaction: no transaction stays open while the job reads (SQLite has one writer at a
+    time, and the job's progress is written meanwhile). Refuses to grow past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.size = limit, 0
+        self.local = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(self.limit)
+        self.local.write(data)
+
+    async def store(
+        self, rt: Any, *, owner_id: int | None, name: str, content_type: str, expires_in: timedelta
+    ) -> StoredFile:
+        self.local.seek(0)
+        async with rt.transaction() as uow:
+            writer = await new_file(
+                uow.session, owner_id=owner_id, name=name, content_type=content_type,
+                expires_in=expires_in,
+            )  # fmt: skip
+            while data := self.local.read(CHUNK):
+                await writer.write(data)
+            return await writer.close()
+
+    def __enter__(self) -> LocalOutput:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.local.close()
+
+
 class FileWriter:
     """Appends chunks to a new stored file inside the caller's transaction."""
 

@@ -10,12 +10,13 @@ A run writes one batch of rows per transaction, so a bad row never stops the res
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import inspect as sa_inspect
 
 from alumnet.config import Settings
 from alumnet.domain.data import files
@@ -805,10 +806,6 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
     (reported, not overwritten)."""
     undone, kept = 0, []
     last = None
-    async with rt.database.connect() as conn:
-        ran = (
-            await conn.execute(select(Import.finished_at).where(Import.id == import_id))
-        ).scalar()
     while True:
         async with rt.transaction() as uow:
             query = (
@@ -824,7 +821,7 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
                 break
             last = rows[-1].row_number
             for row in rows:
-                if await _undo(uow, row, ran):
+                if await _undo(uow, row):
                     undone += 1
                     row.action = "rolled_back"
                 else:
@@ -837,7 +834,21 @@ async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
     return {"undone": undone, "changedSince": kept[:1000], "changedSinceCount": len(kept)}
 
 
-async def _undo(uow: UnitOfWork, row: ImportRow, ran: datetime | None) -> bool:
+def _as_created(profile: Profile, imported: Iterable[str]) -> bool:
+    """Whether a profile an import created still holds nothing but what it was created
+    with: the imported fields (checked by the caller) and the defaults for the rest."""
+    fresh = _new_profile(profile.user_id, {}, profile.created_at)
+    skip = {*imported, "user_id", "created_at", "updated_at"}
+    for attribute in sa_inspect(Profile).column_attrs:
+        key = attribute.key
+        if key in skip or key.startswith("search_"):
+            continue  # the search columns follow the others
+        if getattr(profile, key) != fresh.get(key):
+            return False
+    return True
+
+
+async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
     """Undo one row if what it wrote is still there as it was written."""
     session = uow.session
     if row.target_id is None:
@@ -881,9 +892,14 @@ async def _undo(uow: UnitOfWork, row: ImportRow, ran: datetime | None) -> bool:
                 delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == added_role)
             )
         made_profile = PROFILE_KEY in (row.before or {})
-        if made_profile and profile is not None and (ran is None or profile.updated_at <= ran):
+        imported = [k for k in row.after or {} if k in PROFILE_FIELDS]
+        if made_profile and profile is not None and _as_created(profile, imported):
             await session.delete(profile)  # created by the import, untouched since
-        elif profile_values and profile is not None:
+            return True
+        if made_profile:
+            # Created by the import, and given more since: kept, without what was imported.
+            profile_values = {k: restored.get(k) for k in imported}
+        if profile_values and profile is not None:
             await session.execute(
                 update(Profile).where(Profile.user_id == user.id).values(**profile_values)
             )

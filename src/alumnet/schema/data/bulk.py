@@ -12,6 +12,7 @@ import orjson
 import strawberry
 from graphql import (
     ArgumentNode,
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -33,8 +34,10 @@ from graphql import (
     VariableNode,
     Visitor,
     get_named_type,
+    get_variable_values,
     parse,
     print_ast,
+    specified_rules,
     validate,
     visit,
 )
@@ -48,13 +51,16 @@ from alumnet.domain.runtime import QueryOutcome, Runtime
 from alumnet.schema.context import Context, Info
 from alumnet.schema.cost import operation_cost
 from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.extensions import expansion_error, limit_rules
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
 from alumnet.schema.ops.types import Job, job_node
 
 MAX_PAGE = 1000
 # Tried largest first when the query names no page size: the largest within the cost limit.
 PAGE_SIZES = (1000, 500, 250, 100, 50, 20, 10, 1)
-Found = tuple[FieldNode, GraphQLObjectType, list[str]]
+# A connection the query reaches: its field, type, response path, and whether a directive
+# (`@include`, `@skip`) on the way could make it vanish.
+Found = tuple[FieldNode, GraphQLObjectType, list[str], bool]
 
 
 def _is_connection(named: Any) -> bool:
@@ -68,10 +74,13 @@ def _connections(
     parent: Any,
     path: list[str],
     fragments: dict[str, FragmentDefinitionNode],
+    directed: bool = False,
 ) -> list[Found]:
-    """The outermost connections a selection reaches through fields that are not lists."""
+    """The outermost connections a selection reaches through fields that are not lists.
+    (The document's expanded size is bounded before this walks it.)"""
     found: list[Found] = []
     for selection in selection_set.selections if selection_set else ():
+        here = directed or bool(selection.directives)
         if isinstance(selection, FieldNode):
             definition = (getattr(parent, "fields", None) or {}).get(selection.name.value)
             if definition is None:
@@ -84,28 +93,59 @@ def _connections(
             named = get_named_type(of_type)
             key = [*path, (selection.alias or selection.name).value]
             if _is_connection(named):
-                found.append((selection, named, key))
+                found.append((selection, named, key, here))
             else:
-                found += _connections(schema, selection.selection_set, named, key, fragments)
+                found += _connections(schema, selection.selection_set, named, key, fragments, here)
         elif isinstance(selection, InlineFragmentNode):
             condition = selection.type_condition
             narrowed = schema.get_type(condition.name.value) if condition else parent
-            found += _connections(schema, selection.selection_set, narrowed, path, fragments)
+            found += _connections(schema, selection.selection_set, narrowed, path, fragments, here)
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments.get(selection.name.value)
             if fragment is not None:
                 narrowed = schema.get_type(fragment.type_condition.name.value)
-                found += _connections(schema, fragment.selection_set, narrowed, path, fragments)
+                found += _connections(
+                    schema, fragment.selection_set, narrowed, path, fragments,
+                    here or bool(fragment.directives),
+                )  # fmt: skip
     return found
 
 
-def _field(alias: str, name: str, *subfields: str) -> FieldNode:
+def _key(field: FieldNode) -> str:
+    return (field.alias or field.name).value
+
+
+def _edges_and_node(field: FieldNode) -> tuple[str, str]:
+    """The response keys of the connection's `edges` and of their `node`: each node is a
+    line of the result, so both must be there on every page."""
+    selections = field.selection_set.selections if field.selection_set else ()
+    edges = [s for s in selections if isinstance(s, FieldNode) and s.name.value == "edges"]
+    inside = edges[0].selection_set.selections if len(edges) == 1 and edges[0].selection_set else ()
+    nodes = [s for s in inside if isinstance(s, FieldNode) and s.name.value == "node"]
+    if len(edges) != 1 or len(nodes) != 1 or edges[0].directives or nodes[0].directives:
+        raise _invalid(
+            "Select `edges { node { … } }` once, directly on the connection, without a "
+            "directive: each node becomes a line of the result."
+        )
+    return _key(edges[0]), _key(nodes[0])
+
+
+def _field(
+    alias: str, name: str, *subfields: str, directives: tuple[DirectiveNode, ...] = ()
+) -> FieldNode:
     selections = tuple(FieldNode(name=NameNode(value=f), arguments=(), directives=())
                        for f in subfields)  # fmt: skip
     return FieldNode(
-        alias=NameNode(value=alias), name=NameNode(value=name), arguments=(), directives=(),
+        alias=NameNode(value=alias), name=NameNode(value=name), arguments=(),
+        directives=directives,
         selection_set=SelectionSetNode(selections=selections) if selections else None,
     )  # fmt: skip
+
+
+def _include_if(variable: str) -> DirectiveNode:
+    return DirectiveNode(name=NameNode(value="include"), arguments=(
+        ArgumentNode(name=NameNode(value="if"), value=VariableNode(name=NameNode(value=variable))),
+    ))  # fmt: skip
 
 
 def _variable(name: str, type_name: str, required: bool) -> VariableDefinitionNode:
@@ -178,12 +218,17 @@ def plan(
     variables: dict[str, Any],
     operation_name: str | None,
 ) -> bulk.Plan:
-    """Check a bulk query and rewrite it to page through its one outermost connection."""
+    """Check a bulk query and rewrite it to page through its one outermost connection: the
+    same limits as a request (tokens, expanded size, depth, aliases, cost), checked now."""
     try:
         document: DocumentNode = parse(text, max_tokens=settings.max_tokens)
     except GraphQLError as exc:
         raise _invalid(f"Not a GraphQL query: {exc.message}") from None
-    errors = validate(schema, document)
+    too_large = expansion_error(document)
+    if too_large is not None:
+        raise _invalid(too_large.message)
+    rules = [*specified_rules, *limit_rules(settings)]
+    errors = validate(schema, document, rules)
     if errors:
         raise _invalid(errors[0].message)
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -205,19 +250,30 @@ def plan(
             f"through fields that are not lists; this query selects {len(found)}.",
             code="NO_CONNECTION",
         )
-    field, connection, path = found[0]
+    field, connection, path, directed = found[0]
+    if directed:
+        raise _invalid(
+            "No `@include` or `@skip` on the way to the connection: it must be there on every page."
+        )
+    edges_key, node_key = _edges_and_node(field)
     given = {a.name.value for a in field.arguments or ()}
     if given & {"last", "before"}:
         raise _invalid("Bulk queries page forward: leave out `last` and `before`.")
-    mine = {bulk.FIRST_VARIABLE, bulk.AFTER_VARIABLE}
+    mine = {bulk.FIRST_VARIABLE, bulk.AFTER_VARIABLE, bulk.COUNT_VARIABLE}
     if any(d.variable.name.value in mine for d in operation.variable_definitions or ()):
         raise _invalid(f"The variables {sorted(mine)} are the bulk query's own.")
-    page_given = _page_given(field, variables)
+    values = get_variable_values(schema, operation.variable_definitions or (), variables)
+    if isinstance(values, list):
+        raise _invalid(values[0].message, "variables")
+    coerced = values.coerced  # with the operation's defaults for those not given
+    page_given = _page_given(field, coerced)
 
-    # The rewrite: our page size and cursor, and the page info to follow them.
+    # The rewrite: our page size and cursor, the page info to follow them, and the total
+    # (on the first page only) to report progress against.
     extra = [_field(bulk.PAGE_INFO_ALIAS, "pageInfo", "hasNextPage", "endCursor")]
     if "totalCount" in connection.fields:
-        extra.append(_field(bulk.TOTAL_ALIAS, "totalCount"))
+        include = (_include_if(bulk.COUNT_VARIABLE),)
+        extra.append(_field(bulk.TOTAL_ALIAS, "totalCount", directives=include))
     index = document.definitions.index(operation)
     document = visit(document, _Paging(field, extra))
     used = _UsedVariables()
@@ -227,6 +283,7 @@ def plan(
         *(d for d in operation.variable_definitions or () if d.variable.name.value in used.names),
         _variable(bulk.FIRST_VARIABLE, "Int", True),
         _variable(bulk.AFTER_VARIABLE, "String", False),
+        _variable(bulk.COUNT_VARIABLE, "Boolean", True),
     ))  # fmt: skip
     document = replace(document, definitions=(
         *document.definitions[:index], operation, *document.definitions[index + 1 :]
@@ -236,12 +293,13 @@ def plan(
     }
     kept = {d.variable.name.value for d in operation.variable_definitions or ()}
     variables = {k: v for k, v in variables.items() if k in kept}
+    costed = {k: v for k, v in coerced.items() if k in kept}
 
     # Pages as large as the cost limit allows (or as the query asks).
     page = None
     for size in (page_given,) if page_given else PAGE_SIZES:
         cost = operation_cost(schema, operation, fragments,
-                              {**variables, bulk.FIRST_VARIABLE: size})  # fmt: skip
+                              {**costed, bulk.FIRST_VARIABLE: size})  # fmt: skip
         if cost <= settings.max_query_cost:
             page = size
             break
@@ -252,12 +310,12 @@ def plan(
             code="TOO_COSTLY",
         )
     rewritten = print_ast(document)
-    problems = validate(schema, parse(rewritten))
+    problems = validate(schema, parse(rewritten), rules)
     if problems:
         raise _invalid(problems[0].message)
     return bulk.Plan(
         query=rewritten, operation_name=operation.name.value if operation.name else None,
-        variables=variables, path=path, page_size=page,
+        variables=variables, path=path, edges=edges_key, node=node_key, page_size=page,
     )  # fmt: skip
 
 
