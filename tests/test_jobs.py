@@ -32,7 +32,7 @@ async def test_rolled_back_work_never_sends_anything(api: Api) -> None:
     assert api.mailbox.messages == []
 
 
-async def test_a_failing_job_is_retried_then_kept_for_inspection(api: Api) -> None:
+async def test_a_failing_job_is_retried_then_kept_for_inspection_with_its_error(api: Api) -> None:
     _, admin = await api.create_user("admin@example.org", ["ADMIN"])
     runtime = api.app.state.runtime
     async with runtime.transaction() as uow:
@@ -49,6 +49,11 @@ async def test_a_failing_job_is_retried_then_kept_for_inspection(api: Api) -> No
     # One attempt, plus one per retry interval configured (two in the tests).
     assert job["attempts"] == job["maxAttempts"] == len(api.settings.job_retry_intervals) + 1
     assert "no handler for job" in job["lastError"]
+    # The message may quote what the job worked on: a developer sees the type alone.
+    _, developer = await api.create_user("dev@example.org", ["DEVELOPER"])
+    body = await api.gql(JOBS, {"status": ["FAILED"]}, token=developer)
+    [edge] = body["data"]["jobs"]["edges"]
+    assert edge["node"]["lastError"] == "LookupError"
 
 
 async def test_successful_email_job_is_visible_to_job_readers_only(api: Api) -> None:

@@ -27,3 +27,13 @@ def may_see_job(viewer: Viewer, created_by_id: int | None) -> bool:
         viewer.can(Permission.JOBS_READ)
         or (created_by_id is not None and viewer.user_id == created_by_id)
     )
+
+
+def may_read_job_error(viewer: Viewer, created_by_id: int | None) -> bool:
+    """A failed job's message may quote what it worked on (an address, a query's
+    variables): whoever asked for the job, and those who read the audit log, see it;
+    other job readers see the error's type."""
+    return viewer.is_authenticated and (
+        viewer.can(Permission.AUDIT_READ)
+        or (created_by_id is not None and viewer.user_id == created_by_id)
+    )

@@ -44,9 +44,6 @@ class Job(relay.Node):
     max_attempts: int = strawberry.field(description="How many attempts it gets in all.")
     progress: float = strawberry.field(description="From 0 to 1; 1 when done.")
     result: JSON | None = strawberry.field(description="What it produced, once it succeeded.")
-    last_error: str | None = strawberry.field(
-        description="The error of the last failed attempt (type and message, no stack trace)."
-    )
     created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
     started_at: datetime | None = strawberry.field(
         description="When the latest attempt started (UTC)."
@@ -55,6 +52,7 @@ class Job(relay.Node):
         description="When it succeeded or finally failed (UTC)."
     )
     _created_by_id: strawberry.Private[int | None]
+    _last_error: strawberry.Private[str | None]
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -67,7 +65,7 @@ class Job(relay.Node):
             max_attempts=row.max_attempts,
             progress=row.progress,
             result=row.result,
-            last_error=row.last_error,
+            _last_error=row.last_error,
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
@@ -97,6 +95,18 @@ class Job(relay.Node):
 
         return await produced_file(info, self.result)
 
+    @strawberry.field(
+        description="The error of the last failed attempt: its type and message, no stack "
+        "trace. The message may quote what the job worked on, so only whoever asked for the "
+        "job and holders of `audit:read` see it; other job readers see the type alone."
+    )
+    def last_error(self, info: Info) -> str | None:
+        if self._last_error is None or visibility.may_read_job_error(
+            info.context.viewer, self._created_by_id
+        ):
+            return self._last_error
+        return error_type(self._last_error)
+
     @strawberry.field(description="Who asked for it; null when the system did.")
     async def created_by(self, info: Info) -> User | None:
         if self._created_by_id is None:
@@ -105,6 +115,11 @@ class Job(relay.Node):
         if row is None or not visibility.may_see_user(info.context.viewer, row.id):
             return None
         return User.from_row(row)
+
+
+def error_type(message: str) -> str:
+    """``"pkg.Kind: what went wrong"`` (as a job records it) without what went wrong."""
+    return message.split(":", 1)[0].strip()
 
 
 @strawberry.type(description="Background jobs, a page at a time.")
