@@ -56,6 +56,29 @@ async def test_a_failing_job_is_retried_then_kept_for_inspection_with_its_error(
     assert edge["node"]["lastError"] == "LookupError"
 
 
+async def test_whoever_asked_for_a_failed_job_reads_its_message(api: Api) -> None:
+    from strawberry import relay
+
+    from alumnet.schema.nodes import global_pk
+
+    manager_id, manager = await api.create_user("manager@example.org", ["MANAGER"])
+    _, developer = await api.create_user("dev@example.org", ["DEVELOPER"])
+    _, student = await api.create_user("stu@example.org", ["STUDENT"])
+    runtime = api.app.state.runtime
+    actor = global_pk(relay.GlobalID.from_id(manager_id), "User")
+    async with runtime.transaction(actor_id=actor) as uow:
+        job = await uow.add_job("report.unknown", {"report_id": 7}, max_attempts=1)
+        job_id = str(relay.GlobalID("Job", str(job.id)))
+    await api.run_jobs()
+    node = "query($id: ID!) { node(id: $id) { ... on Job { status lastError } } }"
+    mine = (await api.gql(node, {"id": job_id}, token=manager))["data"]["node"]
+    assert mine["status"] == "FAILED" and "no handler for job" in mine["lastError"]
+    theirs = (await api.gql(node, {"id": job_id}, token=developer))["data"]["node"]
+    assert theirs["lastError"] == "LookupError"
+    hidden = await api.gql(node, {"id": job_id}, token=student)
+    assert hidden["data"]["node"] is None
+
+
 async def test_successful_email_job_is_visible_to_job_readers_only(api: Api) -> None:
     _, developer = await api.create_user("dev@example.org", ["DEVELOPER"])
     _, student = await api.create_user("stu@example.org", ["STUDENT"])

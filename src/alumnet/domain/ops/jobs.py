@@ -34,6 +34,16 @@ def _event(job: Job) -> dict[str, Any]:
     return {"id": job.id, "status": job.status, "progress": job.progress, "attempts": job.attempts}
 
 
+def error_text(exc: BaseException) -> str:
+    """How a failed attempt is recorded: ``"pkg.Kind: what went wrong"``, no stack trace."""
+    return "".join(traceback.format_exception_only(exc)).strip()[:2000]
+
+
+def error_type(text: str) -> str:
+    """A recorded error without what went wrong, which may quote what the job worked on."""
+    return text.split(":", 1)[0].strip()
+
+
 STALE_RUNNING = timedelta(hours=2)  # longer than any job's RQ timeout
 
 
@@ -80,7 +90,7 @@ async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> 
             assert job is not None
             final = job.attempts >= job.max_attempts
             job.status = FAILED if final else RETRYING
-            job.last_error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            job.last_error = error_text(exc)
             job.finished_at = datetime.now(UTC) if final else None
             await session.commit()
             await rt.bus.publish(job_channel(job.id), _event(job))

@@ -12,6 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from alumnet.domain.identity import visibility
+from alumnet.domain.ops.jobs import error_type
 from alumnet.schema.context import Info
 from alumnet.schema.identity.types import User
 from alumnet.schema.nodes import load_visible
@@ -115,11 +116,6 @@ class Job(relay.Node):
         if row is None or not visibility.may_see_user(info.context.viewer, row.id):
             return None
         return User.from_row(row)
-
-
-def error_type(message: str) -> str:
-    """``"pkg.Kind: what went wrong"`` (as a job records it) without what went wrong."""
-    return message.split(":", 1)[0].strip()
 
 
 @strawberry.type(description="Background jobs, a page at a time.")
