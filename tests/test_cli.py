@@ -11,11 +11,13 @@ from tests.conftest import Api, env_for
 
 
 def alumnet(
-    settings: Settings, *args: str, input: str | None = None
+    settings: Settings, *args: str, input: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
+    """Run the command as an operator would, with the test setup's environment (plus
+    ``env``)."""
     return subprocess.run(
         [sys.executable, "-m", "alumnet.cli", *args],
-        env=env_for(settings),
+        env={**env_for(settings), **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -181,7 +181,8 @@ async def test_outbox_transport_writes_eml_files(tmp_path: Path) -> None:
 
     outbox = OutboxTransport(tmp_path / "outbox", "alumnet <no-reply@example.org>")
     letter = Letter(subject="Hello", text="Body", html="<p>Body</p>", message_id="<m-1@x>")
-    await outbox.send(to="a@example.org", letter=letter)
+    async with outbox.open() as sender:
+        await sender.send(to="a@example.org", letter=letter)
     [eml] = list((tmp_path / "outbox").glob("*.eml"))
     content = eml.read_text()
     assert "To: a@example.org" in content

@@ -43,11 +43,11 @@ from alumnet.observability import (
     current_stats,
     get_logger,
 )
-from alumnet.persistence.db import SharedConnection
+from alumnet.persistence.db import SharedConnection, is_busy
 from alumnet.persistence.uow import Origin
 from alumnet.schema import build_schema
 from alumnet.schema.context import Context
-from alumnet.schema.errors import UNAUTHENTICATED
+from alumnet.schema.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, service_unavailable
 
 log = get_logger("alumnet.http")
 
@@ -79,6 +79,15 @@ def _bearer(value: str | None) -> str | None:
     if scheme.lower() != "bearer" or not credential.strip():
         raise AuthenticationFailed("malformed")
     return credential.strip()
+
+
+def _busy_response() -> JSONResponse:
+    error = service_unavailable()
+    return JSONResponse(
+        {"data": None, "errors": [{"message": error.message, "extensions": error.extensions}]},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _unauthenticated(reason: str) -> JSONResponse:
@@ -275,6 +284,14 @@ class RequestMiddleware:
             except NulInBody:
                 if status["code"] == 0:
                     await self._nul(scope, receive, send)
+            except Exception as exc:
+                # Before the operation runs (signing the viewer in) or outside GraphQL: a
+                # database too busy to lend a connection is a 503 to retry, not a 500.
+                if not is_busy(exc) or status["code"] != 0:
+                    raise
+                log.warning("service_busy", path=scope.get("path"), error=type(exc).__name__)
+                status["code"] = 503
+                await _busy_response()(scope, receive, send_with_headers)
         finally:
             reads = scope.get("state", {}).pop("alumnet.reads", None)
             if reads is not None:
@@ -425,8 +442,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         yield
         if schedule is not None:
             schedule.cancel()
-        await dispatcher.queue.drain()
-        await close_runtime(runtime)
+        # Jobs running finish their attempt; queued ones stay rows for the next start.
+        await close_runtime(runtime, dispatcher)
 
     app = Starlette(
         routes=[

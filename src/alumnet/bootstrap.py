@@ -6,41 +6,63 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from alumnet.config import Settings
+from alumnet.config import JOB_CONNECTIONS_PER_JOB, Settings
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
 from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
 from alumnet.persistence.db import Database
 from alumnet.persistence.throttle import FailureCounter, MemoryFailureCounter, RedisFailureCounter
-from alumnet.workers.queue import Dispatcher, InProcessJobQueue, JobQueue, RQJobQueue
+from alumnet.workers.queue import Dispatcher, InProcessJobQueue, RQJobQueue
 
 
 def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime, Dispatcher]:
+    """The process's runtime and the dispatcher of what its transactions commit.
+
+    Without Redis, jobs run in this process on a runtime of their own: the same adapters,
+    but a connection pool apart (``ALUMNET_JOB_CONCURRENCY`` jobs at once, a few
+    connections each), so that background work never waits on, nor starves, requests.
+    """
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url, pool_size=settings.db_pool_size, null_pool=worker)
+    database = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        null_pool=worker,
+    )
     bus: EventBus
     failures: FailureCounter
-    queue: JobQueue
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         bus = RedisEventBus(redis, settings.queue_prefix)
         failures = RedisFailureCounter(redis, settings.signin_window_seconds, settings.queue_prefix)
-        queue = RQJobQueue(settings.redis_url, settings.queue_prefix, settings.job_retry_intervals)
     else:
         bus = InProcessEventBus()
         failures = MemoryFailureCounter(settings.signin_window_seconds)
-        queue = InProcessJobQueue(settings.job_retry_intervals)
-    dispatcher = Dispatcher(queue, bus)
-    runtime = Runtime(
-        settings=settings,
-        database=database,
-        after_commit=dispatcher,
-        bus=bus,
-        failures=failures,
-        hasher=make_password_hasher(settings),
-    )
-    runtime.queries = SchemaQueries(runtime)
+    hasher = make_password_hasher(settings)
+    dispatcher = Dispatcher(bus)
+
+    def runtime_on(db: Database) -> Runtime:
+        made = Runtime(settings, db, dispatcher, bus, failures, hasher)
+        made.queries = SchemaQueries(made)
+        return made
+
+    if settings.redis_url:
+        dispatcher.queue = RQJobQueue(
+            settings.redis_url, settings.queue_prefix, settings.job_retry_intervals
+        )
+    else:
+        jobs_database = Database(
+            settings.database_url,
+            pool_size=settings.job_concurrency * JOB_CONNECTIONS_PER_JOB,
+            max_overflow=settings.job_concurrency,
+            null_pool=worker,
+            name="jobs",
+        )
+        dispatcher.queue = InProcessJobQueue(
+            runtime_on(jobs_database), settings.job_concurrency, settings.job_retry_intervals
+        )
+    runtime = runtime_on(database)
     dispatcher.runtime = runtime
     return runtime, dispatcher
 
@@ -60,6 +82,8 @@ class SchemaQueries:
         return await run_query(self.runtime, viewer, query, variables, operation_name)
 
 
-async def close_runtime(runtime: Runtime) -> None:
+async def close_runtime(runtime: Runtime, dispatcher: Dispatcher | None = None) -> None:
+    if dispatcher is not None:
+        await dispatcher.queue.close()
     await runtime.bus.close()
     await runtime.database.dispose()

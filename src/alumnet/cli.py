@@ -57,7 +57,7 @@ def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
             return await work(runtime)
         finally:
             await dispatcher.queue.drain()
-            await close_runtime(runtime)
+            await close_runtime(runtime, dispatcher)
 
     return asyncio.run(main())
 
@@ -161,10 +161,10 @@ def worker(
         )
         raise typer.Exit(2)
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Queue
 
     from alumnet.workers.jobs import QUEUES
-    from alumnet.workers.queue import rq_queue_name
+    from alumnet.workers.queue import RQWorker, rq_queue_name
 
     names = queues or list(QUEUES)
     unknown = sorted(set(names) - set(QUEUES))
@@ -183,7 +183,7 @@ def worker(
     rq_queues = [
         Queue(rq_queue_name(settings.queue_prefix, n), connection=connection) for n in names
     ]
-    Worker(rq_queues, connection=connection).work(
+    RQWorker(rq_queues, connection=connection).work(
         burst=burst, with_scheduler=True, logging_level="WARNING"
     )
 

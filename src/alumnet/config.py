@@ -14,6 +14,9 @@ from pathlib import Path
 
 DEVELOPMENT_SECRET = "alumnet-development-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
+# Connections the in-process queue keeps per concurrent job: the job's own session, a
+# second one for its progress, and a third for a bulk query's reads.
+JOB_CONNECTIONS_PER_JOB = 3
 
 
 class ConfigurationError(RuntimeError):
@@ -34,6 +37,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -82,9 +105,16 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     job_retry_intervals: tuple[int, ...] = (10, 60, 300)
     queue_prefix: str = "alumnet"
-    # Database connections each server process keeps open (and may add half as many
-    # again under a burst); above what it keeps, every request would open and close one.
+    # Database connections each server process keeps open for requests (and may add half
+    # as many again under a burst); above what it keeps, every request would open and close
+    # one.
     db_pool_size: int = 20
+    # How long a request waits for one of those connections before it is answered 503
+    # (SERVICE_UNAVAILABLE, Retry-After) rather than left hanging.
+    db_pool_timeout: float = 3.0
+    # Jobs run at once by the in-process queue (no Redis), on connections of their own
+    # (JOB_CONNECTIONS_PER_JOB each), so that background work never takes the requests'.
+    job_concurrency: int = 2
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -163,7 +193,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "ALUMNET_MAX_BODY_BYTES", 1024 * 1024),
         job_retry_intervals=intervals,
         queue_prefix=env.get("ALUMNET_QUEUE_PREFIX", "alumnet"),
-        db_pool_size=_int(env, "ALUMNET_DB_POOL_SIZE", 20),
+        db_pool_size=_positive_int(env, "ALUMNET_DB_POOL_SIZE", Settings.db_pool_size),
+        db_pool_timeout=_positive_seconds(env, "ALUMNET_DB_POOL_TIMEOUT", Settings.db_pool_timeout),
+        job_concurrency=_positive_int(env, "ALUMNET_JOB_CONCURRENCY", Settings.job_concurrency),
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
     )

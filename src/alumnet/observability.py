@@ -60,6 +60,39 @@ JOBS_BY_STATUS = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# Connection pools ("api": requests; "jobs": the in-process queue's own) and the in-process
+# queue, kept current as they change; summed over the live processes of a multi-worker
+# server.
+DB_POOL_CAPACITY = Gauge(
+    "alumnet_db_pool_connections",
+    "Database connections a pool may hold at once (its size plus its burst overflow).",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_IN_USE = Gauge(
+    "alumnet_db_pool_in_use",
+    "Database connections of a pool checked out right now.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    "alumnet_db_pool_waiting",
+    "Callers waiting for a connection of a pool right now.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+JOB_QUEUE_CONCURRENCY = Gauge(
+    "alumnet_job_queue_concurrency",
+    "Jobs the in-process queue may run at once (ALUMNET_JOB_CONCURRENCY); 0 with RQ.",
+    multiprocess_mode="livesum",
+)
+JOB_QUEUE_JOBS = Gauge(
+    "alumnet_job_queue_jobs",
+    "Jobs of the in-process queue: running, or queued and waiting for their turn.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+
 
 def record_sql(seconds: float) -> None:
     SQL_STATEMENTS.inc()

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -19,9 +20,17 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
 
-from alumnet.observability import record_sql
+from alumnet.observability import (
+    DB_POOL_CAPACITY,
+    DB_POOL_IN_USE,
+    DB_POOL_WAITING,
+    get_logger,
+    record_sql,
+)
+
+log = get_logger(__name__)
 
 
 def sync_url(async_url: str) -> str:
@@ -60,17 +69,66 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool) -> None:
             cursor.close()
 
 
-class Database:
-    """One engine per process (and per event loop)."""
+def is_busy(exc: BaseException) -> bool:
+    """Whether a failure means "the database is busy, try again shortly" rather than a
+    fault: no pooled connection came free in time, or SQLite's write lock stayed taken."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
 
-    def __init__(self, url: str, *, pool_size: int = 10, null_pool: bool = False) -> None:
+
+def _counted_pool(name: str) -> type[AsyncAdaptedQueuePool]:
+    """The async queue pool, counting the callers that wait for one of its connections."""
+
+    class CountedPool(AsyncAdaptedQueuePool):
+        def _do_get(self) -> ConnectionPoolEntry:
+            waiting = DB_POOL_WAITING.labels(pool=name)
+            waiting.inc()
+            try:
+                return super()._do_get()
+            finally:
+                waiting.dec()
+
+    return CountedPool
+
+
+class Database:
+    """One engine per process (and per event loop).
+
+    ``name`` labels its pool in ``/metrics`` ("api" for requests, "jobs" for the
+    in-process queue's own). ``pool_timeout`` is how long a caller waits for a connection
+    before ``sqlalchemy.exc.TimeoutError`` (see ``is_busy``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout: float = 30.0,
+        null_pool: bool = False,
+        name: str = "api",
+    ) -> None:
+        if pool_size < 1 or pool_timeout <= 0:
+            raise ValueError("a pool needs at least one connection and a positive timeout")
         self.url = url
+        self.name = name
         self.is_sqlite = url.startswith("sqlite")
+        self.capacity = 0
         kwargs: dict[str, Any] = {}
         if null_pool:
             kwargs["poolclass"] = NullPool
-        elif not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=False)
+        else:
+            overflow = pool_size // 2 if max_overflow is None else max_overflow
+            kwargs.update(
+                poolclass=_counted_pool(name),
+                pool_size=pool_size,
+                max_overflow=overflow,
+                pool_timeout=pool_timeout,
+                pool_pre_ping=False,
+            )
+            self.capacity = pool_size + overflow
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
@@ -82,7 +140,21 @@ class Database:
             }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         _instrument(self.engine, sqlite=self.is_sqlite)
+        if self.capacity:
+            self._count_checkouts()
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def _count_checkouts(self) -> None:
+        in_use = DB_POOL_IN_USE.labels(pool=self.name)
+        DB_POOL_CAPACITY.labels(pool=self.name).inc(self.capacity)
+
+        @event.listens_for(self.engine.sync_engine, "checkout")
+        def _out(*_: Any) -> None:
+            in_use.inc()
+
+        @event.listens_for(self.engine.sync_engine, "checkin")
+        def _in(*_: Any) -> None:
+            in_use.dec()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -99,6 +171,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.capacity:
+            DB_POOL_CAPACITY.labels(pool=self.name).dec(self.capacity)
+            self.capacity = 0
 
 
 class Reader(Protocol):
@@ -118,17 +193,22 @@ class SharedConnection:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._lock = asyncio.Lock()
-        self._context: AbstractAsyncContextManager[AsyncConnection] | None = None
         self._connection: AsyncConnection | None = None
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         async with self._lock:
             if self._connection is None:
-                self._context = self.database.engine.connect()
-                connection = await self._context.__aenter__()
-                # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
-                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                # Kept only once it has started: a connection that never came (the pool
+                # timed out) leaves nothing to give back.
+                connection = await self.database.engine.connect().start()
+                try:
+                    # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
+                    connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                except BaseException:
+                    await connection.close()
+                    raise
+                self._connection = connection
             try:
                 yield self._connection
             except BaseException:
@@ -138,11 +218,16 @@ class SharedConnection:
                 raise
 
     async def close(self) -> None:
-        """Give the connection back (ending its snapshot); the next read takes a fresh one."""
+        """Give the connection back (ending its snapshot); the next read takes a fresh one.
+        Never raises: it runs while a response, or another error, is being handled."""
         async with self._lock:
-            context, self._context, self._connection = self._context, None, None
-            if context is not None:
-                await context.__aexit__(None, None, None)
+            connection, self._connection = self._connection, None
+            if connection is None:
+                return
+            try:
+                await connection.close()
+            except Exception as exc:
+                log.warning("read_connection_close_failed", error=type(exc).__name__)
 
 
 def like_pattern(text: str) -> str:

@@ -18,8 +18,22 @@ from alumnet.domain.errors import Problem
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 BAD_USER_INPUT = "BAD_USER_INPUT"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 PUBLIC_CODES = frozenset(
-    {UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, "QUERY_TOO_COSTLY", "QUERY_TOO_LARGE"}
+    {
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        BAD_USER_INPUT,
+        SERVICE_UNAVAILABLE,
+        "QUERY_TOO_COSTLY",
+        "QUERY_TOO_LARGE",
+    }
+)
+# Seconds a client is asked to wait (``Retry-After``) when the service is too busy.
+RETRY_AFTER_SECONDS = 2
+BUSY_MESSAGE = (
+    "alumnet is too busy to answer right now (no database connection came free in time); "
+    f"nothing was changed. Try again in {RETRY_AFTER_SECONDS} seconds."
 )
 
 
@@ -36,6 +50,17 @@ def forbidden() -> GraphQLError:
 
 def bad_input(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
+
+
+def service_unavailable(error: GraphQLError | None = None) -> GraphQLError:
+    """What a request that found the database too busy answers (HTTP 503 with
+    ``Retry-After``), in place of ``error`` if given (its path and location are kept)."""
+    return GraphQLError(
+        BUSY_MESSAGE,
+        nodes=error.nodes if error else None,
+        path=error.path if error else None,
+        extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS},
+    )
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -17,6 +17,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -30,8 +31,9 @@ from strawberry.extensions import (
 
 from alumnet.config import Settings
 from alumnet.observability import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, current_stats, operation_label
+from alumnet.persistence.db import is_busy
 from alumnet.schema.cost import QueryCost
-from alumnet.schema.errors import should_mask
+from alumnet.schema.errors import RETRY_AFTER_SECONDS, service_unavailable, should_mask
 
 CACHE_SIZE = 512
 # Fields an operation may select once its fragments are expanded in place. Strawberry's
@@ -122,6 +124,30 @@ class OperationMetrics(SchemaExtension):
         GRAPHQL_LATENCY.labels(operation=name).observe(time.perf_counter() - started)
 
 
+class BusyDatabase(SchemaExtension):
+    """An operation that found the database too busy (no pooled connection in time, or
+    SQLite's write lock held too long) answers SERVICE_UNAVAILABLE with HTTP 503 and
+    ``Retry-After``, in place of a masked "Unexpected error". Listed after MaskErrors, so
+    that it sees the errors first (extensions leave their hooks in reverse order)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if not errors:
+            return
+        busy = [e.original_error is not None and is_busy(e.original_error) for e in errors]
+        if not any(busy):
+            return
+        result.errors = [  # type: ignore[union-attr]
+            service_unavailable(e) if b else e for e, b in zip(errors, busy, strict=True)
+        ]
+        response = getattr(self.execution_context.context, "response", None)
+        if isinstance(response, Response):
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
 class DebugTiming(SchemaExtension):
     """``extensions.timing`` = {sqlStatements, sqlMs, totalMs} when ALUMNET_DEBUG is on."""
 
@@ -146,6 +172,7 @@ def schema_extensions(
     ]
     if settings.env != "development":
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+    extensions.append(BusyDatabase)
     if settings.debug:
         extensions.append(DebugTiming)
     return extensions

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from alumnet.config import Settings
-from alumnet.domain.ops.mail import Letter
+from alumnet.domain.ops.mail import Letter, MailServerUnavailable
 
 
 def _message(sender: str, to: str, letter: Letter) -> EmailMessage:
@@ -29,7 +31,11 @@ def _message(sender: str, to: str, letter: Letter) -> EmailMessage:
 
 
 class SmtpTransport:
-    """``smtp://user:pass@host:port`` (STARTTLS when offered) or ``smtps://`` (implicit TLS)."""
+    """``smtp://user:pass@host:port`` (STARTTLS when offered) or ``smtps://`` (implicit TLS).
+
+    ``open()`` gives one SMTP session for a batch of messages: a job's hundred e-mails
+    cost one connection, one TLS handshake and one login, not a hundred.
+    """
 
     def __init__(self, url: str, sender: str) -> None:
         parsed = urlparse(url)
@@ -42,24 +48,69 @@ class SmtpTransport:
         self.password = unquote(parsed.password) if parsed.password else None
         self.sender = sender
 
-    def _send_sync(self, msg: EmailMessage) -> None:
-        client: smtplib.SMTP
-        client = (
-            smtplib.SMTP_SSL(self.host, self.port, timeout=30)
-            if self.tls
-            else smtplib.SMTP(self.host, self.port, timeout=30)
-        )
-        with client:
+    def connect(self) -> smtplib.SMTP:
+        """A ready session (greeted, TLS, signed in); raises ``MailServerUnavailable``."""
+        try:
+            client = (
+                smtplib.SMTP_SSL(self.host, self.port, timeout=30)
+                if self.tls
+                else smtplib.SMTP(self.host, self.port, timeout=30)
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailServerUnavailable(type(exc).__name__) from exc
+        try:
             client.ehlo()
             if not self.tls and client.has_extn("starttls"):
                 client.starttls()
                 client.ehlo()
             if self.username and self.password:
                 client.login(self.username, self.password)
-            client.send_message(msg)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[SmtpSession]:
+        session = SmtpSession(self)
+        try:
+            yield session
+        finally:
+            await asyncio.to_thread(session.quit)
+
+
+class SmtpSession:
+    """One SMTP connection, opened at the first message and opened again once if the
+    server hung up between two (servers limit messages per connection or time out)."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self.transport = transport
+        self.client: smtplib.SMTP | None = None
+
+    def _send_sync(self, msg: EmailMessage) -> None:
+        for attempt in (1, 2):
+            if self.client is None:
+                self.client = self.transport.connect()
+            try:
+                self.client.send_message(msg)
+                return
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                self.client.close()
+                self.client = None
+                if attempt == 2:
+                    raise
 
     async def send(self, *, to: str, letter: Letter) -> None:
-        await asyncio.to_thread(self._send_sync, _message(self.sender, to, letter))
+        await asyncio.to_thread(self._send_sync, _message(self.transport.sender, to, letter))
+
+    def quit(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
 
 
 class OutboxTransport:
@@ -69,8 +120,12 @@ class OutboxTransport:
         self.folder = folder
         self.sender = sender
 
-    async def send(self, *, to: str, letter: Letter) -> None:
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[OutboxTransport]:
         self.folder.mkdir(parents=True, exist_ok=True)
+        yield self
+
+    async def send(self, *, to: str, letter: Letter) -> None:
         msg = _message(self.sender, to, letter)
         name = letter.message_id.strip("<>").replace("@", "_") + ".eml"
         path = self.folder / name

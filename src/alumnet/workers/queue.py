@@ -10,15 +10,18 @@ import asyncio
 from typing import Any, Protocol
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
-from alumnet.observability import get_logger
+from alumnet.observability import JOB_QUEUE_CONCURRENCY, JOB_QUEUE_JOBS, get_logger
 from alumnet.persistence.bus import EventBus
+from alumnet.persistence.db import is_busy
 from alumnet.workers.jobs import HANDLERS
 
 log = get_logger(__name__)
+QUEUED = JOB_QUEUE_JOBS.labels(state="queued")
+RUNNING = JOB_QUEUE_JOBS.labels(state="running")
 
 RQ_ENTRYPOINT = "alumnet.workers.runner.run_job"
 
@@ -27,10 +30,41 @@ def rq_queue_name(prefix: str, queue: str) -> str:
     return f"{prefix}-{queue}"
 
 
+class RQWorker(Worker):
+    """RQ's worker, stopping its pub/sub thread without a 60 s wait.
+
+    RQ's own ``unsubscribe`` sends UNSUBSCRIBE, then calls ``PubSubWorkerThread.stop()``.
+    If the thread reads the reply before ``stop()`` clears its run flag (a race often lost
+    on a busy machine), it loops back into ``get_message(timeout=60)``, waiting for a
+    subscription that never comes, and redis-py 8's ``stop()`` joins it without a bound:
+    the worker took 60 s to exit. Clearing the flag first lets the reply end the thread.
+    """
+
+    def unsubscribe(self) -> None:
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        try:
+            thread.stop(timeout=0)  # clear the run flag, without waiting
+        except TypeError:  # redis-py before 8: stop() only clears the flag
+            thread.stop()
+        self.pubsub.unsubscribe()  # the reply wakes the thread, which now ends
+        thread.join(timeout=1)
+        self.pubsub.close()
+
+
 class JobQueue(Protocol):
     async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None: ...
 
-    async def drain(self) -> None: ...
+    async def recover(self, rt: Runtime) -> int:
+        """At start-up: queue the jobs a stopped process left behind; how many."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait for what this process runs itself (nothing with RQ)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class RQJobQueue:
@@ -74,47 +108,156 @@ class RQJobQueue:
         await asyncio.to_thread(self._enqueue_sync, jobs)
         await job_rules.mark_enqueued(rt, [j for j, _ in jobs])
 
+    async def recover(self, rt: Runtime) -> int:
+        """Jobs committed but never enqueued (RQ keeps the others itself)."""
+        stale = await job_rules.stale_job_ids(rt)
+        if stale:
+            await self.enqueue(rt, stale)
+        return len(stale)
+
     async def drain(self) -> None:
         return None
 
+    async def close(self) -> None:
+        self.redis.close()
+
 
 class InProcessJobQueue:
-    """Runs each job as a task of this process, retrying with the same back-off as RQ."""
+    """Runs jobs inside this process, at most ``concurrency`` at once, in the order they
+    were queued, retrying with the same back-off as RQ.
 
-    def __init__(self, retry_intervals: tuple[int, ...]) -> None:
+    Jobs run on a runtime of their own, whose connection pool is theirs alone: however many
+    jobs a fan-out queues (a notice to 3,000 students queues 30 e-mail jobs), requests
+    always find a connection in theirs. A queued job is a row first; if the process stops,
+    ``recover`` queues whatever was left when it starts again.
+    """
+
+    # A job the database was too busy to serve runs again after this many seconds, without
+    # the attempt counting against its retries.
+    BUSY_DELAY = 1.0
+
+    def __init__(
+        self, runtime: Runtime, concurrency: int, retry_intervals: tuple[int, ...]
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("the in-process queue needs a concurrency of at least 1")
+        self.runtime = runtime
+        self.concurrency = concurrency
         self.retry_intervals = retry_intervals
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runners: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._stopping = False
+        JOB_QUEUE_CONCURRENCY.inc(concurrency)
+
+    def _line(self) -> asyncio.Queue[int]:
+        """The queue of job ids, with its runners, on the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._runners = [
+                loop.create_task(self._run(self._queue), name=f"alumnet-jobs-{i}")
+                for i in range(self.concurrency)
+            ]
+        return self._queue
 
     async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None:
         await job_rules.mark_enqueued(rt, [j for j, _ in jobs])
+        if self._stopping:
+            return  # the rows stay pending: `recover` queues them at the next start
+        line = self._line()
         for job_id, _ in jobs:
-            task = asyncio.create_task(self._run(rt, job_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            line.put_nowait(job_id)
+        QUEUED.inc(len(jobs))
 
-    async def _run(self, rt: Runtime, job_id: int) -> None:
-        for attempt in range(len(self.retry_intervals) + 1):
+    async def recover(self, rt: Runtime) -> int:
+        """Queue every job left unfinished (by this process before it stopped, or never
+        enqueued at all), oldest first; returns how many."""
+        left = await job_rules.unfinished_job_ids(rt)
+        if left:
+            await self.enqueue(rt, left)
+        return len(left)
+
+    async def _run(self, line: asyncio.Queue[int]) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stopping:
+            job_id = await line.get()
+            QUEUED.dec()
+            RUNNING.inc()
+            self._busy.add(me)
             try:
-                await job_rules.execute(rt, job_id, HANDLERS)
-                return
-            except job_rules.JobFailed:
-                if attempt >= len(self.retry_intervals):
-                    return
-                await asyncio.sleep(self.retry_intervals[attempt])
-            except Exception:
-                log.exception("job_crashed", job_id=job_id)
-                return
+                delay = await self._attempt(job_id)
+            finally:
+                self._busy.discard(me)
+                RUNNING.dec()
+            if delay is None or self._stopping:
+                line.task_done()
+            else:
+                # Still unfinished (``drain`` waits for it) until it is back in line.
+                self._later(line, delay, job_id)
+
+    async def _attempt(self, job_id: int) -> float | None:
+        """Run one attempt; the delay before the next one, or None if there is none."""
+        try:
+            await job_rules.execute(self.runtime, job_id, HANDLERS)
+        except job_rules.JobFailed as failed:
+            if failed.busy:
+                return self.BUSY_DELAY
+            if failed.final or not 1 <= failed.attempts <= len(self.retry_intervals):
+                return None
+            return float(self.retry_intervals[failed.attempts - 1])
+        except Exception as exc:
+            if is_busy(exc):  # the job could not even be claimed: try again shortly
+                return self.BUSY_DELAY
+            log.exception("job_crashed", job_id=job_id)
+        return None
+
+    def _later(self, line: asyncio.Queue[int], delay: float, job_id: int) -> None:
+        assert self._loop is not None
+
+        def back_in_line() -> None:
+            self._timers.discard(timer)
+            line.put_nowait(job_id)
+            QUEUED.inc()
+            line.task_done()  # the attempt that failed
+
+        timer = self._loop.call_later(delay, back_in_line)
+        self._timers.add(timer)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every queued job, retries included, has finished."""
+        if self._queue is not None and self._loop is asyncio.get_running_loop():
+            await self._queue.join()
+
+    async def close(self) -> None:
+        """Stop taking jobs: those running finish their attempt, the others stay rows for
+        ``recover`` at the next start. Then close the jobs' connection pool."""
+        self._stopping = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        if self._queue is not None:
+            QUEUED.dec(self._queue.qsize())
+        for runner in self._runners:
+            if runner not in self._busy:
+                runner.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
+        self._runners, self._queue = [], None
+        JOB_QUEUE_CONCURRENCY.dec(self.concurrency)
+        await self.runtime.database.dispose()
 
 
 class Dispatcher:
     """The ``AfterCommit`` port of every unit of work in this process."""
 
-    def __init__(self, queue: JobQueue, bus: EventBus) -> None:
-        self.queue = queue
+    # The queue is set once the runtimes exist (the in-process one has a runtime of its
+    # own, whose transactions dispatch through here too).
+    queue: JobQueue
+
+    def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.runtime: Runtime | None = None
 
@@ -127,8 +270,6 @@ class Dispatcher:
         await self.bus.publish_many(events)
 
     async def requeue_stale(self) -> int:
+        """Queue the jobs a stopped process left behind (see ``JobQueue.recover``)."""
         assert self.runtime is not None
-        stale = await job_rules.stale_job_ids(self.runtime)
-        if stale:
-            await self.queue.enqueue(self.runtime, stale)
-        return len(stale)
+        return await self.queue.recover(self.runtime)

@@ -18,8 +18,8 @@ async def _run(job_id: int) -> str:
     # The composition root imports the workers package: import it late.
     from alumnet.bootstrap import build_runtime, close_runtime
 
-    runtime, _ = build_runtime(load_settings(), worker=True)
+    runtime, dispatcher = build_runtime(load_settings(), worker=True)
     try:
         return await execute(runtime, job_id, HANDLERS)
     finally:
-        await close_runtime(runtime)
+        await close_runtime(runtime, dispatcher)

@@ -40,11 +40,11 @@ def run_scheduled(name: str, args: dict[str, Any]) -> int:
     from alumnet.config import load_settings
 
     async def go() -> int:
-        runtime, _ = build_runtime(load_settings(), worker=True)
+        runtime, dispatcher = build_runtime(load_settings(), worker=True)
         try:
             return await record(runtime, name, args)
         finally:
-            await close_runtime(runtime)
+            await close_runtime(runtime, dispatcher)
 
     return asyncio.run(go())
 

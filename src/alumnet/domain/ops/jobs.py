@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import JOBS, get_logger
+from alumnet.persistence.db import is_busy
 from alumnet.persistence.models import Job
 
 log = get_logger(__name__)
@@ -48,7 +49,19 @@ STALE_RUNNING = timedelta(hours=2)  # longer than any job's RQ timeout
 
 
 class JobFailed(Exception):
-    """The handler raised; the queue decides whether to try again."""
+    """The handler raised; the queue decides whether to try again.
+
+    ``attempts`` counts the attempts made so far; ``final`` says none is left. ``busy``
+    says the database was too busy to serve it (see ``is_busy``): not the job's fault, so
+    the attempt was not counted and the job should simply run again shortly."""
+
+    def __init__(
+        self, message: str, *, attempts: int = 0, final: bool = False, busy: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.final = final
+        self.busy = busy
 
 
 async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> str:
@@ -78,6 +91,9 @@ async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> 
         await session.commit()
         job = await session.get(Job, job_id, populate_existing=True)
         assert job is not None
+        # Give the connection back while the handler runs (it takes its own): a long job
+        # must not hold an idle one, nor a transaction open, for its whole length.
+        await session.commit()
         await rt.bus.publish(job_channel(job.id), _event(job))
         handler = handlers.get(job.name)
         try:
@@ -88,22 +104,28 @@ async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> 
             await session.rollback()
             job = await session.get(Job, job_id, populate_existing=True)
             assert job is not None
-            final = job.attempts >= job.max_attempts
+            busy = is_busy(exc)
+            if busy:
+                # Not the job's failure: the attempt does not count against its retries.
+                job.attempts = max(0, job.attempts - 1)
+            final = not busy and job.attempts >= job.max_attempts
             job.status = FAILED if final else RETRYING
             job.last_error = error_text(exc)
             job.finished_at = datetime.now(UTC) if final else None
             await session.commit()
             await rt.bus.publish(job_channel(job.id), _event(job))
-            JOBS.labels(job=job.name, outcome="failed" if final else "retrying").inc()
+            outcome = "failed" if final else "deferred" if busy else "retrying"
+            JOBS.labels(job=job.name, outcome=outcome).inc()
             log.warning(
                 "job_failed",
                 job_id=job.id,
                 job=job.name,
                 attempt=job.attempts,
                 final=final,
+                busy=busy,
                 error=type(exc).__name__,
             )
-            raise JobFailed(job.last_error) from exc
+            raise JobFailed(job.last_error, attempts=job.attempts, final=final, busy=busy) from exc
         job.status = SUCCEEDED
         job.progress = 1.0
         job.result = result
@@ -135,6 +157,17 @@ async def stale_job_ids(
             select(Job.id, Job.queue).where(
                 Job.status == PENDING, Job.enqueued_at.is_(None), Job.created_at < cutoff
             )
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def unfinished_job_ids(rt: Runtime) -> list[tuple[int, str]]:
+    """Every job still to run, oldest first: what an in-process queue held (or was about to
+    retry) when its process stopped. A job another process runs meanwhile is not run twice:
+    ``execute`` claims each job once."""
+    async with rt.database.connect() as conn:
+        rows = await conn.execute(
+            select(Job.id, Job.queue).where(Job.status.in_((PENDING, RETRYING))).order_by(Job.id)
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
+
+from sqlalchemy import select, update
 
 from alumnet.domain.communication.emails import with_footer
 from alumnet.domain.communication.notifications import unsubscribe_token
@@ -26,8 +29,14 @@ class Letter:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class MailTransport(Protocol):
+class MailSender(Protocol):
     async def send(self, *, to: str, letter: Letter) -> None: ...
+
+
+class MailTransport(Protocol):
+    def open(self) -> AbstractAsyncContextManager[MailSender]:
+        """A sending session for a batch of messages (one SMTP connection)."""
+        ...
 
 
 log = get_logger(__name__)
@@ -37,49 +46,73 @@ class DeliveryFailed(RuntimeError):
     """Some e-mails of a job could not be sent; a retry sends only those."""
 
 
+class MailServerUnavailable(ConnectionError):
+    """The mail server could not be reached: the batch stops, to be retried whole."""
+
+
 async def deliver(rt: Runtime, job: Job, transport: MailTransport) -> dict[str, Any]:
-    """Send the job's e-mails (one, or a batch), each at most once: one already sent is
-    skipped, so a retried batch sends only what failed. A failure does not stop the rest
-    of the batch."""
+    """Send the job's e-mails (one, or a batch) over one session, each at most once: one
+    already sent is skipped, so a retried batch sends only what failed. A message that
+    fails does not stop the rest; an unreachable server does.
+
+    No database connection is held while a message is on its way: the batch is read in one
+    statement, and each message is marked sent, in its own short statement, once the server
+    has taken it."""
     ids = [int(i) for i in job.args.get("email_ids") or [job.args["email_id"]]]
-    sent, skipped, failed = 0, 0, 0
+    async with rt.database.session() as session:
+        found = await session.execute(
+            select(OutboundEmail)
+            .where(OutboundEmail.id.in_(ids), OutboundEmail.sent_at.is_(None))
+            .order_by(OutboundEmail.id)
+        )
+        waiting = list(found.scalars())
+    sent, failed = 0, 0
     causes: set[str] = set()
-    for email_id in ids:
-        try:
-            if await _deliver_one(rt, email_id, transport):
-                sent += 1
-            else:
-                skipped += 1
-        except Exception as exc:
-            # Only the kind of failure is kept: a mail server's message may hold the address.
-            failed += 1
-            causes.add(type(exc).__name__)
-            log.warning("email_failed", email_id=email_id, error=type(exc).__name__)
+    async with transport.open() as sender:
+        for position, email in enumerate(waiting):
+            try:
+                await sender.send(to=email.to_address, letter=_letter(rt, email))
+            except MailServerUnavailable as exc:
+                failed += len(waiting) - position
+                causes.add(str(exc) or type(exc).__name__)
+                log.warning("mail_server_unavailable", error=str(exc))
+                break
+            except Exception as exc:
+                # Only the kind of failure is kept: a mail server's message may hold the
+                # address.
+                failed += 1
+                causes.add(type(exc).__name__)
+                log.warning("email_failed", email_id=email.id, error=type(exc).__name__)
+                continue
+            await _mark_sent(rt, email.id)
+            sent += 1
     if failed:
         raise DeliveryFailed(
             f"{failed} of {len(ids)} e-mails could not be sent ({', '.join(sorted(causes))})"
         )
-    return {"sent": sent, "skipped": skipped}
+    return {"sent": sent, "skipped": len(ids) - len(waiting)}
 
 
-async def _deliver_one(rt: Runtime, email_id: int, transport: MailTransport) -> bool:
-    async with rt.database.session() as session:
-        email = await session.get(OutboundEmail, email_id)
-        if email is None or email.sent_at is not None:
-            return False
-        text, html, headers = email.text_body, email.html_body, {}
-        if email.unsubscribe_kind and email.user_id is not None:
-            # Signed now, for this recipient: the stored body is shared by all of them.
-            token = unsubscribe_token(rt.settings, email.user_id, email.unsubscribe_kind)
-            url = f"{rt.settings.public_url}/unsubscribe?token={quote(token)}"
-            text, html = with_footer(text, html, kind=email.unsubscribe_kind, url=url)
-            headers = {"List-Unsubscribe": f"<{url}>",
-                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}  # fmt: skip
-        letter = Letter(
-            subject=email.subject, text=text, html=html, headers=headers,
-            message_id=f"<alumnet-{email.id}@alumnet>",
-        )  # fmt: skip
-        await transport.send(to=email.to_address, letter=letter)
-        email.sent_at = datetime.now(UTC)
-        await session.commit()
-        return True
+def _letter(rt: Runtime, email: OutboundEmail) -> Letter:
+    text, html, headers = email.text_body, email.html_body, {}
+    if email.unsubscribe_kind and email.user_id is not None:
+        # Signed now, for this recipient: the stored body is shared by all of them.
+        token = unsubscribe_token(rt.settings, email.user_id, email.unsubscribe_kind)
+        url = f"{rt.settings.public_url}/unsubscribe?token={quote(token)}"
+        text, html = with_footer(text, html, kind=email.unsubscribe_kind, url=url)
+        headers = {"List-Unsubscribe": f"<{url}>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}  # fmt: skip
+    return Letter(
+        subject=email.subject, text=text, html=html, headers=headers,
+        message_id=f"<alumnet-{email.id}@alumnet>",
+    )  # fmt: skip
+
+
+async def _mark_sent(rt: Runtime, email_id: int) -> None:
+    async with rt.database.connect() as conn:
+        await conn.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None))
+            .values(sent_at=datetime.now(UTC))
+        )
+        await conn.commit()

@@ -48,6 +48,7 @@ from alumnet.domain.data import bulk
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime
+from alumnet.persistence.db import SharedConnection
 from alumnet.schema.context import Context, Info
 from alumnet.schema.cost import operation_cost
 from alumnet.schema.errors import UserError, user_errors
@@ -330,12 +331,18 @@ async def run_query(
     outside any HTTP request."""
     from alumnet.schema import build_schema
 
-    result = await build_schema(runtime.settings).execute(
-        query,
-        variable_values=variables,
-        context_value=Context(runtime=runtime, viewer=viewer),
-        operation_name=operation_name,
-    )
+    # One connection for the page's reads, as a request has: a job's dataloaders never
+    # take more than that of the pool.
+    shared = SharedConnection(runtime.database)
+    try:
+        result = await build_schema(runtime.settings).execute(
+            query,
+            variable_values=variables,
+            context_value=Context(runtime=runtime, viewer=viewer, shared=shared),
+            operation_name=operation_name,
+        )
+    finally:
+        await shared.close()
     # Pages of the fast path hold their JSON unparsed (orjson.Fragment): read it back.
     data = orjson.loads(orjson.dumps(result.data)) if result.data is not None else None
     return QueryOutcome(data, [e.message for e in result.errors or ()])
