@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -93,7 +94,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Sett
         redis_url=TEST_REDIS_URL,
         queue_prefix=f"alumnet-test-{uuid.uuid4().hex[:8]}",
         smtp_url=f"smtp://127.0.0.1:{mailbox.port}",  # type: ignore[attr-defined]
-        secret_key="test-secret-key-that-is-long-enough-for-hs256",
+        secret_key=secrets.token_urlsafe(48),
+        secret_source="the test set-up",
+        metrics_token=secrets.token_urlsafe(32),
+        metrics_operations=frozenset({"DashboardProbe"}),
         debug=True,
         argon2_memory_kib=1024,
         job_retry_intervals=(0, 0),
@@ -113,6 +117,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "ALUMNET_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
         "ALUMNET_JOB_RETRY_INTERVALS": ",".join(str(i) for i in settings.job_retry_intervals),
         "ALUMNET_LOG_LEVEL": "WARNING",
+        "ALUMNET_LOG_FORMAT": "json",
         "ALUMNET_IMPORT_MAX_BYTES": str(settings.import_max_bytes),
     }
     if settings.redis_url:
@@ -180,6 +185,14 @@ class Api:
         return await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
         )
+
+    async def metrics(self) -> str:
+        """The /metrics page, as a scraper with the metrics token reads it."""
+        response = await self.client.get(
+            "/metrics", headers={"Authorization": f"Bearer {self.settings.metrics_token}"}
+        )
+        assert response.status_code == 200, response.text
+        return response.text
 
     async def sql_count(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
@@ -257,14 +270,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(api: Api) -> Iterator[str]:
+def _serve(api: Api, stderr: Any) -> tuple[subprocess.Popen[bytes], str]:
+    """`alumnet serve` on a free port, once it answers; the process and its host:port."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
         env=env_for(api.settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     base = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -277,9 +290,40 @@ def server(api: Api) -> Iterator[str]:
     else:
         process.kill()
         raise RuntimeError("server did not start")
+    return process, base
+
+
+@pytest.fixture
+def server(api: Api) -> Iterator[str]:
+    process, base = _serve(api, subprocess.DEVNULL)
     yield base
     process.terminate()
     process.wait(timeout=10)
+
+
+@dataclass
+class LoggedServer:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> list[str]:
+        """Stop the server; the lines it logged (warnings and worse: ALUMNET_LOG_LEVEL)."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        return self.log.read_text().splitlines()
+
+
+@pytest.fixture
+def logged_server(api: Api, tmp_path: Path) -> Iterator[LoggedServer]:
+    """A server whose log (stderr) the test reads after `stop()`."""
+    log = tmp_path / "server.log"
+    with log.open("wb") as stderr:
+        process, base = _serve(api, stderr)
+        made = LoggedServer(base, process, log)
+        yield made
+        if process.poll() is None:
+            made.stop()
 
 
 async def post_to(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from graphql import GraphQLError
 
 from alumnet.config import ConfigurationError, load_settings
 from alumnet.schema.errors import should_mask
-from tests.conftest import Api, env_for
+from tests.conftest import Api, LoggedServer, env_for
 
 
 async def test_health_and_readiness(api: Api) -> None:
@@ -27,7 +30,7 @@ async def test_health_and_readiness(api: Api) -> None:
 
 async def test_metrics_count_operations_by_name(api: Api) -> None:
     await api.gql("query DashboardProbe { viewer { id } }")
-    text = (await api.client.get("/metrics")).text
+    text = await api.metrics()
     assert 'alumnet_graphql_requests_total{operation="DashboardProbe",outcome="ok"}' in text
     assert "alumnet_graphql_request_seconds_bucket" in text
     assert "alumnet_sql_statements_total" in text
@@ -120,12 +123,69 @@ def test_internal_errors_are_masked_and_public_ones_are_not() -> None:
 
 def test_production_needs_a_real_secret() -> None:
     with pytest.raises(ConfigurationError, match="ALUMNET_SECRET_KEY"):
-        load_settings({"ALUMNET_ENV": "production"}).check_production()
+        load_settings({"ALUMNET_ENV": "production"}).checked()
     with pytest.raises(ConfigurationError, match="too short"):
-        load_settings(
-            {"ALUMNET_ENV": "production", "ALUMNET_SECRET_KEY": "short"}
-        ).check_production()
-    load_settings({"ALUMNET_ENV": "production", "ALUMNET_SECRET_KEY": "x" * 40}).check_production()
+        load_settings({"ALUMNET_ENV": "production", "ALUMNET_SECRET_KEY": "short"}).checked()
+    load_settings({"ALUMNET_ENV": "production", "ALUMNET_SECRET_KEY": "x" * 40}).checked()
+
+
+PUBLISHED = "alumnet-development-secret-do-not-use-in-production"
+
+
+@pytest.mark.parametrize("env", ["development", "test", None])
+def test_a_database_server_needs_a_secret_of_its_own_whatever_the_env(env: str | None) -> None:
+    given = {"ALUMNET_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/alumnet"}
+    if env:
+        given["ALUMNET_ENV"] = env
+    with pytest.raises(ConfigurationError, match="ALUMNET_SECRET_KEY is not set"):
+        load_settings(given).checked()
+    for known in (PUBLISHED, "short-but-random"):
+        with pytest.raises(ConfigurationError, match="ALUMNET_SECRET_KEY"):
+            load_settings({**given, "ALUMNET_SECRET_KEY": known}).checked()
+    own = load_settings({**given, "ALUMNET_SECRET_KEY": "z" * 40}).checked()
+    assert own.secret_source == "ALUMNET_SECRET_KEY"
+
+
+def test_the_embedded_default_makes_its_own_secret_once(tmp_path: Path) -> None:
+    given = {"ALUMNET_VAR_DIR": str(tmp_path / "var")}
+    first = load_settings(given).checked()
+    kept = tmp_path / "var" / "secret_key"
+    assert "generated now" in first.secret_source and str(kept) in first.secret_source
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert len(first.secret_key) >= 48 and first.secret_key != PUBLISHED
+    again = load_settings(given).checked()
+    assert again.secret_key == first.secret_key and "earlier start" in again.secret_source
+    kept.write_text(PUBLISHED)
+    with pytest.raises(ConfigurationError, match="usable secret"):
+        load_settings(given).checked()
+
+
+async def test_a_token_signed_with_the_published_secret_is_refused(tmp_path: Path) -> None:
+    """A server started without ALUMNET_ENV or a secret: the development secret that was
+    in the source no longer signs anything it accepts."""
+    import jwt
+
+    from alumnet.app import create_app
+
+    app = create_app(load_settings({"ALUMNET_VAR_DIR": str(tmp_path / "var")}))
+    assert app.state.runtime.settings.secret_key not in (PUBLISHED, "")
+    now = int(time.time())
+    forged = jwt.encode(
+        {"sub": "1", "sid": "1", "iat": now, "exp": now + 600, "iss": "alumnet",
+         "aud": "alumnet-api", "jti": "forged"},
+        PUBLISHED,
+        algorithm="HS256",
+    )  # fmt: skip
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { id roles } }"},
+            headers={"Authorization": f"Bearer {forged}"},
+        )
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await app.state.runtime.database.dispose()
 
 
 def test_cli_refuses_production_without_secret_and_demo_seed(settings: object) -> None:
@@ -159,7 +219,7 @@ async def test_metrics_report_jobs_by_status(api: Api) -> None:
         'mutation { passwordResetRequest(input: {email: "stu@example.org"}) { accepted } }'
     )
     await api.run_jobs()
-    text = (await api.client.get("/metrics")).text
+    text = await api.metrics()
     assert 'alumnet_jobs_recorded{job="email.send",status="succeeded"} 1.0' in text
 
 
@@ -241,3 +301,60 @@ async def test_fragments_that_expand_too_far_are_refused_before_validation(api: 
     body = await api.gql(chain(4), token=admin)
     assert body["data"]["viewer"]["id"]
     assert body["extensions"]["cost"]["requested"] == 2
+
+
+MALFORMED = {
+    "not UTF-8": b'{"query": "{ viewer { id } }", "variables": {"a": "\xff\xfe"}}',
+    "nested 50,000 deep": b'{"query": "{ viewer { id } }", "variables": {"a": '
+    + b"[" * 50_000
+    + b"]" * 50_000
+    + b"}}",
+    "a lone surrogate": b'{"query": "query($a: String) { viewer { id } }", '
+    b'"variables": {"a": "\\ud800"}}',
+}
+
+
+async def test_malformed_bodies_are_400s_in_json_with_one_warning_line(
+    logged_server: LoggedServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{logged_server.base}") as client:
+        for name, body in MALFORMED.items():
+            response = await client.post(
+                "/graphql", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 400, name
+            [error] = response.json()["errors"]
+            assert error["extensions"]["code"] == "BAD_REQUEST", name
+            assert "not valid" in error["message"] and "\ud800" not in error["message"]
+        fine = await client.post("/graphql", json={"query": "{ viewer { id } }"})
+        assert fine.status_code == 200
+    lines = logged_server.stop()
+    assert not any("Traceback" in line for line in lines), lines
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [(e["event"], e["level"], e["status"]) for e in logged] == [
+        ("request", "warning", 400)
+    ] * len(MALFORMED), logged
+
+
+async def test_metrics_are_for_the_scraper_only_and_stay_bounded(api: Api) -> None:
+    """Strangers get nothing; names a client makes up are all counted as "other", so 200
+    new names add no series."""
+    refused = await api.client.get("/metrics")  # from 203.0.113.7, no token
+    assert refused.status_code == 403
+    wrong = await api.client.get("/metrics", headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 403
+    local = httpx.ASGITransport(app=api.app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=local, base_url="http://testserver") as client:
+        assert (await client.get("/metrics")).status_code == 200
+
+    def series(text: str) -> int:
+        return sum(1 for line in text.splitlines() if line.startswith("alumnet_graphql_"))
+
+    await api.gql("query Warmup { viewer { id } }")
+    before = series(await api.metrics())
+    for i in range(200):
+        await api.gql(f"query Made{i}x{i * 7} {{ viewer {{ id }} }}")
+    text = await api.metrics()
+    assert series(text) == before
+    assert 'operation="Made1x7"' not in text
+    assert 'alumnet_graphql_requests_total{operation="other",outcome="ok"}' in text

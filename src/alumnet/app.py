@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
+import ipaddress
 import os
 import re
 import time
@@ -16,6 +18,7 @@ from urllib.parse import parse_qs
 
 import orjson
 import structlog
+from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +30,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET
 
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
@@ -79,6 +83,26 @@ def _bearer(value: str | None) -> str | None:
     if scheme.lower() != "bearer" or not credential.strip():
         raise AuthenticationFailed("malformed")
     return credential.strip()
+
+
+# What each refusal of Strawberry's HTTP layer is called in `errors[].extensions.code`.
+REFUSAL_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def _refusal(exc: HTTPException) -> str:
+    if exc.reason == "Unable to parse request body as JSON":
+        return (
+            "The request's JSON (its body, or `variables` in the URL) is not valid: it must "
+            "be UTF-8 text, without lone surrogates (\\ud800 alone), nested at most 1,024 "
+            "levels deep."
+        )
+    return f"{exc.reason}."
 
 
 def _busy_response() -> JSONResponse:
@@ -177,6 +201,27 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         if self._ide_html is None:
             return HTMLResponse("GraphiQL assets are missing from this build.", status_code=500)
         return HTMLResponse(self._ide_html)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses what the standard library lets through to fail later as a 500:
+        # bytes that are not UTF-8, lone surrogates, and nesting past 1,024 levels (its
+        # depth limit, where the standard library recurses until RecursionError).
+        return orjson.loads(data)
+
+    async def run(  # type: ignore[override]
+        self, request: Any, context: Any = UNSET, root_value: Any = UNSET
+    ) -> Any:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if not isinstance(request, Request):
+                raise
+            # A request alumnet cannot read: a GraphQL error in JSON, and one warning line
+            # (the request's own) in the log, never a stack trace.
+            request.scope.setdefault("state", {})["alumnet.refused"] = exc.reason
+            code = REFUSAL_CODES.get(exc.status_code, "BAD_REQUEST")
+            error = {"message": _refusal(exc), "extensions": {"code": code}}
+            return JSONResponse({"data": None, "errors": [error]}, status_code=exc.status_code)
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: WebSocket messages must be text frames for browser clients.
@@ -296,9 +341,11 @@ class RequestMiddleware:
             reads = scope.get("state", {}).pop("alumnet.reads", None)
             if reads is not None:
                 await reads.close()
+            refused = scope.get("state", {}).get("alumnet.refused")
             if scope["type"] == "http" and scope.get("path") != "/metrics":
-                log.info(
+                (log.warning if refused else log.info)(
                     "request",
+                    **({"refused": refused} if refused else {}),
                     method=scope.get("method"),
                     path=scope.get("path"),
                     status=status["code"],
@@ -338,8 +385,7 @@ class RequestMiddleware:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or load_settings()
-    settings.check_production()
+    settings = (settings or load_settings()).checked()
     configure_logging(settings.log_format, settings.log_level)
     runtime, dispatcher = build_runtime(settings)
     graphql = AlumnetGraphQL(runtime)
@@ -374,10 +420,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ready else 503,
         )
 
+    networks = [ipaddress.ip_network(n, strict=False) for n in settings.metrics_networks]
+
+    def may_scrape(request: Request) -> bool:
+        if settings.metrics_token:
+            given = request.headers.get("authorization", "")
+            expected = f"Bearer {settings.metrics_token}"
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                return True
+        try:
+            client = ipaddress.ip_address(request.client.host if request.client else "")
+        except ValueError:
+            return False
+        return any(client in network for network in networks)
+
     async def metrics(request: Request) -> Response:
-        JOBS_BY_STATUS.clear()
-        for name, status, count in await job_rules.counts_by_status(runtime):
-            JOBS_BY_STATUS.labels(job=name, status=status).set(count)
+        if not may_scrape(request):
+            return JSONResponse(
+                {"error": "Metrics are served to the addresses in ALUMNET_METRICS_NETWORKS, "
+                 "or with the ALUMNET_METRICS_TOKEN bearer token."},
+                status_code=403,
+            )  # fmt: skip
+        try:
+            counted = await job_rules.counts_by_status(runtime)
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            counted = None  # the pools' own figures matter most right now: serve them
+        if counted is not None:
+            JOBS_BY_STATUS.clear()
+            for name, status, count in counted:
+                JOBS_BY_STATUS.labels(job=name, status=status).set(count)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
@@ -430,6 +503,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info(
             "started",
             env=settings.env,
+            secret_source=settings.secret_source,
             database=runtime.database.engine.url.get_backend_name(),
             redis=bool(settings.redis_url),
         )

@@ -24,10 +24,13 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
     """
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.checked()
     database = Database(
         settings.database_url,
         pool_size=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
+        # A request waits no longer for SQLite's write lock than for a connection.
+        lock_timeout=settings.db_pool_timeout,
         null_pool=worker,
     )
     bus: EventBus
@@ -56,6 +59,7 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
             settings.database_url,
             pool_size=settings.job_concurrency * JOB_CONNECTIONS_PER_JOB,
             max_overflow=settings.job_concurrency,
+            lock_timeout=30.0,
             null_pool=worker,
             name="jobs",
         )

@@ -38,8 +38,7 @@ FIRST_QUERY = """query FirstLook {
 
 def _settings() -> Settings:
     try:
-        settings = load_settings()
-        settings.check_production()
+        settings = load_settings().checked()
     except ConfigurationError as exc:
         typer.secho(f"alumnet: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
@@ -94,6 +93,15 @@ def serve(
             + "\n",
             err=True,
         )
+    if workers > 1 and not settings.redis_url:
+        typer.secho(
+            "--workers above 1 needs ALUMNET_REDIS_URL: without Redis, jobs and live "
+            "updates stay inside one process. Run one worker, or configure Redis.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(f"  Secret key: {settings.secret_source}", err=True)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = settings.var_dir / "prometheus"
         metrics_dir.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,34 @@
 """Settings, read only from the environment (``ALUMNET_*``), with embedded defaults.
 
-Development needs no configuration at all: SQLite under ``var/``, jobs and pub/sub
-in-process, e-mail into ``var/outbox``. Production (``ALUMNET_ENV=production``) refuses
-to start without a real secret.
+Development needs no configuration at all: SQLite under ``var/`` (with a secret key made
+at the first start and kept in ``var/secret_key``), jobs and pub/sub in-process, e-mail
+into ``var/outbox``. Any other database, and production, refuse to start without a secret
+key of their own (``Settings.checked``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-DEVELOPMENT_SECRET = "alumnet-development-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
+# Secrets that have been public (in this source, or in examples): never accepted.
+KNOWN_SECRETS = frozenset(
+    {
+        "alumnet-development-secret-do-not-use-in-production",
+        "test-secret-key-that-is-long-enough-for-hs256",
+    }
+)
+# Where the embedded default keeps the secret it generated on its first start.
+SECRET_FILE = "secret_key"
+SECRET_HELP = (
+    f"at least {MIN_SECRET_LENGTH} random characters, for example the output of "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+)
 # Connections the in-process queue keeps per concurrent job: the job's own session, a
 # second one for its progress, and a third for a bulk query's reads.
 JOB_CONNECTIONS_PER_JOB = 3
@@ -46,6 +61,25 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _names(raw: str) -> list[str]:
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    networks = _names(raw)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{name} must list networks such as 10.0.0.0/8, got {network!r}"
+            ) from exc
+    return tuple(networks)
+
+
 def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -76,7 +110,11 @@ class Settings:
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
-    secret_key: str = DEVELOPMENT_SECRET
+    # Signs access tokens, unsubscribe and download links. Set by ALUMNET_SECRET_KEY; on the
+    # embedded default, generated once and kept in var/secret_key (see ``checked``).
+    secret_key: str = ""
+    # Where the secret came from, said at start-up.
+    secret_source: str = "unset"
     smtp_url: str | None = None
     mail_from: str = "alumnet <no-reply@alumnet.local>"
     public_url: str = "http://127.0.0.1:8000"
@@ -115,6 +153,13 @@ class Settings:
     # Jobs run at once by the in-process queue (no Redis), on connections of their own
     # (JOB_CONNECTIONS_PER_JOB each), so that background work never takes the requests'.
     job_concurrency: int = 2
+    # Who may read /metrics: clients from these networks (the scraper on this host by
+    # default), or anyone sending ``Authorization: Bearer <metrics_token>``.
+    metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_token: str | None = None
+    # Operation names counted under their own label in /metrics; any other name is counted
+    # as "other" (a client choosing names must not grow the series without bound).
+    metrics_operations: frozenset[str] = frozenset()
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -132,22 +177,67 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def check_production(self) -> None:
-        """Stop start-up when production would run with a guessable secret."""
-        if not self.is_production:
-            return
-        if not self.secret_key or self.secret_key == DEVELOPMENT_SECRET:
+    def checked(self) -> Settings:
+        """These settings, fit to start on, with their secret key: from ALUMNET_SECRET_KEY
+        (at least 32 characters, never a published one), or on the embedded SQLite
+        default only, generated at the first start and kept in var/secret_key (mode 0600).
+        Any other database without a secret of its own is refused, whatever ALUMNET_ENV
+        says: a secret known to others would let anyone sign tokens as anyone."""
+        if self.debug and self.is_production:
+            raise ConfigurationError("ALUMNET_DEBUG must be off in production.")
+        if self.metrics_token is not None and len(self.metrics_token) < 24:
+            raise ConfigurationError("ALUMNET_METRICS_TOKEN is too short: use 24+ characters.")
+        if self.secret_key:
+            if self.secret_key in KNOWN_SECRETS:
+                raise ConfigurationError(
+                    "ALUMNET_SECRET_KEY is a published example, so anyone could sign tokens "
+                    f"with it: use a secret of your own ({SECRET_HELP})."
+                )
+            if len(self.secret_key) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(f"ALUMNET_SECRET_KEY is too short: use {SECRET_HELP}.")
+            return self
+        if self.is_production:
             raise ConfigurationError(
                 "ALUMNET_SECRET_KEY is not set: production needs its own secret key "
-                f"(at least {MIN_SECRET_LENGTH} random characters, for example the output "
-                "of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+                f"({SECRET_HELP})."
             )
-        if len(self.secret_key) < MIN_SECRET_LENGTH:
+        if not self.is_sqlite:
             raise ConfigurationError(
-                f"ALUMNET_SECRET_KEY is too short: use at least {MIN_SECRET_LENGTH} characters."
+                "ALUMNET_SECRET_KEY is not set: with a database other than the embedded SQLite "
+                f"one, alumnet needs a secret key of its own ({SECRET_HELP}), the same for "
+                "every server and worker process."
             )
-        if self.debug:
-            raise ConfigurationError("ALUMNET_DEBUG must be off in production.")
+        secret, source = _embedded_secret(self.var_dir / SECRET_FILE)
+        return replace(self, secret_key=secret, secret_source=source)
+
+
+def _embedded_secret(path: Path) -> tuple[str, str]:
+    """The embedded default's secret: read from ``path``, or made there (readable by its
+    owner only) by the first process to start; any other process reads that one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Written whole to a file of our own, then linked into place: a process starting
+        # at the same moment either wins the link or reads the complete winner.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)
+            made = True
+        except FileExistsError:
+            made = False
+        finally:
+            draft.unlink()
+        if made:
+            return path.read_text().strip(), f"{path} (generated now, readable by you only)"
+    kept = path.read_text().strip()
+    if len(kept) < MIN_SECRET_LENGTH or kept in KNOWN_SECRETS:
+        raise ConfigurationError(
+            f"{path} does not hold a usable secret key: delete it to have a new one made "
+            "(everyone signs in again), or set ALUMNET_SECRET_KEY."
+        )
+    return kept, f"{path} (made at an earlier start)"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,9 +249,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     var_dir = Path(env.get("ALUMNET_VAR_DIR", "var"))
     database_url = env.get("ALUMNET_DATABASE_URL") or f"sqlite:///{(var_dir / 'alumnet.db')}"
-    secret = env.get("ALUMNET_SECRET_KEY")
-    if secret is None:
-        secret = "" if app_env == "production" else DEVELOPMENT_SECRET
+    secret = env.get("ALUMNET_SECRET_KEY", "").strip()
     intervals_raw = env.get("ALUMNET_JOB_RETRY_INTERVALS")
     intervals = (
         tuple(int(x) for x in intervals_raw.split(",") if x.strip())
@@ -174,6 +262,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=normalise_database_url(database_url),
         redis_url=env.get("ALUMNET_REDIS_URL") or None,
         secret_key=secret,
+        secret_source="ALUMNET_SECRET_KEY" if secret else "unset",
         smtp_url=env.get("ALUMNET_SMTP_URL") or None,
         mail_from=env.get("ALUMNET_MAIL_FROM", Settings.mail_from),
         public_url=env.get("ALUMNET_PUBLIC_URL", Settings.public_url).rstrip("/"),
@@ -196,6 +285,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_positive_int(env, "ALUMNET_DB_POOL_SIZE", Settings.db_pool_size),
         db_pool_timeout=_positive_seconds(env, "ALUMNET_DB_POOL_TIMEOUT", Settings.db_pool_timeout),
         job_concurrency=_positive_int(env, "ALUMNET_JOB_CONCURRENCY", Settings.job_concurrency),
+        metrics_networks=_networks(env, "ALUMNET_METRICS_NETWORKS", Settings.metrics_networks),
+        metrics_token=env.get("ALUMNET_METRICS_TOKEN") or None,
+        metrics_operations=frozenset(_names(env.get("ALUMNET_METRICS_OPERATIONS", ""))),
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
     )

@@ -6,8 +6,8 @@ import pytest
 
 from tests.cohorts.conftest import Programme
 
-BATCHES = """{ batches { totalCount edges { node { code
-  missions { edges { node { code enrollments { edges { node { student { email } } } }
+BATCHES = """{ batches(first: 10) { totalCount edges { node { code
+  missions(first: 10) { edges { node { code enrollments { edges { node { student { email } } } }
                             mentors { mentor { email } menteeCount } } } }
   students { totalCount edges { node { email } } } } } } }"""
 NODE = "query($id: ID!) { node(id: $id) { id } }"

@@ -36,6 +36,8 @@ class QueryOutcome:
 
     data: dict[str, Any] | None
     errors: list[str] = field(default_factory=list)
+    # Whether an error only said the database was too busy (SERVICE_UNAVAILABLE).
+    busy: bool = False
 
 
 class QueryRunner(Protocol):

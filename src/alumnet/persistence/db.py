@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -41,7 +42,7 @@ def sync_url(async_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _instrument(engine: AsyncEngine, *, sqlite: bool) -> None:
+def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")
@@ -64,7 +65,8 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            # How long a write waits for SQLite's one write lock (another writer's turn).
+            cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -72,9 +74,39 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool) -> None:
 def is_busy(exc: BaseException) -> bool:
     """Whether a failure means "the database is busy, try again shortly" rather than a
     fault: no pooled connection came free in time, or SQLite's write lock stayed taken."""
-    if isinstance(exc, sa_exc.TimeoutError):
+    if isinstance(exc, sa_exc.TimeoutError | DatabaseBusy):
         return True
     return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+
+
+class DatabaseBusy(RuntimeError):
+    """Work that found the database busy (see ``is_busy``), raised where the original
+    error was turned into something else (a GraphQL error of a bulk query's page)."""
+
+
+# How long a short write that must not be lost (the outcome of a job, the record that an
+# e-mail went out) keeps trying while the database is busy.
+WRITE_PATIENCE_SECONDS = 120.0
+
+
+async def write_patiently(
+    database: Database, statement: Any, patience: float = WRITE_PATIENCE_SECONDS
+) -> None:
+    """Run one short write in its own transaction, again and again (with growing pauses)
+    while the database is busy, for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    while True:
+        try:
+            async with database.connect() as conn:
+                await conn.execute(statement)
+                await conn.commit()
+            return
+        except Exception as exc:
+            if not is_busy(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _counted_pool(name: str) -> type[AsyncAdaptedQueuePool]:
@@ -97,7 +129,8 @@ class Database:
 
     ``name`` labels its pool in ``/metrics`` ("api" for requests, "jobs" for the
     in-process queue's own). ``pool_timeout`` is how long a caller waits for a connection
-    before ``sqlalchemy.exc.TimeoutError`` (see ``is_busy``).
+    before ``sqlalchemy.exc.TimeoutError``, ``lock_timeout`` how long a write waits for
+    SQLite's write lock before "database is locked" (see ``is_busy``).
     """
 
     def __init__(
@@ -107,6 +140,7 @@ class Database:
         pool_size: int = 10,
         max_overflow: int | None = None,
         pool_timeout: float = 30.0,
+        lock_timeout: float = 10.0,
         null_pool: bool = False,
         name: str = "api",
     ) -> None:
@@ -130,7 +164,7 @@ class Database:
             )
             self.capacity = pool_size + overflow
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": lock_timeout}
         else:
             # Timestamps come back in UTC, as alumnet stores and serves them. Directory names
             # match by trigrams from a similarity of 0.45 (the default 0.3 lets a first name
@@ -139,7 +173,7 @@ class Database:
                 "options": "-c timezone=UTC -c pg_trgm.similarity_threshold=0.45"
             }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        _instrument(self.engine, sqlite=self.is_sqlite)
+        _instrument(self.engine, sqlite=self.is_sqlite, lock_timeout=lock_timeout)
         if self.capacity:
             self._count_checkouts()
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -213,8 +247,14 @@ class SharedConnection:
                 yield self._connection
             except BaseException:
                 # A failed statement aborts the transaction on PostgreSQL: start afresh so
-                # that the request's other reads still work.
-                await self._connection.rollback()
+                # that the request's other reads still work (on a new connection if this
+                # one cannot even roll back).
+                try:
+                    await self._connection.rollback()
+                except Exception:
+                    broken, self._connection = self._connection, None
+                    with contextlib.suppress(Exception):
+                        await broken.close()
                 raise
 
     async def close(self) -> None:

@@ -183,6 +183,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         settings.max_aliases,
         settings.max_tokens,
         settings.max_query_cost,
+        settings.metrics_operations,
     )
     if key not in _schemas:
         if _schemas:

@@ -1,9 +1,13 @@
 """Query cost: an estimate of how many objects an operation may touch, bounded per request.
 
-Every field costs 1; a connection multiplies the cost of what is under it by its page
-size (`first` or `last`, 50 by default). The cost is computed right after validation (it
-depends on variables, so it is not cached with it) and reported in `extensions.cost`; an
-operation over the maximum is refused before it runs, with a message saying by how much.
+Every field costs 1, and every list multiplies the cost of what is under it by how long
+it can be: a connection by its page size (`first` or `last`, 50 by default); `nodes` by
+the number of ids it is given (at most 100); a list with a `first` argument by that
+argument (or its default), within the list's own maximum; any other list by the fixed
+maximum it can reach (``LIST_CAPS``; a test keeps every list field of the schema in it).
+The cost is computed right after validation (it depends on variables, so it is not cached
+with it) and reported in `extensions.cost`; an operation over the maximum is refused
+before it runs, with a message saying by how much.
 """
 
 from __future__ import annotations
@@ -16,16 +20,88 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
+    get_nullable_type,
+    is_list_type,
     value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
 
 DEFAULT_PAGE = 50
+# `nodes(ids:)` fetches at most this many objects per call.
+NODES_MAX_IDS = 100
+
+# How long each plain (non-connection) list can be, by "Type.field". With a `first`
+# argument, the list is as long as that argument (or its default) and at most this; with
+# none, it counts as this long. Where the code sets a bound (a LIMIT, a rule of the
+# domain), that bound; where it sets none, the largest an institution realistically has
+# (the mentors of a mission, a student's mentors).
+LIST_CAPS: dict[str, int] = {
+    "Batch.notices": 1000,
+    "Mission.notices": 1000,
+    "Query.notices": 1000,
+    "Batch.attendanceByDay": 400,  # days: a range is shorter than 400 days
+    "Mission.attendanceByDay": 400,
+    "Batch.attendanceByWeek": 58,
+    "Mission.attendanceByWeek": 58,
+    "CallList.entries": 500,  # a call list holds 1 to 500 students
+    "DirectoryFacets.graduationYears": 30,
+    "DirectoryFacets.countries": 30,
+    "DirectoryFacets.skills": 30,
+    "DuplicateCandidate.people": 2,
+    "Enrollment.mentors": 10,  # one or two, as a rule
+    "Enrollment.pointEntries": 1000,
+    "Enrollment.submissions": 200,  # one per assignment of the mission
+    "Enrollment.integrityFlags": 20,
+    "Enrollment.decisions": 20,
+    "Enrollment.accessHistory": 20,
+    "Enrollment.callLogs": 50,
+    "Import.rows": 1000,
+    "ImportRowResult.problems": 20,
+    "Meeting.attendees": 3000,  # at most the students of a mission
+    "Mission.mentors": 100,  # 30 students a mentor
+    "Mission.atRisk": 1000,
+    "Mission.assignments": 200,
+    "Mission.meetings": 2000,  # weekly, for each mentor's group
+    "Mission.leaderboard": 1000,
+    "NoticeAcknowledgements.acknowledgedBy": 1000,
+    "NoticeAcknowledgements.notAcknowledged": 1000,
+    "NotificationPreferencesPayload.preferences": 20,  # one per notification kind
+    "Query.notificationPreferences": 20,
+    "OutreachDashboard.atRiskByMission": 500,
+    "OutreachDashboard.outcomeMix": 10,
+    "Profile.socialLinks": 10,  # as many as profileUpdate takes
+    "Profile.workHistory": 50,
+    "Profile.skills": 50,
+    "Profile.achievements": 50,
+    "Profile.degrees": 10,
+    "ProfileViews.viewers": 100,
+    "Query.callLists": 500,
+    "Query.followUps": 500,
+    "Query.blockedUsers": 1000,
+    "Query.programmes": 1000,
+    "Query.personalDataExports": 20,
+    "Query.exports": 50,
+    "SubmissionBulkRecordPayload.lines": 5000,
+    "User.mentors": 50,
+    # userErrors: one per problem found; most mutations find a few at most.
+    "EnrollmentBulkCreatePayload.userErrors": 5000,
+    "MeetingAttendanceRecordPayload.userErrors": 500,
+    "AnnouncementPayload.userErrors": 250,
+    "ProfilePayload.userErrors": 1000,
+}
+USER_ERRORS_CAP = 50
+# A list the table does not know (a test keeps this from happening) counts as this long.
+UNKNOWN_LIST_CAP = 1000
+
+
+class TooCostly(Exception):
+    """The operation asks for more than any one request may, whatever the cost limit."""
 
 
 class QueryCost(SchemaExtension):
@@ -59,7 +135,13 @@ class QueryCost(SchemaExtension):
         root = schema.get_root_type(operation.operation)
         if root is None:
             return
-        self.cost = operation_cost(schema, operation, fragments, context.variables or {})
+        try:
+            self.cost = operation_cost(schema, operation, fragments, context.variables or {})
+        except TooCostly as refused:
+            context.pre_execution_errors = [
+                GraphQLError(str(refused), extensions={"code": "QUERY_TOO_COSTLY"})
+            ]
+            return
         if self.cost > self.maximum:
             context.pre_execution_errors = [
                 GraphQLError(
@@ -135,13 +217,39 @@ class _Walker:
                     narrowed = self.schema.get_type(fragment.type_condition.name.value)
                     yield from self._fields(fragment.selection_set, narrowed, spread)
 
+    def _arguments(self, field: FieldNode) -> dict[str, Any]:
+        return {
+            argument.name.value: value_from_ast_untyped(argument.value, self.variables)
+            for argument in field.arguments or ()
+        }
+
     def _page(self, field: FieldNode) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value in ("first", "last"):
-                value = value_from_ast_untyped(argument.value, self.variables)
-                if isinstance(value, int) and value >= 0:
-                    return value
+        for name, value in self._arguments(field).items():
+            if name in ("first", "last") and isinstance(value, int) and value >= 0:
+                return value
         return DEFAULT_PAGE
+
+    def _length(self, field: FieldNode, parent: Any, definition: GraphQLField) -> int:
+        """How long a plain list can be."""
+        key = f"{parent.name}.{field.name.value}"
+        given = self._arguments(field)
+        if "ids" in definition.args:
+            ids = given.get("ids")
+            count = len(ids) if isinstance(ids, list) else 1
+            if count > NODES_MAX_IDS:
+                raise TooCostly(
+                    f"`{field.name.value}` takes at most {NODES_MAX_IDS} ids, not {count}: "
+                    "ask in several requests."
+                )
+            return count
+        cap = LIST_CAPS.get(key)
+        if cap is None:
+            cap = USER_ERRORS_CAP if field.name.value == "userErrors" else UNKNOWN_LIST_CAP
+        if "first" in definition.args:
+            first = given.get("first", definition.args["first"].default_value)
+            if isinstance(first, int):
+                return max(0, min(first, cap))
+        return cap
 
     def cost(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
         total = 0
@@ -150,8 +258,16 @@ class _Walker:
             definitions = getattr(on_type, "fields", None) or {}
             if name.startswith("__") or name not in definitions:
                 continue
-            named = get_named_type(definitions[name].type)
+            definition = definitions[name]
+            named = get_named_type(definition.type)
             below = self.cost(field.selection_set, named) if field.selection_set else 0
-            factor = self._page(field) if named.name.endswith("Connection") else 1
+            if named.name.endswith("Connection"):
+                factor = self._page(field)
+            elif on_type.name.endswith("Connection"):
+                factor = 1  # its edges: the page size counted them
+            elif below and is_list_type(get_nullable_type(definition.type)):
+                factor = self._length(field, on_type, definition)
+            else:
+                factor = 1
             total += 1 + factor * below
         return total

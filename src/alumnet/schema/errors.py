@@ -32,8 +32,8 @@ PUBLIC_CODES = frozenset(
 # Seconds a client is asked to wait (``Retry-After``) when the service is too busy.
 RETRY_AFTER_SECONDS = 2
 BUSY_MESSAGE = (
-    "alumnet is too busy to answer right now (no database connection came free in time); "
-    f"nothing was changed. Try again in {RETRY_AFTER_SECONDS} seconds."
+    "alumnet is too busy to answer right now (the database did not answer in time). "
+    f"Try again in {RETRY_AFTER_SECONDS} seconds."
 )
 
 

@@ -112,12 +112,16 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
 
 
 class OperationMetrics(SchemaExtension):
-    """Counts and times every operation by name, for ``/metrics``."""
+    """Counts and times every operation by name (the allowed names; "other" for the
+    rest), for ``/metrics``."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        name = operation_label(self.execution_context.operation_name)
+        name = operation_label(self.execution_context.operation_name, self.allowed)
         result = self.execution_context.result
         outcome = "error" if result is not None and getattr(result, "errors", None) else "ok"
         GRAPHQL_REQUESTS.labels(operation=name, outcome=outcome).inc()
@@ -168,7 +172,7 @@ def schema_extensions(
         lambda: AddValidationRules(limits),
         lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCost(maximum=settings.max_query_cost),
-        OperationMetrics,
+        lambda: OperationMetrics(settings.metrics_operations),
     ]
     if settings.env != "development":
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))

@@ -49,7 +49,9 @@ class SmtpTransport:
         self.sender = sender
 
     def connect(self) -> smtplib.SMTP:
-        """A ready session (greeted, TLS, signed in); raises ``MailServerUnavailable``."""
+        """A ready session (greeted, TLS, signed in). Any failure on the way (no answer,
+        TLS, a refused login) is ``MailServerUnavailable``: the batch stops there rather
+        than trying again, and signing in again, for every message."""
         try:
             client = (
                 smtplib.SMTP_SSL(self.host, self.port, timeout=30)
@@ -65,9 +67,9 @@ class SmtpTransport:
                 client.ehlo()
             if self.username and self.password:
                 client.login(self.username, self.password)
-        except BaseException:
+        except (OSError, smtplib.SMTPException) as exc:
             client.close()
-            raise
+            raise MailServerUnavailable(type(exc).__name__) from exc
         return client
 
     @asynccontextmanager
@@ -80,25 +82,35 @@ class SmtpTransport:
 
 
 class SmtpSession:
-    """One SMTP connection, opened at the first message and opened again once if the
-    server hung up between two (servers limit messages per connection or time out)."""
+    """One SMTP connection, opened at the first message. Before each later message, the
+    connection is checked (NOOP) and opened again if the server has hung up meanwhile
+    (servers limit messages per connection, or time out idle ones). A message is never
+    sent twice: once its transaction has begun, a failure is that message's failure."""
 
     def __init__(self, transport: SmtpTransport) -> None:
         self.transport = transport
         self.client: smtplib.SMTP | None = None
 
-    def _send_sync(self, msg: EmailMessage) -> None:
-        for attempt in (1, 2):
-            if self.client is None:
-                self.client = self.transport.connect()
+    def _ready(self) -> smtplib.SMTP:
+        if self.client is not None:
             try:
-                self.client.send_message(msg)
-                return
-            except (smtplib.SMTPServerDisconnected, ConnectionError):
-                self.client.close()
-                self.client = None
-                if attempt == 2:
-                    raise
+                if self.client.noop()[0] == 250:
+                    return self.client
+            except (OSError, smtplib.SMTPException):
+                pass
+            self.client.close()
+            self.client = None
+        self.client = self.transport.connect()
+        return self.client
+
+    def _send_sync(self, msg: EmailMessage) -> None:
+        client = self._ready()
+        try:
+            client.send_message(msg)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            client.close()
+            self.client = None
+            raise
 
     async def send(self, *, to: str, letter: Letter) -> None:
         await asyncio.to_thread(self._send_sync, _message(self.transport.sender, to, letter))

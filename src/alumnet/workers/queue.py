@@ -54,6 +54,10 @@ class RQWorker(Worker):
 
 
 class JobQueue(Protocol):
+    async def committed(self, rt: Runtime, job_ids: list[int]) -> None:
+        """Jobs a transaction of ``rt`` has just committed: queue them."""
+        ...
+
     async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None: ...
 
     async def recover(self, rt: Runtime) -> int:
@@ -104,6 +108,9 @@ class RQJobQueue:
                     ]
                 )
 
+    async def committed(self, rt: Runtime, job_ids: list[int]) -> None:
+        await self.enqueue(rt, await job_rules.queues_of(rt, job_ids))
+
     async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None:
         await asyncio.to_thread(self._enqueue_sync, jobs)
         await job_rules.mark_enqueued(rt, [j for j, _ in jobs])
@@ -128,13 +135,17 @@ class InProcessJobQueue:
 
     Jobs run on a runtime of their own, whose connection pool is theirs alone: however many
     jobs a fan-out queues (a notice to 3,000 students queues 30 e-mail jobs), requests
-    always find a connection in theirs. A queued job is a row first; if the process stops,
-    ``recover`` queues whatever was left when it starts again.
+    always find a connection in theirs, and queueing a job takes none of theirs either. A
+    queued job is a row first; if the process stops, ``recover`` queues whatever was left
+    when it starts again.
     """
 
     # A job the database was too busy to serve runs again after this many seconds, without
-    # the attempt counting against its retries.
+    # the attempt counting against its retries; after BUSY_DEFERRALS in a row it counts.
     BUSY_DELAY = 1.0
+    BUSY_DEFERRALS = 30
+    # How long stopping waits for running jobs before it puts them back in line.
+    STOP_GRACE = 20.0
 
     def __init__(
         self, runtime: Runtime, concurrency: int, retry_intervals: tuple[int, ...]
@@ -149,33 +160,49 @@ class InProcessJobQueue:
         self._runners: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._deferrals: dict[int, int] = {}
         self._stopping = False
+        self._closed = False
         JOB_QUEUE_CONCURRENCY.inc(concurrency)
 
     def _line(self) -> asyncio.Queue[int]:
-        """The queue of job ids, with its runners, on the running event loop."""
+        """The queue of job ids, with its runners, on the running event loop (one loop:
+        the jobs' connections belong to it)."""
         loop = asyncio.get_running_loop()
-        if self._queue is None or self._loop is not loop:
+        if self._queue is None:
             self._loop, self._queue = loop, asyncio.Queue()
             self._runners = [
                 loop.create_task(self._run(self._queue), name=f"alumnet-jobs-{i}")
                 for i in range(self.concurrency)
             ]
+        elif self._loop is not loop:
+            raise RuntimeError("the in-process job queue runs on one event loop")
         return self._queue
 
-    async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None:
-        await job_rules.mark_enqueued(rt, [j for j, _ in jobs])
+    def _put(self, job_ids: list[int]) -> bool:
         if self._stopping:
-            return  # the rows stay pending: `recover` queues them at the next start
+            return False  # the rows stay pending: `recover` queues them at the next start
         line = self._line()
-        for job_id, _ in jobs:
+        for job_id in job_ids:
             line.put_nowait(job_id)
-        QUEUED.inc(len(jobs))
+        QUEUED.inc(len(job_ids))
+        return True
+
+    async def committed(self, rt: Runtime, job_ids: list[int]) -> None:
+        if self._put(job_ids):
+            # Only a record of when: the jobs are in line whether or not it is written.
+            try:
+                await job_rules.mark_enqueued(self.runtime, job_ids)
+            except Exception as exc:
+                log.warning("job_enqueued_at_not_recorded", error=type(exc).__name__)
+
+    async def enqueue(self, rt: Runtime, jobs: list[tuple[int, str]]) -> None:
+        await self.committed(rt, [j for j, _ in jobs])
 
     async def recover(self, rt: Runtime) -> int:
         """Queue every job left unfinished (by this process before it stopped, or never
         enqueued at all), oldest first; returns how many."""
-        left = await job_rules.unfinished_job_ids(rt)
+        left = await job_rules.unfinished_job_ids(self.runtime)
         if left:
             await self.enqueue(rt, left)
         return len(left)
@@ -201,18 +228,24 @@ class InProcessJobQueue:
 
     async def _attempt(self, job_id: int) -> float | None:
         """Run one attempt; the delay before the next one, or None if there is none."""
+        defer = self._deferrals.get(job_id, 0) < self.BUSY_DEFERRALS
         try:
-            await job_rules.execute(self.runtime, job_id, HANDLERS)
+            await job_rules.execute(self.runtime, job_id, HANDLERS, defer_busy=defer)
         except job_rules.JobFailed as failed:
             if failed.busy:
+                self._deferrals[job_id] = self._deferrals.get(job_id, 0) + 1
                 return self.BUSY_DELAY
-            if failed.final or not 1 <= failed.attempts <= len(self.retry_intervals):
+            self._deferrals.pop(job_id, None)
+            if failed.final or not self.retry_intervals:
                 return None
-            return float(self.retry_intervals[failed.attempts - 1])
+            # The wait before the next attempt; the last one again past the list's end.
+            step = min(max(failed.attempts, 1), len(self.retry_intervals)) - 1
+            return float(self.retry_intervals[step])
         except Exception as exc:
             if is_busy(exc):  # the job could not even be claimed: try again shortly
                 return self.BUSY_DELAY
             log.exception("job_crashed", job_id=job_id)
+        self._deferrals.pop(job_id, None)
         return None
 
     def _later(self, line: asyncio.Queue[int], delay: float, job_id: int) -> None:
@@ -233,9 +266,12 @@ class InProcessJobQueue:
             await self._queue.join()
 
     async def close(self) -> None:
-        """Stop taking jobs: those running finish their attempt, the others stay rows for
-        ``recover`` at the next start. Then close the jobs' connection pool."""
-        self._stopping = True
+        """Stop taking jobs. Those running finish their attempt (for up to STOP_GRACE
+        seconds; then they are stopped and put back in line, the attempt not counted); the
+        others stay rows for ``recover`` at the next start. Then close the jobs' pool."""
+        if self._closed:
+            return
+        self._closed = self._stopping = True
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -244,7 +280,11 @@ class InProcessJobQueue:
         for runner in self._runners:
             if runner not in self._busy:
                 runner.cancel()
-        await asyncio.gather(*self._runners, return_exceptions=True)
+        if self._runners:
+            _, late = await asyncio.wait(self._runners, timeout=self.STOP_GRACE)
+            for runner in late:
+                runner.cancel()
+            await asyncio.gather(*self._runners, return_exceptions=True)
         self._runners, self._queue = [], None
         JOB_QUEUE_CONCURRENCY.dec(self.concurrency)
         await self.runtime.database.dispose()
@@ -263,8 +303,7 @@ class Dispatcher:
 
     async def jobs_committed(self, job_ids: list[int]) -> None:
         assert self.runtime is not None
-        jobs = await job_rules.queues_of(self.runtime, job_ids)
-        await self.queue.enqueue(self.runtime, jobs)
+        await self.queue.committed(self.runtime, job_ids)
 
     async def publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         await self.bus.publish_many(events)

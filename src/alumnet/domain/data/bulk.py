@@ -21,6 +21,7 @@ from alumnet.domain.identity import audit
 from alumnet.domain.identity.auth import viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.db import DatabaseBusy
 from alumnet.persistence.uow import UnitOfWork
 
 BULK_JOB = "data.bulk"
@@ -105,6 +106,8 @@ async def run(
                          AFTER_VARIABLE: after, COUNT_VARIABLE: pages == 0}  # fmt: skip
             outcome = await rt.queries(viewer, args["query"], variables, args["operation_name"])
             pages += 1
+            if outcome.busy:
+                raise DatabaseBusy(f"Page {pages}: the database was too busy")
             if outcome.errors:
                 raise BulkQueryFailed(f"Page {pages}: {outcome.errors[0]}")
             connection = _connection(outcome.data, path)

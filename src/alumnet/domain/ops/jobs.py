@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import JOBS, get_logger
-from alumnet.persistence.db import is_busy
+from alumnet.persistence.db import is_busy, write_patiently
 from alumnet.persistence.models import Job
 
 log = get_logger(__name__)
@@ -64,8 +65,14 @@ class JobFailed(Exception):
         self.busy = busy
 
 
-async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> str:
-    """Run one job; returns its final status for this attempt. Raises ``JobFailed``."""
+async def execute(
+    rt: Runtime, job_id: int, handlers: dict[str, JobHandler], *, defer_busy: bool = False
+) -> str:
+    """Run one job; returns its final status for this attempt. Raises ``JobFailed``.
+
+    With ``defer_busy`` (the in-process queue, which runs the job again shortly), a failure
+    that only says the database was busy does not count as an attempt; RQ counts it, so
+    that its own retries and the row agree."""
     async with rt.database.session() as session:
         now = datetime.now(UTC)
         # Claim the job atomically: a job delivered twice (RQ runs at least once, and a
@@ -91,51 +98,70 @@ async def execute(rt: Runtime, job_id: int, handlers: dict[str, JobHandler]) -> 
         await session.commit()
         job = await session.get(Job, job_id, populate_existing=True)
         assert job is not None
-        # Give the connection back while the handler runs (it takes its own): a long job
-        # must not hold an idle one, nor a transaction open, for its whole length.
-        await session.commit()
-        await rt.bus.publish(job_channel(job.id), _event(job))
-        handler = handlers.get(job.name)
-        try:
-            if handler is None:
-                raise LookupError(f"no handler for job {job.name!r}")
-            result = await handler(rt, job)
-        except Exception as exc:
-            await session.rollback()
-            job = await session.get(Job, job_id, populate_existing=True)
-            assert job is not None
-            busy = is_busy(exc)
-            if busy:
-                # Not the job's failure: the attempt does not count against its retries.
-                job.attempts = max(0, job.attempts - 1)
-            final = not busy and job.attempts >= job.max_attempts
-            job.status = FAILED if final else RETRYING
-            job.last_error = error_text(exc)
-            job.finished_at = datetime.now(UTC) if final else None
-            await session.commit()
-            await rt.bus.publish(job_channel(job.id), _event(job))
-            outcome = "failed" if final else "deferred" if busy else "retrying"
-            JOBS.labels(job=job.name, outcome=outcome).inc()
-            log.warning(
-                "job_failed",
-                job_id=job.id,
-                job=job.name,
-                attempt=job.attempts,
-                final=final,
-                busy=busy,
-                error=type(exc).__name__,
-            )
-            raise JobFailed(job.last_error, attempts=job.attempts, final=final, busy=busy) from exc
-        job.status = SUCCEEDED
-        job.progress = 1.0
-        job.result = result
-        job.finished_at = datetime.now(UTC)
-        job.last_error = None
-        await session.commit()
-        await rt.bus.publish(job_channel(job.id), _event(job))
-        JOBS.labels(job=job.name, outcome="succeeded").inc()
-        log.info("job_succeeded", job_id=job.id, job=job.name, attempt=job.attempts)
-        return SUCCEEDED
+    # No connection is held while the handler runs (it takes its own): a long job must not
+    # keep an idle one, nor a transaction open, for its whole length.
+    await rt.bus.publish(job_channel(job.id), _event(job))
+    handler = handlers.get(job.name)
+    try:
+        if handler is None:
+            raise LookupError(f"no handler for job {job.name!r}")
+        result = await handler(rt, job)
+    except asyncio.CancelledError:
+        # The process is stopping: the job goes back in line, this attempt not counted.
+        await asyncio.shield(
+            _settle(rt, job, status=RETRYING, attempts=max(0, job.attempts - 1), started_at=None)
+        )
+        raise
+    except Exception as exc:
+        busy = defer_busy and is_busy(exc)
+        if busy:
+            # Not the job's failure: the attempt does not count against its retries.
+            job.attempts = max(0, job.attempts - 1)
+        final = not busy and job.attempts >= job.max_attempts
+        job.status = FAILED if final else RETRYING
+        job.last_error = error_text(exc)
+        job.finished_at = datetime.now(UTC) if final else None
+        await _settle(
+            rt, job, status=job.status, attempts=job.attempts, last_error=job.last_error,
+            finished_at=job.finished_at,
+        )  # fmt: skip
+        outcome = "failed" if final else "deferred" if busy else "retrying"
+        JOBS.labels(job=job.name, outcome=outcome).inc()
+        log.warning(
+            "job_failed",
+            job_id=job.id,
+            job=job.name,
+            attempt=job.attempts,
+            final=final,
+            busy=busy,
+            error=type(exc).__name__,
+        )
+        raise JobFailed(job.last_error, attempts=job.attempts, final=final, busy=busy) from exc
+    job.status = SUCCEEDED
+    job.progress = 1.0
+    job.result = result
+    job.finished_at = datetime.now(UTC)
+    job.last_error = None
+    await _settle(
+        rt, job, status=SUCCEEDED, progress=1.0, result=result, finished_at=job.finished_at,
+        last_error=None,
+    )  # fmt: skip
+    JOBS.labels(job=job.name, outcome="succeeded").inc()
+    log.info("job_succeeded", job_id=job.id, job=job.name, attempt=job.attempts)
+    return SUCCEEDED
+
+
+# How long a job's outcome is written again while the database stays busy: the outcome of
+# work already done must not be lost to a moment's lock.
+SETTLE_PATIENCE = timedelta(minutes=2)
+
+
+async def _settle(rt: Runtime, job: Job, **values: Any) -> None:
+    """Record an attempt's outcome (a short write of the job's own row, tried again while
+    the database is busy: the outcome of work done must not be lost to a moment's lock);
+    then tell the job's subscribers."""
+    await write_patiently(rt.database, update(Job).where(Job.id == job.id).values(**values))
+    await rt.bus.publish(job_channel(job.id), _event(job))
 
 
 async def report_progress(rt: Runtime, job: Job, fraction: float) -> None:
@@ -163,11 +189,17 @@ async def stale_job_ids(
 
 async def unfinished_job_ids(rt: Runtime) -> list[tuple[int, str]]:
     """Every job still to run, oldest first: what an in-process queue held (or was about to
-    retry) when its process stopped. A job another process runs meanwhile is not run twice:
-    ``execute`` claims each job once."""
+    retry) when its process stopped, and jobs left running long ago by a process that died.
+    A job another process runs meanwhile is not run twice: ``execute`` claims each once."""
+    stale = datetime.now(UTC) - STALE_RUNNING
     async with rt.database.connect() as conn:
         rows = await conn.execute(
-            select(Job.id, Job.queue).where(Job.status.in_((PENDING, RETRYING))).order_by(Job.id)
+            select(Job.id, Job.queue)
+            .where(
+                Job.status.in_((PENDING, RETRYING))
+                | ((Job.status == RUNNING) & (Job.started_at < stale))
+            )
+            .order_by(Job.id)
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 

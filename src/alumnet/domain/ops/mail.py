@@ -14,6 +14,7 @@ from alumnet.domain.communication.emails import with_footer
 from alumnet.domain.communication.notifications import unsubscribe_token
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import get_logger
+from alumnet.persistence.db import write_patiently
 from alumnet.persistence.models import Job, OutboundEmail
 
 
@@ -109,10 +110,11 @@ def _letter(rt: Runtime, email: OutboundEmail) -> Letter:
 
 
 async def _mark_sent(rt: Runtime, email_id: int) -> None:
-    async with rt.database.connect() as conn:
-        await conn.execute(
-            update(OutboundEmail)
-            .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None))
-            .values(sent_at=datetime.now(UTC))
-        )
-        await conn.commit()
+    """Record that the server took the message; a busy database is waited for (failing the
+    batch here would send the message again on the retry)."""
+    await write_patiently(
+        rt.database,
+        update(OutboundEmail)
+        .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None))
+        .values(sent_at=datetime.now(UTC)),
+    )

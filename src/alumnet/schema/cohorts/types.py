@@ -505,12 +505,20 @@ class Mission(relay.Node):
         ).load(self.id)
         return [engagement.Assignment.from_row(r) for r in rows]
 
-    @strawberry.field(description="Its meetings, by date.")
-    async def meetings(self, info: Info) -> list[engagement.Meeting]:
+    @strawberry.field(description="Its meetings, by date, earliest first.")
+    async def meetings(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 2,000).")] = 100,
+    ) -> list[engagement.Meeting]:
+        from alumnet.schema.errors import bad_input
+
+        if not 0 <= first <= engagement.MEETINGS_MAX:
+            raise bad_input(f"`first` must be between 0 and {engagement.MEETINGS_MAX}.")
         rows = await reads_loader(
             info, ("engagement", "mission.meetings"), engagement_loaders.meetings_by_mission_id
         ).load(self.id)
-        return [engagement.Meeting.from_row(r) for r in rows]
+        return [engagement.Meeting.from_row(r) for r in rows[:first]]
 
     @relay.connection(
         engagement.AttendanceConnection,

@@ -50,8 +50,8 @@ from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime
 from alumnet.persistence.db import SharedConnection
 from alumnet.schema.context import Context, Info
-from alumnet.schema.cost import operation_cost
-from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.cost import TooCostly, operation_cost
+from alumnet.schema.errors import SERVICE_UNAVAILABLE, UserError, user_errors
 from alumnet.schema.extensions import expansion_error, limit_rules
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
 from alumnet.schema.ops.types import Job, job_node
@@ -299,8 +299,11 @@ def plan(
     # Pages as large as the cost limit allows (or as the query asks).
     page = None
     for size in (page_given,) if page_given else PAGE_SIZES:
-        cost = operation_cost(schema, operation, fragments,
-                              {**costed, bulk.FIRST_VARIABLE: size})  # fmt: skip
+        try:
+            cost = operation_cost(schema, operation, fragments,
+                                  {**costed, bulk.FIRST_VARIABLE: size})  # fmt: skip
+        except TooCostly as refused:
+            raise _invalid(str(refused), code="TOO_COSTLY") from None
         if cost <= settings.max_query_cost:
             page = size
             break
@@ -345,7 +348,9 @@ async def run_query(
         await shared.close()
     # Pages of the fast path hold their JSON unparsed (orjson.Fragment): read it back.
     data = orjson.loads(orjson.dumps(result.data)) if result.data is not None else None
-    return QueryOutcome(data, [e.message for e in result.errors or ()])
+    errors = result.errors or ()
+    busy = any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in errors)
+    return QueryOutcome(data, [e.message for e in errors], busy=busy)
 
 
 @strawberry.enum(description="Why `bulkQueryRun` refused a query.")

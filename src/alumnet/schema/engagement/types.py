@@ -6,6 +6,7 @@ meetings; mission and batch rates are for staff and the mission's mentors."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +43,8 @@ ev = strawberry.enum_value
 COHORTS = "alumnet.schema.cohorts.types"
 IDENTITY = "alumnet.schema.identity.types"
 RATE_DAYS_MAX = 400
+ATTENDEES_MAX = 3000  # the students of a mission
+MEETINGS_MAX = 2000
 FromDay = Annotated[
     date | None, strawberry.argument(name="from", description="Default: the first day.")
 ]
@@ -242,18 +245,22 @@ class Meeting(relay.Node):
         return await visible_user(info, self._mentor_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
-        description="The enrolments of the students who attended (those you may see)."
+        description="The enrolments of the students who attended (those you may see), in "
+        "the order they were recorded."
     )
-    async def attendees(self, info: Info) -> list[Annotated[Enrollment, strawberry.lazy(COHORTS)]]:
+    async def attendees(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 3,000).")] = 1000,
+    ) -> list[Annotated[Enrollment, strawberry.lazy(COHORTS)]]:
+        if not 0 <= first <= ATTENDEES_MAX:
+            raise bad_input(f"`first` must be between 0 and {ATTENDEES_MAX}.")
         rows = await reads_loader(
             info, ("engagement", "meeting.attendance"), loaders.meeting_attendance_by_meeting_id
         ).load(self.id)
         scope = await info.context.cohort_scope()
-        found = [
-            await enrollment_object(info, r.enrollment_id)
-            for r in rows
-            if scope.sees_enrollment(r.enrollment_id)
-        ]
+        seen = [r.enrollment_id for r in rows if scope.sees_enrollment(r.enrollment_id)]
+        found = await asyncio.gather(*(enrollment_object(info, e) for e in seen[:first]))
         return [e for e in found if e is not None]
 
 
