@@ -194,6 +194,12 @@ class Api:
         assert response.status_code == 200, response.text
         return response.text
 
+    def from_address(self, ip: str) -> Api:
+        """The same API, called from another client address."""
+        transport = httpx.ASGITransport(app=self.app, client=(ip, 5000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        return Api(client=client, app=self.app, settings=self.settings, mailbox=self.mailbox)
+
     async def sql_count(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
     ) -> tuple[int, dict[str, Any]]:
@@ -254,6 +260,7 @@ async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[A
     failures = app.state.runtime.failures
     if hasattr(failures, "_hits"):
         failures._hits.clear()
+        failures._holds.clear()
     else:
         keys = await failures.redis.keys(f"{settings.queue_prefix}:throttle:*")
         if keys:

@@ -428,15 +428,21 @@ def create_admin(
 def token_create(
     email: Annotated[str, typer.Option(help="Whose token (an existing, active user).")],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "script",
+    scope: Annotated[
+        str, typer.Option(help="read, write or admin: how much of the user's permissions.")
+    ] = "write",
     expires_in_days: Annotated[
-        int | None, typer.Option(help="Days until it expires (default: never).")
-    ] = None,
+        int, typer.Option(help="Days until it expires (at most 365).", min=1, max=365)
+    ] = 90,
 ) -> None:
     """Create a personal access token and print its secret (shown only once)."""
     settings = _settings()
+    if scope not in ("read", "write", "admin"):
+        typer.secho("--scope is read, write or admin.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     from alumnet.domain.errors import DomainError
     from alumnet.domain.identity import auth
-    from alumnet.domain.identity.permissions import Role, Viewer
+    from alumnet.domain.identity.permissions import Role, TokenScope, Viewer
     from alumnet.domain.identity.users import ACTIVE, roles_of, user_by_email
     from alumnet.persistence.uow import Origin
 
@@ -448,12 +454,10 @@ def token_create(
             roles: list[Role] = await roles_of(uow, user.id)
             uow.actor_id = user.id
             viewer = Viewer(user_id=user.id, email=user.email, roles=frozenset(roles), via="cli")
-            expires = (
-                datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-            )
             created = await auth.create_personal_access_token(
-                uow, viewer, name=name, expires_at=expires
-            )
+                runtime, uow, viewer, name=name, scope=TokenScope(scope),
+                expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+            )  # fmt: skip
             return created.secret
 
     try:

@@ -133,6 +133,8 @@ class Settings:
     signin_max_failures: int = 5
     signin_window_seconds: int = 15 * 60
     signin_max_failures_per_address: int = 50
+    # Registrations one client address may make in an hour.
+    registrations_per_address: int = 20
     max_query_depth: int = 12
     max_aliases: int = 15
     max_tokens: int = 2000
@@ -275,6 +277,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         argon2_time_cost=_int(env, "ALUMNET_ARGON2_TIME_COST", Settings.argon2_time_cost),
         signin_max_failures=_int(env, "ALUMNET_SIGNIN_MAX_FAILURES", 5),
         signin_window_seconds=_int(env, "ALUMNET_SIGNIN_WINDOW", 15 * 60),
+        registrations_per_address=_positive_int(
+            env, "ALUMNET_REGISTRATIONS_PER_ADDRESS", Settings.registrations_per_address
+        ),
         max_query_depth=_int(env, "ALUMNET_MAX_QUERY_DEPTH", 12),
         max_aliases=_int(env, "ALUMNET_MAX_ALIASES", 15),
         max_tokens=_int(env, "ALUMNET_MAX_TOKENS", 2000),

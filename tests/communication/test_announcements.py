@@ -120,3 +120,33 @@ async def test_posting_again_with_the_same_key_posts_once(programme: Programme) 
     assert first["announcement"]["audience"]["roles"] == ["ALUMNUS"]
     unread = await p.gql("alumnus", "{ notificationUnreadCount }")
     assert unread["data"]["notificationUnreadCount"] == 1
+
+
+PROFILE = """mutation($i: ProfileUpdateInput!) { profileUpdate(input: $i) {
+  userErrors { field code } } }"""
+DEGREE = """mutation($i: DegreeAddInput!) { degreeAdd(input: $i) {
+  userErrors { field code } } }"""
+PROGRAMME = """mutation($i: ProgrammeCreateInput!) { programmeCreate(input: $i) {
+  programme { id } userErrors { code } } }"""
+DECIDE = """mutation($i: VerificationDecideInput!) { verificationDecide(input: $i) {
+  userErrors { field code } } }"""
+
+
+async def test_a_year_nobody_verified_joins_no_audience(programme: Programme) -> None:
+    """Saying one graduates in 2030 (a profile, an unverified degree) reaches no
+    announcement to the class of 2030; a verified academic record does."""
+    p = programme
+    await ok(p, "s1", PROFILE, {"i": {"expectedGraduationYear": 2030}}, "profileUpdate")
+    made = await ok(p, "admin", PROGRAMME, {"i": {"code": "CS", "name": "Computer science",
+                    "firstGraduationYear": 2000}}, "programmeCreate")  # fmt: skip
+    degree = {"programmeId": made["programme"]["id"], "graduationYear": 2030}
+    await ok(p, "s2", DEGREE, {"i": degree}, "degreeAdd")
+    await announce(p, "Class of 2030", audience={"graduationYears": [2030]})
+    assert await feed(p, "s1") == []
+    assert await feed(p, "s2") == []
+    unread = await p.gql("s1", "{ notificationUnreadCount }")
+    assert unread["data"]["notificationUnreadCount"] == 0
+    verified = {"academicRecordOf": p.ids["s1"], "verified": True}
+    await ok(p, "admin", DECIDE, {"i": verified}, "verificationDecide")
+    assert await feed(p, "s1") == ["Class of 2030"]
+    assert await feed(p, "s2") == []

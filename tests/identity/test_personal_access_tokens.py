@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from alumnet.persistence.models import PersonalAccessToken
-from tests.conftest import Api, env_for
+from tests.conftest import PASSWORD, Api, env_for
 
 CREATE = """mutation($i: PersonalAccessTokenCreateInput!) {
   personalAccessTokenCreate(input: $i) {
@@ -118,3 +118,144 @@ async def test_cli_creates_a_token_for_an_admin(api: Api) -> None:
     )
     assert missing.returncode == 1
     assert "NOT_FOUND" in missing.stderr
+
+
+async def _age_sessions(api: Api, email: str, minutes: int = 60) -> None:
+    """As if the sign-in behind a (stolen) access token happened ``minutes`` ago."""
+    from alumnet.persistence.models import Session, User
+
+    async with api.app.state.runtime.database.session() as session:
+        user_id = select(User.id).where(User.email_lower == email).scalar_subquery()
+        await session.execute(
+            Session.__table__.update()
+            .where(Session.user_id == user_id)
+            .values(created_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
+        await session.commit()
+
+
+async def test_a_stolen_access_token_cannot_mint_a_token(api: Api) -> None:
+    """An hour after sign-in, an access token alone mints nothing: the password is asked,
+    and wrong guesses count towards the account's sign-in limit."""
+    _, token = await api.create_user("victim@example.org", ["MANAGER"])
+    await _age_sessions(api, "victim@example.org")
+    refused = (await api.gql(CREATE, {"i": {"name": "x"}}, token=token))["data"]
+    assert refused["personalAccessTokenCreate"]["userErrors"][0]["code"] == "PASSWORD_REQUIRED"
+    wrong = {"name": "x", "password": "a wrong guess"}
+    guessed = (await api.gql(CREATE, {"i": wrong}, token=token))["data"]
+    errors = guessed["personalAccessTokenCreate"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        (["input", "password"], "INVALID_PASSWORD")
+    ]
+    made = await api.gql(CREATE, {"i": {"name": "x", "password": PASSWORD}}, token=token)
+    created = made["data"]["personalAccessTokenCreate"]
+    assert created["userErrors"] == [] and created["secret"]
+    # A token cannot make tokens either, without the password.
+    admin_scoped = {"name": "x", "scope": "ADMIN", "password": PASSWORD}
+    pat = await api.gql(CREATE, {"i": admin_scoped}, token=token)
+    secret = pat["data"]["personalAccessTokenCreate"]["secret"]
+    again = (await api.gql(CREATE, {"i": {"name": "y"}}, token=secret))["data"]
+    assert again["personalAccessTokenCreate"]["userErrors"][0]["code"] == "PASSWORD_REQUIRED"
+
+
+async def test_tokens_expire_in_90_days_by_default_and_within_a_year(api: Api) -> None:
+    _, token = await api.create_user("script@example.org", ["MANAGER"])
+    made = (await api.gql(CREATE, {"i": {"name": "x"}}, token=token))["data"]
+    expires = datetime.fromisoformat(made["personalAccessTokenCreate"]["token"]["expiresAt"])
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=5)
+    far = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    body = (await api.gql(CREATE, {"i": {"name": "x", "expiresAt": far}}, token=token))["data"]
+    assert body["personalAccessTokenCreate"]["userErrors"][0]["code"] == "INVALID"
+
+
+async def test_a_token_carries_only_its_scope(api: Api) -> None:
+    """READ reads; WRITE writes, without administering; ADMIN does what its owner may."""
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    secrets = {}
+    for scope in ("READ", "WRITE", "ADMIN"):
+        made = await api.gql(CREATE, {"i": {"name": scope, "scope": scope}}, token=admin)
+        secrets[scope] = made["data"]["personalAccessTokenCreate"]["secret"]
+    new_user = """mutation($e: String!) { userCreate(input: {email: $e, name: "New",
+      roles: [STUDENT]}) { user { id } userErrors { code } } }"""
+    profile = """mutation { profileUpdate(input: {headline: "Hello"}) { userErrors { code } } }"""
+    # Reading works with every scope.
+    for scope, secret in secrets.items():
+        body = await api.gql("{ users(first: 5) { totalCount } }", token=secret)
+        assert body["data"]["users"]["totalCount"] == 1, scope
+    read_only = await api.gql(profile, token=secrets["READ"])
+    assert read_only["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert read_only["data"] is None
+    assert (await api.gql(profile, token=secrets["WRITE"]))["data"]["profileUpdate"] == {
+        "userErrors": []
+    }
+    denied = await api.gql(new_user, {"e": "a@example.org"}, token=secrets["WRITE"])
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    audit = await api.gql("{ auditEvents(first: 1) { totalCount } }", token=secrets["WRITE"])
+    assert audit["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    made = await api.gql(new_user, {"e": "b@example.org"}, token=secrets["ADMIN"])
+    assert made["data"]["userCreate"]["userErrors"] == []
+    listed = await api.gql(
+        "{ viewer { personalAccessTokens { edges { node { name scope lastUsedAt } } } } }",
+        token=admin,
+    )
+    nodes = [e["node"] for e in listed["data"]["viewer"]["personalAccessTokens"]["edges"]]
+    assert {n["name"]: n["scope"] for n in nodes} == {
+        "READ": "READ",
+        "WRITE": "WRITE",
+        "ADMIN": "ADMIN",
+    }
+    assert all(n["lastUsedAt"] for n in nodes)
+
+
+CHANGE = """mutation($c: String!, $n: String!) { passwordChange(input:
+  {currentPassword: $c, newPassword: $n}) { changed userErrors { field code } } }"""
+SIGN_OUT_EVERYWHERE = "mutation { tokenRevoke(input: {everywhere: true}) { revoked } }"
+
+
+async def test_what_ends_sessions_revokes_tokens_and_tells_the_owner(api: Api) -> None:
+    """A password reset, a password change and signing out everywhere each revoke every
+    personal access token, and the owner is e-mailed."""
+    from tests.identity.test_registration import RESET, RESET_REQUEST, token_in
+
+    _, token = await api.create_user("owner@example.org", ["MENTOR"])
+
+    async def mint() -> str:
+        made = await api.gql(CREATE, {"i": {"name": "script"}}, token=token)
+        return str(made["data"]["personalAccessTokenCreate"]["secret"])
+
+    async def told() -> int:
+        await api.run_jobs()
+        return sum("stopped working" in m for m in api.mailbox.to("owner@example.org"))
+
+    # A password change: other sessions end, this one goes on, the token stops.
+    secret, other = await mint(), await api.sign_in("owner@example.org")
+    wrong = await api.gql(CHANGE, {"c": "not it at all", "n": "a new passphrase"}, token=token)
+    assert wrong["data"]["passwordChange"]["userErrors"] == [
+        {"field": ["input", "currentPassword"], "code": "INVALID_PASSWORD"}
+    ]
+    assert (await api.post("{ viewer { id } }", token=secret)).status_code == 200
+    changed = await api.gql(CHANGE, {"c": PASSWORD, "n": "a new passphrase"}, token=token)
+    assert changed["data"]["passwordChange"] == {"changed": True, "userErrors": []}
+    assert (await api.post("{ viewer { id } }", token=secret)).status_code == 401
+    assert (await api.post("{ viewer { id } }", token=other)).status_code == 401
+    assert (await api.post("{ viewer { id } }", token=token)).status_code == 200
+    assert await told() == 1
+    by_token = await api.gql(CHANGE, {"c": "a new passphrase", "n": "x" * 12}, token=await mint())
+    assert by_token["data"]["passwordChange"]["userErrors"][0]["code"] == "SIGN_IN_REQUIRED"
+
+    # Signing out everywhere.
+    secret = await mint()
+    assert (await api.gql(SIGN_OUT_EVERYWHERE, token=token))["data"]["tokenRevoke"]["revoked"]
+    assert (await api.post("{ viewer { id } }", token=secret)).status_code == 401
+    assert (await api.post("{ viewer { id } }", token=token)).status_code == 401
+    assert await told() == 2
+
+    # A password reset.
+    token = await api.sign_in("owner@example.org", "a new passphrase")
+    secret = await mint()
+    await api.gql(RESET_REQUEST, {"e": "owner@example.org"})
+    await api.run_jobs()
+    reset_token = token_in(api.mailbox.to("owner@example.org")[-1])
+    await api.gql(RESET, {"t": reset_token, "p": "yet another passphrase"})
+    assert (await api.post("{ viewer { id } }", token=secret)).status_code == 401
+    assert await told() == 3

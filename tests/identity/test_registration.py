@@ -101,3 +101,41 @@ async def test_password_reset_never_reveals_whether_an_address_exists(api: Api) 
 async def test_forged_reset_token_is_refused(api: Api) -> None:
     body = (await api.gql(RESET, {"t": "' OR 1=1 --", "p": "a brand new passphrase"}))["data"]
     assert body["passwordReset"]["userErrors"][0]["code"] == "INVALID_TOKEN"
+
+
+async def test_taken_addresses_cost_the_same_and_their_owners_are_told_once(api: Api) -> None:
+    """Both paths hash the password (the time of an answer tells nothing), and 25 attempts
+    with a taken address e-mail its owner once."""
+    runtime = api.app.state.runtime
+    hashed: list[str] = []
+    hasher = runtime.hasher
+
+    class Counting(type(hasher)):  # type: ignore[misc]
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            hashed.append("x")
+            return str(super().hash(password, salt=salt))
+
+    counting = Counting.from_parameters(hasher._parameters)
+    await api.create_user("taken@example.org", ["ALUMNUS"])
+    runtime.hasher = counting
+    try:
+        await register(api, "fresh@example.org")
+        await register(api, "taken@example.org")
+    finally:
+        runtime.hasher = hasher
+    assert len(hashed) == 2
+    for i in range(24):  # from many addresses, as a flood would come
+        attempt = await register(api.from_address(f"192.0.2.{i + 1}"), "taken@example.org")
+        assert attempt == {"accepted": True, "userErrors": []}
+    await api.run_jobs()
+    assert len(api.mailbox.to("taken@example.org")) == 1
+
+
+async def test_registration_is_throttled_per_client_address(api: Api) -> None:
+    limit = api.settings.registrations_per_address
+    for i in range(limit):
+        assert (await register(api, f"new{i}@example.org"))["accepted"], i
+    refused = await register(api, "one-more@example.org")
+    assert refused["accepted"] is False and refused["userErrors"][0]["code"] == "THROTTLED"
+    elsewhere = await register(api.from_address("192.0.2.44"), "one-more@example.org")
+    assert elsewhere == {"accepted": True, "userErrors": []}

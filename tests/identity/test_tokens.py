@@ -56,17 +56,32 @@ async def test_wrong_email_and_wrong_password_look_the_same(api: Api) -> None:
     assert wrong_email["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
 
-async def test_repeated_failures_are_throttled_per_account(api: Api) -> None:
+async def test_guessing_is_slowed_but_nobody_is_locked_out(api: Api) -> None:
+    """Five wrong passwords from one address stop that address (for this account) and
+    warn the owner; the right password from the owner's own address still works, and every
+    address that has failed waits longer and longer between attempts."""
     await api.create_user("ada@example.org", ["ADMIN"])
-    for _ in range(api.settings.signin_max_failures):
-        assert (await sign_in(api, "ada@example.org", "wrong password!"))["userErrors"]
-    # Even the right password is refused while the account is throttled.
-    throttled = await sign_in(api, "ada@example.org", PASSWORD)
-    assert throttled["accessToken"] is None
-    assert throttled["userErrors"][0]["code"] == "THROTTLED"
-    # Another account from the same address is not affected.
-    await api.create_user("bob@example.org", ["STUDENT"])
-    assert (await sign_in(api, "bob@example.org", PASSWORD))["userErrors"] == []
+    attacker, second, owner = (api.from_address(ip) for ip in ("198.51.100.1", "198.51.100.2",
+                                                               "192.0.2.10"))  # fmt: skip
+    limit = api.settings.signin_max_failures
+    for _ in range(limit):
+        assert (await sign_in(attacker, "ada@example.org", "wrong password!"))["userErrors"]
+    # That address is stopped for this account, even with the right password...
+    stopped = await sign_in(attacker, "ada@example.org", PASSWORD)
+    assert stopped["accessToken"] is None and stopped["userErrors"][0]["code"] == "THROTTLED"
+    # ...the owner is not.
+    assert (await sign_in(owner, "ada@example.org", PASSWORD))["accessToken"]
+    # Another address guesses once; at once again, it must wait (the account is being
+    # guessed at), before any password is checked.
+    assert (await sign_in(second, "ada@example.org", "another guess"))["userErrors"][0][
+        "code"
+    ] == "INVALID_CREDENTIALS"
+    slowed = await sign_in(second, "ada@example.org", PASSWORD)
+    assert slowed["userErrors"][0]["code"] == "THROTTLED"
+    assert (await sign_in(owner, "ada@example.org", PASSWORD))["accessToken"]
+    await api.run_jobs()
+    warned = [m for m in api.mailbox.to("ada@example.org") if "trying to sign in" in m]
+    assert len(warned) == 1
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(api: Api) -> None:

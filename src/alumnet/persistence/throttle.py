@@ -1,4 +1,5 @@
-"""Counting failures in a sliding window: Redis when configured, memory otherwise."""
+"""Counting failures in a window, and holds that last a while: Redis when configured (shared
+by every process), memory otherwise."""
 
 from __future__ import annotations
 
@@ -11,18 +12,29 @@ from redis.asyncio import Redis
 class FailureCounter(Protocol):
     async def count(self, key: str) -> int: ...
 
-    async def add(self, key: str) -> int: ...
+    async def add(self, key: str, window: int | None = None) -> int:
+        """Count one more; the count lasts ``window`` seconds (the counter's default if
+        None) from the first one."""
+        ...
 
     async def clear(self, key: str) -> None: ...
+
+    async def hold(self, key: str, seconds: int) -> None:
+        """Mark ``key`` for ``seconds`` from now (replacing any earlier mark)."""
+        ...
+
+    async def held(self, key: str) -> bool: ...
 
 
 class MemoryFailureCounter:
     def __init__(self, window_seconds: int) -> None:
         self.window = window_seconds
         self._hits: dict[str, list[float]] = {}
+        self._windows: dict[str, int] = {}
+        self._holds: dict[str, float] = {}
 
     def _live(self, key: str) -> list[float]:
-        cutoff = time.monotonic() - self.window
+        cutoff = time.monotonic() - self._windows.get(key, self.window)
         hits = [t for t in self._hits.get(key, []) if t > cutoff]
         if hits:
             self._hits[key] = hits
@@ -33,7 +45,9 @@ class MemoryFailureCounter:
     async def count(self, key: str) -> int:
         return len(self._live(key))
 
-    async def add(self, key: str) -> int:
+    async def add(self, key: str, window: int | None = None) -> int:
+        if window is not None:
+            self._windows[key] = window
         hits = self._live(key)
         hits.append(time.monotonic())
         self._hits[key] = hits
@@ -41,6 +55,17 @@ class MemoryFailureCounter:
 
     async def clear(self, key: str) -> None:
         self._hits.pop(key, None)
+        self._holds.pop(key, None)
+
+    async def hold(self, key: str, seconds: int) -> None:
+        self._holds[key] = time.monotonic() + seconds
+
+    async def held(self, key: str) -> bool:
+        until = self._holds.get(key)
+        if until is None or until <= time.monotonic():
+            self._holds.pop(key, None)
+            return False
+        return True
 
 
 class RedisFailureCounter:
@@ -58,12 +83,18 @@ class RedisFailureCounter:
         value = await self.redis.get(self._key(key))
         return int(value or 0)
 
-    async def add(self, key: str) -> int:
+    async def add(self, key: str, window: int | None = None) -> int:
         pipe = self.redis.pipeline()
         pipe.incr(self._key(key))
-        pipe.expire(self._key(key), self.window, nx=True)
+        pipe.expire(self._key(key), window or self.window, nx=True)
         count, _ = await pipe.execute()
         return int(count)
 
     async def clear(self, key: str) -> None:
-        await self.redis.delete(self._key(key))
+        await self.redis.delete(self._key(key), self._key(f"hold:{key}"))
+
+    async def hold(self, key: str, seconds: int) -> None:
+        await self.redis.set(self._key(f"hold:{key}"), 1, ex=max(1, seconds))
+
+    async def held(self, key: str) -> bool:
+        return bool(await self.redis.exists(self._key(f"hold:{key}")))

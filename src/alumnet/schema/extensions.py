@@ -28,12 +28,18 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types.graphql import OperationType
 
 from alumnet.config import Settings
 from alumnet.observability import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, current_stats, operation_label
 from alumnet.persistence.db import is_busy
 from alumnet.schema.cost import QueryCost
-from alumnet.schema.errors import RETRY_AFTER_SECONDS, service_unavailable, should_mask
+from alumnet.schema.errors import (
+    FORBIDDEN,
+    RETRY_AFTER_SECONDS,
+    service_unavailable,
+    should_mask,
+)
 
 CACHE_SIZE = 512
 # Fields an operation may select once its fragments are expanded in place. Strawberry's
@@ -111,6 +117,31 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     ]
 
 
+class TokenScopes(SchemaExtension):
+    """A read-only personal access token runs no mutation (its permissions are narrowed by
+    ``Viewer.permissions``; this covers the mutations any signed-in person may make)."""
+
+    def on_validate(self) -> Iterator[None]:
+        # Before the yield, as QueryCost: after validation, before execution is decided.
+        context = self.execution_context
+        viewer = getattr(context.context, "viewer", None)
+        if (
+            not context.pre_execution_errors
+            and viewer is not None
+            and not viewer.may_write
+            and context.graphql_document is not None
+            and context.operation_type is OperationType.MUTATION
+        ):
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "This personal access token may only read (scope READ): make a WRITE "
+                    "token for scripts that change things.",
+                    extensions={"code": FORBIDDEN},
+                )
+            ]
+        yield
+
+
 class OperationMetrics(SchemaExtension):
     """Counts and times every operation by name (the allowed names; "other" for the
     rest), for ``/metrics``."""
@@ -172,6 +203,7 @@ def schema_extensions(
         lambda: AddValidationRules(limits),
         lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCost(maximum=settings.max_query_cost),
+        TokenScopes,
         lambda: OperationMetrics(settings.metrics_operations),
     ]
     if settings.env != "development":

@@ -13,7 +13,9 @@ so the answer never differs: a test compares both for the same queries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -25,6 +27,7 @@ from graphql import (
     InlineFragmentNode,
     SelectionSetNode,
 )
+from graphql.pyutils import Path
 from sqlalchemy import Text, case, cast, func, literal_column
 from sqlalchemy.sql.elements import ColumnElement
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -47,12 +50,106 @@ class Precompleted:
         self.value = value
 
 
+# Completing a large result is CPU work on the event loop: once it has run this many
+# seconds without the loop turning, the completion of long lists goes on in slices of
+# LIST_SLICE items with a pause (``asyncio.sleep(0)``) between them, so that other requests
+# (a health check) are served meanwhile. Work that stays under it is completed in one go,
+# as before, so that its dataloaders still batch each level into one statement.
+TIME_SLICE_SECONDS = 0.05
+LIST_SLICE = 50
+
+
+def _shifted(path: Path, offset: int) -> Path:
+    """The list's path, for a slice of it whose first item is item ``offset``."""
+
+    class Shifted(Path):
+        def add_key(self, key: str | int, typename: str | None = None) -> Path:
+            index = key + offset if isinstance(key, int) else key
+            return Path(path, index, typename)
+
+    return Shifted(path.prev, path.key, path.typename)
+
+
 class AlumnetExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    _slice_started: float | None = None
+    _loop_turned = False
+
     def complete_value(self, *args: Any, **kwargs: Any) -> Any:
         result = kwargs["result"] if "result" in kwargs else args[4]
         if isinstance(result, Precompleted):
             return result.value
         return super().complete_value(*args, **kwargs)
+
+    def _slice_spent(self) -> bool:
+        """Whether this operation has held the event loop for a whole time slice: since the
+        loop last turned (an await of the database, a pause of ours)."""
+        now = time.perf_counter()
+        if self._slice_started is None or self._loop_turned:
+            self._slice_started, self._loop_turned = now, False
+            asyncio.get_running_loop().call_soon(self._turned)
+            return False
+        return now - self._slice_started > TIME_SLICE_SECONDS
+
+    def _turned(self) -> None:
+        self._loop_turned = True
+
+    def complete_iterable_value(
+        self,
+        item_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Path,
+        items: Any,
+        position_context: Any,
+    ) -> Any:
+        if (
+            not isinstance(items, Sequence)
+            or len(items) <= LIST_SLICE
+            or self.get_stream_usage(field_details_list, path) is not None
+        ):
+            return super().complete_iterable_value(
+                item_type, field_details_list, info, path, items, position_context
+            )
+
+        def part(start: int) -> Any:
+            return super(AlumnetExecutionContext, self).complete_iterable_value(
+                item_type, field_details_list, info, _shifted(path, start),
+                items[start : start + LIST_SLICE], position_context,
+            )  # fmt: skip
+
+        parts: list[Any] = []
+        for start in range(0, len(items), LIST_SLICE):
+            if self._slice_spent():
+                return self._complete_later(parts, start, len(items), part)
+            parts.append(part(start))
+        return self._joined(parts)
+
+    async def _complete_later(
+        self, parts: list[Any], start: int, length: int, part: Callable[[int], Any]
+    ) -> list[Any]:
+        for at in range(start, length, LIST_SLICE):
+            if self._slice_spent():
+                await asyncio.sleep(0)  # the loop turns: the next check starts a new slice
+            parts.append(part(at))
+        joined = self._joined(parts)
+        return await joined if self.is_awaitable(joined) else joined  # type: ignore[no-any-return]
+
+    def _joined(self, parts: list[Any]) -> Any:
+        """The slices' results as one list (awaited first if any slice is awaitable)."""
+        if not any(self.is_awaitable(p) for p in parts):
+            return [item for p in parts for item in p]
+
+        async def gathered() -> list[Any]:
+            # Side by side, as graphql-core completes one list: the slices' nested loads
+            # then batch together.
+            waiting = [i for i, p in enumerate(parts) if self.is_awaitable(p)]
+            for i, done in zip(
+                waiting, await asyncio.gather(*(parts[i] for i in waiting)), strict=True
+            ):
+                parts[i] = done
+            return [item for p in parts for item in p]
+
+        return gathered()
 
 
 # A type's plain fields, as SQL: GraphQL name -> (builder, nested type name or None).

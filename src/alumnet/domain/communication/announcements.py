@@ -68,7 +68,8 @@ def recipients(audience: Audience) -> Any:
     if audience.batch_ids:
         query = query.where(User.id.in_(batch_people(list(audience.batch_ids))))
     if audience.graduation_years:
-        query = query.where(User.graduation_year.in_(audience.graduation_years))
+        # The year on record (staff-set or verified), never one a person typed themselves.
+        query = query.where(User.record_graduation_year.in_(audience.graduation_years))
     return query
 
 
@@ -98,7 +99,7 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
             ),
         )
     )
-    my_year = select(User.graduation_year).where(User.id == me).scalar_subquery()
+    my_year = select(User.record_graduation_year).where(User.id == me).scalar_subquery()
     return and_(
         _kind_allows(t.role, t.role.in_([r.value for r in viewer.roles] or [""])),
         _kind_allows(t.batch_id, t.batch_id.in_(my_batches)),

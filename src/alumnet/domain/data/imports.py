@@ -26,7 +26,7 @@ from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import invite as send_invitations
 from alumnet.domain.people.duplicates import email_key
-from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER
+from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER, refresh_years_of_record
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import copy_rows, insert_or_ignore
 from alumnet.persistence.models import (
@@ -624,6 +624,11 @@ async def _apply_people(
             [{"email": c.values["email"], "email_lower": c.values["email"].lower(),
               "name": u["name"], "phone": u.get("phone"),
               "graduation_year": u.get("graduation_year") or p.get("expected_graduation_year"),
+              # Staff set it, so it is the year on record too (announcements go by it).
+              "staff_graduation_year":
+                  u.get("graduation_year") or p.get("expected_graduation_year"),
+              "record_graduation_year":
+                  u.get("graduation_year") or p.get("expected_graduation_year"),
               "status": "active", "created_at": now, "updated_at": now}
              for c, u, p in creates],
         )  # fmt: skip
@@ -639,7 +644,14 @@ async def _apply_people(
             people = [(i, row.values["email"], str(values["name"]))
                       for i, (row, values, _) in zip(ids, creates, strict=True)]  # fmt: skip
             await send_invitations(uow, invite, people)
+    staff_set = []
     for _, user_id, user_values, profile_values, _ in updates:
+        year = user_values.get("graduation_year") or profile_values.get("expected_graduation_year")
+        if year is not None:
+            staff_set.append(user_id)
+            await session.execute(
+                update(User).where(User.id == user_id).values(staff_graduation_year=year)
+            )
         if user_values:
             await session.execute(
                 update(User).where(User.id == user_id).values(**user_values, updated_at=now)
@@ -656,6 +668,8 @@ async def _apply_people(
                 )
         await insert_or_ignore(session, UserRole, {"user_id": user_id, "role": ROLE[kind]},
                                ["user_id", "role"])  # fmt: skip
+    if staff_set:
+        await refresh_years_of_record(uow, staff_set)
 
 
 def _new_profile(user_id: int, values: dict[str, Any], now: datetime) -> dict[str, Any]:

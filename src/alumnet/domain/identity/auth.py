@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
-from alumnet.domain.identity import audit
+from alumnet.domain.identity import audit, mail
 from alumnet.domain.identity.jwt_tokens import (
     InvalidAccessToken,
     issue_access_token,
     read_access_token,
 )
-from alumnet.domain.identity.permissions import ANONYMOUS, Permission, Role, Viewer
+from alumnet.domain.identity.permissions import (
+    ANONYMOUS,
+    Permission,
+    Role,
+    TokenScope,
+    Viewer,
+)
 from alumnet.domain.identity.secrets import PAT_PREFIX, REFRESH_PREFIX, digest, new_secret
-from alumnet.domain.identity.users import ACTIVE, EMAIL_MAX, normalise_email
+from alumnet.domain.identity.users import (
+    ACTIVE,
+    EMAIL_MAX,
+    confirm_identity,
+    hash_password,
+    normalise_email,
+    password_matches,
+    revoke_all_personal_access_tokens,
+    revoke_sessions,
+    throttled,
+)
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import (
@@ -33,11 +47,9 @@ from alumnet.persistence.models import (
 )
 from alumnet.persistence.uow import UnitOfWork
 
-# A real argon2id hash of a random string, verified when the address is unknown so that
-# a wrong address costs as much time as a wrong password.
-_DUMMY_PASSWORD = "alumnet-no-such-account"
 PAT_LAST_USED_RESOLUTION = timedelta(minutes=1)
-MAX_TOKEN_LIFETIME = timedelta(days=3653)
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+MAX_TOKEN_LIFETIME = timedelta(days=365)
 
 
 class AuthenticationFailed(Exception):
@@ -61,13 +73,6 @@ def _invalid_credentials() -> DomainError:
     return DomainError.of("INVALID_CREDENTIALS", "The e-mail address or password is incorrect.")
 
 
-def _throttled(minutes: int) -> DomainError:
-    return DomainError.of(
-        "THROTTLED",
-        f"Too many failed sign-in attempts. Try again in {minutes} minutes or reset your password.",
-    )
-
-
 async def _new_refresh_token(rt: Runtime, uow: UnitOfWork, session_id: int) -> tuple[str, datetime]:
     secret = new_secret(REFRESH_PREFIX)
     expires = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
@@ -79,40 +84,59 @@ async def _new_refresh_token(rt: Runtime, uow: UnitOfWork, session_id: int) -> t
 
 
 async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) -> IssuedTokens:
+    """Sign in, throttled so that guessing is slow and nobody can lock anybody out.
+
+    - A client address with ``signin_max_failures_per_address`` failures is refused (any
+      account), and one with ``signin_max_failures`` on this account is refused for it:
+      both before any hashing, so that a flood costs a counter.
+    - The account itself is never locked: a correct password from an address that has
+      not failed on it goes through. Past ``signin_max_failures`` failures on the account
+      (from anywhere), addresses that have failed on it wait longer and longer between
+      attempts (1, 2, 4, … seconds, up to the window): guessing slows, its owner does not.
+    - When the account reaches that many failures, its owner is told by e-mail (once a day).
+    """
     settings = rt.settings
     if not email.strip() or not password or len(email) > EMAIL_MAX or len(password) > 1024:
         raise _invalid_credentials()
     email_key = normalise_email(email)
+    address = uow.origin.ip or "unknown"
     account_key = f"signin:account:{email_key}"
-    address_key = f"signin:address:{uow.origin.ip or 'unknown'}"
+    address_key = f"signin:address:{address}"
+    pair_key = f"signin:account:{email_key}:address:{address}"
     minutes = max(1, settings.signin_window_seconds // 60)
+    limit = settings.signin_max_failures
     # Throttle before hashing, so that a flood costs us nothing but a counter.
     if (
-        await rt.failures.count(account_key) >= settings.signin_max_failures
-        or await rt.failures.count(address_key) >= settings.signin_max_failures_per_address
+        await rt.failures.count(address_key) >= settings.signin_max_failures_per_address
+        or await rt.failures.count(pair_key) >= limit
     ):
-        raise _throttled(minutes)
+        raise throttled(minutes)
+    failing_here = await rt.failures.count(pair_key) > 0
+    if failing_here and await rt.failures.held(f"signin:slow:{email_key}"):
+        raise DomainError.of(
+            "THROTTLED",
+            "Too many failed sign-in attempts on this account: wait a little before trying "
+            "again, or reset your password.",
+        )
     user = (
         await uow.session.execute(select(User).where(User.email_lower == email_key))
     ).scalar_one_or_none()
-    ok = False
-    if user is not None and user.password_hash:
-        try:
-            ok = rt.hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
-    else:
-        with contextlib.suppress(VerificationError, InvalidHashError):
-            rt.hasher.verify(_dummy_hash(rt), password)
+    ok = await password_matches(rt, user.password_hash if user else None, password)
     if not ok or user is None:
-        await rt.failures.add(account_key)
         await rt.failures.add(address_key)
+        await rt.failures.add(pair_key)
+        failures = await rt.failures.add(account_key)
+        if failures >= limit:
+            pause = min(2 ** (failures - limit), settings.signin_window_seconds)
+            await rt.failures.hold(f"signin:slow:{email_key}", pause)
+        if failures == limit and user is not None:
+            await _warn_owner(rt, user)
         raise _invalid_credentials()
     if user.status != ACTIVE:
         raise DomainError.of("ACCOUNT_SUSPENDED", "This account is suspended.")
-    await rt.failures.clear(account_key)
+    await rt.failures.clear(pair_key)
     if rt.hasher.check_needs_rehash(user.password_hash or ""):
-        user.password_hash = rt.hasher.hash(password)
+        user.password_hash = await hash_password(rt, password)
     now = datetime.now(UTC)
     user.last_sign_in_at = now
     session = Session(
@@ -130,14 +154,21 @@ async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) ->
     return IssuedTokens(user, access, access_expires, refresh, refresh_expires)
 
 
-_dummy_cache: dict[tuple[int, int], str] = {}
-
-
-def _dummy_hash(rt: Runtime) -> str:
-    key = (rt.settings.argon2_memory_kib, rt.settings.argon2_time_cost)
-    if key not in _dummy_cache:
-        _dummy_cache[key] = rt.hasher.hash(_DUMMY_PASSWORD)
-    return _dummy_cache[key]
+async def _warn_owner(rt: Runtime, user: User) -> None:
+    """Tell the owner someone is guessing their password: once a day, in a transaction of
+    its own (the failed sign-in's is rolled back)."""
+    told = f"signin:warned:{user.id}"
+    if await rt.failures.held(told):
+        return
+    await rt.failures.hold(told, 24 * 3600)
+    async with rt.transaction() as uow:
+        await mail.queue_email(
+            uow,
+            user=user,
+            template="signin_failures",
+            subject="Someone is trying to sign in to your alumnet account",
+            body=mail.signin_failures_body(user, rt.settings.signin_max_failures),
+        )
 
 
 def _invalid_refresh() -> DomainError:
@@ -192,9 +223,20 @@ async def refresh(rt: Runtime, uow: UnitOfWork, refresh_token: str) -> IssuedTok
     return IssuedTokens(user, access, access_expires, new_refresh, refresh_expires)
 
 
-async def revoke(uow: UnitOfWork, viewer: Viewer, refresh_token: str | None) -> None:
-    """Signs out: ends the session of the given refresh token, or the viewer's own."""
+async def revoke(
+    uow: UnitOfWork, viewer: Viewer, refresh_token: str | None, *, everywhere: bool = False
+) -> None:
+    """Signs out: ends the session of the given refresh token, or the viewer's own; or,
+    ``everywhere``, every session of the viewer and every personal access token."""
     session: Session | None = None
+    if everywhere:
+        me = viewer.require_user()
+        user = await uow.session.get(User, me)
+        assert user is not None
+        await revoke_sessions(uow, me, "signed_out_everywhere")
+        await revoke_all_personal_access_tokens(uow, user, "signed_out_everywhere")
+        audit.record(uow, "session.revoke_all", object_type="User", object_ids=[me], actor_id=me)
+        return
     if refresh_token:
         session = (
             await uow.session.execute(
@@ -236,27 +278,37 @@ class CreatedPersonalAccessToken:
 
 
 async def create_personal_access_token(
+    rt: Runtime,
     uow: UnitOfWork,
     viewer: Viewer,
     *,
     name: str,
+    scope: TokenScope,
     expires_at: datetime | None,
+    password: str | None = None,
     user_id: int | None = None,
 ) -> CreatedPersonalAccessToken:
+    """A token for scripts: ``scope`` of the owner's permissions, until ``expires_at``
+    (90 days by default, a year at most). Only the account's owner (by password, or a
+    recent sign-in) makes one; an operator at the command line (``via="cli"``) too."""
     actor = viewer.require(Permission.TOKENS_CREATE)
     owner = user_id if user_id is not None else actor
     if owner != actor:
         viewer.require(Permission.USERS_MANAGE)
     problems = Problems()
     clean = check_text(problems, name, field="name", max_length=100, min_length=1, label="Name")
-    if expires_at is not None:
-        now = datetime.now(UTC)
+    now = datetime.now(UTC)
+    if expires_at is None:
+        expires_at = now + DEFAULT_TOKEN_LIFETIME
+    else:
         expires_at = check_moment(problems, expires_at, field="expiresAt", label="The expiry")
         if expires_at is not None and expires_at <= now:
             problems.add("EXPIRY_IN_PAST", "The expiry must be in the future.", "expiresAt")
         elif expires_at is not None and expires_at > now + MAX_TOKEN_LIFETIME:
-            problems.add("INVALID", "The expiry must be within 10 years.", "expiresAt")
+            problems.add("INVALID", "The expiry must be within a year.", "expiresAt")
     problems.raise_if_any()
+    if viewer.via != "cli":
+        await confirm_identity(rt, uow, viewer, password)
     target = await uow.session.get(User, owner)
     if target is None or target.status != ACTIVE:
         raise DomainError.of("NOT_FOUND", "No such user.", "userId")
@@ -266,6 +318,7 @@ async def create_personal_access_token(
         name=clean or "",
         token_hash=digest(secret),
         token_prefix=secret[: len(PAT_PREFIX) + 4],
+        scope=scope.value,
         expires_at=expires_at,
     )
     uow.session.add(pat)
@@ -275,7 +328,7 @@ async def create_personal_access_token(
         "personal_access_token.create",
         object_type="PersonalAccessToken",
         object_ids=[pat.id],
-        details={"owner": owner, "name": pat.name},
+        details={"owner": owner, "name": pat.name, "scope": scope.value},
     )
     return CreatedPersonalAccessToken(pat, secret)
 
@@ -387,6 +440,7 @@ async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
             select(
                 *_VIEWER_COLUMNS,
                 PersonalAccessToken.id.label("token_id"),
+                PersonalAccessToken.scope.label("token_scope"),
                 PersonalAccessToken.last_used_at.label("token_last_used_at"),
             )
             .join(PersonalAccessToken, PersonalAccessToken.user_id == User.id)
@@ -398,7 +452,12 @@ async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
             )
         )
     ).all()
-    found = _authenticated(rows, token_id=rows[0].token_id if rows else None, via="pat")
+    found = _authenticated(
+        rows,
+        token_id=rows[0].token_id if rows else None,
+        scope=TokenScope(rows[0].token_scope) if rows else None,
+        via="pat",
+    )
     if found is None:
         raise AuthenticationFailed("invalid")
     last_used = rows[0].token_last_used_at

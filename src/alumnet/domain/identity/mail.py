@@ -76,3 +76,32 @@ def invitation_body(settings: Settings, name: str, token: str) -> str:
         "The link works once and expires in 7 days; after that, ask for a new one with the "
         "passwordResetRequest mutation.\n"
     )
+
+
+REVOKED_BECAUSE = {
+    "password_reset": "your password was reset",
+    "password_change": "your password was changed",
+    "signed_out_everywhere": "you signed out everywhere",
+}
+
+
+def tokens_revoked_body(user: User, count: int, reason: str) -> str:
+    tokens = "personal access token" if count == 1 else "personal access tokens"
+    return (
+        f"Hello {user.name},\n\n"
+        f"{count} {tokens} of your alumnet account stopped working because "
+        f"{REVOKED_BECAUSE.get(reason, reason)}. Scripts that used them need a new one "
+        "(personalAccessTokenCreate).\n\n"
+        "If you did not do this, reset your password at once and tell your administrator.\n"
+    )
+
+
+def signin_failures_body(user: User, count: int) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        f"Someone has tried to sign in to your alumnet account with a wrong password {count} "
+        "times in the last minutes. You can still sign in as usual: alumnet slows the "
+        "guessing down rather than locking you out.\n\n"
+        "If it was you, there is nothing to do. If it was not, choose a long password you use "
+        "nowhere else (passwordChange, or passwordResetRequest).\n"
+    )

@@ -53,6 +53,28 @@ class Permission(StrEnum):
 
 ALL_PERMISSIONS = frozenset(Permission)
 
+
+class TokenScope(StrEnum):
+    """How much of its owner's power a personal access token carries."""
+
+    READ = "read"  # queries and subscriptions only
+    WRITE = "write"  # mutations too, but none of ADMIN_PERMISSIONS
+    ADMIN = "admin"  # everything its owner may do
+
+
+# What only an ADMIN-scoped token (or a signed-in person) may use: managing people, roles
+# and tokens, and reading or moving data in bulk.
+ADMIN_PERMISSIONS = frozenset(
+    {
+        Permission.USERS_MANAGE,
+        Permission.ROLES_ASSIGN,
+        Permission.AUDIT_READ,
+        Permission.TOKENS_CREATE,
+        Permission.DATA_IMPORT,
+        Permission.DATA_BULK,
+    }
+)
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: ALL_PERMISSIONS,
     Role.DEVELOPER: frozenset({Permission.JOBS_READ, Permission.TOKENS_CREATE}),
@@ -114,6 +136,8 @@ class Viewer:
     session_id: int | None = None
     token_id: int | None = None
     via: str | None = None
+    # A personal access token's scope (None: a signed-in session, or a trusted caller).
+    scope: TokenScope | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -121,7 +145,15 @@ class Viewer:
 
     @property
     def permissions(self) -> frozenset[Permission]:
-        return permissions_of(self.roles)
+        granted = permissions_of(self.roles)
+        if self.scope in (TokenScope.READ, TokenScope.WRITE):
+            return granted - ADMIN_PERMISSIONS
+        return granted
+
+    @property
+    def may_write(self) -> bool:
+        """Whether this caller may change anything at all (not a read-only token)."""
+        return self.scope is not TokenScope.READ
 
     def can(self, permission: Permission) -> bool:
         return self.is_authenticated and permission in self.permissions

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2.exceptions import HashingError
+from argon2.exceptions import HashingError, InvalidHashError, VerificationError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
-from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.errors import DomainError, NotAuthenticated, Problems, check_text
 from alumnet.domain.identity import audit, mail
 from alumnet.domain.identity.permissions import (
     SELF_REGISTERABLE_ROLES,
@@ -21,8 +22,16 @@ from alumnet.domain.identity.permissions import (
     Viewer,
 )
 from alumnet.domain.identity.secrets import digest, new_secret
+from alumnet.domain.people.profiles import refresh_years_of_record
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.models import OneTimeToken, OutboundEmail, Session, User, UserRole
+from alumnet.persistence.models import (
+    OneTimeToken,
+    OutboundEmail,
+    PersonalAccessToken,
+    Session,
+    User,
+    UserRole,
+)
 from alumnet.persistence.uow import UnitOfWork
 
 EMAIL_MAX = 254
@@ -71,11 +80,39 @@ def check_password(
         )
 
 
-def hash_password(rt: Runtime, password: str) -> str:
+async def hash_password(rt: Runtime, password: str) -> str:
+    """The password's argon2 hash, computed off the event loop (it takes tens of
+    milliseconds of CPU on purpose: other requests go on meanwhile)."""
     try:
-        return rt.hasher.hash(password)
+        return await asyncio.to_thread(rt.hasher.hash, password)
     except HashingError as exc:  # pragma: no cover - argon2 fails only on bad parameters
         raise DomainError.of("INVALID", "The password could not be stored.", "password") from exc
+
+
+async def password_matches(rt: Runtime, hashed: str | None, password: str) -> bool:
+    """Whether ``password`` is the one behind ``hashed``, checked off the event loop. With
+    no hash, a hash is still checked, so that the answer takes as long either way."""
+
+    def verify() -> bool:
+        try:
+            return bool(rt.hasher.verify(hashed or dummy_hash(rt), password)) and bool(hashed)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify)
+
+
+# A real argon2id hash of a random string, checked where there is no account, so that a
+# wrong address costs as much time as a wrong password.
+_DUMMY_PASSWORD = "alumnet-no-such-account"
+_dummy_cache: dict[tuple[int, int], str] = {}
+
+
+def dummy_hash(rt: Runtime) -> str:
+    key = (rt.settings.argon2_memory_kib, rt.settings.argon2_time_cost)
+    if key not in _dummy_cache:
+        _dummy_cache[key] = rt.hasher.hash(_DUMMY_PASSWORD)
+    return _dummy_cache[key]
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> User | None:
@@ -182,7 +219,7 @@ async def create_user(rt: Runtime, uow: UnitOfWork, viewer: Viewer, data: NewUse
         email=email,
         name=name or "",
         roles=data.roles,
-        password_hash=hash_password(rt, data.password) if data.password else None,
+        password_hash=await hash_password(rt, data.password) if data.password else None,
         verified=data.email_verified,
     )
     if data.password is None:
@@ -271,9 +308,11 @@ async def update_user(
         )
     problems.raise_if_any()
     changes: dict[str, str] = {}
-    if graduation_year is not None and (graduation_year or None) != user.graduation_year:
+    if graduation_year is not None and (graduation_year or None) != user.staff_graduation_year:
+        # Set by staff: the year on record, which announcements go by.
         changes["graduationYear"] = str(graduation_year or "")
-        user.graduation_year = graduation_year or None
+        user.graduation_year = user.staff_graduation_year = graduation_year or None
+        await refresh_years_of_record(uow, [user.id])
     if new_phone is not None and (new_phone or None) != user.phone:
         changes["phone"] = "changed"
         user.phone = new_phone or None
@@ -365,9 +404,16 @@ async def register(
 ) -> None:
     """Creates the account and e-mails a verification link.
 
-    An address that already has an account gets an e-mail saying so instead, and the
-    caller sees the same answer either way, so registration cannot probe for accounts.
+    An address that already has an account gets an e-mail saying so instead (one a day at
+    most), and the caller sees the same answer, after the same work (the password is hashed
+    either way), so registration cannot probe for accounts. A client address may register
+    ``registrations_per_address`` times an hour.
     """
+    address_key = f"register:address:{uow.origin.ip or 'unknown'}"
+    if await rt.failures.count(address_key) >= rt.settings.registrations_per_address:
+        raise DomainError.of(
+            "THROTTLED", "Too many registrations from your network: try again in an hour."
+        )
     problems = Problems()
     email = check_email(problems, email)
     clean_name = check_text(
@@ -377,15 +423,20 @@ async def register(
     if role not in SELF_REGISTERABLE_ROLES:
         problems.add("ROLE_NOT_ALLOWED", "You can register as a STUDENT or an ALUMNUS.", "role")
     problems.raise_if_any()
+    await rt.failures.add(address_key, window=3600)
+    password_hash = await hash_password(rt, password)
     existing = await user_by_email(uow, email)
     if existing is not None:
-        await mail.queue_email(
-            uow,
-            user=existing,
-            template="already_registered",
-            subject="You already have an alumnet account",
-            body=mail.already_registered_body(rt.settings, existing),
-        )
+        told = f"register:told:{existing.id}"
+        if not await rt.failures.held(told):
+            await rt.failures.hold(told, 24 * 3600)
+            await mail.queue_email(
+                uow,
+                user=existing,
+                template="already_registered",
+                subject="You already have an alumnet account",
+                body=mail.already_registered_body(rt.settings, existing),
+            )
         audit.record(
             uow,
             "user.register_existing",
@@ -399,7 +450,7 @@ async def register(
         email=email,
         name=clean_name or "",
         roles=[role],
-        password_hash=hash_password(rt, password),
+        password_hash=password_hash,
         verified=False,
     )
     token = await _new_one_time_token(
@@ -494,7 +545,7 @@ async def reset_password(rt: Runtime, uow: UnitOfWork, token: str, password: str
     problems = Problems()
     check_password(problems, password, email=user.email)
     problems.raise_if_any()
-    user.password_hash = hash_password(rt, password)
+    user.password_hash = await hash_password(rt, password)
     user.updated_at = datetime.now(UTC)
     # Whoever could read the e-mail can now sign in: the address is proven.
     if user.email_verified_at is None:
@@ -509,10 +560,110 @@ async def reset_password(rt: Runtime, uow: UnitOfWork, token: str, password: str
         .values(used_at=datetime.now(UTC))
     )
     await revoke_sessions(uow, user.id, "password_reset")
+    await revoke_all_personal_access_tokens(uow, user, "password_reset")
     await rt.failures.clear(f"signin:account:{user.email_lower}")
     audit.record(
         uow, "user.password_reset", object_type="User", object_ids=[user.id], actor_id=user.id
     )
+    return user
+
+
+# A sign-in this recent stands in for the password where it is asked again.
+RECENT_SIGN_IN = timedelta(minutes=10)
+
+
+def throttled(minutes: int) -> DomainError:
+    return DomainError.of(
+        "THROTTLED",
+        f"Too many failed sign-in attempts. Try again in {minutes} minutes or reset your password.",
+    )
+
+
+async def confirm_identity(
+    rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | None, field: str = "password"
+) -> None:
+    """That the person asking is the account's owner, not someone holding a stolen access
+    token: their password, or a sign-in within RECENT_SIGN_IN. Wrong passwords count
+    towards the account's sign-in throttle."""
+    me = viewer.require_user()
+    user = await uow.session.get(User, me)
+    if user is None:
+        raise NotAuthenticated
+    if password:
+        account_key = f"signin:account:{user.email_lower}"
+        if await rt.failures.count(account_key) >= rt.settings.signin_max_failures:
+            raise throttled(max(1, rt.settings.signin_window_seconds // 60))
+        if not await password_matches(rt, user.password_hash, password):
+            await rt.failures.add(account_key)
+            raise DomainError.of("INVALID_PASSWORD", "The password is incorrect.", field)
+        return
+    if viewer.session_id is not None:
+        session = await uow.session.get(Session, viewer.session_id)
+        if session is not None and datetime.now(UTC) - session.created_at <= RECENT_SIGN_IN:
+            return
+    raise DomainError.of(
+        "PASSWORD_REQUIRED",
+        f"Give your password: without it, this needs a sign-in of the last "
+        f"{int(RECENT_SIGN_IN.total_seconds() // 60)} minutes.",
+        field,
+    )
+
+
+async def revoke_all_personal_access_tokens(uow: UnitOfWork, user: User, reason: str) -> int:
+    """Revoke every working token of ``user`` (their password changed, or they signed out
+    everywhere) and tell them by e-mail; returns how many."""
+    now = datetime.now(UTC)
+    revoked = await uow.session.execute(
+        update(PersonalAccessToken)
+        .where(
+            PersonalAccessToken.user_id == user.id,
+            PersonalAccessToken.revoked_at.is_(None),
+            (PersonalAccessToken.expires_at.is_(None)) | (PersonalAccessToken.expires_at > now),
+        )
+        .values(revoked_at=now)
+        .returning(PersonalAccessToken.id)
+    )
+    ids = [int(i) for i in revoked.scalars()]
+    if ids:
+        audit.record(
+            uow, "personal_access_token.revoke", object_type="PersonalAccessToken",
+            object_ids=ids, details={"reason": reason},
+        )  # fmt: skip
+        await mail.queue_email(
+            uow,
+            user=user,
+            template="tokens_revoked",
+            subject="Your alumnet access tokens were revoked",
+            body=mail.tokens_revoked_body(user, len(ids), reason),
+        )
+    return len(ids)
+
+
+async def change_password(
+    rt: Runtime, uow: UnitOfWork, viewer: Viewer, current: str, new: str
+) -> User:
+    """Change one's own password (the current one is asked): every other session ends and
+    every personal access token is revoked, since whoever knew the old password may have
+    made them; the owner is told."""
+    me = viewer.require_user()
+    if viewer.session_id is None:
+        raise DomainError.of(
+            "SIGN_IN_REQUIRED", "Change your password while signed in, not with a token."
+        )
+    user = await _target(uow, me)
+    await confirm_identity(rt, uow, viewer, current or "-", "currentPassword")
+    problems = Problems()
+    check_password(problems, new, email=user.email, field="newPassword")
+    problems.raise_if_any()
+    user.password_hash = await hash_password(rt, new)
+    user.updated_at = datetime.now(UTC)
+    await uow.session.execute(
+        update(Session)
+        .where(Session.user_id == me, Session.id != viewer.session_id, Session.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason="password_change")
+    )
+    await revoke_all_personal_access_tokens(uow, user, "password_change")
+    audit.record(uow, "user.password_change", object_type="User", object_ids=[me], actor_id=me)
     return user
 
 
@@ -545,7 +696,7 @@ async def ensure_user(
         email=email,
         name=clean or "",
         roles=roles,
-        password_hash=hash_password(rt, password),
+        password_hash=await hash_password(rt, password),
         verified=verified,
     )
     audit.record(

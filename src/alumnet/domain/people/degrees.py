@@ -8,7 +8,12 @@ from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.domain.people.profiles import may_edit, profile_of, refresh_graduation_year
+from alumnet.domain.people.profiles import (
+    may_edit,
+    profile_of,
+    refresh_graduation_year,
+    refresh_years_of_record,
+)
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import Degree, Profile, Programme
 from alumnet.persistence.uow import UnitOfWork
@@ -169,6 +174,7 @@ async def decide(
     else:
         raise DomainError.of("INVALID", "Name a degree or an academic record.", "degreeId")
     audit.record(uow, f"verification.{status}", object_type=kind, object_ids=[target_id(target)])
+    await refresh_years_of_record(uow, [owner])
     await notify(
         uow, [owner],
         Event(kind="verification", title=f"{what} was {status}", body=reason or "",

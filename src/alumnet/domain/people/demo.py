@@ -105,7 +105,8 @@ async def add_alumni(
             insert(User),
             [{"email": e, "email_lower": e, "name": name_of(20_000 + i), "status": "active",
               "password_hash": password_hash, "email_verified_at": now, "created_at": now,
-              "updated_at": now, "graduation_year": made[i]["year"]}
+              "updated_at": now, "graduation_year": made[i]["year"],
+              "staff_graduation_year": made[i]["year"], "record_graduation_year": made[i]["year"]}
              for i, e in zip(chunk, emails, strict=True)],
         )  # fmt: skip
         found = await session.execute(

@@ -11,7 +11,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2.exceptions import VerificationError
 from sqlalchemy import delete, func, or_, select, update
 
 from alumnet.domain.data import files
@@ -19,6 +18,7 @@ from alumnet.domain.data.tabular import plain
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
+from alumnet.domain.identity.users import password_matches
 from alumnet.domain.people.merge import user_columns
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -58,7 +58,28 @@ OWN = {("follows", "followee_id")}  # who follows them is shown to them anyway
 EXPORT_TTL = timedelta(days=7)
 # Never exported: secrets, and search documents derived from the rest.
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
-          "search_name", "content"}  # fmt: skip
+          "search_name"}  # fmt: skip
+# Withheld: what the API does not show the person about themselves either, because it is
+# other people's (staff's notes and judgements about them, and who wrote them), which
+# data-protection law lets an institution withhold from a subject access request. Each
+# entry says why; the export lists them under "withheld", so that the person knows.
+WITHHELD_TABLES = {
+    "call_logs": "Notes SREs and mentors keep of their calls to you.",
+    "follow_ups": "Reminders staff set themselves to call you again.",
+    "at_risk": "Staff's assessment of who may need help, and its scores.",
+    "call_list_entries": "Staff's call lists, with the scripts they use.",
+}
+WITHHELD_COLUMNS = {
+    ("integrity_flags", "evidence"): "What a mentor or staff member saw: their account.",
+    ("integrity_flags", "raised_by_id"): "Who raised a concern about your work.",
+    ("integrity_decisions", "decided_by_id"): "Which manager decided.",
+    ("appeals", "reviewed_by_id"): "Which manager reviewed your appeal.",
+    ("degrees", "decided_by_id"): "Which administrator verified or rejected a degree.",
+    ("attendance_days", "recorded_by_id"): "Which staff member recorded attendance for you.",
+    ("meeting_attendance", "recorded_by_id"): "Who recorded your attendance at a meeting.",
+    ("submissions", "recorded_by_id"): "Which staff member recorded work for you.",
+    ("point_entries", "created_by_id"): "Which staff member adjusted your points.",
+}
 ERASED_TEXT = "[erased]"
 
 
@@ -83,9 +104,11 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         for table, column in user_columns():
             if (table.name, column.name) not in OWN and column.name not in OWN_COLUMNS:
                 continue
+            if table.name in WITHHELD_TABLES:
+                continue
             rows = (await conn.execute(select(table).where(column == user_id))).all()
             if rows:
-                tables.setdefault(table.name, []).extend(_row(r) for r in rows)
+                tables.setdefault(table.name, []).extend(_row(r, table.name) for r in rows)
         # Messages sent to them are theirs to read too.
         mine = select(ConversationMember.conversation_id).where(
             ConversationMember.user_id == user_id
@@ -97,6 +120,14 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         )
         tables.setdefault("messages", []).extend(_row(r) for r in received.all())
     data["tables"] = tables
+    data["withheld"] = {
+        "why": "Other people's notes and judgements about you, and who made them, are not "
+        "shown to you by alumnet either; they are withheld here as data-protection law "
+        "allows for third parties' data. Ask the institution's data protection officer "
+        "if you need them.",
+        "tables": WITHHELD_TABLES,
+        "columns": {f"{t}.{c}": why for (t, c), why in WITHHELD_COLUMNS.items()},
+    }
     content = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
     async with rt.transaction() as uow:
         writer = await files.new_file(
@@ -112,8 +143,12 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         return {"exportId": record.id, "fileId": stored.id, "tables": len(tables)}
 
 
-def _row(row: Any) -> dict[str, Any]:
-    return {k: plain(v) for k, v in row._mapping.items() if k not in HIDDEN}
+def _row(row: Any, table: str = "users") -> dict[str, Any]:
+    return {
+        k: plain(v)
+        for k, v in row._mapping.items()
+        if k not in HIDDEN and (table, k) not in WITHHELD_COLUMNS
+    }
 
 
 async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | None) -> None:
@@ -124,13 +159,10 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
     me = viewer.require_user()
     user = await uow.session.get(User, me, with_for_update=True)
     assert user is not None
-    if user.password_hash is not None:
-        try:
-            rt.hasher.verify(user.password_hash, password or "")
-        except VerificationError:
-            raise DomainError.of(
-                "WRONG_PASSWORD", "The password is not right.", "password"
-            ) from None
+    if user.password_hash is not None and not await password_matches(
+        rt, user.password_hash, password or ""
+    ):
+        raise DomainError.of("WRONG_PASSWORD", "The password is not right.", "password")
     session = uow.session
     for model, column in (
         (Profile, Profile.user_id), (Degree, Degree.user_id),

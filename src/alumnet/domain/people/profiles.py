@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
@@ -351,8 +351,10 @@ async def skill_ids(uow: UnitOfWork, names: list[str]) -> dict[str, int]:
 
 
 async def refresh_graduation_year(uow: UnitOfWork, user_id: int) -> None:
-    """The person's graduation year (for announcements and the directory): the later of
-    their latest degree's and, as a student, their expected one."""
+    """The person's graduation year (for the directory): the later of their latest
+    degree's and, as a student, their expected one; and their year of record (for
+    announcements: see ``refresh_years_of_record``)."""
+    await refresh_years_of_record(uow, [user_id])
     latest = (
         await uow.session.execute(
             select(func.max(Degree.graduation_year)).where(Degree.user_id == user_id)
@@ -365,3 +367,30 @@ async def refresh_graduation_year(uow: UnitOfWork, user_id: int) -> None:
     if user is not None and (years or profile is not None):
         # With a profile, it speaks: no degree and no expected year clears the year.
         user.graduation_year = max(years) if years else None
+
+
+async def refresh_years_of_record(uow: UnitOfWork, user_ids: Any) -> None:
+    """Set the year on record of these users (a list of ids or a SELECT of them): the latest
+    of the year staff set (an import), their verified degrees' and their verified academic
+    record's expected year. Announcements to graduation years reach people by it, so that
+    nobody joins an audience by editing their own profile. One UPDATE, whatever the number."""
+    verified_degree = (
+        select(func.max(Degree.graduation_year))
+        .where(Degree.user_id == User.id, Degree.status == "verified")
+        .scalar_subquery()
+    )
+    verified_record = (
+        select(Profile.expected_graduation_year)
+        .where(Profile.user_id == User.id, Profile.record_status == "verified")
+        .scalar_subquery()
+    )
+    years = [func.coalesce(y, 0) for y in (User.staff_graduation_year, verified_degree,
+                                           verified_record)]  # fmt: skip
+    # The largest known one (GREATEST on PostgreSQL, the many-argument max on SQLite).
+    on_postgresql = uow.session.get_bind().dialect.name == "postgresql"
+    greatest = func.greatest if on_postgresql else func.max
+    await uow.session.execute(
+        update(User)
+        .where(User.id.in_(user_ids))
+        .values(record_graduation_year=func.nullif(greatest(*years), 0))
+    )

@@ -51,6 +51,7 @@ PAT_COLUMNS = (
     PersonalAccessToken.user_id,
     PersonalAccessToken.name,
     PersonalAccessToken.token_prefix,
+    PersonalAccessToken.scope,
     PersonalAccessToken.created_at,
     PersonalAccessToken.expires_at,
     PersonalAccessToken.last_used_at,

@@ -36,8 +36,14 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     # For outreach calls; shown to staff only.
     phone: Mapped[str | None] = mapped_column(String(32))
-    # The year the person graduated or expects to; announcements may be addressed by it.
+    # The year the person graduated or expects to, as their profile says (the directory).
     graduation_year: Mapped[int | None] = mapped_column(index=True)
+    # The year set by staff (an import of alumni or students).
+    staff_graduation_year: Mapped[int | None]
+    # The year on the institution's record: the latest of the staff-set year, the person's
+    # verified degrees and their verified academic record's expected year. Announcements
+    # to graduation years go by it: never by what a person says of themselves.
+    record_graduation_year: Mapped[int | None] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None]
@@ -101,6 +107,8 @@ class PersonalAccessToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(16))
+    # read, write or admin: how much of its owner's permissions it carries.
+    scope: Mapped[str] = mapped_column(String(16), default="write")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]

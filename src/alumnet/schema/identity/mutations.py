@@ -12,11 +12,12 @@ from strawberry import relay
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import auth, users
 from alumnet.domain.identity.permissions import Role as DomainRole
+from alumnet.domain.identity.permissions import TokenScope as DomainTokenScope
 from alumnet.persistence.models import PersonalAccessToken as PersonalAccessTokenModel
 from alumnet.persistence.uow import UnitOfWork
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
-from alumnet.schema.identity.types import PersonalAccessToken, Role, User
+from alumnet.schema.identity.types import PersonalAccessToken, Role, TokenScope, User
 from alumnet.schema.mutations import CODE_DESCRIPTION, run_in_transaction
 from alumnet.schema.nodes import global_pk
 
@@ -145,6 +146,11 @@ class TokenRevokeInput:
         description="The session's refresh token; omit it to end the session of the access "
         "token you are using.",
     )
+    everywhere: bool = strawberry.field(
+        default=False,
+        description="End every session of yours, and revoke every personal access token of "
+        "yours (you are told by e-mail): for a lost device or a leaked password.",
+    )
 
 
 @strawberry.type(description="The outcome of signing out.")
@@ -167,6 +173,9 @@ class UserRegisterErrorCode(Enum):
     PASSWORD_TOO_WEAK = ev("PASSWORD_TOO_WEAK", description="The password is too easy to guess.")
     ROLE_NOT_ALLOWED = ev(
         "ROLE_NOT_ALLOWED", description="Only STUDENT and ALUMNUS can register themselves."
+    )
+    THROTTLED = ev(
+        "THROTTLED", description="Too many registrations from your network: try again later."
     )
     INVALID = ev("INVALID", description=INVALID)
 
@@ -265,9 +274,48 @@ class PasswordResetInput:
 @strawberry.type(description="The outcome of a password reset.")
 class PasswordResetPayload:
     reset: bool = strawberry.field(
-        description="True when the password was changed; every session was signed out."
+        description="True when the password was changed: every session was signed out and "
+        "every personal access token revoked (the owner is told by e-mail)."
     )
     user_errors: list[PasswordResetError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.enum(description="Why `passwordChange` failed.")
+class PasswordChangeErrorCode(Enum):
+    INVALID_PASSWORD = ev("INVALID_PASSWORD", description="The current password is incorrect.")
+    PASSWORD_REQUIRED = ev("PASSWORD_REQUIRED", description="The current password is missing.")
+    THROTTLED = ev(
+        "THROTTLED", description="Too many wrong passwords: wait, or reset your password."
+    )
+    SIGN_IN_REQUIRED = ev(
+        "SIGN_IN_REQUIRED", description="Passwords are changed while signed in, not with a token."
+    )
+    PASSWORD_TOO_SHORT = ev("PASSWORD_TOO_SHORT", description="The new password is too short.")
+    PASSWORD_TOO_WEAK = ev(
+        "PASSWORD_TOO_WEAK", description="The new password is too easy to guess."
+    )
+    TOO_LONG = ev("TOO_LONG", description="The new password is too long.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a `passwordChange` input.")
+class PasswordChangeError(UserError):
+    code: PasswordChangeErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="Your current password and the new one.")
+class PasswordChangeInput:
+    current_password: str = strawberry.field(description="The password you use now.")
+    new_password: str = strawberry.field(description="The new password: 10 to 256 characters.")
+
+
+@strawberry.type(description="The outcome of a password change.")
+class PasswordChangePayload:
+    changed: bool = strawberry.field(
+        description="True when the new password works: your other sessions have ended and "
+        "your personal access tokens are revoked (you are told by e-mail)."
+    )
+    user_errors: list[PasswordChangeError] = strawberry.field(description="Empty on success.")
 
 
 # --- user administration ---------------------------------------------------------------------
@@ -327,8 +375,8 @@ class UserUpdateInput:
     )
     graduation_year: int | None = strawberry.field(
         default=None,
-        description="The year they graduated or expect to (announcements may be addressed by "
-        "it); 0 to remove.",
+        description="The year they graduated or expect to, on the institution's record "
+        "(announcements to graduation years go by it, with verified degrees); 0 to remove.",
     )
 
 
@@ -359,6 +407,15 @@ class UserRolesSetInput:
 @strawberry.enum(description="Why a personal access token mutation failed.")
 class PersonalAccessTokenErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such token (or user).")
+    PASSWORD_REQUIRED = ev(
+        "PASSWORD_REQUIRED",
+        description="Give your password: without it, a token needs a sign-in of the last "
+        "10 minutes.",
+    )
+    INVALID_PASSWORD = ev("INVALID_PASSWORD", description="The password is incorrect.")
+    THROTTLED = ev(
+        "THROTTLED", description="Too many wrong passwords: wait, or reset your password."
+    )
     REQUIRED = ev("REQUIRED", description="A required value is empty.")
     TOO_LONG = ev("TOO_LONG", description="A value is longer than allowed.")
     EXPIRY_IN_PAST = ev("EXPIRY_IN_PAST", description="The expiry must be in the future.")
@@ -373,8 +430,19 @@ class PersonalAccessTokenError(UserError):
 @strawberry.input(description="A new personal access token for scripts.")
 class PersonalAccessTokenCreateInput:
     name: str = strawberry.field(description="What it is for (at most 100 characters).")
+    scope: TokenScope = strawberry.field(
+        default=TokenScope.WRITE,
+        description="How much of your permissions it carries: READ for dashboards and "
+        "reports, WRITE for scripts that change things, ADMIN only where it must.",
+    )
     expires_at: datetime | None = strawberry.field(
-        default=None, description="When it should stop working (UTC); omit for no expiry."
+        default=None,
+        description="When it should stop working (UTC): within a year; 90 days if omitted.",
+    )
+    password: str | None = strawberry.field(
+        default=None,
+        description="Your password; not needed within 10 minutes of signing in. A stolen "
+        "access token is not enough to make a token that outlives it.",
     )
     user_id: relay.GlobalID | None = strawberry.field(
         default=None, description="Create it for another user (needs `users:manage`)."
@@ -469,7 +537,8 @@ class IdentityMutation:
     ) -> TokenRevokePayload:
         viewer = info.context.viewer
         _, problems = await run_in_transaction(
-            info, lambda uow: auth.revoke(uow, viewer, input.refresh_token)
+            info,
+            lambda uow: auth.revoke(uow, viewer, input.refresh_token, everywhere=input.everywhere),
         )
         return TokenRevokePayload(
             revoked=not problems,
@@ -541,6 +610,27 @@ class IdentityMutation:
         return PasswordResetPayload(
             reset=not problems,
             user_errors=user_errors(PasswordResetError, PasswordResetErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Change your password (the current one is asked): your other sessions "
+        "end and your personal access tokens are revoked."
+    )
+    async def password_change(
+        self,
+        info: Info,
+        input: Annotated[PasswordChangeInput, _input("Current and new password.")],
+    ) -> PasswordChangePayload:
+        rt, viewer = info.context.runtime, info.context.viewer
+        _, problems = await run_in_transaction(
+            info,
+            lambda uow: users.change_password(
+                rt, uow, viewer, input.current_password, input.new_password
+            ),
+        )
+        return PasswordChangePayload(
+            changed=not problems,
+            user_errors=user_errors(PasswordChangeError, PasswordChangeErrorCode, problems),
         )
 
     @strawberry.mutation(
@@ -652,10 +742,13 @@ class IdentityMutation:
                 if owner is None:
                     raise DomainError.of("NOT_FOUND", "No such user.", "userId")
             return await auth.create_personal_access_token(
+                info.context.runtime,
                 uow,
                 viewer,
                 name=input.name,
+                scope=DomainTokenScope[input.scope.name],
                 expires_at=input.expires_at,
+                password=input.password,
                 user_id=owner,  # type: ignore[arg-type]
             )
 

@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from alumnet.domain.cohorts.access import cohort_members
 from alumnet.domain.identity import permissions as rules
 from alumnet.domain.identity import visibility
+from alumnet.domain.identity.permissions import TokenScope as DomainTokenScope
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
 from alumnet.persistence.models import PersonalAccessToken as PatModel
 from alumnet.schema.context import Info
@@ -130,6 +131,22 @@ def _to_role(value: str) -> Role | None:
     return Role[value] if value in Role.__members__ else None
 
 
+@strawberry.enum(description="How much of its owner's permissions a personal access token carries.")
+class TokenScope(Enum):
+    READ = strawberry.enum_value(
+        DomainTokenScope.READ.value,
+        description="Queries and subscriptions only: any mutation is refused.",
+    )
+    WRITE = strawberry.enum_value(
+        DomainTokenScope.WRITE.value,
+        description="Queries and mutations, without the administrative permissions (managing "
+        "users, roles and tokens, the audit log, imports and bulk queries).",
+    )
+    ADMIN = strawberry.enum_value(
+        DomainTokenScope.ADMIN.value, description="Everything its owner may do."
+    )
+
+
 @strawberry.type(
     description="A long-lived token for scripts. Its secret is shown once, when it is created; "
     "send it as `Authorization: Bearer alm_pat_…`."
@@ -140,9 +157,14 @@ class PersonalAccessToken(relay.Node):
     token_prefix: str = strawberry.field(
         description="The first characters of the secret, to recognise it; never the whole secret."
     )
+    scope: TokenScope = strawberry.field(
+        description="How much of its owner's permissions it carries."
+    )
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     expires_at: datetime | None = strawberry.field(
-        description="When it stops working (UTC); null if it does not expire."
+        description="When it stops working (UTC); tokens last 90 days unless their owner "
+        "chose otherwise, a year at most. Null only for tokens made before expiry was "
+        "required."
     )
     last_used_at: datetime | None = strawberry.field(
         description="When it was last used (UTC, to the minute); null if never."
@@ -158,6 +180,7 @@ class PersonalAccessToken(relay.Node):
             id=row.id,
             name=row.name,
             token_prefix=row.token_prefix,
+            scope=TokenScope(row.scope),
             created_at=row.created_at,
             expires_at=row.expires_at,
             last_used_at=row.last_used_at,
