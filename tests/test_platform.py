@@ -358,3 +358,41 @@ async def test_metrics_are_for_the_scraper_only_and_stay_bounded(api: Api) -> No
     assert series(text) == before
     assert 'operation="Made1x7"' not in text
     assert 'alumnet_graphql_requests_total{operation="other",outcome="ok"}' in text
+
+
+async def test_json_that_is_not_an_object_is_a_400(api: Api) -> None:
+    for body in (b"1", b'"x"', b"null", b"true"):
+        response = await api.client.post(
+            "/graphql", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, body
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    _, token = await api.create_user("admin@example.org", ["ADMIN"])
+    signed = {"Authorization": f"Bearer {token}"}
+    for operations, files_map in (("1", "{}"), ('{"query": "{ viewer { id } }"}', "null")):
+        response = await api.client.post(
+            "/graphql", data={"operations": operations, "map": files_map},
+            files={"0": ("a.csv", b"x")}, headers=signed,
+        )  # fmt: skip
+        assert response.status_code == 400, (operations, files_map)
+        assert response.headers["content-type"].startswith("application/json")
+    broken = await api.client.post(
+        "/graphql", content=b"--x\r\nnot a part",
+        headers={**signed, "Content-Type": "multipart/form-data; boundary=x"},
+    )  # fmt: skip
+    assert broken.status_code == 400
+    assert broken.headers["content-type"].startswith("application/json")
+
+
+async def test_page_sizes_given_as_floats_and_introspection_are_counted(api: Api) -> None:
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    nested = """query($f: Int) { batches(first: $f) { edges { node {
+      missions(first: $f) { edges { node { enrollments(first: $f) { edges { node { id }
+    } } } } } } } } }"""
+    for first in (1000, 1000.0, 1e3):
+        body = await api.gql(nested, {"f": first}, token=admin)
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY", first
+    once = await api.gql("{ __schema { queryType { name } } }")
+    assert once["extensions"]["cost"]["requested"] >= 50_000
+    twice = await api.gql("{ a: __schema { queryType { name } } b: __schema { types { name } } }")
+    assert twice["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"

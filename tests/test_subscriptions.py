@@ -108,3 +108,33 @@ async def test_anonymous_subscribers_see_nothing(api: Api, server: str) -> None:
     first = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert first["payload"]["data"] == {"jobUpdated": None}
     await ws.close()
+
+
+async def test_a_token_revoked_meanwhile_stops_working_on_an_open_socket(
+    api: Api, server: str
+) -> None:
+    """Signing out everywhere over HTTP ends what the same token may do over a WebSocket
+    that was already open: no query, mutation or new subscription runs there."""
+    await api.create_user("stu@example.org", ["STUDENT"])
+    signed = await post_to(
+        server,
+        'mutation($p: String!) { tokenCreate(input: {email: "stu@example.org", '
+        "password: $p}) { accessToken } }",
+        {"p": PASSWORD},
+    )
+    token = signed["data"]["tokenCreate"]["accessToken"]
+    ws = await _connect(server, token)
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+    update = 'mutation { profileUpdate(input: {headline: "Mine"}) { userErrors { code } } }'
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": update}}))
+    first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert first["payload"]["data"]["profileUpdate"]["userErrors"] == []
+    await asyncio.wait_for(ws.recv(), 10)  # complete
+    await post_to(server, "mutation { tokenRevoke(input: {everywhere: true}) { revoked } }",
+                  token=token)  # fmt: skip
+    await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": update}}))
+    refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert refused["type"] in ("error", "next"), refused
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await ws.close()

@@ -24,6 +24,24 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("scope", sa.String(length=16), nullable=False, server_default="admin")
         )
+        batch_op.add_column(
+            sa.Column(
+                "created_by_id",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
+        batch_op.create_index(
+            batch_op.f("ix_personal_access_tokens_created_by_id"), ["created_by_id"], unique=False
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_personal_access_tokens_created_by_id_users"),
+            "users",
+            ["created_by_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+    op.execute("UPDATE personal_access_tokens SET created_by_id = user_id")
     # Tokens no longer live for ever: those that would have get 90 days from now.
     tokens = sa.table(
         "personal_access_tokens",
@@ -67,4 +85,9 @@ def downgrade() -> None:
         batch_op.drop_column("record_graduation_year")
         batch_op.drop_column("staff_graduation_year")
     with op.batch_alter_table("personal_access_tokens", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_personal_access_tokens_created_by_id_users"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_personal_access_tokens_created_by_id"))
+        batch_op.drop_column("created_by_id")
         batch_op.drop_column("scope")

@@ -21,6 +21,7 @@ import structlog
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -206,16 +207,23 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         # orjson refuses what the standard library lets through to fail later as a 500:
         # bytes that are not UTF-8, lone surrogates, and nesting past 1,024 levels (its
         # depth limit, where the standard library recurses until RecursionError).
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        # Every JSON alumnet reads (a body, `variables`, a multipart `operations` or `map`)
+        # is an object; anything else would fail deeper as a 500.
+        if not isinstance(decoded, dict):
+            raise HTTPException(400, "The request's JSON must be an object")
+        return decoded
 
     async def run(  # type: ignore[override]
         self, request: Any, context: Any = UNSET, root_value: Any = UNSET
     ) -> Any:
         try:
             return await super().run(request, context, root_value)
-        except HTTPException as exc:
+        except (HTTPException, StarletteHTTPException) as exc:
             if not isinstance(request, Request):
                 raise
+            if isinstance(exc, StarletteHTTPException):  # a multipart body Starlette refused
+                exc = HTTPException(exc.status_code, str(exc.detail).rstrip("."))
             # A request alumnet cannot read: a GraphQL error in JSON, and one warning line
             # (the request's own) in the log, never a stack trace.
             request.scope.setdefault("state", {})["alumnet.refused"] = exc.reason

@@ -117,7 +117,9 @@ def serve(
         reload=reload,
         access_log=False,
         log_level="warning",
-        proxy_headers=False,
+        # Only the proxies named in ALUMNET_TRUSTED_PROXIES may say who the client is.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

@@ -155,6 +155,11 @@ class Settings:
     # Jobs run at once by the in-process queue (no Redis), on connections of their own
     # (JOB_CONNECTIONS_PER_JOB each), so that background work never takes the requests'.
     job_concurrency: int = 2
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
+    # Behind a proxy not listed here, every client has the proxy's address: the per-address
+    # limits (sign-in, registration) would count everyone together, and /metrics would
+    # take everyone for a local scraper.
+    trusted_proxies: tuple[str, ...] = ()
     # Who may read /metrics: clients from these networks (the scraper on this host by
     # default), or anyone sending ``Authorization: Bearer <metrics_token>``.
     metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
@@ -291,6 +296,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_timeout=_positive_seconds(env, "ALUMNET_DB_POOL_TIMEOUT", Settings.db_pool_timeout),
         job_concurrency=_positive_int(env, "ALUMNET_JOB_CONCURRENCY", Settings.job_concurrency),
         metrics_networks=_networks(env, "ALUMNET_METRICS_NETWORKS", Settings.metrics_networks),
+        trusted_proxies=_networks(env, "ALUMNET_TRUSTED_PROXIES", ()),
         metrics_token=env.get("ALUMNET_METRICS_TOKEN") or None,
         metrics_operations=frozenset(_names(env.get("ALUMNET_METRICS_OPERATIONS", ""))),
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),

@@ -150,3 +150,7 @@ async def test_a_year_nobody_verified_joins_no_audience(programme: Programme) ->
     await ok(p, "admin", DECIDE, {"i": verified}, "verificationDecide")
     assert await feed(p, "s1") == ["Class of 2030"]
     assert await feed(p, "s2") == []
+    # Editing the verified year unverifies the record: the new year is theirs alone.
+    await ok(p, "s1", PROFILE, {"i": {"expectedGraduationYear": 2031}}, "profileUpdate")
+    await announce(p, "Class of 2031", audience={"graduationYears": [2031]})
+    assert await feed(p, "s1") == []

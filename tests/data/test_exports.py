@@ -197,3 +197,19 @@ def test_jobs_queued_before_the_list_filters_still_run() -> None:
     assert wanted.statuses == ("active",) and wanted.query == "ada"
     assert (wanted.directory.company, wanted.directory.graduation_from) == ("Acme", 2020)
     assert ExportRequest.from_args(wanted.as_args()) == wanted
+
+
+async def test_an_export_asked_with_a_token_sees_no_more_than_the_token(
+    programme: Programme,
+) -> None:
+    """An administrator's WRITE token does not manage users: the directory it exports hides
+    what people keep to themselves, as the directory it reads does."""
+    p = programme
+    hidden = {"company": "Quiet Ltd", "privacy": {"work": "ONLY_ME"}}
+    await ok(p, "alumnus", """mutation($i: ProfileUpdateInput!) { profileUpdate(input: $i) {
+      userErrors { field code } } }""", {"i": hidden}, "profileUpdate")  # fmt: skip
+    made = await p.gql("admin", """mutation { personalAccessTokenCreate(input: {name: "w",
+      scope: WRITE}) { secret } }""")  # fmt: skip
+    p.tokens["admin-write"] = made["data"]["personalAccessTokenCreate"]["secret"]
+    assert b"Quiet Ltd" in await export(p, "admin", kind="DIRECTORY", format="CSV")
+    assert b"Quiet Ltd" not in await export(p, "admin-write", kind="DIRECTORY", format="CSV")

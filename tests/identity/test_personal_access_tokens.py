@@ -259,3 +259,28 @@ async def test_what_ends_sessions_revokes_tokens_and_tells_the_owner(api: Api) -
     await api.gql(RESET, {"t": reset_token, "p": "yet another passphrase"})
     assert (await api.post("{ viewer { id } }", token=secret)).status_code == 401
     assert await told() == 3
+
+
+async def test_a_token_made_for_someone_else_is_theirs_to_know_and_ends_with_its_maker(
+    api: Api,
+) -> None:
+    """A user manager may make a READ or WRITE token for someone: its owner is told, and it
+    stops when the maker's own tokens do (their password changed)."""
+    mentor_id, _ = await api.create_user("mentor@example.org", ["MENTOR"])
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    for_them = {"name": "sync", "scope": "WRITE", "userId": mentor_id}
+    made = (await api.gql(CREATE, {"i": for_them}, token=admin))["data"]
+    secret = made["personalAccessTokenCreate"]["secret"]
+    assert made["personalAccessTokenCreate"]["token"]["user"]["email"] == "mentor@example.org"
+    too_strong = await api.gql(CREATE, {"i": {**for_them, "scope": "ADMIN"}}, token=admin)
+    assert too_strong["data"]["personalAccessTokenCreate"]["userErrors"][0]["field"] == [
+        "input",
+        "scope",
+    ]
+    await api.run_jobs()
+    assert any("made a personal access token" in m for m in api.mailbox.to("mentor@example.org"))
+    changed = await api.gql(CHANGE, {"c": PASSWORD, "n": "the admin's new phrase"}, token=admin)
+    assert changed["data"]["passwordChange"]["changed"] is True
+    assert (await api.post("{ viewer { id } }", token=secret)).status_code == 401
+    await api.run_jobs()
+    assert any("who made them for you" in m for m in api.mailbox.to("mentor@example.org"))

@@ -27,11 +27,25 @@ class FailureCounter(Protocol):
 
 
 class MemoryFailureCounter:
+    # Every this many additions, keys whose window or hold has passed are dropped: a flood
+    # of made-up addresses must not grow the process for ever.
+    PRUNE_EVERY = 1000
+
     def __init__(self, window_seconds: int) -> None:
         self.window = window_seconds
         self._hits: dict[str, list[float]] = {}
         self._windows: dict[str, int] = {}
         self._holds: dict[str, float] = {}
+        self._added = 0
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for key in list(self._hits):
+            if not self._live(key):
+                self._windows.pop(key, None)
+        for key, until in list(self._holds.items()):
+            if until <= now:
+                del self._holds[key]
 
     def _live(self, key: str) -> list[float]:
         cutoff = time.monotonic() - self._windows.get(key, self.window)
@@ -46,6 +60,9 @@ class MemoryFailureCounter:
         return len(self._live(key))
 
     async def add(self, key: str, window: int | None = None) -> int:
+        self._added += 1
+        if self._added % self.PRUNE_EVERY == 0:
+            self._prune()
         if window is not None:
             self._windows[key] = window
         hits = self._live(key)
@@ -58,6 +75,9 @@ class MemoryFailureCounter:
         self._holds.pop(key, None)
 
     async def hold(self, key: str, seconds: int) -> None:
+        self._added += 1
+        if self._added % self.PRUNE_EVERY == 0:
+            self._prune()
         self._holds[key] = time.monotonic() + seconds
 
     async def held(self, key: str) -> bool:

@@ -25,6 +25,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
     get_named_type,
     get_nullable_type,
     is_list_type,
@@ -33,6 +34,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 DEFAULT_PAGE = 50
+MAX_PAGE = 1000
 # `nodes(ids:)` fetches at most this many objects per call.
 NODES_MAX_IDS = 100
 
@@ -98,6 +100,24 @@ LIST_CAPS: dict[str, int] = {
 USER_ERRORS_CAP = 50
 # A list the table does not know (a test keeps this from happening) counts as this long.
 UNKNOWN_LIST_CAP = 1000
+
+
+# Introspection answers the same for everyone and its size is the schema's: a fixed cost
+# (a whole `__schema` is some 450 KB of JSON). Only one `__schema` per operation.
+INTROSPECTION_COSTS = {"__schema": 50_000, "__type": 500}
+
+
+def _count(value: Any) -> int:
+    """A page size or list length given by a client, as the number it stands for: variables
+    arrive as JSON, so 1000.0 is 1000 (graphql-core coerces it so); anything that is not a
+    whole number counts as the largest page."""
+    if isinstance(value, bool):
+        return MAX_PAGE
+    if isinstance(value, int):
+        return max(0, value)
+    if isinstance(value, float) and value.is_integer():
+        return max(0, int(value))
+    return MAX_PAGE
 
 
 class TooCostly(Exception):
@@ -188,6 +208,7 @@ class _Walker:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self.schemas = 0
 
     def _fields(
         self,
@@ -224,10 +245,9 @@ class _Walker:
         }
 
     def _page(self, field: FieldNode) -> int:
-        for name, value in self._arguments(field).items():
-            if name in ("first", "last") and isinstance(value, int) and value >= 0:
-                return value
-        return DEFAULT_PAGE
+        given = self._arguments(field)
+        sizes = [_count(given[n]) for n in ("first", "last") if given.get(n) is not None]
+        return max(sizes) if sizes else DEFAULT_PAGE
 
     def _length(self, field: FieldNode, parent: Any, definition: GraphQLField) -> int:
         """How long a plain list can be."""
@@ -247,14 +267,21 @@ class _Walker:
             cap = USER_ERRORS_CAP if field.name.value == "userErrors" else UNKNOWN_LIST_CAP
         if "first" in definition.args:
             first = given.get("first", definition.args["first"].default_value)
-            if isinstance(first, int):
-                return max(0, min(first, cap))
+            if first is not None and first is not Undefined:
+                return min(_count(first), cap)
         return cap
 
     def cost(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
         total = 0
         for field, on_type in self._fields(selection_set, parent):
             name = field.name.value
+            if name in INTROSPECTION_COSTS:
+                if name == "__schema":
+                    self.schemas += 1
+                    if self.schemas > 1:
+                        raise TooCostly("Ask for `__schema` once per operation.")
+                total += INTROSPECTION_COSTS[name]
+                continue
             definitions = getattr(on_type, "fields", None) or {}
             if name.startswith("__") or name not in definitions:
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -37,6 +37,7 @@ from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import (
     FORBIDDEN,
     RETRY_AFTER_SECONDS,
+    UNAUTHENTICATED,
     service_unavailable,
     should_mask,
 )
@@ -117,14 +118,33 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     ]
 
 
-class TokenScopes(SchemaExtension):
-    """A read-only personal access token runs no mutation (its permissions are narrowed by
-    ``Viewer.permissions``; this covers the mutations any signed-in person may make)."""
+class Credentials(SchemaExtension):
+    """What the caller's credential allows, checked before each operation runs.
 
-    def on_validate(self) -> Iterator[None]:
+    - On a WebSocket, the credential given at `connection_init` is checked again before
+      every operation (a query, a mutation or a new subscription sent over the socket): one
+      revoked, expired or signed out everywhere meanwhile stops working there too.
+    - A read-only personal access token runs no mutation (its permissions are narrowed by
+      ``Viewer.permissions``; this covers the mutations any signed-in person may make).
+    """
+
+    async def on_validate(self) -> AsyncIterator[None]:
         # Before the yield, as QueryCost: after validation, before execution is decided.
         context = self.execution_context
-        viewer = getattr(context.context, "viewer", None)
+        request = context.context
+        if (
+            not context.pre_execution_errors
+            and getattr(request, "bearer", None) is not None
+            and not await request.still_signed_in()
+        ):
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "The token this connection signed in with no longer works (expired, "
+                    "revoked or signed out): connect again with a new one.",
+                    extensions={"code": UNAUTHENTICATED},
+                )
+            ]
+        viewer = getattr(request, "viewer", None)
         if (
             not context.pre_execution_errors
             and viewer is not None
@@ -203,7 +223,7 @@ def schema_extensions(
         lambda: AddValidationRules(limits),
         lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCost(maximum=settings.max_query_cost),
-        TokenScopes,
+        Credentials,
         lambda: OperationMetrics(settings.metrics_operations),
     ]
     if settings.env != "development":

@@ -18,7 +18,7 @@ import orjson
 
 from alumnet.domain.data import files
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.auth import viewer_of
+from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import DatabaseBusy
@@ -61,6 +61,7 @@ async def request(uow: UnitOfWork, viewer: Viewer, plan: Plan) -> int:
             "variables": plan.variables, "path": plan.path, "edges": plan.edges,
             "node": plan.node, "page_size": plan.page_size,
             "user_id": me,
+            "scope": scope_of(viewer),
         },
         max_attempts=1,
     )  # fmt: skip
@@ -79,9 +80,9 @@ def _connection(data: dict[str, Any] | None, path: list[str]) -> dict[str, Any] 
     return found if isinstance(found, dict) else None
 
 
-async def _viewer(rt: Runtime, user_id: int) -> Viewer:
+async def _viewer(rt: Runtime, user_id: int, scope: str | None) -> Viewer:
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, user_id)
+        viewer = await viewer_of(conn, user_id, scope)
     if viewer is None or not viewer.can(Permission.DATA_BULK):
         raise BulkQueryFailed("The person who asked for this query may no longer run it.")
     return viewer
@@ -101,7 +102,7 @@ async def run(
     with files.LocalOutput(rt.settings.export_max_bytes) as local:
         while True:
             # Roles are read again for every page: a suspended admin's query stops.
-            viewer = await _viewer(rt, user_id)
+            viewer = await _viewer(rt, user_id, args.get("scope"))
             variables = {**args["variables"], FIRST_VARIABLE: args["page_size"],
                          AFTER_VARIABLE: after, COUNT_VARIABLE: pages == 0}  # fmt: skip
             outcome = await rt.queries(viewer, args["query"], variables, args["operation_name"])

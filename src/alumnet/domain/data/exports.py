@@ -26,7 +26,7 @@ from alumnet.domain.data.tabular import plain
 from alumnet.domain.engagement import attendance
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.auth import viewer_of
+from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people import directory, privacy
 from alumnet.domain.runtime import Runtime
@@ -124,7 +124,9 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
                     "NOT_FOUND", "No such assignment in this mission.", "assignmentId"
                 )
         roster.enrollment_conditions(wanted.statuses, wanted.search)  # refuses a bad search now
-    job = await uow.add_job(EXPORT_JOB, {**wanted.as_args(), "user_id": me})
+    job = await uow.add_job(
+        EXPORT_JOB, {**wanted.as_args(), "user_id": me, "scope": scope_of(viewer)}
+    )
     audit.record(uow, "export.request", object_type="Job", object_ids=[job.id],
                  details={"kind": wanted.kind, "format": wanted.format,
                           "mission": wanted.mission_id})  # fmt: skip
@@ -212,7 +214,7 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     """Write the export; returns the stored file's id and the number of rows. The viewer's
     roles are read now: what they may see when it runs is what it holds."""
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, int(args["user_id"]))
+        viewer = await viewer_of(conn, int(args["user_id"]), args.get("scope"))
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")
     wanted = ExportRequest.from_args(args)

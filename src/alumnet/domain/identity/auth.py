@@ -28,6 +28,7 @@ from alumnet.domain.identity.secrets import PAT_PREFIX, REFRESH_PREFIX, digest, 
 from alumnet.domain.identity.users import (
     ACTIVE,
     EMAIL_MAX,
+    client_key,
     confirm_identity,
     hash_password,
     normalise_email,
@@ -49,6 +50,8 @@ from alumnet.persistence.uow import UnitOfWork
 
 PAT_LAST_USED_RESOLUTION = timedelta(minutes=1)
 DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+# How long an address the account signed in from counts as its owner's.
+KNOWN_ADDRESS_DAYS = 30
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 
 
@@ -86,23 +89,24 @@ async def _new_refresh_token(rt: Runtime, uow: UnitOfWork, session_id: int) -> t
 async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) -> IssuedTokens:
     """Sign in, throttled so that guessing is slow and nobody can lock anybody out.
 
-    - A client address with ``signin_max_failures_per_address`` failures is refused (any
-      account), and one with ``signin_max_failures`` on this account is refused for it:
-      both before any hashing, so that a flood costs a counter.
-    - The account itself is never locked: a correct password from an address that has
-      not failed on it goes through. Past ``signin_max_failures`` failures on the account
-      (from anywhere), addresses that have failed on it wait longer and longer between
-      attempts (1, 2, 4, … seconds, up to the window): guessing slows, its owner does not.
+    - A client address (an IPv6 /64) with ``signin_max_failures_per_address`` failures is
+      refused for any account, and one with ``signin_max_failures`` on this account is
+      refused for it: both before any hashing, so that a flood costs a counter.
+    - The account itself is never locked. Past ``signin_max_failures`` failures on it (from
+      anywhere), it is being guessed at: then only the addresses it signed in from lately
+      (30 days) are answered at once; any other waits 1, 2, 4, … seconds (up to the window)
+      after each failure, so that guessing from many addresses slows, its owner does not.
     - When the account reaches that many failures, its owner is told by e-mail (once a day).
     """
     settings = rt.settings
     if not email.strip() or not password or len(email) > EMAIL_MAX or len(password) > 1024:
         raise _invalid_credentials()
     email_key = normalise_email(email)
-    address = uow.origin.ip or "unknown"
+    address = client_key(uow.origin.ip)
     account_key = f"signin:account:{email_key}"
     address_key = f"signin:address:{address}"
     pair_key = f"signin:account:{email_key}:address:{address}"
+    known_key = f"signin:known:{email_key}:address:{address}"
     minutes = max(1, settings.signin_window_seconds // 60)
     limit = settings.signin_max_failures
     # Throttle before hashing, so that a flood costs us nothing but a counter.
@@ -111,12 +115,11 @@ async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) ->
         or await rt.failures.count(pair_key) >= limit
     ):
         raise throttled(minutes)
-    failing_here = await rt.failures.count(pair_key) > 0
-    if failing_here and await rt.failures.held(f"signin:slow:{email_key}"):
+    if await rt.failures.held(f"signin:slow:{email_key}") and not await rt.failures.held(known_key):
         raise DomainError.of(
             "THROTTLED",
-            "Too many failed sign-in attempts on this account: wait a little before trying "
-            "again, or reset your password.",
+            "Someone is trying passwords on this account: wait a little before trying again "
+            "from here, or reset your password.",
         )
     user = (
         await uow.session.execute(select(User).where(User.email_lower == email_key))
@@ -135,6 +138,7 @@ async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) ->
     if user.status != ACTIVE:
         raise DomainError.of("ACCOUNT_SUSPENDED", "This account is suspended.")
     await rt.failures.clear(pair_key)
+    await rt.failures.hold(known_key, KNOWN_ADDRESS_DAYS * 24 * 3600)
     if rt.hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = await hash_password(rt, password)
     now = datetime.now(UTC)
@@ -293,9 +297,14 @@ async def create_personal_access_token(
     recent sign-in) makes one; an operator at the command line (``via="cli"``) too."""
     actor = viewer.require(Permission.TOKENS_CREATE)
     owner = user_id if user_id is not None else actor
+    problems = Problems()
     if owner != actor:
         viewer.require(Permission.USERS_MANAGE)
-    problems = Problems()
+        if scope is TokenScope.ADMIN:
+            # Whoever manages users must not hand out their power, nor take someone else's.
+            problems.add(
+                "INVALID", "A token made for someone else is READ or WRITE, not ADMIN.", "scope"
+            )
     clean = check_text(problems, name, field="name", max_length=100, min_length=1, label="Name")
     now = datetime.now(UTC)
     if expires_at is None:
@@ -320,9 +329,18 @@ async def create_personal_access_token(
         token_prefix=secret[: len(PAT_PREFIX) + 4],
         scope=scope.value,
         expires_at=expires_at,
+        created_by_id=actor,
     )
     uow.session.add(pat)
     await uow.session.flush()
+    if owner != actor:
+        await mail.queue_email(
+            uow,
+            user=target,
+            template="token_made_for_you",
+            subject="A personal access token was made for your alumnet account",
+            body=mail.token_made_for_you_body(target, viewer.name or "an administrator", pat),
+        )
     audit.record(
         uow,
         "personal_access_token.create",
@@ -417,9 +435,15 @@ async def authenticate(rt: Runtime, conn: AsyncConnection, bearer: str | None) -
     return found
 
 
-async def viewer_of(conn: AsyncConnection, user_id: int) -> Viewer | None:
+def scope_of(viewer: Viewer) -> str | None:
+    """What a job asked for by ``viewer`` records, to act within the same scope."""
+    return viewer.scope.value if viewer.scope is not None else None
+
+
+async def viewer_of(conn: AsyncConnection, user_id: int, scope: str | None = None) -> Viewer | None:
     """The viewer a background job acts as on a user's behalf (an export, a bulk query):
-    their roles as they are now; None once the user is no longer active."""
+    their roles as they are now, within the scope of the token that asked (``scope_of``);
+    None once the user is no longer active."""
     rows = (
         await conn.execute(
             select(*_VIEWER_COLUMNS)
@@ -427,7 +451,7 @@ async def viewer_of(conn: AsyncConnection, user_id: int) -> Viewer | None:
             .where(User.id == user_id)
         )
     ).all()
-    found = _authenticated(rows, via="job")
+    found = _authenticated(rows, via="job", scope=TokenScope(scope) if scope else None)
     return None if found is None else found.viewer
 
 

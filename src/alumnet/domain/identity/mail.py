@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from alumnet.config import Settings
-from alumnet.persistence.models import OutboundEmail, User
+from alumnet.persistence.models import OutboundEmail, PersonalAccessToken, User
 from alumnet.persistence.uow import UnitOfWork
 
 EMAIL_JOB = "email.send"
@@ -87,12 +87,28 @@ REVOKED_BECAUSE = {
 
 def tokens_revoked_body(user: User, count: int, reason: str) -> str:
     tokens = "personal access token" if count == 1 else "personal access tokens"
+    because = (
+        f"{reason.removeprefix('made_by:')}, who made them for you, changed their password "
+        "or signed out everywhere"
+        if reason.startswith("made_by:")
+        else REVOKED_BECAUSE.get(reason, reason)
+    )
     return (
         f"Hello {user.name},\n\n"
-        f"{count} {tokens} of your alumnet account stopped working because "
-        f"{REVOKED_BECAUSE.get(reason, reason)}. Scripts that used them need a new one "
-        "(personalAccessTokenCreate).\n\n"
-        "If you did not do this, reset your password at once and tell your administrator.\n"
+        f"{count} {tokens} of your alumnet account stopped working because {because}. "
+        "Scripts that used them need a new one (personalAccessTokenCreate).\n\n"
+        "If you did not expect this, reset your password and tell your administrator.\n"
+    )
+
+
+def token_made_for_you_body(user: User, maker: str, token: PersonalAccessToken) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        f'{maker} made a personal access token for your alumnet account: "{token.name}" '
+        f"({token.scope}, until {token.expires_at:%Y-%m-%d}). Anyone holding it acts as you "
+        "within its scope.\n\n"
+        "If you did not ask for it, revoke it (personalAccessTokenRevoke) and tell your "
+        "administrator.\n"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -409,7 +410,7 @@ async def register(
     either way), so registration cannot probe for accounts. A client address may register
     ``registrations_per_address`` times an hour.
     """
-    address_key = f"register:address:{uow.origin.ip or 'unknown'}"
+    address_key = f"register:address:{client_key(uow.origin.ip)}"
     if await rt.failures.count(address_key) >= rt.settings.registrations_per_address:
         raise DomainError.of(
             "THROTTLED", "Too many registrations from your network: try again in an hour."
@@ -562,10 +563,27 @@ async def reset_password(rt: Runtime, uow: UnitOfWork, token: str, password: str
     await revoke_sessions(uow, user.id, "password_reset")
     await revoke_all_personal_access_tokens(uow, user, "password_reset")
     await rt.failures.clear(f"signin:account:{user.email_lower}")
+    await rt.failures.clear(f"signin:slow:{user.email_lower}")
     audit.record(
         uow, "user.password_reset", object_type="User", object_ids=[user.id], actor_id=user.id
     )
     return user
+
+
+def client_key(ip: str | None) -> str:
+    """A client address as throttles count it: an IPv6 address by its /64 (one household or
+    host has the whole /64, and may use a fresh address for every request), IPv4 as is."""
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 # A sign-in this recent stands in for the password where it is asked again.
@@ -590,11 +608,14 @@ async def confirm_identity(
     if user is None:
         raise NotAuthenticated
     if password:
-        account_key = f"signin:account:{user.email_lower}"
-        if await rt.failures.count(account_key) >= rt.settings.signin_max_failures:
+        # Counted for this credential alone: the caller is signed in already, and strangers'
+        # failed sign-ins must not stop the owner confirming who they are.
+        credential = viewer.session_id or f"token{viewer.token_id}"
+        confirm_key = f"confirm:{me}:{credential}"
+        if await rt.failures.count(confirm_key) >= rt.settings.signin_max_failures:
             raise throttled(max(1, rt.settings.signin_window_seconds // 60))
         if not await password_matches(rt, user.password_hash, password):
-            await rt.failures.add(account_key)
+            await rt.failures.add(confirm_key)
             raise DomainError.of("INVALID_PASSWORD", "The password is incorrect.", field)
         return
     if viewer.session_id is not None:
@@ -610,31 +631,46 @@ async def confirm_identity(
 
 
 async def revoke_all_personal_access_tokens(uow: UnitOfWork, user: User, reason: str) -> int:
-    """Revoke every working token of ``user`` (their password changed, or they signed out
-    everywhere) and tell them by e-mail; returns how many."""
+    """Revoke every working token of ``user``, and every token ``user`` made for others
+    (their password changed, or they signed out everywhere: whoever held their account may
+    have made them), and tell each owner by e-mail; returns how many."""
     now = datetime.now(UTC)
     revoked = await uow.session.execute(
         update(PersonalAccessToken)
         .where(
-            PersonalAccessToken.user_id == user.id,
+            (PersonalAccessToken.user_id == user.id)
+            | (PersonalAccessToken.created_by_id == user.id),
             PersonalAccessToken.revoked_at.is_(None),
             (PersonalAccessToken.expires_at.is_(None)) | (PersonalAccessToken.expires_at > now),
         )
         .values(revoked_at=now)
-        .returning(PersonalAccessToken.id)
+        .returning(PersonalAccessToken.id, PersonalAccessToken.user_id)
     )
-    ids = [int(i) for i in revoked.scalars()]
-    if ids:
-        audit.record(
-            uow, "personal_access_token.revoke", object_type="PersonalAccessToken",
-            object_ids=ids, details={"reason": reason},
-        )  # fmt: skip
+    by_owner: dict[int, int] = {}
+    ids = []
+    for token_id, owner_id in revoked.all():
+        ids.append(int(token_id))
+        by_owner[int(owner_id)] = by_owner.get(int(owner_id), 0) + 1
+    if not ids:
+        return 0
+    audit.record(
+        uow, "personal_access_token.revoke", object_type="PersonalAccessToken",
+        object_ids=ids, details={"reason": reason},
+    )  # fmt: skip
+    owners = {u.id: u for u in (await uow.session.execute(
+        select(User).where(User.id.in_(list(by_owner)))
+    )).scalars()}  # fmt: skip
+    for owner_id, count in sorted(by_owner.items()):
+        owner = owners.get(owner_id)
+        if owner is None or owner.status != ACTIVE:
+            continue
+        why = reason if owner_id == user.id else f"made_by:{user.name}"
         await mail.queue_email(
             uow,
-            user=user,
+            user=owner,
             template="tokens_revoked",
             subject="Your alumnet access tokens were revoked",
-            body=mail.tokens_revoked_body(user, len(ids), reason),
+            body=mail.tokens_revoked_body(owner, count, why),
         )
     return len(ids)
 
@@ -663,6 +699,9 @@ async def change_password(
         .values(revoked_at=datetime.now(UTC), revoked_reason="password_change")
     )
     await revoke_all_personal_access_tokens(uow, user, "password_change")
+    # Guesses at the old password no longer matter.
+    await rt.failures.clear(f"signin:account:{user.email_lower}")
+    await rt.failures.clear(f"signin:slow:{user.email_lower}")
     audit.record(uow, "user.password_change", object_type="User", object_ids=[me], actor_id=me)
     return user
 

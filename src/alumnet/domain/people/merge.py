@@ -21,7 +21,7 @@ from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people.duplicates import resolve_pair
-from alumnet.domain.people.profiles import refresh_graduation_year
+from alumnet.domain.people.profiles import RECORD_FIELDS, refresh_graduation_year
 from alumnet.persistence.models import (
     Base,
     Conversation,
@@ -103,6 +103,9 @@ async def merge(uow: UnitOfWork, viewer: Viewer, keep_id: int, merged_id: int) -
             update(table).where(column == merged_id).values({column.name: keep_id})
         )
         moved[table.name] += _count(result)
+    keep_user = await session.get(User, keep_id)
+    if keep_user is not None and keep_user.staff_graduation_year is None:
+        keep_user.staff_graduation_year = merged.staff_graduation_year
     merged.status = "deleted"
     # The closed account keeps nothing personal: it all lives on the kept account now.
     merged.email = merged.email_lower = f"merged-{merged_id}@merged.invalid"
@@ -152,12 +155,19 @@ async def _merge_profiles(
         )
         session.expunge(theirs)
         return
+    filled = set()
     for column in Profile.__table__.columns:
         name = column.key
         if name in ("user_id", "search_basic", "search_all", "search_name", "student_number"):
             continue
         if getattr(mine, name) is None and getattr(theirs, name) is not None:
             setattr(mine, name, getattr(theirs, name))
+            filled.add(name)
+    if filled & set(RECORD_FIELDS) or (
+        theirs.student_number is not None and mine.student_number is None
+    ):
+        # The record now holds what its verification did not see.
+        mine.record_status, mine.record_note = "unverified", None
     number = theirs.student_number
     await session.delete(theirs)
     await session.flush()

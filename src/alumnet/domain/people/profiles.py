@@ -38,7 +38,8 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/-]{2,31}$")
 LIST_MAX = 50
 URL_MAX = 500
-RECORD_FIELDS = ("programme_id", "student_number", "cgpa")
+# What a verified academic record vouches for: changing any makes it unverified again.
+RECORD_FIELDS = ("programme_id", "student_number", "cgpa", "expected_graduation_year")
 
 
 @dataclass(frozen=True)

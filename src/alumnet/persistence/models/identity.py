@@ -109,6 +109,10 @@ class PersonalAccessToken(Base):
     token_prefix: Mapped[str] = mapped_column(String(16))
     # read, write or admin: how much of its owner's permissions it carries.
     scope: Mapped[str] = mapped_column(String(16), default="write")
+    # Who made it (its owner, or a user manager for them): revoked with the maker's tokens.
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
