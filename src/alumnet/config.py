@@ -167,6 +167,8 @@ class Settings:
     # Operation names counted under their own label in /metrics; any other name is counted
     # as "other" (a client choosing names must not grow the series without bound).
     metrics_operations: frozenset[str] = frozenset()
+    # Largest file a student may hand in with a submission.
+    submission_max_bytes: int = 20 * 1024 * 1024
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -300,5 +302,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_token=env.get("ALUMNET_METRICS_TOKEN") or None,
         metrics_operations=frozenset(_names(env.get("ALUMNET_METRICS_OPERATIONS", ""))),
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
+        submission_max_bytes=_positive_int(
+            env, "ALUMNET_SUBMISSION_MAX_BYTES", Settings.submission_max_bytes
+        ),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
     )

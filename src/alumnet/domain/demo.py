@@ -15,6 +15,7 @@ from alumnet.domain.people.demo import seed_alumni
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
     Announcement,
+    Assignment,
     Batch,
     Enrollment,
     MentorAssignment,
@@ -107,6 +108,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
             password_hash=rt.hasher.hash(DEMO_PASSWORD), domain=DEMO_DOMAIN,
         )  # fmt: skip
         await seed_communication(uow)
+        await seed_work(uow)
         return int((await uow.session.execute(count)).scalar_one()) - before
 
 
@@ -260,3 +262,70 @@ async def seed_communication(uow: UnitOfWork) -> None:
         uow, viewer(Role.SRE), ticket.id,
         "Yes: ask before the end of the month and we will move your enrolment.",
     )  # fmt: skip
+
+
+async def seed_work(uow: UnitOfWork) -> None:
+    """Graded work in Foundations: an essay graded by its rubric (student@'s returned for
+    revision), and a quiz that was due yesterday, with work still waiting for mentor@.
+    Made through the domain's own functions, so that points and the ledger agree; skipped
+    when the mission has assignments."""
+    from datetime import timedelta
+
+    from alumnet.domain.engagement import assignments, grading
+
+    found = await uow.session.execute(select(Mission.id).where(Mission.code == "B2026A-FND"))
+    mission_id = found.scalar_one_or_none()
+    if (
+        mission_id is None
+        or (
+            await uow.session.execute(
+                select(Assignment.id).where(Assignment.mission_id == mission_id)
+            )
+        ).first()
+    ):
+        return
+    emails = [demo_email(r) for r in (Role.MANAGER, Role.MENTOR, Role.STUDENT)]
+    people = dict(
+        (await uow.session.execute(select(User.email_lower, User.id).where(
+            User.email_lower.in_(emails)))).all()
+    )  # fmt: skip
+    manager = Viewer(user_id=people[demo_email(Role.MANAGER)], roles=frozenset({Role.MANAGER}))
+    mentor = Viewer(user_id=people[demo_email(Role.MENTOR)], roles=frozenset({Role.MENTOR}))
+    mentees = (
+        await uow.session.execute(
+            select(MentorAssignment.student_id)
+            .where(MentorAssignment.mission_id == mission_id,
+                   MentorAssignment.mentor_id == mentor.user_id)
+            .order_by(MentorAssignment.student_id).limit(12)
+        )
+    ).scalars().all()  # fmt: skip
+    now = datetime.now(UTC)
+    rubric = [grading.Criterion("Argument", 6, "A clear claim, defended step by step."),
+              grading.Criterion("Sources", 4, "Cited, and read.")]  # fmt: skip
+    essay = await assignments.create(uow, manager, mission_id, assignments.AssignmentChanges(
+        title="Why version control matters", description="600 words; cite two sources.",
+        opens_at=now - timedelta(days=7), due_at=now + timedelta(days=2), rubric=rubric,
+    ))  # fmt: skip
+    quiz = await assignments.create(uow, manager, mission_id, assignments.AssignmentChanges(
+        title="Week 1 quiz", opens_at=now - timedelta(days=7), due_at=now + timedelta(hours=1),
+        max_points=10,
+    ))  # fmt: skip
+    for i, student_id in enumerate(mentees):
+        student = Viewer(user_id=student_id, roles=frozenset({Role.STUDENT}))
+        handed, _ = await assignments.submit(
+            uow, student, essay.id, content=f"https://essays.demo.alumnet.dev/{student_id}"
+        )
+        if student_id == people[demo_email(Role.STUDENT)]:
+            await grading.grade(uow, mentor, handed.id, grading.Grading(
+                mark=None, scores=None, feedback="Good start: add a second source.",
+                return_for_revision=True, revision_due_at=now + timedelta(days=3),
+            ))  # fmt: skip
+        elif i % 3 != 2:
+            scores = [grading.Score("Argument", 3 + i % 4), grading.Score("Sources", 1 + i % 4)]
+            await grading.grade(uow, mentor, handed.id, grading.Grading(
+                mark=None, scores=scores, feedback="Clear and well argued.",
+            ))  # fmt: skip
+        if i % 2 == 0:
+            await assignments.submit(uow, student, quiz.id, content=None)
+    # The quiz is due now: work handed in later counts as late.
+    quiz.due_at = now - timedelta(minutes=1)

@@ -90,6 +90,12 @@ LIST_CAPS: dict[str, int] = {
     "Query.personalDataExports": 20,
     "Query.exports": 50,
     "SubmissionBulkRecordPayload.lines": 5000,
+    "Submission.history": 50,  # each revision of one piece of work
+    "Submission.rubricScores": 20,  # one per criterion of the rubric
+    "SubmissionVersion.rubricScores": 20,
+    "Assignment.rubric": 20,
+    "Mission.workByStudent": 1000,
+    "Mission.gradingBacklog": 100,  # the mission's mentors
     "User.mentors": 50,
     # userErrors: one per problem found; most mutations find a few at most.
     "EnrollmentBulkCreatePayload.userErrors": 5000,

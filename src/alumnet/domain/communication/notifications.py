@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Channels] = {
     "ticket": Channels(in_app=True, email=True, digest=False),
     "integrity": Channels(in_app=True, email=True, digest=False),
     "verification": Channels(in_app=True, email=True, digest=False),
+    # Work graded, or returned for revision.
+    "grade": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

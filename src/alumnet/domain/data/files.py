@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, true, update
 
 from alumnet.config import Settings
 from alumnet.persistence.models import FileChunk, StoredFile
@@ -133,21 +133,25 @@ async def chunks(db: Any, file_id: int) -> AsyncIterator[bytes]:
         seq += 1
 
 
-def download_url(settings: Settings, user_id: int, file_id: int) -> str:
+def download_url(settings: Settings, user_id: int, file_id: int, *, shared: bool = False) -> str:
+    """A link to one of ``user_id``'s files; ``shared``: to a file someone else owns that
+    the caller has just checked ``user_id`` may read (a student's work, for a mentor)."""
     claims = {"sub": str(user_id), "file": file_id, "aud": LINK_AUDIENCE,
               "exp": datetime.now(UTC) + LINK_TTL}  # fmt: skip
+    if shared:
+        claims["shared"] = True
     token = jwt.encode(claims, settings.secret_key, algorithm="HS256")
     return f"{settings.public_url}/downloads/file?token={token}"
 
 
-def read_link(settings: Settings, token: str) -> tuple[int, int] | None:
-    """(user id, file id) behind a valid, unexpired link."""
+def read_link(settings: Settings, token: str) -> tuple[int, int, bool] | None:
+    """(user id, file id, shared) behind a valid, unexpired link."""
     try:
         claims = jwt.decode(
             token, settings.secret_key, algorithms=["HS256"], audience=LINK_AUDIENCE,
             options={"require": ["sub", "file", "aud", "exp"]},
         )  # fmt: skip
-        return int(claims["sub"]), int(claims["file"])
+        return int(claims["sub"]), int(claims["file"]), claims.get("shared") is True
     except (jwt.PyJWTError, TypeError, ValueError):
         return None
 
@@ -162,12 +166,14 @@ async def spool(db: Any, file_id: int) -> Any:
     return local
 
 
-async def owned(db: Any, user_id: int, file_id: int) -> Any:
-    """The stored file if it is this user's and not expired."""
+async def owned(db: Any, user_id: int, file_id: int, shared: bool = False) -> Any:
+    """The stored file if it is this user's (or the link says it was shared with them) and
+    not expired."""
+    mine = true() if shared else StoredFile.owner_id == user_id
     async with db.connect() as conn:
         found = await conn.execute(
             select(StoredFile.id, StoredFile.name, StoredFile.content_type).where(
-                StoredFile.id == file_id, StoredFile.owner_id == user_id,
+                StoredFile.id == file_id, mine,
                 (StoredFile.expires_at.is_(None)) | (StoredFile.expires_at > datetime.now(UTC)),
             )
         )  # fmt: skip
@@ -190,3 +196,43 @@ async def delete_expired(rt: Any) -> dict[str, int]:
         await uow.session.execute(delete(PersonalExport).where(PersonalExport.file_id.in_(expired)))
         gone = await uow.session.execute(delete(StoredFile).where(StoredFile.expires_at < now))
     return {"files": int(getattr(gone, "rowcount", 0) or 0)}
+
+
+# What people hand in or share (work, resources): the type is read from the content, and
+# the name must agree with it.
+ACCEPTED = {
+    "application/pdf": (".pdf",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
+    "application/zip": (".zip",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+}
+
+
+def sniff(head: bytes, name: str) -> str | None:
+    """The accepted type of a file from its first bytes (at least 4 KB when there are),
+    if its name says the same; None if it is not one alumnet accepts, or not what its name
+    says. A DOCX is a ZIP whose first entries name Word's parts."""
+    kind: str | None = None
+    if head.startswith(b"%PDF-"):
+        kind = "application/pdf"
+    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind = "image/png"
+    elif head.startswith(b"\xff\xd8\xff"):
+        kind = "image/jpeg"
+    elif head[:6] in (b"GIF87a", b"GIF89a"):
+        kind = "image/gif"
+    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "image/webp"
+    elif head.startswith(b"PK\x03\x04"):
+        word = b"word/" in head or b"[Content_Types].xml" in head
+        kind = (
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            if word and name.lower().endswith(".docx")
+            else "application/zip"
+        )
+    if kind is None or not name.lower().endswith(ACCEPTED[kind]):
+        return None
+    return kind

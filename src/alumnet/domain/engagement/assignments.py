@@ -4,6 +4,7 @@ by staff from a pasted list of e-mail addresses (as SREs do today)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -11,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from alumnet.domain.engagement import points
-from alumnet.domain.engagement.common import place_of_student
+from alumnet.domain.data import files
+from alumnet.domain.engagement import grading, points
+from alumnet.domain.engagement.common import Place, place_of_student
 from alumnet.domain.engagement.rules import rules_of
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
@@ -42,6 +44,8 @@ class AssignmentChanges:
     late_policy: str | None = None
     late_cutoff_at: datetime | None = None
     clear_late_cutoff: bool = False
+    # None: unchanged (no rubric, on creation); []: removed.
+    rubric: list[grading.Criterion] | None = None
 
 
 def _validate(problems: Problems, a: Assignment) -> None:
@@ -83,12 +87,13 @@ async def create(
     opens = check_moment(problems, data.opens_at, field="opensAt", label="The opening")
     due = check_moment(problems, data.due_at, field="dueAt", label="The due time")
     cutoff = check_moment(problems, data.late_cutoff_at, field="lateCutoffAt", label="The cut-off")
+    rubric, maximum = grading.check_rubric(problems, data.rubric or [], data.max_points)
     assignment = Assignment(
         mission_id=mission_id, title=title or "", description=description or "",
         opens_at=opens or now, due_at=due or now,
-        max_points=data.max_points if data.max_points is not None else 10,
+        max_points=maximum if rubric else (data.max_points if data.max_points is not None else 10),
         late_policy=data.late_policy or "accept_late", late_cutoff_at=cutoff,
-        created_at=now, updated_at=now,
+        rubric=rubric or None, created_at=now, updated_at=now,
     )  # fmt: skip
     if data.due_at is None:
         problems.add("REQUIRED", "The due time is required.", "dueAt")
@@ -153,6 +158,17 @@ async def update(
         assignment.max_points = data.max_points
     if data.late_policy is not None:
         assignment.late_policy = data.late_policy
+    if data.rubric is not None:
+        rubric, _ = grading.check_rubric(problems, data.rubric, assignment.max_points)
+        assignment.rubric = rubric or None
+    elif assignment.rubric and data.max_points is not None:
+        total = sum(c["points"] for c in assignment.rubric)
+        if total != assignment.max_points:
+            problems.add(
+                "RUBRIC_MISMATCH",
+                f"The rubric adds up to {total}: change it with the maximum.",
+                "maxPoints",
+            )
     _validate(problems, assignment)
     problems.raise_if_any()
     assignment.updated_at = datetime.now(UTC)
@@ -200,10 +216,27 @@ async def _assignment(uow: UnitOfWork, assignment_id: int) -> Assignment:
     return assignment
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file handed in: its name, and a way to read it a chunk at a time."""
+
+    name: str
+    read: Callable[[int], Awaitable[bytes]]
+
+
 async def submit(
-    uow: UnitOfWork, viewer: Viewer, assignment_id: int, *, content: str | None
+    uow: UnitOfWork,
+    viewer: Viewer,
+    assignment_id: int,
+    *,
+    content: str | None,
+    upload: Upload | None = None,
+    upload_limit: int = 20 * 1024 * 1024,
 ) -> tuple[Submission, bool]:
-    """The student's own submission; idempotent (the first one counts)."""
+    """The student's own submission: a text or link, a file, both, or neither (work handed in
+    elsewhere, marked as done). Idempotent (the first
+    one counts), except after the work was returned for revision: then it is the next
+    version (the earlier one kept with its grade), on time or late by the new deadline."""
     student_id = viewer.require_user()
     assignment = await _assignment(uow, assignment_id)
     place = await place_of_student(uow, assignment.mission_id, student_id, "assignmentId")
@@ -213,13 +246,27 @@ async def submit(
     )
     problems.raise_if_any()
     now = datetime.now(UTC)
+    current = (
+        await uow.session.execute(
+            select(Submission)
+            .where(
+                Submission.assignment_id == assignment_id,
+                Submission.enrollment_id == place.enrollment_id,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if current is not None and current.status == "returned":
+        return await _resubmit(uow, place, assignment, current, text, upload, upload_limit), True
+    if current is not None:
+        return current, False
     late = _lateness(assignment, now, "assignmentId")
     added = await insert_or_ignore(
         uow.session, Submission,
         {"assignment_id": assignment_id, "enrollment_id": place.enrollment_id,
          "mission_id": assignment.mission_id, "student_id": student_id, "submitted_at": now,
          "late": late, "content": text or None, "source": "student",
-         "recorded_by_id": student_id, "created_at": now},
+         "recorded_by_id": student_id, "status": "submitted", "version": 1, "created_at": now},
         ["assignment_id", "enrollment_id"],
     )  # fmt: skip
     submission = (
@@ -231,6 +278,8 @@ async def submit(
         )
     ).scalar_one()
     if added:
+        if upload is not None:
+            submission.file_id = await _store(uow, student_id, upload, upload_limit)
         await points.award(
             uow, mission_id=assignment.mission_id, enrollment_id=place.enrollment_id,
             student_id=student_id,
@@ -239,6 +288,67 @@ async def submit(
             source_type=points.SUBMISSION, source_id=submission.id,
         )  # fmt: skip
     return submission, added
+
+
+async def _resubmit(
+    uow: UnitOfWork,
+    place: Place,
+    assignment: Assignment,
+    submission: Submission,
+    text: str | None,
+    upload: Upload | None,
+    upload_limit: int,
+) -> Submission:
+    now = datetime.now(UTC)
+    await grading.keep_version(uow, submission)
+    base = assignment.max_points if submission.mark is None else submission.mark
+    before = place.rules.submission_points(base, submission.late)
+    due = submission.revision_due_at
+    submission.late = due is not None and now > due
+    submission.content = text or None
+    submission.file_id = (
+        await _store(uow, place.student_id, upload, upload_limit) if upload else None
+    )
+    submission.submitted_at = now
+    submission.status = "submitted"
+    submission.version += 1
+    submission.revision_due_at = None
+    await points.award(
+        uow, mission_id=place.mission_id, enrollment_id=place.enrollment_id,
+        student_id=place.student_id,
+        points=place.rules.submission_points(base, submission.late) - before,
+        reason="resubmission", source_type=points.SUBMISSION, source_id=submission.id,
+    )  # fmt: skip
+    audit.record(uow, "submission.resubmit", object_type="Submission",
+                 object_ids=[submission.id], details={"version": submission.version})  # fmt: skip
+    await uow.session.flush()
+    return submission
+
+
+async def _store(uow: UnitOfWork, owner_id: int, upload: Upload, limit: int) -> int:
+    """Keep the file (refused past ``limit`` bytes, or when it is not what its name says,
+    or not a PDF, DOCX, ZIP or image); its stored file's id."""
+    head = await upload.read(files.CHUNK)
+    kind = files.sniff(head, upload.name)
+    if kind is None:
+        raise DomainError.of(
+            "FILE_TYPE",
+            "Hand in a PDF, DOCX, ZIP, PNG, JPEG, GIF or WebP file whose name says what it is.",
+            "file",
+        )
+    writer = await files.new_file(
+        uow.session, owner_id=owner_id, name=upload.name, content_type=kind, expires_in=None,
+        limit=limit,
+    )  # fmt: skip
+    try:
+        data = head
+        while data:
+            await writer.write(data)
+            data = await upload.read(files.CHUNK)
+    except files.TooLarge as exc:
+        raise DomainError.of("FILE_TOO_LARGE", str(exc), "file") from None
+    stored = await writer.close()
+    return int(stored.id)
 
 
 @dataclass

@@ -137,8 +137,9 @@ def expected_points(mission_id: int, rules: Rules) -> Any:
             Submission.enrollment_id,
             Submission.student_id,
             literal(SUBMISSION),
-            # Integer division rounds half up as Rules.submission_points does.
-            (Assignment.max_points * percent + 50) // 100,
+            # Its mark once graded, else the maximum; integer division rounds half up as
+            # Rules.submission_points does.
+            (func.coalesce(Submission.mark, Assignment.max_points) * percent + 50) // 100,
         )
         .join(Assignment, Assignment.id == Submission.assignment_id)
         .where(Submission.mission_id == mission_id)

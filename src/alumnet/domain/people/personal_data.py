@@ -39,6 +39,8 @@ from alumnet.persistence.models import (
     Session,
     SocialLink,
     StoredFile,
+    Submission,
+    SubmissionVersion,
     Ticket,
     TicketMessage,
     User,
@@ -79,6 +81,8 @@ WITHHELD_COLUMNS = {
     ("meeting_attendance", "recorded_by_id"): "Who recorded your attendance at a meeting.",
     ("submissions", "recorded_by_id"): "Which staff member recorded work for you.",
     ("point_entries", "created_by_id"): "Which staff member adjusted your points.",
+    ("submissions", "graded_by_id"): "Which mentor or staff member graded your work.",
+    ("submission_versions", "graded_by_id"): "Who graded the earlier versions of your work.",
 }
 ERASED_TEXT = "[erased]"
 
@@ -119,6 +123,17 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
             )
         )
         tables.setdefault("messages", []).extend(_row(r) for r in received.all())
+        # The earlier versions of their work, with the grades they had.
+        versions = await conn.execute(
+            select(SubmissionVersion.__table__).where(
+                SubmissionVersion.submission_id.in_(
+                    select(Submission.id).where(Submission.student_id == user_id)
+                )
+            )
+        )
+        earlier = [_row(r, "submission_versions") for r in versions.all()]
+        if earlier:
+            tables["submission_versions"] = earlier
     data["tables"] = tables
     data["withheld"] = {
         "why": "Other people's notes and judgements about you, and who made them, are not "
@@ -192,6 +207,30 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
         update(TicketMessage).where(TicketMessage.author_id == me).values(body=ERASED_TEXT)
     )
     await session.execute(update(Ticket).where(Ticket.student_id == me).values(subject=ERASED_TEXT))
+    # What they handed in (the fact and its grade stay, as points do): their words and files
+    # go (the files first: their references become null with them).
+    theirs = select(Submission.id).where(Submission.student_id == me)
+    await session.execute(
+        delete(StoredFile).where(
+            StoredFile.owner_id == me,
+            or_(
+                StoredFile.id.in_(select(Submission.file_id).where(Submission.student_id == me)),
+                StoredFile.id.in_(
+                    select(SubmissionVersion.file_id).where(
+                        SubmissionVersion.submission_id.in_(theirs)
+                    )
+                ),
+            ),
+        )
+    )
+    await session.execute(
+        update(SubmissionVersion)
+        .where(SubmissionVersion.submission_id.in_(theirs))
+        .values(content=None, file_id=None)
+    )
+    await session.execute(
+        update(Submission).where(Submission.student_id == me).values(content=None, file_id=None)
+    )
     # E-mails to them: not sent any more, and not kept.
     await session.execute(delete(OutboundEmail).where(OutboundEmail.user_id == me))
     # Other people's notifications name them ("New message from …").

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.common import by_id, grouped, rows_by_id
@@ -21,9 +21,12 @@ from alumnet.persistence.models import (
     Enrollment,
     Meeting,
     MeetingAttendance,
+    MentorAssignment,
     Mission,
     PointEntry,
+    StoredFile,
     Submission,
+    SubmissionVersion,
 )
 
 ASSIGNMENT_COLUMNS = (
@@ -36,6 +39,7 @@ ASSIGNMENT_COLUMNS = (
     Assignment.max_points,
     Assignment.late_policy,
     Assignment.late_cutoff_at,
+    Assignment.rubric,
 )
 MEETING_COLUMNS = (
     Meeting.id,
@@ -252,6 +256,16 @@ SUBMISSION_COLUMNS = (
     Submission.submitted_at,
     Submission.late,
     Submission.source,
+    Submission.content,
+    Submission.file_id,
+    Submission.status,
+    Submission.mark,
+    Submission.rubric_scores,
+    Submission.feedback,
+    Submission.graded_by_id,
+    Submission.graded_at,
+    Submission.revision_due_at,
+    Submission.version,
 )
 
 
@@ -293,3 +307,161 @@ async def point_entries_by_enrollment_id(
     )
     query = select(ranked).where(ranked.c.place <= first).order_by(ranked.c.place)
     return await grouped(db, query, "enrollment_id", ids)
+
+
+FILE_COLUMNS = (StoredFile.id, StoredFile.name, StoredFile.content_type, StoredFile.size)
+
+
+async def files_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    """Handed-in files: name, type and size (never their bytes)."""
+    return await by_id(db, FILE_COLUMNS, StoredFile.id, ids)
+
+
+async def versions_by_submission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
+    """Each submission's earlier versions, oldest first."""
+    query = (
+        select(*SubmissionVersion.__table__.columns)
+        .where(SubmissionVersion.submission_id.in_(ids))
+        .order_by(SubmissionVersion.submission_id, SubmissionVersion.version)
+    )
+    return await grouped(db, query, "submission_id", ids)
+
+
+# Grading read models: aggregates in SQL, a few rows out whatever the numbers.
+PERCENTILES = (25, 50, 75, 90)
+
+
+async def grade_stats(
+    db: Reader, assignment_ids: Sequence[int], visible: Any
+) -> list[dict[str, Any]]:
+    """Per assignment: submissions, graded ones, and their marks' mean, population standard
+    deviation, lowest, highest and nearest-rank percentiles (25, 50, 75, 90), over the
+    submissions ``visible`` lets the viewer see. Two statements for any number of
+    assignments."""
+    where = [Submission.assignment_id.in_(list(assignment_ids))]
+    if visible is not None:
+        where.append(Submission.enrollment_id.in_(select(Enrollment.id).where(visible)))
+    totals = (
+        select(
+            Submission.assignment_id,
+            func.count().label("submitted"),
+            func.count(Submission.mark).label("graded"),
+            func.avg(Submission.mark).label("mean"),
+            func.avg(Submission.mark * Submission.mark).label("mean_square"),
+            func.min(Submission.mark).label("lowest"),
+            func.max(Submission.mark).label("highest"),
+        )
+        .where(*where)
+        .group_by(Submission.assignment_id)
+    )
+    ranked = (
+        select(
+            Submission.assignment_id,
+            Submission.mark,
+            func.row_number()
+            .over(partition_by=Submission.assignment_id, order_by=Submission.mark)
+            .label("place"),
+            func.count().over(partition_by=Submission.assignment_id).label("n"),
+        )
+        .where(*where, Submission.mark.is_not(None))
+        .subquery()
+    )
+    # Nearest rank: the p-th percentile is the value at place ceil(p * n / 100), written in
+    # integers as (p * n + 99) // 100 so that both backends agree.
+    wanted = [(p * ranked.c.n + 99) // 100 for p in PERCENTILES]
+    picks = select(ranked.c.assignment_id, ranked.c.mark, ranked.c.place, ranked.c.n).where(
+        ranked.c.place.in_(wanted)
+    )
+    async with db.connect() as conn:
+        rows = {r.assignment_id: r for r in (await conn.execute(totals)).all()}
+        picked = (await conn.execute(picks)).all()
+    at: dict[int, dict[int, int]] = defaultdict(dict)
+    for r in picked:
+        at[r.assignment_id][r.place] = r.mark
+    out = []
+    for assignment_id in assignment_ids:
+        row = rows.get(assignment_id)
+        stats: dict[str, Any] = {"submitted": 0, "graded": 0}
+        if row is not None:
+            stats = {"submitted": row.submitted, "graded": row.graded}
+            if row.graded:
+                mean = float(row.mean)
+                spread = max(0.0, float(row.mean_square) - mean * mean) ** 0.5
+                places = at[assignment_id]
+                n = row.graded
+                stats |= {
+                    "mean": round(mean, 3),
+                    "standard_deviation": round(spread, 3),
+                    "lowest": row.lowest,
+                    "highest": row.highest,
+                    **{f"p{p}": places.get((p * n + 99) // 100) for p in PERCENTILES},
+                }
+        out.append(stats)
+    return out
+
+
+async def work_by_student(
+    db: Reader, mission_id: int, visible: Any, now: datetime, first: int
+) -> list[Any]:
+    """Per active enrolment of the mission: assignments due so far, handed in, late,
+    missing, graded and waiting to be graded; most missing first."""
+    due = select(Assignment.id).where(Assignment.mission_id == mission_id, Assignment.due_at <= now)
+    enrolments = select(Enrollment.id).where(
+        Enrollment.mission_id == mission_id, Enrollment.status == "active"
+    )
+    if visible is not None:
+        enrolments = enrolments.where(visible)
+    counts = (
+        select(
+            Submission.enrollment_id,
+            func.count().label("submitted"),
+            func.sum(case((Submission.late, 1), else_=0)).label("late"),
+            func.sum(case((Submission.status == "graded", 1), else_=0)).label("graded"),
+            func.sum(case((Submission.status == "submitted", 1), else_=0)).label("waiting"),
+            func.sum(case((Submission.status == "returned", 1), else_=0)).label("returned"),
+        )
+        .where(Submission.mission_id == mission_id, Submission.assignment_id.in_(due))
+        .group_by(Submission.enrollment_id)
+        .subquery()
+    )
+    n_due = select(func.count()).select_from(due.subquery()).scalar_subquery()
+    submitted = func.coalesce(counts.c.submitted, 0)
+    query = (
+        select(
+            Enrollment.id.label("enrollment_id"),
+            n_due.label("due"),
+            submitted.label("submitted"),
+            (n_due - submitted).label("missing"),
+            func.coalesce(counts.c.late, 0).label("late"),
+            func.coalesce(counts.c.graded, 0).label("graded"),
+            func.coalesce(counts.c.waiting, 0).label("waiting"),
+            func.coalesce(counts.c.returned, 0).label("returned"),
+        )
+        .outerjoin(counts, counts.c.enrollment_id == Enrollment.id)
+        .where(Enrollment.id.in_(enrolments))
+        .order_by((n_due - submitted).desc(), func.coalesce(counts.c.late, 0).desc(),
+                  Enrollment.id)
+        .limit(first)
+    )  # fmt: skip
+    async with db.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def grading_backlog(db: Reader, mission_id: int, mentor_id: int | None) -> list[Any]:
+    """Per mentor of the mission (or one), the submissions of their mentees waiting to be
+    graded and since when the oldest waits; most waiting first."""
+    query = (
+        select(
+            MentorAssignment.mentor_id,
+            func.count(Submission.id).label("waiting"),
+            func.min(Submission.submitted_at).label("oldest"),
+        )
+        .join(Submission, Submission.enrollment_id == MentorAssignment.enrollment_id)
+        .where(Submission.mission_id == mission_id, Submission.status == "submitted")
+        .group_by(MentorAssignment.mentor_id)
+        .order_by(func.count(Submission.id).desc(), MentorAssignment.mentor_id)
+    )
+    if mentor_id is not None:
+        query = query.where(MentorAssignment.mentor_id == mentor_id)
+    async with db.connect() as conn:
+        return list((await conn.execute(query)).all())

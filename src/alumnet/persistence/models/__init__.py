@@ -30,6 +30,7 @@ from alumnet.persistence.models.engagement import (
     MeetingAttendance,
     PointEntry,
     Submission,
+    SubmissionVersion,
 )
 from alumnet.persistence.models.identity import (
     AuditEvent,
@@ -108,6 +109,7 @@ __all__ = [
     "SocialLink",
     "StoredFile",
     "Submission",
+    "SubmissionVersion",
     "Ticket",
     "TicketMessage",
     "User",
@@ -173,6 +175,7 @@ __all__ = [
     "RiskRules",
     "Session",
     "Submission",
+    "SubmissionVersion",
     "Ticket",
     "TicketMessage",
     "User",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alumnet.persistence.models.base import Base, utcnow
@@ -113,11 +114,30 @@ class Assignment(Base):
     # accept_late (until late_cutoff_at, if set) or no_late.
     late_policy: Mapped[str] = mapped_column(String(16), default="accept_late")
     late_cutoff_at: Mapped[datetime | None]
+    # Optional criteria to grade by: [{"name", "description", "points"}], their points
+    # adding up to max_points.
+    rubric: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Submission(Base):
+class Graded:
+    """What a version of a student's work has: a file, besides or instead of the text (a
+    PDF, DOCX, ZIP or an image), and its grade."""
+
+    file_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("stored_files.id", ondelete="SET NULL")
+    )
+    mark: Mapped[int | None]
+    rubric_scores: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    graded_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    graded_at: Mapped[datetime | None]
+
+
+class Submission(Graded, Base):
     """A student's submission of an assignment; one per student and assignment."""
 
     __tablename__ = "submissions"
@@ -142,7 +162,33 @@ class Submission(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )
+    # submitted (waiting to be graded), graded, or returned (for revision, by revision_due_at).
+    # Its grade (``Graded``) is the latest, kept through a resubmission until the new version
+    # is graded: the points the work earns are its mark, in the mission's percent for on-time
+    # or late work.
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    revision_due_at: Mapped[datetime | None]
+    # 1 for the first version; each resubmission adds one (the earlier ones are kept in
+    # submission_versions with their grades).
+    version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubmissionVersion(Graded, Base):
+    """An earlier version of a submission, as it was handed in and graded."""
+
+    __tablename__ = "submission_versions"
+    __table_args__ = (UniqueConstraint("submission_id", "version"),)
+
+    id: Mapped[IdPK]
+    submission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int]
+    submitted_at: Mapped[datetime]
+    late: Mapped[bool]
+    content: Mapped[str | None] = mapped_column(Text)
+    returned: Mapped[bool] = mapped_column(default=False)
 
 
 class PointEntry(Base):

@@ -548,6 +548,25 @@ class Mission(relay.Node):
         return await engagement.mission_leaderboard(info, self.id, first)
 
     @strawberry.field(
+        description="Each active student's work for the assignments due so far (handed in, "
+        "missing, late, graded, waiting), most missing first: staff, and the mission's "
+        "mentors for their mentees; null for others."
+    )
+    async def work_by_student(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 1,000).")] = 100,
+    ) -> list[engagement.StudentWork] | None:
+        return await engagement.mission_work(info, self.id, first)
+
+    @strawberry.field(
+        description="Submissions waiting to be graded, per mentor, most first: staff see every "
+        "mentor of the mission, a mentor their own; null for others."
+    )
+    async def grading_backlog(self, info: Info) -> list[engagement.MentorBacklog] | None:
+        return await engagement.mission_backlog(info, self.id)
+
+    @strawberry.field(
         description="Attendance per day: students present of those enrolled. Staff and the "
         "mission's mentors; null for others."
     )

@@ -34,6 +34,7 @@ class NotificationKind(Enum):
     VERIFICATION = ev(
         "verification", description="A degree or academic record verified or rejected."
     )
+    GRADE = ev("grade", description="Your work was graded, or returned for revision.")
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.file_uploads import Upload
 
-from alumnet.domain.engagement import assignments, attendance, meetings, rules
+from alumnet.domain.engagement import assignments, attendance, grading, meetings, rules
 from alumnet.schema.context import Info
 from alumnet.schema.engagement.types import (
     Assignment,
@@ -181,7 +182,25 @@ class AssignmentErrorCode(Enum):
     TOO_MANY = ev("TOO_MANY", description="Too many addresses at once.")
     REQUIRED = ev("REQUIRED", description="A required value is missing.")
     TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    DUPLICATE = ev("DUPLICATE", description="A rubric criterion is named twice.")
+    RUBRIC_MISMATCH = ev(
+        "RUBRIC_MISMATCH", description="The rubric's points do not add up to the maximum."
+    )
+    FILE_TYPE = ev(
+        "FILE_TYPE",
+        description="Not a PDF, DOCX, ZIP or image, or not what its name says it is.",
+    )
+    FILE_TOO_LARGE = ev("FILE_TOO_LARGE", description="The file is over the size limit.")
     INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.input(description="One criterion of a rubric.")
+class RubricCriterionInput:
+    name: str = strawberry.field(description="What is judged (at most 100 characters).")
+    points: int = strawberry.field(description="The most it is worth (1 to 10,000).")
+    description: str = strawberry.field(
+        default="", description="What earns the points (at most 500 characters)."
+    )
 
 
 @strawberry.type(description="A problem with an assignment or submission mutation's input.")
@@ -196,12 +215,18 @@ class AssignmentCreateInput:
     due_at: datetime = strawberry.field(description="When it is due.")
     opens_at: datetime | None = strawberry.field(default=None, description="Default: now.")
     description: str = strawberry.field(default="", description="What to do.")
-    max_points: int = strawberry.field(default=10, description="0 to 10,000.")
+    max_points: int | None = strawberry.field(
+        default=None, description="0 to 10,000; default: 10, or the rubric's total."
+    )
     late_policy: LatePolicy = strawberry.field(
         default=LatePolicy.ACCEPT_LATE, description="Whether late work is accepted."
     )
     late_cutoff_at: datetime | None = strawberry.field(
         default=None, description="The last moment late work is accepted; default: none."
+    )
+    rubric: list[RubricCriterionInput] | None = strawberry.field(
+        default=None,
+        description="Criteria to grade by (at most 20), their points adding up to the maximum.",
     )
 
 
@@ -218,6 +243,11 @@ class AssignmentUpdateInput:
     late_policy: LatePolicy | None = strawberry.field(default=None, description="New policy.")
     late_cutoff_at: datetime | None = strawberry.field(default=None, description="New cut-off.")
     clear_late_cutoff: bool = strawberry.field(default=False, description="Remove the cut-off.")
+    rubric: list[RubricCriterionInput] | None = strawberry.field(
+        default=None,
+        description="A new rubric (its points adding up to the maximum); an empty list "
+        "removes it. Work graded already keeps its marks.",
+    )
 
 
 @strawberry.type(description="The assignment, or why nothing changed.")
@@ -235,6 +265,11 @@ class SubmissionCreateInput:
     content: str | None = strawberry.field(
         default=None, description="A link or text (at most 10,000 characters)."
     )
+    file: Upload | None = strawberry.field(
+        default=None,
+        description="A file (GraphQL multipart request): PDF, DOCX, ZIP, PNG, JPEG, GIF or "
+        "WebP, its type read from its content, within the size limit.",
+    )
 
 
 @strawberry.type(description="The submission, or why there is none.")
@@ -244,6 +279,69 @@ class SubmissionPayload:
         description="False when you had submitted already: the first one counts."
     )
     user_errors: list[AssignmentError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.enum(description="Why `submissionGrade` failed.")
+class GradeErrorCode(Enum):
+    NOT_FOUND = ev(
+        "NOT_FOUND", description="No such submission, or not one of your mentees' (for mentors)."
+    )
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    OUT_OF_RANGE = ev(
+        "OUT_OF_RANGE", description="A mark or score above its maximum, or below zero."
+    )
+    NO_RUBRIC = ev("NO_RUBRIC", description="Scores were given but the assignment has no rubric.")
+    RUBRIC_REQUIRED = ev(
+        "RUBRIC_REQUIRED", description="The assignment has a rubric: score its criteria."
+    )
+    UNKNOWN_CRITERION = ev("UNKNOWN_CRITERION", description="No such criterion in the rubric.")
+    RUBRIC_MISMATCH = ev("RUBRIC_MISMATCH", description="The mark is not the scores' sum.")
+    DATE_IN_PAST = ev("DATE_IN_PAST", description="The new deadline has passed already.")
+    TOO_LONG = ev("TOO_LONG", description="The feedback is too long.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a `submissionGrade` input.")
+class GradeError(UserError):
+    code: GradeErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="The points given for one criterion of the rubric.")
+class RubricScoreInput:
+    criterion: str = strawberry.field(description="The criterion's name (any case).")
+    points: int = strawberry.field(description="0 to the criterion's worth.")
+
+
+@strawberry.input(
+    description="A grade for a submission (staff, or the student's mentors in the mission): "
+    "a mark, or a score for every criterion of the rubric; or its return for revision."
+)
+class SubmissionGradeInput:
+    submission_id: relay.GlobalID = strawberry.field(description="The submission.")
+    mark: int | None = strawberry.field(
+        default=None,
+        description="0 to the assignment's maximum; with a rubric, omit it (the scores' sum).",
+    )
+    rubric_scores: list[RubricScoreInput] | None = strawberry.field(
+        default=None, description="With a rubric: every criterion's points."
+    )
+    feedback: str | None = strawberry.field(
+        default=None, description="Written feedback for the student (at most 10,000 characters)."
+    )
+    return_for_revision: bool = strawberry.field(
+        default=False,
+        description="Return it to be handed in again by `revisionDueAt` (feedback required; "
+        "a mark is optional).",
+    )
+    revision_due_at: datetime | None = strawberry.field(
+        default=None, description="The new deadline, when returning it (UTC)."
+    )
+
+
+@strawberry.type(description="The graded submission, or why nothing changed.")
+class SubmissionGradePayload:
+    submission: Submission | None = strawberry.field(description="The submission, as graded.")
+    user_errors: list[GradeError] = strawberry.field(description="Empty on success.")
 
 
 @strawberry.input(
@@ -460,6 +558,7 @@ class EngagementMutation:
             title=input.title, description=input.description, opens_at=input.opens_at,
             due_at=input.due_at, max_points=input.max_points,
             late_policy=str(input.late_policy.value), late_cutoff_at=input.late_cutoff_at,
+            rubric=_criteria(input.rubric),
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info,
@@ -486,6 +585,7 @@ class EngagementMutation:
             due_at=input.due_at, max_points=input.max_points,
             late_policy=str(input.late_policy.value) if input.late_policy else None,
             late_cutoff_at=input.late_cutoff_at, clear_late_cutoff=input.clear_late_cutoff,
+            rubric=_criteria(input.rubric),
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info,
@@ -501,18 +601,54 @@ class EngagementMutation:
     async def submission_create(
         self, info: Info, input: Annotated[SubmissionCreateInput, arg("The submission.")]
     ) -> SubmissionPayload:
-        viewer = info.context.viewer
+        viewer, settings = info.context.viewer, info.context.runtime.settings
+        given: Any = input.file
+        upload = (
+            assignments.Upload(name=getattr(given, "filename", None) or "upload", read=given.read)
+            if given is not None
+            else None
+        )
         found, problems = await run_in_transaction(
             info,
             lambda uow: assignments.submit(
                 uow, viewer, pk_of(input.assignment_id, "Assignment", "assignmentId"),
-                content=input.content,
+                content=input.content, upload=upload,
+                upload_limit=settings.submission_max_bytes,
             ),
         )  # fmt: skip
         return SubmissionPayload(
             submission=Submission.from_row(found[0]) if found is not None else None,
             created=bool(found and found[1]),
             user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Grade a submission, or return it for revision (staff with "
+        "`engagement:manage`, or the student's mentors in the mission); the student is told, "
+        "and the mark becomes the points the work earns."
+    )
+    async def submission_grade(
+        self, info: Info, input: Annotated[SubmissionGradeInput, arg("The grade.")]
+    ) -> SubmissionGradePayload:
+        viewer = info.context.viewer
+        scores = (
+            [grading.Score(criterion=s.criterion, points=s.points) for s in input.rubric_scores]
+            if input.rubric_scores is not None
+            else None
+        )
+        given = grading.Grading(
+            mark=input.mark, scores=scores, feedback=input.feedback,
+            return_for_revision=input.return_for_revision, revision_due_at=input.revision_due_at,
+        )  # fmt: skip
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: grading.grade(
+                uow, viewer, pk_of(input.submission_id, "Submission", "submissionId"), given
+            ),
+        )
+        return SubmissionGradePayload(
+            submission=Submission.from_row(found) if found is not None else None,
+            user_errors=user_errors(GradeError, GradeErrorCode, problems),
         )
 
     @strawberry.mutation(
@@ -590,3 +726,10 @@ class EngagementMutation:
             job=await job_node(info, found),
             user_errors=user_errors(EngagementRulesError, EngagementRulesErrorCode, problems),
         )
+
+
+def _criteria(given: list[RubricCriterionInput] | None) -> list[grading.Criterion] | None:
+    if given is None:
+        return None
+    return [grading.Criterion(name=c.name, points=c.points, description=c.description)
+            for c in given]  # fmt: skip

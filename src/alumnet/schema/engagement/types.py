@@ -18,6 +18,7 @@ from sqlalchemy import select
 from strawberry import relay
 
 from alumnet.domain.cohorts import access
+from alumnet.domain.data import files
 from alumnet.domain.engagement import attendance
 from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
@@ -66,6 +67,76 @@ class AttendanceStatus(Enum):
     ABSENT = ev("absent", description="Marked absent by a correction (points taken back).")
 
 
+@strawberry.enum(description="Where a submission stands.")
+class SubmissionStatus(Enum):
+    SUBMITTED = ev("submitted", description="Handed in (again), waiting to be graded.")
+    GRADED = ev("graded", description="Graded: see `mark` and `feedback`.")
+    RETURNED = ev(
+        "returned", description="Returned for revision: hand it in again by `revisionDueAt`."
+    )
+
+
+@strawberry.type(description="One criterion of an assignment's rubric.")
+class RubricCriterion:
+    name: str = strawberry.field(description="What is judged.")
+    description: str = strawberry.field(description="What earns the points (may be empty).")
+    points: int = strawberry.field(description="The most it is worth.")
+
+
+@strawberry.type(description="The points given for one criterion of the rubric.")
+class RubricScore:
+    criterion: str = strawberry.field(description="The criterion's name.")
+    points: int = strawberry.field(description="Points given, 0 to the criterion's worth.")
+
+
+def _scores(stored: Any) -> list[RubricScore] | None:
+    if not stored:
+        return None
+    return [RubricScore(criterion=s["criterion"], points=s["points"]) for s in stored]
+
+
+@strawberry.type(description="A file handed in: a PDF, DOCX, ZIP or an image.")
+class SubmissionFile:
+    name: str = strawberry.field(description="Its name, as uploaded.")
+    content_type: str = strawberry.field(description="Its type, read from its content.")
+    size: int = strawberry.field(description="Bytes.")
+    _id: strawberry.Private[int]
+
+    @strawberry.field(description="A link to download it, for you, valid for 15 minutes.")
+    def download_url(self, info: Info) -> str:
+        viewer = info.context.viewer.user_id or 0
+        return files.download_url(info.context.runtime.settings, viewer, self._id, shared=True)
+
+
+async def submission_file(info: Info, file_id: int | None) -> SubmissionFile | None:
+    if file_id is None:
+        return None
+    row = await reads_loader(info, ("engagement", "files"), loaders.files_by_id).load(file_id)
+    if row is None:
+        return None
+    return SubmissionFile(name=row.name, content_type=row.content_type, size=row.size, _id=row.id)
+
+
+@strawberry.type(description="An earlier version of a submission, with the grade it had.")
+class SubmissionVersion:
+    version: int = strawberry.field(description="1 for the first one handed in.")
+    submitted_at: datetime = strawberry.field(description="When it was handed in (UTC).")
+    late: bool = strawberry.field(description="Handed in after its deadline.")
+    content: str | None = strawberry.field(description="The text or link handed in.")
+    mark: int | None = strawberry.field(description="Its mark, if it was graded.")
+    rubric_scores: list[RubricScore] | None = strawberry.field(
+        description="Its scores per criterion, if it was graded by the rubric."
+    )
+    feedback: str | None = strawberry.field(description="The feedback it got.")
+    graded_at: datetime | None = strawberry.field(description="When it was graded (UTC).")
+    returned: bool = strawberry.field(description="Whether it was returned for revision.")
+    _file_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The file handed in with it, if any.")
+    async def file(self, info: Info) -> SubmissionFile | None:
+        return await submission_file(info, self._file_id)
+
+
 @strawberry.enum(description="What happens to work handed in after the due time.")
 class LatePolicy(Enum):
     ACCEPT_LATE = ev(
@@ -83,6 +154,10 @@ class PointReason(Enum):
     CORRECTION = ev("correction", description="A mentor's or staff correction.")
     RECALCULATION = ev("recalculation", description="Rules or data changed; recalculated.")
     PENALTY = ev("penalty", description="An integrity decision.")
+    GRADE = ev("grade", description="Work graded: its mark replaced the points it earned.")
+    RESUBMISSION = ev(
+        "resubmission", description="Work handed in again: on time or late by its new deadline."
+    )
 
 
 @strawberry.type(description="A mission's engagement settings and point rules.")
@@ -276,6 +351,10 @@ class Assignment(relay.Node):
     late_cutoff_at: datetime | None = strawberry.field(
         description="The last moment late work is accepted (UTC); null: no cut-off."
     )
+    rubric: list[RubricCriterion] | None = strawberry.field(
+        description="The criteria work is graded by, their points adding up to `maxPoints`; "
+        "null: graded with a mark alone."
+    )
     _mission_id: strawberry.Private[int]
 
     @classmethod
@@ -284,6 +363,9 @@ class Assignment(relay.Node):
             id=row.id, title=row.title, description=row.description, opens_at=row.opens_at,
             due_at=row.due_at, max_points=row.max_points,
             late_policy=LatePolicy(row.late_policy), late_cutoff_at=row.late_cutoff_at,
+            rubric=[RubricCriterion(name=c["name"], description=c.get("description", ""),
+                                    points=c["points"]) for c in row.rubric]
+            if row.rubric else None,
             _mission_id=row.mission_id,
         )  # fmt: skip
 
@@ -297,6 +379,13 @@ class Assignment(relay.Node):
             lambda viewer, row: scope.sees_mission(row.mission_id),
             info.context.viewer, cls.from_row,
         )  # fmt: skip
+
+    @strawberry.field(
+        description="How its work was graded (staff, and the mission's mentors over their "
+        "mentees); null for others."
+    )
+    async def grade_stats(self, info: Info) -> GradeStats | None:
+        return await assignment_grade_stats(info, self)
 
     @relay.connection(
         Annotated["SubmissionConnection", strawberry.lazy("alumnet.schema.engagement.types")],
@@ -320,24 +409,75 @@ class Assignment(relay.Node):
         )
 
 
-@strawberry.type(description="A student's submission of an assignment.")
+@strawberry.type(
+    description="A student's submission of an assignment: seen by the student, their "
+    "mentors in the mission, and staff."
+)
 class Submission(relay.Node):
     id: relay.NodeID[int]
-    submitted_at: datetime = strawberry.field(description="When it was handed in (UTC).")
-    late: bool = strawberry.field(description="Handed in after the due time.")
+    submitted_at: datetime = strawberry.field(
+        description="When its current version was handed in (UTC)."
+    )
+    late: bool = strawberry.field(
+        description="Handed in after the due time (a revision: after its new deadline)."
+    )
     recorded_in_bulk: bool = strawberry.field(
         description="Recorded by staff from a pasted list, not by the student."
     )
+    content: str | None = strawberry.field(description="The text or link handed in.")
+    status: SubmissionStatus = strawberry.field(description="Waiting, graded or returned.")
+    mark: int | None = strawberry.field(
+        description="The latest mark, 0 to the assignment's `maxPoints` (kept while a "
+        "revision waits to be graded); null until graded. The points it earns are this, in "
+        "the mission's percent for on-time or late work."
+    )
+    rubric_scores: list[RubricScore] | None = strawberry.field(
+        description="The latest mark's scores per criterion, with a rubric."
+    )
+    feedback: str | None = strawberry.field(description="The grader's written feedback.")
+    graded_at: datetime | None = strawberry.field(description="When it was last graded (UTC).")
+    revision_due_at: datetime | None = strawberry.field(
+        description="When a returned submission is due again (UTC)."
+    )
+    version: int = strawberry.field(description="1, then one more for each revision.")
     _assignment_id: strawberry.Private[int]
     _enrollment_id: strawberry.Private[int]
+    _file_id: strawberry.Private[int | None]
+    _graded_by_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id, submitted_at=row.submitted_at, late=row.late,
-            recorded_in_bulk=row.source == "bulk", _assignment_id=row.assignment_id,
-            _enrollment_id=row.enrollment_id,
+            recorded_in_bulk=row.source == "bulk", content=row.content,
+            status=SubmissionStatus(row.status), mark=row.mark,
+            rubric_scores=_scores(row.rubric_scores), feedback=row.feedback,
+            graded_at=row.graded_at, revision_due_at=row.revision_due_at, version=row.version,
+            _assignment_id=row.assignment_id, _enrollment_id=row.enrollment_id,
+            _file_id=row.file_id, _graded_by_id=row.graded_by_id,
         )  # fmt: skip
+
+    @strawberry.field(description="The file handed in, if any.")
+    async def file(self, info: Info) -> SubmissionFile | None:
+        return await submission_file(info, self._file_id)
+
+    @strawberry.field(description="Who graded it last (null if you may not see them).")
+    async def graded_by(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await visible_user(info, self._graded_by_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Its earlier versions with their grades, oldest first.")
+    async def history(self, info: Info) -> list[SubmissionVersion]:
+        rows = await reads_loader(
+            info, ("engagement", "versions"), loaders.versions_by_submission_id
+        ).load(self.id)
+        return [
+            SubmissionVersion(
+                version=r.version, submitted_at=r.submitted_at, late=r.late, content=r.content,
+                mark=r.mark, rubric_scores=_scores(r.rubric_scores), feedback=r.feedback,
+                graded_at=r.graded_at, returned=r.returned, _file_id=r.file_id,
+            )
+            for r in rows
+        ]  # fmt: skip
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -570,3 +710,101 @@ async def student_points(info: Info, student_id: int, mission_id: int) -> int | 
         return None
     scope = await info.context.cohort_scope()
     return int(row.points) if scope.sees_enrollment(row.id) else None
+
+
+# --- grading reports ---------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="How an assignment's work was graded: over the submissions you may see "
+    "(staff: all; a mentor: their mentees'). Percentiles are nearest-rank."
+)
+class GradeStats:
+    submitted: int = strawberry.field(description="Submissions handed in.")
+    graded: int = strawberry.field(description="Of them, graded (they have a mark).")
+    mean: float | None = strawberry.field(description="The marks' mean; null if none.")
+    median: int | None = strawberry.field(description="The 50th percentile mark.")
+    standard_deviation: float | None = strawberry.field(
+        description="The marks' population standard deviation."
+    )
+    lowest: int | None = strawberry.field(description="The lowest mark.")
+    highest: int | None = strawberry.field(description="The highest mark.")
+    p25: int | None = strawberry.field(description="The 25th percentile mark.")
+    p75: int | None = strawberry.field(description="The 75th percentile mark.")
+    p90: int | None = strawberry.field(description="The 90th percentile mark.")
+
+
+@strawberry.type(description="One student's work in a mission, for the assignments due so far.")
+class StudentWork:
+    due: int = strawberry.field(description="Assignments due so far.")
+    submitted: int = strawberry.field(description="Of them, handed in.")
+    missing: int = strawberry.field(description="Of them, not handed in.")
+    late: int = strawberry.field(description="Handed in late.")
+    graded: int = strawberry.field(description="Graded.")
+    waiting: int = strawberry.field(description="Handed in (again), waiting to be graded.")
+    returned: int = strawberry.field(description="Returned for revision, not handed in again.")
+    _enrollment_id: strawberry.Private[int]
+
+    @strawberry.field(description="The enrolment (student in mission).")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A mentor's submissions waiting to be graded in a mission.")
+class MentorBacklog:
+    waiting: int = strawberry.field(description="Submissions of their mentees to grade.")
+    oldest: datetime = strawberry.field(description="When the longest-waiting one came (UTC).")
+    _mentor_id: strawberry.Private[int]
+
+    @strawberry.field(description="The mentor.")
+    async def mentor(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await visible_user(info, self._mentor_id)  # type: ignore[no-any-return]
+
+
+async def grades_staff(info: Info, mission_id: int) -> bool:
+    """Whether the viewer sees a mission's grading figures: staff, or one of its mentors."""
+    scope = await info.context.cohort_scope()
+    return scope.everything or any(m == mission_id for m, _ in scope.mentees)
+
+
+async def assignment_grade_stats(info: Info, assignment: Any) -> GradeStats | None:
+    if not await grades_staff(info, assignment._mission_id):
+        return None
+    visible = access.visible_enrollments(info.context.viewer)
+    key = ("engagement", "grade_stats", info.context.viewer.user_id)
+    stats = await reads_loader(
+        info, key, functools.partial(loaders.grade_stats, visible=visible)
+    ).load(assignment.id)
+    return GradeStats(
+        submitted=stats["submitted"], graded=stats["graded"], mean=stats.get("mean"),
+        median=stats.get("p50"), standard_deviation=stats.get("standard_deviation"),
+        lowest=stats.get("lowest"), highest=stats.get("highest"), p25=stats.get("p25"),
+        p75=stats.get("p75"), p90=stats.get("p90"),
+    )  # fmt: skip
+
+
+async def mission_work(info: Info, mission_id: int, first: int) -> list[StudentWork] | None:
+    if not 0 <= first <= MAX_PAGE:
+        raise bad_input(f"`first` must be between 0 and {MAX_PAGE}.")
+    if not await grades_staff(info, mission_id):
+        return None
+    visible = access.visible_enrollments(info.context.viewer)
+    rows = await loaders.work_by_student(
+        info.context.reads, mission_id, visible, datetime.now(UTC), first
+    )
+    return [
+        StudentWork(due=r.due, submitted=r.submitted, missing=r.missing, late=r.late,
+                    graded=r.graded, waiting=r.waiting, returned=r.returned,
+                    _enrollment_id=r.enrollment_id)
+        for r in rows
+    ]  # fmt: skip
+
+
+async def mission_backlog(info: Info, mission_id: int) -> list[MentorBacklog] | None:
+    if not await grades_staff(info, mission_id):
+        return None
+    scope = await info.context.cohort_scope()
+    mentor = None if scope.everything else info.context.viewer.user_id
+    rows = await loaders.grading_backlog(info.context.reads, mission_id, mentor)
+    return [MentorBacklog(waiting=r.waiting, oldest=r.oldest, _mentor_id=r.mentor_id)
+            for r in rows]  # fmt: skip
