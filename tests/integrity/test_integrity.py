@@ -250,3 +250,63 @@ async def test_an_accepted_appeal_does_not_undo_a_later_decision(programme: Prog
     node = (await p.gql("manager", ENROLLMENT, {"e": p.ids["e_s1_ma"]}))["data"]["node"]
     assert node["status"] == "DELISTED"
     assert [d["status"] for d in node["decisions"]] == ["IN_FORCE", "REVERSED"]
+
+
+QUEUES = """query($m: ID) {
+  appeals(filter: {missionId: $m}) { totalCount edges { node { statement status
+    decision { kind reason enrollment { student { email } } } } } }
+  integrityFlags(filter: {missionId: $m}) { totalCount edges { node { kind evidence
+    enrollment { student { email } } raisedBy { email } } } }
+}"""
+
+
+async def test_appeals_and_open_flags_wait_in_a_queue_for_those_who_decide(
+    programme: Programme,
+) -> None:
+    p = programme
+    flag = {"enrollmentId": p.ids["e_s1_ma"], "kind": "PLAGIARISM", "evidence": "Copied."}
+    raised = await ok(p, "m1", FLAG, {"i": flag}, "integrityFlagRaise")
+    other = {"enrollmentId": p.ids["e_s3_mc"], "kind": "CHEATING", "evidence": "Notes."}
+    await ok(p, "sre", FLAG, {"i": other}, "integrityFlagRaise")
+    warn = {"enrollmentId": p.ids["e_s1_ma"], "kind": "WARN", "reason": "Cite sources.",
+            "flagId": raised["flag"]["id"]}  # fmt: skip
+    decision = (await ok(p, "manager", DECIDE, {"i": warn}, "integrityDecide"))["decision"]
+    statement = {"decisionId": decision["id"], "statement": "I cited them."}
+    await ok(p, "s1", APPEAL, {"i": statement}, "appealSubmit")
+    body = await p.gql("manager", QUEUES, {"m": None})
+    assert [e["node"] for e in body["data"]["appeals"]["edges"]] == [
+        {"statement": "I cited them.", "status": "PENDING",
+         "decision": {"kind": "WARN", "reason": "Cite sources.",
+                      "enrollment": {"student": {"email": "s1@example.org"}}}}
+    ]  # fmt: skip
+    # The flag decided is out of the queue; the other one waits.
+    assert [e["node"]["kind"] for e in body["data"]["integrityFlags"]["edges"]] == ["CHEATING"]
+    in_ma = await p.gql("manager", QUEUES, {"m": p.ids["ma"]})
+    assert in_ma["data"]["integrityFlags"]["totalCount"] == 0
+    assert in_ma["data"]["appeals"]["totalCount"] == 1
+    for who in ("sre", "m1", "s1", None):
+        refused = await p.gql(who, QUEUES, {"m": None}) if who else await p.api.gql(QUEUES)
+        assert refused["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "UNAUTHENTICATED")
+    # Those who decide were told of each flag and of the appeal.
+    told = await p.gql("manager", "{ notifications { edges { node { kind title } } } }")
+    titles = [e["node"]["title"] for e in told["data"]["notifications"]["edges"]
+              if e["node"]["kind"] == "REVIEW"]  # fmt: skip
+    assert len(titles) == 3 and any(t.startswith("An appeal to review: S1") for t in titles)
+    sre = await p.gql("sre", "{ notifications { edges { node { kind } } } }")
+    assert "REVIEW" not in [e["node"]["kind"] for e in sre["data"]["notifications"]["edges"]]
+
+
+async def test_the_queues_cost_the_same_statements_for_more_cases(programme: Programme) -> None:
+    p = programme
+    counts = []
+    for enrollment, student in (("e_s1_ma", "s1"), ("e_s2_ma", "s2"), ("e_s1_mb", "s1")):
+        flag = {"enrollmentId": p.ids[enrollment], "kind": "OTHER", "evidence": "Seen."}
+        await ok(p, "sre", FLAG, {"i": flag}, "integrityFlagRaise")
+        warn = {"enrollmentId": p.ids[enrollment], "kind": "WARN", "reason": "Careful."}
+        decision = (await ok(p, "manager", DECIDE, {"i": warn}, "integrityDecide"))["decision"]
+        statement = {"decisionId": decision["id"], "statement": "Fair."}
+        await ok(p, student, APPEAL, {"i": statement}, "appealSubmit")
+        count, body = await p.api.sql_count(QUEUES, {"m": None}, p.tokens["manager"])
+        assert "errors" not in body, body
+        counts.append(count)
+    assert counts[0] == counts[-1], counts

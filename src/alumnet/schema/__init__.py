@@ -56,6 +56,7 @@ from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
 from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
 from alumnet.schema.integrity.mutations import IntegrityMutation
+from alumnet.schema.integrity.queries import IntegrityQuery
 from alumnet.schema.integrity.types import Appeal, IntegrityDecision, IntegrityFlag
 from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
@@ -81,6 +82,7 @@ class Query(
     CohortsQuery,
     OpsQuery,
     OutreachQuery,
+    IntegrityQuery,
     CommunicationQuery,
     AnnouncementQuery,
     MessageQuery,

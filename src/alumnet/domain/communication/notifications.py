@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Channels] = {
     "ticket": Channels(in_app=True, email=True, digest=False),
     "integrity": Channels(in_app=True, email=True, digest=False),
     "verification": Channels(in_app=True, email=True, digest=False),
+    # For those who decide integrity cases: an appeal or a flag waiting for a decision.
+    "review": Channels(in_app=True, email=False, digest=True),
     # Work graded, or returned for revision.
     "grade": Channels(in_app=True, email=True, digest=False),
 }

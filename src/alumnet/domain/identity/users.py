@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2.exceptions import HashingError, InvalidHashError, VerificationError
 from sqlalchemy import delete, func, insert, select, update
@@ -17,6 +18,7 @@ from alumnet.config import Settings
 from alumnet.domain.errors import DomainError, NotAuthenticated, Problems, check_text
 from alumnet.domain.identity import audit, mail
 from alumnet.domain.identity.permissions import (
+    ROLE_PERMISSIONS,
     SELF_REGISTERABLE_ROLES,
     Permission,
     Role,
@@ -114,6 +116,12 @@ def dummy_hash(rt: Runtime) -> str:
     if key not in _dummy_cache:
         _dummy_cache[key] = rt.hasher.hash(_DUMMY_PASSWORD)
     return _dummy_cache[key]
+
+
+def holders_of(permission: Permission) -> Any:
+    """The ids of active users whose roles grant ``permission``, as a SELECT."""
+    roles = [r.value for r, granted in ROLE_PERMISSIONS.items() if permission in granted]
+    return select(UserRole.user_id).where(UserRole.role.in_(roles))
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> User | None:

@@ -24,6 +24,7 @@ from alumnet.domain.engagement.common import (
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import holders_of
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
     AccessChange,
@@ -32,6 +33,7 @@ from alumnet.persistence.models import (
     IntegrityDecision,
     IntegrityFlag,
     Mission,
+    User,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -76,6 +78,11 @@ async def raise_flag(
         object_ids=[enrollment_id],
         details={"flag": flag.id, "kind": kind},
     )
+    student, mission = await _names(uow, place.student_id, place.mission_id)
+    await notify(uow, holders_of(Permission.INTEGRITY_DECIDE), Event(
+        kind="review", title=f"A flag to decide: {kind.replace('_', ' ')}, {student} ({mission})",
+        subject_type="IntegrityFlag", subject_id=flag.id,
+    ))  # fmt: skip
     return flag
 
 
@@ -248,7 +255,23 @@ async def submit_appeal(
         object_ids=[decision_id],
         details={"appeal": appeal.id},
     )
+    student, mission = await _names(uow, decision.student_id, decision.mission_id)
+    await notify(uow, holders_of(Permission.INTEGRITY_DECIDE), Event(
+        kind="review", title=f"An appeal to review: {student} ({mission}), {decision.kind}",
+        subject_type="Appeal", subject_id=appeal.id,
+    ))  # fmt: skip
     return appeal
+
+
+async def _names(uow: UnitOfWork, student_id: int, mission_id: int) -> tuple[str, str]:
+    found = await uow.session.execute(
+        select(
+            select(User.name).where(User.id == student_id).scalar_subquery(),
+            select(Mission.code).where(Mission.id == mission_id).scalar_subquery(),
+        )
+    )
+    name, code = found.one()
+    return str(name or "a student"), str(code or "a mission")
 
 
 async def review_appeal(

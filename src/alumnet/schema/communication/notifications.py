@@ -35,6 +35,10 @@ class NotificationKind(Enum):
         "verification", description="A degree or academic record verified or rejected."
     )
     GRADE = ev("grade", description="Your work was graded, or returned for revision.")
+    REVIEW = ev(
+        "review",
+        description="For those who decide integrity cases: an appeal or a flag to decide.",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

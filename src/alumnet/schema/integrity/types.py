@@ -121,6 +121,10 @@ class IntegrityFlag(relay.Node):
             return None
         return await visible_user(info, self._raised_by_id)  # type: ignore[no-any-return]
 
+    @strawberry.field(description="The enrolment it concerns (student in mission).")
+    async def enrollment(self, info: Info) -> Annotated[Enrollment, strawberry.lazy(COHORTS)]:
+        return await enrollment_object(info, self._enrollment_id)  # type: ignore[no-any-return]
+
 
 @strawberry.type(description="A student's appeal of a decision.")
 class Appeal(relay.Node):
@@ -150,6 +154,11 @@ class Appeal(relay.Node):
             _by_id(info, AppealModel), node_ids,
             lambda v, row: staff or row.student_id == v.user_id, viewer, cls.from_row,
         )  # fmt: skip
+
+    @strawberry.field(description="The decision appealed.")
+    async def decision(self, info: Info) -> IntegrityDecision | None:
+        row = await _by_id(info, DecisionModel).load(self._decision_id)
+        return IntegrityDecision.from_row(row) if row is not None else None
 
 
 @strawberry.type(description="A manager's integrity decision on an enrolment.")
