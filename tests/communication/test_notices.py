@@ -131,3 +131,53 @@ async def test_staff_see_acknowledgements_live_across_processes(
     event = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert event["payload"]["data"]["noticeAcknowledged"] == {"student": {"name": "S1 Person"}}
     await ws.close()
+
+
+UPDATE = """mutation($i: NoticeUpdateInput!) { noticeUpdate(input: $i) {
+  notice { title bodyHtml editedAt withdrawnAt } userErrors { field code } } }"""
+WITHDRAW = """mutation($i: NoticeWithdrawInput!) { noticeWithdraw(input: $i) {
+  notice { withdrawnAt } userErrors { code } } }"""
+
+
+async def test_a_notice_is_corrected_or_withdrawn_by_its_author_and_staff(
+    programme: Programme,
+) -> None:
+    p = programme
+    notice = (await post(p, "m1"))["notice"]["id"]
+    await ok(p, "s1", ACK, {"i": {"noticeId": notice}}, "noticeAcknowledge")
+    for who in ("m2", "s1"):  # another mentor of the mission, a student
+        refused = await call(p, who, UPDATE, {"i": {"id": notice, "title": "x"}}, "noticeUpdate")
+        assert codes(refused) == ["NOT_FOUND"], who
+    bad = await call(p, "m1", UPDATE, {"i": {"id": notice, "title": ""}}, "noticeUpdate")
+    assert codes(bad) == ["REQUIRED"]
+    # A small correction: marked edited, acknowledgements stay.
+    fixed = await ok(p, "m1", UPDATE, {"i": {"id": notice, "body": "Read **chapter 3**."}},
+                     "noticeUpdate")  # fmt: skip
+    assert fixed["notice"]["editedAt"] and "chapter 3" in fixed["notice"]["bodyHtml"]
+    seen = (await p.gql("s1", STATUS, {"n": notice}))["data"]["node"]
+    assert seen["myAcknowledgement"] == {"reaction": None}
+    # A significant one: everyone is asked again, and told.
+    await ok(p, "sre", UPDATE, {"i": {"id": notice, "title": "Week 2 (moved)",
+                                      "significant": True}}, "noticeUpdate")  # fmt: skip
+    seen = (await p.gql("s1", STATUS, {"n": notice}))["data"]["node"]
+    assert seen["myAcknowledgement"] is None and seen["title"] == "Week 2 (moved)"
+    told = await p.gql("s2", "{ notifications { edges { node { title } } } }")
+    titles = [e["node"]["title"] for e in told["data"]["notifications"]["edges"]]
+    assert "Updated: Week 2 (moved)" in titles
+    # Withdrawn: gone for the audience, kept for its author and staff.
+    assert codes(await call(p, "s1", WITHDRAW, {"i": {"id": notice}}, "noticeWithdraw")) == [
+        "NOT_FOUND"
+    ]
+    await ok(p, "m1", WITHDRAW, {"i": {"id": notice}}, "noticeWithdraw")
+    assert (await p.gql("s1", "{ notices { title } }"))["data"]["notices"] == []
+    assert (await p.gql("s1", STATUS, {"n": notice}))["data"]["node"] is None
+    assert codes(await call(p, "s1", ACK, {"i": {"noticeId": notice}}, "noticeAcknowledge")) == [
+        "NOT_FOUND"
+    ]
+    for who in ("m1", "manager"):
+        kept = await p.gql(who, "{ notices { title withdrawnAt } }")
+        assert [n["title"] for n in kept["data"]["notices"]] == ["Week 2 (moved)"], who
+    again = await call(p, "m1", UPDATE, {"i": {"id": notice, "title": "x"}}, "noticeUpdate")
+    assert codes(again) == ["WITHDRAWN"]
+    reminded = await call(p, "sre", REMIND, {"i": {"noticeId": notice}}, "noticeRemind")
+    assert codes(reminded) == ["WITHDRAWN"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement.common import mentors_mission
@@ -98,12 +98,14 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
     active = select(Enrollment.mission_id).where(
         Enrollment.student_id == me, Enrollment.status == "active"
     )
-    return or_(
+    addressed = or_(
         Notice.mission_id.in_(mentored),
         Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(mentored))),
         Notice.mission_id.in_(active),
         Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(active))),
     )
+    # A withdrawn notice is gone for its audience; its author keeps it, for the record.
+    return or_(and_(addressed, Notice.withdrawn_at.is_(None)), Notice.author_id == me)
 
 
 async def post(
@@ -182,7 +184,7 @@ async def acknowledge(
             )
         )
         in_audience = bool(found.scalar())
-    if notice is None or not in_audience:
+    if notice is None or not in_audience or notice.withdrawn_at is not None:
         raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
     if reaction is not None and reaction not in REACTIONS:
         raise DomainError.of("INVALID", "Unknown reaction.", "reaction")
@@ -219,6 +221,8 @@ async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
     )
     if not may:
         raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
+    if notice.withdrawn_at is not None:
+        raise DomainError.of("WITHDRAWN", "This notice was withdrawn.", "noticeId")
     pending = select(Enrollment.student_id).where(
         audience(notice.mission_id, notice.batch_id),
         Enrollment.student_id.not_in(
@@ -241,3 +245,83 @@ async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
         details={"reminded": sent},
     )
     return sent
+
+
+async def _editable(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> Notice:
+    """A notice its author, or staff who post notices, may correct or withdraw."""
+    viewer.require_user()
+    notice = await uow.session.get(Notice, notice_id, with_for_update=True)
+    if notice is None or not (
+        viewer.can(Permission.NOTICES_POST) or notice.author_id == viewer.user_id
+    ):
+        raise DomainError.of("NOT_FOUND", "No such notice.", "id")
+    if notice.withdrawn_at is not None:
+        raise DomainError.of("WITHDRAWN", "This notice was withdrawn.", "id")
+    return notice
+
+
+async def update(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    notice_id: int,
+    *,
+    title: str | None,
+    body: str | None,
+    priority: str | None,
+    ack_deadline: datetime | None,
+    significant: bool,
+) -> Notice:
+    """Correct a notice (its author, or staff who post notices): its audience sees it marked
+    edited. Acknowledgements stay, unless the change is ``significant``: then everyone is
+    asked again (their acknowledgements go) and told."""
+    notice = await _editable(uow, viewer, notice_id)
+    problems = Problems()
+    posting = check_posting(
+        problems, title=notice.title if title is None else title,
+        body=notice.body_markdown if body is None else body,
+        priority=notice.priority if priority is None else priority,
+    )  # fmt: skip
+    deadline = check_moment(problems, ack_deadline, field="ackDeadline", label="The deadline")
+    if deadline is not None and deadline <= datetime.now(UTC):
+        problems.add("DATE_IN_PAST", "The acknowledgement deadline has passed.", "ackDeadline")
+    problems.raise_if_any()
+    before = (notice.title, notice.body_markdown, notice.priority, notice.ack_deadline)
+    notice.title, notice.body_markdown, notice.body_html = (
+        posting.title,
+        posting.markdown,
+        posting.html,
+    )
+    if priority is not None:
+        notice.priority = priority
+    if deadline is not None:
+        notice.ack_deadline = deadline
+    after = (notice.title, notice.body_markdown, notice.priority, notice.ack_deadline)
+    if after == before:
+        return notice
+    notice.edited_at = datetime.now(UTC)
+    asked_again = 0
+    if significant:
+        await uow.session.execute(delete(NoticeAck).where(NoticeAck.notice_id == notice.id))
+        asked_again = await notify(
+            uow, audience_students(notice),
+            Event(kind="notice", title=f"Updated: {notice.title}",
+                  body=_preview(notice.body_markdown), subject_type="Notice",
+                  subject_id=notice.id, email_text=notice.body_markdown,
+                  email_html=notice.body_html),
+        )  # fmt: skip
+    audit.record(
+        uow, "notice.update", object_type="Notice", object_ids=[notice.id],
+        details={"significant": significant, "notified": asked_again},
+    )  # fmt: skip
+    await uow.session.flush()
+    return notice
+
+
+async def withdraw(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> Notice:
+    """Withdraw a notice (its author, or staff who post notices): hidden from its audience,
+    kept (with its acknowledgements) for the record."""
+    notice = await _editable(uow, viewer, notice_id)
+    notice.withdrawn_at = datetime.now(UTC)
+    audit.record(uow, "notice.withdraw", object_type="Notice", object_ids=[notice.id])
+    await uow.session.flush()
+    return notice

@@ -38,6 +38,10 @@ class Notice(Base):
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it was last corrected (shown as edited), and when it was withdrawn (hidden from
+    # its audience, kept for the record).
+    edited_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
 
 class NoticeAck(Base):

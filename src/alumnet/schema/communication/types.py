@@ -144,6 +144,13 @@ class Notice(relay.Node):
     priority: NoticePriority = strawberry.field(description="How prominent.")
     ack_deadline: datetime | None = strawberry.field(description="Acknowledge by (UTC).")
     posted_at: datetime = strawberry.field(description="When (UTC).")
+    edited_at: datetime | None = strawberry.field(
+        description="When it was last corrected (UTC); null if never: show it as edited."
+    )
+    withdrawn_at: datetime | None = strawberry.field(
+        description="When it was withdrawn (UTC): its audience no longer sees it; its author "
+        "and staff do, for the record."
+    )
     _row: strawberry.Private[Any]
 
     @classmethod
@@ -152,7 +159,8 @@ class Notice(relay.Node):
             id=row.id, kind=NoticeKind(row.kind), title=row.title,
             body_markdown=row.body_markdown, body_html=row.body_html,
             priority=NoticePriority(row.priority), ack_deadline=row.ack_deadline,
-            posted_at=row.created_at, _row=row,
+            posted_at=row.created_at, edited_at=row.edited_at, withdrawn_at=row.withdrawn_at,
+            _row=row,
         )  # fmt: skip
 
     @classmethod
@@ -239,6 +247,7 @@ class NoticeErrorCode(Enum):
     DATE_IN_PAST = ev("DATE_IN_PAST", description="The deadline has passed.")
     REQUIRED = ev("REQUIRED", description="A required value is missing.")
     TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    WITHDRAWN = ev("WITHDRAWN", description="The notice was withdrawn.")
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -266,6 +275,30 @@ class NoticePostInput:
 class NoticePayload:
     notice: Notice | None = strawberry.field(description="The notice.")
     user_errors: list[NoticeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(
+    description="A correction of a notice (its author, or staff who post notices); omitted "
+    "fields stay as they are."
+)
+class NoticeUpdateInput:
+    id: relay.GlobalID = strawberry.field(description="The notice.")
+    title: str | None = strawberry.field(default=None, description="New title.")
+    body: str | None = strawberry.field(default=None, description="New Markdown body.")
+    priority: NoticePriority | None = strawberry.field(default=None, description="New priority.")
+    ack_deadline: datetime | None = strawberry.field(
+        default=None, description="A new acknowledgement deadline (in the future)."
+    )
+    significant: bool = strawberry.field(
+        default=False,
+        description="A change everyone must see: their acknowledgements go, they are told, "
+        "and asked to acknowledge again. Otherwise acknowledgements stay.",
+    )
+
+
+@strawberry.input(description="A notice to withdraw (its author, or staff who post notices).")
+class NoticeWithdrawInput:
+    id: relay.GlobalID = strawberry.field(description="The notice.")
 
 
 @strawberry.input(description="Acknowledge a notice addressed to you, with an optional reaction.")
@@ -326,6 +359,42 @@ class CommunicationMutation:
                 ack_deadline=input.ack_deadline,
             ),
         )  # fmt: skip
+        return NoticePayload(
+            notice=Notice.from_row(found) if found is not None else None,
+            user_errors=user_errors(NoticeError, NoticeErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Correct a notice: shown as edited; a significant change asks everyone "
+        "to acknowledge again."
+    )
+    async def notice_update(
+        self, info: Info, input: Annotated[NoticeUpdateInput, arg("The correction.")]
+    ) -> NoticePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: notices.update(
+                uow, viewer, pk_of(input.id, "Notice", "id"), title=input.title, body=input.body,
+                priority=str(input.priority.value) if input.priority else None,
+                ack_deadline=input.ack_deadline, significant=input.significant,
+            ),
+        )  # fmt: skip
+        return NoticePayload(
+            notice=Notice.from_row(found) if found is not None else None,
+            user_errors=user_errors(NoticeError, NoticeErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Withdraw a notice: hidden from its audience, kept for the record."
+    )
+    async def notice_withdraw(
+        self, info: Info, input: Annotated[NoticeWithdrawInput, arg("The notice.")]
+    ) -> NoticePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info, lambda uow: notices.withdraw(uow, viewer, pk_of(input.id, "Notice", "id"))
+        )
         return NoticePayload(
             notice=Notice.from_row(found) if found is not None else None,
             user_errors=user_errors(NoticeError, NoticeErrorCode, problems),
