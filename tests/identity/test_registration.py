@@ -139,3 +139,79 @@ async def test_registration_is_throttled_per_client_address(api: Api) -> None:
     assert refused["accepted"] is False and refused["userErrors"][0]["code"] == "THROTTLED"
     elsewhere = await register(api.from_address("192.0.2.44"), "one-more@example.org")
     assert elsewhere == {"accepted": True, "userErrors": []}
+
+
+EMAIL_CHANGE = """mutation($e: String!, $p: String!) { emailChangeRequest(input:
+  {newEmail: $e, password: $p}) { accepted userErrors { field code } } }"""
+EMAIL_CONFIRM = """mutation($t: String!) { emailChangeConfirm(input: {token: $t}) {
+  user { email emailVerified } userErrors { code } } }"""
+
+
+async def test_an_address_changes_only_once_the_new_one_confirms(api: Api) -> None:
+    _, token = await api.create_user("ada@example.org", ["ALUMNUS"])
+    await api.create_user("taken@example.org", ["ALUMNUS"])
+    for new, password, code in (
+        ("taken@example.org", PASSWORD, "EMAIL_TAKEN"),
+        ("ADA@example.org", PASSWORD, "SAME_ADDRESS"),
+        ("not an address", PASSWORD, "INVALID_EMAIL"),
+        ("new@example.org", "a wrong one", "INVALID_PASSWORD"),
+    ):
+        body = await api.gql(EMAIL_CHANGE, {"e": new, "p": password}, token=token)
+        assert body["data"]["emailChangeRequest"]["userErrors"][0]["code"] == code, new
+    asked = await api.gql(EMAIL_CHANGE, {"e": "new@example.org", "p": PASSWORD}, token=token)
+    assert asked["data"]["emailChangeRequest"] == {"accepted": True, "userErrors": []}
+    await api.run_jobs()
+    # Nothing changed yet: the old address still signs in; the new one got the link.
+    assert (await api.gql("{ viewer { email } }", token=token))["data"]["viewer"] == {
+        "email": "ada@example.org"
+    }
+    [link] = api.mailbox.to("new@example.org")
+    confirmed = await api.gql(EMAIL_CONFIRM, {"t": token_in(link)})
+    assert confirmed["data"]["emailChangeConfirm"] == {
+        "user": {"email": "new@example.org", "emailVerified": True},
+        "userErrors": [],
+    }
+    again = await api.gql(EMAIL_CONFIRM, {"t": token_in(link)})
+    assert again["data"]["emailChangeConfirm"]["userErrors"] == [{"code": "INVALID_TOKEN"}]
+    await api.run_jobs()
+    assert any("is now new@example.org" in m for m in api.mailbox.to("ada@example.org"))
+    await api.sign_in("new@example.org")
+
+
+async def test_a_password_change_is_told_by_email(api: Api) -> None:
+    _, token = await api.create_user("ada@example.org", ["ALUMNUS"])
+    changed = await api.gql(
+        """mutation($c: String!, $n: String!) { passwordChange(input:
+        {currentPassword: $c, newPassword: $n}) { changed } }""",
+        {"c": PASSWORD, "n": "a different passphrase"},
+        token=token,
+    )
+    assert changed["data"]["passwordChange"]["changed"] is True
+    await api.run_jobs()
+    assert any("password of your alumnet account was changed" in m
+               for m in api.mailbox.to("ada@example.org"))  # fmt: skip
+
+
+async def test_an_administrator_deletes_an_account_with_a_reason(api: Api) -> None:
+    student_id, student = await api.create_user("gone@example.org", ["STUDENT"])
+    admin_id, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    _, manager = await api.create_user("manager@example.org", ["MANAGER"])
+    delete = """mutation($u: ID!, $r: String!) { userDelete(input: {userId: $u, reason: $r}) {
+      deleted userErrors { field code } } }"""
+    refused = await api.gql(delete, {"u": student_id, "r": "Asked by phone."}, token=manager)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    no_reason = await api.gql(delete, {"u": student_id, "r": " "}, token=admin)
+    assert no_reason["data"]["userDelete"]["userErrors"][0]["code"] == "REQUIRED"
+    itself = await api.gql(delete, {"u": admin_id, "r": "x"}, token=admin)
+    assert itself["data"]["userDelete"]["userErrors"][0]["code"] == "INVALID"
+    done = await api.gql(delete, {"u": student_id, "r": "Asked by phone."}, token=admin)
+    assert done["data"]["userDelete"] == {"deleted": True, "userErrors": []}
+    assert (await api.post("{ viewer { id } }", token=student)).status_code == 401
+    audit = await api.gql(
+        '{ auditEvents(filter: {actions: ["user.delete"]}) { edges { node { details } } } }',
+        token=admin,
+    )
+    [event] = audit["data"]["auditEvents"]["edges"]
+    assert event["node"]["details"] == {"reason": "Asked by phone."}
+    twice = await api.gql(delete, {"u": student_id, "r": "again"}, token=admin)
+    assert twice["data"]["userDelete"]["userErrors"][0]["code"] == "NOT_FOUND"

@@ -13,10 +13,15 @@ EMAIL_BATCH = 100
 
 
 async def queue_email(
-    uow: UnitOfWork, *, user: User, template: str, subject: str, body: str
+    uow: UnitOfWork, *, user: User, template: str, subject: str, body: str, to: str | None = None
 ) -> OutboundEmail:
+    """An e-mail to ``user`` (at ``to``, when it must go to another address of theirs)."""
     email = OutboundEmail(
-        user_id=user.id, to_address=user.email, subject=subject, text_body=body, template=template
+        user_id=user.id,
+        to_address=to or user.email,
+        subject=subject,
+        text_body=body,
+        template=template,
     )
     uow.session.add(email)
     await uow.session.flush()
@@ -120,4 +125,33 @@ def signin_failures_body(user: User, count: int) -> str:
         "guessing down rather than locking you out.\n\n"
         "If it was you, there is nothing to do. If it was not, choose a long password you use "
         "nowhere else (passwordChange, or passwordResetRequest).\n"
+    )
+
+
+def password_changed_body(user: User) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        "The password of your alumnet account was changed. Your other sessions have ended, "
+        "and your personal access tokens no longer work.\n\n"
+        "If you did not do this, reset your password at once (passwordResetRequest) and "
+        "tell your administrator.\n"
+    )
+
+
+def email_change_body(settings: Settings, user: User, new_email: str, token: str) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        f"To use {new_email} for your alumnet account, open this link:\n\n"
+        f"{_link(settings, '/confirm-email', token)}\n\n"
+        f"or send this token with the emailChangeConfirm mutation:\n\n{token}\n\n"
+        "If you did not ask for this, ignore this message: nothing changes.\n"
+    )
+
+
+def email_changed_body(user: User, new_email: str) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        f"The e-mail address of your alumnet account is now {new_email}; e-mails go there "
+        "from now on.\n\n"
+        "If you did not do this, reset your password and tell your administrator.\n"
     )

@@ -47,6 +47,7 @@ _EMAIL_RE = re.compile(
 
 PURPOSE_VERIFY = "email_verify"
 PURPOSE_RESET = "password_reset"
+PURPOSE_EMAIL_CHANGE = "email_change"
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -147,7 +148,9 @@ async def _email_taken(uow: UnitOfWork, email: str, *, except_id: int | None = N
     return bool((await uow.session.execute(query)).scalar_one())
 
 
-async def _new_one_time_token(uow: UnitOfWork, user: User, purpose: str, ttl_seconds: int) -> str:
+async def _new_one_time_token(
+    uow: UnitOfWork, user: User, purpose: str, ttl_seconds: int, new_email: str | None = None
+) -> str:
     token = new_secret()
     uow.session.add(
         OneTimeToken(
@@ -155,6 +158,7 @@ async def _new_one_time_token(uow: UnitOfWork, user: User, purpose: str, ttl_sec
             purpose=purpose,
             token_hash=digest(token),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+            new_email=new_email,
         )
     )
     return token
@@ -707,10 +711,67 @@ async def change_password(
         .values(revoked_at=datetime.now(UTC), revoked_reason="password_change")
     )
     await revoke_all_personal_access_tokens(uow, user, "password_change")
+    await mail.queue_email(
+        uow, user=user, template="password_changed",
+        subject="Your alumnet password was changed", body=mail.password_changed_body(user),
+    )  # fmt: skip
     # Guesses at the old password no longer matter.
     await rt.failures.clear(f"signin:account:{user.email_lower}")
     await rt.failures.clear(f"signin:slow:{user.email_lower}")
     audit.record(uow, "user.password_change", object_type="User", object_ids=[me], actor_id=me)
+    return user
+
+
+async def request_email_change(
+    rt: Runtime, uow: UnitOfWork, viewer: Viewer, new_email: str, password: str
+) -> None:
+    """Ask to change one's e-mail address (the password is asked): a link goes to the new
+    address, and the change happens when it is followed (``confirm_email_change``)."""
+    me = viewer.require_user()
+    if viewer.session_id is None:
+        raise DomainError.of(
+            "SIGN_IN_REQUIRED", "Change your address while signed in, not with a token."
+        )
+    await confirm_identity(rt, uow, viewer, password or "-")
+    problems = Problems()
+    email = check_email(problems, new_email, field="newEmail")
+    problems.raise_if_any()
+    user = await _target(uow, me)
+    if normalise_email(email) == user.email_lower:
+        raise DomainError.of("SAME_ADDRESS", "That is your address already.", "newEmail")
+    if await _email_taken(uow, email, except_id=me):
+        raise DomainError.of("EMAIL_TAKEN", "Another account has this address.", "newEmail")
+    token = await _new_one_time_token(
+        uow, user, PURPOSE_EMAIL_CHANGE, rt.settings.email_token_ttl_seconds, new_email=email
+    )
+    await mail.queue_email(
+        uow, user=user, to=email, template="email_change",
+        subject="Confirm your new alumnet e-mail address",
+        body=mail.email_change_body(rt.settings, user, email, token),
+    )  # fmt: skip
+    audit.record(uow, "user.email_change_request", object_type="User", object_ids=[me],
+                 actor_id=me)  # fmt: skip
+
+
+async def confirm_email_change(uow: UnitOfWork, token: str) -> User:
+    """Follow the link sent to the new address: the account takes it (confirmed), and the
+    old address is told."""
+    row = await _consume(uow, token, PURPOSE_EMAIL_CHANGE)
+    user = await _target(uow, row.user_id)
+    if user.status != ACTIVE or not row.new_email:
+        raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")
+    if await _email_taken(uow, row.new_email, except_id=user.id):
+        raise DomainError.of("EMAIL_TAKEN", "Another account has this address now.", "token")
+    old = user.email
+    await mail.queue_email(
+        uow, user=user, template="email_changed",
+        subject="Your alumnet e-mail address was changed",
+        body=mail.email_changed_body(user, row.new_email),
+    )  # fmt: skip
+    user.email, user.email_lower = row.new_email, normalise_email(row.new_email)
+    user.email_verified_at = user.updated_at = datetime.now(UTC)
+    audit.record(uow, "user.email_change", object_type="User", object_ids=[user.id],
+                 actor_id=user.id, details={"from": old, "to": user.email})  # fmt: skip
     return user
 
 

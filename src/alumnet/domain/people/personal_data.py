@@ -15,9 +15,9 @@ from sqlalchemy import delete, func, or_, select, update
 
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Viewer
+from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import password_matches
 from alumnet.domain.people.merge import user_columns
 from alumnet.domain.runtime import Runtime
@@ -178,6 +178,32 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
         rt, user.password_hash, password or ""
     ):
         raise DomainError.of("WRONG_PASSWORD", "The password is not right.", "password")
+    await erase_user(uow, user)
+    uow.actor_id = me
+    audit.record(uow, "personal_data.erase", object_type="User", object_ids=[me])
+
+
+async def delete_user(uow: UnitOfWork, viewer: Viewer, user_id: int, reason: str) -> None:
+    """An administrator's deletion of someone's account (`users:manage`): the erasure a
+    person may ask for themselves, with the reason audited."""
+    me = viewer.require(Permission.USERS_MANAGE)
+    problems = Problems()
+    why = check_text(problems, reason, field="reason", max_length=500, min_length=1,
+                     label="The reason")  # fmt: skip
+    problems.raise_if_any()
+    if user_id == me:
+        raise DomainError.of("INVALID", "Erase your own account with personalDataErase.", "userId")
+    user = await uow.session.get(User, user_id, with_for_update=True)
+    if user is None or user.status == "deleted":
+        raise DomainError.of("NOT_FOUND", "No such user.", "userId")
+    await erase_user(uow, user)
+    audit.record(uow, "user.delete", object_type="User", object_ids=[user_id],
+                 details={"reason": why})  # fmt: skip
+
+
+async def erase_user(uow: UnitOfWork, user: User) -> None:
+    """Anonymise ``user``, as ``erase`` describes."""
+    me = user.id
     session = uow.session
     for model, column in (
         (Profile, Profile.user_id), (Degree, Degree.user_id),
@@ -249,5 +275,3 @@ async def erase(rt: Runtime, uow: UnitOfWork, viewer: Viewer, password: str | No
     user.email_verified_at = None
     user.status = "deleted"
     user.updated_at = datetime.now(UTC)
-    uow.actor_id = me
-    audit.record(uow, "personal_data.erase", object_type="User", object_ids=[me])

@@ -318,6 +318,54 @@ class PasswordChangePayload:
     user_errors: list[PasswordChangeError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.enum(description="Why an e-mail change failed.")
+class EmailChangeErrorCode(Enum):
+    INVALID_EMAIL = ev("INVALID_EMAIL", description="Not an e-mail address.")
+    REQUIRED = ev("REQUIRED", description="A required value is empty.")
+    TOO_LONG = ev("TOO_LONG", description="A value is longer than allowed.")
+    SAME_ADDRESS = ev("SAME_ADDRESS", description="That is your address already.")
+    EMAIL_TAKEN = ev("EMAIL_TAKEN", description="Another account has this address.")
+    INVALID_PASSWORD = ev("INVALID_PASSWORD", description="The password is incorrect.")
+    PASSWORD_REQUIRED = ev("PASSWORD_REQUIRED", description="Your password is missing.")
+    THROTTLED = ev("THROTTLED", description="Too many wrong passwords: wait a little.")
+    SIGN_IN_REQUIRED = ev(
+        "SIGN_IN_REQUIRED", description="Addresses are changed while signed in, not with a token."
+    )
+    INVALID_TOKEN = ev("INVALID_TOKEN", description="Unknown, used or expired link.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with an e-mail change.")
+class EmailChangeError(UserError):
+    code: EmailChangeErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="The address to use from now on, and your password.")
+class EmailChangeRequestInput:
+    new_email: str = strawberry.field(description="The new address.")
+    password: str = strawberry.field(description="Your password.")
+
+
+@strawberry.type(description="Whether the confirmation link is on its way.")
+class EmailChangeRequestPayload:
+    accepted: bool = strawberry.field(
+        description="True when a link went to the new address: the change happens when it is "
+        "followed (emailChangeConfirm)."
+    )
+    user_errors: list[EmailChangeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="The token sent to the new address.")
+class EmailChangeConfirmInput:
+    token: str = strawberry.field(description="The token exactly as e-mailed.")
+
+
+@strawberry.type(description="The account with its new address, or why it did not change.")
+class EmailChangeConfirmPayload:
+    user: User | None = strawberry.field(description="The account, with its new address.")
+    user_errors: list[EmailChangeError] = strawberry.field(description="Empty on success.")
+
+
 # --- user administration ---------------------------------------------------------------------
 
 
@@ -631,6 +679,40 @@ class IdentityMutation:
         return PasswordChangePayload(
             changed=not problems,
             user_errors=user_errors(PasswordChangeError, PasswordChangeErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Change your e-mail address (your password is asked): a link goes to the "
+        "new address, and the change happens when it is followed."
+    )
+    async def email_change_request(
+        self, info: Info, input: Annotated[EmailChangeRequestInput, _input("The new address.")]
+    ) -> EmailChangeRequestPayload:
+        rt, viewer = info.context.runtime, info.context.viewer
+        _, problems = await run_in_transaction(
+            info,
+            lambda uow: users.request_email_change(
+                rt, uow, viewer, input.new_email, input.password
+            ),
+        )
+        return EmailChangeRequestPayload(
+            accepted=not problems,
+            user_errors=user_errors(EmailChangeError, EmailChangeErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Confirm a new e-mail address with the token sent to it; the old address "
+        "is told."
+    )
+    async def email_change_confirm(
+        self, info: Info, input: Annotated[EmailChangeConfirmInput, _input("The token.")]
+    ) -> EmailChangeConfirmPayload:
+        user, problems = await run_in_transaction(
+            info, lambda uow: users.confirm_email_change(uow, input.token)
+        )
+        return EmailChangeConfirmPayload(
+            user=_user(user),
+            user_errors=user_errors(EmailChangeError, EmailChangeErrorCode, problems),
         )
 
     @strawberry.mutation(

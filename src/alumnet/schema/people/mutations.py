@@ -13,6 +13,7 @@ from strawberry import relay
 from alumnet.domain.people import degrees, duplicates, merge, personal_data, profiles, social
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
+from alumnet.schema.identity.mutations import UserAdminError, UserAdminErrorCode
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import visible_user
 from alumnet.schema.ops.types import Job, job_node
@@ -293,6 +294,20 @@ class PersonalDataErasePayload:
     user_errors: list[ProfileError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.input(description="An account to delete, and why (user managers).")
+class UserDeleteInput:
+    user_id: relay.GlobalID = strawberry.field(description="The user.")
+    reason: str = strawberry.field(description="Why, for the audit log (at most 500 characters).")
+
+
+@strawberry.type(description="Whether the account was deleted.")
+class UserDeletePayload:
+    deleted: bool = strawberry.field(
+        description="True once done: the person's data is erased as `personalDataErase` does."
+    )
+    user_errors: list[UserAdminError] = strawberry.field(description="Empty on success.")
+
+
 def _user_or_me(info: Info, gid: relay.GlobalID | None) -> int:
     if gid is None:
         return info.context.viewer.require_user()
@@ -506,6 +521,26 @@ class PeopleMutation:
             info, lambda uow: personal_data.erase(rt, uow, viewer, input.password)
         )
         return PersonalDataErasePayload(erased=not problems, user_errors=_errors(problems))
+
+    @strawberry.mutation(
+        description="Delete someone's account (needs `users:manage`): their personal data is "
+        "erased as `personalDataErase` does, what they took part in stays anonymous, and the "
+        "reason is audited."
+    )
+    async def user_delete(
+        self, info: Info, input: Annotated[UserDeleteInput, arg("Who and why.")]
+    ) -> UserDeletePayload:
+        viewer = info.context.viewer
+        _, problems = await run_in_transaction(
+            info,
+            lambda uow: personal_data.delete_user(
+                uow, viewer, pk_of(input.user_id, "User", "userId"), input.reason
+            ),
+        )
+        return UserDeletePayload(
+            deleted=not problems,
+            user_errors=user_errors(UserAdminError, UserAdminErrorCode, problems),
+        )
 
 
 def _owner(found: Any) -> int | None:
