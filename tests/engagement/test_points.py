@@ -11,6 +11,7 @@ from tests.cohorts.conftest import ENROLL
 from tests.engagement.conftest import RULES, SUBMIT, Programme, call, codes, ok, points_of
 from tests.engagement.test_submissions import SUBMIT as HAND_IN
 from tests.engagement.test_submissions import assignment
+from tests.integrity.test_integrity import DECIDE
 
 MEETING = """mutation($i: MeetingCreateInput!) { meetingCreate(input: $i) {
   meeting { id topic mentor { name } } userErrors { field code message } } }"""
@@ -218,3 +219,62 @@ async def test_a_roster_with_standing_costs_the_same_statements_for_more_student
     many, body = await p.api.sql_count(query, {"m": p.ids["ma"]}, p.tokens["sre"])
     assert len(body["data"]["node"]["enrollments"]["edges"]) == 6
     assert many == few
+
+
+AWARD = """mutation($i: PointsAwardInput!) { pointsAward(input: $i) {
+  points userErrors { field code } } }"""
+
+
+async def test_points_awarded_and_deducted_by_hand(programme: Programme) -> None:
+    p = programme
+    given = {"enrollmentId": p.ids["e_s1_ma"], "points": 5, "category": "Participation",
+             "reason": "Led the stand-up."}  # fmt: skip
+    for who, change, code in (
+        ("m2", {}, "NOT_FOUND"),  # mentors s1 in another mission only
+        ("s1", {}, "NOT_FOUND"),
+        ("m1", {"category": "Bravery"}, "UNKNOWN_CATEGORY"),
+        ("m1", {"points": 0}, "OUT_OF_RANGE"),
+        ("m1", {"points": 1001}, "OUT_OF_RANGE"),
+        ("m1", {"reason": " "}, "REQUIRED"),
+    ):
+        refused = await call(p, who, AWARD, {"i": {**given, **change}}, "pointsAward")
+        assert codes(refused) == [code], (who, change)
+    assert (await points_of(p, "s1", p.ids["e_s1_ma"]))["points"] == 0
+    assert (await ok(p, "m1", AWARD, {"i": given}, "pointsAward"))["points"] == 5
+    docked = {**given, "points": -2, "category": "conduct", "reason": "Late twice."}
+    assert (await ok(p, "sre", AWARD, {"i": docked}, "pointsAward"))["points"] == 3
+    standing = await p.gql(
+        "s1",
+        """query($e: ID!) { node(id: $e) { ... on Enrollment {
+      points pointEntries { points reason category note } } } }""",
+        {"e": p.ids["e_s1_ma"]},
+    )
+    entries = standing["data"]["node"]["pointEntries"]
+    assert entries[:2] == [
+        {"points": -2, "reason": "DEDUCTION", "category": "conduct", "note": "Late twice."},
+        {"points": 5, "reason": "AWARD", "category": "participation",
+         "note": "Led the stand-up."},
+    ]  # fmt: skip
+    told = await p.gql("s1", "{ notifications { edges { node { kind title } } } }")
+    assert {"kind": "POINTS", "title": "+5 points: participation"} in [
+        e["node"] for e in told["data"]["notifications"]["edges"]
+    ]
+    # Each mission names its own categories.
+    await ok(p, "admin", RULES, {"i": {"missionId": p.ids["ma"],
+                                       "rewardCategories": ["Team spirit"]}},
+             "engagementRulesUpdate")  # fmt: skip
+    spirit = {**given, "category": "team SPIRIT"}
+    assert (await ok(p, "m1", AWARD, {"i": spirit}, "pointsAward"))["points"] == 8
+    old = await call(p, "m1", AWARD, {"i": given}, "pointsAward")
+    assert codes(old) == ["UNKNOWN_CATEGORY"]
+    # Recalculation leaves what was given by hand alone.
+    await ok(p, "manager", """mutation($m: ID!) { pointsRecalculate(input: {missionId: $m}) {
+      job { id } userErrors { code } } }""", {"m": p.ids["ma"]}, "pointsRecalculate")  # fmt: skip
+    await p.api.run_jobs()
+    assert (await points_of(p, "s1", p.ids["e_s1_ma"]))["points"] == 8
+    # A banned student gains nothing, but may lose points.
+    ban = {"enrollmentId": p.ids["e_s1_ma"], "kind": "BAN", "reason": "Copied."}
+    await ok(p, "manager", DECIDE, {"i": ban}, "integrityDecide")
+    refused = await call(p, "m1", AWARD, {"i": spirit}, "pointsAward")
+    assert codes(refused) == ["ACCESS_RESTRICTED"]
+    await ok(p, "m1", AWARD, {"i": {**spirit, "points": -1}}, "pointsAward")

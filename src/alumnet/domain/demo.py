@@ -329,3 +329,34 @@ async def seed_work(uow: UnitOfWork) -> None:
             await assignments.submit(uow, student, quiz.id, content=None)
     # The quiz is due now: work handed in later counts as late.
     quiz.due_at = now - timedelta(minutes=1)
+    await seed_cases(uow, mission_id, manager, mentor, list(mentees))
+
+
+async def seed_cases(
+    uow: UnitOfWork, mission_id: int, manager: Viewer, mentor: Viewer, mentees: list[int]
+) -> None:
+    """Points given by hand, and an integrity case whose appeal waits in the managers'
+    queue (a flag raised by mentor@, a warning, the student's appeal)."""
+    from alumnet.domain.engagement import rewards
+    from alumnet.domain.integrity import decisions
+
+    enrolments = dict(
+        (await uow.session.execute(
+            select(Enrollment.student_id, Enrollment.id).where(
+                Enrollment.mission_id == mission_id, Enrollment.student_id.in_(mentees))
+        )).all()
+    )  # fmt: skip
+    first, other = mentees[0], mentees[-1]
+    await rewards.award(uow, mentor, enrolments[first], points_given=3,
+                        category="participation", reason="Ran the first stand-up.")  # fmt: skip
+    flag = await decisions.raise_flag(
+        uow, mentor, enrolments[other], kind="plagiarism",
+        evidence="Two paragraphs of the essay match a blog post word for word.",
+    )  # fmt: skip
+    warning = await decisions.decide(uow, manager, enrolments[other], decisions.DecisionInput(
+        kind="warn", reason="Cite what you quote.", flag_id=flag.id,
+    ))  # fmt: skip
+    student = Viewer(user_id=other, roles=frozenset({Role.STUDENT}))
+    await decisions.submit_appeal(
+        uow, student, warning.id, statement="I quoted the post and linked it at the end."
+    )

@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Channels] = {
     "verification": Channels(in_app=True, email=True, digest=False),
     # For those who decide integrity cases: an appeal or a flag waiting for a decision.
     "review": Channels(in_app=True, email=False, digest=True),
+    # Points awarded or deducted by hand, with the reason.
+    "points": Channels(in_app=True, email=False, digest=True),
     # Work graded, or returned for revision.
     "grade": Channels(in_app=True, email=True, digest=False),
 }

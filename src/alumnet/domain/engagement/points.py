@@ -57,6 +57,7 @@ async def award(
     source_type: str,
     source_id: int | None,
     note: str | None = None,
+    category: str | None = None,
 ) -> None:
     """One ledger entry and the enrolment's total, in the caller's transaction."""
     if points == 0:
@@ -65,8 +66,8 @@ async def award(
         _AWARD,
         {"mission_id": mission_id, "enrollment_id": enrollment_id, "student_id": student_id,
          "points": points, "reason": reason, "source_type": source_type,
-         "source_id": source_id, "note": note, "created_by_id": uow.actor_id,
-         "created_at": datetime.now(UTC)},
+         "source_id": source_id, "note": note, "category": category,
+         "created_by_id": uow.actor_id, "created_at": datetime.now(UTC)},
     )  # fmt: skip
     await uow.session.execute(_ADD_TO_TOTAL, {"enrollment_id": enrollment_id, "points": points})
 
@@ -75,7 +76,8 @@ async def award(
 _AWARD = insert(PointEntry).values(
     {name: bindparam(name)
      for name in ("mission_id", "enrollment_id", "student_id", "points", "reason",
-                  "source_type", "source_id", "note", "created_by_id", "created_at")}
+                  "source_type", "source_id", "note", "category", "created_by_id",
+                  "created_at")}
 )  # fmt: skip
 _ADD_TO_TOTAL = (
     update(Enrollment)
@@ -111,6 +113,11 @@ async def award_many(
         .where(Enrollment.id.in_(sorted({e for e, _, _ in awards})))
         .values(points=Enrollment.points + points)
     )
+
+
+def total_of(enrollment_id: int) -> Any:
+    """An enrolment's points, as a SELECT."""
+    return select(Enrollment.points).where(Enrollment.id == enrollment_id)
 
 
 def expected_points(mission_id: int, rules: Rules) -> Any:

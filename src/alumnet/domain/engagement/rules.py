@@ -33,12 +33,24 @@ class Rules:
     meeting_points: int = 2
     on_time_percent: int = 100
     late_percent: int = 50
+    reward_categories: tuple[str, ...] = (
+        "participation", "helping others", "leadership", "initiative", "conduct",
+    )  # fmt: skip
 
     @classmethod
     def from_row(cls, row: Any | None) -> Rules:
         if row is None:
             return DEFAULT
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        given = {f.name: getattr(row, f.name) for f in fields(cls)}
+        categories = given.pop("reward_categories")
+        if categories:
+            given["reward_categories"] = tuple(categories)
+        return cls(**given)
+
+    def category(self, given: str) -> str | None:
+        """One of the reward categories, as the mission names it (any case), or None."""
+        wanted = given.strip().lower()
+        return next((c for c in self.reward_categories if c.lower() == wanted), None)
 
     def attendance_kind(self, mission_status: str) -> str:
         return str(getattr(self, f"attendance_when_{mission_status}", "none"))
@@ -109,6 +121,8 @@ async def update_rules(
     for name in POINT_FIELDS:
         if name in given and not 0 <= int(given[name]) <= POINTS_MAX:
             problems.add("OUT_OF_RANGE", "Points and percentages are 0 to 10,000.", _camel(name))
+    if "reward_categories" in given:
+        given["reward_categories"] = _categories(problems, given["reward_categories"])
     problems.raise_if_any()
     row = await uow.session.get(EngagementRules, mission_id, with_for_update=True)
     before = Rules.from_row(row)
@@ -150,6 +164,27 @@ async def request_recalculation(uow: UnitOfWork, viewer: Viewer, mission_id: int
         details={"job": job.id},
     )  # fmt: skip
     return job.id
+
+
+CATEGORIES_MAX = 30
+CATEGORY_MAX = 50
+
+
+def _categories(problems: Problems, given: list[str]) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for name in given:
+        text = " ".join(name.split())
+        if not 0 < len(text) <= CATEGORY_MAX:
+            problems.add("INVALID", f"A category is 1 to {CATEGORY_MAX} characters.",
+                         "rewardCategories")  # fmt: skip
+        elif text.lower() in {c.lower() for c in cleaned}:
+            problems.add("INVALID", f"{text!r} is given twice.", "rewardCategories")
+        else:
+            cleaned.append(text)
+    if not 0 < len(cleaned) <= CATEGORIES_MAX:
+        problems.add("OUT_OF_RANGE", f"Give 1 to {CATEGORIES_MAX} categories.",
+                     "rewardCategories")  # fmt: skip
+    return tuple(cleaned)
 
 
 def _camel(name: str) -> str:

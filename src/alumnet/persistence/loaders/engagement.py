@@ -297,6 +297,7 @@ async def point_entries_by_enrollment_id(
             PointEntry.points,
             PointEntry.reason,
             PointEntry.note,
+            PointEntry.category,
             PointEntry.created_at,
             func.row_number()
             .over(partition_by=PointEntry.enrollment_id, order_by=PointEntry.id.desc())

@@ -32,6 +32,8 @@ class EngagementRules(Base):
     meeting_points: Mapped[int] = mapped_column(default=2)
     on_time_percent: Mapped[int] = mapped_column(default=100)
     late_percent: Mapped[int] = mapped_column(default=50)
+    # What staff and mentors award or deduct points for by hand; null: the defaults.
+    reward_categories: Mapped[list[str] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -211,8 +213,10 @@ class PointEntry(Base):
     student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     points: Mapped[int]
     # attendance, meeting, submission_on_time, submission_late, correction, recalculation,
-    # penalty.
+    # penalty, grade, resubmission, award, deduction.
     reason: Mapped[str] = mapped_column(String(24))
+    # For points awarded or deducted by hand: one of the mission's reward categories.
+    category: Mapped[str | None] = mapped_column(String(50))
     # What the entry is about: attendance / meeting / submission and that row's id.
     source_type: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[int | None] = mapped_column(BigId)

@@ -35,6 +35,7 @@ class NotificationKind(Enum):
         "verification", description="A degree or academic record verified or rejected."
     )
     GRADE = ev("grade", description="Your work was graded, or returned for revision.")
+    POINTS = ev("points", description="Points awarded to you, or deducted, by hand.")
     REVIEW = ev(
         "review",
         description="For those who decide integrity cases: an appeal or a flag to decide.",

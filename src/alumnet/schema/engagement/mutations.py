@@ -10,7 +10,14 @@ import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
 
-from alumnet.domain.engagement import assignments, attendance, grading, meetings, rules
+from alumnet.domain.engagement import (
+    assignments,
+    attendance,
+    grading,
+    meetings,
+    rewards,
+    rules,
+)
 from alumnet.schema.context import Info
 from alumnet.schema.engagement.types import (
     Assignment,
@@ -281,6 +288,45 @@ class SubmissionPayload:
     user_errors: list[AssignmentError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.enum(description="Why `pointsAward` failed.")
+class PointsAwardErrorCode(Enum):
+    NOT_FOUND = ev(
+        "NOT_FOUND", description="No such enrolment (for mentors: not one of your mentees')."
+    )
+    OUT_OF_RANGE = ev("OUT_OF_RANGE", description="Award or deduct 1 to 1,000 points.")
+    UNKNOWN_CATEGORY = ev("UNKNOWN_CATEGORY", description="Not one of the mission's categories.")
+    ACCESS_RESTRICTED = ev(
+        "ACCESS_RESTRICTED", description="The student is banned or delisted: no awards."
+    )
+    REQUIRED = ev("REQUIRED", description="The reason is missing.")
+    TOO_LONG = ev("TOO_LONG", description="The reason is too long.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a `pointsAward` input.")
+class PointsAwardError(UserError):
+    code: PointsAwardErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(
+    description="Points awarded (positive) or deducted (negative) by hand, by staff or one of "
+    "the student's mentors in the mission."
+)
+class PointsAwardInput:
+    enrollment_id: relay.GlobalID = strawberry.field(description="The student's enrolment.")
+    points: int = strawberry.field(description="-1,000 to 1,000, not 0.")
+    category: str = strawberry.field(
+        description="One of the mission's categories (`engagementRules.rewardCategories`)."
+    )
+    reason: str = strawberry.field(description="Why, for the student (at most 500 characters).")
+
+
+@strawberry.type(description="The student's points now, or why nothing changed.")
+class PointsAwardPayload:
+    points: int | None = strawberry.field(description="The enrolment's points now.")
+    user_errors: list[PointsAwardError] = strawberry.field(description="Empty on success.")
+
+
 @strawberry.enum(description="Why `submissionGrade` failed.")
 class GradeErrorCode(Enum):
     NOT_FOUND = ev(
@@ -420,6 +466,10 @@ class EngagementRulesUpdateInput:
         default=None, description="0 to 10,000."
     )
     late_submission_percent: int | None = strawberry.field(default=None, description="0 to 10,000.")
+    reward_categories: list[str] | None = strawberry.field(
+        default=None,
+        description="The categories of points given by hand (1 to 30, each at most 50 characters).",
+    )
 
 
 @strawberry.type(description="The rules as changed, or why nothing changed.")
@@ -623,6 +673,26 @@ class EngagementMutation:
         )
 
     @strawberry.mutation(
+        description="Award or deduct points by hand, in one of the mission's categories, with "
+        "a reason (staff with `engagement:manage`, or the student's mentors in the mission); "
+        "the student is told."
+    )
+    async def points_award(
+        self, info: Info, input: Annotated[PointsAwardInput, arg("The award.")]
+    ) -> PointsAwardPayload:
+        viewer = info.context.viewer
+        total, problems = await run_in_transaction(
+            info,
+            lambda uow: rewards.award(
+                uow, viewer, pk_of(input.enrollment_id, "Enrollment", "enrollmentId"),
+                points_given=input.points, category=input.category, reason=input.reason,
+            ),
+        )  # fmt: skip
+        return PointsAwardPayload(
+            points=total, user_errors=user_errors(PointsAwardError, PointsAwardErrorCode, problems)
+        )
+
+    @strawberry.mutation(
         description="Grade a submission, or return it for revision (staff with "
         "`engagement:manage`, or the student's mentors in the mission); the student is told, "
         "and the mark becomes the points the work earns."
@@ -695,6 +765,7 @@ class EngagementMutation:
             "meeting_points": input.meeting_points,
             "on_time_percent": input.on_time_submission_percent,
             "late_percent": input.late_submission_percent,
+            "reward_categories": input.reward_categories,
         }
         found, problems = await run_in_transaction(
             info,

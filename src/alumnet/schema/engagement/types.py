@@ -158,6 +158,10 @@ class PointReason(Enum):
     RESUBMISSION = ev(
         "resubmission", description="Work handed in again: on time or late by its new deadline."
     )
+    AWARD = ev("award", description="Points awarded by hand, in a category, with a reason.")
+    DEDUCTION = ev(
+        "deduction", description="Points deducted by hand, in a category, with a reason."
+    )
 
 
 @strawberry.type(description="A mission's engagement settings and point rules.")
@@ -180,6 +184,9 @@ class EngagementRules:
     late_submission_percent: int = strawberry.field(
         description="Percent of an assignment's maximum points for a late submission."
     )
+    reward_categories: list[str] = strawberry.field(
+        description="What staff and mentors award or deduct points for by hand (`pointsAward`)."
+    )
 
     @classmethod
     def of(cls, rules: Rules) -> Self:
@@ -193,6 +200,7 @@ class EngagementRules:
             meeting_points=rules.meeting_points,
             on_time_submission_percent=rules.on_time_percent,
             late_submission_percent=rules.late_percent,
+            reward_categories=list(rules.reward_categories),
         )
 
 
@@ -512,6 +520,9 @@ class PointEntry:
     points: int = strawberry.field(description="Added (positive) or taken away (negative).")
     reason: PointReason = strawberry.field(description="Why.")
     note: str | None = strawberry.field(description="A person's or the system's explanation.")
+    category: str | None = strawberry.field(
+        description="For points awarded or deducted by hand: the mission's category."
+    )
     created_at: datetime = strawberry.field(description="When (UTC).")
 
 
@@ -571,7 +582,11 @@ async def enrollment_point_entries(info: Info, enrollment_id: int, first: int) -
     )
     return [
         PointEntry(
-            points=r.points, reason=PointReason(r.reason), note=r.note, created_at=r.created_at
+            points=r.points,
+            reason=PointReason(r.reason),
+            note=r.note,
+            category=r.category,
+            created_at=r.created_at,
         )
         for r in rows
     ]
