@@ -172,3 +172,23 @@ async def test_the_same_client_id_twice_at_once_sends_once(programme: Programme)
     assert all(b["userErrors"] == [] for b in both)
     assert sorted(b["created"] for b in both) == [False, True]
     assert both[0]["message"]["id"] == both[1]["message"]["id"]
+
+
+async def test_students_write_to_alumni_who_offer_it(programme: Programme) -> None:
+    p = programme
+    assert codes(await send(p, "s1", "alumnus")) == ["NOT_REACHABLE"]
+    offer = """mutation($o: Boolean!) { profileUpdate(input: {openToStudents: $o}) {
+      userErrors { code } } }"""
+    await ok(p, "alumnus", offer, {"o": True}, "profileUpdate")
+    shown = await p.gql("s1", '{ directory(query: "alumnus") { edges { node { name '
+                        "openToStudents } } } }")  # fmt: skip
+    assert [e["node"] for e in shown["data"]["directory"]["edges"]] == [
+        {"name": "ALUMNUS Person", "openToStudents": True}
+    ]
+    sent = await send(p, "s1", "alumnus", "Could we talk about internships?")
+    assert sent["userErrors"] == []
+    conversation = sent["message"]["conversation"]["id"]
+    reply = await send(p, "alumnus", "s1", "Gladly.", conversationId=conversation)
+    assert reply["userErrors"] == []
+    await ok(p, "alumnus", offer, {"o": False}, "profileUpdate")
+    assert codes(await send(p, "s1", "alumnus", "One more thing")) == ["NOT_REACHABLE"]

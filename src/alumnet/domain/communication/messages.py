@@ -2,8 +2,10 @@
 with read receipts (each side's read pointer), an inbox and blocking.
 
 Who may reach whom: staff (administrators, managers, SREs) and anyone; a mentor and the
-students they mentor; alumni and alumni. The rule is checked on every message, so a
-conversation ends when the relationship does. A block, either way, stops both sides.
+students they mentor; alumni and alumni; a student and an alumnus who offers to be
+contacted by students (``open_to_students`` on their profile). The rule is checked on
+every message, so a conversation ends when the relationship does. A block, either way,
+stops both sides.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from alumnet.persistence.models import (
     ConversationMember,
     MentorAssignment,
     Message,
+    Profile,
     User,
     UserRole,
 )
@@ -50,6 +53,16 @@ async def may_reach(uow: UnitOfWork, me: int, other: int) -> bool:
         return True
     if Role.ALUMNUS.value in mine and Role.ALUMNUS.value in theirs:
         return True
+    student_alumnus = (Role.STUDENT.value in mine and Role.ALUMNUS.value in theirs) or (
+        Role.ALUMNUS.value in mine and Role.STUDENT.value in theirs
+    )
+    if student_alumnus:
+        alumnus = other if Role.ALUMNUS.value in theirs else me
+        offered = await uow.session.execute(
+            select(Profile.open_to_students).where(Profile.user_id == alumnus)
+        )
+        if offered.scalar():
+            return True
     mentoring = await uow.session.execute(
         select(MentorAssignment.id)
         .where(

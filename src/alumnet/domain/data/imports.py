@@ -675,8 +675,9 @@ async def _apply_people(
 def _new_profile(user_id: int, values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {"user_id": user_id, "record_status": "unverified", "contact_visibility": "staff",
             "work_visibility": "everyone", "education_visibility": "everyone",
-            "location_visibility": "everyone", "show_viewers": False, "created_at": now,
-            "updated_at": now, **values}  # fmt: skip
+            "location_visibility": "everyone", "show_viewers": False,
+            "open_to_students": False, "created_at": now, "updated_at": now,
+            **values}  # fmt: skip
 
 
 async def _memberships(

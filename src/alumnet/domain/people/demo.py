@@ -180,5 +180,7 @@ def _profile(person: dict[str, Any], user_id: int, now: datetime) -> dict[str, A
         "record_status": "unverified", "contact_visibility": "alumni",
         "work_visibility": person["work"], "education_visibility": "everyone",
         "location_visibility": person["location"], "show_viewers": False,
+        # A third of the demo alumni offer to be contacted by students.
+        "open_to_students": user_id % 3 == 0,
         "created_at": now, "updated_at": now,
     }  # fmt: skip

@@ -107,7 +107,8 @@ async def profile_of(uow: UnitOfWork, user_id: int) -> Profile:
         uow.session, Profile,
         {"user_id": user_id, "record_status": "unverified", "contact_visibility": "staff",
          "work_visibility": "everyone", "education_visibility": "everyone",
-         "location_visibility": "everyone", "show_viewers": False, "created_at": now,
+         "location_visibility": "everyone", "show_viewers": False, "open_to_students": False,
+         "created_at": now,
          "updated_at": now},
         ["user_id"],
     )  # fmt: skip
@@ -223,7 +224,7 @@ def _check_fields(problems: Problems, changes: dict[str, Any]) -> dict[str, Any]
             if value not in LEVELS:
                 problems.add("INVALID", "Unknown privacy level.", field)
             values[name] = value
-        else:  # programme_id, show_viewers
+        else:  # programme_id, show_viewers, open_to_students
             values[name] = value
     return values
 

@@ -76,6 +76,8 @@ class Profile(Base):
     location_visibility: Mapped[str] = mapped_column(String(16), default="everyone")
     # Whether the owner sees who viewed their profile (they always see how many).
     show_viewers: Mapped[bool] = mapped_column(default=False)
+    # An alumnus's offer to be contacted by students (by direct message).
+    open_to_students: Mapped[bool] = mapped_column(default=False)
     # The directory's search documents (PostgreSQL): name and headline, which every
     # signed-in viewer may match; the same plus job title, company and skills, for viewers
     # who may see the person's work; and the name again, for trigram matching.

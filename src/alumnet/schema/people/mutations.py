@@ -126,6 +126,10 @@ class ProfileUpdateInput:
     show_viewers: bool | None = strawberry.field(
         default=None, description="See who viewed your profile."
     )
+    open_to_students: bool | None = strawberry.field(
+        default=None,
+        description="Alumni: let students write to you (direct messages); off by default.",
+    )
     work_history: list[PositionInput] | None = strawberry.field(
         default=None, description="All positions (at most 50)."
     )
@@ -160,6 +164,8 @@ def _changes(given: ProfileUpdateInput) -> dict[str, Any]:
                 changes[f"{group}_visibility"] = str(level.value)
     if given.show_viewers is not None:
         changes["show_viewers"] = given.show_viewers
+    if given.open_to_students is not None:
+        changes["open_to_students"] = given.open_to_students
     return changes
 
 

@@ -405,6 +405,13 @@ class Profile(relay.Node):
             location=Visibility(row.location_visibility),
         )  # fmt: skip
 
+    @strawberry.field(
+        description="Whether this alumnus offers to be contacted by students (students may "
+        "then write to them)."
+    )
+    def open_to_students(self) -> bool:
+        return bool(self._row.open_to_students)
+
     @strawberry.field(description="Whether you see who viewed your profile (owner only).")
     def show_viewers(self, info: Info) -> bool | None:
         return bool(self._row.show_viewers) if info.context.viewer.user_id == self.id else None
