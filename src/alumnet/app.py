@@ -37,7 +37,8 @@ from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.domain.communication import emails, notifications
 from alumnet.domain.data import files
-from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
+from alumnet.domain.engagement import grading
+from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
@@ -254,7 +255,11 @@ class RequestMiddleware:
         self.app = app
         self.settings = settings
         self.max_body = settings.max_body_bytes
-        self.max_upload = settings.import_max_bytes + 1024 * 1024
+        # The largest file a request may carry (a spreadsheet to import, work handed in),
+        # and room for the rest of the multipart body.
+        self.max_upload = (
+            max(settings.import_max_bytes, settings.submission_max_bytes) + 1024 * 1024
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -273,9 +278,9 @@ class RequestMiddleware:
                 await self.app(scope, receive, send)
                 return
             length = headers.get(b"content-length")
-            # A multipart request carries a file to import: its own, larger limit (the
-            # import refuses the file itself past ALUMNET_IMPORT_MAX_BYTES).
-            # Only a signed-in caller's multipart request gets it (the import then checks who).
+            # A multipart request carries a file (to import, or work handed in): its own,
+            # larger limit (each mutation refuses the file itself past its own limit).
+            # Only a signed-in caller's multipart request gets it (the mutation checks who).
             multipart = headers.get(b"content-type", b"").startswith(
                 b"multipart/form-data"
             ) and bool(headers.get(b"authorization"))
@@ -494,12 +499,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         """A signed, short-lived link to one of one's stored files (an export), streamed."""
         found = files.read_link(settings, request.query_params.get("token", ""))
         stored = await files.owned(runtime.database, *found) if found else None
+        if stored is not None and found is not None and found[2]:
+            # Shared with the link's user (a student's work, for a mentor): only while
+            # they may still read it.
+            async with runtime.database.connect() as conn:
+                viewer = await viewer_of(conn, found[0])
+            if viewer is None or not await grading.may_read_file(
+                runtime.database, viewer, stored.id
+            ):
+                stored = None
         if stored is None:
             return JSONResponse({"error": "This link is not valid or has expired."}, 404)
         return StreamingResponse(
             files.chunks(runtime.database, stored.id), media_type=stored.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{stored.name}"',
-                     "Cache-Control": "no-store"},
+            headers={"Content-Disposition": files.content_disposition(stored.name),
+                     "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )  # fmt: skip
 
     @asynccontextmanager

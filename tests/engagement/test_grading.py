@@ -3,9 +3,11 @@ feedback, returning for revision, and the points and reports that follow."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -385,3 +387,163 @@ async def test_grading_lists_cost_the_same_statements_for_more_work(programme: P
     assert "errors" not in large, large
     assert len(large["data"]["node"]["assignments"]) == 4
     assert many == few, (few, many)
+
+
+async def test_two_graders_at_once_take_turns(programme: Programme) -> None:
+    """Each grade replaces the other's, and the points follow the mark that stays (the
+    row is locked on SQLite too, so neither adds its difference to a stale mark)."""
+    p = programme
+    essay = await assignment(p)
+    made = await ok(p, "s1", HAND_IN, {"i": {"assignmentId": essay}}, "submissionCreate")
+    submission = made["submission"]["id"]
+    for _ in range(2):
+        results = await asyncio.gather(
+            *(
+                call(p, who, GRADE, {"i": {"submissionId": submission, "mark": mark}},
+                     "submissionGrade")
+                for who, mark in (("m1", 3), ("manager", 8), ("sre", 5))
+            )
+        )  # fmt: skip
+        assert all(r["userErrors"] == [] for r in results), results
+        mark = (await p.gql("s1", READ, {"id": submission}))["data"]["node"]["mark"]
+        assert (await points_of(p, "s1", p.ids["e_s1_ma"]))["points"] == mark
+    stale = await call(
+        p, "m1", GRADE, {"i": {"submissionId": submission, "mark": 1, "expectedVersion": 2}},
+        "submissionGrade",
+    )  # fmt: skip
+    assert codes(stale) == ["STALE"]
+    current = await call(
+        p, "m1", GRADE, {"i": {"submissionId": submission, "mark": 1, "expectedVersion": 1}},
+        "submissionGrade",
+    )  # fmt: skip
+    assert current["userErrors"] == [] and current["submission"]["mark"] == 1
+    twice = [{"criterion": "x", "points": 1}, {"criterion": "x", "points": 1}]
+    rubric = [{"name": "X", "points": 10}]
+    scored = await assignment(p, maxPoints=None, rubric=rubric, title="Scored")
+    made = await ok(p, "s1", HAND_IN, {"i": {"assignmentId": scored}}, "submissionCreate")
+    duplicate = await call(
+        p, "m1", GRADE, {"i": {"submissionId": made["submission"]["id"], "rubricScores": twice}},
+        "submissionGrade",
+    )  # fmt: skip
+    assert codes(duplicate) == ["DUPLICATE"]
+
+
+async def test_files_are_checked_whole_and_named_safely(programme: Programme) -> None:
+    p = programme
+    essay = await assignment(p)
+    for name, data in (
+        ("cut.pdf", PDF[:20]),  # no %%EOF: cut short
+        ("cut.zip", _zip({"a.txt": b"x" * 100})[:60]),  # its directory is missing
+        ("cut.png", PNG),  # no IHDR, no IEND
+        ("empty.pdf", b""),
+    ):
+        assert codes(await upload(p, "s1", essay, name, data)) == ["FILE_TYPE"], name
+    as_text = await call(
+        p, "s1", HAND_IN, {"i": {"assignmentId": essay, "file": "%PDF-1.7 not a file"}},
+        "submissionCreate",
+    )  # fmt: skip
+    assert codes(as_text) == ["INVALID"]
+    hostile = 'a"b\r\nX-Evil: 1/../Essay – été.pdf'
+    made = await upload(p, "s1", essay, hostile, PDF)
+    # (the client escapes the quote and line break; a path and a colon are made safe here)
+    assert made["submission"]["file"]["name"] == "a%22b%0D%0AX-Evil_ 1_.._Essay – été.pdf"
+    read = (await p.gql("m1", READ, {"id": made["submission"]["id"]}))["data"]["node"]
+    url = urlparse(read["file"]["downloadUrl"])
+    downloaded = await p.api.client.get(f"{url.path}?{url.query}")
+    assert downloaded.status_code == 200
+    assert downloaded.headers["content-disposition"] == (
+        "attachment; filename=\"a%22b%0D%0AX-Evil_ 1_.._Essay  ete.pdf\"; filename*=UTF-8''"
+        "a%2522b%250D%250AX-Evil_%201_.._Essay%20%E2%80%93%20%C3%A9t%C3%A9.pdf"
+    )
+    assert "x-evil" not in downloaded.headers
+    # A link outlives no one's access: once m1 no longer mentors s1 there, it is dead.
+    unassign = """mutation($m: ID!, $s: ID!, $t: ID!) { mentorUnassign(input:
+      {missionId: $m, studentId: $s, mentorId: $t}) { unassigned } }"""
+    await p.gql("manager", unassign, {"m": p.ids["ma"], "s": p.ids["s1"], "t": p.ids["m1"]})
+    assert (await p.api.client.get(f"{url.path}?{url.query}")).status_code == 404
+
+
+async def test_revisions_keep_the_assignments_deadlines_and_end(programme: Programme) -> None:
+    from sqlalchemy import update
+
+    from alumnet.persistence.models import Submission as SubmissionRow
+
+    p = programme
+    strict = await assignment(p, latePolicy="NO_LATE")
+    made = await ok(p, "s1", HAND_IN, {"i": {"assignmentId": strict}}, "submissionCreate")
+    submission = made["submission"]["id"]
+    returned = {"submissionId": submission, "mark": 6, "feedback": "Again.",
+                "returnForRevision": True, "revisionDueAt": at(days=1)}  # fmt: skip
+    await ok(p, "m1", GRADE, {"i": returned}, "submissionGrade")
+    lower = await call(
+        p, "sre", "mutation($i: AssignmentUpdateInput!) { assignmentUpdate(input: $i) "
+        "{ userErrors { field code } } }", {"i": {"id": strict, "maxPoints": 5}},
+        "assignmentUpdate",
+    )  # fmt: skip
+    assert lower["userErrors"] == [{"field": ["input", "maxPoints"], "code": "OUT_OF_RANGE"}]
+    database = p.api.app.state.runtime.database
+    async with database.connect() as conn:
+        await conn.execute(
+            update(SubmissionRow).values(revision_due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        await conn.commit()
+    closed = await call(
+        p, "s1", HAND_IN, {"i": {"assignmentId": strict, "content": "v2"}}, "submissionCreate"
+    )
+    assert codes(closed) == ["CLOSED"]
+    async with database.connect() as conn:
+        await conn.execute(update(SubmissionRow).values(version=20, revision_due_at=None))
+        await conn.commit()
+    returned["revisionDueAt"] = at(days=1)
+    too_many = await call(p, "m1", GRADE, {"i": returned}, "submissionGrade")
+    assert codes(too_many) == ["TOO_MANY"]
+
+
+async def test_work_and_backlog_of_many_missions_cost_the_same_statements(
+    programme: Programme,
+) -> None:
+    p = programme
+    query = """query($b: ID!) { node(id: $b) { ... on Batch { missions { edges { node { code
+      workByStudent { missing waiting enrollment { student { email } } }
+      gradingBacklog { waiting mentor { email } } } } } } } }"""
+    assign = """mutation($m: ID!, $s: ID!, $t: ID!) { mentorAssign(input:
+      {missionId: $m, studentId: $s, mentorId: $t}) { userErrors { code } } }"""
+    await ok(p, "manager", assign, {"m": p.ids["mc"], "s": p.ids["s3"], "t": p.ids["m1"]},
+             "mentorAssign")  # fmt: skip
+    for who, mission in (("s1", "ma"), ("s3", "mc")):
+        essay = await assignment(
+            p, missionId=p.ids[mission], opensAt=at(days=-3), dueAt=at(hours=-1)
+        )
+        await ok(p, who, HAND_IN, {"i": {"assignmentId": essay}}, "submissionCreate")
+    few, small = await p.api.sql_count(query, {"b": p.ids["b2"]}, p.tokens["manager"])
+    other = await assignment(
+        p, missionId=p.ids["mb"], opensAt=at(days=-3), dueAt=at(hours=-1), title="B"
+    )
+    await ok(p, "s1", HAND_IN, {"i": {"assignmentId": other}}, "submissionCreate")
+    many, large = await p.api.sql_count(query, {"b": p.ids["b1"]}, p.tokens["manager"])
+    assert "errors" not in large, large
+    assert many == few, (few, many)
+    edges = large["data"]["node"]["missions"]["edges"]
+    missions = {e["node"]["code"]: e["node"] for e in edges}
+    assert missions["B1-B"]["gradingBacklog"] == [
+        {"waiting": 1, "mentor": {"email": "m2@example.org"}}
+    ]
+    assert missions["B1-A"]["gradingBacklog"] == [
+        {"waiting": 1, "mentor": {"email": "m1@example.org"}}
+    ]
+    assert [r["missing"] for r in missions["B1-A"]["workByStudent"]] == [1, 0]
+    assert [r["missing"] for r in missions["B1-B"]["workByStudent"]] == [0]
+    assert len(small["data"]["node"]["missions"]["edges"]) == 1  # B2-C
+
+
+def test_names_kept_and_sent_back_cannot_break_out() -> None:
+    from alumnet.domain.data.files import content_disposition, safe_name
+
+    assert safe_name('a"b\r\nX-Evil: 1.pdf') == "a_b_X-Evil_ 1.pdf"
+    assert safe_name("../../etc/passwd") == "_.._etc_passwd"
+    assert safe_name(" ..") == "file"
+    long = safe_name("x" * 300 + ".docx")
+    assert len(long) == 255 and long.endswith(".docx")
+    assert content_disposition("Ésai\x00.pdf") == (
+        "attachment; filename=\"Esai_.pdf\"; filename*=UTF-8''%C3%89sai_.pdf"
+    )

@@ -49,6 +49,8 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> No
     def _before(
         conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
     ) -> None:
+        if sqlite and _locks_rows(context):
+            _take_write_lock(cursor)
         conn.info.setdefault("alumnet_started", []).append(time.perf_counter())
 
     @event.listens_for(sync_engine, "after_cursor_execute")
@@ -69,6 +71,27 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> No
             cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+
+def _locks_rows(context: Any) -> bool:
+    """Whether the statement is a SELECT ... FOR UPDATE (which SQLite's compiler drops)."""
+    compiled = getattr(context, "compiled", None)
+    statement = getattr(compiled, "statement", None)
+    return getattr(statement, "_for_update_arg", None) is not None
+
+
+def _take_write_lock(cursor: Any) -> None:
+    """SQLite has no row locks, and begins a transaction only at its first write: two
+    transactions could both read a row and then both write over it (two graders, each
+    adding the difference to the points). A transaction that reads FOR UPDATE takes the
+    database's one write lock first (waiting for it up to the lock timeout), so what it
+    reads stays as it is until it commits. Already in a transaction, it has written, so
+    it holds the lock."""
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except Exception as exc:
+        if "within a transaction" not in str(exc):
+            raise
 
 
 def is_busy(exc: BaseException) -> bool:

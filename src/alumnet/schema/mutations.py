@@ -57,3 +57,14 @@ def pk_of(gid: relay.GlobalID | None, type_name: str, field: str) -> int:
     if pk is None:
         raise DomainError.of("NOT_FOUND", f"No such {type_name.lower()}.", field)
     return pk
+
+
+def uploaded(value: Any, field: str = "file") -> tuple[str, Callable[[int], Awaitable[bytes]]]:
+    """A file sent as a part of the GraphQL multipart request: its name and a way to read
+    it; INVALID (a userError) when the variable holds anything else (a string in JSON)."""
+    read = getattr(value, "read", None)
+    if not callable(read):
+        raise DomainError.of(
+            "INVALID", "Send the file as a part of a GraphQL multipart request.", field
+        )
+    return getattr(value, "filename", None) or "upload", read

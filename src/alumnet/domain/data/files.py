@@ -4,16 +4,23 @@ links."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import tempfile
-from collections.abc import AsyncIterator
+import unicodedata
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import jwt
 from sqlalchemy import insert, select, true, update
 
 from alumnet.config import Settings
+from alumnet.domain.errors import DomainError
 from alumnet.persistence.models import FileChunk, StoredFile
 
 CHUNK = 1024 * 1024
@@ -200,9 +207,10 @@ async def delete_expired(rt: Any) -> dict[str, int]:
 
 # What people hand in or share (work, resources): the type is read from the content, and
 # the name must agree with it.
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ACCEPTED = {
     "application/pdf": (".pdf",),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
+    DOCX: (".docx",),
     "application/zip": (".zip",),
     "image/png": (".png",),
     "image/jpeg": (".jpg", ".jpeg"),
@@ -212,9 +220,9 @@ ACCEPTED = {
 
 
 def sniff(head: bytes, name: str) -> str | None:
-    """The accepted type of a file from its first bytes (at least 4 KB when there are),
-    if its name says the same; None if it is not one alumnet accepts, or not what its name
-    says. A DOCX is a ZIP whose first entries name Word's parts."""
+    """The accepted type of a file from its first bytes, if its name says the same; None
+    if it is not one alumnet accepts, or not what its name says. A DOCX is a ZIP named
+    .docx (``whole`` then looks for Word's parts)."""
     kind: str | None = None
     if head.startswith(b"%PDF-"):
         kind = "application/pdf"
@@ -227,12 +235,131 @@ def sniff(head: bytes, name: str) -> str | None:
     elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         kind = "image/webp"
     elif head.startswith(b"PK\x03\x04"):
-        word = b"word/" in head or b"[Content_Types].xml" in head
-        kind = (
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            if word and name.lower().endswith(".docx")
-            else "application/zip"
-        )
+        kind = DOCX if name.lower().endswith(".docx") else "application/zip"
     if kind is None or not name.lower().endswith(ACCEPTED[kind]):
         return None
     return kind
+
+
+DOCX_PARTS = ("[Content_Types].xml", "word/document.xml")
+ZIP_ENTRIES_MAX = 10_000
+
+
+def whole(kind: str, local: BinaryIO, size: int) -> bool:
+    """Whether the whole file (read from ``local``) is a complete file of the sniffed kind,
+    not just its first bytes: a PDF ends with ``%%EOF``; an image has its header and end
+    marker; a ZIP's directory can be read (at most 10,000 entries; nothing is unpacked)
+    and a DOCX names Word's parts."""
+    local.seek(max(0, size - 1024))
+    tail = local.read()
+    local.seek(0)
+    head = local.read(32)
+    if kind == "application/pdf":
+        return b"%%EOF" in tail
+    if kind == "image/png":
+        return size >= 57 and head[12:16] == b"IHDR" and b"IEND" in tail
+    if kind == "image/jpeg":
+        return size >= 4 and b"\xff\xd9" in tail
+    if kind == "image/gif":
+        return size >= 14 and b";" in tail
+    if kind == "image/webp":
+        return size >= 20 and int.from_bytes(head[4:8], "little") + 8 <= size
+    local.seek(0)
+    try:
+        with zipfile.ZipFile(local) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    if not entries or len(entries) > ZIP_ENTRIES_MAX:
+        return False
+    if kind == "application/zip":
+        return True
+    names = {entry.filename for entry in entries}
+    return all(part in names for part in DOCX_PARTS)
+
+
+# Characters never kept in a file's name: control characters, quotes and separators that
+# would let a name break out of a header or a path.
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
+
+
+def safe_name(name: str, default: str = "file") -> str:
+    """A name as uploaded, fit to keep and to send back in a header: no control
+    characters, quotes or path separators (each run becomes "_"), no leading dots or
+    spaces, at most 255 characters with its extension kept."""
+    cleaned = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
+    if not cleaned:
+        return default
+    if len(cleaned) > 255:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and 0 < len(extension) <= 16:
+            return stem[: 254 - len(extension)] + "." + extension
+        return cleaned[:255]
+    return cleaned
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with the name for every browser: an ASCII fallback, and the name
+    itself percent-encoded (RFC 6266, RFC 5987)."""
+    clean = safe_name(name)
+    ascii_name = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode() or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
+
+
+@dataclass
+class Received:
+    """A file handed in, checked and waiting in a local temporary file to be stored."""
+
+    name: str
+    kind: str
+    size: int
+    local: BinaryIO
+
+    def close(self) -> None:
+        self.local.close()
+
+
+async def receive(
+    name: str, read: Callable[[int], Awaitable[bytes]], limit: int, field: str = "file"
+) -> Received:
+    """A file someone hands in or shares, copied to a local temporary file before anything
+    is written (so no transaction waits on it): FILE_TOO_LARGE past ``limit`` bytes,
+    FILE_TYPE unless it is a whole PDF, DOCX, ZIP, PNG, JPEG, GIF or WebP file whose name
+    says what it is. Its name is kept made safe (``safe_name``)."""
+    safe = safe_name(name, "upload")
+    local = tempfile.TemporaryFile()  # noqa: SIM115 (closed by Received.close, or here)
+    try:
+        size = 0
+        while data := await read(CHUNK):
+            size += len(data)
+            if size > limit:
+                raise DomainError.of("FILE_TOO_LARGE", str(TooLarge(limit)), field)
+            local.write(data)
+        local.seek(0)
+        kind = sniff(local.read(64), safe)
+        if kind is None or not await asyncio.to_thread(whole, kind, local, size):
+            raise DomainError.of(
+                "FILE_TYPE",
+                "Give a complete PDF, DOCX, ZIP, PNG, JPEG, GIF or WebP file whose name says "
+                "what it is.",
+                field,
+            )
+    except BaseException:
+        local.close()
+        raise
+    local.seek(0)
+    return Received(name=safe, kind=kind, size=size, local=local)
+
+
+async def store_received(
+    session: Any, received: Received, *, owner_id: int | None, expires_in: timedelta | None
+) -> StoredFile:
+    """Keep a received file, in the caller's transaction."""
+    writer = await new_file(
+        session, owner_id=owner_id, name=received.name, content_type=received.kind,
+        expires_in=expires_in,
+    )  # fmt: skip
+    received.local.seek(0)
+    while data := received.local.read(CHUNK):
+        await writer.write(data)
+    return await writer.close()

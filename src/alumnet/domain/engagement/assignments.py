@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -119,8 +119,10 @@ async def update(
     problems = Problems()
     before = {
         c: getattr(assignment, c)
-        for c in ("title", "opens_at", "due_at", "max_points", "late_policy", "late_cutoff_at")
-    }
+        for c in (
+            "title", "opens_at", "due_at", "max_points", "late_policy", "late_cutoff_at", "rubric"
+        )
+    }  # fmt: skip
     if data.title is not None:
         assignment.title = (
             check_text(
@@ -155,6 +157,17 @@ async def update(
     if data.clear_late_cutoff:
         assignment.late_cutoff_at = None
     if data.max_points is not None:
+        highest = (
+            await uow.session.execute(
+                select(func.max(Submission.mark)).where(Submission.assignment_id == assignment.id)
+            )
+        ).scalar()
+        if highest is not None and data.max_points < highest:
+            problems.add(
+                "OUT_OF_RANGE",
+                f"Work was already marked {highest}: the maximum cannot be lower.",
+                "maxPoints",
+            )
         assignment.max_points = data.max_points
     if data.late_policy is not None:
         assignment.late_policy = data.late_policy
@@ -245,6 +258,22 @@ async def submit(
         problems, content, field="content", max_length=CONTENT_MAX, label="The submission"
     )
     problems.raise_if_any()
+    received = await files.receive(upload.name, upload.read, upload_limit) if upload else None
+    try:
+        return await _hand_in(uow, place, assignment, text, received)
+    finally:
+        if received is not None:
+            received.close()
+
+
+async def _hand_in(
+    uow: UnitOfWork,
+    place: Place,
+    assignment: Assignment,
+    text: str | None,
+    received: files.Received | None,
+) -> tuple[Submission, bool]:
+    assignment_id, student_id = assignment.id, place.student_id
     now = datetime.now(UTC)
     current = (
         await uow.session.execute(
@@ -257,7 +286,7 @@ async def submit(
         )
     ).scalar_one_or_none()
     if current is not None and current.status == "returned":
-        return await _resubmit(uow, place, assignment, current, text, upload, upload_limit), True
+        return await _resubmit(uow, place, assignment, current, text, received), True
     if current is not None:
         return current, False
     late = _lateness(assignment, now, "assignmentId")
@@ -278,8 +307,8 @@ async def submit(
         )
     ).scalar_one()
     if added:
-        if upload is not None:
-            submission.file_id = await _store(uow, student_id, upload, upload_limit)
+        if received is not None:
+            submission.file_id = await _store(uow, student_id, received)
         await points.award(
             uow, mission_id=assignment.mission_id, enrollment_id=place.enrollment_id,
             student_id=student_id,
@@ -296,19 +325,17 @@ async def _resubmit(
     assignment: Assignment,
     submission: Submission,
     text: str | None,
-    upload: Upload | None,
-    upload_limit: int,
+    received: files.Received | None,
 ) -> Submission:
     now = datetime.now(UTC)
+    due = submission.revision_due_at
+    late = due is not None and _revision_lateness(assignment, due, now)
     await grading.keep_version(uow, submission)
     base = assignment.max_points if submission.mark is None else submission.mark
     before = place.rules.submission_points(base, submission.late)
-    due = submission.revision_due_at
-    submission.late = due is not None and now > due
+    submission.late = late
     submission.content = text or None
-    submission.file_id = (
-        await _store(uow, place.student_id, upload, upload_limit) if upload else None
-    )
+    submission.file_id = await _store(uow, place.student_id, received) if received else None
     submission.submitted_at = now
     submission.status = "submitted"
     submission.version += 1
@@ -325,29 +352,26 @@ async def _resubmit(
     return submission
 
 
-async def _store(uow: UnitOfWork, owner_id: int, upload: Upload, limit: int) -> int:
-    """Keep the file (refused past ``limit`` bytes, or when it is not what its name says,
-    or not a PDF, DOCX, ZIP or image); its stored file's id."""
-    head = await upload.read(files.CHUNK)
-    kind = files.sniff(head, upload.name)
-    if kind is None:
+def _revision_lateness(assignment: Assignment, due: datetime, at: datetime) -> bool:
+    """Whether revised work handed in at ``at`` is late by its new deadline ``due``; as for
+    the first version, late work is refused when the assignment takes none, and accepted
+    for as long after the new deadline as the late cut-off allowed after the first."""
+    if at <= due:
+        return False
+    if assignment.late_policy == "no_late":
         raise DomainError.of(
-            "FILE_TYPE",
-            "Hand in a PDF, DOCX, ZIP, PNG, JPEG, GIF or WebP file whose name says what it is.",
-            "file",
+            "CLOSED", "The revision was due; late work is not accepted.", "assignmentId"
         )
-    writer = await files.new_file(
-        uow.session, owner_id=owner_id, name=upload.name, content_type=kind, expires_in=None,
-        limit=limit,
-    )  # fmt: skip
-    try:
-        data = head
-        while data:
-            await writer.write(data)
-            data = await upload.read(files.CHUNK)
-    except files.TooLarge as exc:
-        raise DomainError.of("FILE_TOO_LARGE", str(exc), "file") from None
-    stored = await writer.close()
+    cutoff, first_due = assignment.late_cutoff_at, assignment.due_at
+    if cutoff is not None and first_due is not None and at > due + (cutoff - first_due):
+        raise DomainError.of(
+            "CLOSED", "The late cut-off for the revision has passed.", "assignmentId"
+        )
+    return True
+
+
+async def _store(uow: UnitOfWork, owner_id: int, received: files.Received) -> int:
+    stored = await files.store_received(uow.session, received, owner_id=owner_id, expires_in=None)
     return int(stored.id)
 
 

@@ -16,13 +16,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.common import place_by_enrollment, require_staff_or_mentor
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
-from alumnet.persistence.models import Assignment, Submission, SubmissionVersion
+from alumnet.persistence.db import Reader
+from alumnet.persistence.models import Assignment, Enrollment, Submission, SubmissionVersion
 from alumnet.persistence.uow import UnitOfWork
 
 CRITERIA_MAX = 20
@@ -30,6 +32,7 @@ CRITERION_NAME_MAX = 100
 CRITERION_DESCRIPTION_MAX = 500
 FEEDBACK_MAX = 10_000
 POINTS_MAX = 10_000
+VERSIONS_MAX = 20  # versions of one submission: returned for revision at most 19 times
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,15 @@ class Grading:
     feedback: str | None
     return_for_revision: bool = False
     revision_due_at: datetime | None = None
+    expected_version: int | None = None
 
 
 async def grade(
     uow: UnitOfWork, viewer: Viewer, submission_id: int, grading: Grading
 ) -> Submission:
     """Grade a submission, or return it for revision (staff, or one of the student's
-    mentors in the mission); the student is told."""
+    mentors in the mission); the student is told. Two graders at once take turns (the row
+    is locked, on SQLite too): the second sees, and replaces, the first one's grade."""
     submission = await uow.session.get(Submission, submission_id, with_for_update=True)
     if submission is None:
         raise DomainError.of("NOT_FOUND", "No such submission.", "submissionId")
@@ -107,6 +112,12 @@ async def grade(
         raise DomainError.of("NOT_FOUND", "No such submission.", "submissionId") from None
     assignment = await uow.session.get(Assignment, submission.assignment_id)
     assert assignment is not None
+    if grading.expected_version is not None and grading.expected_version != submission.version:
+        raise DomainError.of(
+            "STALE",
+            f"The work was handed in again (version {submission.version}): read it first.",
+            "expectedVersion",
+        )
     problems = Problems()
     mark, scores = _marked(problems, assignment, grading)
     feedback = check_text(
@@ -125,6 +136,9 @@ async def grade(
                          "revisionDueAt")  # fmt: skip
         if not feedback:
             problems.add("REQUIRED", "Say what to revise.", "feedback")
+        if submission.version >= VERSIONS_MAX:
+            problems.add("TOO_MANY", f"Work is handed in at most {VERSIONS_MAX} times: grade "
+                         "this version.", "returnForRevision")  # fmt: skip
     elif due is not None:
         problems.add("INVALID", "A new deadline goes with returning the work.", "revisionDueAt")
     if mark is None and not grading.return_for_revision and not problems.items:
@@ -184,6 +198,9 @@ def _marked(
                     f"{criterion['name']} is scored 0 to {criterion['points']}.",
                     ("rubricScores", str(i), "points"),
                 )
+            elif criterion["name"] in given:
+                problems.add("DUPLICATE", f"{criterion['name']} is scored twice.",
+                             ("rubricScores", str(i), "criterion"))  # fmt: skip
             else:
                 given[criterion["name"]] = score.points
         missing = [c["name"] for c in rubric if c["name"] not in given]
@@ -242,3 +259,21 @@ async def history(uow: UnitOfWork, submission_id: int) -> list[SubmissionVersion
         .order_by(SubmissionVersion.version)
     )
     return list(found.scalars())
+
+
+async def may_read_file(db: Reader, viewer: Viewer, file_id: int) -> bool:
+    """Whether the viewer may still read work handed in with this file (its student, their
+    mentors in the mission, staff who see every enrolment): checked again each time a
+    link to it is used, so a link outlives no one's access."""
+    current = select(Submission.enrollment_id).where(Submission.file_id == file_id)
+    earlier = (
+        select(Submission.enrollment_id)
+        .join(SubmissionVersion, SubmissionVersion.submission_id == Submission.id)
+        .where(SubmissionVersion.file_id == file_id)
+    )
+    query = select(Enrollment.id).where(Enrollment.id.in_(current.union_all(earlier)))
+    visible = access.visible_enrollments(viewer)
+    if visible is not None:
+        query = query.where(visible)
+    async with db.connect() as conn:
+        return (await conn.execute(query.limit(1))).first() is not None

@@ -162,9 +162,13 @@ async def recalculate(
 ) -> dict[str, int]:
     """Recompute a mission's points from its facts and current rules, in a few
     set-based statements and one transaction; returns what changed."""
+    if progress is not None:
+        # Reported from another connection: before this one takes its locks (on SQLite,
+        # the one write lock, from the FOR UPDATE below until the commit).
+        await progress(0.1)
     async with rt.database.session() as session:
         uow = UnitOfWork(session=session)
-        # Serialises recalculations of one mission on PostgreSQL (SQLite has one writer).
+        # Serialises recalculations of one mission (and, on SQLite, takes the write lock).
         await session.execute(select(Mission.id).where(Mission.id == mission_id).with_for_update())
         rules = await rules_of(uow, mission_id)
         facts = expected_points(mission_id, rules).subquery()
@@ -193,10 +197,6 @@ async def recalculate(
             .group_by(both.c.enrollment_id, both.c.student_id, both.c.source_type)
             .having(func.sum(both.c.points) != 0)
         )
-        if progress is not None:
-            # Reported from another connection: only outside our writes (SQLite has one
-            # writer at a time).
-            await progress(0.1)
         # Core, not the ORM session, so that the driver's row count comes back.
         conn = await session.connection()
         await conn.execute(

@@ -56,7 +56,9 @@ EXPORT_JOB = "people.export_personal_data"
 # take, and would reveal other people's data.
 OWN_COLUMNS = {"user_id", "student_id", "sender_id", "author_id", "actor_id", "follower_id",
                "blocker_id", "viewer_id"}  # fmt: skip
-OWN = {("follows", "followee_id")}  # who follows them is shown to them anyway
+# Who follows them is shown to them anyway; the files they handed in or asked for are
+# listed (name, type, size, checksum: their contents are read from the work itself).
+OWN = {("follows", "followee_id"), ("stored_files", "owner_id")}
 EXPORT_TTL = timedelta(days=7)
 # Never exported: secrets, and search documents derived from the rest.
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",

@@ -402,16 +402,19 @@ async def grade_stats(
 
 
 async def work_by_student(
-    db: Reader, mission_id: int, visible: Any, now: datetime, first: int
-) -> list[Any]:
-    """Per active enrolment of the mission: assignments due so far, handed in, late,
-    missing, graded and waiting to be graded; most missing first."""
-    due = select(Assignment.id).where(Assignment.mission_id == mission_id, Assignment.due_at <= now)
-    enrolments = select(Enrollment.id).where(
-        Enrollment.mission_id == mission_id, Enrollment.status == "active"
+    db: Reader, mission_ids: Sequence[int], visible: Any, now: datetime, first: int
+) -> list[list[Any]]:
+    """Per mission, per active enrolment: assignments due so far, handed in, late,
+    missing, graded and waiting to be graded; most missing first, the first ``first`` of
+    each mission. One statement for any number of missions."""
+    ids = list(mission_ids)
+    due = select(Assignment.id).where(Assignment.mission_id.in_(ids), Assignment.due_at <= now)
+    n_due = (
+        select(Assignment.mission_id, func.count().label("due"))
+        .where(Assignment.mission_id.in_(ids), Assignment.due_at <= now)
+        .group_by(Assignment.mission_id)
+        .subquery()
     )
-    if visible is not None:
-        enrolments = enrolments.where(visible)
     counts = (
         select(
             Submission.enrollment_id,
@@ -421,48 +424,62 @@ async def work_by_student(
             func.sum(case((Submission.status == "submitted", 1), else_=0)).label("waiting"),
             func.sum(case((Submission.status == "returned", 1), else_=0)).label("returned"),
         )
-        .where(Submission.mission_id == mission_id, Submission.assignment_id.in_(due))
+        .where(Submission.mission_id.in_(ids), Submission.assignment_id.in_(due))
         .group_by(Submission.enrollment_id)
         .subquery()
     )
-    n_due = select(func.count()).select_from(due.subquery()).scalar_subquery()
     submitted = func.coalesce(counts.c.submitted, 0)
-    query = (
+    n = func.coalesce(n_due.c.due, 0)
+    late = func.coalesce(counts.c.late, 0)
+    ranked = (
         select(
+            Enrollment.mission_id,
             Enrollment.id.label("enrollment_id"),
-            n_due.label("due"),
+            n.label("due"),
             submitted.label("submitted"),
-            (n_due - submitted).label("missing"),
-            func.coalesce(counts.c.late, 0).label("late"),
+            (n - submitted).label("missing"),
+            late.label("late"),
             func.coalesce(counts.c.graded, 0).label("graded"),
             func.coalesce(counts.c.waiting, 0).label("waiting"),
             func.coalesce(counts.c.returned, 0).label("returned"),
+            func.row_number()
+            .over(
+                partition_by=Enrollment.mission_id,
+                order_by=((n - submitted).desc(), late.desc(), Enrollment.id),
+            )
+            .label("rank"),
         )
+        .outerjoin(n_due, n_due.c.mission_id == Enrollment.mission_id)
         .outerjoin(counts, counts.c.enrollment_id == Enrollment.id)
-        .where(Enrollment.id.in_(enrolments))
-        .order_by((n_due - submitted).desc(), func.coalesce(counts.c.late, 0).desc(),
-                  Enrollment.id)
-        .limit(first)
-    )  # fmt: skip
-    async with db.connect() as conn:
-        return list((await conn.execute(query)).all())
+        .where(Enrollment.mission_id.in_(ids), Enrollment.status == "active")
+    )
+    if visible is not None:
+        ranked = ranked.where(visible)
+    page = ranked.subquery()
+    query = select(page).where(page.c.rank <= first).order_by(page.c.mission_id, page.c.rank)
+    return await grouped(db, query, "mission_id", ids)
 
 
-async def grading_backlog(db: Reader, mission_id: int, mentor_id: int | None) -> list[Any]:
-    """Per mentor of the mission (or one), the submissions of their mentees waiting to be
-    graded and since when the oldest waits; most waiting first."""
+async def grading_backlog(
+    db: Reader, mission_ids: Sequence[int], mentor_id: int | None
+) -> list[list[Any]]:
+    """Per mission, per mentor (or one), the submissions of their mentees waiting to be
+    graded and since when the oldest waits; most waiting first. One statement."""
+    ids = list(mission_ids)
     query = (
         select(
+            Submission.mission_id,
             MentorAssignment.mentor_id,
             func.count(Submission.id).label("waiting"),
             func.min(Submission.submitted_at).label("oldest"),
         )
         .join(Submission, Submission.enrollment_id == MentorAssignment.enrollment_id)
-        .where(Submission.mission_id == mission_id, Submission.status == "submitted")
-        .group_by(MentorAssignment.mentor_id)
-        .order_by(func.count(Submission.id).desc(), MentorAssignment.mentor_id)
+        .where(Submission.mission_id.in_(ids), Submission.status == "submitted")
+        .group_by(Submission.mission_id, MentorAssignment.mentor_id)
+        .order_by(
+            Submission.mission_id, func.count(Submission.id).desc(), MentorAssignment.mentor_id
+        )
     )
     if mentor_id is not None:
         query = query.where(MentorAssignment.mentor_id == mentor_id)
-    async with db.connect() as conn:
-        return list((await conn.execute(query)).all())
+    return await grouped(db, query, "mission_id", ids)

@@ -128,13 +128,13 @@ class Graded:
     PDF, DOCX, ZIP or an image), and its grade."""
 
     file_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("stored_files.id", ondelete="SET NULL")
+        BigId, ForeignKey("stored_files.id", ondelete="SET NULL"), index=True
     )
     mark: Mapped[int | None]
     rubric_scores: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     feedback: Mapped[str | None] = mapped_column(Text)
     graded_by_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("users.id", ondelete="SET NULL")
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     graded_at: Mapped[datetime | None]
 

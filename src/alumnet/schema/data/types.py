@@ -24,7 +24,14 @@ from alumnet.schema.cohorts.types import EnrollmentFilter
 from alumnet.schema.context import Info
 from alumnet.schema.engagement.types import AttendanceFilter
 from alumnet.schema.errors import UserError, user_errors
-from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
+from alumnet.schema.mutations import (
+    CODE_DESCRIPTION,
+    INVALID,
+    arg,
+    pk_of,
+    run_in_transaction,
+    uploaded,
+)
 from alumnet.schema.nodes import global_id, global_pk, int_ids, readable_rows, visible_user
 from alumnet.schema.ops.types import Job, job_node
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
@@ -299,9 +306,9 @@ class DataMutation:
         mapping = {m.column: m.field or "" for m in input.mapping or []}
 
         async def change(uow: Any) -> Any:
+            filename, read = uploaded(upload)
             record = await imports.create(
-                uow, viewer, kind=str(input.kind.value),
-                filename=getattr(upload, "filename", None) or "upload", read=upload.read,
+                uow, viewer, kind=str(input.kind.value), filename=filename, read=read,
                 mapping=mapping, all_or_nothing=input.all_or_nothing, dry_run=input.dry_run,
                 limit=limit, invite=input.invite,
             )  # fmt: skip

@@ -30,7 +30,14 @@ from alumnet.schema.engagement.types import (
     Submission,
 )
 from alumnet.schema.errors import UserError, user_errors
-from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
+from alumnet.schema.mutations import (
+    CODE_DESCRIPTION,
+    INVALID,
+    arg,
+    pk_of,
+    run_in_transaction,
+    uploaded,
+)
 from alumnet.schema.nodes import global_pk
 from alumnet.schema.ops.types import Job, job_node
 
@@ -344,6 +351,13 @@ class GradeErrorCode(Enum):
     RUBRIC_MISMATCH = ev("RUBRIC_MISMATCH", description="The mark is not the scores' sum.")
     DATE_IN_PAST = ev("DATE_IN_PAST", description="The new deadline has passed already.")
     TOO_LONG = ev("TOO_LONG", description="The feedback is too long.")
+    DUPLICATE = ev("DUPLICATE", description="A criterion is scored twice.")
+    TOO_MANY = ev(
+        "TOO_MANY", description="Returned for revision too often (20 versions): grade it."
+    )
+    STALE = ev(
+        "STALE", description="Handed in again since the version you read (`expectedVersion`)."
+    )
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -381,6 +395,11 @@ class SubmissionGradeInput:
     )
     revision_due_at: datetime | None = strawberry.field(
         default=None, description="The new deadline, when returning it (UTC)."
+    )
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="The version you read (`Submission.version`): if it was handed in again "
+        "since, nothing changes (STALE).",
     )
 
 
@@ -653,19 +672,16 @@ class EngagementMutation:
     ) -> SubmissionPayload:
         viewer, settings = info.context.viewer, info.context.runtime.settings
         given: Any = input.file
-        upload = (
-            assignments.Upload(name=getattr(given, "filename", None) or "upload", read=given.read)
-            if given is not None
-            else None
-        )
-        found, problems = await run_in_transaction(
-            info,
-            lambda uow: assignments.submit(
+
+        async def change(uow: Any) -> Any:
+            upload = assignments.Upload(*uploaded(given)) if given is not None else None
+            return await assignments.submit(
                 uow, viewer, pk_of(input.assignment_id, "Assignment", "assignmentId"),
                 content=input.content, upload=upload,
                 upload_limit=settings.submission_max_bytes,
-            ),
-        )  # fmt: skip
+            )  # fmt: skip
+
+        found, problems = await run_in_transaction(info, change)
         return SubmissionPayload(
             submission=Submission.from_row(found[0]) if found is not None else None,
             created=bool(found and found[1]),
@@ -709,6 +725,7 @@ class EngagementMutation:
         given = grading.Grading(
             mark=input.mark, scores=scores, feedback=input.feedback,
             return_for_revision=input.return_for_revision, revision_due_at=input.revision_due_at,
+            expected_version=input.expected_version,
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info,

@@ -804,9 +804,11 @@ async def mission_work(info: Info, mission_id: int, first: int) -> list[StudentW
     if not await grades_staff(info, mission_id):
         return None
     visible = access.visible_enrollments(info.context.viewer)
-    rows = await loaders.work_by_student(
-        info.context.reads, mission_id, visible, datetime.now(UTC), first
+    load = functools.partial(
+        loaders.work_by_student, visible=visible, now=datetime.now(UTC), first=first
     )
+    key = ("engagement", "work_by_student", info.context.viewer.user_id, first)
+    rows = await reads_loader(info, key, load).load(mission_id)
     return [
         StudentWork(due=r.due, submitted=r.submitted, missing=r.missing, late=r.late,
                     graded=r.graded, waiting=r.waiting, returned=r.returned,
@@ -820,6 +822,8 @@ async def mission_backlog(info: Info, mission_id: int) -> list[MentorBacklog] | 
         return None
     scope = await info.context.cohort_scope()
     mentor = None if scope.everything else info.context.viewer.user_id
-    rows = await loaders.grading_backlog(info.context.reads, mission_id, mentor)
+    load = functools.partial(loaders.grading_backlog, mentor_id=mentor)
+    key = ("engagement", "grading_backlog", info.context.viewer.user_id)
+    rows = await reads_loader(info, key, load).load(mission_id)
     return [MentorBacklog(waiting=r.waiting, oldest=r.oldest, _mentor_id=r.mentor_id)
             for r in rows]  # fmt: skip
