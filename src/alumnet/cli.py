@@ -139,7 +139,7 @@ def scheduler() -> None:
     from rq.cron import CronScheduler
 
     from alumnet.workers.queue import rq_queue_name
-    from alumnet.workers.schedule import SCHEDULE, run_scheduled
+    from alumnet.workers.schedule import AT_START, SCHEDULE, run_scheduled
 
     cron = CronScheduler(connection=Redis.from_url(settings.redis_url))
     for name, args, expression in SCHEDULE:
@@ -150,6 +150,9 @@ def scheduler() -> None:
             cron=expression,
         )
         typer.echo(f"{name}: {expression} (UTC)")
+    for name, args in AT_START:
+        run_scheduled(name, args)
+        typer.echo(f"{name}: now, to catch up")
     cron.start()  # type: ignore[no-untyped-call]
 
 

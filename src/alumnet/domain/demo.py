@@ -327,6 +327,12 @@ async def seed_work(uow: UnitOfWork) -> None:
             ))  # fmt: skip
         if i % 2 == 0:
             await assignments.submit(uow, student, quiz.id, content=None)
+    # Due tomorrow and not handed in: the reminders tell students (the scheduler's first
+    # run, when `alumnet serve` or `alumnet scheduler` starts).
+    await assignments.create(uow, manager, mission_id, assignments.AssignmentChanges(
+        title="Reading notes, chapter 2", opens_at=now - timedelta(hours=1),
+        due_at=now + timedelta(hours=20), max_points=5,
+    ))  # fmt: skip
     # The quiz is due now: work handed in later counts as late.
     quiz.due_at = now - timedelta(minutes=1)
     await seed_cases(uow, mission_id, manager, mentor, list(mentees))

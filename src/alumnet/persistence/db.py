@@ -310,13 +310,16 @@ async def insert_or_ignore(
     return await inserted_id(session, model, values, conflict) is not None
 
 
+def upsert(session: Any, model: Any) -> Any:
+    """The INSERT of this session's database that knows ``ON CONFLICT`` (PostgreSQL's or
+    SQLite's; the two spell it the same way)."""
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    return (postgresql_insert if on_postgresql else sqlite_insert)(model)
+
+
 async def inserted_id(session: Any, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
     """Like ``insert_or_ignore``, but the new row's primary key (None if none was added)."""
-    statement: Any
-    if session.bind.dialect.name == "postgresql":
-        statement = postgresql_insert(model).values(**values)
-    else:
-        statement = sqlite_insert(model).values(**values)
+    statement = upsert(session, model).values(**values)
     statement = statement.on_conflict_do_nothing(index_elements=conflict).returning(
         *model.__table__.primary_key.columns
     )

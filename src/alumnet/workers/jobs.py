@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alumnet.domain.communication import notifications
+from alumnet.domain.communication import notifications, reminders
 from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
@@ -36,6 +36,10 @@ async def refresh_risk(rt: Runtime, job: Job) -> dict[str, Any]:
 
 async def send_digests(rt: Runtime, job: Job) -> dict[str, Any]:
     return await notifications.send_digests(rt)
+
+
+async def send_reminders(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await reminders.send_reminders(rt)
 
 
 async def find_duplicates(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -80,6 +84,7 @@ HANDLERS: dict[str, JobHandler] = {
     RECALCULATE_JOB: recalculate_points,
     risk.REFRESH_JOB: refresh_risk,
     notifications.DIGEST_JOB: send_digests,
+    reminders.REMINDERS_JOB: send_reminders,
     duplicates.FIND_JOB: find_duplicates,
     personal_data.EXPORT_JOB: export_personal_data,
     imports.IMPORT_JOB: run_import,

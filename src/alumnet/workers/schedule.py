@@ -11,6 +11,7 @@ from typing import Any
 from croniter import croniter
 
 from alumnet.domain.communication.notifications import DIGEST_JOB
+from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
@@ -23,9 +24,14 @@ log = get_logger(__name__)
 SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
     (DIGEST_JOB, {}, "0 6 * * *"),  # daily digest e-mails
+    (REMINDERS_JOB, {}, "*/15 * * * *"),  # reminders and alerts, each sent once
     (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
     (CLEANUP_JOB, {}, "45 2 * * *"),  # nightly: expired export files
 ]
+
+# Recorded once more when a scheduler starts: jobs that send only what is due and never
+# twice, so that a server down at the quarter hour (or a demo just loaded) catches up.
+AT_START: list[tuple[str, dict[str, Any]]] = [(REMINDERS_JOB, {})]
 
 
 async def record(runtime: Runtime, name: str, args: dict[str, Any]) -> int:
@@ -50,7 +56,13 @@ def run_scheduled(name: str, args: dict[str, Any]) -> int:
 
 
 async def run_in_process(runtime: Runtime) -> None:
-    """The embedded default's scheduler: sleep until the next due job, record it, repeat."""
+    """The embedded default's scheduler: catch up, then sleep until the next due job,
+    record it, repeat."""
+    for name, args in AT_START:
+        try:
+            await record(runtime, name, args)
+        except Exception:  # pragma: no cover - logged; the schedule goes on
+            log.exception("scheduled_job_failed", job=name)
     while True:
         now = datetime.now(UTC)
         due = [

@@ -76,6 +76,12 @@ DEFAULTS: dict[str, Channels] = {
     "points": Channels(in_app=True, email=False, digest=True),
     # Work graded, or returned for revision.
     "grade": Channels(in_app=True, email=True, digest=False),
+    # Reminders and alerts, sent by the scheduler once each (see ``reminders``).
+    "assignment": Channels(in_app=True, email=False, digest=True),
+    "deadline": Channels(in_app=True, email=True, digest=False),
+    "attendance": Channels(in_app=True, email=True, digest=False),
+    "at_risk": Channels(in_app=True, email=False, digest=True),
+    "follow_up": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 
@@ -100,22 +106,30 @@ class Event:
     email_html: str | None = None
 
 
+def _with_channels(kind: str, recipients: Any) -> tuple[Any, tuple[Any, Any, Any]]:
+    """The active users among ``recipients`` (id and address), and their in-app, digest
+    and e-mail choices for ``kind`` as SQL expressions (the defaults where unchosen)."""
+    defaults = DEFAULTS[kind]
+    pref = aliased(NotificationPreference)
+    people = (
+        select(User.id, User.email)
+        .outerjoin(pref, and_(pref.user_id == User.id, pref.kind == kind))
+        .where(User.id.in_(recipients), User.status == "active")
+    )
+    return people, (
+        func.coalesce(pref.in_app, literal(defaults.in_app, Boolean)),
+        func.coalesce(pref.digest, literal(defaults.digest, Boolean)),
+        func.coalesce(pref.email, literal(defaults.email, Boolean)),
+    )
+
+
 async def notify(uow: UnitOfWork, recipients: Any, event: Event) -> int:
     """Notify active users among ``recipients`` (a list of ids or a SELECT of ids) on the
     channels they chose for ``event.kind``; returns how many were notified on any channel."""
-    defaults = DEFAULTS[event.kind]
     if isinstance(recipients, Sequence) and not recipients:
         return 0
-    pref = aliased(NotificationPreference)
-    in_app = func.coalesce(pref.in_app, literal(defaults.in_app, Boolean))
-    digest = func.coalesce(pref.digest, literal(defaults.digest, Boolean))
-    by_email = func.coalesce(pref.email, literal(defaults.email, Boolean))
+    people, (in_app, digest, by_email) = _with_channels(event.kind, recipients)
     now = datetime.now(UTC)
-    people = (
-        select(User.id, User.email)
-        .outerjoin(pref, and_(pref.user_id == User.id, pref.kind == event.kind))
-        .where(User.id.in_(recipients), User.status == "active")
-    )
     at = literal(now, UTCDateTime())
     # One line: it becomes an e-mail's Subject header, which may not hold a line break.
     one_line = " ".join(event.title.split())[:200]
@@ -160,6 +174,70 @@ async def notify(uow: UnitOfWork, recipients: Any, event: Event) -> int:
         email_ids.append(int(row.id))
         reached.add(int(row.user_id or 0))
     await queue_sending(uow, email_ids)
+    return len(reached)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One recipient's own notification, for ``notify_each``."""
+
+    user_id: int
+    title: str
+    body: str = ""
+    subject_type: str | None = None
+    subject_id: int | None = None
+
+
+async def notify_each(uow: UnitOfWork, kind: str, items: Sequence[Item]) -> int:
+    """Like ``notify``, when each recipient's notification says something of its own:
+    one SELECT of the recipients' channels and one INSERT each for the notifications and
+    the e-mails, whatever their number. Returns how many were notified on any channel."""
+    if not items:
+        return 0
+    people, channels = _with_channels(kind, {i.user_id for i in items})
+    found = (await uow.session.execute(people.add_columns(*channels))).all()
+    chosen = {int(r[0]): (str(r[1]), bool(r[2]), bool(r[3]), bool(r[4])) for r in found}
+    now = datetime.now(UTC)
+    rows, mails = [], []
+    for item in items:
+        if item.user_id not in chosen:
+            continue
+        address, in_app, digest, by_email = chosen[item.user_id]
+        title = " ".join(item.title.split())[:200]
+        if in_app or digest:
+            rows.append(
+                {"user_id": item.user_id, "kind": kind, "title": title, "body": item.body,
+                 "subject_type": item.subject_type, "subject_id": item.subject_id,
+                 "in_app": in_app, "digest_pending": digest, "created_at": now}
+            )  # fmt: skip
+        if by_email:
+            text, html = emails.render_notification(title=title, text=item.body, html=None)
+            mails.append(
+                {"user_id": item.user_id, "to_address": address, "subject": title,
+                 "text_body": text, "html_body": html, "template": f"notification.{kind}",
+                 "unsubscribe_kind": kind, "created_at": now}
+            )  # fmt: skip
+    reached: set[int] = set()
+    if rows:
+        added = await uow.session.execute(
+            insert(Notification).returning(
+                Notification.id, Notification.user_id, Notification.in_app
+            ),
+            rows,
+        )
+        for nid, uid, visible in added.all():
+            reached.add(int(uid))
+            if visible:
+                uow.publish(channel(int(uid)), {"id": int(nid)})
+    if mails:
+        sent = await uow.session.execute(
+            insert(OutboundEmail).returning(OutboundEmail.id, OutboundEmail.user_id), mails
+        )
+        email_ids = []
+        for row in sent.all():
+            email_ids.append(int(row.id))
+            reached.add(int(row.user_id or 0))
+        await queue_sending(uow, email_ids)
     return len(reached)
 
 

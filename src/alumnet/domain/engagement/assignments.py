@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from alumnet.domain.data import files
 from alumnet.domain.engagement import grading, points
@@ -20,7 +18,7 @@ from alumnet.domain.errors import DomainError, Problems, check_moment, check_tex
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import normalise_email
-from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.db import insert_or_ignore, upsert
 from alumnet.persistence.models import Assignment, Enrollment, Mission, Submission, User
 from alumnet.persistence.uow import UnitOfWork
 
@@ -461,8 +459,6 @@ async def bulk_record(
             if enrollment_id is not None and status == "active":
                 students[email] = (int(user_id), int(enrollment_id))
     result = BulkRecord(late=late)
-    on_postgresql = uow.session.get_bind().dialect.name == "postgresql"
-    insert_fn = postgresql_insert if on_postgresql else sqlite_insert
     now = datetime.now(UTC)
     values = [
         {"assignment_id": assignment_id, "enrollment_id": enrollment_id,
@@ -473,7 +469,7 @@ async def bulk_record(
     added: dict[int, int] = {}  # enrollment id -> submission id
     for start in range(0, len(values), CHUNK):
         statement = (
-            insert_fn(Submission)
+            upsert(uow.session, Submission)
             .values(values[start : start + CHUNK])
             .on_conflict_do_nothing(index_elements=["assignment_id", "enrollment_id"])
             .returning(Submission.enrollment_id, Submission.id)

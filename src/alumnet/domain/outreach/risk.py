@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import delete, func, insert, literal, or_, select
 
+from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.engagement.rules import rules_of
 from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.identity import audit
@@ -20,15 +21,24 @@ from alumnet.persistence.models import (
     Assignment,
     AtRisk,
     AttendanceDay,
+    CallList,
     Enrollment,
+    MentorAssignment,
     Mission,
     RiskRules,
     Submission,
+    User,
 )
 from alumnet.persistence.uow import UnitOfWork
 
 REFRESH_JOB = "outreach.refresh_risk"
-DEFAULTS = {"attendance_below_percent": 60, "window_days": 14, "missed_submissions": 2}
+DEFAULTS = {
+    "attendance_below_percent": 60,
+    "window_days": 14,
+    "missed_submissions": 2,
+    # Days in a row without attendance before the student is told (0: never).
+    "attendance_alert_days": 3,
+}
 
 
 async def risk_rules(uow: UnitOfWork, mission_id: int) -> dict[str, int]:
@@ -50,6 +60,7 @@ async def update_rules(
         "attendance_below_percent": (0, 100),
         "window_days": (1, 120),
         "missed_submissions": (1, 100),
+        "attendance_alert_days": (0, 60),
     }
     for name, value in given.items():
         low, high = limits[name]
@@ -79,7 +90,18 @@ def _window(starts_on: date, ends_on: date, today: date, days: int) -> tuple[dat
 
 
 async def refresh_mission(uow: UnitOfWork, mission: Mission) -> int:
-    """Replace the mission's at-risk list; returns how many students are at risk."""
+    """Replace the mission's at-risk list; returns how many students are at risk. Those
+    entering it are told to their mentors and to the SREs calling the mission's students.
+    Two refreshes of one mission take turns (the mission's row is locked), so each entry
+    is told once."""
+    await uow.session.execute(select(Mission.id).where(Mission.id == mission.id).with_for_update())
+    before = set(
+        (
+            await uow.session.execute(
+                select(AtRisk.enrollment_id).where(AtRisk.mission_id == mission.id)
+            )
+        ).scalars()
+    )
     rules = await risk_rules(uow, mission.id)
     engagement = await rules_of(uow, mission.id)
     today = engagement.today()
@@ -141,7 +163,53 @@ async def refresh_mission(uow: UnitOfWork, mission: Mission) -> int:
     await uow.session.execute(delete(AtRisk).where(AtRisk.mission_id == mission.id))
     if at_risk:
         await uow.session.execute(insert(AtRisk), at_risk)
+    entering = [r for r in at_risk if r["enrollment_id"] not in before]
+    await _alert_entering(uow, mission, entering)
     return len(at_risk)
+
+
+async def _alert_entering(uow: UnitOfWork, mission: Mission, entering: list[dict[str, Any]]) -> int:
+    """One alert per student entering the list and per person who should act: the
+    student's mentors, and the SREs holding a call list of the mission or its batch."""
+    if not entering:
+        return 0
+    enrollments = [r["enrollment_id"] for r in entering]
+    mentors = (
+        await uow.session.execute(
+            select(MentorAssignment.enrollment_id, MentorAssignment.mentor_id).where(
+                MentorAssignment.enrollment_id.in_(enrollments)
+            )
+        )
+    ).all()
+    callers: set[int] = {
+        int(u)
+        for u in (
+            await uow.session.execute(
+                select(CallList.assigned_to_id).where(
+                    CallList.assigned_to_id.is_not(None),
+                    or_(CallList.mission_id == mission.id, CallList.batch_id == mission.batch_id),
+                )
+            )
+        ).scalars()
+        if u is not None
+    }
+    names = dict(
+        (
+            await uow.session.execute(
+                select(User.id, User.name).where(User.id.in_([r["student_id"] for r in entering]))
+            )
+        ).all()
+    )
+    told: dict[int, set[int]] = {r["enrollment_id"]: set(callers) for r in entering}
+    for enrollment_id, mentor_id in mentors:
+        told[int(enrollment_id)].add(int(mentor_id))
+    items = [
+        Item(user, f"{names.get(r['student_id'], 'A student')} is at risk in {mission.code}",
+             " ".join(r["reasons"]), "Enrollment", r["enrollment_id"])
+        for r in entering
+        for user in sorted(told[r["enrollment_id"]])
+    ]  # fmt: skip
+    return await notify_each(uow, "at_risk", items)
 
 
 async def lift_ended_bans(uow: UnitOfWork) -> int:

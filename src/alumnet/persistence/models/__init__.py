@@ -1,7 +1,14 @@
 """All tables, imported so that ``Base.metadata`` knows every one of them."""
 
-from alumnet.persistence.models.base import Base
-from alumnet.persistence.models.cohorts import Batch, Enrollment, MentorAssignment, Mission
+from alumnet.persistence.models.base import (
+    Base,
+)
+from alumnet.persistence.models.cohorts import (
+    Batch,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+)
 from alumnet.persistence.models.communication import (
     Announcement,
     AnnouncementTarget,
@@ -13,6 +20,7 @@ from alumnet.persistence.models.communication import (
     NoticeAck,
     Notification,
     NotificationPreference,
+    ReminderSent,
     Ticket,
     TicketMessage,
 )
@@ -53,7 +61,24 @@ from alumnet.persistence.models.integrity import (
     IntegrityFlag,
     RiskRules,
 )
-from alumnet.persistence.models.ops import Job, OutboundEmail
+from alumnet.persistence.models.ops import (
+    Job,
+    OutboundEmail,
+)
+from alumnet.persistence.models.people import (
+    Achievement,
+    Degree,
+    DuplicateCandidate,
+    Follow,
+    PersonalExport,
+    Profile,
+    ProfileView,
+    Programme,
+    Skill,
+    SocialLink,
+    UserSkill,
+    WorkExperience,
+)
 
 __all__ = [
     "AccessChange",
@@ -103,6 +128,7 @@ __all__ = [
     "ProfileView",
     "Programme",
     "RefreshToken",
+    "ReminderSent",
     "RiskRules",
     "Session",
     "Skill",
@@ -116,68 +142,4 @@ __all__ = [
     "UserRole",
     "UserSkill",
     "WorkExperience",
-]
-from alumnet.persistence.models.people import (
-    Achievement,
-    Degree,
-    DuplicateCandidate,
-    Follow,
-    PersonalExport,
-    Profile,
-    ProfileView,
-    Programme,
-    Skill,
-    SocialLink,
-    UserSkill,
-    WorkExperience,
-)
-
-"""All tables, imported so that ``Base.metadata`` knows every one of them."""
-
-
-__all__ = [
-    "AccessChange",
-    "Announcement",
-    "AnnouncementTarget",
-    "Appeal",
-    "Assignment",
-    "AtRisk",
-    "AttendanceDay",
-    "AuditEvent",
-    "Base",
-    "Batch",
-    "Block",
-    "CallList",
-    "CallListEntry",
-    "CallLog",
-    "Conversation",
-    "ConversationMember",
-    "EngagementRules",
-    "Enrollment",
-    "FollowUp",
-    "IntegrityDecision",
-    "IntegrityFlag",
-    "Job",
-    "Meeting",
-    "MeetingAttendance",
-    "MentorAssignment",
-    "Message",
-    "Mission",
-    "Notice",
-    "NoticeAck",
-    "Notification",
-    "NotificationPreference",
-    "OneTimeToken",
-    "OutboundEmail",
-    "PersonalAccessToken",
-    "PointEntry",
-    "RefreshToken",
-    "RiskRules",
-    "Session",
-    "Submission",
-    "SubmissionVersion",
-    "Ticket",
-    "TicketMessage",
-    "User",
-    "UserRole",
 ]

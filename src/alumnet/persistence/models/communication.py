@@ -255,3 +255,21 @@ class NotificationPreference(Base):
     in_app: Mapped[bool]
     email: Mapped[bool]
     digest: Mapped[bool]
+
+
+class ReminderSent(Base):
+    """That one reminder or alert went to one user: each is sent once. ``subject_id`` is
+    what it is about (an assignment, a mission, …; 0 for none) and ``key`` tells repeated
+    events apart (the last day attended, the day follow-ups fall due)."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (UniqueConstraint("kind", "subject_id", "user_id", "key"),)
+
+    id: Mapped[IdPK]
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int] = mapped_column(BigId)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -107,6 +107,8 @@ class RiskRules(Base):
     attendance_below_percent: Mapped[int] = mapped_column(default=60)
     window_days: Mapped[int] = mapped_column(default=14)
     missed_submissions: Mapped[int] = mapped_column(default=2)
+    # A student is told after this many days in a row without attendance (0: never).
+    attendance_alert_days: Mapped[int] = mapped_column(default=3, server_default="3")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -40,6 +40,15 @@ class NotificationKind(Enum):
         "review",
         description="For those who decide integrity cases: an appeal or a flag to decide.",
     )
+    ASSIGNMENT = ev("assignment", description="A new assignment in one of your missions.")
+    DEADLINE = ev(
+        "deadline", description="Work due within 24 hours that you have not handed in yet."
+    )
+    ATTENDANCE = ev(
+        "attendance", description="No attendance recorded for you for several days in a row."
+    )
+    AT_RISK = ev("at_risk", description="For mentors and SREs: a student entered the at-risk list.")
+    FOLLOW_UP = ev("follow_up", description="For SREs: follow-up calls due today.")
 
 
 @strawberry.type(description="Something that concerns you.")
@@ -173,6 +182,10 @@ class NotificationQuery:
         unread_only: Annotated[
             bool, strawberry.argument(description="Only those not read yet.")
         ] = False,
+        kinds: Annotated[
+            list[NotificationKind] | None,
+            strawberry.argument(description="Only these kinds (default: every kind)."),
+        ] = None,
     ) -> Iterable[Notification]:
         me = info.context.viewer.user_id or -1
         query = select(NotificationModel.__table__).where(
@@ -180,6 +193,8 @@ class NotificationQuery:
         )
         if unread_only:
             query = query.where(NotificationModel.read_at.is_(None))
+        if kinds is not None:
+            query = query.where(NotificationModel.kind.in_({k.value for k in kinds}))
         sort = [SortKey(NotificationModel.id, descending=True)]
         return KeysetQuery(query, sort, Notification.from_row, info.context.reads)
 

@@ -146,6 +146,11 @@ class RiskRulesUpdateInput:
     missed_submissions: int | None = strawberry.field(
         default=None, description="At risk with this many missed submissions (1 to 100)."
     )
+    attendance_alert_days: int | None = strawberry.field(
+        default=None,
+        description="Tell a student after this many days in a row without attendance "
+        "(0 to 60; 0: never).",
+    )
 
 
 @strawberry.type(description="The rule now.")
@@ -153,6 +158,9 @@ class RiskRulesPayload:
     attendance_below_percent: int | None = strawberry.field(description="Threshold.")
     window_days: int | None = strawberry.field(description="Window.")
     missed_submissions: int | None = strawberry.field(description="Missed submissions.")
+    attendance_alert_days: int | None = strawberry.field(
+        description="Days without attendance before the student is told."
+    )
     user_errors: list[OutreachError] = strawberry.field(description="Empty on success.")
 
 
@@ -303,6 +311,7 @@ class IntegrityMutation:
             "attendance_below_percent": input.attendance_below_percent,
             "window_days": input.window_days,
             "missed_submissions": input.missed_submissions,
+            "attendance_alert_days": input.attendance_alert_days,
         }
         found, problems = await run_in_transaction(
             info,
@@ -314,6 +323,7 @@ class IntegrityMutation:
             attendance_below_percent=found["attendance_below_percent"] if found else None,
             window_days=found["window_days"] if found else None,
             missed_submissions=found["missed_submissions"] if found else None,
+            attendance_alert_days=found["attendance_alert_days"] if found else None,
             user_errors=user_errors(OutreachError, OutreachErrorCode, problems),
         )
 
