@@ -1,9 +1,10 @@
 """Who sees what in cohorts.
 
 Admins, managers and SREs (``cohorts:read``) see everything. A mentor sees the students
-assigned to them, only within the missions of those assignments (and those missions and
-their batches). A student sees their own enrolments, their missions and batches, and
-their own mentors. Everything else does not exist for them.
+assigned to them, only within the missions of those assignments, and every student of a
+mission they mentor as a whole (and those missions and their batches). A student sees
+their own enrolments, their missions and batches, and their own mentors. Everything else
+does not exist for them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, false, null, or_, select, union, union_all
 
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.db import Reader
-from alumnet.persistence.models import Enrollment, MentorAssignment, Mission
+from alumnet.persistence.mentoring import (
+    mentored_missions,
+    mentors_enrollment,
+    whole_mission_join,
+)
+from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, MissionMentor
 
 
 def sees_everything(viewer: Viewer) -> bool:
@@ -82,12 +88,39 @@ async def load_scope(db: Reader, viewer: Viewer) -> CohortScope:
         .outerjoin(MentorAssignment, MentorAssignment.enrollment_id == Enrollment.id)
         .where(Enrollment.student_id == me)
     )
+    # Whole missions: every enrolment of a mission this viewer mentors (and the mission,
+    # even while nobody is enrolled), and the whole-mission mentors of a student's own.
+    whole = (
+        select(
+            Enrollment.id,
+            Enrollment.mission_id,
+            Enrollment.student_id,
+            MissionMentor.mentor_id,
+            Mission.batch_id,
+        )
+        .join(MissionMentor, whole_mission_join())
+        .join(Mission, Mission.id == Enrollment.mission_id)
+    )
+    missions_only = (
+        select(null(), MissionMentor.mission_id, null(), MissionMentor.mentor_id, Mission.batch_id)
+        .join(Mission, Mission.id == MissionMentor.mission_id)
+        .where(MissionMentor.mentor_id == me)
+    )
+    everything: Any = union_all(
+        mentored,
+        own,
+        whole.where(MissionMentor.mentor_id == me),
+        whole.where(Enrollment.student_id == me),
+        missions_only,
+    )
     async with db.connect() as conn:
-        rows = (await conn.execute(mentored.union_all(own))).all()
+        rows = (await conn.execute(everything)).all()
     for enrollment_id, mission_id, student_id, mentor_id, batch_id in rows:
-        scope.enrollments.add(enrollment_id)
         scope.missions.add(mission_id)
         scope.batches.add(batch_id)
+        if enrollment_id is None:
+            continue
+        scope.enrollments.add(enrollment_id)
         if mentor_id == me:
             scope.mentees.add((mission_id, student_id))
             scope.users.add(student_id)
@@ -108,7 +141,7 @@ def visible_missions(viewer: Viewer) -> ColumnElement[bool] | None:
         return false()
     me = viewer.user_id
     return or_(
-        Mission.id.in_(select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)),
+        Mission.id.in_(mentored_missions(me)),
         Mission.id.in_(select(Enrollment.mission_id).where(Enrollment.student_id == me)),
     )
 
@@ -127,22 +160,17 @@ def visible_enrollments(viewer: Viewer) -> ColumnElement[bool] | None:
     if viewer.user_id is None:
         return false()
     me = viewer.user_id
-    return or_(
-        Enrollment.id.in_(
-            select(MentorAssignment.enrollment_id).where(MentorAssignment.mentor_id == me)
-        ),
-        Enrollment.student_id == me,
-    )
+    return or_(mentors_enrollment(me), Enrollment.student_id == me)
 
 
 async def cohort_members(db: Reader, user_ids: list[int]) -> set[int]:
     """Which of these users are students or mentors in some mission (staff may see them)."""
     if not user_ids:
         return set()
-    query = (
-        select(Enrollment.student_id)
-        .where(Enrollment.student_id.in_(user_ids))
-        .union(select(MentorAssignment.mentor_id).where(MentorAssignment.mentor_id.in_(user_ids)))
+    query = union(
+        select(Enrollment.student_id).where(Enrollment.student_id.in_(user_ids)),
+        select(MentorAssignment.mentor_id).where(MentorAssignment.mentor_id.in_(user_ids)),
+        select(MissionMentor.mentor_id).where(MissionMentor.mentor_id.in_(user_ids)),
     )
     async with db.connect() as conn:
         return {int(u) for u in (await conn.execute(query)).scalars()}

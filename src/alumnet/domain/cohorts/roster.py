@@ -14,7 +14,14 @@ from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
 from alumnet.persistence.db import insert_or_ignore, like_pattern
-from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, User, UserRole
+from alumnet.persistence.models import (
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    MissionMentor,
+    User,
+    UserRole,
+)
 from alumnet.persistence.uow import UnitOfWork
 
 ENROLLMENT_STATUSES = ("active", "completed", "dropped")
@@ -335,6 +342,61 @@ async def unassign_mentor(
     )
     _roster_changed(uow, mission_id, "MENTOR_UNASSIGNED", [student_id])
     return True
+
+
+async def add_mission_mentor(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, mentor_id: int
+) -> tuple[Mission, bool]:
+    """A mentor of the whole mission: every student enrolled (now or later) is their
+    mentee there, without an assignment per student. False when they were already."""
+    viewer.require(Permission.MENTORS_ASSIGN)
+    mission = await _mission(uow, mission_id)
+    await _require_role(uow, mentor_id, Role.MENTOR, "mentorId")
+    enrolled = await uow.session.execute(
+        select(Enrollment.id).where(
+            Enrollment.mission_id == mission_id, Enrollment.student_id == mentor_id
+        )
+    )
+    if enrolled.first() is not None:
+        raise DomainError.of(
+            "SELF_MENTORING", "A student of the mission cannot mentor it.", "mentorId"
+        )
+    added = await insert_or_ignore(
+        uow.session, MissionMentor,
+        {"mission_id": mission_id, "mentor_id": mentor_id, "created_at": datetime.now(UTC)},
+        ["mission_id", "mentor_id"],
+    )  # fmt: skip
+    if added:
+        audit.record(
+            uow, "mission_mentor.add", object_type="Mission", object_ids=[mission_id],
+            details={"mentor": mentor_id},
+        )  # fmt: skip
+        _roster_changed(uow, mission_id, "MENTOR_ASSIGNED", [])
+    return mission, added
+
+
+async def remove_mission_mentor(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, mentor_id: int
+) -> Mission:
+    """No longer a mentor of the whole mission (their assignments to single students, if
+    any, stay)."""
+    viewer.require(Permission.MENTORS_ASSIGN)
+    mission = await _mission(uow, mission_id)
+    removed = await uow.session.execute(
+        delete(MissionMentor)
+        .where(MissionMentor.mission_id == mission_id, MissionMentor.mentor_id == mentor_id)
+        .returning(MissionMentor.id)
+    )
+    if removed.first() is None:
+        raise DomainError.of(
+            "NOT_ASSIGNED", "That user does not mentor this mission as a whole.", "mentorId"
+        )
+    audit.record(
+        uow, "mission_mentor.remove", object_type="Mission", object_ids=[mission_id],
+        details={"mentor": mentor_id},
+    )  # fmt: skip
+    _roster_changed(uow, mission_id, "MENTOR_UNASSIGNED", [])
+    return mission
 
 
 async def reassign_mentor(

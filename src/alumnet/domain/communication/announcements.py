@@ -21,6 +21,7 @@ from alumnet.domain.errors import DomainError, Problems, check_moment, check_tex
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import GRADUATION_YEARS
+from alumnet.persistence.mentoring import mentored_missions
 from alumnet.persistence.models import (
     Announcement,
     AnnouncementTarget,
@@ -28,6 +29,7 @@ from alumnet.persistence.models import (
     Enrollment,
     MentorAssignment,
     Mission,
+    MissionMentor,
     User,
     UserRole,
 )
@@ -55,6 +57,7 @@ def batch_people(batch_ids: Sequence[int] | Any) -> Any:
             Enrollment.mission_id.in_(missions), Enrollment.status == "active"
         ),
         select(MentorAssignment.mentor_id).where(MentorAssignment.mission_id.in_(missions)),
+        select(MissionMentor.mentor_id).where(MissionMentor.mission_id.in_(missions)),
     )
 
 
@@ -94,9 +97,7 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
                     Enrollment.student_id == me, Enrollment.status == "active"
                 )
             ),
-            Mission.id.in_(
-                select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)
-            ),
+            Mission.id.in_(mentored_missions(me)),
         )
     )
     my_year = select(User.record_graduation_year).where(User.id == me).scalar_subquery()

@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.persistence.db import insert_or_ignore, inserted_id
+from alumnet.persistence.mentoring import mentors_student
 from alumnet.persistence.models import (
     Block,
     Conversation,
     ConversationMember,
-    MentorAssignment,
     Message,
     Profile,
     User,
@@ -64,14 +64,7 @@ async def may_reach(uow: UnitOfWork, me: int, other: int) -> bool:
         if offered.scalar():
             return True
     mentoring = await uow.session.execute(
-        select(MentorAssignment.id)
-        .where(
-            or_(
-                and_(MentorAssignment.mentor_id == me, MentorAssignment.student_id == other),
-                and_(MentorAssignment.mentor_id == other, MentorAssignment.student_id == me),
-            )
-        )
-        .limit(1)
+        select(literal(1)).where(or_(mentors_student(me, other), mentors_student(other, me)))
     )
     return mentoring.first() is not None
 

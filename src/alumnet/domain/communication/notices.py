@@ -19,10 +19,10 @@ from alumnet.domain.errors import DomainError, Problems, check_moment, check_tex
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.db import insert_or_ignore
+from alumnet.persistence.mentoring import mentored_missions
 from alumnet.persistence.models import (
     Batch,
     Enrollment,
-    MentorAssignment,
     Mission,
     Notice,
     NoticeAck,
@@ -94,7 +94,7 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
     if viewer.can(Permission.COHORTS_READ):
         return None
     me = viewer.user_id if viewer.user_id is not None else -1
-    mentored = select(MentorAssignment.mission_id).where(MentorAssignment.mentor_id == me)
+    mentored = mentored_missions(me)
     active = select(Enrollment.mission_id).where(
         Enrollment.student_id == me, Enrollment.status == "active"
     )

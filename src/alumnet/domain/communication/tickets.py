@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
-from alumnet.persistence.models import Enrollment, MentorAssignment, Ticket, TicketMessage, UserRole
+from alumnet.persistence.mentoring import mentors_student
+from alumnet.persistence.models import Enrollment, Ticket, TicketMessage, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
 QUEUES = ("mentor", "sre")
@@ -114,9 +115,7 @@ async def open_ticket(
         if mentor_id is None:
             raise DomainError.of("REQUIRED", "Which of your mentors?", "mentorId")
         mentors = await uow.session.execute(
-            select(MentorAssignment.id)
-            .where(MentorAssignment.mentor_id == mentor_id, MentorAssignment.student_id == me)
-            .limit(1)
+            select(literal(1)).where(mentors_student(mentor_id, me))
         )
         if mentors.first() is None:
             raise DomainError.of("NOT_FOUND", "That person is not your mentor.", "mentorId")

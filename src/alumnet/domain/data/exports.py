@@ -30,12 +30,14 @@ from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people import directory, privacy
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.mentoring import whole_mission_join
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
     Enrollment,
     MentorAssignment,
     Mission,
+    MissionMentor,
     Profile,
     Submission,
     User,
@@ -151,6 +153,8 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
             return ["name", "email", "points"], query
         mentors = (
             select(func.count()).where(MentorAssignment.enrollment_id == Enrollment.id)
+            .scalar_subquery()
+            + select(func.count()).select_from(MissionMentor).where(whole_mission_join())
             .scalar_subquery()
         )  # fmt: skip
         query = enrolled.add_columns(

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, literal, or_, select
 
 from alumnet.domain.engagement.rules import RULE_COLUMNS, Rules
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.persistence.models import EngagementRules, Enrollment, MentorAssignment, Mission
+from alumnet.persistence import mentoring
+from alumnet.persistence.models import (
+    EngagementRules,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    MissionMentor,
+)
 from alumnet.persistence.uow import UnitOfWork
 
 
@@ -125,11 +132,7 @@ async def mentors_student(
     if viewer.user_id is None:
         return False
     found = await uow.session.execute(
-        select(MentorAssignment.id).where(
-            MentorAssignment.mission_id == mission_id,
-            MentorAssignment.student_id == student_id,
-            MentorAssignment.mentor_id == viewer.user_id,
-        )
+        select(literal(1)).where(mentoring.mentors_student(viewer.user_id, student_id, mission_id))
     )
     return found.first() is not None
 
@@ -151,11 +154,18 @@ async def mentors_mission(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> b
     if viewer.user_id is None:
         return False
     found = await uow.session.execute(
-        select(MentorAssignment.id)
-        .where(
-            MentorAssignment.mission_id == mission_id, MentorAssignment.mentor_id == viewer.user_id
+        select(literal(1)).where(
+            or_(
+                exists().where(
+                    MentorAssignment.mission_id == mission_id,
+                    MentorAssignment.mentor_id == viewer.user_id,
+                ),
+                exists().where(
+                    MissionMentor.mission_id == mission_id,
+                    MissionMentor.mentor_id == viewer.user_id,
+                ),
+            )
         )
-        .limit(1)
     )
     return found.first() is not None
 

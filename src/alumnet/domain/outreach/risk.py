@@ -17,13 +17,13 @@ from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.integrity.decisions import change_access
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.mentoring import mentorships
 from alumnet.persistence.models import (
     Assignment,
     AtRisk,
     AttendanceDay,
     CallList,
     Enrollment,
-    MentorAssignment,
     Mission,
     RiskRules,
     Submission,
@@ -174,10 +174,11 @@ async def _alert_entering(uow: UnitOfWork, mission: Mission, entering: list[dict
     if not entering:
         return 0
     enrollments = [r["enrollment_id"] for r in entering]
+    pairs = mentorships()
     mentors = (
         await uow.session.execute(
-            select(MentorAssignment.enrollment_id, MentorAssignment.mentor_id).where(
-                MentorAssignment.enrollment_id.in_(enrollments)
+            select(pairs.c.enrollment_id, pairs.c.mentor_id).where(
+                pairs.c.enrollment_id.in_(enrollments)
             )
         )
     ).all()

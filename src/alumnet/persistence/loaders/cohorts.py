@@ -6,12 +6,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union, union_all
 
 from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.loaders.identity import USER_COLUMNS
-from alumnet.persistence.models import Batch, Enrollment, MentorAssignment, Mission, User
+from alumnet.persistence.mentoring import whole_mission_join
+from alumnet.persistence.models import (
+    Batch,
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    MissionMentor,
+    User,
+)
 
 BATCH_COLUMNS = (
     Batch.id,
@@ -70,13 +78,21 @@ async def assignments_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
 
 
 async def mentors_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
-    """The mentors (user rows) of each enrolment, by name."""
-    query = (
+    """The mentors (user rows) of each enrolment, by name: assigned to the student, or
+    mentoring the whole mission."""
+    each = (
         select(MentorAssignment.enrollment_id, *USER_COLUMNS)
         .join(User, User.id == MentorAssignment.mentor_id)
         .where(MentorAssignment.enrollment_id.in_(ids))
-        .order_by(MentorAssignment.enrollment_id, User.name, User.id)
     )
+    whole = (
+        select(Enrollment.id.label("enrollment_id"), *USER_COLUMNS)
+        .join(MissionMentor, whole_mission_join())
+        .join(User, User.id == MissionMentor.mentor_id)
+        .where(Enrollment.id.in_(ids))
+    )
+    both = union(each, whole).subquery()
+    query = select(both).order_by(both.c.enrollment_id, both.c.name, both.c.id)
     async with db.connect() as conn:
         rows = (await conn.execute(query)).all()
     found: dict[int, list[Any]] = defaultdict(list)
@@ -86,17 +102,31 @@ async def mentors_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[
 
 
 async def mentor_loads_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
-    """Each mission's mentors with how many students each mentors there, by name."""
+    """Each mission's mentors with how many students each mentors there, by name; a
+    mentor of the whole mission mentors every student enrolled (``whole_mission`` 1)."""
+    enrolled = (
+        select(func.count()).where(Enrollment.mission_id == MissionMentor.mission_id)
+    ).scalar_subquery()
+    each = (
+        select(MentorAssignment.mission_id, MentorAssignment.mentor_id,
+               func.count(MentorAssignment.id).label("n"), literal(0).label("whole"))
+        .where(MentorAssignment.mission_id.in_(ids))
+        .group_by(MentorAssignment.mission_id, MentorAssignment.mentor_id)
+    )  # fmt: skip
+    whole = select(MissionMentor.mission_id, MissionMentor.mentor_id, enrolled, literal(1)).where(
+        MissionMentor.mission_id.in_(ids)
+    )
+    both = union_all(each, whole).subquery()
     query = (
         select(
-            MentorAssignment.mission_id,
+            both.c.mission_id,
             *USER_COLUMNS,
-            func.count(MentorAssignment.id).label("mentee_count"),
+            func.max(both.c.n).label("mentee_count"),
+            func.max(both.c.whole).label("whole_mission"),
         )
-        .join(User, User.id == MentorAssignment.mentor_id)
-        .where(MentorAssignment.mission_id.in_(ids))
-        .group_by(MentorAssignment.mission_id, *USER_COLUMNS)
-        .order_by(MentorAssignment.mission_id, User.name, User.id)
+        .join(User, User.id == both.c.mentor_id)
+        .group_by(both.c.mission_id, *USER_COLUMNS)
+        .order_by(both.c.mission_id, User.name, User.id)
     )
     async with db.connect() as conn:
         rows = (await conn.execute(query)).all()

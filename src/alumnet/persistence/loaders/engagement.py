@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 
 from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.common import by_id, grouped, rows_by_id
+from alumnet.persistence.mentoring import mentorships
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
@@ -21,7 +22,6 @@ from alumnet.persistence.models import (
     Enrollment,
     Meeting,
     MeetingAttendance,
-    MentorAssignment,
     Mission,
     PointEntry,
     StoredFile,
@@ -466,20 +466,20 @@ async def grading_backlog(
     """Per mission, per mentor (or one), the submissions of their mentees waiting to be
     graded and since when the oldest waits; most waiting first. One statement."""
     ids = list(mission_ids)
+    # Distinct pairs: a student mentored both ways counts once for the mentor.
+    pairs = select(mentorships()).distinct().subquery()
     query = (
         select(
             Submission.mission_id,
-            MentorAssignment.mentor_id,
+            pairs.c.mentor_id,
             func.count(Submission.id).label("waiting"),
             func.min(Submission.submitted_at).label("oldest"),
         )
-        .join(Submission, Submission.enrollment_id == MentorAssignment.enrollment_id)
+        .join(Submission, Submission.enrollment_id == pairs.c.enrollment_id)
         .where(Submission.mission_id.in_(ids), Submission.status == "submitted")
-        .group_by(Submission.mission_id, MentorAssignment.mentor_id)
-        .order_by(
-            Submission.mission_id, func.count(Submission.id).desc(), MentorAssignment.mentor_id
-        )
+        .group_by(Submission.mission_id, pairs.c.mentor_id)
+        .order_by(Submission.mission_id, func.count(Submission.id).desc(), pairs.c.mentor_id)
     )
     if mentor_id is not None:
-        query = query.where(MentorAssignment.mentor_id == mentor_id)
+        query = query.where(pairs.c.mentor_id == mentor_id)
     return await grouped(db, query, "mission_id", ids)

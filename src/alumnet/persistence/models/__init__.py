@@ -8,6 +8,7 @@ from alumnet.persistence.models.cohorts import (
     Enrollment,
     MentorAssignment,
     Mission,
+    MissionMentor,
 )
 from alumnet.persistence.models.communication import (
     Announcement,
@@ -115,6 +116,7 @@ __all__ = [
     "MentorAssignment",
     "Message",
     "Mission",
+    "MissionMentor",
     "Notice",
     "NoticeAck",
     "Notification",

@@ -87,3 +87,18 @@ class MentorAssignment(Base):
     student_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     mentor_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MissionMentor(Base):
+    """A mentor of a whole mission: they mentor every student enrolled in it, without an
+    assignment per student (``persistence.mentoring`` joins the two kinds)."""
+
+    __tablename__ = "mission_mentors"
+    __table_args__ = (UniqueConstraint("mission_id", "mentor_id"),)
+
+    id: Mapped[IdPK]
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    mentor_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

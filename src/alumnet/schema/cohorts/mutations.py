@@ -248,6 +248,21 @@ class MentorUnassignPayload:
     user_errors: list[MentorAssignmentError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.input(description="A mentor of a whole mission.")
+class MissionMentorInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    mentor_id: relay.GlobalID = strawberry.field(description="The mentor (a MENTOR user).")
+
+
+@strawberry.type(description="The mission and its mentor, or why not.")
+class MissionMentorPayload:
+    mission: Mission | None = strawberry.field(description="The mission.")
+    changed: bool = strawberry.field(
+        description="False when nothing changed (already a mentor of the mission): safe to retry."
+    )
+    user_errors: list[MentorAssignmentError] = strawberry.field(description="Empty on success.")
+
+
 @strawberry.input(description="Move students from one mentor to another, in one transaction.")
 class MentorReassignInput:
     mission_id: relay.GlobalID = strawberry.field(description="The mission.")
@@ -494,6 +509,49 @@ class CohortsMutation:
         )
         return MentorUnassignPayload(
             unassigned=bool(result),
+            user_errors=user_errors(MentorAssignmentError, MentorAssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Make a mentor the mentor of a whole mission (`mentors:assign`): they see "
+        "its roster and mentor every student enrolled, now or later, without an assignment "
+        "per student. Shown in `Mission.mentors` with `wholeMission`."
+    )
+    async def mission_mentor_add(
+        self, info: Info, input: Annotated[MissionMentorInput, arg("Which mission and mentor.")]
+    ) -> MissionMentorPayload:
+        viewer = info.context.viewer
+        result, problems = await run_in_transaction(
+            info,
+            lambda uow: roster.add_mission_mentor(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.mentor_id, "User", "mentorId"),
+            ),
+        )  # fmt: skip
+        return MissionMentorPayload(
+            mission=_mission(result[0]) if result else None,
+            changed=bool(result and result[1]),
+            user_errors=user_errors(MentorAssignmentError, MentorAssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="A mentor no longer mentors the whole mission (`mentors:assign`); their "
+        "assignments to single students stay."
+    )
+    async def mission_mentor_remove(
+        self, info: Info, input: Annotated[MissionMentorInput, arg("Which mission and mentor.")]
+    ) -> MissionMentorPayload:
+        viewer = info.context.viewer
+        result, problems = await run_in_transaction(
+            info,
+            lambda uow: roster.remove_mission_mentor(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                pk_of(input.mentor_id, "User", "mentorId"),
+            ),
+        )  # fmt: skip
+        return MissionMentorPayload(
+            mission=_mission(result),
+            changed=result is not None,
             user_errors=user_errors(MentorAssignmentError, MentorAssignmentErrorCode, problems),
         )
 

@@ -387,6 +387,11 @@ class MentorLoad:
         description="How many students of the mission they mentor; null unless you are staff "
         "or this mentor."
     )
+    whole_mission: bool = strawberry.field(
+        default=False,
+        description="They mentor the whole mission (every student enrolled), not students "
+        "one by one.",
+    )
 
 
 @strawberry.type(description="A programme of work inside a batch, with its own dates and mentors.")
@@ -468,9 +473,11 @@ class Mission(relay.Node):
         loads = []
         for row in rows:
             if scope.everything or row.id == me:
-                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=row.mentee_count))
+                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=row.mentee_count,
+                                        whole_mission=bool(row.whole_mission)))  # fmt: skip
             elif (self.id, row.id) in scope.my_mentors:
-                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None))
+                loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=None,
+                                        whole_mission=bool(row.whole_mission)))  # fmt: skip
         return loads
 
     @strawberry.field(

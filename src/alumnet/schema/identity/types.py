@@ -9,7 +9,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from strawberry import relay
 from strawberry.scalars import JSON
 
@@ -376,21 +376,17 @@ class User(relay.Node):
             strawberry.argument(description="Which enrolments."),
         ] = None,
     ) -> Iterable[Any]:
-        from alumnet.persistence.models import Enrollment, MentorAssignment
+        from alumnet.persistence.mentoring import mentors_enrollment
+        from alumnet.persistence.models import Enrollment
         from alumnet.schema.cohorts.types import enrollment_query
         from alumnet.schema.nodes import global_pk
 
-        mine = select(MentorAssignment.enrollment_id).where(
-            MentorAssignment.mentor_id
-            == (self.id if info.context.viewer.user_id == self.id else -1)
-        )
+        mine = mentors_enrollment(self.id if info.context.viewer.user_id == self.id else -1)
         if mission_id is not None:
-            mine = mine.where(
-                MentorAssignment.mission_id == (global_pk(mission_id, "Mission") or -1)
-            )
+            mine = and_(mine, Enrollment.mission_id == (global_pk(mission_id, "Mission") or -1))
         return enrollment_query(
             info,
-            where=Enrollment.id.in_(mine),
+            where=mine,
             filter=filter,
             order_by=None,
             partition=None,
