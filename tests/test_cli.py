@@ -60,6 +60,16 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     assert inbox["data"]["announcements"]["edges"][0]["node"]["pinned"] is True
     assert inbox["data"]["tickets"]["totalCount"] == 1
     assert inbox["data"]["notificationUnreadCount"] >= 3
+    capstone = await api.gql(
+        "{ batches { edges { node { missions { edges { node { code mentors {"
+        " mentor { email } wholeMission } } } } } } } }",
+        token=token,
+    )
+    whole = {(m["node"]["code"], w["mentor"]["email"])
+             for b in capstone["data"]["batches"]["edges"]
+             for m in b["node"]["missions"]["edges"]
+             for w in m["node"]["mentors"] if w["wholeMission"]}  # fmt: skip
+    assert whole == {("B2026B-CAP", "mentor40@demo.alumnet.dev")}
 
     created = alumnet(
         settings,

@@ -20,6 +20,7 @@ from alumnet.persistence.models import (
     Enrollment,
     MentorAssignment,
     Mission,
+    MissionMentor,
     User,
     UserRole,
 )
@@ -219,6 +220,11 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
                 for m in chosen
             )  # fmt: skip
         await session.execute(insert(MentorAssignment), assignments)
+        if b_index == 1:  # the capstone has a mentor of the whole mission
+            await session.execute(
+                insert(MissionMentor),
+                {"mission_id": mission_ids[2], "mentor_id": pool[0], "created_at": now},
+            )
     audit.record(uow, "demo.seed", summary=f"demo programme: {created} people")
     return created
 
