@@ -37,7 +37,7 @@ from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.domain.communication import emails, notifications
 from alumnet.domain.data import files
-from alumnet.domain.engagement import grading
+from alumnet.domain.engagement import grading, resources
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
@@ -258,7 +258,12 @@ class RequestMiddleware:
         # The largest file a request may carry (a spreadsheet to import, work handed in),
         # and room for the rest of the multipart body.
         self.max_upload = (
-            max(settings.import_max_bytes, settings.submission_max_bytes) + 1024 * 1024
+            max(
+                settings.import_max_bytes,
+                settings.submission_max_bytes,
+                settings.resource_max_bytes,
+            )
+            + 1024 * 1024
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -500,12 +505,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         found = files.read_link(settings, request.query_params.get("token", ""))
         stored = await files.owned(runtime.database, *found) if found else None
         if stored is not None and found is not None and found[2]:
-            # Shared with the link's user (a student's work, for a mentor): only while
-            # they may still read it.
+            # Shared with the link's user (a student's work for a mentor, a mission's
+            # document): only while they may still read it.
             async with runtime.database.connect() as conn:
                 viewer = await viewer_of(conn, found[0])
-            if viewer is None or not await grading.may_read_file(
-                runtime.database, viewer, stored.id
+            if viewer is None or not (
+                await grading.may_read_file(runtime.database, viewer, stored.id)
+                or await resources.may_read_file(runtime.database, viewer, stored.id)
             ):
                 stored = None
         if stored is None:
@@ -513,7 +519,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return StreamingResponse(
             files.chunks(runtime.database, stored.id), media_type=stored.content_type,
             headers={"Content-Disposition": files.content_disposition(stored.name),
-                     "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+                     "Cache-Control": "no-store"},
         )  # fmt: skip
 
     @asynccontextmanager

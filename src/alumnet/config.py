@@ -169,6 +169,8 @@ class Settings:
     metrics_operations: frozenset[str] = frozenset()
     # Largest file a student may hand in with a submission.
     submission_max_bytes: int = 20 * 1024 * 1024
+    # The largest document staff or mentors may add to a mission's resources.
+    resource_max_bytes: int = 50 * 1024 * 1024
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -304,6 +306,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         import_max_bytes=_int(env, "ALUMNET_IMPORT_MAX_BYTES", 100 * 1024 * 1024),
         submission_max_bytes=_positive_int(
             env, "ALUMNET_SUBMISSION_MAX_BYTES", Settings.submission_max_bytes
+        ),
+        resource_max_bytes=_positive_int(
+            env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
     )

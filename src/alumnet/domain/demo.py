@@ -272,12 +272,13 @@ async def seed_communication(uow: UnitOfWork) -> None:
 
 async def seed_work(uow: UnitOfWork) -> None:
     """Graded work in Foundations: an essay graded by its rubric (student@'s returned for
-    revision), and a quiz that was due yesterday, with work still waiting for mentor@.
+    revision), and a quiz that was due yesterday, with work still waiting for mentor@;
+    work due tomorrow, and the mission's handbook and reading links.
     Made through the domain's own functions, so that points and the ledger agree; skipped
     when the mission has assignments."""
     from datetime import timedelta
 
-    from alumnet.domain.engagement import assignments, grading
+    from alumnet.domain.engagement import assignments, grading, resources
 
     found = await uow.session.execute(select(Mission.id).where(Mission.code == "B2026A-FND"))
     mission_id = found.scalar_one_or_none()
@@ -339,6 +340,13 @@ async def seed_work(uow: UnitOfWork) -> None:
         title="Reading notes, chapter 2", opens_at=now - timedelta(hours=1),
         due_at=now + timedelta(hours=20), max_points=5,
     ))  # fmt: skip
+    for title, folder, url in (
+        ("Course handbook", "", "https://handbook.demo.alumnet.dev/foundations"),
+        ("Git in 15 minutes", "Week 1", "https://handbook.demo.alumnet.dev/git"),
+        ("Writing a good essay", "Week 2", "https://handbook.demo.alumnet.dev/essays"),
+    ):
+        await resources.create(uow, manager, mission_id, resources.ResourceChanges(
+            title=title, folder=folder, url=url), upload=None, upload_limit=0)  # fmt: skip
     # The quiz is due now: work handed in later counts as late.
     quiz.due_at = now - timedelta(minutes=1)
     await seed_cases(uow, mission_id, manager, mentor, list(mentees))

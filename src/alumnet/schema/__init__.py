@@ -49,7 +49,7 @@ from alumnet.schema.data.types import (
 )
 from alumnet.schema.engagement.mutations import EngagementMutation
 from alumnet.schema.engagement.types import Assignment as AssignmentNode
-from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Submission
+from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Resource, Submission
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -152,6 +152,7 @@ NODE_TYPES = [
     Meeting,
     AssignmentNode,
     Submission,
+    Resource,
     IntegrityFlag,
     IntegrityDecision,
     Appeal,

@@ -69,6 +69,7 @@ LIST_CAPS: dict[str, int] = {
     "Mission.mentors": 100,  # 30 students a mentor
     "Mission.atRisk": 1000,
     "Mission.assignments": 200,
+    "Mission.resources": 500,  # resources.PER_MISSION_MAX
     "Mission.meetings": 2000,  # weekly, for each mentor's group
     "Mission.leaderboard": 1000,
     "NoticeAcknowledgements.acknowledgedBy": 1000,

@@ -24,6 +24,7 @@ from alumnet.persistence.models import (
     MeetingAttendance,
     Mission,
     PointEntry,
+    Resource,
     StoredFile,
     Submission,
     SubmissionVersion,
@@ -483,3 +484,32 @@ async def grading_backlog(
     if mentor_id is not None:
         query = query.where(pairs.c.mentor_id == mentor_id)
     return await grouped(db, query, "mission_id", ids)
+
+
+RESOURCE_COLUMNS = (
+    Resource.id,
+    Resource.mission_id,
+    Resource.title,
+    Resource.folder,
+    Resource.url,
+    Resource.file_id,
+    Resource.created_by_id,
+    Resource.created_at,
+    Resource.updated_at,
+)
+
+
+async def resources_by_mission_id(
+    db: Reader, ids: Sequence[int], condition: Any = None
+) -> list[list[Any]]:
+    """Each mission's resources that meet ``condition`` (the viewer's; None: all), by
+    folder and title. One statement for any number of missions."""
+    query = select(*RESOURCE_COLUMNS).where(Resource.mission_id.in_(ids))
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(Resource.mission_id, Resource.folder, Resource.title, Resource.id)
+    return await grouped(db, query, "mission_id", ids)
+
+
+async def resources_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await by_id(db, RESOURCE_COLUMNS, Resource.id, ids)

@@ -38,6 +38,7 @@ from alumnet.persistence.models.engagement import (
     Meeting,
     MeetingAttendance,
     PointEntry,
+    Resource,
     Submission,
     SubmissionVersion,
 )
@@ -131,6 +132,7 @@ __all__ = [
     "Programme",
     "RefreshToken",
     "ReminderSent",
+    "Resource",
     "RiskRules",
     "Session",
     "Skill",

@@ -225,3 +225,26 @@ class PointEntry(Base):
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Resource(Base):
+    """A mission's document or link, with a title and a folder: an uploaded file (a
+    stored file of nobody's, kept with the mission) or an https link."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index("ix_resources_mission_folder_title", "mission_id", "folder", "title"),)
+
+    id: Mapped[IdPK]
+    mission_id: Mapped[int] = mapped_column(BigId, ForeignKey("missions.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    # A plain label that groups resources ("Week 1", "Reading"); "" for none.
+    folder: Mapped[str] = mapped_column(String(100), default="")
+    url: Mapped[str | None] = mapped_column(String(2000))
+    file_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("stored_files.id", ondelete="SET NULL"), index=True
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

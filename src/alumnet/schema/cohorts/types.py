@@ -503,6 +503,19 @@ class Mission(relay.Node):
     async def engagement_rules(self, info: Info) -> engagement.EngagementRules:
         return engagement.EngagementRules.of(await engagement.rules_for(info, self.id))
 
+    @strawberry.field(
+        description="Its documents and links, by folder and title: for its active students, "
+        "its mentors and staff (empty for others, and for a restricted student)."
+    )
+    async def resources(
+        self,
+        info: Info,
+        folder: Annotated[
+            str | None, strawberry.argument(description='Only this folder ("" for none).')
+        ] = None,
+    ) -> list[engagement.Resource]:
+        return await engagement.mission_resources(info, self.id, folder)
+
     @strawberry.field(description="Its assignments, by due time.")
     async def assignments(self, info: Info) -> list[engagement.Assignment]:
         rows = await reads_loader(

@@ -15,6 +15,7 @@ from alumnet.domain.engagement import (
     attendance,
     grading,
     meetings,
+    resources,
     rewards,
     rules,
 )
@@ -27,6 +28,7 @@ from alumnet.schema.engagement.types import (
     EngagementRules,
     LatePolicy,
     Meeting,
+    Resource,
     Submission,
 )
 from alumnet.schema.errors import UserError, user_errors
@@ -511,6 +513,71 @@ class PointsRecalculatePayload:
     user_errors: list[EngagementRulesError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.enum(description="Why a resource mutation failed.")
+class ResourceErrorCode(Enum):
+    NOT_FOUND = ev(
+        "NOT_FOUND",
+        description="No such mission or resource, or not one you may change (staff who run "
+        "engagement, or the mission's mentors for what they added).",
+    )
+    REQUIRED = ev("REQUIRED", description="A title, and a link or a file, are needed.")
+    TOO_LONG = ev("TOO_LONG", description="A title or a folder is longer than allowed.")
+    INVALID_URL = ev("INVALID_URL", description="Not an https:// address with a host.")
+    TOO_MANY = ev("TOO_MANY", description="The mission has as many resources as it may.")
+    FILE_TYPE = ev(
+        "FILE_TYPE",
+        description="Not a PDF, DOCX, ZIP or image, or not what its name says it is.",
+    )
+    FILE_TOO_LARGE = ev("FILE_TOO_LARGE", description="The file is over the size limit.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a resource mutation's input.")
+class ResourceError(UserError):
+    code: ResourceErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="A document or a link for a mission: give `url` or `file`.")
+class ResourceCreateInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    title: str = strawberry.field(description="What it is (at most 200 characters).")
+    folder: str = strawberry.field(
+        default="",
+        description="A folder to keep it in (at most 100 characters; none).",
+    )
+    url: str | None = strawberry.field(default=None, description="An https:// link.")
+    file: Upload | None = strawberry.field(
+        default=None,
+        description="Or a file (GraphQL multipart request): PDF, DOCX, ZIP, PNG, JPEG, GIF or "
+        "WebP, its type read from its content, within `ALUMNET_RESOURCE_MAX_BYTES`.",
+    )
+
+
+@strawberry.input(description="Changes to a resource; omitted values stay as they are.")
+class ResourceUpdateInput:
+    id: relay.GlobalID = strawberry.field(description="The resource.")
+    title: str | None = strawberry.field(default=None, description="A new title.")
+    folder: str | None = strawberry.field(default=None, description="Another folder.")
+    url: str | None = strawberry.field(default=None, description="A new link (links only).")
+
+
+@strawberry.input(description="The resource to delete.")
+class ResourceDeleteInput:
+    id: relay.GlobalID = strawberry.field(description="The resource.")
+
+
+@strawberry.type(description="The resource, or why there is none.")
+class ResourcePayload:
+    resource: Resource | None = strawberry.field(description="The resource.")
+    user_errors: list[ResourceError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="Whether the resource was deleted.")
+class ResourceDeletePayload:
+    deleted_id: relay.GlobalID | None = strawberry.field(description="Its id, once deleted.")
+    user_errors: list[ResourceError] = strawberry.field(description="Empty on success.")
+
+
 def _kind(value: AttendanceKind | None) -> str | None:
     return str(value.value) if value is not None else None
 
@@ -686,6 +753,68 @@ class EngagementMutation:
             submission=Submission.from_row(found[0]) if found is not None else None,
             created=bool(found and found[1]),
             user_errors=user_errors(AssignmentError, AssignmentErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Add a document (a file) or a link to a mission (staff with "
+        "`engagement:manage`, or the mission's mentors); its active students see it."
+    )
+    async def resource_create(
+        self, info: Info, input: Annotated[ResourceCreateInput, arg("The resource.")]
+    ) -> ResourcePayload:
+        viewer, settings = info.context.viewer, info.context.runtime.settings
+        given: Any = input.file
+
+        async def change(uow: Any) -> Any:
+            upload = assignments.Upload(*uploaded(given)) if given is not None else None
+            return await resources.create(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                resources.ResourceChanges(title=input.title, folder=input.folder,
+                                          url=input.url),
+                upload, settings.resource_max_bytes,
+            )  # fmt: skip
+
+        found, problems = await run_in_transaction(info, change)
+        return ResourcePayload(
+            resource=Resource.from_row(found) if found is not None else None,
+            user_errors=user_errors(ResourceError, ResourceErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Rename a resource, move it to another folder, or change its link (staff "
+        "with `engagement:manage`, or its author while they mentor the mission)."
+    )
+    async def resource_update(
+        self, info: Info, input: Annotated[ResourceUpdateInput, arg("The changes.")]
+    ) -> ResourcePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: resources.update(
+                uow, viewer, pk_of(input.id, "Resource", "id"),
+                resources.ResourceChanges(title=input.title, folder=input.folder,
+                                          url=input.url),
+            ),
+        )  # fmt: skip
+        return ResourcePayload(
+            resource=Resource.from_row(found) if found is not None else None,
+            user_errors=user_errors(ResourceError, ResourceErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Delete a resource for everyone (staff with `engagement:manage`, or its "
+        "author while they mentor the mission); its file is deleted too."
+    )
+    async def resource_delete(
+        self, info: Info, input: Annotated[ResourceDeleteInput, arg("Which one.")]
+    ) -> ResourceDeletePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info, lambda uow: resources.delete(uow, viewer, pk_of(input.id, "Resource", "id"))
+        )
+        return ResourceDeletePayload(
+            deleted_id=input.id if found is not None else None,
+            user_errors=user_errors(ResourceError, ResourceErrorCode, problems),
         )
 
     @strawberry.mutation(

@@ -19,15 +19,16 @@ from strawberry import relay
 
 from alumnet.domain.cohorts import access
 from alumnet.domain.data import files
-from alumnet.domain.engagement import attendance
+from alumnet.domain.engagement import attendance, resources
 from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
 from alumnet.persistence.models import AttendanceDay as AttendanceModel
 from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import Resource as ResourceModel
 from alumnet.persistence.models import Submission as SubmissionModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
-from alumnet.schema.nodes import enrollment_object, load_visible, visible_user
+from alumnet.schema.nodes import enrollment_object, load_visible, readable_rows, visible_user
 from alumnet.schema.pagination import (
     MAX_PAGE,
     CountedConnection,
@@ -95,8 +96,11 @@ def _scores(stored: Any) -> list[RubricScore] | None:
     return [RubricScore(criterion=s["criterion"], points=s["points"]) for s in stored]
 
 
-@strawberry.type(description="A file handed in: a PDF, DOCX, ZIP or an image.")
-class SubmissionFile:
+@strawberry.type(
+    description="A stored file of a mission: work handed in, or one of its resources; a PDF, "
+    "DOCX, ZIP or an image."
+)
+class AttachedFile:
     name: str = strawberry.field(description="Its name, as uploaded.")
     content_type: str = strawberry.field(description="Its type, read from its content.")
     size: int = strawberry.field(description="Bytes.")
@@ -108,13 +112,66 @@ class SubmissionFile:
         return files.download_url(info.context.runtime.settings, viewer, self._id, shared=True)
 
 
-async def submission_file(info: Info, file_id: int | None) -> SubmissionFile | None:
+async def attached_file(info: Info, file_id: int | None) -> AttachedFile | None:
     if file_id is None:
         return None
     row = await reads_loader(info, ("engagement", "files"), loaders.files_by_id).load(file_id)
     if row is None:
         return None
-    return SubmissionFile(name=row.name, content_type=row.content_type, size=row.size, _id=row.id)
+    return AttachedFile(name=row.name, content_type=row.content_type, size=row.size, _id=row.id)
+
+
+@strawberry.type(
+    description="A mission's document or link, with a title and a folder: for its active "
+    "students, its mentors and staff."
+)
+class Resource(relay.Node):
+    id: relay.NodeID[int]
+    title: str = strawberry.field(description="What it is.")
+    folder: str = strawberry.field(description="The folder it is kept in; empty for none.")
+    url: str | None = strawberry.field(description="The link (https), for a link.")
+    created_at: datetime = strawberry.field(description="When it was added (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    _mission_id: strawberry.Private[int]
+    _file_id: strawberry.Private[int | None]
+    _created_by_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, title=row.title, folder=row.folder, url=row.url,
+            created_at=row.created_at, updated_at=row.updated_at, _mission_id=row.mission_id,
+            _file_id=row.file_id, _created_by_id=row.created_by_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = [int(i) for i in node_ids]
+        rows = await readable_rows(
+            info, ResourceModel.__table__, list(ids), resources.readable(info.context.viewer)
+        )
+        return [cls.from_row(rows[i]) if i in rows else None for i in ids]
+
+    @strawberry.field(description="The file, for a document.")
+    async def file(self, info: Info) -> AttachedFile | None:
+        return await attached_file(info, self._file_id)
+
+    @strawberry.field(description="Who added it, if you may see them.")
+    async def created_by(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
+        return await visible_user(info, self._created_by_id)  # type: ignore[no-any-return]
+
+
+async def mission_resources(info: Info, mission_id: int, folder: str | None) -> list[Resource]:
+    loader = reads_loader(
+        info,
+        ("engagement", "mission.resources"),
+        functools.partial(loaders.resources_by_mission_id,
+                          condition=resources.readable(info.context.viewer)),
+    )  # fmt: skip
+    rows = await loader.load(mission_id)
+    return [Resource.from_row(r) for r in rows if folder is None or r.folder == folder]
 
 
 @strawberry.type(description="An earlier version of a submission, with the grade it had.")
@@ -133,8 +190,8 @@ class SubmissionVersion:
     _file_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The file handed in with it, if any.")
-    async def file(self, info: Info) -> SubmissionFile | None:
-        return await submission_file(info, self._file_id)
+    async def file(self, info: Info) -> AttachedFile | None:
+        return await attached_file(info, self._file_id)
 
 
 @strawberry.enum(description="What happens to work handed in after the due time.")
@@ -466,8 +523,8 @@ class Submission(relay.Node):
         )  # fmt: skip
 
     @strawberry.field(description="The file handed in, if any.")
-    async def file(self, info: Info) -> SubmissionFile | None:
-        return await submission_file(info, self._file_id)
+    async def file(self, info: Info) -> AttachedFile | None:
+        return await attached_file(info, self._file_id)
 
     @strawberry.field(description="Who graded it last (null if you may not see them).")
     async def graded_by(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
