@@ -69,7 +69,25 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
              for b in capstone["data"]["batches"]["edges"]
              for m in b["node"]["missions"]["edges"]
              for w in m["node"]["mentors"] if w["wholeMission"]}  # fmt: skip
-    assert whole == {("B2026B-CAP", "mentor40@demo.alumnet.dev")}
+    assert whole == {("B2026B-CAP", "mentor40@demo.alumnet.dev"),
+                     ("B2026A-ORI", "mentor@demo.alumnet.dev")}  # fmt: skip
+    # The orientation is over: student@ has its certificate (issued by a worker, with
+    # Redis), and anyone can check it.
+    await api.run_jobs()
+    mine = await api.gql(
+        "{ viewer { enrollments(first: 10) { edges { node { mission { code }"
+        " certificate { code studentName } } } } } }",
+        token=student,
+    )
+    [certificate] = [e["node"]["certificate"] for e in mine["data"]["viewer"]["enrollments"]
+                     ["edges"] if e["node"]["mission"]["code"] == "B2026A-ORI"]  # fmt: skip
+    assert certificate["studentName"] == "Stella Student"
+    checked = await api.gql(
+        "query($c: String!) { certificateVerify(code: $c) { name mission } }",
+        {"c": certificate["code"]},
+    )
+    assert checked["data"]["certificateVerify"] == {"name": "Stella Student",
+                                                   "mission": "Orientation"}  # fmt: skip
 
     created = alumnet(
         settings,

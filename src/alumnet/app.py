@@ -37,7 +37,7 @@ from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.domain.communication import emails, notifications
 from alumnet.domain.data import files
-from alumnet.domain.engagement import grading, resources
+from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
@@ -512,6 +512,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if viewer is None or not (
                 await grading.may_read_file(runtime.database, viewer, stored.id)
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
+                or await certificates.may_read_file(runtime.database, viewer, stored.id)
             ):
                 stored = None
         if stored is None:

@@ -3,7 +3,7 @@ so that a fresh checkout answers interesting queries at once."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -276,8 +276,6 @@ async def seed_work(uow: UnitOfWork) -> None:
     work due tomorrow, and the mission's handbook and reading links.
     Made through the domain's own functions, so that points and the ledger agree; skipped
     when the mission has assignments."""
-    from datetime import timedelta
-
     from alumnet.domain.engagement import assignments, grading, resources
 
     found = await uow.session.execute(select(Mission.id).where(Mission.code == "B2026A-FND"))
@@ -350,6 +348,38 @@ async def seed_work(uow: UnitOfWork) -> None:
     # The quiz is due now: work handed in later counts as late.
     quiz.due_at = now - timedelta(minutes=1)
     await seed_cases(uow, mission_id, manager, mentor, list(mentees))
+    await seed_orientation(uow, mission_id, mentor, list(mentees))
+
+
+async def seed_orientation(
+    uow: UnitOfWork, foundations_id: int, mentor: Viewer, students: list[int]
+) -> None:
+    """A two-week orientation that is over: student@ and mentor@'s first mentees completed
+    it, mentor@ mentored it as a whole, and its certificates are issued by the job (as
+    completing a mission does)."""
+    from alumnet.domain.engagement import certificates
+
+    foundations = await uow.session.get(Mission, foundations_id)
+    assert foundations is not None
+    now = datetime.now(UTC)
+    orientation = Mission(
+        batch_id=foundations.batch_id, title="Orientation", code="B2026A-ORI",
+        description="Two weeks to meet the programme, its tools and its people.",
+        status="completed", starts_on=foundations.starts_on,
+        ends_on=foundations.starts_on + timedelta(days=13), created_at=now, updated_at=now,
+    )  # fmt: skip
+    uow.session.add(orientation)
+    await uow.session.flush()
+    await uow.session.execute(
+        insert(Enrollment),
+        [{"mission_id": orientation.id, "student_id": sid, "status": "completed",
+          "created_at": now, "updated_at": now} for sid in students],
+    )  # fmt: skip
+    await uow.session.execute(
+        insert(MissionMentor),
+        {"mission_id": orientation.id, "mentor_id": mentor.user_id, "created_at": now},
+    )
+    await certificates.on_completed(uow, orientation.id)
 
 
 async def seed_cases(

@@ -49,7 +49,14 @@ from alumnet.schema.data.types import (
 )
 from alumnet.schema.engagement.mutations import EngagementMutation
 from alumnet.schema.engagement.types import Assignment as AssignmentNode
-from alumnet.schema.engagement.types import AttendanceRecord, Meeting, Resource, Submission
+from alumnet.schema.engagement.types import (
+    AttendanceRecord,
+    Certificate,
+    EngagementQuery,
+    Meeting,
+    Resource,
+    Submission,
+)
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -80,6 +87,7 @@ from alumnet.schema.people.types import (
 class Query(
     IdentityQuery,
     CohortsQuery,
+    EngagementQuery,
     OpsQuery,
     OutreachQuery,
     IntegrityQuery,
@@ -153,6 +161,7 @@ NODE_TYPES = [
     AssignmentNode,
     Submission,
     Resource,
+    Certificate,
     IntegrityFlag,
     IntegrityDecision,
     Appeal,

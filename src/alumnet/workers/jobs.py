@@ -6,7 +6,7 @@ from typing import Any
 
 from alumnet.domain.communication import notifications, reminders
 from alumnet.domain.data import bulk, exports, files, imports
-from alumnet.domain.engagement import points
+from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.ops import mail
@@ -40,6 +40,10 @@ async def send_digests(rt: Runtime, job: Job) -> dict[str, Any]:
 
 async def send_reminders(rt: Runtime, job: Job) -> dict[str, Any]:
     return await reminders.send_reminders(rt)
+
+
+async def issue_certificates(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await certificates.issue(rt, int(job.args["mission_id"]))
 
 
 async def find_duplicates(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -85,6 +89,7 @@ HANDLERS: dict[str, JobHandler] = {
     risk.REFRESH_JOB: refresh_risk,
     notifications.DIGEST_JOB: send_digests,
     reminders.REMINDERS_JOB: send_reminders,
+    certificates.ISSUE_JOB: issue_certificates,
     duplicates.FIND_JOB: find_duplicates,
     personal_data.EXPORT_JOB: export_personal_data,
     imports.IMPORT_JOB: run_import,

@@ -27,6 +27,12 @@ def _message(sender: str, to: str, letter: Letter) -> EmailMessage:
     msg.set_content(letter.text)
     if letter.html is not None:
         msg.add_alternative(letter.html, subtype="html")
+    for attachment in letter.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype or "octet-stream",
+            filename=attachment.name,
+        )  # fmt: skip
     return msg
 
 

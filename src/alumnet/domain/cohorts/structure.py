@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
+from alumnet.domain.engagement import certificates
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -288,6 +289,8 @@ async def update_mission(
     )
     if changed:
         mission.updated_at = datetime.now(UTC)
+        if "status" in changed and mission.status == "completed":
+            await certificates.on_completed(uow, mission.id)
         audit.record(
             uow,
             "mission.update",

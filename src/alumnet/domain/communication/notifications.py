@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Channels] = {
     "points": Channels(in_app=True, email=False, digest=True),
     # Work graded, or returned for revision.
     "grade": Channels(in_app=True, email=True, digest=False),
+    # A certificate of completion, with the PDF attached to the e-mail.
+    "certificate": Channels(in_app=True, email=True, digest=False),
     # Reminders and alerts, sent by the scheduler once each (see ``reminders``).
     "assignment": Channels(in_app=True, email=False, digest=True),
     "deadline": Channels(in_app=True, email=True, digest=False),
@@ -186,6 +188,8 @@ class Item:
     body: str = ""
     subject_type: str | None = None
     subject_id: int | None = None
+    # A stored file the e-mail carries (a certificate).
+    attachment_file_id: int | None = None
 
 
 async def notify_each(uow: UnitOfWork, kind: str, items: Sequence[Item]) -> int:
@@ -215,7 +219,8 @@ async def notify_each(uow: UnitOfWork, kind: str, items: Sequence[Item]) -> int:
             mails.append(
                 {"user_id": item.user_id, "to_address": address, "subject": title,
                  "text_body": text, "html_body": html, "template": f"notification.{kind}",
-                 "unsubscribe_kind": kind, "created_at": now}
+                 "unsubscribe_kind": kind, "attachment_file_id": item.attachment_file_id,
+                 "created_at": now}
             )  # fmt: skip
     reached: set[int] = set()
     if rows:

@@ -19,6 +19,7 @@ from alumnet.persistence.uow import UnitOfWork
 ATTENDANCE_KINDS = ("none", "check_in", "report")
 RECALCULATE_JOB = "points.recalculate"
 POINTS_MAX = 10_000
+COMPLETION_POINTS_MAX = 1_000_000
 GRACE_MAX = 24 * 60
 
 
@@ -36,6 +37,9 @@ class Rules:
     reward_categories: tuple[str, ...] = (
         "participation", "helping others", "leadership", "initiative", "conduct",
     )  # fmt: skip
+    # The completion rule for a certificate (see ``certificates``).
+    completion_min_points: int = 0
+    completion_min_attendance_percent: int = 0
 
     @classmethod
     def from_row(cls, row: Any | None) -> Rules:
@@ -123,6 +127,12 @@ async def update_rules(
             problems.add("OUT_OF_RANGE", "Points and percentages are 0 to 10,000.", _camel(name))
     if "reward_categories" in given:
         given["reward_categories"] = _categories(problems, given["reward_categories"])
+    if not 0 <= int(given.get("completion_min_points", 0)) <= COMPLETION_POINTS_MAX:
+        problems.add("OUT_OF_RANGE", "Points for completion are 0 to 1,000,000.",
+                     "completionMinPoints")  # fmt: skip
+    if not 0 <= int(given.get("completion_min_attendance_percent", 0)) <= 100:
+        problems.add("OUT_OF_RANGE", "A percentage is 0 to 100.",
+                     "completionMinAttendancePercent")  # fmt: skip
     problems.raise_if_any()
     row = await uow.session.get(EngagementRules, mission_id, with_for_update=True)
     before = Rules.from_row(row)

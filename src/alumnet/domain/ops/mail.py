@@ -12,22 +12,31 @@ from sqlalchemy import select, update
 
 from alumnet.domain.communication.emails import with_footer
 from alumnet.domain.communication.notifications import unsubscribe_token
+from alumnet.domain.data import files
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import get_logger
 from alumnet.persistence.db import write_patiently
-from alumnet.persistence.models import Job, OutboundEmail
+from alumnet.persistence.models import Job, OutboundEmail, StoredFile
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
 class Letter:
-    """What a transport sends: a plain-text part, optionally an HTML alternative, and
-    extra headers (List-Unsubscribe)."""
+    """What a transport sends: a plain-text part, optionally an HTML alternative, extra
+    headers (List-Unsubscribe) and attachments."""
 
     subject: str
     text: str
     message_id: str
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class MailSender(Protocol):
@@ -67,12 +76,14 @@ async def deliver(rt: Runtime, job: Job, transport: MailTransport) -> dict[str, 
             .order_by(OutboundEmail.id)
         )
         waiting = list(found.scalars())
+    attached = await _attachments(rt.database, waiting)
     sent, failed = 0, 0
     causes: set[str] = set()
     async with transport.open() as sender:
         for position, email in enumerate(waiting):
             try:
-                await sender.send(to=email.to_address, letter=_letter(rt, email))
+                letter = _letter(rt, email, attached.get(email.attachment_file_id or 0))
+                await sender.send(to=email.to_address, letter=letter)
             except MailServerUnavailable as exc:
                 failed += len(waiting) - position
                 causes.add(str(exc) or type(exc).__name__)
@@ -94,7 +105,29 @@ async def deliver(rt: Runtime, job: Job, transport: MailTransport) -> dict[str, 
     return {"sent": sent, "skipped": len(ids) - len(waiting)}
 
 
-def _letter(rt: Runtime, email: OutboundEmail) -> Letter:
+ATTACHMENT_MAX = 10 * 1024 * 1024
+
+
+async def _attachments(db: Any, emails: list[OutboundEmail]) -> dict[int, Attachment]:
+    """The files the batch's e-mails carry (a certificate: a few kilobytes), read with the
+    batch, before any message is on its way."""
+    ids = {e.attachment_file_id for e in emails if e.attachment_file_id is not None}
+    if not ids:
+        return {}
+    async with db.connect() as conn:
+        stored = await conn.execute(
+            select(StoredFile.id, StoredFile.name, StoredFile.content_type).where(
+                StoredFile.id.in_(ids), StoredFile.size <= ATTACHMENT_MAX
+            )
+        )
+    found = {}
+    for file_id, name, content_type in stored.all():
+        data = b"".join([chunk async for chunk in files.chunks(db, int(file_id))])
+        found[int(file_id)] = Attachment(name=name, content_type=content_type, data=data)
+    return found
+
+
+def _letter(rt: Runtime, email: OutboundEmail, attachment: Attachment | None = None) -> Letter:
     text, html, headers = email.text_body, email.html_body, {}
     if email.unsubscribe_kind and email.user_id is not None:
         # Signed now, for this recipient: the stored body is shared by all of them.
@@ -106,6 +139,7 @@ def _letter(rt: Runtime, email: OutboundEmail) -> Letter:
     return Letter(
         subject=email.subject, text=text, html=html, headers=headers,
         message_id=f"<alumnet-{email.id}@alumnet>",
+        attachments=(attachment,) if attachment is not None else (),
     )  # fmt: skip
 
 

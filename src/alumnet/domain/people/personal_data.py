@@ -24,6 +24,7 @@ from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
     Achievement,
     Block,
+    Certificate,
     ConversationMember,
     Degree,
     Follow,
@@ -235,6 +236,14 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
         update(TicketMessage).where(TicketMessage.author_id == me).values(body=ERASED_TEXT)
     )
     await session.execute(update(Ticket).where(Ticket.student_id == me).values(subject=ERASED_TEXT))
+    # Their certificates print their name: the PDFs and the certificates go (a code they
+    # handed out no longer verifies).
+    await session.execute(
+        delete(StoredFile).where(
+            StoredFile.id.in_(select(Certificate.file_id).where(Certificate.student_id == me))
+        )
+    )
+    await session.execute(delete(Certificate).where(Certificate.student_id == me))
     # What they handed in (the fact and its grade stay, as points do): their words and files
     # go (the files first: their references become null with them).
     theirs = select(Submission.id).where(Submission.student_id == me)

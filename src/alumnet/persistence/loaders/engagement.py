@@ -18,6 +18,7 @@ from alumnet.persistence.mentoring import mentorships
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
+    Certificate,
     EngagementRules,
     Enrollment,
     Meeting,
@@ -513,3 +514,31 @@ async def resources_by_mission_id(
 
 async def resources_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
     return await by_id(db, RESOURCE_COLUMNS, Resource.id, ids)
+
+
+CERTIFICATE_COLUMNS = (
+    Certificate.id,
+    Certificate.enrollment_id,
+    Certificate.code,
+    Certificate.student_name,
+    Certificate.mission_title,
+    Certificate.completed_on,
+    Certificate.points,
+    Certificate.attendance_percent,
+    Certificate.file_id,
+    Certificate.issued_at,
+    Certificate.revoked_at,
+    Certificate.revoked_reason,
+)
+
+
+async def certificates_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    """Each enrolment's certificate (None where there is none), in one statement."""
+    query = select(*CERTIFICATE_COLUMNS).where(Certificate.enrollment_id.in_(list(ids)))
+    async with db.connect() as conn:
+        found = {row.enrollment_id: row for row in (await conn.execute(query)).all()}
+    return [found.get(i) for i in ids]
+
+
+async def certificates_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    return await by_id(db, CERTIFICATE_COLUMNS, Certificate.id, ids)

@@ -34,6 +34,7 @@ from alumnet.persistence.models.data import (
 from alumnet.persistence.models.engagement import (
     Assignment,
     AttendanceDay,
+    Certificate,
     EngagementRules,
     Meeting,
     MeetingAttendance,
@@ -98,6 +99,7 @@ __all__ = [
     "CallList",
     "CallListEntry",
     "CallLog",
+    "Certificate",
     "Conversation",
     "ConversationMember",
     "Degree",

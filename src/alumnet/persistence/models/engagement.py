@@ -34,6 +34,10 @@ class EngagementRules(Base):
     late_percent: Mapped[int] = mapped_column(default=50)
     # What staff and mentors award or deduct points for by hand; null: the defaults.
     reward_categories: Mapped[list[str] | None] = mapped_column(JSON)
+    # The completion rule: a certificate when the mission is completed, for students with
+    # at least these points and this share of the mission's days attended.
+    completion_min_points: Mapped[int] = mapped_column(default=0, server_default="0")
+    completion_min_attendance_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -248,3 +252,33 @@ class Resource(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Certificate(Base):
+    """A certificate of completion: a student met the mission's completion rule when it
+    was completed. Name, mission and date are kept as printed; ``code`` verifies it."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[IdPK]
+    enrollment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("enrollments.id", ondelete="CASCADE"), unique=True
+    )
+    mission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("missions.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    student_name: Mapped[str] = mapped_column(String(200))
+    mission_title: Mapped[str] = mapped_column(String(200))
+    completed_on: Mapped[date]
+    points: Mapped[int]
+    attendance_percent: Mapped[int]
+    file_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("stored_files.id", ondelete="SET NULL")
+    )
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(Text)

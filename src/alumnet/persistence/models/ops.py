@@ -57,5 +57,9 @@ class OutboundEmail(Base):
     # for e-mails a user cannot opt out of, such as a password reset).
     unsubscribe_kind: Mapped[str | None] = mapped_column(String(32))
     template: Mapped[str] = mapped_column(String(64))
+    # A stored file sent along as an attachment (a certificate), if any.
+    attachment_file_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("stored_files.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

@@ -240,6 +240,13 @@ class Enrollment(relay.Node):
             self.id
         )  # type: ignore[return-value]
 
+    @strawberry.field(
+        description="The student's certificate of completion, once the mission is completed "
+        "and they met its rule; null otherwise."
+    )
+    async def certificate(self, info: Info) -> engagement.Certificate | None:
+        return await engagement.enrollment_certificate(info, self.id)
+
     @strawberry.field(description="The student's standing: attendance, submissions, points, rank.")
     async def progress(self, info: Info) -> engagement.StudentProgress | None:
         return await engagement.enrollment_progress(info, self.id)

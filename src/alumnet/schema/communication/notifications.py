@@ -49,6 +49,9 @@ class NotificationKind(Enum):
     )
     AT_RISK = ev("at_risk", description="For mentors and SREs: a student entered the at-risk list.")
     FOLLOW_UP = ev("follow_up", description="For SREs: follow-up calls due today.")
+    CERTIFICATE = ev(
+        "certificate", description="Your certificate of completion (the PDF by e-mail)."
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -13,18 +13,21 @@ from strawberry.file_uploads import Upload
 from alumnet.domain.engagement import (
     assignments,
     attendance,
+    certificates,
     grading,
     meetings,
     resources,
     rewards,
     rules,
 )
+from alumnet.persistence.loaders import engagement as loaders
 from alumnet.schema.context import Info
 from alumnet.schema.engagement.types import (
     Assignment,
     AttendanceKind,
     AttendanceRecord,
     AttendanceStatus,
+    Certificate,
     EngagementRules,
     LatePolicy,
     Meeting,
@@ -491,6 +494,16 @@ class EngagementRulesUpdateInput:
         default=None,
         description="The categories of points given by hand (1 to 30, each at most 50 characters).",
     )
+    completion_min_points: int | None = strawberry.field(
+        default=None,
+        description="Points a student needs for a certificate when the mission is completed "
+        "(0 to 1,000,000).",
+    )
+    completion_min_attendance_percent: int | None = strawberry.field(
+        default=None,
+        description="Share of the mission's days a student must have attended for a "
+        "certificate (0 to 100).",
+    )
 
 
 @strawberry.type(description="The rules as changed, or why nothing changed.")
@@ -576,6 +589,43 @@ class ResourcePayload:
 class ResourceDeletePayload:
     deleted_id: relay.GlobalID | None = strawberry.field(description="Its id, once deleted.")
     user_errors: list[ResourceError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.enum(description="Why a certificate mutation failed.")
+class CertificateErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission or certificate.")
+    NOT_COMPLETED = ev("NOT_COMPLETED", description="The mission is not completed yet.")
+    REQUIRED = ev("REQUIRED", description="A reason is needed.")
+    TOO_LONG = ev("TOO_LONG", description="The reason is longer than 1,000 characters.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a certificate mutation's input.")
+class CertificateError(UserError):
+    code: CertificateErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.input(description="The completed mission whose students to certify.")
+class CertificateIssueInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission (completed).")
+
+
+@strawberry.type(description="The job issuing the certificates, or why there is none.")
+class CertificateIssuePayload:
+    job: Job | None = strawberry.field(description="Follow it with `jobUpdated(id:)`.")
+    user_errors: list[CertificateError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="The certificate to revoke, and why.")
+class CertificateRevokeInput:
+    id: relay.GlobalID = strawberry.field(description="The certificate.")
+    reason: str = strawberry.field(description="Why (at most 1,000 characters).")
+
+
+@strawberry.type(description="The certificate, revoked, or why not.")
+class CertificateRevokePayload:
+    certificate: Certificate | None = strawberry.field(description="The certificate.")
+    user_errors: list[CertificateError] = strawberry.field(description="Empty on success.")
 
 
 def _kind(value: AttendanceKind | None) -> str | None:
@@ -818,6 +868,47 @@ class EngagementMutation:
         )
 
     @strawberry.mutation(
+        description="Certify the students of a completed mission who meet its completion rule "
+        "and have no certificate yet (`engagement:manage`), in the background; completing a "
+        "mission does this by itself."
+    )
+    async def certificate_issue(
+        self, info: Info, input: Annotated[CertificateIssueInput, arg("The mission.")]
+    ) -> CertificateIssuePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: certificates.request_issue(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId")
+            ),
+        )
+        return CertificateIssuePayload(
+            job=await job_node(info, found) if found is not None else None,
+            user_errors=user_errors(CertificateError, CertificateErrorCode, problems),
+        )
+
+    @strawberry.mutation(
+        description="Revoke a certificate (`engagement:manage`): it no longer verifies."
+    )
+    async def certificate_revoke(
+        self, info: Info, input: Annotated[CertificateRevokeInput, arg("Which, and why.")]
+    ) -> CertificateRevokePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: certificates.revoke(
+                uow, viewer, pk_of(input.id, "Certificate", "id"), input.reason
+            ),
+        )
+        row = None
+        if found is not None:
+            row = (await loaders.certificates_by_id(info.context.reads, [found.id]))[0]
+        return CertificateRevokePayload(
+            certificate=Certificate.from_row(row) if row is not None else None,
+            user_errors=user_errors(CertificateError, CertificateErrorCode, problems),
+        )
+
+    @strawberry.mutation(
         description="Award or deduct points by hand, in one of the mission's categories, with "
         "a reason (staff with `engagement:manage`, or the student's mentors in the mission); "
         "the student is told."
@@ -912,6 +1003,8 @@ class EngagementMutation:
             "on_time_percent": input.on_time_submission_percent,
             "late_percent": input.late_submission_percent,
             "reward_categories": input.reward_categories,
+            "completion_min_points": input.completion_min_points,
+            "completion_min_attendance_percent": input.completion_min_attendance_percent,
         }
         found, problems = await run_in_transaction(
             info,

@@ -174,6 +174,96 @@ async def mission_resources(info: Info, mission_id: int, folder: str | None) -> 
     return [Resource.from_row(r) for r in rows if folder is None or r.folder == folder]
 
 
+@strawberry.type(
+    description="A certificate of completion: the student met the mission's completion rule "
+    "when it was completed. Seen by whoever may see the enrolment."
+)
+class Certificate(relay.Node):
+    id: relay.NodeID[int]
+    code: str = strawberry.field(
+        description="The verification code, as printed (`certificateVerify(code:)`)."
+    )
+    student_name: str = strawberry.field(description="The name printed on it.")
+    mission_title: str = strawberry.field(description="The mission printed on it.")
+    completed_on: date = strawberry.field(description="The date printed on it.")
+    points: int = strawberry.field(description="The student's points when it was issued.")
+    attendance_percent: int = strawberry.field(
+        description="Share of the mission's days the student attended, when it was issued."
+    )
+    issued_at: datetime = strawberry.field(description="When it was issued (UTC).")
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked, if it was: it no longer verifies."
+    )
+    revoked_reason: str | None = strawberry.field(description="Why it was revoked.")
+    _enrollment_id: strawberry.Private[int]
+    _file_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        from alumnet.domain.engagement.certificates import shown
+
+        return cls(
+            id=row.id, code=shown(row.code), student_name=row.student_name,
+            mission_title=row.mission_title, completed_on=row.completed_on, points=row.points,
+            attendance_percent=row.attendance_percent, issued_at=row.issued_at,
+            revoked_at=row.revoked_at, revoked_reason=row.revoked_reason,
+            _enrollment_id=row.enrollment_id, _file_id=row.file_id,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        scope = await info.context.cohort_scope()
+        return await load_visible(
+            reads_loader(info, ("engagement", "certificate"), loaders.certificates_by_id),
+            node_ids, lambda viewer, row: scope.sees_enrollment(row.enrollment_id),
+            info.context.viewer, cls.from_row,
+        )  # fmt: skip
+
+    @strawberry.field(description="The PDF.")
+    async def file(self, info: Info) -> AttachedFile | None:
+        return await attached_file(info, self._file_id)
+
+
+async def enrollment_certificate(info: Info, enrollment_id: int) -> Certificate | None:
+    """The certificate of an enrolment the viewer may already see."""
+    row = await reads_loader(
+        info, ("engagement", "enrollment.certificate"), loaders.certificates_by_enrollment_id
+    ).load(enrollment_id)
+    return Certificate.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="What a verification code certifies: nothing more.")
+class CertificateVerification:
+    name: str = strawberry.field(description="Who completed the mission.")
+    mission: str = strawberry.field(description="The mission.")
+    completed_on: date = strawberry.field(description="When.")
+
+
+@strawberry.type
+class EngagementQuery:
+    @strawberry.field(
+        description="Check a certificate of completion by its code (anyone, signed in or "
+        "not): its name, mission and date, or null for a code that is unknown or revoked."
+    )
+    async def certificate_verify(
+        self,
+        info: Info,
+        code: Annotated[str, strawberry.argument(description="As printed (any case).")],
+    ) -> CertificateVerification | None:
+        from alumnet.domain.engagement import certificates
+
+        if len(code) > 64:
+            return None
+        found = await certificates.verify(info.context.reads, code)
+        if found is None:
+            return None
+        return CertificateVerification(
+            name=found.name, mission=found.mission, completed_on=found.completed_on
+        )
+
+
 @strawberry.type(description="An earlier version of a submission, with the grade it had.")
 class SubmissionVersion:
     version: int = strawberry.field(description="1 for the first one handed in.")
@@ -244,6 +334,12 @@ class EngagementRules:
     reward_categories: list[str] = strawberry.field(
         description="What staff and mentors award or deduct points for by hand (`pointsAward`)."
     )
+    completion_min_points: int = strawberry.field(
+        description="The completion rule: points a student needs for a certificate."
+    )
+    completion_min_attendance_percent: int = strawberry.field(
+        description="The completion rule: share of the mission's days attended (0 to 100)."
+    )
 
     @classmethod
     def of(cls, rules: Rules) -> Self:
@@ -258,6 +354,8 @@ class EngagementRules:
             on_time_submission_percent=rules.on_time_percent,
             late_submission_percent=rules.late_percent,
             reward_categories=list(rules.reward_categories),
+            completion_min_points=rules.completion_min_points,
+            completion_min_attendance_percent=rules.completion_min_attendance_percent,
         )
 
 
