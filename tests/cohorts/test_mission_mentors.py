@@ -49,6 +49,11 @@ async def test_a_mentor_of_the_whole_mission(programme: Programme) -> None:
     enrolment = p.ids["e_s1_mb"]
     mentors = (await p.gql("s1", MENTORS, {"e": enrolment}))["data"]["node"]["mentors"]
     assert sorted(m["email"] for m in mentors) == ["m1@example.org", "m2@example.org"]
+    # A mentor both ways (m2 mentors s1 here, and now the whole mission) is listed once.
+    await ok(p, "manager", ADD, {"m": p.ids["mb"], "t": p.ids["m2"]}, "missionMentorAdd")
+    mentors = (await p.gql("s1", MENTORS, {"e": enrolment}))["data"]["node"]["mentors"]
+    assert sorted(m["email"] for m in mentors) == ["m1@example.org", "m2@example.org"]
+    await ok(p, "manager", REMOVE, {"m": p.ids["mb"], "t": p.ids["m2"]}, "missionMentorRemove")
     assert (await call(p, "m1", SEND, {"u": p.ids["s2"]}, "messageSend"))["userErrors"] == []
     award = {"enrollmentId": enrolment, "points": 2, "category": "Participation",
              "reason": "Helped a classmate."}  # fmt: skip

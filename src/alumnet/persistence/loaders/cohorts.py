@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, literal, select, union, union_all
+from sqlalchemy import func, literal, select, union_all
 
 from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.common import by_id
@@ -91,13 +91,15 @@ async def mentors_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[
         .join(User, User.id == MissionMentor.mentor_id)
         .where(Enrollment.id.in_(ids))
     )
-    both = union(each, whole).subquery()
+    both = union_all(each, whole).subquery()
     query = select(both).order_by(both.c.enrollment_id, both.c.name, both.c.id)
     async with db.connect() as conn:
         rows = (await conn.execute(query)).all()
     found: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
-        found[row.enrollment_id].append(row)
+        listed = found[row.enrollment_id]
+        if not listed or listed[-1].id != row.id:  # a mentor both ways, once
+            listed.append(row)
     return [found.get(i, []) for i in ids]
 
 
