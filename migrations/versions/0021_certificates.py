@@ -1,5 +1,6 @@
 """Certificates of completion (certificates), the completion rule of each mission
-(engagement_rules), and e-mail attachments (outbound_emails.attachment_file_id)
+(engagement_rules), when a mission was completed (missions.completed_at), and e-mail
+attachments (outbound_emails.attachment_file_id)
 
 Revision ID: 0021
 Revises: 0020
@@ -81,6 +82,9 @@ def upgrade() -> None:
             batch_op.f("ix_certificates_student_id"), ["student_id"], unique=False
         )
 
+    with op.batch_alter_table("missions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table("engagement_rules", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("completion_min_points", sa.Integer(), server_default="0", nullable=False)
@@ -117,6 +121,9 @@ def downgrade() -> None:
             batch_op.f("fk_outbound_emails_attachment_file_id_stored_files"), type_="foreignkey"
         )
         batch_op.drop_column("attachment_file_id")
+
+    with op.batch_alter_table("missions", schema=None) as batch_op:
+        batch_op.drop_column("completed_at")
 
     with op.batch_alter_table("engagement_rules", schema=None) as batch_op:
         batch_op.drop_column("completion_min_attendance_percent")

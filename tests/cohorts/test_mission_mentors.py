@@ -91,3 +91,15 @@ async def test_who_may_make_mission_mentors_and_bad_input(programme: Programme) 
     self_mentor = await call(p, "manager", ADD, {"m": p.ids["mb"], "t": both},
                              "missionMentorAdd")  # fmt: skip
     assert codes(self_mentor) == ["SELF_MENTORING"]
+    # ... nor, the other way round, does a mentor of the mission become its student.
+    await ok(p, "manager", ADD, {"m": p.ids["ma"], "t": both}, "missionMentorAdd")
+    refused = await call(p, "admin", ENROLL, {"m": p.ids["ma"], "s": both}, "enrollmentCreate")
+    assert codes(refused) == ["MISSION_MENTOR"]
+    many = """mutation($m: ID!, $s: [ID!]!) { enrollmentBulkCreate(input: {missionId: $m,
+      studentIds: $s}) { added userErrors { code } } }"""
+    bulk = await call(p, "admin", many, {"m": p.ids["ma"], "s": [both, p.ids["s3"]]},
+                      "enrollmentBulkCreate")  # fmt: skip
+    assert bulk["added"] == 1 and codes(bulk) == ["MISSION_MENTOR"]
+    staff = (await p.gql("manager", ROSTER, {"m": p.ids["ma"]}))["data"]["node"]["mentors"]
+    assert {"mentor": {"email": "both@example.org"}, "menteeCount": 3,
+            "wholeMission": True} in staff  # s1, s2, s3: never themselves  # fmt: skip

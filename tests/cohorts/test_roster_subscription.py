@@ -39,6 +39,15 @@ async def test_dashboards_hear_roster_changes(programme: Programme, server: str)
         "kind": "MENTOR_ASSIGNED",
         "studentIds": [ids["s3"]],
     }
+    await asyncio.wait_for(staff.recv(), 10)  # staff heard that assignment too
+    # A mentor of the whole mission concerns everyone watching it.
+    whole = """mutation($m: ID!, $t: ID!) { missionMentorAdd(input: {missionId: $m,
+      mentorId: $t}) { changed } }"""
+    await post_to(server, whole, {"m": ids["ma"], "t": ids["m2"]}, tokens["admin"])
+    for ws in (staff, mentor):
+        heard = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert heard["payload"]["data"]["missionRosterChanged"] == {
+            "missionId": ids["ma"], "kind": "MENTOR_ASSIGNED", "studentIds": []}  # fmt: skip
     await staff.close()
     await mentor.close()
 

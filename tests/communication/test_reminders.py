@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import insert, update
 from strawberry.relay import from_base64
 
-from alumnet.domain.communication.reminders import REMINDERS_JOB, send_reminders
+from alumnet.domain.communication import reminders as scheduled
+from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.observability import RequestStats, current_stats
 from alumnet.persistence.models import AttendanceDay, Enrollment
 from alumnet.workers.schedule import SCHEDULE, record
@@ -34,14 +35,21 @@ async def told(p: Programme, who: str, kind: str) -> list[dict[str, Any]]:
 
 
 async def reminders(p: Programme, now: datetime | None = None) -> tuple[dict[str, int], int]:
-    """One run of the scheduled job, and the SQL statements it took."""
+    """One run of the scheduled job (as ``send_reminders``: each kind in its own
+    transaction), and the SQL statements the kinds took (not the commits, nor the e-mail
+    jobs the commits start, which run beside it)."""
+    runtime = p.api.app.state.runtime
+    now = now or datetime.now(UTC)
     stats = RequestStats()
-    token = current_stats.set(stats)
-    try:
-        result = await send_reminders(p.api.app.state.runtime, now)
-    finally:
-        current_stats.reset(token)
-    return result, stats.sql_statements
+    told = {}
+    for name, run in scheduled.KINDS:
+        async with runtime.transaction() as uow:
+            token = current_stats.set(stats)
+            try:
+                told[name] = await run(uow, now)
+            finally:
+                current_stats.reset(token)
+    return told, stats.sql_statements
 
 
 def pk(gid: str) -> int:
@@ -186,6 +194,12 @@ async def test_entering_the_at_risk_list_is_told_to_mentors_and_callers(
     await p.api.run_jobs()
     assert len(await told(p, "m1", "AT_RISK")) == 1  # still on the list: not again
     assert await told(p, "sre", "AT_RISK") == []
+    # A newcomer who missed the work enters: the SRE calling the mission hears of it ...
+    await ok(p, "admin", ENROLL, {"m": p.ids["ma"], "s": p.ids["s3"]}, "enrollmentCreate")
+    await ok(p, "sre", REFRESH, {"m": p.ids["ma"]}, "atRiskRefresh")
+    await p.api.run_jobs()
+    assert [n["title"] for n in await told(p, "sre", "AT_RISK")] == [
+        "S3 Person is at risk in B1-A"]  # fmt: skip
     # Follow-ups due today reach the SRE once a day.
     today = datetime.now(UTC).date().isoformat()
     await ok(p, "sre", LOG, {"i": {"callListId": made["callList"]["id"],
@@ -200,6 +214,17 @@ async def test_entering_the_at_risk_list_is_told_to_mentors_and_callers(
     assert (await reminders(p, tomorrow))[0]["followUps"] == 1
     newest = (await told(p, "sre", "FOLLOW_UP"))[0]
     assert newest["title"] == "1 follow-up due today, 1 of them overdue"
+    # The SRE hears no more once they no longer do outreach.
+    roles = """mutation($u: ID!) { userRolesSet(input: {id: $u, roles: [ALUMNUS]}) {
+      userErrors { code } } }"""
+    await ok(p, "admin", roles, {"u": p.ids["sre"]}, "userRolesSet")
+    late, _ = await p.api.create_user("late@example.org", ["STUDENT"], name="Late Comer")
+    await ok(p, "admin", ENROLL, {"m": p.ids["ma"], "s": late}, "enrollmentCreate")
+    await ok(p, "manager", REFRESH, {"m": p.ids["ma"]}, "atRiskRefresh")
+    await p.api.run_jobs()
+    assert len(await told(p, "sre", "AT_RISK")) == 1
+    after = datetime.now(UTC) + timedelta(days=2)
+    assert (await reminders(p, after))[0]["followUps"] == 0
 
 
 async def test_new_kinds_join_the_preferences(programme: Programme) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -85,6 +86,14 @@ async def test_documents_and_links_for_the_mission(programme: Programme) -> None
     assert await listed(p, "s1") == []
     assert (await p.gql("s1", NODE, {"id": made["id"]}))["data"]["node"] is None
     assert (await p.api.client.get(f"{url.path}?{url.query}")).status_code == 404
+    # A ban that is over (before the nightly job lifts it): taking part again.
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Enrollment)
+            .where(Enrollment.id == int(_pk(p.ids["e_s1_ma"])))
+            .values(banned_until=datetime.now(UTC).date() - timedelta(days=3))
+        )
+    assert len(await listed(p, "s1")) == 2
     assert [r["title"] for r in await listed(p, "s2")] == ["Syllabus", "Slides"]
 
 
@@ -134,6 +143,10 @@ async def test_bad_input_writes_nothing(programme: Programme) -> None:
         ({"url": "https://example.org", "title": "  "}, "title", "REQUIRED"),
         ({"url": "https://example.org", "title": "x" * 201}, "title", "TOO_LONG"),
         ({"url": "https://example.org", "folder": "f" * 101}, "folder", "TOO_LONG"),
+        ({"url": "https://example.org", "title": "a\x07b"}, "title", "INVALID"),
+        ({"url": "https://example.org", "title": "\u202eevil.pdf"}, "title", "INVALID"),
+        ({"url": "https://example.org/\nX"}, "url", "INVALID_URL"),
+        ({"url": "https://example.org\\@evil.org/"}, "url", "INVALID_URL"),
         ({"url": "https://example.org", "file": "%PDF not a file"}, "file", "INVALID"),
     ):
         refused = await call(p, "manager", CREATE, {"i": {**base, **given}}, "resourceCreate")

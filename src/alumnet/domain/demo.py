@@ -3,7 +3,7 @@ so that a fresh checkout answers interesting queries at once."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -367,6 +367,8 @@ async def seed_orientation(
         description="Two weeks to meet the programme, its tools and its people.",
         status="completed", starts_on=foundations.starts_on,
         ends_on=foundations.starts_on + timedelta(days=13), created_at=now, updated_at=now,
+        completed_at=datetime.combine(foundations.starts_on + timedelta(days=14), time(),
+                                      tzinfo=UTC),
     )  # fmt: skip
     uow.session.add(orientation)
     await uow.session.flush()

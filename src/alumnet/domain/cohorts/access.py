@@ -10,9 +10,10 @@ does not exist for them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, null, or_, select, union, union_all
+from sqlalchemy import ColumnElement, and_, false, null, or_, select, union, union_all
 
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.db import Reader
@@ -143,6 +144,21 @@ def visible_missions(viewer: Viewer) -> ColumnElement[bool] | None:
     return or_(
         Mission.id.in_(mentored_missions(me)),
         Mission.id.in_(select(Enrollment.mission_id).where(Enrollment.student_id == me)),
+    )
+
+
+def taking_part() -> ColumnElement[bool]:
+    """A condition on ``Enrollment``: the student takes part (``Place.active()``): active,
+    or banned for a time that is over. A ban is known to be over here once its last day is
+    before yesterday in UTC (over in every time zone); the nightly refresh lifts it anyway."""
+    over_before = datetime.now(UTC).date() - timedelta(days=1)
+    return or_(
+        Enrollment.status == "active",
+        and_(
+            Enrollment.status == "banned",
+            Enrollment.banned_until.is_not(None),
+            Enrollment.banned_until < over_before,
+        ),
     )
 
 

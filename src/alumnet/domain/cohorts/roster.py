@@ -97,6 +97,20 @@ async def _require_role(uow: UnitOfWork, user_id: int, role: Role, field: str) -
         raise DomainError.of(code, f"That user is not an active {role.value.lower()}.", field)
 
 
+async def _mission_mentors(uow: UnitOfWork, mission_id: int, user_ids: Sequence[int]) -> set[int]:
+    """Which of these users mentor the whole mission."""
+    found: set[int] = set()
+    for start in range(0, len(user_ids), CHUNK):
+        rows = await uow.session.execute(
+            select(MissionMentor.mentor_id).where(
+                MissionMentor.mission_id == mission_id,
+                MissionMentor.mentor_id.in_(user_ids[start : start + CHUNK]),
+            )
+        )
+        found.update(int(u) for u in rows.scalars())
+    return found
+
+
 async def enroll(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, status: str = "active"
 ) -> tuple[Enrollment, bool]:
@@ -104,6 +118,11 @@ async def enroll(
     viewer.require(Permission.ENROLLMENTS_MANAGE)
     await _mission(uow, mission_id)
     await _require_role(uow, student_id, Role.STUDENT, "studentId")
+    if await _mission_mentors(uow, mission_id, [student_id]):
+        raise DomainError.of(
+            "MISSION_MENTOR", "This person mentors the whole mission; they cannot study in it.",
+            "studentId",
+        )  # fmt: skip
     now = datetime.now(UTC)
     added = await insert_or_ignore(
         uow.session, Enrollment,
@@ -189,9 +208,14 @@ async def enroll_many(
             result.problems.append(
                 Problem("NOT_A_STUDENT", f"User {sid} is not an active student.", ("studentIds",))
             )
+    mentoring = await _mission_mentors(uow, mission_id, ordered)
+    for sid in sorted(mentoring):
+        result.problems.append(
+            Problem("MISSION_MENTOR", f"User {sid} mentors the whole mission.", ("studentIds",))
+        )
     if all_or_nothing and result.problems:
         raise DomainError(*result.problems)
-    candidates = [sid for sid in ordered if sid in students]
+    candidates = [sid for sid in ordered if sid in students and sid not in mentoring]
     present: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
         rows = await uow.session.execute(

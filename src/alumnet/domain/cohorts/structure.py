@@ -231,6 +231,7 @@ async def create_mission(uow: UnitOfWork, viewer: Viewer, data: MissionChanges) 
         status=status,
         starts_on=starts,
         ends_on=ends,
+        completed_at=datetime.now(UTC) if status == "completed" else None,
     )
     uow.session.add(mission)
     await uow.session.flush()
@@ -289,8 +290,10 @@ async def update_mission(
     )
     if changed:
         mission.updated_at = datetime.now(UTC)
-        if "status" in changed and mission.status == "completed":
-            await certificates.on_completed(uow, mission.id)
+        if "status" in changed:
+            mission.completed_at = mission.updated_at if mission.status == "completed" else None
+            if mission.status == "completed":
+                await certificates.on_completed(uow, mission.id)
         audit.record(
             uow,
             "mission.update",

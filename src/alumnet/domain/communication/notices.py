@@ -13,6 +13,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 
+from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement.common import mentors_mission
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
@@ -74,12 +75,12 @@ def notice_channel(notice_id: int) -> str:
 
 
 def audience(mission_id: int | None, batch_id: int | None) -> ColumnElement[bool]:
-    """Enrolments whose students receive a notice: active, in its mission or its batch."""
+    """Enrolments whose students receive a notice: taking part, in its mission or batch."""
     if mission_id is not None:
         where = Enrollment.mission_id == mission_id
     else:
         where = Enrollment.mission_id.in_(select(Mission.id).where(Mission.batch_id == batch_id))
-    return and_(where, Enrollment.status == "active")
+    return and_(where, taking_part())
 
 
 def audience_students(notice: Notice) -> Any:
@@ -95,9 +96,7 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
         return None
     me = viewer.user_id if viewer.user_id is not None else -1
     mentored = mentored_missions(me)
-    active = select(Enrollment.mission_id).where(
-        Enrollment.student_id == me, Enrollment.status == "active"
-    )
+    active = select(Enrollment.mission_id).where(Enrollment.student_id == me, taking_part())
     addressed = or_(
         Notice.mission_id.in_(mentored),
         Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(mentored))),

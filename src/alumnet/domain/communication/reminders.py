@@ -19,8 +19,11 @@ from typing import Any
 
 from sqlalchemy import BigInteger, String, and_, case, cast, exists, func, literal, select
 
+from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.engagement.rules import Rules, rules_of
+from alumnet.domain.identity.permissions import Permission
+from alumnet.domain.identity.users import holders_of
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import upsert
 from alumnet.persistence.models import (
@@ -80,7 +83,7 @@ async def _rules(uow: UnitOfWork, mission_ids: set[int]) -> dict[int, Rules]:
 
 def _active() -> Any:
     """Active students (not restricted) of active missions."""
-    return and_(Enrollment.status == "active", Mission.status == "active")
+    return and_(taking_part(), Mission.status == "active")
 
 
 async def announce_assignments(uow: UnitOfWork, now: datetime) -> int:
@@ -214,7 +217,7 @@ async def _alert_mission(
         func.coalesce(cast(last_attended, String), literal("", String)),
     ).where(
         Enrollment.mission_id == mission_id,
-        Enrollment.status == "active",
+        taking_part(),
         Enrollment.created_at < enrolled_by,
         ~exists().where(present, AttendanceDay.day >= first, AttendanceDay.day <= last),
     )
@@ -230,14 +233,15 @@ async def _alert_mission(
 
 
 async def remind_follow_ups(uow: UnitOfWork, now: datetime) -> int:
-    """Each SRE with open follow-ups due today (or overdue) is told once a day."""
+    """Each SRE with open follow-ups due today (or overdue) is told once a day (while they
+    still do outreach)."""
     today = now.date()
     candidates = (
         select(literal(0, BigInteger), FollowUp.assigned_to_id, literal(today.isoformat(), String))
         .where(
             FollowUp.status == "open",
             FollowUp.due_on <= today,
-            FollowUp.assigned_to_id.is_not(None),
+            FollowUp.assigned_to_id.in_(holders_of(Permission.OUTREACH)),
         )
         .group_by(FollowUp.assigned_to_id)
     )
@@ -267,16 +271,20 @@ async def remind_follow_ups(uow: UnitOfWork, now: datetime) -> int:
     return await notify_each(uow, "follow_up", items)
 
 
+# Each kind, in the order the job runs them.
+KINDS = (
+    ("assignments", announce_assignments),
+    ("deadlines", remind_deadlines),
+    ("attendance", alert_missing_attendance),
+    ("followUps", remind_follow_ups),
+)
+
+
 async def send_reminders(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """The scheduled job: each kind in its own transaction."""
     now = now or datetime.now(UTC)
     told: dict[str, int] = {}
-    for name, run in (
-        ("assignments", announce_assignments),
-        ("deadlines", remind_deadlines),
-        ("attendance", alert_missing_attendance),
-        ("followUps", remind_follow_ups),
-    ):
+    for name, run in KINDS:
         async with rt.transaction() as uow:
             told[name] = await run(uow, now)
     return told

@@ -154,8 +154,13 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
         mentors = (
             select(func.count()).where(MentorAssignment.enrollment_id == Enrollment.id)
             .scalar_subquery()
-            + select(func.count()).select_from(MissionMentor).where(whole_mission_join())
-            .scalar_subquery()
+            + select(func.count()).select_from(MissionMentor).where(
+                whole_mission_join(),
+                ~select(MentorAssignment.id).where(
+                    MentorAssignment.enrollment_id == Enrollment.id,
+                    MentorAssignment.mentor_id == MissionMentor.mentor_id,
+                ).exists(),
+            ).scalar_subquery()
         )  # fmt: skip
         query = enrolled.add_columns(
             Enrollment.status, Enrollment.points, Enrollment.created_at, mentors

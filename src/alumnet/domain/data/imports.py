@@ -36,6 +36,7 @@ from alumnet.persistence.models import (
     ImportRow,
     MentorAssignment,
     Mission,
+    MissionMentor,
     Profile,
     Programme,
     Submission,
@@ -736,6 +737,13 @@ async def _memberships(
             .where(MentorAssignment.enrollment_id.in_(list(enrolled.values())))
         )).all()
     )  # fmt: skip
+    # A mentor of a whole mission is not a student of it.
+    whole_mentors: set[tuple[int, int]] = {
+        (int(m), int(u)) for m, u in (await session.execute(
+            select(MissionMentor.mission_id, MissionMentor.mentor_id)
+            .where(MissionMentor.mentor_id.in_(list(students)))
+        )).all()
+    }  # fmt: skip
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
     for c in batch:
@@ -762,6 +770,14 @@ async def _memberships(
         assert mission is not None
         enrollment = enrolled.get((mission, int(student)))
         if kind == "enrollments":
+            if enrollment is None and (mission, int(student)) in whole_mentors:
+                c.problem(
+                    "email",
+                    "MISSION_MENTOR",
+                    "This person mentors the whole mission; they cannot study in it.",
+                )
+                rows.append(_row(import_id, c, "reject"))
+                continue
             if enrollment is not None:
                 rows.append(_row(import_id, c, "unchanged", key=key, target="Enrollment",
                                  target_id=enrollment))  # fmt: skip

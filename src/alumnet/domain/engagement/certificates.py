@@ -16,9 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
 from alumnet.domain.cohorts import access
+from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.data import files
 from alumnet.domain.engagement.rules import rules_of
@@ -159,7 +160,7 @@ def _eligible(mission: Mission, min_points: int, min_percent: int, takes_attenda
         .join(User, User.id == Enrollment.student_id)
         .where(
             Enrollment.mission_id == mission.id,
-            Enrollment.status.in_(("active", "completed")),
+            or_(taking_part(), Enrollment.status == "completed"),
             Enrollment.points >= min_points,
             ~select(Certificate.id).where(Certificate.enrollment_id == Enrollment.id).exists(),
         )
@@ -182,7 +183,8 @@ async def issue(rt: Runtime, mission_id: int) -> dict[str, int]:
             rules.attendance_when_active != "none",
         )  # fmt: skip
         rows = (await uow.session.execute(query)).all()
-        completed_on = rules.today(mission.updated_at or datetime.now(UTC))
+        # The day it was completed, in its time zone: the same on every certificate.
+        completed_on = rules.today(mission.completed_at or datetime.now(UTC))
         title = mission.title
     issued = 0
     verify_url = f"{rt.settings.public_url}/certificates/verify"

@@ -6,6 +6,7 @@ reader, checked again when it is used (``may_read_file``)."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, false, func, or_, select
 
+from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.data import files
 from alumnet.domain.engagement.assignments import Upload
 from alumnet.domain.engagement.common import mentors_mission
@@ -47,9 +49,7 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
     if viewer.user_id is None:
         return false()
     me = viewer.user_id
-    active = select(Enrollment.mission_id).where(
-        Enrollment.student_id == me, Enrollment.status == "active"
-    )
+    active = select(Enrollment.mission_id).where(Enrollment.student_id == me, taking_part())
     return or_(Resource.mission_id.in_(mentored_missions(me)), Resource.mission_id.in_(active))
 
 
@@ -60,20 +60,28 @@ async def _may_manage(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> None:
     raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
 
 
+# Characters that reorder or hide text: a title must read as it is.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _label(problems: Problems, given: str, field: str, most: int, label: str) -> str:
+    text = " ".join(given.split())
+    if len(text) > most:
+        problems.add("TOO_LONG", f"{label} is at most {most} characters.", field)
+    elif any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text):
+        problems.add("INVALID", f"{label} contains control characters.", field)
+    return text
+
+
 def _checked(problems: Problems, changes: ResourceChanges) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if changes.title is not None:
-        title = " ".join(changes.title.split())
+        title = _label(problems, changes.title, "title", TITLE_MAX, "A title")
         if not title:
             problems.add("REQUIRED", "Give the resource a title.", "title")
-        elif len(title) > TITLE_MAX:
-            problems.add("TOO_LONG", f"A title is at most {TITLE_MAX} characters.", "title")
         values["title"] = title
     if changes.folder is not None:
-        folder = " ".join(changes.folder.split())
-        if len(folder) > FOLDER_MAX:
-            problems.add("TOO_LONG", f"A folder is at most {FOLDER_MAX} characters.", "folder")
-        values["folder"] = folder
+        values["folder"] = _label(problems, changes.folder, "folder", FOLDER_MAX, "A folder")
     if changes.url is not None:
         values["url"] = check_url(problems, changes.url, "url", https_only=True)
     return values
@@ -88,6 +96,7 @@ async def create(
     upload_limit: int,
 ) -> Resource:
     """A link (``changes.url``) or a file (``upload``), never both."""
+    viewer.require_user()
     mission = await uow.session.get(Mission, mission_id)
     if mission is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")

@@ -15,6 +15,7 @@ from alumnet.domain.engagement.rules import rules_of
 from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import holders_of
 from alumnet.domain.integrity.decisions import change_access
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.mentoring import mentorships
@@ -170,7 +171,8 @@ async def refresh_mission(uow: UnitOfWork, mission: Mission) -> int:
 
 async def _alert_entering(uow: UnitOfWork, mission: Mission, entering: list[dict[str, Any]]) -> int:
     """One alert per student entering the list and per person who should act: the
-    student's mentors, and the SREs holding a call list of the mission or its batch."""
+    student's mentors, and the SREs holding a call list of the mission or its batch (while
+    they still do outreach)."""
     if not entering:
         return 0
     enrollments = [r["enrollment_id"] for r in entering]
@@ -187,7 +189,7 @@ async def _alert_entering(uow: UnitOfWork, mission: Mission, entering: list[dict
         for u in (
             await uow.session.execute(
                 select(CallList.assigned_to_id).where(
-                    CallList.assigned_to_id.is_not(None),
+                    CallList.assigned_to_id.in_(holders_of(Permission.OUTREACH)),
                     or_(CallList.mission_id == mission.id, CallList.batch_id == mission.batch_id),
                 )
             )

@@ -7,6 +7,7 @@ history, skills, achievements, social links) replace what was there.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -72,9 +73,11 @@ class Link:
 def check_url(problems: Problems, value: str, field: Any, *, https_only: bool) -> str:
     """A web address people can open: http(s) with a host, at most 500 characters."""
     url = value.strip()
+    # No spaces, control characters or backslashes (which browsers read as slashes).
+    plain = not any(c.isspace() or unicodedata.category(c) == "Cc" or c == "\\" for c in url)
     try:
         parts = urlsplit(url)
-        host_ok = bool(parts.hostname) and " " not in url
+        host_ok = bool(parts.hostname) and plain
     except ValueError:
         parts, host_ok = None, False
     schemes = ("https",) if https_only else ("http", "https")

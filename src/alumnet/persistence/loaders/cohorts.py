@@ -107,7 +107,7 @@ async def mentor_loads_by_mission_id(db: Reader, ids: Sequence[int]) -> list[lis
     """Each mission's mentors with how many students each mentors there, by name; a
     mentor of the whole mission mentors every student enrolled (``whole_mission`` 1)."""
     enrolled = (
-        select(func.count()).where(Enrollment.mission_id == MissionMentor.mission_id)
+        select(func.count()).select_from(Enrollment).where(whole_mission_join())
     ).scalar_subquery()
     each = (
         select(MentorAssignment.mission_id, MentorAssignment.mentor_id,

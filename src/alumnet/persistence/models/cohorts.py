@@ -43,6 +43,8 @@ class Mission(Base):
     ends_on: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it was last set completed (certificates print that day); None while it is not.
+    completed_at: Mapped[datetime | None]
 
 
 class Enrollment(Base):

@@ -144,6 +144,10 @@ class EnrollmentErrorCode(Enum):
     )
     UNKNOWN_EMAIL = ev("UNKNOWN_EMAIL", description="No user has this e-mail address.")
     TOO_MANY = ev("TOO_MANY", description="More than 5,000 students in one call.")
+    MISSION_MENTOR = ev(
+        "MISSION_MENTOR",
+        description="The user mentors the whole mission (`missionMentorAdd`): not a student of it.",
+    )
     INVALID = ev("INVALID", description=INVALID)
 
 

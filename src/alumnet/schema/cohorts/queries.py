@@ -120,8 +120,9 @@ class CohortsQuery:
 class CohortsSubscription:
     @strawberry.subscription(
         description="Tells a dashboard each time enrolments or mentor assignments of a mission "
-        "change. Staff see every change; a mentor sees changes that concern their mentees. "
-        "Ends at once if you may not see the mission."
+        "change. Staff see every change; a mentor sees changes that concern their mentees, "
+        "and a mentor of the whole mission coming or going (no `studentIds`). Ends at once "
+        "if you may not see the mission."
     )
     async def mission_roster_changed(
         self,
@@ -149,7 +150,9 @@ class CohortsSubscription:
                     for sid in event["studentIds"]
                     if scope.everything or (pk, sid) in scope.mentees
                 ]
-                if not students:
+                # No students named: a mentor of the whole mission came or went, which
+                # concerns everyone watching it.
+                if not students and event["studentIds"]:
                     continue
                 yield MissionRosterChange(
                     mission_id=relay.GlobalID("Mission", str(pk)),
