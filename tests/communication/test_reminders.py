@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 from strawberry.relay import from_base64
@@ -17,7 +18,7 @@ from alumnet.persistence.models import AttendanceDay, Enrollment
 from alumnet.workers.schedule import SCHEDULE, record
 from tests.cohorts.conftest import ENROLL
 from tests.communication.test_notifications import letters
-from tests.engagement.conftest import Programme, call, codes, ok
+from tests.engagement.conftest import RULES, Programme, call, codes, ok
 from tests.engagement.test_grading import GRADE, HAND_IN
 from tests.engagement.test_submissions import assignment, at
 from tests.integrity.test_outreach import LOG, REFRESH
@@ -145,7 +146,10 @@ async def test_attendance_missing_days_in_a_row(programme: Programme) -> None:
     assert off["attendanceAlertDays"] == 0
     assert (await p.gql("m1", RULE, {"i": {"missionId": p.ids["ma"]}}))["errors"]
     # s2 attended yesterday; s1 never did. Mission mb (s1) has the alert turned off.
-    today = datetime.now(UTC).date()
+    # B1-A keeps its days in Dhaka (its own rules row), B1-B in UTC (the defaults).
+    zone = {"i": {"missionId": p.ids["ma"], "timeZone": "Asia/Dhaka"}}
+    await ok(p, "manager", RULES, zone, "engagementRulesUpdate")
+    today = datetime.now(ZoneInfo("Asia/Dhaka")).date()
     await attended(p, "e_s2_ma", "s2", today - timedelta(days=1))
     result, _ = await reminders(p)
     assert result["attendance"] == 1

@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, String, and_, case, cast, exists, func, liter
 
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Item, notify_each
-from alumnet.domain.engagement.rules import Rules, rules_of
+from alumnet.domain.engagement.rules import RULE_COLUMNS, Rules, rules_of
 from alumnet.domain.identity.permissions import Permission
 from alumnet.domain.identity.users import holders_of
 from alumnet.domain.runtime import Runtime
@@ -29,6 +29,7 @@ from alumnet.persistence.db import upsert
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
+    EngagementRules,
     Enrollment,
     FollowUp,
     Mission,
@@ -183,14 +184,18 @@ async def alert_missing_attendance(uow: UnitOfWork, now: datetime) -> int:
     missions = (
         await uow.session.execute(
             select(Mission.id, Mission.code, Mission.starts_on, Mission.ends_on,
-                   func.coalesce(RiskRules.attendance_alert_days, ALERT_DAYS_DEFAULT))
+                   func.coalesce(RiskRules.attendance_alert_days,
+                                 ALERT_DAYS_DEFAULT).label("alert_days"),
+                   EngagementRules.mission_id.label("has_rules"), *RULE_COLUMNS)
             .outerjoin(RiskRules, RiskRules.mission_id == Mission.id)
+            .outerjoin(EngagementRules, EngagementRules.mission_id == Mission.id)
             .where(Mission.status == "active")
         )
     ).all()  # fmt: skip
     told = 0
-    for mission_id, code, starts_on, ends_on, days in missions:
-        rules = await rules_of(uow, int(mission_id))
+    for row in missions:
+        mission_id, code, starts_on, ends_on, days = row[:5]
+        rules = Rules.from_row(row if row.has_rules is not None else None)
         if int(days) <= 0 or rules.attendance_when_active == "none":
             continue
         today = rules.today(now)
