@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import insert, update
 from strawberry.relay import from_base64
 
@@ -240,27 +241,34 @@ async def test_new_kinds_join_the_preferences(programme: Programme) -> None:
     assert kinds["DEADLINE"]["email"] is True and kinds["ASSIGNMENT"]["digest"] is True
 
 
-async def test_a_starting_scheduler_catches_up(programme: Programme) -> None:
+async def test_a_starting_scheduler_catches_up(
+    programme: Programme, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server down at the quarter hour (or a demo just loaded) sends what is due when
     its scheduler starts; the marks keep it from sending anything twice."""
-    import asyncio
-
     from sqlalchemy import func, select
 
     from alumnet.persistence.models import Job
-    from alumnet.workers.schedule import AT_START, run_in_process
+    from alumnet.workers import schedule
 
-    assert (REMINDERS_JOB, {}) in AT_START
-    runtime = programme.api.app.state.runtime
-    recorded = select(func.count()).where(Job.name == REMINDERS_JOB)
-    scheduler = asyncio.create_task(run_in_process(runtime))
-    try:
-        for _ in range(500):
-            async with runtime.database.connect() as conn:
-                if (await conn.execute(recorded)).scalar_one():
-                    break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the reminders were not recorded at start")
-    finally:
-        scheduler.cancel()
+    p = programme
+    assert (REMINDERS_JOB, {}) in schedule.AT_START
+    runtime = p.api.app.state.runtime
+    await assignment(p, title="Essay", opensAt=at(hours=-1), dueAt=at(hours=12))
+    await schedule.catch_up(runtime)
+    async with runtime.database.connect() as conn:
+        recorded = select(func.count()).where(Job.name == REMINDERS_JOB)
+        assert (await conn.execute(recorded)).scalar_one() == 1
+    await p.api.run_jobs()
+    assert [n["title"] for n in await told(p, "s1", "DEADLINE")] == ["Due within 24 hours: Essay"]
+
+    # The embedded scheduler catches up before anything else.
+    class Started(Exception):
+        pass
+
+    async def started(runtime: object) -> None:
+        raise Started
+
+    monkeypatch.setattr(schedule, "catch_up", started)
+    with pytest.raises(Started):
+        await schedule.run_in_process(runtime)

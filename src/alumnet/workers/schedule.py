@@ -55,14 +55,19 @@ def run_scheduled(name: str, args: dict[str, Any]) -> int:
     return asyncio.run(go())
 
 
-async def run_in_process(runtime: Runtime) -> None:
-    """The embedded default's scheduler: catch up, then sleep until the next due job,
-    record it, repeat."""
+async def catch_up(runtime: Runtime) -> None:
+    """Record the ``AT_START`` jobs, as a scheduler does when it starts."""
     for name, args in AT_START:
         try:
             await record(runtime, name, args)
         except Exception:  # pragma: no cover - logged; the schedule goes on
             log.exception("scheduled_job_failed", job=name)
+
+
+async def run_in_process(runtime: Runtime) -> None:
+    """The embedded default's scheduler: catch up, then sleep until the next due job,
+    record it, repeat."""
+    await catch_up(runtime)
     while True:
         now = datetime.now(UTC)
         due = [
