@@ -77,3 +77,15 @@ def mentors_student(mentor_id: Any, student_id: Any, mission_id: Any = None) -> 
         each.append(MentorAssignment.mission_id == mission_id)
         whole.append(MissionMentor.mission_id == mission_id)
     return or_(exists().where(and_(*each)), exists().where(and_(*whole)))
+
+
+def mentors_in_mission(mentor_id: Any, mission_id: Any) -> Any:
+    """An EXISTS: this user mentors someone in this mission, or the whole mission."""
+    return or_(
+        exists().where(
+            MentorAssignment.mission_id == mission_id, MentorAssignment.mentor_id == mentor_id
+        ),
+        exists().where(
+            MissionMentor.mission_id == mission_id, MissionMentor.mentor_id == mentor_id
+        ),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, exists, literal, or_, select
+from sqlalchemy import bindparam, literal, select
 
 from alumnet.domain.engagement.rules import RULE_COLUMNS, Rules
 from alumnet.domain.errors import DomainError
@@ -14,9 +14,7 @@ from alumnet.persistence import mentoring
 from alumnet.persistence.models import (
     EngagementRules,
     Enrollment,
-    MentorAssignment,
     Mission,
-    MissionMentor,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -154,18 +152,7 @@ async def mentors_mission(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> b
     if viewer.user_id is None:
         return False
     found = await uow.session.execute(
-        select(literal(1)).where(
-            or_(
-                exists().where(
-                    MentorAssignment.mission_id == mission_id,
-                    MentorAssignment.mentor_id == viewer.user_id,
-                ),
-                exists().where(
-                    MissionMentor.mission_id == mission_id,
-                    MissionMentor.mentor_id == viewer.user_id,
-                ),
-            )
-        )
+        select(literal(1)).where(mentoring.mentors_in_mission(viewer.user_id, mission_id))
     )
     return found.first() is not None
 
