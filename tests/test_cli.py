@@ -88,6 +88,24 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     )
     assert checked["data"]["certificateVerify"] == {"name": "Stella Student",
                                                    "mission": "Orientation"}  # fmt: skip
+    # A careers board worth searching: postings, student@'s applications and referral,
+    # recommendations, and a moderation queue for managers.
+    board = await api.gql(
+        '{ jobPostings(first: 5, query: "engineer") { totalCount } viewer {'
+        " jobApplications(first: 5) { totalCount } savedJobPostings(first: 5) { totalCount }"
+        " jobRecommendations(first: 5) { why } } }",
+        token=student,
+    )
+    assert board["data"]["jobPostings"]["totalCount"] > 20
+    mine = board["data"]["viewer"]
+    assert mine["jobApplications"]["totalCount"] >= 3
+    assert mine["savedJobPostings"]["totalCount"] == 3
+    assert len(mine["jobRecommendations"]) == 5
+    queue = await api.gql(
+        "{ jobPostingsToReview { totalCount } careersFigures { applications } }", token=token
+    )
+    assert queue["data"]["jobPostingsToReview"]["totalCount"] == 3
+    assert queue["data"]["careersFigures"]["applications"] > 500
 
     created = alumnet(
         settings,

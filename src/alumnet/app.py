@@ -35,6 +35,7 @@ from strawberry.types.unset import UNSET
 
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
+from alumnet.domain.careers import applications
 from alumnet.domain.communication import emails, notifications
 from alumnet.domain.data import files
 from alumnet.domain.engagement import certificates, grading, resources
@@ -513,6 +514,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await grading.may_read_file(runtime.database, viewer, stored.id)
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
                 or await certificates.may_read_file(runtime.database, viewer, stored.id)
+                or await applications.may_read_file(runtime.database, viewer, stored.id)
             ):
                 stored = None
         if stored is None:

@@ -169,6 +169,8 @@ class Settings:
     metrics_operations: frozenset[str] = frozenset()
     # Largest file a student may hand in with a submission.
     submission_max_bytes: int = 20 * 1024 * 1024
+    # A CV sent with a job application (PDF or DOCX).
+    cv_max_bytes: int = 5 * 1024 * 1024
     # The largest document staff or mentors may add to a mission's resources.
     resource_max_bytes: int = 50 * 1024 * 1024
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
@@ -307,6 +309,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         submission_max_bytes=_positive_int(
             env, "ALUMNET_SUBMISSION_MAX_BYTES", Settings.submission_max_bytes
         ),
+        cv_max_bytes=_positive_int(env, "ALUMNET_CV_MAX_BYTES", Settings.cv_max_bytes),
         resource_max_bytes=_positive_int(
             env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, insert, select
 
+from alumnet.domain.careers.demo import seed_careers
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
@@ -110,6 +111,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         )  # fmt: skip
         await seed_communication(uow)
         await seed_work(uow)
+        await seed_careers(uow, DEMO_DOMAIN)
         return int((await uow.session.execute(count)).scalar_one()) - before
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -72,6 +73,31 @@ def check_text(
     if any(ord(ch) < 32 and ch not in "\t\n" for ch in cleaned):
         problems.add("INVALID", f"{label} contains control characters.", field)
     return cleaned
+
+
+# Characters that reorder or hide text: a one-line label must read as it is.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_label(
+    problems: Problems,
+    given: str,
+    *,
+    field: str | tuple[str, ...],
+    max_length: int,
+    label: str,
+    min_length: int = 0,
+) -> str:
+    """A one-line label (a title, a name): runs of white space made one space, control
+    and bidirectional-override characters refused."""
+    text = " ".join(given.split())
+    if len(text) > max_length:
+        problems.add("TOO_LONG", f"{label} is at most {max_length} characters.", field)
+    elif len(text) < min_length:
+        problems.add("REQUIRED", f"{label} is required.", field)
+    elif any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text):
+        problems.add("INVALID", f"{label} contains control characters.", field)
+    return text
 
 
 def check_moment(

@@ -9,6 +9,15 @@ import strawberry
 from strawberry import relay
 
 from alumnet.config import Settings
+from alumnet.schema.careers.mutations import CareersMutation
+from alumnet.schema.careers.queries import CareersQuery, CareersSubscription
+from alumnet.schema.careers.types import (
+    Company,
+    JobApplication,
+    JobPosting,
+    JobPostingSearch,
+    JobReferral,
+)
 from alumnet.schema.cohorts.mutations import CohortsMutation
 from alumnet.schema.cohorts.queries import CohortsQuery, CohortsSubscription
 from alumnet.schema.cohorts.types import Batch, Enrollment, MentorAssignment, Mission
@@ -99,6 +108,7 @@ class Query(
     PeopleQuery,
     DataQuery,
     ExportQuery,
+    CareersQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -128,6 +138,7 @@ class Mutation(
     DataMutation,
     ExportMutation,
     BulkQueryMutation,
+    CareersMutation,
 ):
     pass
 
@@ -143,6 +154,7 @@ class Subscription(
     MessageSubscription,
     NotificationSubscription,
     DataSubscription,
+    CareersSubscription,
 ):
     pass
 
@@ -181,6 +193,11 @@ NODE_TYPES = [
     PersonalExport,
     Import,
     ExportFile,
+    Company,
+    JobPosting,
+    JobApplication,
+    JobReferral,
+    JobPostingSearch,
 ]
 
 

@@ -44,6 +44,21 @@ NODES_MAX_IDS = 100
 # domain), that bound; where it sets none, the largest an institution realistically has
 # (the mentors of a mission, a student's mentors).
 LIST_CAPS: dict[str, int] = {
+    "User.jobPostingSearches": 20,  # saved searches: 20 a person
+    "User.jobRecommendations": 100,
+    "Company.alumni": 100,
+    "JobPosting.funnel": 8,  # one step per application status
+    "JobPosting.reports": 100,  # the newest 100
+    "JobApplication.history": 100,  # the first 100 moves
+    "JobPostingFacets.kinds": 4,
+    "JobPostingFacets.remote": 3,
+    "JobPostingFacets.countries": 30,
+    "JobPostingFacets.audiences": 3,
+    "JobPostingFacets.companies": 30,
+    "JobPostingFacets.skills": 30,
+    "CareersFigures.openJobPostings": 12,  # 3 audiences by 4 kinds
+    "CareersFigures.funnel": 8,
+    "CareersFigures.topHiringCompanies": 10,
     "Batch.notices": 1000,
     "Mission.notices": 1000,
     "Query.notices": 1000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alumnet.domain.careers import postings, search
 from alumnet.domain.communication import notifications, reminders
 from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import certificates, points
@@ -83,6 +84,14 @@ async def delete_expired_files(rt: Runtime, job: Job) -> dict[str, Any]:
     return await files.delete_expired(rt)
 
 
+async def close_expired_postings(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await postings.close_expired(rt)
+
+
+async def notify_search_matches(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await search.notify_matches(rt)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -97,6 +106,8 @@ HANDLERS: dict[str, JobHandler] = {
     exports.EXPORT_JOB: produce_export,
     files.CLEANUP_JOB: delete_expired_files,
     bulk.BULK_JOB: run_bulk_query,
+    postings.CLOSE_JOB: close_expired_postings,
+    search.SAVED_SEARCH_JOB: notify_search_matches,
 }
 
 QUEUES = ("default", "email")

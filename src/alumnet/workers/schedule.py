@@ -10,6 +10,8 @@ from typing import Any
 
 from croniter import croniter
 
+from alumnet.domain.careers.postings import CLOSE_JOB
+from alumnet.domain.careers.search import SAVED_SEARCH_JOB
 from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
@@ -27,6 +29,8 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REMINDERS_JOB, {}, "*/15 * * * *"),  # reminders and alerts, each sent once
     (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
     (CLEANUP_JOB, {}, "45 2 * * *"),  # nightly: expired export files
+    (CLOSE_JOB, {}, "5 0 * * *"),  # nightly: job postings past their closing date
+    (SAVED_SEARCH_JOB, {}, "20 * * * *"),  # hourly: new postings matching saved searches
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never

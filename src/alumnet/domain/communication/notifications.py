@@ -84,6 +84,12 @@ DEFAULTS: dict[str, Channels] = {
     "attendance": Channels(in_app=True, email=True, digest=False),
     "at_risk": Channels(in_app=True, email=False, digest=True),
     "follow_up": Channels(in_app=True, email=True, digest=False),
+    # Careers: your posting approved, rejected or closed; an application's news (for the
+    # applicant and the poster); a referral to a posting; new postings matching a search.
+    "job_posting": Channels(in_app=True, email=True, digest=False),
+    "application": Channels(in_app=True, email=True, digest=False),
+    "referral": Channels(in_app=True, email=True, digest=False),
+    "job_match": Channels(in_app=True, email=False, digest=True),
 }
 KINDS = tuple(DEFAULTS)
 

@@ -1,6 +1,7 @@
-"""Exports: a mission's roster, attendance, submissions or points, or directory results,
-as CSV, Excel (typed columns, a header row) or JSON Lines, written by a job a batch of
-rows at a time into a stored file, downloaded through a short-lived signed link.
+"""Exports: a mission's roster, attendance, submissions or points, directory results, or
+a job posting's applications, as CSV, Excel (typed columns, a header row) or JSON Lines,
+written by a job a batch of rows at a time into a stored file, downloaded through a
+short-lived signed link.
 
 Cells that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a
 carriage return) are written with a leading apostrophe in CSV and Excel.
@@ -18,8 +19,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import case, func, null, select
+from sqlalchemy import case, func, null, select, true
+from sqlalchemy.orm import aliased
 
+from alumnet.domain.careers import postings as careers
 from alumnet.domain.cohorts import access, roster
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
@@ -35,6 +38,9 @@ from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
     Enrollment,
+    JobApplication,
+    JobPosting,
+    JobReferral,
     MentorAssignment,
     Mission,
     MissionMentor,
@@ -45,7 +51,7 @@ from alumnet.persistence.models import (
 from alumnet.persistence.uow import UnitOfWork
 
 EXPORT_JOB = "data.export"
-KINDS = ("roster", "attendance", "submissions", "points", "directory")
+KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications")
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 KEEP = timedelta(days=2)
@@ -84,6 +90,8 @@ class ExportRequest:
     # Directory: as `directory(query:, filter:)`.
     query: str | None = None
     directory: directory.DirectoryFilter = field(default_factory=directory.DirectoryFilter)
+    # Applications: one job posting's, for its poster (or a moderator).
+    posting_id: int | None = None
 
     def as_args(self) -> dict[str, Any]:
         return {k: plain(v) for k, v in asdict(self).items()}
@@ -115,7 +123,11 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
         raise DomainError.of("INVALID", "Unknown kind of export.", "kind")
     if wanted.format not in FORMATS:
         raise DomainError.of("INVALID", "Unknown format.", "format")
-    if wanted.kind != "directory":
+    if wanted.kind == "applications":
+        posting = await uow.session.get(JobPosting, wanted.posting_id or -1)
+        if posting is None or not careers.may_manage(viewer, posting):
+            raise DomainError.of("NOT_FOUND", "No such job posting.", "jobPostingId")
+    elif wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
         if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
@@ -191,6 +203,8 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
         if wanted.assignment_id is not None:
             query = query.where(Submission.assignment_id == wanted.assignment_id)
         return ["email", "assignment", "submitted_at", "late"], query
+    if wanted.kind == "applications":
+        return _applications(viewer, wanted.posting_id or -1)
     found = directory.match(viewer, wanted.query, wanted.directory, dialect)
     work = privacy.visible(viewer, Profile.user_id, Profile.work_visibility)
     location = privacy.visible(viewer, Profile.user_id, Profile.location_visibility)
@@ -210,6 +224,34 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
             "graduation_year"], query  # fmt: skip
 
 
+def _applications(viewer: Viewer, posting_id: int) -> tuple[list[str], Any]:
+    """A posting's applications, for its poster or a moderator as they are when it runs;
+    an applicant's e-mail only where their contact privacy lets the viewer see it."""
+    referrer = aliased(User)
+    contact = privacy.visible(viewer, User.id, func.coalesce(Profile.contact_visibility, "staff"))
+    manages = JobPosting.id.in_(
+        select(JobPosting.id).where(
+            JobPosting.id == posting_id,
+            true() if viewer.can(Permission.CAREERS_MODERATE)
+            else JobPosting.poster_id == (viewer.user_id or -1),
+        )
+    )  # fmt: skip
+    query = (
+        select(User.name, case((contact, User.email), else_=null()), JobApplication.status,
+               JobApplication.created_at, JobApplication.updated_at, referrer.name,
+               JobApplication.cover_note, JobApplication.cv_url)
+        .join(User, User.id == JobApplication.applicant_id)
+        .outerjoin(Profile, Profile.user_id == User.id)
+        .outerjoin(JobReferral, JobReferral.id == JobApplication.referral_id)
+        .outerjoin(referrer, referrer.id == JobReferral.referrer_id)
+        .join(JobPosting, JobPosting.id == JobApplication.posting_id)
+        .where(JobApplication.posting_id == posting_id, manages)
+        .order_by(JobApplication.created_at, JobApplication.id)
+    )  # fmt: skip
+    return ["name", "email", "status", "applied_at", "updated_at", "referred_by",
+            "cover_note", "cv_link"], query  # fmt: skip
+
+
 async def _rows(rt: Runtime, query: Any) -> AsyncGenerator[list[Any]]:
     """The query's rows, streamed (a server-side cursor on PostgreSQL), a batch at a time:
     one statement however large the export, and never the whole result in memory."""
@@ -227,7 +269,7 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")
     wanted = ExportRequest.from_args(args)
-    if wanted.kind != "directory" and not viewer.can(Permission.DATA_EXPORT):
+    if wanted.kind not in ("directory", "applications") and not viewer.can(Permission.DATA_EXPORT):
         raise ExportFailed("The person who asked for this export may no longer export.")
     header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
     fmt = wanted.format

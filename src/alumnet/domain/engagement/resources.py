@@ -6,7 +6,6 @@ reader, checked again when it is used (``may_read_file``)."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.data import files
 from alumnet.domain.engagement.assignments import Upload
 from alumnet.domain.engagement.common import mentors_mission
-from alumnet.domain.errors import DomainError, Problems
+from alumnet.domain.errors import DomainError, Problems, check_label
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people.profiles import check_url
@@ -60,28 +59,19 @@ async def _may_manage(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> None:
     raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
 
 
-# Characters that reorder or hide text: a title must read as it is.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _label(problems: Problems, given: str, field: str, most: int, label: str) -> str:
-    text = " ".join(given.split())
-    if len(text) > most:
-        problems.add("TOO_LONG", f"{label} is at most {most} characters.", field)
-    elif any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text):
-        problems.add("INVALID", f"{label} contains control characters.", field)
-    return text
-
-
 def _checked(problems: Problems, changes: ResourceChanges) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if changes.title is not None:
-        title = _label(problems, changes.title, "title", TITLE_MAX, "A title")
+        title = check_label(
+            problems, changes.title, field="title", max_length=TITLE_MAX, label="A title"
+        )
         if not title:
             problems.add("REQUIRED", "Give the resource a title.", "title")
         values["title"] = title
     if changes.folder is not None:
-        values["folder"] = _label(problems, changes.folder, "folder", FOLDER_MAX, "A folder")
+        values["folder"] = check_label(
+            problems, changes.folder, field="folder", max_length=FOLDER_MAX, label="A folder"
+        )
     if changes.url is not None:
         values["url"] = check_url(problems, changes.url, "url", https_only=True)
     return values

@@ -49,6 +49,11 @@ class Permission(StrEnum):
     DATA_EXPORT = "data:export"
     # Run a GraphQL query in the background over every page of a connection.
     DATA_BULK = "data:bulk"
+    # Post jobs and internships on the careers board (alumni and staff).
+    CAREERS_POST = "careers:post"
+    # Approve, reject and take down job postings, handle their reports, trust posters, and
+    # see every posting's applicants and the careers figures.
+    CAREERS_MODERATE = "careers:moderate"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -94,6 +99,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ANNOUNCEMENTS_POST,
             Permission.TICKETS,
             Permission.DATA_EXPORT,
+            Permission.CAREERS_POST,
+            Permission.CAREERS_MODERATE,
         }
     ),
     Role.SRE: frozenset(
@@ -107,11 +114,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.OUTREACH,
             Permission.NOTICES_POST,
             Permission.TICKETS,
+            Permission.CAREERS_POST,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),
     Role.STUDENT: frozenset({Permission.TOKENS_CREATE}),
-    Role.ALUMNUS: frozenset({Permission.TOKENS_CREATE}),
+    Role.ALUMNUS: frozenset({Permission.TOKENS_CREATE, Permission.CAREERS_POST}),
 }
 
 SELF_REGISTERABLE_ROLES = frozenset({Role.STUDENT, Role.ALUMNUS})

@@ -34,7 +34,7 @@ from alumnet.persistence.models import (
 from alumnet.persistence.uow import UnitOfWork
 
 PROFICIENCIES = ("beginner", "intermediate", "advanced", "expert")
-LINK_KINDS = ("linkedin", "github", "website", "x", "other")
+LINK_KINDS = ("linkedin", "github", "website", "x", "cv", "other")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 STUDENT_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/-]{2,31}$")
 LIST_MAX = 50

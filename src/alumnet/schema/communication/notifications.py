@@ -52,6 +52,16 @@ class NotificationKind(Enum):
     CERTIFICATE = ev(
         "certificate", description="Your certificate of completion (the PDF by e-mail)."
     )
+    JOB_POSTING = ev(
+        "job_posting", description="Your job posting was approved, rejected or closed."
+    )
+    APPLICATION = ev(
+        "application",
+        description="A job application's news: its status moved (for the applicant), or a "
+        "new applicant or a withdrawal (for the poster).",
+    )
+    REFERRAL = ev("referral", description="Someone referred you to a job posting.")
+    JOB_MATCH = ev("job_match", description="New job postings that match a search you saved.")
 
 
 @strawberry.type(description="Something that concerns you.")

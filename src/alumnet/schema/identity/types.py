@@ -30,12 +30,20 @@ from alumnet.schema.pagination import (
 )
 
 if TYPE_CHECKING:
+    from alumnet.schema.careers.types import (
+        JobApplicationConnection,
+        JobPostingConnection,
+        JobPostingRecommendation,
+        JobPostingSearch,
+    )
     from alumnet.schema.cohorts.types import (
         EnrollmentConnection,
         EnrollmentFilter,
         MentorAssignment,
     )
     from alumnet.schema.people.types import Profile
+
+CAREERS = "alumnet.schema.careers.types"
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -115,6 +123,14 @@ class Permission(Enum):
     DATA_BULK = strawberry.enum_value(
         "data:bulk",
         description="Run a GraphQL query in the background over every page of a connection.",
+    )
+    CAREERS_POST = strawberry.enum_value(
+        "careers:post", description="Post jobs and internships on the careers board."
+    )
+    CAREERS_MODERATE = strawberry.enum_value(
+        "careers:moderate",
+        description="Approve, reject and take down job postings, handle their reports, trust "
+        "posters, see every posting's applicants and the careers figures.",
     )
 
 
@@ -392,6 +408,59 @@ class User(relay.Node):
             partition=None,
             batch_key=None,
         )
+
+    @relay.connection(
+        Annotated["JobPostingConnection", strawberry.lazy(CAREERS)],
+        description="For yourself: the job postings you saved, last saved first. Empty for "
+        "anyone else.",
+        max_results=1000,
+    )
+    def saved_job_postings(self, info: Info) -> Iterable[Any]:
+        from alumnet.schema.careers.queries import saved_postings
+
+        return saved_postings(info, self.id)
+
+    @relay.connection(
+        Annotated["JobPostingConnection", strawberry.lazy(CAREERS)],
+        description="The job postings this user posted, newest first, in every status: for "
+        "themselves and careers moderators. Empty for anyone else.",
+        max_results=1000,
+    )
+    def job_postings(self, info: Info) -> Iterable[Any]:
+        from alumnet.schema.careers.queries import own_postings
+
+        return own_postings(info, self.id)
+
+    @relay.connection(
+        Annotated["JobApplicationConnection", strawberry.lazy(CAREERS)],
+        description="For yourself: your job applications, newest first. Empty for anyone else.",
+        max_results=1000,
+    )
+    def job_applications(self, info: Info) -> Iterable[Any]:
+        from alumnet.schema.careers.queries import own_applications
+
+        return own_applications(info, self.id)
+
+    @strawberry.field(description="For yourself: your saved job searches. Empty for anyone else.")
+    async def job_posting_searches(
+        self, info: Info
+    ) -> list[Annotated[JobPostingSearch, strawberry.lazy(CAREERS)]]:
+        from alumnet.schema.careers.queries import own_searches
+
+        return await own_searches(info, self.id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="For yourself: open job postings ranked for you (shared skills, place, "
+        "remote work, audience, programme, recency), each with why. Empty for anyone else."
+    )
+    async def job_recommendations(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (1 to 100).")] = 20,
+    ) -> list[Annotated[JobPostingRecommendation, strawberry.lazy(CAREERS)]]:
+        from alumnet.schema.careers.queries import recommendations
+
+        return await recommendations(info, self.id, first)  # type: ignore[return-value]
 
     @relay.connection(
         Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],

@@ -71,6 +71,10 @@ class LinkKind(Enum):
     GITHUB = ev("github", description="GitHub.")
     WEBSITE = ev("website", description="A personal website.")
     X = ev("x", description="X (Twitter).")
+    CV = ev(
+        "cv",
+        description="Your CV (a link to a PDF or a page); job applications can use it.",
+    )
     OTHER = ev("other", description="Anything else.")
 
 

@@ -1,0 +1,1 @@
+"""Careers: the job board, applications, referrals, employers and their figures."""

@@ -1,0 +1,1 @@
+"""Careers: the job board."""
