@@ -129,6 +129,7 @@ def upgrade() -> None:
         sa.Column("skills_text", sa.Text(), nullable=False),
         sa.Column("search", postgresql.TSVECTOR().with_variant(sa.Text(), "sqlite"), nullable=True),
         sa.Column("client_id", sa.String(length=64), nullable=True),
+        sa.Column("applications_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -155,6 +156,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_job_postings_closes_on", ["closes_on"], unique=False)
         batch_op.create_index("ix_job_postings_company", ["company_id"], unique=False)
         batch_op.create_index("ix_job_postings_live", ["status", "published_at"], unique=False)
+        batch_op.create_index(
+            "ix_job_postings_open",
+            ["published_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'live'"),
+            postgresql_include=[
+                "closes_on", "poster_id", "audience", "kind", "remote", "country", "city",
+                "company_id", "applications_count",
+            ],
+        )  # fmt: skip
         batch_op.create_index(batch_op.f("ix_job_postings_poster_id"), ["poster_id"], unique=False)
         batch_op.create_index(
             "ix_job_postings_search", ["search"], unique=False, postgresql_using="gin"
@@ -342,6 +353,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("response_hours", sa.Double(), nullable=True),
+        sa.Column("reached", sa.Integer(), server_default="1", nullable=False),
         sa.ForeignKeyConstraint(
             ["applicant_id"],
             ["users.id"],
@@ -376,6 +389,15 @@ def upgrade() -> None:
             "ix_job_applications_applicant", ["applicant_id", "created_at"], unique=False
         )
         batch_op.create_index("ix_job_applications_status", ["posting_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_job_applications_steps",
+            ["reached", "status"],
+            unique=False,
+            postgresql_include=["response_hours"],
+        )
+        batch_op.create_index(
+            "ix_job_applications_response_hours", ["response_hours"], unique=False
+        )
 
     op.create_table(
         "job_application_events",
@@ -426,6 +448,8 @@ def downgrade() -> None:
 
     op.drop_table("job_application_events")
     with op.batch_alter_table("job_applications", schema=None) as batch_op:
+        batch_op.drop_index("ix_job_applications_response_hours")
+        batch_op.drop_index("ix_job_applications_steps")
         batch_op.drop_index("ix_job_applications_status")
         batch_op.drop_index("ix_job_applications_applicant")
 
@@ -447,6 +471,7 @@ def downgrade() -> None:
     with op.batch_alter_table("job_postings", schema=None) as batch_op:
         batch_op.drop_index("ix_job_postings_search", postgresql_using="gin")
         batch_op.drop_index(batch_op.f("ix_job_postings_poster_id"))
+        batch_op.drop_index("ix_job_postings_open", postgresql_where=sa.text("status = 'live'"))
         batch_op.drop_index("ix_job_postings_live")
         batch_op.drop_index("ix_job_postings_company")
         batch_op.drop_index("ix_job_postings_closes_on")

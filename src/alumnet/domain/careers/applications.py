@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select, update
 
 from alumnet.domain.careers.postings import audiences_for, readable_posting
 from alumnet.domain.communication.notifications import Item, notify_each
@@ -38,6 +38,8 @@ from alumnet.persistence.uow import UnitOfWork
 STATUSES = ("applied", "screening", "interview", "offer", "hired", "rejected", "withdrawn",
             "on_hold")  # fmt: skip
 FINAL = frozenset({"hired", "rejected", "withdrawn"})
+# One bit per status, for ``JobApplication.reached`` (every status it has had).
+STEP_BITS = {status: 1 << i for i, status in enumerate(STATUSES)}
 # The moves a poster may make, from each status.
 MOVES: dict[str, frozenset[str]] = {
     "applied": frozenset({"screening", "interview", "rejected", "on_hold"}),
@@ -154,7 +156,7 @@ async def apply(
     values = {
         "posting_id": posting.id, "applicant_id": me, "status": "applied", "cover_note": note,
         "cv_file_id": cv_file_id, "cv_url": cv_url, "referral_id": referral.scalar(),
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "reached": STEP_BITS["applied"],
     }  # fmt: skip
     new_id = await inserted_id(uow.session, JobApplication, values, ["posting_id", "applicant_id"])
     if new_id is None:  # a concurrent application won the race
@@ -163,6 +165,11 @@ async def apply(
         )
     application = await uow.session.get(JobApplication, new_id)
     assert application is not None
+    await uow.session.execute(
+        update(JobPosting)
+        .where(JobPosting.id == posting.id)
+        .values(applications_count=JobPosting.applications_count + 1)
+    )
     _record(uow, application, None, me, None)
     name = viewer.name or "Someone"
     await notify_each(
@@ -243,8 +250,10 @@ async def move(
     problems.raise_if_any()
     now = datetime.now(UTC)
     application.status, application.updated_at = status, now
+    application.reached |= STEP_BITS[status]
     if application.first_response_at is None:
         application.first_response_at = now
+        application.response_hours = (now - application.created_at).total_seconds() / 3600
     _record(uow, application, before, me, text)
     await notify_each(
         uow, "application",
@@ -275,6 +284,7 @@ async def withdraw(
     problems.raise_if_any()
     before = application.status
     application.status, application.updated_at = "withdrawn", datetime.now(UTC)
+    application.reached |= STEP_BITS["withdrawn"]
     _record(uow, application, before, me, text)
     await notify_each(
         uow, "application",

@@ -8,8 +8,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
+from alumnet.domain.careers.applications import STEP_BITS
 from alumnet.domain.careers.postings import skill_key
 from alumnet.domain.communication.notices import render
 from alumnet.persistence.db import insert_or_ignore
@@ -59,6 +60,10 @@ PATHS = [
     ["applied", "screening", "interview", "offer", "hired"], ["applied", "withdrawn"],
     ["applied", "screening", "on_hold"],
 ]  # fmt: skip
+
+
+def _bits(path: list[str]) -> int:
+    return sum({STEP_BITS[s] for s in path})
 
 
 async def _ids(uow: UnitOfWork, role: str, limit: int) -> list[int]:
@@ -198,14 +203,16 @@ async def add_applications(
             if applicant == row["poster_id"]:
                 continue
             path = PATHS[rng.randrange(len(PATHS))]
+            answered = len(path) > 1 and path[1] != "withdrawn"
+            hours = rng.randrange(4, 96) if answered else 0
             applied = row["published_at"] + timedelta(hours=rng.randrange(2, 200))
             applied = min(applied, now)
             applications.append({
                 "posting_id": posting_id, "applicant_id": applicant, "status": path[-1],
                 "cover_note": "I would love to join.", "created_at": applied,
-                "updated_at": applied,
-                "first_response_at": applied + timedelta(hours=rng.randrange(4, 96))
-                if len(path) > 1 and path[1] != "withdrawn" else None,
+                "updated_at": applied, "reached": _bits(path),
+                "first_response_at": applied + timedelta(hours=hours) if hours else None,
+                "response_hours": float(hours) if hours else None,
             })  # fmt: skip
             paths.append(path)
     if student is not None:
@@ -217,7 +224,8 @@ async def add_applications(
                 "posting_id": posting_id, "applicant_id": student, "status": path[-1],
                 "cover_note": "Stella here: I have done the Foundations mission.",
                 "created_at": now - timedelta(days=3), "updated_at": now - timedelta(days=1),
-                "first_response_at": now - timedelta(days=2),
+                "reached": _bits(path),
+                "first_response_at": now - timedelta(days=2), "response_hours": 24.0,
             })  # fmt: skip
             paths.append(path)
     made = await session.execute(
@@ -238,6 +246,12 @@ async def add_applications(
             before = status
     if events:
         await session.execute(insert(JobApplicationEvent), events)
+    counted = (
+        select(func.count()).where(JobApplication.posting_id == JobPosting.id).scalar_subquery()
+    )
+    await session.execute(
+        update(JobPosting).where(JobPosting.id.in_(ids)).values(applications_count=counted)
+    )
     if student is not None and alumnus is not None and len(open_ids) > 5:
         posting_id = open_ids[5][0]
         note = "Stella did great work in Foundations."

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, cast, distinct, func, select, union
+from sqlalchemy import case, func, select, union
 
+from alumnet.domain.careers.applications import STEP_BITS
 from alumnet.domain.careers.postings import open_now
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.people import privacy
 from alumnet.persistence.models import (
     Company,
     JobApplication,
-    JobApplicationEvent,
     JobPosting,
     Profile,
     User,
@@ -26,7 +26,6 @@ from alumnet.persistence.models import (
 )
 
 TOP_COMPANIES = 10
-STAGES = ("applied", "screening", "interview", "offer", "hired")
 
 
 @dataclass(frozen=True)
@@ -47,15 +46,31 @@ class Figures:
     top_companies: list[tuple[int, str, int, int]]  # id, name, open postings, applications
 
 
-def hours_between(dialect: str, start: Any, end: Any) -> Any:
-    if dialect == "postgresql":
-        return func.extract("epoch", end - start) / 3600.0
-    return (func.julianday(end) - func.julianday(start)) * 24.0
+def _steps(A: Any) -> list[Any]:
+    """Per status: how many applications ever reached it, and how many are at it now."""
+    reached = [
+        func.coalesce(func.sum(case((A.reached.op("&")(bit) != 0, 1), else_=0)), 0)
+        for bit in STEP_BITS.values()
+    ]
+    now = [
+        func.coalesce(func.sum(case((A.status == status, 1), else_=0)), 0) for status in STEP_BITS
+    ]
+    return reached + now
 
 
-async def overall(conn: Any, dialect: str) -> Figures:
-    """Seven statements, each an aggregate, whatever the number of postings."""
-    P, A, E = JobPosting, JobApplication, JobApplicationEvent
+def _split(values: Sequence[Any]) -> tuple[dict[str, int], dict[str, int]]:
+    n = len(STEP_BITS)
+    reached = {s: int(values[i]) for i, s in enumerate(STEP_BITS)}
+    now = {s: int(values[n + i]) for i, s in enumerate(STEP_BITS)}
+    return reached, now
+
+
+async def overall(conn: Any) -> Figures:
+    """Four statements, each one pass (or an index-only scan) whatever the number of
+    postings: open postings by audience and kind; the applications grouped by the steps
+    they reached and their status now, with responses and hours to first response; the
+    median of those hours; the top employers."""
+    P, A = JobPosting, JobApplication
     now = datetime.now(UTC)
     open_rows = await conn.execute(
         select(P.audience, P.kind, func.count())
@@ -64,51 +79,56 @@ async def overall(conn: Any, dialect: str) -> Figures:
         .order_by(P.audience, P.kind)
     )
     by_kind = [Count(key=(str(a), str(k)), count=int(n)) for a, k, n in open_rows.all()]
-    reached_rows = await conn.execute(
-        select(E.to_status, func.count(distinct(E.application_id))).group_by(E.to_status)
-    )
-    reached = {str(s): int(n) for s, n in reached_rows.all()}
-    current_rows = await conn.execute(select(A.status, func.count()).group_by(A.status))
-    current = {str(s): int(n) for s, n in current_rows.all()}
-    hours = hours_between(dialect, A.created_at, A.first_response_at)
-    summary = (
-        await conn.execute(
-            select(func.count(), func.count(A.first_response_at), func.avg(cast(hours, Float)))
-        )
-    ).one()
+    # One pass over the applications (an index-only scan), grouped by the steps each
+    # reached and its status now: a few dozen groups, added up here.
+    groups = await conn.execute(
+        select(A.reached, A.status, func.count(), func.count(A.response_hours),
+               func.sum(A.response_hours))
+        .group_by(A.reached, A.status)
+    )  # fmt: skip
+    reached = dict.fromkeys(STEP_BITS, 0)
+    current = dict.fromkeys(STEP_BITS, 0)
+    applications = responded = 0
+    total_hours = 0.0
+    for bits, status, n, answered, spent in groups.all():
+        applications += int(n)
+        responded += int(answered)
+        total_hours += float(spent or 0.0)
+        current[str(status)] = current.get(str(status), 0) + int(n)
+        for step, bit in STEP_BITS.items():
+            if int(bits) & bit:
+                reached[step] += int(n)
+    average = total_hours / responded if responded else None
     median = None
-    if dialect == "postgresql" and summary[1]:
-        median = (
+    if responded:
+        # The middle one or two, read in order from the index on the hours.
+        middle = (
             await conn.execute(
-                select(func.percentile_cont(0.5).within_group(hours)).where(
-                    A.first_response_at.is_not(None)
-                )
+                select(A.response_hours).where(A.response_hours.is_not(None))
+                .order_by(A.response_hours).offset((responded - 1) // 2)
+                .limit(2 - responded % 2)
             )
-        ).scalar()
-    elif summary[1]:
-        ordered = (
-            await conn.execute(
-                select(hours).where(A.first_response_at.is_not(None)).order_by(hours)
-                .offset(int(summary[1]) // 2).limit(1)
-            )
-        ).scalar()  # fmt: skip
-        median = ordered
-    applications = select(A.posting_id, func.count().label("n")).group_by(A.posting_id).subquery()
-    top = await conn.execute(
-        select(
-            Company.id, Company.name, func.count(P.id), func.coalesce(func.sum(applications.c.n), 0)
-        )
-        .join(P, P.company_id == Company.id)
-        .outerjoin(applications, applications.c.posting_id == P.id)
+        ).scalars().all()  # fmt: skip
+        median = sum(float(h) for h in middle) / len(middle)
+    # Counted from the open postings' index alone, then named.
+    hiring = (
+        select(P.company_id.label("company_id"), func.count().label("postings"),
+               func.coalesce(func.sum(P.applications_count), 0).label("applications"))
         .where(open_now(now.date()))
-        .group_by(Company.id, Company.name)
-        .order_by(func.count(P.id).desc(), Company.name)
+        .group_by(P.company_id)
+        .order_by(func.count().desc(), P.company_id)
         .limit(TOP_COMPANIES)
+        .subquery()
+    )  # fmt: skip
+    top = await conn.execute(
+        select(Company.id, Company.name, hiring.c.postings, hiring.c.applications)
+        .join(hiring, hiring.c.company_id == Company.id)
+        .order_by(hiring.c.postings.desc(), Company.name)
     )
     return Figures(
         open_by_audience_and_kind=by_kind, reached=reached, current=current,
-        applications=int(summary[0]), responded=int(summary[1]),
-        average_hours_to_first_response=_round(summary[2]),
+        applications=applications, responded=responded,
+        average_hours_to_first_response=_round(average),
         median_hours_to_first_response=_round(median),
         top_companies=[(int(i), str(n), int(p), int(a)) for i, n, p, a in top.all()],
     )  # fmt: skip
@@ -118,24 +138,18 @@ def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), 2)
 
 
-def funnels(posting_ids: Sequence[int]) -> Any:
-    """For each posting: how many of its applications reached each step."""
-    A, E = JobApplication, JobApplicationEvent
-    return (
-        select(A.posting_id, E.to_status.label("status"), func.count(distinct(A.id)).label("n"))
-        .join(E, E.application_id == A.id)
-        .where(A.posting_id.in_(list(posting_ids)))
-        .group_by(A.posting_id, E.to_status)
-    )
-
-
-def current_counts(posting_ids: Sequence[int]) -> Any:
+async def funnels(
+    conn: Any, posting_ids: Sequence[int]
+) -> dict[int, tuple[dict[str, int], dict[str, int]]]:
+    """For each posting: how many of its applications reached each step, and are at it
+    now; one statement for them all."""
     A = JobApplication
-    return (
-        select(A.posting_id, A.status, func.count().label("n"))
+    rows = await conn.execute(
+        select(A.posting_id, *_steps(A))
         .where(A.posting_id.in_(list(posting_ids)))
-        .group_by(A.posting_id, A.status)
+        .group_by(A.posting_id)
     )
+    return {int(r[0]): _split(r[1:]) for r in rows.all()}
 
 
 def employees(viewer: Viewer, name_keys: Sequence[str]) -> Any:

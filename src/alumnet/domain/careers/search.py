@@ -278,17 +278,23 @@ async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]
             + programme_part + recent_part,
             Float,
         )  # fmt: skip
-        where = [open_now(now.date()), P.poster_id != me, P.audience.in_(audiences_for(viewer))]
-        condition = readable(viewer)
-        if condition is not None:
-            where.append(condition)
+        # Open, addressed to the viewer (which implies ``readable``), not their own, not
+        # applied to. Ranked narrow (ids and scores), then the page's rows fetched whole.
         applied = select(JobApplication.posting_id).where(JobApplication.applicant_id == me)
-        query = (
-            select(P.__table__, score.label("score"), *[v.label(k) for k, v in parts.items()])
+        ranked = (
+            select(P.id.label("ranked_id"), score.label("score"),
+                   *[v.label(k) for k, v in parts.items()])
             .outerjoin(shared, shared.c.posting_id == P.id)
-            .where(*where, P.id.not_in(applied))
+            .where(open_now(now.date()), P.poster_id != me,
+                   P.audience.in_(audiences_for(viewer)), P.id.not_in(applied))
             .order_by(score.desc(), P.published_at.desc(), P.id.desc())
             .limit(min(first, 100))
+            .subquery()
+        )  # fmt: skip
+        query = (
+            select(P.__table__, *[c for c in ranked.c if c.name != "ranked_id"])
+            .join(ranked, ranked.c.ranked_id == P.id)
+            .order_by(ranked.c.score.desc(), P.published_at.desc(), P.id.desc())
         )
         rows = (await conn.execute(query)).all()
         named: dict[int, list[str]] = {int(r.id): [] for r in rows}

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +44,25 @@ class JobPosting(Base):
     __tablename__ = "job_postings"
     __table_args__ = (
         Index("ix_job_postings_live", "status", "published_at"),
+        # The open postings, narrow: recommendations score every one, and the figures
+        # count them, from this index alone (an index-only scan on PostgreSQL).
+        Index(
+            "ix_job_postings_open",
+            "published_at",
+            "id",
+            postgresql_where=text("status = 'live'"),
+            postgresql_include=[
+                "closes_on",
+                "poster_id",
+                "audience",
+                "kind",
+                "remote",
+                "country",
+                "city",
+                "company_id",
+                "applications_count",
+            ],
+        ),
         Index("ix_job_postings_closes_on", "closes_on"),
         Index("ix_job_postings_company", "company_id"),
         Index("ix_job_postings_search", "search", postgresql_using="gin"),
@@ -81,6 +101,8 @@ class JobPosting(Base):
     # Title and company (A), skills (B), description (C); kept by a PostgreSQL trigger.
     search: Mapped[Any] = mapped_column(SearchVector, nullable=True)
     client_id: Mapped[str | None] = mapped_column(String(64))
+    # Applications to it, kept in the transaction that adds one (figures read it).
+    applications_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -184,6 +206,14 @@ class JobApplication(Base):
         UniqueConstraint("posting_id", "applicant_id"),
         Index("ix_job_applications_applicant", "applicant_id", "created_at"),
         Index("ix_job_applications_status", "posting_id", "status"),
+        # The funnel and response figures read these alone (index-only on PostgreSQL).
+        Index(
+            "ix_job_applications_steps",
+            "reached",
+            "status",
+            postgresql_include=["response_hours"],
+        ),
+        Index("ix_job_applications_response_hours", "response_hours"),
     )
 
     id: Mapped[IdPK]
@@ -203,8 +233,13 @@ class JobApplication(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The first move by someone other than the applicant (time to first response).
+    # The first move by someone other than the applicant (time to first response), and
+    # how many hours after the application it came.
     first_response_at: Mapped[datetime | None]
+    response_hours: Mapped[float | None]
+    # Every status it has ever had, one bit each (``applications.STEP_BITS``): the funnel
+    # counts how many reached each step from this column alone.
+    reached: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class JobApplicationEvent(Base):

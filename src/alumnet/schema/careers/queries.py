@@ -38,11 +38,13 @@ from alumnet.schema.careers.types import (
     OpenJobPostingCount,
     RemoteMode,
     funnel_steps,
+    prefetch_skills,
+    with_company,
 )
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.pagination import KeysetQuery, SortKey
+from alumnet.schema.pagination import KeysetQuery, SortKey, selects
 from alumnet.schema.permissions import requires
 
 if TYPE_CHECKING:
@@ -150,7 +152,7 @@ class CareersQuery:
         ] = JobPostingOrder.RELEVANCE,
     ) -> Iterable[JobPosting]:
         found = search.match(info.context.viewer, query, posting_filter(filter), _dialect(info))
-        base = select(PostingModel.__table__).where(found.where)
+        base = with_company(select(PostingModel.__table__).where(found.where))
         newest = [
             SortKey(PostingModel.published_at, descending=True),
             SortKey(PostingModel.id, descending=True),
@@ -164,7 +166,8 @@ class CareersQuery:
             sort = [SortKey(closing, attr="closing_key"), SortKey(PostingModel.id)]
         else:
             sort = newest
-        return KeysetQuery(base, sort, JobPosting.from_row, info.context.reads)
+        skills = prefetch_skills if selects(info, "edges", "node", "skills") else None
+        return KeysetQuery(base, sort, JobPosting.from_row, info.context.reads, prefetch=skills)
 
     @strawberry.field(description="Facet counts for the same query and filter as `jobPostings`.")
     async def job_posting_facets(
@@ -227,7 +230,7 @@ class CareersQuery:
     )
     async def careers_figures(self, info: Info) -> CareersFigures:
         async with info.context.reads.connect() as conn:
-            found = await figures.overall(conn, _dialect(info))
+            found = await figures.overall(conn)
             ids = [c[0] for c in found.top_companies]
             rows = (
                 await conn.execute(select(CompanyModel.__table__).where(CompanyModel.id.in_(ids)))

@@ -247,10 +247,21 @@ class JobPosting(relay.Node):
     closed_at: datetime | None = strawberry.field(description="When it closed (UTC).")
     updated_at: datetime = strawberry.field(description="Last changed (UTC).")
     _row: strawberry.Private[Any]
+    # Filled with the page where the list's query joins them (``with_company``, prefetch).
+    _company: strawberry.Private[Company | None] = None
+    _skills: strawberry.Private[list[str] | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
+        company = None
+        if hasattr(row, "company_name"):
+            company = Company(
+                id=row.company_id, name=row.company_name, website=row.company_website,
+                logo_url=row.company_logo_url, industry=row.company_industry,
+                _key=row.company_key,
+            )  # fmt: skip
         return cls(
+            _company=company,
             id=row.id, title=row.title, description_markdown=row.description_markdown,
             description_html=row.description_html, kind=JobPostingKind(row.kind),
             city=row.city, country=row.country, remote=RemoteMode(row.remote),
@@ -277,15 +288,17 @@ class JobPosting(relay.Node):
         return viewer.user_id == self._row.poster_id or viewer.can(Permission.CAREERS_MODERATE)
 
     @strawberry.field(description="The employer.")
-    async def company(self, info: Info) -> Company:
-        row = await reads_loader(info, ("careers", "company"), _companies).load(
-            self._row.company_id
-        )
-        return Company.from_row(row)
+    def company(self, info: Info) -> Company:
+        if self._company is not None:
+            return self._company
+        loader = reads_loader(info, ("careers", "company"), _company_nodes)
+        return loader.load(self._row.company_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The skills it asks for (the profiles' vocabulary), by name.")
-    async def skills(self, info: Info) -> list[str]:
-        return await reads_loader(info, ("careers", "skills"), _skills).load(self.id)  # type: ignore[no-any-return]
+    def skills(self, info: Info) -> list[str]:
+        if self._skills is not None:
+            return self._skills
+        return reads_loader(info, ("careers", "skills"), _skills).load(self.id)  # type: ignore[return-value]
 
     @strawberry.field(description="The poster's name.")
     async def poster_name(self, info: Info) -> str:
@@ -365,8 +378,27 @@ class JobPosting(relay.Node):
         ]
 
 
-async def _companies(reads: Any, ids: Sequence[int]) -> list[Any]:
-    return await by_id(reads, [CompanyModel.__table__], CompanyModel.id, ids)
+async def _company_nodes(reads: Any, ids: Sequence[int]) -> list[Company | None]:
+    rows = await by_id(reads, [CompanyModel.__table__], CompanyModel.id, ids)
+    return [Company.from_row(r) if r is not None else None for r in rows]
+
+
+def with_company(query: Any) -> Any:
+    """A postings query with each posting's employer joined (``JobPosting.company``)."""
+    C = CompanyModel
+    return query.join(C, C.id == PostingModel.company_id).add_columns(
+        C.name.label("company_name"), C.website.label("company_website"),
+        C.logo_url.label("company_logo_url"), C.industry.label("company_industry"),
+        C.name_key.label("company_key"),
+    )  # fmt: skip
+
+
+async def prefetch_skills(info: Info, nodes: list[JobPosting]) -> None:
+    """Every posting's skills on the page, in one await."""
+    loader = reads_loader(info, ("careers", "skills"), _skills)
+    found = await loader.load_many([n.id for n in nodes])
+    for node, skills in zip(nodes, found, strict=True):
+        node._skills = skills
 
 
 async def _skills(reads: Any, ids: Sequence[int]) -> list[list[str]]:
@@ -403,14 +435,9 @@ def _my_applications(info: Info) -> Any:
 
 
 async def _funnels(reads: Any, ids: Sequence[int]) -> list[tuple[dict[str, int], dict[str, int]]]:
-    reached: dict[int, dict[str, int]] = {i: {} for i in ids}
-    now: dict[int, dict[str, int]] = {i: {} for i in ids}
     async with reads.connect() as conn:
-        for posting_id, status, n in (await conn.execute(figures.funnels(ids))).all():
-            reached[int(posting_id)][str(status)] = int(n)
-        for posting_id, status, n in (await conn.execute(figures.current_counts(ids))).all():
-            now[int(posting_id)][str(status)] = int(n)
-    return [(reached[i], now[i]) for i in ids]
+        found = await figures.funnels(conn, ids)
+    return [found.get(i, ({}, {})) for i in ids]
 
 
 async def _reports(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
