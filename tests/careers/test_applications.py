@@ -179,9 +179,17 @@ async def test_referrals_reach_the_person_and_come_first_for_the_poster(board: B
     again = await b.ok("a2", REFER, {"i": refer}, "jobPostingRefer")
     assert again["referral"]["id"] == made["referral"]["id"]
     assert errors(await b.gql("s1", REFER, {"i": refer}), "jobPostingRefer") == ["NOT_ALLOWED"]
-    for target, code in [(b.ids["m1"], "NOT_FOUND"), (b.ids["a2"], "INVALID")]:
-        body = await b.gql("a2", REFER, {"i": {**refer, "userId": target}})
-        assert errors(body, "jobPostingRefer") == [code]
+    # A mentor, oneself, the poster, someone who blocked the referrer: one answer for all,
+    # which says nothing of the account.
+    block = """mutation($u: ID!) { userBlock(input: {userId: $u}) { userErrors { code } } }"""
+    await b.ok("s1", block, {"u": b.ids["a2"]}, "userBlock")
+    for target in ("m1", "a2", "manager", "s1"):
+        body = await b.gql("a2", REFER, {"i": {**refer, "userId": b.ids[target]}})
+        [problem] = body["data"]["jobPostingRefer"]["userErrors"]
+        assert (problem["code"], problem["message"]) == (
+            "NOT_FOUND",
+            "You cannot refer this person to this posting.",
+        ), target
     told = (await b.gql("s2", NOTES))["data"]["notifications"]["edges"]
     assert told[0]["node"] == {"kind": "REFERRAL", "title": "A2 Person referred you to “Analyst”"}
     assert errors(await b.apply("s1", posting), "jobApplicationCreate") == []
@@ -205,3 +213,22 @@ async def test_referrals_reach_the_person_and_come_first_for_the_poster(board: B
         ["S1 Person", "s1@example.org", "applied"],
         ["S2 Person", "s2@example.org", "applied"],
     ]  # staff see staff-level contact details
+
+
+async def test_erasing_oneself_takes_the_cv_and_the_words_with_it(board: Board) -> None:
+    b = board
+    posting = (await b.live(title="Analyst"))["id"]
+    made = await b.apply("s2", posting, ("cv.pdf", PDF), coverNote="Call me on 555-0100")
+    application = made["data"]["jobApplicationCreate"]["application"]["id"]
+    url = urlparse(made["data"]["jobApplicationCreate"]["application"]["cvDownloadUrl"])
+    erase = """mutation($p: String) { personalDataErase(input: {password: $p}) { erased } }"""
+    from tests.conftest import PASSWORD
+
+    assert (await b.gql("s2", erase, {"p": PASSWORD}))["data"]["personalDataErase"]["erased"]
+    shown = """query($n: ID!) { node(id: $n) { ... on JobApplication {
+      coverNote cvDownloadUrl applicantName } } }"""
+    seen = await b.gql("manager", shown, {"n": application})
+    node = seen["data"]["node"]
+    assert node["coverNote"] is None and node["cvDownloadUrl"] is None
+    assert node["applicantName"].startswith("Former member")
+    assert (await b.api.client.get(f"{url.path}?{url.query}")).status_code == 404

@@ -12,6 +12,9 @@ from typing import Any
 from tests.careers.conftest import MOVE, Board, errors
 from tests.conftest import subscribe, token_at
 
+REFER = """mutation($i: JobPostingReferInput!) { jobPostingRefer(input: $i) {
+  referral { id } userErrors { code } } }"""
+
 SEARCH = """query($q: String, $f: JobPostingFilter, $o: JobPostingOrder, $n: Int) {
   jobPostings(query: $q, filter: $f, orderBy: $o, first: $n) {
     totalCount edges { node { title company { name } skills saved } } } }"""
@@ -91,14 +94,29 @@ async def test_search_filters_facets_and_orders(board: Board) -> None:
 async def test_lists_take_the_same_statements_for_any_page(board: Board) -> None:
     b = board
     await _postings(b)
-    query = """query($n: Int) { jobPostings(first: $n) { edges { node { title company { name }
-      skills saved viewerApplication { id } funnel { reached } } } } }"""
+
+    async def referred_application(i: int) -> None:
+        extra = await b.live(title=f"Extra {i}", company=f"Company {i}", skills=["Go"])
+        refer = {"jobPostingId": extra["id"], "userId": b.ids["s1"], "note": "Go for it"}
+        await b.ok("a1", REFER, {"i": refer}, "jobPostingRefer")
+        assert errors(await b.apply("s1", extra["id"]), "jobApplicationCreate") == []
+
+    query = """query($n: Int) { jobPostings(first: $n, orderBy: NEWEST) { edges { node { title
+      company { name } skills saved viewerApplication { id } funnel { reached }
+      applications(first: 2) { totalCount edges { node { applicantName history { toStatus }
+        referral { note jobPosting { id } } } } } } } } }"""
+    await referred_application(0)
     one, _ = await b.api.sql_count(query, {"n": 1}, b.tokens["admin"])
-    for i in range(6):
-        await b.live(title=f"Extra {i}", company=f"Company {i}", skills=["Go"])
+    for i in range(1, 6):
+        await referred_application(i)
     many, body = await b.api.sql_count(query, {"n": 50}, b.tokens["admin"])
     assert len(body["data"]["jobPostings"]["edges"]) == 9
     assert many == one
+    mine = """{ viewer { jobApplications(first: 50) { totalCount edges { node {
+      jobPosting { title company { name } skills } history { toStatus } } } } } }"""
+    count, body = await b.api.sql_count(mine, None, b.tokens["s1"])
+    assert body["data"]["viewer"]["jobApplications"]["totalCount"] == 6
+    assert count <= one
 
 
 async def test_saved_postings_and_searches_that_notify(board: Board) -> None:

@@ -25,6 +25,10 @@ async def test_an_alumnus_posting_waits_for_a_moderator(board: Board) -> None:
     b = board
     made = await b.post("a1", title="Data intern", skills=["python", "SQL"], audience="STUDENTS")
     assert made["status"] == "PENDING" and made["skills"] == ["Python", "SQL"]
+    # Its employer's name is not shown to anyone but moderators until it is approved.
+    named = "{ companies(first: 5) { edges { node { name } } } }"
+    assert (await b.gql("s1", named))["data"]["companies"]["edges"] == []
+    assert (await b.gql("manager", named))["data"]["companies"]["edges"] != []
     assert made["company"]["name"] == "Kente Systems"
     posting = made["id"]
     # Nobody but the poster and moderators sees it yet.
@@ -81,6 +85,14 @@ async def test_reports_closing_and_the_nightly_job(board: Board) -> None:
     assert queue == [{"node": {"title": "Sales lead", "status": "LIVE"}}]
     seen = (await b.gql("manager", NODE, {"n": posting}))["data"]["node"]
     assert seen["reports"] == [{"reason": "Asks for a fee", "resolved": False}]
+    dismiss = await b.ok("manager", MODERATE, {"i": {"id": posting, "decision": "DISMISS"}},
+                         "jobPostingModerate")  # fmt: skip
+    assert dismiss["jobPosting"]["status"] == "LIVE"
+    assert (await b.gql("manager", REVIEW))["data"]["jobPostingsToReview"]["edges"] == []
+    for _ in range(2):  # a new report puts it back in the queue
+        await b.ok("s2", report, {"i": {"id": posting, "reason": "Still a fee"}},
+                   "jobPostingReport")  # fmt: skip
+    assert len((await b.gql("manager", REVIEW))["data"]["jobPostingsToReview"]["edges"]) == 1
     assert (await b.gql("s1", NODE, {"n": posting}))["data"]["node"]["reports"] == []
     # The nightly job closes postings past their date and tells the poster.
     from strawberry.relay import GlobalID
@@ -114,6 +126,12 @@ async def test_bad_input_is_refused_and_nothing_is_written(board: Board) -> None
         ({"salaryFrom": "10.555", "currency": "USD"}, ["INVALID"]),
         ({"salaryFrom": "10.5", "currency": "JPY"}, ["INVALID"]),
         ({"salaryFrom": "-1", "currency": "USD"}, ["INVALID"]),
+        # Refused at once, whatever the exponent: no digits are scaled by it.
+        ({"salaryFrom": "1e999990", "currency": "USD"}, ["INVALID"]),
+        ({"salaryFrom": "9e999999", "currency": "USD"}, ["INVALID"]),
+        ({"salaryFrom": "1e-1000000000", "currency": "USD"}, ["INVALID"]),
+        ({"salaryFrom": "NaN", "currency": "USD"}, ["INVALID"]),
+        ({"salaryFrom": "100.000000000000000000000000000001", "currency": "USD"}, ["INVALID"]),
         ({"applyUrl": "http://example.org/jobs"}, ["INVALID_URL"]),
         ({"applyUrl": "javascript:alert(1)"}, ["INVALID_URL"]),
         ({"country": "Ghana"}, ["INVALID"]),
@@ -145,3 +163,10 @@ async def test_bad_input_is_refused_and_nothing_is_written(board: Board) -> None
     assert kwd["salaryFrom"] == "1.250"
     again = await b.live(title="Other", clientId="k-1")  # the same key: the first posting
     assert again["id"] == made["id"]
+    # A new currency needs the amounts again: the stored ones are in the old currency.
+    moved = await b.gql("manager", UPDATE, {"i": {"id": made["id"], "currency": "BHD"}})
+    assert errors(moved, "jobPostingUpdate") == ["REQUIRED"]
+    # Anonymous filters with absurd amounts are refused at once too.
+    search = """query($f: JobPostingFilter) { jobPostings(filter: $f, first: 1) { totalCount } }"""
+    huge = await b.api.gql(search, {"f": {"salaryFrom": "1e999990", "currency": "USD"}})
+    assert huge["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select, update
 
 from alumnet.domain.careers.postings import audiences_for, readable_posting
+from alumnet.domain.communication import messages
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.data import files
 from alumnet.domain.errors import DomainError, Problems, check_text
@@ -237,7 +238,9 @@ async def move(
     told. Only the workflow's moves are allowed."""
     me = viewer.require_user()
     application, posting = await _application(uow, viewer, application_id)
-    if posting.poster_id != me and not viewer.can(Permission.CAREERS_MODERATE):
+    if application.applicant_id == me or (
+        posting.poster_id != me and not viewer.can(Permission.CAREERS_MODERATE)
+    ):
         raise DomainError.of("NOT_FOUND", "No such application.", "id")
     problems = Problems()
     text = check_text(problems, note, field="note", max_length=NOTE_MAX, label="The note") or None
@@ -316,22 +319,27 @@ async def refer(
     today = datetime.now(UTC).date()
     if posting.status != "live" or (posting.closes_on is not None and posting.closes_on < today):
         problems.add("NOT_OPEN", "This posting is not open for applications.", "jobPostingId")
+    # Whoever it is not (unknown, inactive, not a student or alumnus, oneself, the poster,
+    # outside the audience, or blocking either way) gets the same answer, so that a
+    # referral tells nobody anything about an account.
     person = await uow.session.get(User, referred_id)
     roles = set(
         (
             await uow.session.execute(select(UserRole.role).where(UserRole.user_id == referred_id))
         ).scalars()
     )
-    if person is None or person.status != "active" or not roles & {"STUDENT", "ALUMNUS"}:
-        problems.add("NOT_FOUND", "No such student or alumnus.", "userId")
-    elif referred_id == me or referred_id == posting.poster_id:
-        problems.add("INVALID", "Refer someone other than yourself or the poster.", "userId")
-    else:
-        theirs = Viewer(
-            user_id=referred_id, roles=frozenset(Role(r) for r in roles if r in Role.__members__)
-        )
-        if posting.audience not in audiences_for(theirs):
-            problems.add("NOT_IN_AUDIENCE", "This posting is not addressed to them.", "userId")
+    theirs = Viewer(
+        user_id=referred_id, roles=frozenset(Role(r) for r in roles if r in Role.__members__)
+    )
+    if (
+        person is None
+        or person.status != "active"
+        or not roles & {"STUDENT", "ALUMNUS"}
+        or referred_id in (me, posting.poster_id)
+        or posting.audience not in audiences_for(theirs)
+        or await messages.blocked_between(uow, me, referred_id)
+    ):
+        problems.add("NOT_FOUND", "You cannot refer this person to this posting.", "userId")
     problems.raise_if_any()
     earlier = await uow.session.execute(
         select(JobReferral).where(

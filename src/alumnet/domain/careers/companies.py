@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
 from alumnet.domain.careers.postings import COMPANY_MAX, skill_key
 from alumnet.domain.errors import DomainError, Problems, check_label
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people.profiles import check_url
-from alumnet.persistence.models import Company
+from alumnet.persistence.models import Company, JobPosting
 from alumnet.persistence.uow import UnitOfWork
 
 
@@ -39,6 +40,13 @@ async def update(
         )
         if taken.first() is not None:
             problems.add("TAKEN", "Another company has this name.", "name")
+        if label != company.name:
+            # Its postings' search documents name it: rewritten by their trigger.
+            await uow.session.execute(
+                sql_update(JobPosting)
+                .where(JobPosting.company_id == company.id)
+                .values(title=JobPosting.title)
+            )
         company.name, company.name_key = label, key
     for field, value, attr in (("website", website, "website"), ("logoUrl", logo_url, "logo_url")):
         if value is not None:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, insert, or_, select, update
@@ -66,13 +66,32 @@ COUNTRY = re.compile(r"[A-Z]{2}")
 CURRENCY = re.compile(r"[A-Z]{3}")
 
 
+AMOUNT_DIGITS = 15  # no salary figure has more digits before the point
+
+
 def minor_units(amount: Decimal, currency: str) -> int | None:
-    """An amount in major units as an integer of minor units; None if it has more decimal
-    places than the currency has."""
-    scaled = amount.scaleb(MINOR_DIGITS.get(currency, 2))
-    if scaled != scaled.to_integral_value():
+    """An amount in major units as an integer of minor units; None if it is not a finite
+    amount of at most 15 digits before the point and at most the currency's digits after
+    it (trailing zeros aside). Exact, and cheap whatever the exponent given: the digits
+    are never scaled by the exponent itself."""
+    if not amount.is_finite():
         return None
-    return int(scaled)
+    sign, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return 0
+    if amount.adjusted() >= AMOUNT_DIGITS:
+        return None
+    shift = exponent + MINOR_DIGITS.get(currency, 2)
+    if shift >= 0:
+        value = int("".join(map(str, digits)) or "0") * 10**shift
+    else:
+        cut = -shift
+        if any(digits[-cut:]):
+            return None  # finer than the currency's minor unit
+        kept = digits[: len(digits) - cut] if cut < len(digits) else ()
+        value = int("".join(map(str, kept)) or "0")
+    return int(-value if sign else value)
 
 
 def major_units(minor: int | None, currency: str | None) -> Decimal | None:
@@ -244,15 +263,16 @@ def _salary(problems: Problems, given: PostingFields, current: JobPosting | None
         problems.add("INVALID", "A currency is an ISO 4217 code (USD, GHS, KES).", "currency")
         return {}
     found: dict[str, Any] = {"currency": currency}
+    moved = current is not None and current.currency not in (None, currency)
+    if moved and given.salary_min is None and given.salary_max is None:
+        problems.add("REQUIRED", "Give the salary again in the new currency.", "salaryFrom")
+        return {}
     for name, field in (("salary_min", "salaryFrom"), ("salary_max", "salaryTo")):
         amount = getattr(given, name)
         if amount is None:
             found[name] = getattr(current, name) if current is not None else None
             continue
-        try:
-            minor = minor_units(amount, currency) if amount.is_finite() else None
-        except InvalidOperation:
-            minor = None
+        minor = minor_units(amount, currency)
         if minor is None or not 0 <= minor <= SALARY_MAX:
             digits = MINOR_DIGITS.get(currency, 2)
             problems.add(
@@ -302,7 +322,10 @@ async def skills_named(
 async def _nearest(uow: UnitOfWork, key: str) -> list[str]:
     """Up to three of the vocabulary's names spelt most like ``key``."""
     candidates = select(Skill.name_key, Skill.name).where(
-        or_(Skill.name_key.startswith(key[:1]), Skill.name_key.contains(key[:3]))
+        or_(
+            Skill.name_key.startswith(key[:1], autoescape=True),
+            Skill.name_key.contains(key[:3], autoescape=True),
+        )
     )
     names = {r.name_key: r.name for r in await uow.session.execute(candidates.limit(5000))}
     return [names[k] for k in difflib.get_close_matches(key[:64], list(names), n=3, cutoff=0.6)]
@@ -420,37 +443,50 @@ async def close(uow: UnitOfWork, viewer: Viewer, posting_id: int) -> JobPosting:
     return posting
 
 
+DECISIONS = ("approve", "reject", "dismiss")
+
+
 async def moderate(
-    uow: UnitOfWork, viewer: Viewer, posting_id: int, *, approve: bool, reason: str | None
+    uow: UnitOfWork, viewer: Viewer, posting_id: int, *, decision: str, reason: str | None
 ) -> JobPosting:
-    """Approve a pending (or rejected) posting, or reject one pending or live, with a reason
-    the poster reads; the poster is told either way, and open reports are settled."""
+    """Approve a pending (or rejected) posting, reject one pending or live with a reason the
+    poster reads, or dismiss its reports and leave it as it is. Open reports are settled
+    by any decision; the poster is told of an approval or a rejection."""
     me = viewer.require(Permission.CAREERS_MODERATE)
     posting = await readable_posting(uow, viewer, posting_id, for_update=True)
     problems = Problems()
     note = check_text(
         problems, reason, field="reason", max_length=500, label="The reason"
     ) or None  # fmt: skip
-    if not approve and not note:
+    approve = decision == "approve"
+    if decision not in DECISIONS:
+        problems.add("INVALID", "Unknown decision.", "decision")
+    elif decision == "reject" and not note:
         problems.add("REQUIRED", "Say why the posting is rejected.", "reason")
-    if posting.status == "closed":
+    if decision != "dismiss" and posting.status == "closed":
         problems.add("CLOSED", "This posting is closed.", "id")
     elif approve and posting.status == "live":
         problems.add("INVALID", "This posting is live already.", "id")
-    elif not approve and posting.status == "rejected":
+    elif decision == "reject" and posting.status == "rejected":
         problems.add("INVALID", "This posting is rejected already.", "id")
     problems.raise_if_any()
     now = datetime.now(UTC)
-    posting.status = "live" if approve else "rejected"
-    posting.moderation_note, posting.moderated_by_id, posting.moderated_at = note, me, now
-    if approve and posting.published_at is None:
-        posting.published_at = now
-    posting.updated_at = now
     await uow.session.execute(
         update(JobPostingReport)
         .where(JobPostingReport.posting_id == posting.id, JobPostingReport.resolved_at.is_(None))
         .values(resolved_at=now)
     )
+    if decision == "dismiss":
+        audit.record(
+            uow, "job_posting.dismiss_reports", object_type="JobPosting",
+            object_ids=[posting.id], details={"reason": note},
+        )  # fmt: skip
+        return posting
+    posting.status = "live" if approve else "rejected"
+    posting.moderation_note, posting.moderated_by_id, posting.moderated_at = note, me, now
+    if approve and posting.published_at is None:
+        posting.published_at = now
+    posting.updated_at = now
     outcome = "approved and live" if approve else "rejected"
     body = f"Reason: {note}" if note else ""
     await notify_each(
@@ -459,8 +495,8 @@ async def moderate(
               body=body, subject_type="JobPosting", subject_id=posting.id)],
     )  # fmt: skip
     audit.record(
-        uow, "job_posting.approve" if approve else "job_posting.reject",
-        object_type="JobPosting", object_ids=[posting.id], details={"reason": note},
+        uow, f"job_posting.{decision}", object_type="JobPosting", object_ids=[posting.id],
+        details={"reason": note},
     )  # fmt: skip
     return posting
 

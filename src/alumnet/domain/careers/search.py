@@ -28,6 +28,7 @@ from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label
 from alumnet.domain.identity.auth import viewer_of
 from alumnet.domain.identity.permissions import Role, Viewer
+from alumnet.domain.people import privacy
 from alumnet.domain.people.directory import QUERY_MAX, words
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -260,9 +261,17 @@ async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]
         )
         programme_part: Any = literal(0.0)
         if programme is not None:
+            # Only where the poster shows their education to the viewer.
+            shown = privacy.visible(viewer, Profile.user_id, Profile.education_visibility)
             same = or_(
-                P.poster_id.in_(select(Profile.user_id).where(Profile.programme_id == programme)),
-                P.poster_id.in_(select(Degree.user_id).where(Degree.programme_id == programme)),
+                P.poster_id.in_(
+                    select(Profile.user_id).where(Profile.programme_id == programme, shown)
+                ),
+                P.poster_id.in_(
+                    select(Degree.user_id)
+                    .join(Profile, Profile.user_id == Degree.user_id)
+                    .where(Degree.programme_id == programme, shown)
+                ),
             )
             programme_part = case((same, PROGRAMME_WEIGHT), else_=0.0)
         recent_part = case(

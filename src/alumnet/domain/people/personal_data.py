@@ -28,6 +28,11 @@ from alumnet.persistence.models import (
     ConversationMember,
     Degree,
     Follow,
+    JobApplication,
+    JobPosting,
+    JobPostingReport,
+    JobPostingSearch,
+    JobReferral,
     Message,
     Notification,
     NotificationPreference,
@@ -37,6 +42,7 @@ from alumnet.persistence.models import (
     PersonalExport,
     Profile,
     ProfileView,
+    SavedJobPosting,
     Session,
     SocialLink,
     StoredFile,
@@ -44,6 +50,7 @@ from alumnet.persistence.models import (
     SubmissionVersion,
     Ticket,
     TicketMessage,
+    TrustedPoster,
     User,
     UserSkill,
     WorkExperience,
@@ -56,7 +63,8 @@ EXPORT_JOB = "people.export_personal_data"
 # records other people keep about them such as a decision's author) are not theirs to
 # take, and would reveal other people's data.
 OWN_COLUMNS = {"user_id", "student_id", "sender_id", "author_id", "actor_id", "follower_id",
-               "blocker_id", "viewer_id"}  # fmt: skip
+               "blocker_id", "viewer_id", "applicant_id", "poster_id", "referrer_id",
+               "reporter_id"}  # fmt: skip
 # Who follows them is shown to them anyway; the files they handed in or asked for are
 # listed (name, type, size, checksum: their contents are read from the work itself).
 OWN = {("follows", "followee_id"), ("stored_files", "owner_id")}
@@ -268,6 +276,35 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     await session.execute(
         update(Submission).where(Submission.student_id == me).values(content=None, file_id=None)
     )
+    # Careers: their CVs and cover notes go, with what they wrote about others (referral
+    # notes, reports); their postings close; their saved postings and searches go.
+    await session.execute(
+        delete(StoredFile).where(
+            StoredFile.id.in_(
+                select(JobApplication.cv_file_id).where(JobApplication.applicant_id == me)
+            )
+        )
+    )
+    await session.execute(
+        update(JobApplication)
+        .where(JobApplication.applicant_id == me)
+        .values(cover_note=None, cv_url=None, cv_file_id=None)
+    )
+    await session.execute(
+        update(JobReferral).where(JobReferral.referrer_id == me).values(note=None)
+    )
+    await session.execute(
+        update(JobPostingReport).where(JobPostingReport.reporter_id == me)
+        .values(reason=ERASED_TEXT)
+    )  # fmt: skip
+    await session.execute(
+        update(JobPosting)
+        .where(JobPosting.poster_id == me, JobPosting.status.in_(("live", "pending")))
+        .values(status="closed", closed_at=datetime.now(UTC))
+    )
+    await session.execute(delete(SavedJobPosting).where(SavedJobPosting.user_id == me))
+    await session.execute(delete(JobPostingSearch).where(JobPostingSearch.user_id == me))
+    await session.execute(delete(TrustedPoster).where(TrustedPoster.user_id == me))
     # E-mails to them: not sent any more, and not kept.
     await session.execute(delete(OutboundEmail).where(OutboundEmail.user_id == me))
     # Other people's notifications name them ("New message from …").

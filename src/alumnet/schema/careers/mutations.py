@@ -113,6 +113,9 @@ class JobPostingIdInput:
 class JobPostingDecision(Enum):
     APPROVE = ev("approve", description="It goes live.")
     REJECT = ev("reject", description="It is taken down (a reason is required).")
+    DISMISS = ev(
+        "dismiss", description="Its reports are unfounded: they are settled, it stays as it is."
+    )
 
 
 @strawberry.input(description="A moderator's decision.")
@@ -325,8 +328,8 @@ class CareersMutation:
         return _posting(found, problems)
 
     @strawberry.mutation(
-        description="Approve or reject a posting (`careers:moderate`); the poster is told, and "
-        "its open reports are settled."
+        description="Approve or reject a posting, or dismiss its reports (`careers:moderate`); "
+        "the poster is told of an approval or a rejection, and open reports are settled."
     )
     async def job_posting_moderate(
         self, info: Info, input: Annotated[JobPostingModerateInput, arg("The decision.")]
@@ -336,7 +339,7 @@ class CareersMutation:
             info,
             lambda uow: postings.moderate(
                 uow, viewer, pk_of(input.id, "JobPosting", "id"),
-                approve=input.decision == JobPostingDecision.APPROVE, reason=input.reason,
+                decision=str(input.decision.value), reason=input.reason,
             ),
         )  # fmt: skip
         return _posting(found, problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,6 +38,7 @@ from alumnet.schema.careers.types import (
     OpenJobPostingCount,
     RemoteMode,
     funnel_steps,
+    listed,
     prefetch_skills,
     with_company,
 )
@@ -96,19 +97,12 @@ def posting_filter(
     currency = (given.currency or "").strip().upper() or None
     salary = None
     if given.salary_from is not None:
-        try:
-            salary = (
-                postings.minor_units(given.salary_from, currency or "")
-                if given.salary_from.is_finite()
-                else None
-            )
-        except InvalidOperation:
-            salary = None
+        salary = postings.minor_units(given.salary_from, currency or "")
         if salary is None or not 0 <= salary <= postings.SALARY_MAX:
             collected.add("INVALID", "salaryFrom is not an amount in that currency.", "filter")
     found = search.PostingFilter(
-        kinds=tuple(str(k.value) for k in given.kind or ()),
-        remote=tuple(str(r.value) for r in given.remote or ()),
+        kinds=tuple(dict.fromkeys(str(k.value) for k in given.kind or ())),
+        remote=tuple(dict.fromkeys(str(r.value) for r in given.remote or ())),
         country=given.country.strip().upper()[:2] if given.country else None,
         skills=tuple(s[:64] for s in given.skills or ()),
         audience=str(given.audience.value) if given.audience else None,
@@ -217,6 +211,8 @@ class CareersQuery:
         base = select(CompanyModel.__table__)
         if not info.context.viewer.is_authenticated:
             base = base.where(literal(False))
+        if (shown := listed(info)) is not None:
+            base = base.where(shown)
         text = " ".join((query or "").split()).lower()[:200]
         if text:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -287,43 +283,55 @@ class CareersSubscription:
 
 
 def saved_postings(info: Info, user_id: int) -> KeysetQuery[JobPosting]:
-    owner = user_id if info.context.viewer.user_id == user_id else -1
-    query = (
-        select(PostingModel.__table__, SavedJobPosting.saved_at)
-        .join(SavedJobPosting, SavedJobPosting.posting_id == PostingModel.id)
-        .where(SavedJobPosting.user_id == owner)
+    mine = info.context.viewer.user_id == user_id
+    query = select(PostingModel.__table__, SavedJobPosting.saved_at, SavedJobPosting.user_id).join(
+        SavedJobPosting, SavedJobPosting.posting_id == PostingModel.id
     )
     condition = postings.readable(info.context.viewer)
     if condition is not None:
         query = query.where(condition)
+    if not mine:
+        query = query.where(PostingModel.id.is_(None))
     sort = [
         SortKey(SavedJobPosting.saved_at, descending=True),
         SortKey(PostingModel.id, descending=True),
     ]
-    return KeysetQuery(query, sort, JobPosting.from_row, info.context.reads)
+    return KeysetQuery(
+        query, sort, JobPosting.from_row, info.context.reads,
+        partition=(SavedJobPosting.user_id, user_id), batch_key=("User.savedJobPostings", mine),
+    )  # fmt: skip
 
 
 def own_postings(info: Info, user_id: int) -> KeysetQuery[JobPosting]:
     viewer = info.context.viewer
     mine = viewer.user_id == user_id or viewer.can(Permission.CAREERS_MODERATE)
-    query = select(PostingModel.__table__).where(
-        PostingModel.poster_id == (user_id if mine else -1)
-    )
+    query = select(PostingModel.__table__)
+    if not mine:
+        query = query.where(PostingModel.id.is_(None))
     sort = [
         SortKey(PostingModel.created_at, descending=True),
         SortKey(PostingModel.id, descending=True),
     ]
-    return KeysetQuery(query, sort, JobPosting.from_row, info.context.reads)
+    return KeysetQuery(
+        query, sort, JobPosting.from_row, info.context.reads,
+        partition=(PostingModel.poster_id, user_id), batch_key=("User.jobPostings", mine),
+    )  # fmt: skip
 
 
 def own_applications(info: Info, user_id: int) -> KeysetQuery[JobApplication]:
-    owner = user_id if info.context.viewer.user_id == user_id else -1
-    query = select(ApplicationModel.__table__).where(ApplicationModel.applicant_id == owner)
+    mine = info.context.viewer.user_id == user_id
+    query = select(ApplicationModel.__table__)
+    if not mine:
+        query = query.where(ApplicationModel.id.is_(None))
     sort = [
         SortKey(ApplicationModel.created_at, descending=True),
         SortKey(ApplicationModel.id, descending=True),
     ]
-    return KeysetQuery(query, sort, JobApplication.from_row, info.context.reads)
+    return KeysetQuery(
+        query, sort, JobApplication.from_row, info.context.reads,
+        partition=(ApplicationModel.applicant_id, user_id),
+        batch_key=("User.jobApplications", mine),
+    )  # fmt: skip
 
 
 async def own_searches(info: Info, user_id: int) -> list[JobPostingSearch]:

@@ -105,7 +105,7 @@ class Company(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         ids = int_ids(node_ids)
-        found = await readable_rows(info, CompanyModel.__table__, ids)
+        found = await readable_rows(info, CompanyModel.__table__, ids, listed(info))
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(description="How many of its postings are open to you now.")
@@ -140,6 +140,15 @@ class Company(relay.Node):
         )
         ids = [str(i) for _, i in sorted(people)[: max(0, min(first, 100))]]
         return await ProfileNode.resolve_nodes(info=info, node_ids=ids)  # type: ignore[return-value]
+
+
+def listed(info: Info) -> Any:
+    """Employers everyone may see: those of an approved posting (live or closed since);
+    moderators see every one, the names of postings waiting for them too."""
+    if info.context.viewer.can(Permission.CAREERS_MODERATE):
+        return None
+    shown = select(PostingModel.company_id).where(PostingModel.status.in_(("live", "closed")))
+    return CompanyModel.id.in_(shown)
 
 
 def _open_counts(info: Info) -> Any:
@@ -341,11 +350,13 @@ class JobPosting(relay.Node):
             strawberry.argument(description="Only at these steps."),
         ] = None,
     ) -> Iterable[JobApplication]:
-        query = select(ApplicationModel.__table__).where(
-            ApplicationModel.posting_id == (self.id if self._manages(info) else -1)
-        )
-        if status:
-            query = query.where(ApplicationModel.status.in_([s.value for s in status]))
+        manages = self._manages(info)
+        query = select(ApplicationModel.__table__)
+        if not manages:
+            query = query.where(ApplicationModel.id.is_(None))
+        chosen = tuple(sorted({str(s.value) for s in status or ()}))
+        if chosen:
+            query = query.where(ApplicationModel.status.in_(chosen))
         referred = (ApplicationModel.referral_id.is_not(None)).label("referred")
         query = query.add_columns(referred)
         sort = [
@@ -353,7 +364,11 @@ class JobPosting(relay.Node):
             SortKey(ApplicationModel.created_at, descending=True),
             SortKey(ApplicationModel.id, descending=True),
         ]
-        return KeysetQuery(query, sort, JobApplication.from_row, info.context.reads)
+        return KeysetQuery(
+            query, sort, JobApplication.from_row, info.context.reads,
+            partition=(ApplicationModel.posting_id, self.id),
+            batch_key=("JobPosting.applications", manages, chosen),
+        )  # fmt: skip
 
     @strawberry.field(
         description="The applications funnel: how many reached each step and are at it now "
@@ -497,10 +512,11 @@ class JobReferral(relay.Node):
         [found] = await ProfileNode.resolve_nodes(info=info, node_ids=[str(self._row.referrer_id)])
         return found
 
-    @strawberry.field(description="The posting.")
+    @strawberry.field(description="The posting (if you may see it).")
     async def job_posting(self, info: Info) -> JobPosting | None:
-        [found] = await JobPosting.resolve_nodes(info=info, node_ids=[str(self._row.posting_id)])
-        return found
+        loader = reads_loader(info, ("careers", "readable_posting"), _readable_postings(info))
+        row = await loader.load(self._row.posting_id)
+        return JobPosting.from_row(row) if row is not None else None
 
 
 @strawberry.type(description="One move of an application's status.")
@@ -603,6 +619,20 @@ class JobApplication(relay.Node):
         ]
 
 
+def _readable_postings(info: Info) -> Any:
+    condition = postings.readable(info.context.viewer)
+
+    async def load(reads: Any, ids: Sequence[int]) -> list[Any]:
+        query = select(PostingModel.__table__).where(PostingModel.id.in_(list(ids)))
+        if condition is not None:
+            query = query.where(condition)
+        async with reads.connect() as conn:
+            found = {r.id: r for r in (await conn.execute(query)).all()}
+        return [found.get(i) for i in ids]
+
+    return load
+
+
 async def _postings(reads: Any, ids: Sequence[int]) -> list[Any]:
     return await by_id(reads, [PostingModel.__table__], PostingModel.id, ids)
 
@@ -652,7 +682,24 @@ class JobPostingSearch(relay.Node):
 
     @strawberry.field(description="Its filter, as `jobPostings(filter:)` takes it (JSON).")
     def filter(self) -> JSON:
-        return self._filter  # type: ignore[return-value]
+        return filter_json(self._filter)  # type: ignore[return-value]
+
+
+def filter_json(args: dict[str, Any]) -> dict[str, Any]:
+    """A saved filter (the domain's) in the shape of `JobPostingFilter`; empty parts left
+    out."""
+    given = search.PostingFilter.from_args(args)
+    salary = postings.major_units(given.salary_from, given.currency)
+    shown: dict[str, Any] = {
+        "kind": [k.upper() for k in given.kinds], "remote": [r.upper() for r in given.remote],
+        "country": given.country, "skills": list(given.skills),
+        "audience": given.audience.upper() if given.audience else None,
+        "company": given.company,
+        "postedSince": given.posted_since.isoformat() if given.posted_since else None,
+        "salaryFrom": str(salary) if salary is not None else None,
+        "currency": given.currency if salary is not None else None,
+    }  # fmt: skip
+    return {k: v for k, v in shown.items() if v not in (None, [])}
 
 
 @strawberry.type(description="A posting recommended to you, with why.")
