@@ -46,8 +46,10 @@ FIGURES = """query Figures { careersFigures { applications responded
   averageHoursToFirstResponse medianHoursToFirstResponse
   openJobPostings { audience kind count } funnel { status reached now }
   topHiringCompanies { company { name } openJobPostings applications } } }"""
-WORDS = ["data analyst", "software engineer", "python developer", "financial analyst",
-         "security python", "product manager", "devops kubernetes", "marketing writing"]  # fmt: skip
+WORDS = [
+    "data analyst", "software engineer", "python developer", "financial analyst",
+    "security python", "product manager", "devops kubernetes", "marketing writing",
+]  # fmt: skip
 FILTERS = [
     {"country": "GH", "remote": ["ON_SITE", "HYBRID"]},
     {"country": "KE", "remote": ["REMOTE", "HYBRID"]},
@@ -83,8 +85,8 @@ def add_postings(total: int) -> float:
                     ids, rows = await demo.add_postings(
                         uow, first=have, count=step, staff=None, now=now
                     )
-                    students = await demo._ids(uow, "STUDENT", 4000)
-                    rng = random.Random(have)  # noqa: S311
+                    students = await demo.ids_of_role(uow, "STUDENT", 4000)
+                    rng = random.Random(have)
                     await demo.add_applications(uow, rng, ids, rows, students, None, None, now)
                 have += len(ids)
                 print(f"  {have} postings", flush=True)

@@ -66,7 +66,7 @@ def _bits(path: list[str]) -> int:
     return sum({STEP_BITS[s] for s in path})
 
 
-async def _ids(uow: UnitOfWork, role: str, limit: int) -> list[int]:
+async def ids_of_role(uow: UnitOfWork, role: str, limit: int) -> list[int]:
     query = (
         select(UserRole.user_id)
         .where(UserRole.role == role)
@@ -88,7 +88,7 @@ async def seed_careers(uow: UnitOfWork, domain: str) -> int:
     if (await session.execute(select(func.count()).select_from(JobPosting))).scalar_one():
         return 0
     now = datetime.now(UTC)
-    students = await _ids(uow, "STUDENT", 1500)
+    students = await ids_of_role(uow, "STUDENT", 1500)
     manager = await _user(uow, f"manager@{domain}")
     alumnus = await _user(uow, f"alumnus@{domain}")
     student = await _user(uow, f"student@{domain}")
@@ -118,7 +118,7 @@ async def add_postings(
     first 400 alumni (every tenth by ``staff``), at the demo's companies, with skills."""
     session = uow.session
     rng = random.Random(first)  # noqa: S311  (demo data, not secrets)
-    alumni = await _ids(uow, "ALUMNUS", 400)
+    alumni = await ids_of_role(uow, "ALUMNUS", 400)
     if not alumni:
         return [], []
     skills = {
