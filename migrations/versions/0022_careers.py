@@ -434,6 +434,8 @@ def upgrade() -> None:
             batch_op.f("ix_job_application_events_application_id"), ["application_id"], unique=False
         )
 
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("remote_preference", sa.String(length=16), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         for statement in PG_UP:
             op.execute(statement)
@@ -443,6 +445,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for statement in PG_DOWN:
             op.execute(statement)
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.drop_column("remote_preference")
     with op.batch_alter_table("job_application_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_job_application_events_application_id"))
 

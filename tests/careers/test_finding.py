@@ -183,6 +183,14 @@ async def test_recommendations_rank_by_fit_and_say_why(board: Board) -> None:
     assert top["why"].startswith("Matches your skills Data analysis, SQL; in your city, Accra")
     assert found[-1]["jobPosting"]["title"] == "Go engineer" and found[-1]["matchedSkills"] == []
     assert count <= 5
+    # A preference for remote work brings the remote posting up, and says so.
+    prefer = """mutation { profileUpdate(input: {remotePreference: REMOTE}) {
+      userErrors { code } } }"""
+    await b.ok("s1", prefer, {}, "profileUpdate")
+    _, body = await b.api.sql_count(query, None, b.tokens["s1"])
+    ranked = {r["jobPosting"]["title"]: r for r in body["data"]["viewer"]["jobRecommendations"]}
+    assert ranked["Summer intern"]["score"] == 11.5  # hybrid: the next best
+    assert "hybrid" in ranked["Summer intern"]["why"]
     other = await b.gql("a1", "query($u: ID!) { node(id: $u) { ... on User { "
                         "jobRecommendations { score } } } }", {"u": b.ids["s1"]})  # fmt: skip
     assert other["data"]["node"] is None or other["data"]["node"]["jobRecommendations"] == []

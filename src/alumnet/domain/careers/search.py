@@ -213,7 +213,8 @@ class Recommendation:
 
 async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]:
     """Open postings ranked for the viewer: skills they share (the most weight), their
-    country and city, remote work when it is elsewhere, postings meant for people like
+    country and city, remote work as they prefer it (or, without a preference, remote
+    work located elsewhere), postings meant for people like
     them, posters from their programme, and recency. Three statements whatever the number
     of postings: the viewer's profile, the ranked page, and the page's matched skills."""
     me = viewer.user_id
@@ -224,12 +225,13 @@ async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]
     async with db.connect() as conn:
         mine = (
             await conn.execute(
-                select(Profile.country, Profile.city, Profile.programme_id).where(
-                    Profile.user_id == me
-                )
+                select(
+                    Profile.country, Profile.city, Profile.programme_id,
+                    Profile.remote_preference,
+                ).where(Profile.user_id == me)
             )
-        ).first()
-        country, city, programme = mine if mine is not None else (None, None, None)
+        ).first()  # fmt: skip
+        country, city, programme, preference = mine if mine is not None else (None,) * 4
         shared = (
             select(JobPostingSkill.posting_id, func.count().label("n"))
             .where(
@@ -249,12 +251,7 @@ async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]
             if city
             else literal(0.0)
         )
-        elsewhere = P.country != country if country else literal(True)
-        remote_part = case(
-            (and_(P.remote == "remote", elsewhere), REMOTE_WEIGHT),
-            (and_(P.remote == "hybrid", elsewhere), REMOTE_WEIGHT / 2),
-            else_=0.0,
-        )
+        remote_part = _remote_part(preference, country)
         meant = _audience_of(viewer)
         audience_part = (
             case((P.audience == meant, AUDIENCE_WEIGHT), else_=0.0) if meant else literal(0.0)
@@ -326,10 +323,30 @@ async def recommend(db: Any, viewer: Viewer, first: int) -> list[Recommendation]
             posting=r,
             score=round(float(r.score), 3),
             matched_skills=named[int(r.id)],
-            why=_why(r, named[int(r.id)], country, meant),
+            why=_why(r, named[int(r.id)], preference, meant),
         )
         for r in rows
     ]
+
+
+def _remote_part(preference: str | None, country: str | None) -> Any:
+    """Remote work as the viewer prefers it; without a preference, remote (and half for
+    hybrid) work located outside their country, which they could not do otherwise."""
+    P = JobPosting
+    if preference == "on_site":
+        return literal(0.0)
+    if preference in ("remote", "hybrid"):
+        other = "hybrid" if preference == "remote" else "remote"
+        return case(
+            (P.remote == preference, REMOTE_WEIGHT), (P.remote == other, REMOTE_WEIGHT / 2),
+            else_=0.0,
+        )  # fmt: skip
+    elsewhere = P.country != country if country else literal(True)
+    return case(
+        (and_(P.remote == "remote", elsewhere), REMOTE_WEIGHT),
+        (and_(P.remote == "hybrid", elsewhere), REMOTE_WEIGHT / 2),
+        else_=0.0,
+    )
 
 
 def _audience_of(viewer: Viewer) -> str | None:
@@ -340,7 +357,7 @@ def _audience_of(viewer: Viewer) -> str | None:
     return None
 
 
-def _why(row: Any, skills: list[str], country: str | None, meant: str | None) -> str:
+def _why(row: Any, skills: list[str], preference: str | None, meant: str | None) -> str:
     reasons: list[str] = []
     if skills:
         shown = ", ".join(skills[:3]) + (f" and {len(skills) - 3} more" if len(skills) > 3 else "")
@@ -350,7 +367,8 @@ def _why(row: Any, skills: list[str], country: str | None, meant: str | None) ->
     elif row.country_p:
         reasons.append("in your country")
     if row.remote_p:
-        reasons.append("remote" if row.remote == "remote" else "hybrid")
+        mode = "remote" if row.remote == "remote" else "hybrid"
+        reasons.append(f"{mode}, as you prefer" if preference == row.remote else mode)
     if row.audience_p:
         reasons.append(f"meant for {meant}")
     if row.programme_p:

@@ -223,6 +223,10 @@ def _check_fields(problems: Problems, changes: dict[str, Any]) -> dict[str, Any]
                 problems.add("INVALID", "A student number is 3 to 32 letters, digits, - or /.",
                              field)  # fmt: skip
             values[name] = number
+        elif name == "remote_preference":
+            if value not in ("on_site", "hybrid", "remote"):
+                problems.add("INVALID", "Unknown remote preference.", field)
+            values[name] = value
         elif name.endswith("_visibility"):
             if value not in LEVELS:
                 problems.add("INVALID", "Unknown privacy level.", field)

@@ -78,6 +78,8 @@ class Profile(Base):
     show_viewers: Mapped[bool] = mapped_column(default=False)
     # An alumnus's offer to be contacted by students (by direct message).
     open_to_students: Mapped[bool] = mapped_column(default=False)
+    # Where they would rather work (on_site, hybrid, remote), for job recommendations.
+    remote_preference: Mapped[str | None] = mapped_column(String(16))
     # The directory's search documents (PostgreSQL): name and headline, which every
     # signed-in viewer may match; the same plus job title, company and skills, for viewers
     # who may see the person's work; and the name again, for trigram matching.

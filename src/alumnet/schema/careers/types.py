@@ -707,8 +707,9 @@ class JobPostingRecommendation:
     job_posting: JobPosting = strawberry.field(description="The posting.")
     score: float = strawberry.field(
         description="How well it fits (higher is better): 3 per shared skill, 2 for your "
-        "country, 1 for your city, 1 for remote work elsewhere (½ hybrid), 1 when it is meant "
-        "for people like you, 1 for a poster from your programme, up to 2 for recency."
+        "country, 1 for your city, 1 for the remote mode you prefer (½ for the next best; "
+        "without a preference, remote work located elsewhere), 1 when it is meant for people "
+        "like you, 1 for a poster from your programme, up to 2 for recency."
     )
     matched_skills: list[str] = strawberry.field(description="Your skills it asks for.")
     why: str = strawberry.field(description="One line saying why, for people to read.")

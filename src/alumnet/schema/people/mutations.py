@@ -27,6 +27,7 @@ from alumnet.schema.people.types import (
 )
 
 if TYPE_CHECKING:
+    from alumnet.schema.careers.types import RemoteMode
     from alumnet.schema.identity.types import User
 
 ev = strawberry.enum_value
@@ -130,6 +131,13 @@ class ProfileUpdateInput:
         default=None,
         description="Alumni: let students write to you (direct messages); off by default.",
     )
+    remote_preference: (
+        Annotated[RemoteMode, strawberry.lazy("alumnet.schema.careers.types")] | None
+    ) = strawberry.field(
+        default=UNSET,
+        description="Where you would rather work; job recommendations follow it (null: no "
+        "preference).",
+    )
     work_history: list[PositionInput] | None = strawberry.field(
         default=None, description="All positions (at most 50)."
     )
@@ -166,6 +174,9 @@ def _changes(given: ProfileUpdateInput) -> dict[str, Any]:
         changes["show_viewers"] = given.show_viewers
     if given.open_to_students is not None:
         changes["open_to_students"] = given.open_to_students
+    if given.remote_preference is not UNSET:
+        preference = given.remote_preference
+        changes["remote_preference"] = None if preference is None else str(preference.value)
     return changes
 
 

@@ -36,6 +36,7 @@ from alumnet.schema.pagination import (
 )
 
 if TYPE_CHECKING:
+    from alumnet.schema.careers.types import RemoteMode
     from alumnet.schema.identity.types import User
 
 ev = strawberry.enum_value
@@ -415,6 +416,17 @@ class Profile(relay.Node):
     )
     def open_to_students(self) -> bool:
         return bool(self._row.open_to_students)
+
+    @strawberry.field(
+        description="Where they would rather work (work group); job recommendations follow it."
+    )
+    def remote_preference(
+        self, info: Info
+    ) -> Annotated[RemoteMode, strawberry.lazy("alumnet.schema.careers.types")] | None:
+        from alumnet.schema.careers.types import RemoteMode as Mode
+
+        value = self._row.remote_preference
+        return Mode(value) if value and self._sees(info, "work") else None
 
     @strawberry.field(description="Whether you see who viewed your profile (owner only).")
     def show_viewers(self, info: Info) -> bool | None:
