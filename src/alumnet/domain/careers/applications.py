@@ -349,6 +349,8 @@ async def refer(
     )  # fmt: skip
     if (found := earlier.scalar_one_or_none()) is not None:
         return found
+    # Counted with the referrer's row locked, so that referrals at once cannot pass the limit.
+    await uow.session.get(User, me, with_for_update=True)
     since = datetime.now(UTC) - timedelta(days=1)
     recent = await uow.session.execute(
         select(func.count())

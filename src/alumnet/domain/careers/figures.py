@@ -66,19 +66,28 @@ def _split(values: Sequence[Any]) -> tuple[dict[str, int], dict[str, int]]:
 
 
 async def overall(conn: Any) -> Figures:
-    """Four statements, each one pass (or an index-only scan) whatever the number of
-    postings: open postings by audience and kind; the applications grouped by the steps
-    they reached and their status now, with responses and hours to first response; the
-    median of those hours; the top employers."""
+    """Four statements, each one pass of an index (or a few rows) whatever the number of
+    postings: open postings by audience, kind and employer; the applications grouped by
+    the steps they reached and their status now, with responses and hours to first
+    response; the median of those hours; the names of the top employers."""
     P, A = JobPosting, JobApplication
     now = datetime.now(UTC)
+    # One pass over the open postings' index: by audience, kind and employer, added up
+    # here both ways (by audience and kind; by employer, for the top employers).
     open_rows = await conn.execute(
-        select(P.audience, P.kind, func.count())
+        select(P.audience, P.kind, P.company_id, func.count(),
+               func.coalesce(func.sum(P.applications_count), 0))
         .where(open_now(now.date()))
-        .group_by(P.audience, P.kind)
-        .order_by(P.audience, P.kind)
-    )
-    by_kind = [Count(key=(str(a), str(k)), count=int(n)) for a, k, n in open_rows.all()]
+        .group_by(P.audience, P.kind, P.company_id)
+    )  # fmt: skip
+    kinds: dict[tuple[str, str], int] = {}
+    employers: dict[int, list[int]] = {}
+    for audience, kind, company, n, applied in open_rows.all():
+        kinds[(str(audience), str(kind))] = kinds.get((str(audience), str(kind)), 0) + int(n)
+        totals = employers.setdefault(int(company), [0, 0])
+        totals[0] += int(n)
+        totals[1] += int(applied)
+    by_kind = [Count(key=k, count=n) for k, n in sorted(kinds.items())]
     # One pass over the applications (an index-only scan), grouped by the steps each
     # reached and its status now: a few dozen groups, added up here.
     groups = await conn.execute(
@@ -110,27 +119,24 @@ async def overall(conn: Any) -> Figures:
             )
         ).scalars().all()  # fmt: skip
         median = sum(float(h) for h in middle) / len(middle)
-    # Counted from the open postings' index alone, then named.
-    hiring = (
-        select(P.company_id.label("company_id"), func.count().label("postings"),
-               func.coalesce(func.sum(P.applications_count), 0).label("applications"))
-        .where(open_now(now.date()))
-        .group_by(P.company_id)
-        .order_by(func.count().desc(), P.company_id)
-        .limit(TOP_COMPANIES)
-        .subquery()
-    )  # fmt: skip
-    top = await conn.execute(
-        select(Company.id, Company.name, hiring.c.postings, hiring.c.applications)
-        .join(hiring, hiring.c.company_id == Company.id)
-        .order_by(hiring.c.postings.desc(), Company.name)
-    )
+    # The employers with the most open postings, ties by name: the names of every one
+    # with at least as many as the tenth.
+    ranked = sorted((-t[0], c) for c, t in employers.items())
+    floor = -ranked[TOP_COMPANIES - 1][0] if len(ranked) >= TOP_COMPANIES else 0
+    wanted = [c for c, t in employers.items() if t[0] >= floor]
+    names = await conn.execute(
+        select(Company.id, Company.name).where(Company.id.in_(wanted))
+    ) if wanted else None  # fmt: skip
+    named = sorted(
+        ((-employers[int(i)][0], str(n), int(i)) for i, n in (names.all() if names else [])),
+    )[:TOP_COMPANIES]
+    top = [(i, n, employers[i][0], employers[i][1]) for _, n, i in named]
     return Figures(
         open_by_audience_and_kind=by_kind, reached=reached, current=current,
         applications=applications, responded=responded,
         average_hours_to_first_response=_round(average),
         median_hours_to_first_response=_round(median),
-        top_companies=[(int(i), str(n), int(p), int(a)) for i, n, p, a in top.all()],
+        top_companies=top,
     )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ from alumnet.persistence.models import (
     JobPostingSkill,
     Profile,
     Skill,
+    User,
     UserSkill,
 )
 from alumnet.persistence.uow import UnitOfWork
@@ -392,6 +393,8 @@ async def save_search(
     if query is not None and len(query) > QUERY_MAX:
         problems.add("TOO_LONG", f"A query is at most {QUERY_MAX} characters.", "query")
     check_filter(problems, given)
+    # Counted with the person's row locked, so that two saves at once cannot pass the limit.
+    await uow.session.get(User, me, with_for_update=True)
     held = await uow.session.execute(
         select(func.count()).select_from(JobPostingSearch).where(JobPostingSearch.user_id == me)
     )
