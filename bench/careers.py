@@ -106,19 +106,6 @@ def seed(profiles: int, postings: int) -> None:
     )  # fmt: skip
 
 
-def token_of(email: str) -> str:
-    from alumnet.config import load_settings
-    from alumnet.domain.identity.jwt_tokens import issue_access_token
-
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        user_id, session_id = conn.execute(
-            "INSERT INTO sessions (user_id, created_at) SELECT id, now() FROM users "
-            "WHERE email_lower = %s RETURNING user_id, id",
-            (email,),
-        ).fetchone()  # type: ignore[misc]
-    return issue_access_token(load_settings(), user_id, session_id)[0]
-
-
 def explain() -> str:
     """PostgreSQL's plan for the first search, as the API builds it."""
     from sqlalchemy import func, select
@@ -163,8 +150,8 @@ def main() -> None:
     os.environ.update(base.env())
     if not args.skip_seed:
         seed(args.profiles, args.postings)
-    student = token_of("student@demo.alumnet.dev")
-    manager = token_of("manager@demo.alumnet.dev")
+    student = directory.token_of("student@demo.alumnet.dev")
+    manager = directory.token_of("manager@demo.alumnet.dev")
     searches = [
         {"query": SEARCH, "variables": {"q": q, "f": FILTERS[i % len(FILTERS)]}}
         for i, q in enumerate(WORDS)

@@ -92,16 +92,22 @@ def seed(profiles: int) -> None:
     )  # fmt: skip
 
 
-def alumnus_token() -> str:
+def token_of(email: str) -> str:
+    """An access token for a demo user, as if they had signed in."""
     from alumnet.config import load_settings
     from alumnet.domain.identity.jwt_tokens import issue_access_token
 
     with psycopg.connect(DSN, autocommit=True) as conn:
         user_id, session_id = conn.execute(
             "INSERT INTO sessions (user_id, created_at) SELECT id, now() FROM users "
-            "WHERE email_lower = 'alumnus@demo.alumnet.dev' RETURNING user_id, id"
+            "WHERE email_lower = %s RETURNING user_id, id",
+            (email,),
         ).fetchone()  # type: ignore[misc]
     return issue_access_token(load_settings(), user_id, session_id)[0]
+
+
+def alumnus_token() -> str:
+    return token_of("alumnus@demo.alumnet.dev")
 
 
 def explain() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -396,3 +397,22 @@ async def test_page_sizes_given_as_floats_and_introspection_are_counted(api: Api
     assert once["extensions"]["cost"]["requested"] >= 50_000
     twice = await api.gql("{ a: __schema { queryType { name } } b: __schema { types { name } } }")
     assert twice["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+def test_only_bugs_are_logged_as_errors(caplog: pytest.LogCaptureFixture) -> None:
+    """A refusal the client is meant to get (bad input, forbidden) is its answer; a bug is
+    the operator's, with its traceback."""
+    from alumnet.schema import build_schema
+    from alumnet.schema.errors import bad_input, forbidden
+
+    schema = build_schema(load_settings({"ALUMNET_ENV": "test"}))
+
+    def raised(error: Exception) -> GraphQLError:
+        return GraphQLError("wrapped", original_error=error)
+
+    with caplog.at_level(logging.ERROR, logger="strawberry.execution"):
+        schema.process_errors([raised(bad_input("At most 20 skills.")), raised(forbidden())])
+        assert caplog.records == []
+        schema.process_errors([raised(ZeroDivisionError("a bug"))])
+    [record] = caplog.records
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ZeroDivisionError)

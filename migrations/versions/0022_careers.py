@@ -352,7 +352,6 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("response_hours", sa.Double(), nullable=True),
         sa.Column("reached", sa.Integer(), server_default="1", nullable=False),
         sa.ForeignKeyConstraint(

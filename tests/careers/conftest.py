@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tests.cohorts.conftest import Programme
 from tests.conftest import Api
+from tests.engagement.conftest import call, ok
 
 PROFILE = """mutation($i: ProfileUpdateInput!) { profileUpdate(input: $i) {
   userErrors { field code message } } }"""
@@ -26,26 +27,14 @@ MOVE = """mutation($i: JobApplicationMoveInput!) { jobApplicationMove(input: $i)
 PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 
 
-@dataclass
-class Board:
-    api: Api
-    tokens: dict[str, str]
-    ids: dict[str, str]
-
-    async def gql(
-        self, who: str | None, query: str, variables: dict[str, Any] | None = None
-    ) -> Any:
-        return await self.api.gql(query, variables, token=self.tokens.get(who or ""))
+class Board(Programme):
+    """The people of the board (no cohorts), with the engagement tests' call helpers."""
 
     async def call(self, who: str, query: str, variables: dict[str, Any], key: str) -> Any:
-        body = await self.gql(who, query, variables)
-        assert "errors" not in body, body
-        return body["data"][key]
+        return await call(self, who, query, variables, key)
 
     async def ok(self, who: str, query: str, variables: dict[str, Any], key: str) -> Any:
-        payload = await self.call(who, query, variables, key)
-        assert payload["userErrors"] == [], payload
-        return payload
+        return await ok(self, who, query, variables, key)
 
     async def post(self, who: str, **given: Any) -> Any:
         fields = {"title": "Backend engineer", "company": "Kente Systems",

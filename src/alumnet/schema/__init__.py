@@ -6,7 +6,9 @@ import copy
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
+from strawberry.types import ExecutionContext
 
 from alumnet.config import Settings
 from alumnet.schema.careers.mutations import CareersMutation
@@ -66,6 +68,7 @@ from alumnet.schema.engagement.types import (
     Resource,
     Submission,
 )
+from alumnet.schema.errors import should_mask
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -201,6 +204,18 @@ NODE_TYPES = [
 ]
 
 
+class AlumnetSchema(strawberry.Schema):
+    """The schema, logging only the errors that are bugs."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # A deliberate public error (not signed in, not allowed, bad input, busy) or a
+        # malformed request is the client's answer, not the operator's problem: logging
+        # each with a traceback buried the real ones.
+        super().process_errors([e for e in errors if should_mask(e)], execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema for these settings; built once per process (field extensions such as
     ``relay.node`` apply themselves to the shared type definitions, so they must not be
@@ -221,7 +236,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             _schemas[key] = _with_extensions(first, settings)
         else:
             _schemas[key] = _fast_node_ids(
-                strawberry.Schema(
+                AlumnetSchema(
                     query=Query,
                     mutation=Mutation,
                     subscription=Subscription,

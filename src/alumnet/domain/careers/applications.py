@@ -254,8 +254,7 @@ async def move(
     now = datetime.now(UTC)
     application.status, application.updated_at = status, now
     application.reached |= STEP_BITS[status]
-    if application.first_response_at is None:
-        application.first_response_at = now
+    if application.response_hours is None:
         application.response_hours = (now - application.created_at).total_seconds() / 3600
     _record(uow, application, before, me, text)
     await notify_each(

@@ -211,7 +211,6 @@ async def add_applications(
                 "posting_id": posting_id, "applicant_id": applicant, "status": path[-1],
                 "cover_note": "I would love to join.", "created_at": applied,
                 "updated_at": applied, "reached": _bits(path),
-                "first_response_at": applied + timedelta(hours=hours) if hours else None,
                 "response_hours": float(hours) if hours else None,
             })  # fmt: skip
             paths.append(path)
@@ -225,7 +224,7 @@ async def add_applications(
                 "cover_note": "Stella here: I have done the Foundations mission.",
                 "created_at": now - timedelta(days=3), "updated_at": now - timedelta(days=1),
                 "reached": _bits(path),
-                "first_response_at": now - timedelta(days=2), "response_hours": 24.0,
+                "response_hours": 24.0,
             })  # fmt: skip
             paths.append(path)
     made = await session.execute(

@@ -86,10 +86,6 @@ class Match:
     rank: Any | None
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def match(viewer: Viewer, query: str | None, given: PostingFilter, dialect: str) -> Match:
     """Open postings the viewer may see that match the text and every filter."""
     P = JobPosting
@@ -101,7 +97,7 @@ def match(viewer: Viewer, query: str | None, given: PostingFilter, dialect: str)
     text = (query or "").strip()[:QUERY_MAX]
     tokens = words(text)
     if text and not tokens:
-        where.append(func.lower(P.title).contains(_like(text.lower()), escape="\\"))
+        where.append(func.lower(P.title).contains(text.lower(), autoescape=True))
     elif tokens and dialect == "postgresql":
         tsquery = func.to_tsquery("simple", " & ".join([*tokens[:-1], tokens[-1] + ":*"]))
         where.append(P.search.op("@@")(tsquery))
@@ -473,10 +469,6 @@ async def notify_matches(rt: Runtime) -> dict[str, int]:
                           subject_type="JobPosting", subject_id=int(shown[0].id))],
                 )  # fmt: skip
     return {"searches": searches, "notified": notified}
-
-
-def saved_filter(args: dict[str, Any]) -> PostingFilter:
-    return PostingFilter.from_args(args)
 
 
 def skills_of(posting_ids: Sequence[int]) -> Any:

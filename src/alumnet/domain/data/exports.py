@@ -229,12 +229,9 @@ def _applications(viewer: Viewer, posting_id: int) -> tuple[list[str], Any]:
     an applicant's e-mail only where their contact privacy lets the viewer see it."""
     referrer = aliased(User)
     contact = privacy.visible(viewer, User.id, func.coalesce(Profile.contact_visibility, "staff"))
-    manages = JobPosting.id.in_(
-        select(JobPosting.id).where(
-            JobPosting.id == posting_id,
-            true() if viewer.can(Permission.CAREERS_MODERATE)
-            else JobPosting.poster_id == (viewer.user_id or -1),
-        )
+    manages = (
+        true() if viewer.can(Permission.CAREERS_MODERATE)
+        else JobPosting.poster_id == (viewer.user_id or -1)
     )  # fmt: skip
     query = (
         select(User.name, case((contact, User.email), else_=null()), JobApplication.status,

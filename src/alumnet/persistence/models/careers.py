@@ -233,9 +233,8 @@ class JobApplication(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The first move by someone other than the applicant (time to first response), and
-    # how many hours after the application it came.
-    first_response_at: Mapped[datetime | None]
+    # Hours from applying to the first move by someone other than the applicant (null
+    # until then): the time to first response.
     response_hours: Mapped[float | None]
     # Every status it has ever had, one bit each (``applications.STEP_BITS``): the funnel
     # counts how many reached each step from this column alone.

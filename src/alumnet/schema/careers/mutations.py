@@ -16,7 +16,7 @@ from strawberry.file_uploads import Upload
 from alumnet.domain.careers import applications, companies, postings, search
 from alumnet.domain.data import exports
 from alumnet.domain.engagement.assignments import Upload as HandedIn
-from alumnet.domain.errors import DomainError, Problems
+from alumnet.domain.errors import Problems
 from alumnet.schema.careers.queries import JobPostingFilter, posting_filter
 from alumnet.schema.careers.types import (
     Company,
@@ -37,6 +37,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.data.types import ExportFormat, ExportPayload, ImportError_, ImportErrorCode
 from alumnet.schema.errors import user_errors
 from alumnet.schema.mutations import arg, pk_of, run_in_transaction, uploaded
+from alumnet.schema.nodes import global_pk
 from alumnet.schema.ops.types import job_node
 
 ev = strawberry.enum_value
@@ -523,7 +524,7 @@ class CareersMutation:
         viewer = info.context.viewer
         wanted = exports.ExportRequest(
             kind="applications", format=str(input.format.value),
-            posting_id=pk_of_or_none(input.job_posting_id),
+            posting_id=global_pk(input.job_posting_id, "JobPosting") or -1,
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info, lambda uow: exports.request(uow, viewer, wanted)
@@ -549,10 +550,3 @@ class CareersMutation:
             company=Company.from_row(found) if found is not None else None,
             user_errors=user_errors(JobPostingError, JobPostingErrorCode, problems),
         )
-
-
-def pk_of_or_none(gid: relay.GlobalID) -> int:
-    try:
-        return pk_of(gid, "JobPosting", "jobPostingId")
-    except DomainError:
-        return -1

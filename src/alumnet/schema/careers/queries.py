@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import func, literal, or_, select
@@ -47,9 +47,6 @@ from alumnet.schema.errors import bad_input
 from alumnet.schema.nodes import global_pk
 from alumnet.schema.pagination import KeysetQuery, SortKey, selects
 from alumnet.schema.permissions import requires
-
-if TYPE_CHECKING:
-    pass
 
 ev = strawberry.enum_value
 
@@ -215,8 +212,7 @@ class CareersQuery:
             base = base.where(shown)
         text = " ".join((query or "").split()).lower()[:200]
         if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            base = base.where(CompanyModel.name_key.contains(escaped, escape="\\"))
+            base = base.where(CompanyModel.name_key.contains(text, autoescape=True))
         sort = [SortKey(CompanyModel.name_key, attr="name_key"), SortKey(CompanyModel.id)]
         return KeysetQuery(base, sort, Company.from_row, info.context.reads)
 

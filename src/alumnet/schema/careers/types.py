@@ -293,8 +293,7 @@ class JobPosting(relay.Node):
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     def _manages(self, info: Info) -> bool:
-        viewer = info.context.viewer
-        return viewer.user_id == self._row.poster_id or viewer.can(Permission.CAREERS_MODERATE)
+        return postings.may_manage(info.context.viewer, self._row)
 
     @strawberry.field(description="The employer.")
     def company(self, info: Info) -> Company:
