@@ -13,6 +13,7 @@ from sqlalchemy import insert, update
 from strawberry.relay import from_base64
 
 from alumnet.domain.data import files
+from alumnet.domain.engagement.rules import rules_of
 from alumnet.persistence.models import AttendanceDay, Mission
 from tests.engagement.conftest import Programme, call, codes, ok
 from tests.engagement.test_points import AWARD
@@ -81,16 +82,16 @@ async def test_certified_on_completion_e_mailed_and_verified(programme: Programm
     done = await ok(p, "admin", COMPLETE, {"i": {"id": p.ids["ma"], "status": "COMPLETED"}},
                     "missionUpdate")  # fmt: skip
     assert done["mission"]["status"] == "COMPLETED"
-    completed = datetime.now(UTC) - timedelta(days=10)  # as if completed ten days ago
+    await p.api.run_jobs()  # completing it queued the certificates (they may run at once)
     async with p.api.app.state.runtime.transaction() as uow:
-        await uow.session.execute(
-            update(Mission).where(Mission.id == pk(p.ids["ma"])).values(completed_at=completed)
-        )
-    await p.api.run_jobs()
+        mission = await uow.session.get(Mission, pk(p.ids["ma"]))
+        assert mission is not None and mission.completed_at is not None
+        # The day it was completed, in the mission's time zone.
+        completed_on = (await rules_of(uow, mission.id)).today(mission.completed_at)
     mine = await certificate(p, "s1", "e_s1_ma")
     assert mine["studentName"] == "S1 Person" and mine["missionTitle"] == "B1-A"
     assert mine["points"] == 5 and mine["attendancePercent"] == 30
-    assert mine["completedOn"] == completed.date().isoformat()
+    assert mine["completedOn"] == completed_on.isoformat()
     assert len(mine["code"]) == 14 and mine["code"].count("-") == 2
     assert await certificate(p, "s2", "e_s2_ma") is None  # 20% < 30%
     for who in ("m1", "manager"):  # their mentor, and staff, see it too
@@ -118,12 +119,19 @@ async def test_certified_on_completion_e_mailed_and_verified(programme: Programm
     assert await verify(p, "x" * 10_000) is None
     # Asking again certifies nobody twice; s2 with a third day now qualifies.
     await attended(p, "e_s2_ma", "s2", [start + timedelta(days=5)])
+    # The date printed is the mission's completion, not the day of issue: ten days ago here.
+    completed = datetime.now(UTC) - timedelta(days=10)
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Mission).where(Mission.id == pk(p.ids["ma"])).values(completed_at=completed)
+        )
+        ten_days_ago = (await rules_of(uow, pk(p.ids["ma"]))).today(completed)
     await ok(p, "admin", COMPLETE, {"i": {"id": p.ids["ma"], "description": "Typo fixed."}},
              "missionUpdate")  # an edit later does not move the date printed  # fmt: skip
     await ok(p, "manager", ISSUE, {"m": p.ids["ma"]}, "certificateIssue")
     await p.api.run_jobs()
     assert (await certificate(p, "s1", "e_s1_ma"))["code"] == mine["code"]
-    assert (await certificate(p, "s2", "e_s2_ma"))["completedOn"] == mine["completedOn"]
+    assert (await certificate(p, "s2", "e_s2_ma"))["completedOn"] == ten_days_ago.isoformat()
     assert len(p.api.mailbox.to("s1@example.org")) == 1
     # Revoked: the same answer as a code that never existed.
     for who in ("m1", "s1"):
