@@ -39,6 +39,7 @@ from alumnet.domain.careers import applications
 from alumnet.domain.communication import emails, notifications
 from alumnet.domain.data import files
 from alumnet.domain.engagement import certificates, grading, resources
+from alumnet.domain.events import calendar
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.ops import jobs as job_rules
@@ -525,6 +526,46 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      "Cache-Control": "no-store"},
         )  # fmt: skip
 
+    def _calendar_file(body: bytes, name: str) -> Response:
+        return Response(
+            body, media_type="text/calendar; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"',
+                     "Cache-Control": "private, no-store"},
+        )  # fmt: skip
+
+    async def event_calendar(request: Request) -> Response:
+        """One event (or its whole series) as an .ics file, at a person's signed link:
+        only while they may still see it; the join link only if they have a place."""
+        found = calendar.read_event_token(settings, request.query_params.get("token", ""))
+        body = None
+        if found is not None:
+            async with runtime.database.connect() as conn:
+                viewer = await viewer_of(conn, found[0])
+                if viewer is not None:
+                    make = calendar.series_ics if request.url.path.endswith("series.ics") else (
+                        calendar.event_ics
+                    )  # fmt: skip
+                    body = await make(conn, viewer, found[1], settings.public_url)
+        if body is None:
+            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+        return _calendar_file(body, f"event-{found[1]}.ics" if found else "event.ics")
+
+    async def calendar_feed(request: Request) -> Response:
+        """A person's private calendar feed, for calendar applications to subscribe to: the
+        link's signature and version (rotating the link makes a new one) are checked."""
+        token = str(request.path_params.get("token", ""))
+        found = calendar.read_feed_token(settings, token)
+        body = None
+        if found is not None:
+            async with runtime.database.connect() as conn:
+                viewer = await viewer_of(conn, found[0])
+                if viewer is not None and await calendar.feed_version(conn, found[0]) == found[1]:
+                    body = await calendar.feed(conn, found[0], settings.public_url,
+                                               viewer.name or "")  # fmt: skip
+        if body is None:
+            return JSONResponse({"error": "This feed link is not valid."}, 404)
+        return _calendar_file(body, "alumnet.ics")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.requeue_stale()
@@ -559,6 +600,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
             Route("/downloads/file", file_download),
+            Route("/calendar/event.ics", event_calendar),
+            Route("/calendar/series.ics", event_calendar),
+            Route("/calendar/feed/{token}.ics", calendar_feed),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

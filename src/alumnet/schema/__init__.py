@@ -69,6 +69,9 @@ from alumnet.schema.engagement.types import (
     Submission,
 )
 from alumnet.schema.errors import should_mask
+from alumnet.schema.events.mutations import EventsMutation
+from alumnet.schema.events.queries import EventsQuery, EventsSubscription
+from alumnet.schema.events.types import Event, EventAttendee, EventFeedback, EventRegistration
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -112,6 +115,7 @@ class Query(
     DataQuery,
     ExportQuery,
     CareersQuery,
+    EventsQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -142,6 +146,7 @@ class Mutation(
     ExportMutation,
     BulkQueryMutation,
     CareersMutation,
+    EventsMutation,
 ):
     pass
 
@@ -158,6 +163,7 @@ class Subscription(
     NotificationSubscription,
     DataSubscription,
     CareersSubscription,
+    EventsSubscription,
 ):
     pass
 
@@ -201,6 +207,10 @@ NODE_TYPES = [
     JobApplication,
     JobReferral,
     JobPostingSearch,
+    Event,
+    EventRegistration,
+    EventAttendee,
+    EventFeedback,
 ]
 
 

@@ -44,6 +44,14 @@ NODES_MAX_IDS = 100
 # domain), that bound; where it sets none, the largest an institution realistically has
 # (the mentors of a mission, a student's mentors).
 LIST_CAPS: dict[str, int] = {
+    "Event.questions": 10,
+    "Event.organisers": 20,
+    "Event.speakers": 20,
+    "EventRegistration.answers": 10,  # one per question
+    "EventReport.byGraduationYear": 302,  # the years 1900 to 2200, and unknown
+    "EventReport.byBatch": 200,  # the 200 first by name
+    "EventPayload.events": 52,  # a series' occurrences
+    "Query.eventsReport": 5,  # one per kind
     "User.jobPostingSearches": 20,  # saved searches: 20 a person
     "User.jobRecommendations": 100,
     "Company.alumni": 100,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 
 from alumnet.domain.errors import Problem
 
@@ -70,6 +71,8 @@ def should_mask(error: GraphQLError) -> bool:
     code = (candidate.extensions or {}).get("code")
     if code in PUBLIC_CODES:
         return False
+    if isinstance(original, StrawberryInputCoercionError):
+        return False  # a malformed input value (an id that is no id): its message says so
     # graphql-core's own validation and coercion errors carry no original error.
     return original is not None
 

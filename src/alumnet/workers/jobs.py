@@ -9,6 +9,7 @@ from alumnet.domain.communication import notifications, reminders
 from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
+from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.ops import mail
 from alumnet.domain.ops.jobs import JobHandler, report_progress
@@ -92,6 +93,10 @@ async def notify_search_matches(rt: Runtime, job: Job) -> dict[str, Any]:
     return await search.notify_matches(rt)
 
 
+async def remind_of_events(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await event_reminders.run(rt))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -108,6 +113,7 @@ HANDLERS: dict[str, JobHandler] = {
     bulk.BULK_JOB: run_bulk_query,
     postings.CLOSE_JOB: close_expired_postings,
     search.SAVED_SEARCH_JOB: notify_search_matches,
+    event_reminders.REMINDERS_JOB: remind_of_events,
 }
 
 QUEUES = ("default", "email")

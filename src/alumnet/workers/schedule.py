@@ -15,6 +15,7 @@ from alumnet.domain.careers.search import SAVED_SEARCH_JOB
 from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
+from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
@@ -31,11 +32,16 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (CLEANUP_JOB, {}, "45 2 * * *"),  # nightly: expired export files
     (CLOSE_JOB, {}, "5 0 * * *"),  # nightly: job postings past their closing date
     (SAVED_SEARCH_JOB, {}, "20 * * * *"),  # hourly: new postings matching saved searches
+    # Every five minutes: events' reminders (a day and an hour before), ended ones completed.
+    (event_reminders.REMINDERS_JOB, {}, "*/5 * * * *"),
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never
 # twice, so that a server down at the quarter hour (or a demo just loaded) catches up.
-AT_START: list[tuple[str, dict[str, Any]]] = [(REMINDERS_JOB, {})]
+AT_START: list[tuple[str, dict[str, Any]]] = [
+    (REMINDERS_JOB, {}),
+    (event_reminders.REMINDERS_JOB, {}),
+]
 
 
 async def record(runtime: Runtime, name: str, args: dict[str, Any]) -> int:

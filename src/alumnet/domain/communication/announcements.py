@@ -76,20 +76,20 @@ def recipients(audience: Audience) -> Any:
     return query
 
 
-def _kind_allows(column: Any, match: ColumnElement[bool]) -> ColumnElement[bool]:
-    """True when the announcement names no target of this kind, or one that matches."""
-    target = AnnouncementTarget
-    named = exists().where(target.announcement_id == Announcement.id, column.is_not(None))
-    hit = exists().where(target.announcement_id == Announcement.id, match)
+def _kind_allows(
+    link: Any, owner: Any, column: Any, match: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """True when the owner's targets name no value of this kind, or one that matches."""
+    named = exists().where(link == owner, column.is_not(None))
+    hit = exists().where(link == owner, match)
     return or_(~named, hit)
 
 
-def readable(viewer: Viewer) -> ColumnElement[bool] | None:
-    """Announcements addressed to the viewer (None: all, for those who post them)."""
-    if viewer.can(Permission.ANNOUNCEMENTS_POST):
-        return None
+def addressed_to(viewer: Viewer, target: Any, link: Any, owner: Any) -> ColumnElement[bool]:
+    """SQL: the viewer is in the audience whose values are the ``target`` rows (with
+    ``role``, ``batch_id`` and ``graduation_year`` columns) whose ``link`` column is the
+    ``owner`` id column: an announcement's, an event's."""
     me = viewer.user_id if viewer.user_id is not None else -1
-    t = AnnouncementTarget
     my_batches = select(Mission.batch_id).where(
         or_(
             Mission.id.in_(
@@ -101,10 +101,28 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
         )
     )
     my_year = select(User.record_graduation_year).where(User.id == me).scalar_subquery()
+    roles = [r.value for r in viewer.roles] or [""]
     return and_(
-        _kind_allows(t.role, t.role.in_([r.value for r in viewer.roles] or [""])),
-        _kind_allows(t.batch_id, t.batch_id.in_(my_batches)),
-        _kind_allows(t.graduation_year, t.graduation_year == my_year),
+        _kind_allows(link, owner, target.role, target.role.in_(roles)),
+        _kind_allows(link, owner, target.batch_id, target.batch_id.in_(my_batches)),
+        _kind_allows(link, owner, target.graduation_year, target.graduation_year == my_year),
+    )
+
+
+def readable(viewer: Viewer) -> ColumnElement[bool] | None:
+    """Announcements addressed to the viewer (None: all, for those who post them)."""
+    if viewer.can(Permission.ANNOUNCEMENTS_POST):
+        return None
+    t = AnnouncementTarget
+    return addressed_to(viewer, t, t.announcement_id, Announcement.id)
+
+
+def target_values(audience: Audience) -> list[dict[str, Any]]:
+    """The audience as target rows' values (one per role, batch and year)."""
+    return (
+        [{"role": r} for r in dict.fromkeys(audience.roles)]
+        + [{"batch_id": b} for b in sorted(set(audience.batch_ids))]
+        + [{"graduation_year": y} for y in sorted(set(audience.graduation_years))]
     )
 
 
@@ -112,7 +130,7 @@ def current(now: datetime) -> ColumnElement[bool]:
     return or_(Announcement.expires_at.is_(None), Announcement.expires_at > now)
 
 
-async def _check_audience(uow: UnitOfWork, problems: Problems, audience: Audience) -> None:
+async def check_audience(uow: UnitOfWork, problems: Problems, audience: Audience) -> None:
     if len(audience.roles) + len(audience.batch_ids) + len(audience.graduation_years) > (
         TARGETS_MAX
     ):
@@ -120,11 +138,13 @@ async def _check_audience(uow: UnitOfWork, problems: Problems, audience: Audienc
         return
     for role in audience.roles:
         if role not in Role.__members__:
-            problems.add("INVALID", f"Unknown role {role!r}.", "audience.roles")
+            problems.add("INVALID", f"Unknown role {role!r}.", ("audience", "roles"))
     for year in audience.graduation_years:
         if year not in GRADUATION_YEARS:
             problems.add(
-                "INVALID", "Graduation years run from 1900 to 2200.", "audience.graduationYears"
+                "INVALID",
+                "Graduation years run from 1900 to 2200.",
+                ("audience", "graduationYears"),
             )
     if audience.batch_ids:
         found = set(
@@ -133,7 +153,7 @@ async def _check_audience(uow: UnitOfWork, problems: Problems, audience: Audienc
             ).scalars()
         )
         if len(found) != len(set(audience.batch_ids)):
-            problems.add("NOT_FOUND", "No such batch.", "audience.batchIds")
+            problems.add("NOT_FOUND", "No such batch.", ("audience", "batchIds"))
 
 
 async def post(
@@ -168,7 +188,7 @@ async def post(
     expiry = check_moment(problems, expires_at, field="expiresAt", label="The expiry")
     if expiry is not None and expiry <= now:
         problems.add("DATE_IN_PAST", "The expiry has passed.", "expiresAt")
-    await _check_audience(uow, problems, audience)
+    await check_audience(uow, problems, audience)
     problems.raise_if_any()
     announcement = Announcement(
         title=posting.title, body_markdown=posting.markdown, body_html=posting.html,
@@ -179,16 +199,8 @@ async def post(
     await uow.session.flush()
     uow.session.add_all(
         [
-            AnnouncementTarget(announcement_id=announcement.id, role=r)
-            for r in dict.fromkeys(audience.roles)
-        ]
-        + [
-            AnnouncementTarget(announcement_id=announcement.id, batch_id=b)
-            for b in sorted(set(audience.batch_ids))
-        ]
-        + [
-            AnnouncementTarget(announcement_id=announcement.id, graduation_year=y)
-            for y in sorted(set(audience.graduation_years))
+            AnnouncementTarget(announcement_id=announcement.id, **values)
+            for values in target_values(audience)
         ]
     )
     await uow.session.flush()

@@ -90,6 +90,10 @@ DEFAULTS: dict[str, Channels] = {
     "application": Channels(in_app=True, email=True, digest=False),
     "referral": Channels(in_app=True, email=True, digest=False),
     "job_match": Channels(in_app=True, email=False, digest=True),
+    # Events: a new event announced to you, one you registered for changed or cancelled,
+    # a place come free for you; and the reminders a day and an hour before.
+    "event": Channels(in_app=True, email=True, digest=False),
+    "event_reminder": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

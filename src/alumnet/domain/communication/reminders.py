@@ -48,7 +48,7 @@ DUE_WITHIN = timedelta(hours=24)
 ALERT_DAYS_DEFAULT = 3
 
 
-async def _mark(uow: UnitOfWork, kind: str, candidates: Any) -> list[tuple[int, int, str]]:
+async def mark_once(uow: UnitOfWork, kind: str, candidates: Any) -> list[tuple[int, int, str]]:
     """Record ``kind`` for each (subject id, user id, key) row of ``candidates`` not yet
     recorded; returns the rows recorded now (the ones to tell)."""
     now = literal(datetime.now(UTC), UTCDateTime())
@@ -107,7 +107,7 @@ async def announce_assignments(uow: UnitOfWork, now: datetime) -> int:
             Assignment.due_at > now,
         )
     )
-    marked = await _mark(uow, "assignment", candidates)
+    marked = await mark_once(uow, "assignment", candidates)
     if not marked:
         return 0
     found = await _assignments(uow, [s for s, _, _ in marked])
@@ -155,8 +155,8 @@ async def remind_deadlines(uow: UnitOfWork, now: datetime) -> int:
             Submission.revision_due_at <= now + DUE_WITHIN,
         )
     )
-    marked = await _mark(uow, "deadline", first)
-    marked += await _mark(uow, "deadline", revision)
+    marked = await mark_once(uow, "deadline", first)
+    marked += await mark_once(uow, "deadline", revision)
     if not marked:
         return 0
     found = await _assignments(uow, [s for s, _, _ in marked])
@@ -233,7 +233,7 @@ async def _alert_mission(
         Enrollment.created_at < enrolled_by,
         ~exists().where(present, AttendanceDay.day >= first, AttendanceDay.day <= last),
     )
-    marked = await _mark(uow, "attendance", candidates)
+    marked = await mark_once(uow, "attendance", candidates)
     days = (last - first).days + 1
     items = [
         Item(user, f"No attendance for {days} days in {code}",
@@ -257,7 +257,7 @@ async def remind_follow_ups(uow: UnitOfWork, now: datetime) -> int:
         )
         .group_by(FollowUp.assigned_to_id)
     )
-    marked = await _mark(uow, "follow_up", candidates)
+    marked = await mark_once(uow, "follow_up", candidates)
     if not marked:
         return 0
     counts = await uow.session.execute(

@@ -1,5 +1,6 @@
-"""Exports: a mission's roster, attendance, submissions or points, directory results, or
-a job posting's applications, as CSV, Excel (typed columns, a header row) or JSON Lines,
+"""Exports: a mission's roster, attendance, submissions or points, directory results, a
+job posting's applications, an event's registrations or a period's events, as CSV,
+Excel (typed columns, a header row) or JSON Lines,
 written by a job a batch of rows at a time into a stored file, downloaded through a
 short-lived signed link.
 
@@ -15,11 +16,11 @@ import tempfile
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import case, func, null, select, true
+from sqlalchemy import String, case, cast, func, null, select, true
 from sqlalchemy.orm import aliased
 
 from alumnet.domain.careers import postings as careers
@@ -28,6 +29,7 @@ from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
 from alumnet.domain.engagement import attendance
 from alumnet.domain.errors import DomainError
+from alumnet.domain.events import catalogue
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -38,6 +40,9 @@ from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
     Enrollment,
+    Event,
+    EventFeedback,
+    EventRegistration,
     JobApplication,
     JobPosting,
     JobReferral,
@@ -51,7 +56,8 @@ from alumnet.persistence.models import (
 from alumnet.persistence.uow import UnitOfWork
 
 EXPORT_JOB = "data.export"
-KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications")
+KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications",
+         "event_registrations", "events")  # fmt: skip
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 KEEP = timedelta(days=2)
@@ -92,6 +98,9 @@ class ExportRequest:
     directory: directory.DirectoryFilter = field(default_factory=directory.DirectoryFilter)
     # Applications: one job posting's, for its poster (or a moderator).
     posting_id: int | None = None
+    # Event registrations: one event's, for its organisers. Events: those starting from
+    # ``since`` to ``until`` (days, UTC), for holders of events:manage.
+    event_id: int | None = None
 
     def as_args(self) -> dict[str, Any]:
         return {k: plain(v) for k, v in asdict(self).items()}
@@ -127,6 +136,18 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
         posting = await uow.session.get(JobPosting, wanted.posting_id or -1)
         if posting is None or not careers.may_manage(viewer, posting):
             raise DomainError.of("NOT_FOUND", "No such job posting.", "jobPostingId")
+    elif wanted.kind == "event_registrations":
+        await catalogue.event_for(uow, viewer, wanted.event_id or -1, manage=True)
+    elif wanted.kind == "events":
+        viewer.require(Permission.EVENTS_MANAGE)
+        if (
+            wanted.since is None
+            or wanted.until is None
+            or wanted.until < wanted.since
+            or (wanted.until - wanted.since) > timedelta(days=3 * 366)
+        ):
+            raise DomainError.of("INVALID", "`to` is on or after `from`, within three years.",
+                                 "to")  # fmt: skip
     elif wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
         if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
@@ -205,6 +226,12 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
         return ["email", "assignment", "submitted_at", "late"], query
     if wanted.kind == "applications":
         return _applications(viewer, wanted.posting_id or -1)
+    if wanted.kind == "event_registrations":
+        return _event_registrations(viewer, wanted.event_id or -1)
+    if wanted.kind == "events":
+        assert wanted.since is not None
+        assert wanted.until is not None
+        return _events(viewer, wanted.since, wanted.until)
     found = directory.match(viewer, wanted.query, wanted.directory, dialect)
     work = privacy.visible(viewer, Profile.user_id, Profile.work_visibility)
     location = privacy.visible(viewer, Profile.user_id, Profile.location_visibility)
@@ -247,6 +274,70 @@ def _applications(viewer: Viewer, posting_id: int) -> tuple[list[str], Any]:
     )  # fmt: skip
     return ["name", "email", "status", "applied_at", "updated_at", "referred_by",
             "cover_note", "cv_link"], query  # fmt: skip
+
+
+def _event_registrations(viewer: Viewer, event_id: int) -> tuple[list[str], Any]:
+    """An event's registrations in arrival order, for its organisers as they are when it
+    runs; e-mail only where the person's contact privacy lets the viewer see it."""
+    r = EventRegistration
+    contact = privacy.visible(viewer, User.id, func.coalesce(Profile.contact_visibility, "staff"))
+    runs = catalogue.managed(viewer)
+    query = (
+        select(func.coalesce(User.name, r.walk_in_name), case((contact, User.email), else_=null()),
+               r.status, r.arrival, r.guests, r.registered_at, r.checked_in_at, r.walk_in,
+               User.record_graduation_year, cast(r.answers, String))
+        .outerjoin(User, User.id == r.user_id)
+        .outerjoin(Profile, Profile.user_id == r.user_id)
+        .join(Event, Event.id == r.event_id)
+        .where(r.event_id == event_id, runs if runs is not None else true())
+        .order_by(r.arrival, r.id)
+    )  # fmt: skip
+    return ["name", "email", "status", "arrival", "guests", "registered_at", "checked_in_at",
+            "walk_in", "graduation_year", "answers"], query  # fmt: skip
+
+
+def _events(viewer: Viewer, since: date, until: date) -> tuple[list[str], Any]:
+    """Each event starting in the period (drafts aside), with its figures."""
+    r = EventRegistration
+    people = (
+        select(r.event_id, func.count().filter(r.status == "confirmed").label("confirmed"),
+               func.count().filter(r.checked_in_at.is_not(None)).label("came"))
+        .group_by(r.event_id)
+        .subquery()
+    )  # fmt: skip
+    rated = (
+        select(EventFeedback.event_id, func.count().label("n"),
+               func.avg(EventFeedback.rating).label("average"))
+        .group_by(EventFeedback.event_id)
+        .subquery()
+    )  # fmt: skip
+    start = datetime.combine(since, datetime.min.time(), UTC)
+    end = datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC)
+    allowed = true() if viewer.can(Permission.EVENTS_MANAGE) else Event.id.is_(None)
+    query = (
+        select(Event.title, Event.kind, Event.status, Event.starts_at, Event.time_zone,
+               Event.city, Event.capacity, Event.seats_taken,
+               func.coalesce(people.c.confirmed, 0), func.coalesce(people.c.came, 0),
+               func.coalesce(rated.c.n, 0), rated.c.average)
+        .outerjoin(people, people.c.event_id == Event.id)
+        .outerjoin(rated, rated.c.event_id == Event.id)
+        .where(Event.status != "draft", Event.starts_at >= start, Event.starts_at < end, allowed)
+        .order_by(Event.starts_at, Event.id)
+    )  # fmt: skip
+    return [
+        "title",
+        "kind",
+        "status",
+        "starts_at",
+        "time_zone",
+        "city",
+        "capacity",
+        "seats_taken",
+        "confirmed",
+        "checked_in",
+        "feedback",
+        "average_rating",
+    ], query
 
 
 async def _rows(rt: Runtime, query: Any) -> AsyncGenerator[list[Any]]:

@@ -54,6 +54,10 @@ class Permission(StrEnum):
     # Approve, reject and take down job postings, handle their reports, trust posters, and
     # see every posting's applicants and the careers figures.
     CAREERS_MODERATE = "careers:moderate"
+    # Create events and run one's own (chapter leads get it person by person instead).
+    EVENTS_HOST = "events:host"
+    # Run every event, register people, trust chapter leads, and read the events' reports.
+    EVENTS_MANAGE = "events:manage"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -101,6 +105,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DATA_EXPORT,
             Permission.CAREERS_POST,
             Permission.CAREERS_MODERATE,
+            Permission.EVENTS_HOST,
+            Permission.EVENTS_MANAGE,
         }
     ),
     Role.SRE: frozenset(
@@ -115,6 +121,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.NOTICES_POST,
             Permission.TICKETS,
             Permission.CAREERS_POST,
+            Permission.EVENTS_HOST,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),

@@ -55,6 +55,16 @@ from alumnet.persistence.models.engagement import (
     Submission,
     SubmissionVersion,
 )
+from alumnet.persistence.models.events import (
+    CalendarFeed,
+    Event,
+    EventFeedback,
+    EventHost,
+    EventPerson,
+    EventRegistration,
+    EventSeries,
+    EventTarget,
+)
 from alumnet.persistence.models.identity import (
     AuditEvent,
     OneTimeToken,
@@ -108,6 +118,7 @@ __all__ = [
     "Base",
     "Batch",
     "Block",
+    "CalendarFeed",
     "CallList",
     "CallListEntry",
     "CallLog",
@@ -119,6 +130,13 @@ __all__ = [
     "DuplicateCandidate",
     "EngagementRules",
     "Enrollment",
+    "Event",
+    "EventFeedback",
+    "EventHost",
+    "EventPerson",
+    "EventRegistration",
+    "EventSeries",
+    "EventTarget",
     "FileChunk",
     "Follow",
     "FollowUp",

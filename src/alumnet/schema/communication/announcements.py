@@ -176,7 +176,7 @@ class AnnouncementPayload:
     user_errors: list[AnnouncementError] = strawberry.field(description="Empty on success.")
 
 
-def _audience(given: AnnouncementAudienceInput | None) -> announcements.Audience:
+def audience_of_input(given: AnnouncementAudienceInput | None) -> announcements.Audience:
     if given is None:
         return announcements.Audience()
     return announcements.Audience(
@@ -234,7 +234,7 @@ class AnnouncementMutation:
             lambda uow: announcements.post(
                 uow, viewer, title=input.title, body=input.body,
                 priority=str(input.priority.value), pinned=input.pinned,
-                expires_at=input.expires_at, audience=_audience(input.audience),
+                expires_at=input.expires_at, audience=audience_of_input(input.audience),
                 client_id=input.client_id,
             ),
         )  # fmt: skip

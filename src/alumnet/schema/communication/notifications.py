@@ -62,6 +62,14 @@ class NotificationKind(Enum):
     )
     REFERRAL = ev("referral", description="Someone referred you to a job posting.")
     JOB_MATCH = ev("job_match", description="New job postings that match a search you saved.")
+    EVENT = ev(
+        "event",
+        description="A new event announced to you; one you registered for changed or was "
+        "cancelled; a place come free for you, or you were registered by staff.",
+    )
+    EVENT_REMINDER = ev(
+        "event_reminder", description="A reminder a day and an hour before an event of yours."
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

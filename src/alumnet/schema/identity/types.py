@@ -41,9 +41,11 @@ if TYPE_CHECKING:
         EnrollmentFilter,
         MentorAssignment,
     )
+    from alumnet.schema.events.types import EventRegistrationConnection, EventRegistrationStatus
     from alumnet.schema.people.types import Profile
 
 CAREERS = "alumnet.schema.careers.types"
+EVENTS = "alumnet.schema.events.types"
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -131,6 +133,14 @@ class Permission(Enum):
         "careers:moderate",
         description="Approve, reject and take down job postings, handle their reports, trust "
         "posters, see every posting's applicants and the careers figures.",
+    )
+    EVENTS_HOST = strawberry.enum_value(
+        "events:host", description="Create events and run one's own."
+    )
+    EVENTS_MANAGE = strawberry.enum_value(
+        "events:manage",
+        description="Run every event, register people, trust chapter leads to host, and read "
+        "the events' reports.",
     )
 
 
@@ -461,6 +471,39 @@ class User(relay.Node):
         from alumnet.schema.careers.queries import recommendations
 
         return await recommendations(info, self.id, first)  # type: ignore[return-value]
+
+    @relay.connection(
+        Annotated["EventRegistrationConnection", strawberry.lazy(EVENTS)],
+        description="For yourself: your event registrations (cancelled ones too unless "
+        "`status` says otherwise), by the event's start: soonest first, or latest first "
+        "for past ones (`upcoming: false`). Empty for anyone else.",
+        max_results=1000,
+    )
+    def event_registrations(
+        self,
+        info: Info,
+        status: Annotated[
+            list[Annotated[EventRegistrationStatus, strawberry.lazy(EVENTS)]] | None,
+            strawberry.argument(description="Only these."),
+        ] = None,
+        upcoming: Annotated[
+            bool | None,
+            strawberry.argument(description="True: events not yet ended; false: ended."),
+        ] = None,
+    ) -> Iterable[Any]:
+        from alumnet.schema.events.queries import own_registrations
+
+        return own_registrations(info, self.id, status, upcoming)  # type: ignore[arg-type]
+
+    @strawberry.field(
+        description="For yourself: the private link of your calendar feed (iCalendar) of the "
+        "events you registered for or run, for Google Calendar, Outlook or Apple Calendar to "
+        "subscribe to. Keep it secret; `calendarFeedRotate` replaces it. Null for anyone else."
+    )
+    async def calendar_feed_url(self, info: Info) -> str | None:
+        from alumnet.schema.events.queries import feed_url
+
+        return await feed_url(info, self.id)
 
     @relay.connection(
         Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],

@@ -1,0 +1,480 @@
+"""Registrations: registering (with answers and guests), the waitlist and its promotion,
+cancelling, capacity changes, staff registering people, check-in at the door by a
+personal signed code, walk-ins, and feedback from those who came.
+
+Capacity is never exceeded: every change to an event's seats happens with its row
+locked (``SELECT … FOR UPDATE``; SQLite's one write lock), so registrations take turns,
+each numbered (``arrival``) in the order it got the lock; confirmed people are always
+those who came first and fit. A cancellation or a larger capacity promotes the head of
+the waitlist at once, in arrival order, while they fit.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from alumnet.domain.communication.notifications import Item, notify_each
+from alumnet.domain.errors import DomainError, Problems, check_label, check_text
+from alumnet.domain.events.catalogue import as_utc, event_for, managed
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.permissions import Viewer
+from alumnet.persistence.models import Event, EventFeedback, EventRegistration, User
+from alumnet.persistence.uow import UnitOfWork
+
+ANSWER_MAX = 500
+COMMENT_MAX = 2000
+CODE = re.compile(r"R?(\d{1,18})-?([A-Z2-7]{12})")
+ACTIVE = ("confirmed", "waitlisted")
+
+
+def channel(event_id: int) -> str:
+    """The pub/sub channel of an event's attendance figures (for its door dashboard)."""
+    return f"event:{event_id}:attendance"
+
+
+def _publish(uow: UnitOfWork, event_id: int) -> None:
+    uow.publish(channel(event_id), {"id": event_id})
+
+
+def check_in_code(secret: str, event_id: int, registration_id: int) -> str:
+    """The personal check-in code of a registration: its number and a signature of it
+    with its event (60 bits: unguessable), e.g. ``R42-K7Q2M4XZ9ABC``."""
+    mac = hmac.new(
+        secret.encode(), f"alumnet-check-in:{event_id}:{registration_id}".encode(), hashlib.sha256
+    ).digest()
+    return f"R{registration_id}-{base64.b32encode(mac).decode()[:12]}"
+
+
+def read_code(code: str) -> tuple[int, str] | None:
+    """The registration a code names and its signature; None if it is not shaped as one."""
+    text = "".join(code.split()).upper()[:64]
+    found = CODE.fullmatch(text)
+    return (int(found.group(1)), found.group(2)) if found else None
+
+
+def signed(secret: str, event_id: int, registration_id: int, signature: str) -> bool:
+    expected = check_in_code(secret, event_id, registration_id).rsplit("-", 1)[1]
+    return hmac.compare_digest(expected, signature)
+
+
+@dataclass(frozen=True)
+class Answer:
+    key: str
+    value: str
+
+
+def _answers(problems: Problems, event: Event, given: list[Answer]) -> dict[str, str]:
+    questions = {q["key"]: q for q in event.questions or []}
+    found: dict[str, str] = {}
+    for i, answer in enumerate(given[: len(questions) + 1]):
+        where = ("answers", str(i))
+        question = questions.get(answer.key)
+        if question is None:
+            problems.add("INVALID", f"This event asks no question {answer.key[:32]!r}.", where)
+            continue
+        value = check_text(problems, answer.value, field=(*where, "value"),
+                           max_length=ANSWER_MAX, label="An answer") or ""  # fmt: skip
+        if question.get("choices") and value and value not in question["choices"]:
+            problems.add("INVALID", f"Choose one of: {', '.join(question['choices'])}.",
+                         (*where, "value"))  # fmt: skip
+        if value:
+            found[answer.key] = value
+    if len(given) > len(questions):
+        problems.add("TOO_MANY", "More answers than questions.", "answers")
+    for key, question in questions.items():
+        if question.get("required") and key not in found:
+            problems.add("REQUIRED", f"Answer {question['label']!r}.", "answers")
+    return found
+
+
+def _window(problems: Problems, event: Event, now: datetime) -> None:
+    if event.status == "cancelled":
+        problems.add("CANCELLED", "This event was cancelled.", "eventId")
+    elif event.status != "published" or as_utc(event.starts_at) <= now:
+        problems.add("NOT_OPEN", "This event is not open for registration.", "eventId")
+    elif event.registration_opens_at is not None and as_utc(event.registration_opens_at) > now:
+        problems.add("NOT_YET_OPEN", "Registration has not opened yet.", "eventId")
+    elif event.registration_closes_at is not None and as_utc(event.registration_closes_at) < now:
+        problems.add("DEADLINE_PASSED", "Registration has closed.", "eventId")
+
+
+async def _take_place(
+    uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime, **row: Any
+) -> EventRegistration:
+    """Lock the event, number the registration and confirm it if it fits (the rest wait).
+    A person's earlier, cancelled registration is taken up again."""
+    locked = await uow.session.execute(
+        select(Event.capacity, Event.seats_taken, Event.arrivals)
+        .where(Event.id == event_id)
+        .with_for_update()
+    )
+    capacity, taken, arrivals = locked.one()
+    fits = capacity is None or taken + seats <= capacity
+    # Nobody jumps the queue: while people wait, newcomers wait behind them.
+    if fits and capacity is not None and taken + seats <= capacity:
+        waiting = await uow.session.execute(
+            select(EventRegistration.id)
+            .where(EventRegistration.event_id == event_id, EventRegistration.status == "waitlisted")
+            .limit(1)
+        )
+        fits = waiting.first() is None
+    status = "confirmed" if fits else "waitlisted"
+    earlier = None
+    if user_id is not None:
+        earlier = (
+            await uow.session.execute(
+                select(EventRegistration).where(
+                    EventRegistration.event_id == event_id, EventRegistration.user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if earlier is not None and earlier.status in ACTIVE:
+            raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
+    await uow.session.execute(
+        update(Event).where(Event.id == event_id).values(
+            arrivals=arrivals + 1, seats_taken=taken + (seats if fits else 0)
+        )
+    )  # fmt: skip
+    values = dict(row, status=status, arrival=arrivals + 1, seats=seats, registered_at=now,
+                  confirmed_at=now if fits else None, cancelled_at=None)  # fmt: skip
+    if earlier is not None:
+        for name, value in values.items():
+            setattr(earlier, name, value)
+        registration = earlier
+    else:
+        registration = EventRegistration(event_id=event_id, user_id=user_id, **values)
+        uow.session.add(registration)
+    await uow.session.flush()
+    _publish(uow, event_id)
+    return registration
+
+
+async def register(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    event_id: int,
+    *,
+    answers: list[Answer],
+    guests: int = 0,
+    listed: bool = True,
+) -> EventRegistration:
+    """Register the viewer (and their guests): confirmed if there is room, else waitlisted."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id)
+    now = datetime.now(UTC)
+    problems = Problems()
+    _window(problems, event, now)
+    if problems.items:
+        problems.raise_if_any()
+    in_audience = await uow.session.execute(
+        select(Event.id).where(Event.id == event_id, readable_to_audience(viewer))
+    )
+    if in_audience.first() is None:
+        problems.add("NOT_IN_AUDIENCE", "This event is not open to you.", "eventId")
+    if not 0 <= guests <= event.guests_max:
+        problems.add("TOO_MANY_GUESTS", f"You may bring up to {event.guests_max} guests.",
+                     "guests")  # fmt: skip
+    chosen = _answers(problems, event, answers)
+    problems.raise_if_any()
+    registration = await _take_place(
+        uow, event_id, me, 1 + guests, now, guests=guests, answers=chosen, listed=listed,
+        added_by_id=me,
+    )  # fmt: skip
+    return registration
+
+
+def readable_to_audience(viewer: Viewer) -> Any:
+    from alumnet.domain.events.catalogue import in_audience
+
+    runs = managed(viewer)
+    return in_audience(viewer) if runs is None else in_audience(viewer) | runs
+
+
+async def register_person(
+    uow: UnitOfWork, viewer: Viewer, event_id: int, user_id: int, *, guests: int = 0
+) -> EventRegistration:
+    """Staff (and the event's organisers) register someone themselves, whatever the
+    audience and deadline (not for a cancelled or past event); the person is told."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id, manage=True)
+    now = datetime.now(UTC)
+    problems = Problems()
+    if event.status != "published" or as_utc(event.ends_at) <= now:
+        problems.add("NOT_OPEN", "This event is not open for registration.", "eventId")
+    if not 0 <= guests <= event.guests_max:
+        problems.add("TOO_MANY_GUESTS", f"Up to {event.guests_max} guests.", "guests")
+    person = await uow.session.get(User, user_id)
+    if person is None or person.status != "active":
+        problems.add("NOT_FOUND", "No such user.", "userId")
+    problems.raise_if_any()
+    registration = await _take_place(uow, event_id, user_id, 1 + guests, now, guests=guests,
+                                     answers={}, listed=True, added_by_id=me)  # fmt: skip
+    state = "have a place" if registration.status == "confirmed" else "are on the waitlist"
+    await notify_each(uow, "event", [Item(user_id, f"Registered: {event.title}",
+                                          f"You {state}.", "Event", event.id)])  # fmt: skip
+    audit.record(uow, "event.register_person", object_type="EventRegistration",
+                 object_ids=[registration.id], details={"user": user_id})  # fmt: skip
+    return registration
+
+
+async def promote(uow: UnitOfWork, event: Event) -> list[int]:
+    """Confirm the head of the waitlist, in arrival order, while they fit (the event's row
+    is locked by the caller); those promoted are told at once. Returns their ids."""
+    if event.status != "published":
+        return []
+    rows = (
+        await uow.session.execute(
+            select(EventRegistration)
+            .where(EventRegistration.event_id == event.id, EventRegistration.status == "waitlisted")
+            .order_by(EventRegistration.arrival)
+            .limit(1000)
+        )
+    ).scalars()
+    now = datetime.now(UTC)
+    promoted: list[EventRegistration] = []
+    for waiting in rows:
+        if event.capacity is not None and event.seats_taken + waiting.seats > event.capacity:
+            break  # the first in line stays first: nobody behind them jumps ahead
+        waiting.status, waiting.confirmed_at = "confirmed", now
+        event.seats_taken += waiting.seats
+        promoted.append(waiting)
+    if not promoted:
+        return []
+    await uow.session.flush()
+    await notify_each(uow, "event", [
+        Item(r.user_id, f"You have a place: {event.title}",
+             "A place came free and it is yours; cancel if you can no longer come.", "Event",
+             event.id)
+        for r in promoted if r.user_id is not None
+    ])  # fmt: skip
+    _publish(uow, event.id)
+    return [r.id for r in promoted]
+
+
+async def _locked_event(uow: UnitOfWork, event_id: int) -> Event:
+    found = await uow.session.execute(select(Event).where(Event.id == event_id).with_for_update())
+    return found.scalar_one()
+
+
+async def cancel(uow: UnitOfWork, viewer: Viewer, event_id: int) -> EventRegistration:
+    """Cancel the viewer's registration; a place freed goes to the head of the waitlist."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id)
+    event = await _locked_event(uow, event.id)
+    found = (
+        await uow.session.execute(
+            select(EventRegistration).where(
+                EventRegistration.event_id == event_id, EventRegistration.user_id == me
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None or found.status not in ACTIVE:
+        raise DomainError.of("NOT_REGISTERED", "You are not registered for this event.", "eventId")
+    if found.checked_in_at is not None:
+        raise DomainError.of("CHECKED_IN", "You were checked in already.", "eventId")
+    if found.status == "confirmed":
+        event.seats_taken -= found.seats
+    found.status, found.cancelled_at = "cancelled", datetime.now(UTC)
+    await uow.session.flush()
+    await promote(uow, event)
+    _publish(uow, event.id)
+    return found
+
+
+async def set_capacity(
+    uow: UnitOfWork, viewer: Viewer, event_id: int, capacity: int | None, *, overflow: str
+) -> Event:
+    """Change the capacity (None: unlimited). More room promotes the waitlist; less than
+    the seats taken needs ``overflow="waitlist_latest"``: those confirmed last go back to
+    the head of the waitlist (and are told); with ``"refuse"`` it is refused."""
+    await event_for(uow, viewer, event_id, manage=True)
+    event = await _locked_event(uow, event_id)
+    if event.status in ("cancelled", "completed"):
+        raise DomainError.of("NOT_OPEN", f"This event is {event.status}.", "id")
+    if capacity is not None and not 1 <= capacity <= 100_000:
+        raise DomainError.of("OUT_OF_RANGE", "A capacity is 1 to 100,000 people.", "capacity")
+    if capacity is not None and capacity < event.seats_taken:
+        if overflow != "waitlist_latest":
+            raise DomainError.of(
+                "CAPACITY_BELOW_CONFIRMED",
+                f"{event.seats_taken} seats are taken: say who moves to the waitlist "
+                "(overflow: WAITLIST_LATEST) or give a capacity of at least that.",
+                "capacity",
+            )
+        confirmed = (
+            await uow.session.execute(
+                select(EventRegistration)
+                .where(EventRegistration.event_id == event.id,
+                       EventRegistration.status == "confirmed",
+                       EventRegistration.checked_in_at.is_(None))
+                .order_by(EventRegistration.arrival.desc())
+            )
+        ).scalars()  # fmt: skip
+        moved: list[EventRegistration] = []
+        for r in confirmed:
+            if event.seats_taken <= capacity:
+                break
+            r.status, r.confirmed_at = "waitlisted", None
+            event.seats_taken -= r.seats
+            moved.append(r)
+        if event.seats_taken > capacity:
+            raise DomainError.of("CAPACITY_BELOW_CONFIRMED",
+                                 "More people are checked in than that.", "capacity")  # fmt: skip
+        await notify_each(uow, "event", [
+            Item(r.user_id, f"Back on the waitlist: {event.title}",
+                 "The event has fewer places now; you are first in line for the next one.",
+                 "Event", event.id)
+            for r in moved if r.user_id is not None
+        ])  # fmt: skip
+    event.capacity = capacity
+    event.updated_at = datetime.now(UTC)
+    await uow.session.flush()
+    await promote(uow, event)
+    _publish(uow, event.id)
+    audit.record(uow, "event.capacity", object_type="Event", object_ids=[event.id],
+                 details={"capacity": capacity})  # fmt: skip
+    return event
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    registration: EventRegistration
+    already: bool
+
+
+async def check_in(
+    uow: UnitOfWork, viewer: Viewer, event_id: int, code: str, *, secret: str
+) -> CheckIn:
+    """Check someone in by their code (organisers); again is a no-op that says so."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id, manage=True)
+    found = read_code(code)
+    registration = None
+    if found is not None:
+        registration = await uow.session.get(EventRegistration, found[0], with_for_update=True)
+    if registration is None or not signed(secret, registration.event_id, *found):  # type: ignore[misc]
+        raise DomainError.of("INVALID_CODE", "This is not a check-in code.", "code")
+    if registration.event_id != event.id:
+        raise DomainError.of("OTHER_EVENT", "This code is for another event.", "code")
+    if registration.status != "confirmed":
+        raise DomainError.of("NOT_CONFIRMED", f"This registration is {registration.status}.",
+                             "code")  # fmt: skip
+    if event.status not in ("published", "completed"):
+        raise DomainError.of("NOT_OPEN", f"This event is {event.status}.", "eventId")
+    if registration.checked_in_at is not None:
+        return CheckIn(registration, already=True)
+    registration.checked_in_at, registration.checked_in_by_id = datetime.now(UTC), me
+    await uow.session.flush()
+    _publish(uow, event.id)
+    return CheckIn(registration, already=False)
+
+
+async def walk_in(
+    uow: UnitOfWork, viewer: Viewer, event_id: int, *, user_id: int | None, name: str | None
+) -> EventRegistration:
+    """Add someone who came without registering, checked in at once: a user, or a person
+    without an account by name. They take a seat (refused when the event is full)."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id, manage=True)
+    problems = Problems()
+    if event.status not in ("published", "completed"):
+        problems.add("NOT_OPEN", f"This event is {event.status}.", "eventId")
+    shown = None
+    if (user_id is None) == (name is None):
+        problems.add("INVALID", "Name a user or give a name, not both.", "userId")
+    elif name is not None:
+        shown = check_label(problems, name, field="name", max_length=200, min_length=1,
+                            label="The name")  # fmt: skip
+    elif (person := await uow.session.get(User, user_id)) is None or person.status != "active":
+        problems.add("NOT_FOUND", "No such user.", "userId")
+    problems.raise_if_any()
+    now = datetime.now(UTC)
+    if user_id is not None:
+        earlier = (
+            await uow.session.execute(
+                select(EventRegistration).where(
+                    EventRegistration.event_id == event_id, EventRegistration.user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if earlier is not None and earlier.status == "confirmed":
+            raise DomainError.of("ALREADY_REGISTERED", "Registered already: check them in by "
+                                 "their code or name.", "userId")  # fmt: skip
+    registration = await _take_place(uow, event_id, user_id, 1, now, guests=0, answers={},
+                                     listed=False, added_by_id=me, walk_in_name=shown,
+                                     walk_in=True)  # fmt: skip
+    if registration.status != "confirmed":
+        raise DomainError.of("FULL", "The event is full: raise its capacity first.", "eventId")
+    registration.checked_in_at, registration.checked_in_by_id = now, me
+    await uow.session.flush()
+    audit.record(uow, "event.walk_in", object_type="EventRegistration",
+                 object_ids=[registration.id])  # fmt: skip
+    return registration
+
+
+async def give_feedback(
+    uow: UnitOfWork, viewer: Viewer, event_id: int, rating: int, comment: str | None
+) -> EventFeedback:
+    """Those who came rate the event 1 to 5, with a comment; again replaces it."""
+    me = viewer.require_user()
+    event = await event_for(uow, viewer, event_id)
+    problems = Problems()
+    if not 1 <= rating <= 5:
+        problems.add("OUT_OF_RANGE", "A rating is 1 to 5.", "rating")
+    text = check_text(problems, comment, field="comment", max_length=COMMENT_MAX,
+                      label="The comment")  # fmt: skip
+    registration = (
+        await uow.session.execute(
+            select(EventRegistration).where(
+                EventRegistration.event_id == event.id, EventRegistration.user_id == me
+            )
+        )
+    ).scalar_one_or_none()
+    if registration is None or registration.checked_in_at is None:
+        problems.add("NOT_ATTENDED", "Only those who came give feedback.", "eventId")
+    elif as_utc(event.starts_at) > datetime.now(UTC):
+        problems.add("NOT_STARTED", "The event has not started yet.", "eventId")
+    problems.raise_if_any()
+    assert registration is not None
+    found = await uow.session.get(EventFeedback, registration.id)
+    if found is None:
+        found = EventFeedback(registration_id=registration.id, event_id=event.id, rating=rating,
+                              comment=text or None, created_at=datetime.now(UTC))  # fmt: skip
+        uow.session.add(found)
+    else:
+        found.rating, found.comment, found.created_at = rating, text or None, datetime.now(UTC)
+    await uow.session.flush()
+    return found
+
+
+async def counts(executor: Any, event_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per event: people confirmed, seats taken, waitlisted, checked in (one statement)."""
+    r = EventRegistration
+    query = (
+        select(
+            r.event_id,
+            func.count().filter(r.status == "confirmed"),
+            func.coalesce(func.sum(r.seats).filter(r.status == "confirmed"), 0),
+            func.count().filter(r.status == "waitlisted"),
+            func.count().filter(r.checked_in_at.is_not(None)),
+        )
+        .where(r.event_id.in_(event_ids))
+        .group_by(r.event_id)
+    )
+    found = {i: {"confirmed": 0, "seats": 0, "waitlisted": 0, "checked_in": 0} for i in event_ids}
+    for event_id, confirmed, seats, waitlisted, checked in (await executor.execute(query)).all():
+        found[int(event_id)] = {
+            "confirmed": int(confirmed),
+            "seats": int(seats),
+            "waitlisted": int(waitlisted),
+            "checked_in": int(checked),
+        }
+    return found
