@@ -106,6 +106,25 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     )
     assert queue["data"]["jobPostingsToReview"]["totalCount"] == 3
     assert queue["data"]["careersFigures"]["applications"] > 500
+    # Events: past ones counted, coming ones to register for, one full with a waitlist.
+    events = await api.gql(
+        "{ events(first: 20, orderBy: STARTS_LATEST) { edges { node { title status"
+        " report { checkedIn noShows feedback { count } } attendance { waitlisted } } } } }",
+        token=token,
+    )
+    nodes = {e["node"]["title"]: e["node"] for e in events["data"]["events"]["edges"]}
+    assert nodes["Class of 2016 ten-year reunion"]["status"] == "COMPLETED"
+    past = nodes["Class of 2016 ten-year reunion"]["report"]
+    assert past["checkedIn"] > 50 and past["noShows"] > 10 and past["feedback"]["count"] > 10
+    assert nodes["Homecoming reunion"]["attendance"]["waitlisted"] > 0
+    coming = await api.gql(
+        "{ viewer { eventRegistrations(first: 10, upcoming: true) { totalCount edges { node {"
+        " checkInCode event { title joinUrl } } } } } }",
+        token=student,
+    )
+    mine = coming["data"]["viewer"]["eventRegistrations"]
+    assert mine["totalCount"] == 3
+    assert all(e["node"]["checkInCode"] for e in mine["edges"])
 
     created = alumnet(
         settings,

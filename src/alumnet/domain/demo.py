@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select
 
 from alumnet.domain.careers.demo import seed_careers
 from alumnet.domain.errors import DomainError
+from alumnet.domain.events.demo import seed_events
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
@@ -112,6 +113,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         await seed_communication(uow)
         await seed_work(uow)
         await seed_careers(uow, DEMO_DOMAIN)
+        await seed_events(uow, DEMO_DOMAIN)
         return int((await uow.session.execute(count)).scalar_one()) - before
 
 

@@ -25,7 +25,6 @@ from alumnet.persistence.models import (
     User,
 )
 
-
 BATCHES_MAX = 200
 
 

@@ -106,36 +106,44 @@ def _window(problems: Problems, event: Event, now: datetime) -> None:
         problems.add("DEADLINE_PASSED", "Registration has closed.", "eventId")
 
 
+async def _mine(uow: UnitOfWork, event_id: int, user_id: int) -> EventRegistration | None:
+    found = await uow.session.execute(
+        select(EventRegistration)
+        .where(EventRegistration.event_id == event_id, EventRegistration.user_id == user_id)
+        .execution_options(populate_existing=True)
+    )
+    return found.scalar_one_or_none()
+
+
 async def _take_place(
     uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime, **row: Any
 ) -> EventRegistration:
     """Lock the event, number the registration and confirm it if it fits (the rest wait).
-    A person's earlier, cancelled registration is taken up again."""
-    locked = await uow.session.execute(
-        select(Event.capacity, Event.seats_taken, Event.arrivals)
-        .where(Event.id == event_id)
-        .with_for_update()
+    A person's earlier, cancelled registration is taken up again.
+
+    The event's row is held from the lock to the commit, so the work under it is kept to
+    three statements: the lock (which also asks whether anyone waits), the event's
+    counters and the registration. Whether the person registered before is read first;
+    only if they had is it read again under the lock (two registrations of one person
+    racing in are otherwise stopped by the unique key)."""
+    earlier = await _mine(uow, event_id, user_id) if user_id is not None else None
+    if earlier is not None and earlier.status in ACTIVE:
+        raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
+    waiting = (
+        select(EventRegistration.id)
+        .where(EventRegistration.event_id == event_id, EventRegistration.status == "waitlisted")
+        .exists()
     )
-    capacity, taken, arrivals = locked.one()
-    fits = capacity is None or taken + seats <= capacity
+    locked = await uow.session.execute(
+        select(Event.capacity, Event.seats_taken, Event.arrivals, waiting)
+        .where(Event.id == event_id)
+        .with_for_update(of=Event)
+    )
+    capacity, taken, arrivals, anyone_waits = locked.one()
     # Nobody jumps the queue: while people wait, newcomers wait behind them.
-    if fits and capacity is not None and taken + seats <= capacity:
-        waiting = await uow.session.execute(
-            select(EventRegistration.id)
-            .where(EventRegistration.event_id == event_id, EventRegistration.status == "waitlisted")
-            .limit(1)
-        )
-        fits = waiting.first() is None
-    status = "confirmed" if fits else "waitlisted"
-    earlier = None
-    if user_id is not None:
-        earlier = (
-            await uow.session.execute(
-                select(EventRegistration).where(
-                    EventRegistration.event_id == event_id, EventRegistration.user_id == user_id
-                )
-            )
-        ).scalar_one_or_none()
+    fits = capacity is None or (taken + seats <= capacity and not anyone_waits)
+    if earlier is not None and user_id is not None:
+        earlier = await _mine(uow, event_id, user_id)
         if earlier is not None and earlier.status in ACTIVE:
             raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
     await uow.session.execute(
@@ -143,8 +151,9 @@ async def _take_place(
             arrivals=arrivals + 1, seats_taken=taken + (seats if fits else 0)
         )
     )  # fmt: skip
-    values = dict(row, status=status, arrival=arrivals + 1, seats=seats, registered_at=now,
-                  confirmed_at=now if fits else None, cancelled_at=None)  # fmt: skip
+    values = dict(row, status="confirmed" if fits else "waitlisted", arrival=arrivals + 1,
+                  seats=seats, registered_at=now, confirmed_at=now if fits else None,
+                  cancelled_at=None)  # fmt: skip
     if earlier is not None:
         for name, value in values.items():
             setattr(earlier, name, value)
