@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.communication.notices import render
 from alumnet.domain.events.catalogue import occurrences
@@ -173,7 +173,7 @@ async def seed_events(uow: UnitOfWork, domain: str) -> int:
         await session.execute(insert(EventFeedback), feedback)
     for event_id in set(arrivals):
         await session.execute(
-            Event.__table__.update().where(Event.id == event_id).values(
+            update(Event).where(Event.id == event_id).values(
                 seats_taken=seats.get(event_id, 0), arrivals=arrivals[event_id]
             )
         )  # fmt: skip
