@@ -9,7 +9,9 @@ token, through the API) and has --people alumni register for it at once, each wi
 own access token, over --connections keep-alive connections (a small raw-HTTP client:
 httpx would take the CPU the server needs). It prints registrations per second and
 latency percentiles, and checks that exactly --seats were confirmed and the rest
-waitlisted, numbered 1 to --people. Then it registers one alumnus for 200 events and
+waitlisted, numbered 1 to --people. As a reference it times the same registrations spread over ten
+events (so that few wait for any one event's lock). Then it registers one alumnus for
+200 events and
 times their calendar feed (GET, 30 times after a warm-up).
 """
 
@@ -93,12 +95,13 @@ async def _post(
     return status, await reader.readexactly(length)
 
 
-async def rush(event: str, people: list[str], connections: int) -> dict[str, Any]:
-    """Every person registers once, over ``connections`` connections at once."""
-    body = json.dumps({"query": REGISTER, "variables": {"e": event}}).encode()
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for token in people:
-        queue.put_nowait(token)
+async def rush(events: list[str], people: list[str], connections: int) -> dict[str, Any]:
+    """Every person registers once (for one of ``events``, in turn), over ``connections``
+    connections at once."""
+    bodies = [json.dumps({"query": REGISTER, "variables": {"e": e}}).encode() for e in events]
+    queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
+    for index, token in enumerate(people):
+        queue.put_nowait((bodies[index % len(bodies)], token))
     latencies: list[float] = []
     statuses: dict[str, int] = {}
 
@@ -106,7 +109,7 @@ async def rush(event: str, people: list[str], connections: int) -> dict[str, Any
         reader, writer = await asyncio.open_connection("127.0.0.1", base.PORT)
         try:
             while not queue.empty():
-                token = queue.get_nowait()
+                body, token = queue.get_nowait()
                 started = time.perf_counter()
                 status, answer = await _post(reader, writer, body, token)
                 latencies.append(time.perf_counter() - started)
@@ -217,8 +220,15 @@ def main() -> None:
     try:
         for run in range(args.runs):
             event = new_event(client, staff, args.seats, f"Rush {run} {time.time():.0f}")
-            found = asyncio.run(rush(event, [t for _, t in people], args.connections))
+            found = asyncio.run(rush([event], [t for _, t in people], args.connections))
             found["check"] = check(event, args.seats, args.people)
+            # The reference: the same registrations spread over ten events (little waiting
+            # for any one event's lock), for the cost of the lock's queue by the ratio.
+            spread = [new_event(client, staff, args.seats, f"Spread {run} {i} {time.time():.0f}")
+                      for i in range(10)]  # fmt: skip
+            reference = asyncio.run(rush(spread, [t for _, t in people], args.connections))
+            found["reference_ten_events"] = {k: reference[k] for k in (
+                "per_second", "p50_ms", "p95_ms", "p99_ms")}  # fmt: skip
             results["runs"].append(found)
         rates = sorted(r["per_second"] for r in results["runs"])
         p99s = sorted(r["p99_ms"] for r in results["runs"])

@@ -2,7 +2,7 @@
 
 Revision ID: 0023
 Revises: 0022
-Create Date: 2026-12-04 22:38:44.596459
+Create Date: 2026-12-04 22:57:50.936485
 """
 
 from collections.abc import Sequence
@@ -102,6 +102,7 @@ def upgrade() -> None:
         sa.Column("cancel_reason", sa.String(length=500), nullable=True),
         sa.Column("seats_taken", sa.Integer(), server_default="0", nullable=False),
         sa.Column("arrivals", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("waiting", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),

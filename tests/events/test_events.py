@@ -55,6 +55,13 @@ async def test_bad_input_is_refused_and_nothing_is_written(people: Events) -> No
          "startsAt"),
         ({"recurrence": "FREQ=MINUTELY;COUNT=1000"}, "INVALID_RECURRENCE", "recurrence"),
         ({"recurrence": "not a rule"}, "INVALID_RECURRENCE", "recurrence"),
+        # Filters that never match would have the rule searched to the year 9999.
+        ({"recurrence": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "INVALID_RECURRENCE",
+         "recurrence"),
+        ({"recurrence": "FREQ=MONTHLY;BYMONTHDAY=30;INTERVAL=12"}, "INVALID_RECURRENCE",
+         "recurrence"),
+        ({"recurrence": "FREQ=WEEKLY;UNTIL=20000101T000000Z"}, "INVALID_RECURRENCE",
+         "recurrence"),
         ({"title": " "}, "REQUIRED", "title"),
         ({"speakers": [{"userId": p.ids["a1"], "name": "Both"}]}, "INVALID", "speakers"),
         ({"organisers": [{"name": "A guest"}]}, "INVALID", "organisers"),

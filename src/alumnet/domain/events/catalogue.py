@@ -62,6 +62,7 @@ DURATION_MAX = timedelta(days=31)
 AHEAD_MAX = timedelta(days=3 * 366)  # how far ahead an event may start
 OCCURRENCES_MAX = 52
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+RULE_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "WKST")
 SERIES_SPAN = timedelta(days=366)
 REASON_MAX = 500
 COUNTRY = re.compile(r"[A-Z]{2}")
@@ -107,9 +108,10 @@ def managed(viewer: Viewer) -> ColumnElement[bool] | None:
     return or_(Event.created_by_id == viewer.user_id, Event.id.in_(organised_by(viewer.user_id)))
 
 
-def readable(viewer: Viewer) -> ColumnElement[bool] | None:
+def readable(viewer: Viewer, audience: Any = None) -> ColumnElement[bool] | None:
     """SQL: the events the viewer may see (None: every one): those they run, those they
-    registered for, and published (or since cancelled or completed) events addressed to them."""
+    registered for, and published (or since cancelled or completed) events addressed to
+    them (``audience``: ``in_audience(viewer)``, when the caller has built it already)."""
     if not viewer.is_authenticated:
         return false()
     runs = managed(viewer)
@@ -118,16 +120,30 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
     me = viewer.user_id
     return or_(
         runs,
-        and_(
-            Event.status.in_(SHOWN),
-            addressed_to(viewer, EventTarget, EventTarget.event_id, Event.id),
-        ),
+        and_(Event.status.in_(SHOWN), audience if audience is not None else in_audience(viewer)),
         Event.id.in_(select(EventRegistration.event_id).where(EventRegistration.user_id == me)),
     )
 
 
 def in_audience(viewer: Viewer) -> ColumnElement[bool]:
     return addressed_to(viewer, EventTarget, EventTarget.event_id, Event.id)
+
+
+async def event_in_audience(uow: UnitOfWork, viewer: Viewer, event_id: int) -> tuple[Event, bool]:
+    """The event if the viewer may see it (NOT_FOUND otherwise), and whether it is
+    addressed to them (or they run it): one statement."""
+    viewer.require_user()
+    audience = in_audience(viewer)
+    runs = managed(viewer)
+    meant = audience if runs is None else or_(audience, runs)
+    query = select(Event, meant.label("meant")).where(Event.id == event_id)
+    condition = readable(viewer, audience)
+    if condition is not None:
+        query = query.where(condition)
+    found = (await uow.session.execute(query)).first()
+    if found is None:
+        raise DomainError.of("NOT_FOUND", "No such event.", "eventId")
+    return found[0], bool(found[1])
 
 
 async def event_for(
@@ -380,6 +396,40 @@ async def _people(
     return rows_out
 
 
+def _safe_rule(text: str) -> bool:
+    """Whether a rule keeps to the parts that events need (a frequency of a day or more,
+    an interval up to 4, a count up to 52, an end, days of the week, days of the month up
+    to the 28th or the last): a rule whose filters never match (the 30th of February,
+    daily) would have dateutil search to the year 9999, seconds of CPU for one request."""
+    parts: dict[str, str] = {}
+    for piece in text.split(";"):
+        key, sign, value = piece.partition("=")
+        if not sign or key in parts or key not in RULE_PARTS or not value:
+            return False
+        parts[key] = value
+    frequency = parts.get("FREQ")
+    if frequency not in FREQUENCIES:
+        return False
+    if not _numbers_in(parts.get("INTERVAL", "1"), range(1, 5)) or not _numbers_in(
+        parts.get("COUNT", "1"), range(1, OCCURRENCES_MAX + 1)
+    ):
+        return False
+    if "BYMONTHDAY" in parts and (
+        frequency != "MONTHLY" or not _numbers_in(parts["BYMONTHDAY"], [*range(1, 29), -1])
+    ):
+        return False
+    if "BYDAY" in parts and (frequency == "YEARLY" or "BYMONTHDAY" in parts):
+        return False  # (the first Monday that is the 28th: never)
+    return "COUNT" not in parts or "UNTIL" not in parts
+
+
+def _numbers_in(text: str, allowed: Any) -> bool:
+    try:
+        return all(int(v) in allowed for v in text.split(","))
+    except ValueError:
+        return False
+
+
 def occurrences(rule: str, starts_at: datetime, zone: ZoneInfo) -> list[datetime] | None:
     """The starts (UTC) of a series by an RFC 5545 rule from its first start, in the
     series' time zone (so 18:00 stays 18:00 across daylight saving); at most 52, within a
@@ -389,9 +439,8 @@ def occurrences(rule: str, starts_at: datetime, zone: ZoneInfo) -> list[datetime
         text = text[6:]
     if not text or len(text) > 500 or any(c in text for c in "\r\n"):
         return None
-    parts = dict(p.split("=", 1) for p in text.upper().split(";") if "=" in p)
-    if parts.get("FREQ") not in FREQUENCIES or "DTSTART" in text.upper():
-        return None  # hourly, minutely and secondly rules are not events
+    if not _safe_rule(text.upper()):
+        return None
     local = as_utc(starts_at).astimezone(zone)
     try:
         parsed = rrule.rrulestr(text, dtstart=local, forceset=False)
@@ -410,7 +459,7 @@ def occurrences(rule: str, starts_at: datetime, zone: ZoneInfo) -> list[datetime
             found.append(wall.astimezone(UTC))
     except (ValueError, OverflowError):
         return None
-    return found
+    return found or None
 
 
 async def create(

@@ -124,10 +124,12 @@ async def seed_events(uow: UnitOfWork, domain: str) -> int:
     feedback: list[dict[str, Any]] = []
     seats: dict[int, int] = {}
     arrivals: dict[int, int] = {}
+    waits: dict[int, int] = {}
 
     def register(event_id: int, user_id: int, *, came: bool | None = None, wait: bool = False,
                  guests: int = 0, walk_in: bool = False) -> None:  # fmt: skip
         arrivals[event_id] = arrivals.get(event_id, 0) + 1
+        waits[event_id] = waits.get(event_id, 0) + (1 if wait else 0)
         if not wait:
             seats[event_id] = seats.get(event_id, 0) + 1 + guests
         when = now - timedelta(days=rng.randint(1, 20))
@@ -174,7 +176,8 @@ async def seed_events(uow: UnitOfWork, domain: str) -> int:
     for event_id in set(arrivals):
         await session.execute(
             update(Event).where(Event.id == event_id).values(
-                seats_taken=seats.get(event_id, 0), arrivals=arrivals[event_id]
+                seats_taken=seats.get(event_id, 0), arrivals=arrivals[event_id],
+                waiting=waits[event_id],
             )
         )  # fmt: skip
     return len(ids) + len(office)

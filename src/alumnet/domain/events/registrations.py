@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, null, or_, select, update
 
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label, check_text
-from alumnet.domain.events.catalogue import as_utc, event_for, managed
+from alumnet.domain.events.catalogue import as_utc, event_for, event_in_audience
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.persistence.models import Event, EventFeedback, EventRegistration, User
+from alumnet.persistence.models.base import UTCDateTime
 from alumnet.persistence.uow import UnitOfWork
 
 ANSWER_MAX = 500
@@ -118,37 +119,37 @@ async def _mine(uow: UnitOfWork, event_id: int, user_id: int) -> EventRegistrati
 async def _take_place(
     uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime, **row: Any
 ) -> EventRegistration:
-    """Lock the event, number the registration and confirm it if it fits (the rest wait).
-    A person's earlier, cancelled registration is taken up again.
+    """Lock the event, number the registration and confirm it if it fits and nobody is
+    waiting (the rest wait). A person's earlier, cancelled registration is taken up again.
 
-    The event's row is held from the lock to the commit, so the work under it is kept to
-    three statements: the lock (which also asks whether anyone waits), the event's
-    counters and the registration. Whether the person registered before is read first;
-    only if they had is it read again under the lock (two registrations of one person
-    racing in are otherwise stopped by the unique key)."""
+    The event's row is held from the lock to the commit, so the work under it is kept
+    short: on PostgreSQL one statement (the lock, the counters and the registration in
+    one INSERT … SELECT with data-modifying CTEs), elsewhere three. Whether the person
+    registered before is read first; only if they had is it read again under the lock
+    (two registrations of one person racing in are otherwise stopped by the unique key)."""
     earlier = await _mine(uow, event_id, user_id) if user_id is not None else None
     if earlier is not None and earlier.status in ACTIVE:
         raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
-    waiting = (
-        select(EventRegistration.id)
-        .where(EventRegistration.event_id == event_id, EventRegistration.status == "waitlisted")
-        .exists()
-    )
+    if earlier is None and uow.session.bind.dialect.name == "postgresql":
+        registration = await _insert_locked(uow, event_id, user_id, seats, now, row)
+        _publish(uow, event_id)
+        return registration
     locked = await uow.session.execute(
-        select(Event.capacity, Event.seats_taken, Event.arrivals, waiting)
+        select(Event.capacity, Event.seats_taken, Event.arrivals, Event.waiting)
         .where(Event.id == event_id)
-        .with_for_update(of=Event)
+        .with_for_update()
     )
-    capacity, taken, arrivals, anyone_waits = locked.one()
+    capacity, taken, arrivals, waiting = locked.one()
     # Nobody jumps the queue: while people wait, newcomers wait behind them.
-    fits = capacity is None or (taken + seats <= capacity and not anyone_waits)
+    fits = capacity is None or (taken + seats <= capacity and waiting == 0)
     if earlier is not None and user_id is not None:
         earlier = await _mine(uow, event_id, user_id)
         if earlier is not None and earlier.status in ACTIVE:
             raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
     await uow.session.execute(
         update(Event).where(Event.id == event_id).values(
-            arrivals=arrivals + 1, seats_taken=taken + (seats if fits else 0)
+            arrivals=arrivals + 1, seats_taken=taken + (seats if fits else 0),
+            waiting=waiting + (0 if fits else 1),
         )
     )  # fmt: skip
     values = dict(row, status="confirmed" if fits else "waitlisted", arrival=arrivals + 1,
@@ -166,6 +167,64 @@ async def _take_place(
     return registration
 
 
+async def _insert_locked(
+    uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime,
+    row: dict[str, Any],
+) -> EventRegistration:  # fmt: skip
+    """PostgreSQL: lock the event's row, move its counters and insert the registration in
+    one statement. ``SELECT … FOR UPDATE`` waits for the lock and then reads the row as
+    the previous holder committed it; the counters it reads are the ones kept under the
+    lock (the waitlist's too), so no stale snapshot decides a place."""
+    cur = (
+        select(Event.id, Event.capacity, Event.seats_taken, Event.arrivals, Event.waiting)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .cte("cur")
+    )
+    fits = or_(
+        cur.c.capacity.is_(None),
+        and_(cur.c.seats_taken + seats <= cur.c.capacity, cur.c.waiting == 0),
+    )
+    moved = (
+        update(Event)
+        .where(Event.id == cur.c.id)
+        .values(
+            arrivals=cur.c.arrivals + 1,
+            seats_taken=cur.c.seats_taken + case((fits, seats), else_=0),
+            waiting=cur.c.waiting + case((fits, 0), else_=1),
+        )
+        .returning(Event.id)
+        .cte("moved")
+    )
+    columns = {
+        "event_id": moved.c.id,
+        "user_id": literal(user_id, BigInteger),
+        "status": case((fits, "confirmed"), else_="waitlisted"),
+        "arrival": cur.c.arrivals + 1,
+        "seats": literal(seats),
+        "registered_at": literal(now, UTCDateTime()),
+        "confirmed_at": case((fits, literal(now, UTCDateTime())), else_=null()),
+        **{
+            k: literal(v, EventRegistration.__table__.c[k].type)
+            for k, v in {
+                "guests": 0,
+                "answers": {},
+                "listed": True,
+                "walk_in": False,
+                **row,
+            }.items()
+        },
+    }
+    statement = (
+        insert(EventRegistration)
+        .from_select(list(columns), select(*columns.values()).select_from(cur).join(
+            moved, moved.c.id == cur.c.id))
+        .returning(EventRegistration)
+    )  # fmt: skip
+    found = (await uow.session.execute(statement)).scalar_one()
+    return found
+
+
 async def register(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -177,16 +236,13 @@ async def register(
 ) -> EventRegistration:
     """Register the viewer (and their guests): confirmed if there is room, else waitlisted."""
     me = viewer.require_user()
-    event = await event_for(uow, viewer, event_id)
+    event, meant = await event_in_audience(uow, viewer, event_id)
     now = datetime.now(UTC)
     problems = Problems()
     _window(problems, event, now)
     if problems.items:
         problems.raise_if_any()
-    in_audience = await uow.session.execute(
-        select(Event.id).where(Event.id == event_id, readable_to_audience(viewer))
-    )
-    if in_audience.first() is None:
+    if not meant:
         problems.add("NOT_IN_AUDIENCE", "This event is not open to you.", "eventId")
     if not 0 <= guests <= event.guests_max:
         problems.add("TOO_MANY_GUESTS", f"You may bring up to {event.guests_max} guests.",
@@ -198,13 +254,6 @@ async def register(
         added_by_id=me,
     )  # fmt: skip
     return registration
-
-
-def readable_to_audience(viewer: Viewer) -> Any:
-    from alumnet.domain.events.catalogue import in_audience
-
-    runs = managed(viewer)
-    return in_audience(viewer) if runs is None else in_audience(viewer) | runs
 
 
 async def register_person(
@@ -254,6 +303,7 @@ async def promote(uow: UnitOfWork, event: Event) -> list[int]:
             break  # the first in line stays first: nobody behind them jumps ahead
         waiting.status, waiting.confirmed_at = "confirmed", now
         event.seats_taken += waiting.seats
+        event.waiting -= 1
         promoted.append(waiting)
     if not promoted:
         return []
@@ -291,6 +341,8 @@ async def cancel(uow: UnitOfWork, viewer: Viewer, event_id: int) -> EventRegistr
         raise DomainError.of("CHECKED_IN", "You were checked in already.", "eventId")
     if found.status == "confirmed":
         event.seats_taken -= found.seats
+    else:
+        event.waiting -= 1
     found.status, found.cancelled_at = "cancelled", datetime.now(UTC)
     await uow.session.flush()
     await promote(uow, event)
@@ -333,6 +385,7 @@ async def set_capacity(
                 break
             r.status, r.confirmed_at = "waitlisted", None
             event.seats_taken -= r.seats
+            event.waiting += 1
             moved.append(r)
         if event.seats_taken > capacity:
             raise DomainError.of("CAPACITY_BELOW_CONFIRMED",

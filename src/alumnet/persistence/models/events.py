@@ -33,8 +33,9 @@ class EventSeries(Base):
 class Event(Base):
     """One event. Status: draft, published, cancelled, completed. Times are UTC and shown
     in ``time_zone``. ``seats_taken`` counts confirmed people and their guests and
-    ``arrivals`` numbers registrations in the order they came; both are kept under the
-    event's row lock by the transaction that changes them."""
+    ``arrivals`` numbers registrations in the order they came; ``waiting`` counts the
+    waitlist. All three are kept under the event's row lock by the transaction that
+    changes them."""
 
     __tablename__ = "events"
     __table_args__ = (
@@ -70,6 +71,7 @@ class Event(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     seats_taken: Mapped[int] = mapped_column(default=0, server_default="0")
     arrivals: Mapped[int] = mapped_column(default=0, server_default="0")
+    waiting: Mapped[int] = mapped_column(default=0, server_default="0")  # waitlisted people
     created_by_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -814,6 +814,7 @@ class EventErrorCode(Enum):
     NOT_DRAFT = ev("NOT_DRAFT", description="It is not a draft.")
     NOT_OPEN = ev("NOT_OPEN", description="It is cancelled or completed.")
     NOT_STARTED = ev("NOT_STARTED", description="It has not started yet.")
+    CONFLICT = ev("CONFLICT", description="Someone changed this at the same time; try again.")
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -844,6 +845,7 @@ class EventRegistrationErrorCode(Enum):
     NOT_ATTENDED = ev("NOT_ATTENDED", description="Only those who came give feedback.")
     NOT_STARTED = ev("NOT_STARTED", description="The event has not started yet.")
     OUT_OF_RANGE = ev("OUT_OF_RANGE", description="A rating is 1 to 5.")
+    CONFLICT = ev("CONFLICT", description="Someone changed this at the same time; try again.")
     INVALID = ev("INVALID", description=INVALID)
 
 
