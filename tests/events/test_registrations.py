@@ -285,3 +285,20 @@ async def test_two_hundred_at_once_for_fifty_places_across_two_servers(people: E
     assert all(s == "waitlisted" for s, _ in rows[50:])
     state = await p.event("manager", event["id"])
     assert state["seatsTaken"] == 50 and state["attendance"]["waitlisted"] == 150
+
+
+async def test_someone_erased_gives_up_their_place_and_their_answers(people: Events) -> None:
+    p = people
+    event = await p.published("manager", capacity=1, questions=[{"key": "diet", "label": "Diet"}])
+    await p.register("a1", event["id"], answers=[{"key": "diet", "value": "no nuts"}])
+    waiting = (await p.register("a2", event["id"]))["registration"]
+    assert waiting["status"] == "WAITLISTED"
+    deleted = """mutation($u: ID!) { userDelete(input: {userId: $u, reason: "Asked to."}) {
+      userErrors { code } } }"""
+    await p.ok("admin", deleted, {"u": p.ids["a1"]}, "userDelete")
+    assert await statuses(p, event["id"]) == [("cancelled", 1), ("confirmed", 2)]
+    state = await p.event("manager", event["id"])
+    assert state["seatsTaken"] == 1 and state["attendance"]["waitlisted"] == 0
+    async with p.api.app.state.runtime.transaction() as uow:
+        answers = (await uow.session.execute(select(EventRegistration.answers))).scalars()
+        assert all("no nuts" not in str(a) for a in answers)

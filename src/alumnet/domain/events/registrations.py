@@ -350,6 +350,45 @@ async def cancel(uow: UnitOfWork, viewer: Viewer, event_id: int) -> EventRegistr
     return found
 
 
+async def release_person(uow: UnitOfWork, user_id: int) -> int:
+    """A person who leaves (erased, deleted): their places at events still to come go to
+    those waiting, their answers and comments go. Returns how many places were freed."""
+    now = datetime.now(UTC)
+    coming = (
+        select(EventRegistration.event_id)
+        .join(Event, Event.id == EventRegistration.event_id)
+        .where(EventRegistration.user_id == user_id, EventRegistration.status.in_(ACTIVE),
+               Event.starts_at > now)
+        .order_by(EventRegistration.event_id)
+    )  # fmt: skip
+    freed = 0
+    for event_id in list((await uow.session.execute(coming)).scalars()):
+        event = await _locked_event(uow, event_id)
+        found = await _mine(uow, event_id, user_id)
+        if found is None or found.status not in ACTIVE:
+            continue
+        if found.status == "confirmed":
+            event.seats_taken -= found.seats
+            freed += 1
+        else:
+            event.waiting -= 1
+        found.status, found.cancelled_at = "cancelled", now
+        await uow.session.flush()
+        await promote(uow, event)
+        _publish(uow, event_id)
+    await uow.session.execute(
+        update(EventRegistration).where(EventRegistration.user_id == user_id)
+        .values(answers={}, listed=False)
+    )  # fmt: skip
+    await uow.session.execute(
+        update(EventFeedback)
+        .where(EventFeedback.registration_id.in_(
+            select(EventRegistration.id).where(EventRegistration.user_id == user_id)))
+        .values(comment=None)
+    )  # fmt: skip
+    return freed
+
+
 async def set_capacity(
     uow: UnitOfWork, viewer: Viewer, event_id: int, capacity: int | None, *, overflow: str
 ) -> Event:

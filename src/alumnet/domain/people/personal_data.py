@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, or_, select, update
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
 from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.events import registrations
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import password_matches
@@ -24,9 +25,13 @@ from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
     Achievement,
     Block,
+    CalendarFeed,
     Certificate,
     ConversationMember,
     Degree,
+    EventFeedback,
+    EventHost,
+    EventRegistration,
     Follow,
     JobApplication,
     JobPosting,
@@ -145,6 +150,17 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         earlier = [_row(r, "submission_versions") for r in versions.all()]
         if earlier:
             tables["submission_versions"] = earlier
+        # What they said of the events they came to.
+        said = await conn.execute(
+            select(EventFeedback.__table__).where(
+                EventFeedback.registration_id.in_(
+                    select(EventRegistration.id).where(EventRegistration.user_id == user_id)
+                )
+            )
+        )
+        feedback = [_row(r, "event_feedback") for r in said.all()]
+        if feedback:
+            tables["event_feedback"] = feedback
     data["tables"] = tables
     data["withheld"] = {
         "why": "Other people's notes and judgements about you, and who made them, are not "
@@ -305,6 +321,11 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     await session.execute(delete(SavedJobPosting).where(SavedJobPosting.user_id == me))
     await session.execute(delete(JobPostingSearch).where(JobPostingSearch.user_id == me))
     await session.execute(delete(TrustedPoster).where(TrustedPoster.user_id == me))
+    # Events: their places at events to come go to those waiting; their answers and
+    # comments go; they host nothing more, and their calendar feed stops.
+    await registrations.release_person(uow, me)
+    await session.execute(delete(EventHost).where(EventHost.user_id == me))
+    await session.execute(delete(CalendarFeed).where(CalendarFeed.user_id == me))
     # E-mails to them: not sent any more, and not kept.
     await session.execute(delete(OutboundEmail).where(OutboundEmail.user_id == me))
     # Other people's notifications name them ("New message from …").
