@@ -215,3 +215,16 @@ async def test_changes_and_cancellations_reach_those_registered(people: Events) 
     changed = await p.call("manager", UPDATE, {"i": {"id": event["id"], "title": "x"}},
                            "eventUpdate")  # fmt: skip
     assert codes(changed) == ["NOT_OPEN"]
+
+
+async def test_announcing_an_event_tells_its_audience_only(people: Events) -> None:
+    p = people
+    event = await p.create("manager", title="Alumni dinner", audience={"roles": ["ALUMNUS"]})
+    await p.ok("manager", PUBLISH, {"i": {"id": event["id"], "announce": True}}, "eventPublish")
+    async with p.api.app.state.runtime.transaction() as uow:
+        told = (
+            await uow.session.execute(
+                select(func.count()).where(Notification.title == "New event: Alumni dinner")
+            )
+        ).scalar()
+    assert told == 4  # lead, a1, a2, a3: the alumni; not the student, mentor or staff

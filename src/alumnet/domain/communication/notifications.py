@@ -90,8 +90,9 @@ DEFAULTS: dict[str, Channels] = {
     "application": Channels(in_app=True, email=True, digest=False),
     "referral": Channels(in_app=True, email=True, digest=False),
     "job_match": Channels(in_app=True, email=False, digest=True),
-    # Events: a new event announced to you, one you registered for changed or cancelled,
-    # a place come free for you; and the reminders a day and an hour before.
+    # Events: one you registered for changed or cancelled, a place come free for you, you
+    # registered by staff; and the reminders a day and an hour before. (A new event is
+    # announced as an announcement.)
     "event": Channels(in_app=True, email=True, digest=False),
     "event_reminder": Channels(in_app=True, email=True, digest=False),
 }

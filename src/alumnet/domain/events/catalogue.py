@@ -645,8 +645,10 @@ async def publish(
     await uow.session.flush()
     if announce:
         audience = await audience_of(uow, event.id)
+        # An announcement (in the app and the digest by default): its audience may be
+        # everyone, and a new event is not worth thousands of e-mails at once.
         await notify(uow, recipients(audience), Notice(
-            kind="event", title=f"New event: {event.title}",
+            kind="announcement", title=f"New event: {event.title}",
             body=f"{describe_when(event)}. Register in alumnet.", subject_type="Event",
             subject_id=event.id,
         ))  # fmt: skip

@@ -64,8 +64,8 @@ class NotificationKind(Enum):
     JOB_MATCH = ev("job_match", description="New job postings that match a search you saved.")
     EVENT = ev(
         "event",
-        description="A new event announced to you; one you registered for changed or was "
-        "cancelled; a place come free for you, or you were registered by staff.",
+        description="An event you registered for changed or was cancelled; a place came "
+        "free for you, or staff registered you. (New events are announcements.)",
     )
     EVENT_REMINDER = ev(
         "event_reminder", description="A reminder a day and an hour before an event of yours."

@@ -157,7 +157,9 @@ class EventPublishInput:
         default=False, description="Also every later draft of its series."
     )
     announce: bool = strawberry.field(
-        default=False, description="Tell its audience (a notification of kind `event`)."
+        default=False,
+        description="Tell its audience (a notification of kind `announcement`: in the app "
+        "and the digest by default).",
     )
 
 
