@@ -644,7 +644,7 @@ async def publish(
         e.status, e.published_at, e.updated_at = "published", now, now
     await uow.session.flush()
     if announce:
-        audience = await audience_of(uow, event.id)
+        audience = await audience_of(uow.session, event.id)
         # An announcement (in the app and the digest by default): its audience may be
         # everyone, and a new event is not worth thousands of e-mails at once.
         await notify(uow, recipients(audience), Notice(
