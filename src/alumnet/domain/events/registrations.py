@@ -130,7 +130,7 @@ async def _take_place(
     earlier = await _mine(uow, event_id, user_id) if user_id is not None else None
     if earlier is not None and earlier.status in ACTIVE:
         raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
-    if earlier is None and uow.session.bind.dialect.name == "postgresql":
+    if earlier is None and uow.session.get_bind().dialect.name == "postgresql":
         registration = await _insert_locked(uow, event_id, user_id, seats, now, row)
         _publish(uow, event_id)
         return registration

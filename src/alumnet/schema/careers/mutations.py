@@ -34,11 +34,10 @@ from alumnet.schema.careers.types import (
     RemoteMode,
 )
 from alumnet.schema.context import Info
-from alumnet.schema.data.types import ExportFormat, ExportPayload, ImportError_, ImportErrorCode
+from alumnet.schema.data.types import ExportFormat, ExportPayload, export_requested
 from alumnet.schema.errors import user_errors
 from alumnet.schema.mutations import arg, pk_of, run_in_transaction, uploaded
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.ops.types import job_node
 
 ev = strawberry.enum_value
 SKILLS_HELP = "Skills it asks for, by the profiles' names (20 at most; an unknown one is refused "
@@ -521,18 +520,11 @@ class CareersMutation:
     async def applications_export(
         self, info: Info, input: Annotated[ApplicationsExportInput, arg("The export.")]
     ) -> ExportPayload:
-        viewer = info.context.viewer
         wanted = exports.ExportRequest(
             kind="applications", format=str(input.format.value),
             posting_id=global_pk(input.job_posting_id, "JobPosting") or -1,
         )  # fmt: skip
-        found, problems = await run_in_transaction(
-            info, lambda uow: exports.request(uow, viewer, wanted)
-        )
-        return ExportPayload(
-            job=await job_node(info, found),
-            user_errors=user_errors(ImportError_, ImportErrorCode, problems),
-        )
+        return await export_requested(info, wanted)
 
     @strawberry.mutation(description="Correct an employer's details (`careers:moderate`).")
     async def company_update(

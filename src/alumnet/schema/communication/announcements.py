@@ -43,6 +43,17 @@ class AnnouncementAudience:
     )
 
 
+def audience_of_targets(targets: list[Any]) -> AnnouncementAudience:
+    """An audience from its target rows (an announcement's, an event's)."""
+    return AnnouncementAudience(
+        everyone=not targets,
+        roles=[RoleEnum(t.role) for t in targets if t.role in Role.__members__],
+        batch_ids=[strawberry.ID(global_id("Batch", t.batch_id)) for t in targets
+                   if t.batch_id is not None],
+        graduation_years=[t.graduation_year for t in targets if t.graduation_year is not None],
+    )  # fmt: skip
+
+
 async def _targets_of(reads: Any, ids: Any) -> list[list[Any]]:
     query = select(AnnouncementTarget.__table__).where(
         AnnouncementTarget.announcement_id.in_(list(ids))
@@ -92,14 +103,7 @@ class Announcement(relay.Node):
     @strawberry.field(description="Who it is for.")
     async def audience(self, info: Info) -> AnnouncementAudience:
         targets = await reads_loader(info, ("announcement", "targets"), _targets_of).load(self.id)
-        roles = [RoleEnum(t.role) for t in targets if t.role in Role.__members__]
-        batches = [t.batch_id for t in targets if t.batch_id is not None]
-        years = [t.graduation_year for t in targets if t.graduation_year is not None]
-        return AnnouncementAudience(
-            everyone=not targets, roles=roles,
-            batch_ids=[strawberry.ID(global_id("Batch", b)) for b in batches],
-            graduation_years=years,
-        )  # fmt: skip
+        return audience_of_targets(targets)
 
 
 @strawberry.type(description="Announcements, a page at a time.")

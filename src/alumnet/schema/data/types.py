@@ -518,6 +518,18 @@ class ExportQuery:
             return [ExportFile.from_row(r) for r in (await conn.execute(query)).all()]
 
 
+async def export_requested(info: Info, wanted: exports.ExportRequest) -> ExportPayload:
+    """Queue an export for the viewer (every export mutation): its job, or why not."""
+    viewer = info.context.viewer
+    found, problems = await run_in_transaction(
+        info, lambda uow: exports.request(uow, viewer, wanted)
+    )
+    return ExportPayload(
+        job=await job_node(info, found),
+        user_errors=user_errors(ImportError_, ImportErrorCode, problems),
+    )
+
+
 @strawberry.type
 class ExportMutation:
     @strawberry.mutation(
@@ -527,12 +539,4 @@ class ExportMutation:
     async def export_create(
         self, info: Info, input: Annotated[ExportCreateInput, arg("The export.")]
     ) -> ExportPayload:
-        viewer = info.context.viewer
-        wanted = export_request(input)
-        found, problems = await run_in_transaction(
-            info, lambda uow: exports.request(uow, viewer, wanted)
-        )
-        return ExportPayload(
-            job=await job_node(info, found),
-            user_errors=user_errors(ImportError_, ImportErrorCode, problems),
-        )
+        return await export_requested(info, export_request(input))

@@ -16,7 +16,7 @@ from alumnet.domain.data import exports
 from alumnet.domain.events import calendar, catalogue, registrations
 from alumnet.schema.communication.announcements import AnnouncementAudienceInput, audience_of_input
 from alumnet.schema.context import Info
-from alumnet.schema.data.types import ExportFormat, ExportPayload, ImportError_, ImportErrorCode
+from alumnet.schema.data.types import ExportFormat, ExportPayload, export_requested
 from alumnet.schema.errors import user_errors
 from alumnet.schema.events.queries import feed_url
 from alumnet.schema.events.types import (
@@ -32,7 +32,6 @@ from alumnet.schema.events.types import (
 )
 from alumnet.schema.mutations import arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.ops.types import job_node
 
 ev = strawberry.enum_value
 TIME_HELP = "(ISO 8601 with an offset; stored in UTC, shown in `timeZone`)"
@@ -606,18 +605,11 @@ class EventsMutation:
     async def event_registrations_export(
         self, info: Info, input: Annotated[EventRegistrationsExportInput, arg("The export.")]
     ) -> ExportPayload:
-        viewer = info.context.viewer
         wanted = exports.ExportRequest(
             kind="event_registrations", format=str(input.format.value),
             event_id=global_pk(input.event_id, "Event") or -1,
         )  # fmt: skip
-        found, problems = await run_in_transaction(
-            info, lambda uow: exports.request(uow, viewer, wanted)
-        )
-        return ExportPayload(
-            job=await job_node(info, found),
-            user_errors=user_errors(ImportError_, ImportErrorCode, problems),
-        )
+        return await export_requested(info, wanted)
 
     @strawberry.mutation(
         description="Export every event starting in a period, one row each with its figures "
@@ -626,15 +618,8 @@ class EventsMutation:
     async def events_export(
         self, info: Info, input: Annotated[EventsExportInput, arg("The export.")]
     ) -> ExportPayload:
-        viewer = info.context.viewer
         wanted = exports.ExportRequest(
             kind="events", format=str(input.format.value), since=input.starts_from,
             until=input.starts_to,
         )  # fmt: skip
-        found, problems = await run_in_transaction(
-            info, lambda uow: exports.request(uow, viewer, wanted)
-        )
-        return ExportPayload(
-            job=await job_node(info, found),
-            user_errors=user_errors(ImportError_, ImportErrorCode, problems),
-        )
+        return await export_requested(info, wanted)

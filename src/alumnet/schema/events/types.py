@@ -16,7 +16,6 @@ from sqlalchemy.orm import aliased
 from strawberry import relay
 
 from alumnet.domain.events import calendar, catalogue, figures, registrations
-from alumnet.domain.identity.permissions import Role
 from alumnet.persistence.loaders.common import grouped
 from alumnet.persistence.models import Event as EventModel
 from alumnet.persistence.models import EventFeedback as FeedbackModel
@@ -24,12 +23,14 @@ from alumnet.persistence.models import EventPerson as PersonModel
 from alumnet.persistence.models import EventRegistration as RegistrationModel
 from alumnet.persistence.models import EventSeries as SeriesModel
 from alumnet.persistence.models import EventTarget, User
-from alumnet.schema.communication.announcements import AnnouncementAudience
+from alumnet.schema.communication.announcements import (
+    AnnouncementAudience,
+    audience_of_targets,
+)
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError
-from alumnet.schema.identity.types import Role as RoleEnum
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID
-from alumnet.schema.nodes import global_id, int_ids, readable_rows
+from alumnet.schema.nodes import int_ids, readable_rows
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 
 if TYPE_CHECKING:
@@ -288,13 +289,7 @@ class Event(relay.Node):
     @strawberry.field(description="Who it is for.")
     async def audience(self, info: Info) -> AnnouncementAudience:
         targets = await reads_loader(info, ("events", "targets"), _targets).load(self.id)
-        return AnnouncementAudience(
-            everyone=not targets,
-            roles=[RoleEnum(t.role) for t in targets if t.role in Role.__members__],
-            batch_ids=[strawberry.ID(global_id("Batch", t.batch_id)) for t in targets
-                       if t.batch_id is not None],
-            graduation_years=[t.graduation_year for t in targets if t.graduation_year is not None],
-        )  # fmt: skip
+        return audience_of_targets(targets)
 
     @strawberry.field(description="Its organisers, in order.")
     async def organisers(self, info: Info) -> list[EventPerson]:
