@@ -13,7 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import select, update
 from strawberry.relay import from_base64
 from tests.conftest import Api, post_to, subscribe, token_at
-from tests.events.conftest import CHECK_IN, CREATE, PUBLISH, Events, crowd
+from tests.events.conftest import CANCEL, CHECK_IN, CREATE, PUBLISH, UPDATE, Events, crowd
 
 from alumnet.persistence.models import Event, Notification
 
@@ -86,20 +86,32 @@ async def test_files_and_feeds_speak_rfc_5545(people: Events) -> None:
     assert (await p.api.client.get(f"/calendar/event.ics?token={forged_for}")).status_code == 404
 
 
-async def test_a_series_file_carries_its_rule(people: Events) -> None:
+async def test_a_series_file_carries_its_rule_and_only_what_is_published(people: Events) -> None:
     p = people
     start = datetime.now(UTC) + timedelta(days=2)
     made = await p.ok("manager", CREATE, {"i": {
         "title": "Monthly talk", "kind": "TALK", "mode": "IN_PERSON", "venue": "Room 4",
         "timeZone": "Europe/Paris", "startsAt": start.isoformat(),
-        "endsAt": (start + timedelta(hours=1)).isoformat(), "recurrence": "FREQ=MONTHLY;COUNT=3",
+        "endsAt": (start + timedelta(hours=1)).isoformat(), "recurrence": "FREQ=MONTHLY;COUNT=4",
     }}, "eventCreate")  # fmt: skip
-    first = made["events"][0]["id"]
-    await p.ok("manager", PUBLISH, {"i": {"id": first, "wholeSeries": True}}, "eventPublish")
-    link = (await p.gql("a1", LINKS, {"id": first}))["data"]["node"]["seriesCalendarUrl"]
-    [series] = Calendar.from_ical((await fetch(p, link)).content).walk("VEVENT")
-    assert series["rrule"]["FREQ"] == ["MONTHLY"] and series["rrule"]["COUNT"] == [3]
+    first, second, third, fourth = (e["id"] for e in made["events"])
+    # The first stays a draft with a secret title; the third is cancelled.
+    await p.ok("manager", UPDATE, {"i": {"id": first, "title": "SECRET plans"}}, "eventUpdate")
+    await p.ok("manager", PUBLISH, {"i": {"id": second, "wholeSeries": True}}, "eventPublish")
+    await p.ok("manager", CANCEL, {"i": {"id": third, "reason": "Holiday"}}, "eventCancel")
+    link = (await p.gql("a1", LINKS, {"id": second}))["data"]["node"]["seriesCalendarUrl"]
+    body = (await fetch(p, link)).content
+    assert b"SECRET" not in body
+    [series] = Calendar.from_ical(body).walk("VEVENT")
+    assert series["rrule"]["FREQ"] == ["MONTHLY"] and "COUNT" not in series["rrule"]
+    starts = [e["startsAt"] for e in made["events"]]
+    until = series["rrule"]["UNTIL"][0]
+    assert until == datetime.fromisoformat(starts[3])  # the last date that exists
+    assert series["dtstart"].dt == datetime.fromisoformat(starts[1])
     assert series["dtstart"].dt.tzinfo.key == "Europe/Paris"  # type: ignore[union-attr]
+    excluded = [d.dt for d in series["exdate"].dts]  # the cancelled third
+    assert excluded == [datetime.fromisoformat(starts[2])]
+    assert fourth
 
 
 async def test_reminders_a_day_and_an_hour_before_once_each(people: Events) -> None:
@@ -225,24 +237,26 @@ async def test_lists_of_events_cost_the_same_sql_whatever_their_length(people: E
     p = people
     query = """query { events(first: 100) { edges { node { id title audience { roles }
       organisers { name } speakers { name } recurrence joinUrl viewerRegistration { status }
-      attendance { confirmed } attendees(first: 5) { edges { node { name } } }
-      registrations(first: 5) { totalCount } } } } }"""
+      attendance { confirmed } attendees(first: 5) { edges { node { name checkedIn } } }
+      registrations(first: 5) { totalCount edges { node { name event { title }
+        feedback { rating } waitlistPosition } } }
+      report { confirmed feedback { count } byBatch { label } byGraduationYear { label } }
+    } } } }"""
 
     async def statements() -> int:
         body = await p.gql("manager", query)
         assert "errors" not in body, body
         return int(body["extensions"]["timing"]["sqlStatements"])
 
-    await p.published("manager", speakers=[{"name": "Ama"}])
-    one = await statements()
+    mutation = "mutation($e: ID!) { eventRegister(input: {eventId: $e}) { userErrors { code } } }"
+    first = await p.published("manager", speakers=[{"name": "Ama"}])
     tokens = await crowd(p.api, 6)
+    await p.api.gql(mutation, {"e": first["id"]}, token=tokens[5])
+    one = await statements()
     for i in range(5):
         event = await p.published("manager", title=f"E{i}", speakers=[{"name": "Kwame"}],
                                   organisers=[{"userId": p.ids["sre"]}])  # fmt: skip
         for token in tokens[:3]:
-            mutation = (
-                "mutation($e: ID!) { eventRegister(input: {eventId: $e}) { userErrors { code } } }"
-            )
             await p.api.gql(mutation, {"e": event["id"]}, token=token)
     assert await statements() == one
 

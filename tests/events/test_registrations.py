@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
+from strawberry.relay import from_base64
 from tests.conftest import _serve
 from tests.events.conftest import (
     CAPACITY,
@@ -302,3 +304,38 @@ async def test_someone_erased_gives_up_their_place_and_their_answers(people: Eve
     async with p.api.app.state.runtime.transaction() as uow:
         answers = (await uow.session.execute(select(EventRegistration.answers))).scalars()
         assert all("no nuts" not in str(a) for a in answers)
+
+
+async def test_too_late_to_cancel_and_no_place_in_an_event_cancelled_meanwhile(
+    people: Events,
+) -> None:
+    p = people
+    event = await p.published("manager", capacity=1)
+    await p.register("a1", event["id"])
+    await p.register("a2", event["id"])  # waitlisted
+    pk = int(from_base64(event["id"])[1])
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Event).where(Event.id == pk).values(
+                starts_at=datetime.now(UTC) - timedelta(minutes=5)
+            )
+        )  # fmt: skip
+    late = await p.call("a1", UNREGISTER, {"e": event["id"]}, "eventRegistrationCancel")
+    assert codes(late) == ["NOT_OPEN"]
+    assert await statuses(p, event["id"]) == [("confirmed", 1), ("waitlisted", 2)]
+    # An event cancelled after a registration read it: the place is refused under the lock.
+    from alumnet.domain.errors import DomainError
+    from alumnet.domain.events import registrations
+
+    other = await p.published("manager", title="Other")
+    other_pk = int(from_base64(other["id"])[1])
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Event).where(Event.id == other_pk).values(status="cancelled")
+        )
+    a3 = int(from_base64(p.ids["a3"])[1])
+    with pytest.raises(DomainError) as refused:
+        async with p.api.app.state.runtime.transaction() as uow:
+            await registrations._take_place(uow, other_pk, a3, 1, datetime.now(UTC), "register")
+    assert [x.code for x in refused.value.problems] == ["NOT_OPEN"]
+    assert await statuses(p, other["id"]) == []

@@ -20,7 +20,14 @@ from icalendar import Event as VEvent
 from sqlalchemy import or_, select
 
 from alumnet.config import Settings
-from alumnet.domain.events.catalogue import as_utc, managed, organised_by, readable, zone_of
+from alumnet.domain.events.catalogue import (
+    as_utc,
+    managed,
+    occurrences,
+    organised_by,
+    readable,
+    zone_of,
+)
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.persistence.models import (
     CalendarFeed,
@@ -176,8 +183,10 @@ async def event_ics(executor: Any, viewer: Viewer, event_id: int, public_url: st
 
 
 async def series_ics(executor: Any, viewer: Viewer, event_id: int, public_url: str) -> bytes | None:
-    """The whole series an event belongs to, as one VEVENT with its RRULE (cancelled
-    occurrences as EXDATEs), or None if the viewer may not see the event or it is no series."""
+    """The series an event belongs to as one VEVENT: its recurrence rule, ended at its
+    last date (a series is at most 52 events), from its first published date; dates
+    cancelled, still drafts or moved are EXDATEs, and moved ones RDATEs. None if the viewer
+    may not see the event, it is no series, or none of its dates is published."""
     query = select(Event.__table__).where(Event.id == event_id)
     condition = readable(viewer)
     if condition is not None:
@@ -188,23 +197,36 @@ async def series_ics(executor: Any, viewer: Viewer, event_id: int, public_url: s
     series = (
         await executor.execute(select(EventSeries.__table__).where(EventSeries.id == row.series_id))
     ).one()
-    occurrences = (
+    shown = (
         await executor.execute(
             select(Event.__table__)
-            .where(Event.series_id == row.series_id)
-            .order_by(Event.starts_at)
+            .where(Event.series_id == row.series_id, Event.status.in_(("published", "completed")))
+            .order_by(Event.starts_at, Event.id)
         )
     ).all()
-    first = occurrences[0]
     zone = zone_of(series.time_zone) or ZoneInfo("UTC")
-    item = _vevent(first, public_url, with_link=False, stamp=datetime.now(UTC))
+    ruled = occurrences(series.rule, series.starts_at, zone) or []
+    if not shown:
+        return None
+    first, last = as_utc(shown[0].starts_at), as_utc(shown[-1].starts_at)
+    dates = {as_utc(o.starts_at) for o in shown}
+    expected = [d for d in ruled if first <= d <= last]
+    start = next((d for d in expected if d in dates), first)
+    anchor = next(o for o in shown if as_utc(o.starts_at) == start)
+    item = _vevent(anchor, public_url, with_link=False, stamp=datetime.now(UTC))
     item["uid"] = f"series-{series.id}@{_host(public_url)}"
-    item.add("rrule", vRecur.from_ical(series.rule))
-    for cancelled in (o for o in occurrences if o.status == "cancelled"):
-        item.add("exdate", as_utc(cancelled.starts_at).astimezone(zone))
+    rule = vRecur.from_ical(series.rule)
+    for bound in ("COUNT", "UNTIL"):
+        rule.pop(bound, None)
+    rule["UNTIL"] = [last]
+    item.add("rrule", rule)
+    for missing in (d for d in expected if d not in dates and d > start):
+        item.add("exdate", missing.astimezone(zone))
+    for moved in sorted(d for d in dates if d not in set(expected) and d != start):
+        item.add("rdate", moved.astimezone(zone))
     calendar = _calendar()
     calendar.add_component(item)
-    return _finish(calendar, [first])
+    return _finish(calendar, shown)
 
 
 def feed_events(user_id: int, since: datetime) -> Any:

@@ -63,6 +63,9 @@ AHEAD_MAX = timedelta(days=3 * 366)  # how far ahead an event may start
 OCCURRENCES_MAX = 52
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 RULE_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "WKST")
+WEEKDAYS = "(MO|TU|WE|TH|FR|SA|SU)"
+BYDAY_PLAIN = re.compile(WEEKDAYS)
+BYDAY_MONTHLY = re.compile(rf"([+-]?[1-4]|-?5)?{WEEKDAYS}")  # the 1st to 4th, 5th, last
 SERIES_SPAN = timedelta(days=366)
 REASON_MAX = 500
 COUNTRY = re.compile(r"[A-Z]{2}")
@@ -345,6 +348,9 @@ def _check_times(problems: Problems, values: dict[str, Any], current: Event | No
                      "starts.", "registrationClosesAt")  # fmt: skip
     if opens is not None and closes is not None and as_utc(opens) >= as_utc(closes):
         problems.add("INVALID", "Registration opens before it closes.", "registrationOpensAt")
+    elif opens is not None and starts is not None and as_utc(opens) >= as_utc(starts):
+        problems.add("INVALID", "Registration opens before the event starts.",
+                     "registrationOpensAt")  # fmt: skip
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -420,6 +426,9 @@ def _safe_rule(text: str) -> bool:
         return False
     if "BYDAY" in parts and (frequency == "YEARLY" or "BYMONTHDAY" in parts):
         return False  # (the first Monday that is the 28th: never)
+    ordinal = BYDAY_MONTHLY if frequency == "MONTHLY" else BYDAY_PLAIN
+    if "BYDAY" in parts and not all(ordinal.fullmatch(d) for d in parts["BYDAY"].split(",")):
+        return False  # (the 53rd Monday of a month: never, or an error)
     return "COUNT" not in parts or "UNTIL" not in parts
 
 
@@ -444,7 +453,7 @@ def occurrences(rule: str, starts_at: datetime, zone: ZoneInfo) -> list[datetime
     local = as_utc(starts_at).astimezone(zone)
     try:
         parsed = rrule.rrulestr(text, dtstart=local, forceset=False)
-    except (ValueError, TypeError, OverflowError):
+    except Exception:  # dateutil raises several kinds for rules it cannot read
         return None
     if not isinstance(parsed, rrule.rrule):
         return None
@@ -457,7 +466,7 @@ def occurrences(rule: str, starts_at: datetime, zone: ZoneInfo) -> list[datetime
             # The wall-clock time in the zone, whatever the offset on that day.
             wall = moment.replace(tzinfo=None).replace(tzinfo=zone)
             found.append(wall.astimezone(UTC))
-    except (ValueError, OverflowError):
+    except Exception:
         return None
     return found or None
 
@@ -531,12 +540,16 @@ async def create(
     return made
 
 
-async def _series_of(uow: UnitOfWork, event: Event) -> list[Event]:
+async def _series_of(uow: UnitOfWork, event: Event, viewer: Viewer | None = None) -> list[Event]:
+    """The events of the event's series in order (those the viewer runs, if given),
+    locked until commit."""
     if event.series_id is None:
         return [event]
-    rows = await uow.session.execute(
-        select(Event).where(Event.series_id == event.series_id).order_by(Event.starts_at, Event.id)
-    )
+    query = select(Event).where(Event.series_id == event.series_id)
+    runs = managed(viewer) if viewer is not None else None
+    if runs is not None:
+        query = query.where(runs)
+    rows = await uow.session.execute(query.order_by(Event.starts_at, Event.id).with_for_update())
     return list(rows.scalars())
 
 
@@ -603,9 +616,10 @@ async def change(uow: UnitOfWork, viewer: Viewer, event_id: int, given: EventFie
             "The time, place or link of an event you registered for changed.",
         )
     if "capacity" in values:
-        from alumnet.domain.events.registrations import promote
+        from alumnet.domain.events.registrations import promote, publish_attendance
 
         await promote(uow, event)
+        publish_attendance(uow, event.id)
     audit.record(uow, "event.update", object_type="Event", object_ids=[event.id],
                  details={"fields": sorted(values)})  # fmt: skip
     return event
@@ -628,7 +642,8 @@ async def publish(
     event = await event_for(uow, viewer, event_id, lock=True, manage=True)
     chosen = [event]
     if whole_series and event.series_id is not None:
-        chosen = [e for e in await _series_of(uow, event) if e.starts_at >= event.starts_at]
+        chosen = [e for e in await _series_of(uow, event, viewer)
+                  if e.starts_at >= event.starts_at]  # fmt: skip
     if event.status != "draft":
         raise DomainError.of("NOT_DRAFT", f"This event is {event.status} already.", "id")
     problems = Problems()
@@ -678,12 +693,17 @@ def describe_when(event: Event) -> str:
     return f"{local:%a %d %b %Y, %H:%M} ({event.time_zone})"
 
 
-def registered_ids(event_id: int) -> Any:
-    """Users registered for the event (confirmed or waitlisted)."""
-    return select(EventRegistration.user_id).where(
-        EventRegistration.event_id == event_id,
-        EventRegistration.status.in_(("confirmed", "waitlisted")),
-        EventRegistration.user_id.is_not(None),
+def registered_ids(event_id: int | list[int]) -> Any:
+    """Users registered for the event (or events): confirmed or waitlisted, once each."""
+    ids = event_id if isinstance(event_id, list) else [event_id]
+    return (
+        select(EventRegistration.user_id)
+        .distinct()
+        .where(
+            EventRegistration.event_id.in_(ids),
+            EventRegistration.status.in_(("confirmed", "waitlisted")),
+            EventRegistration.user_id.is_not(None),
+        )
     )
 
 
@@ -707,18 +727,21 @@ async def cancel(
     problems.raise_if_any()
     chosen = [event]
     if whole_series and event.series_id is not None:
-        chosen = [
-            e
-            for e in await _series_of(uow, event)
-            if e.starts_at >= event.starts_at and e.status in ("draft", "published")
-        ]
+        later = await _series_of(uow, event, viewer)
+        chosen = [e for e in later if e.starts_at >= event.starts_at
+                  and e.status in ("draft", "published")]  # fmt: skip
     now = datetime.now(UTC)
+    told = [e.id for e in chosen if e.status == "published"]
     for e in chosen:
-        was = e.status
         e.status, e.cancel_reason, e.cancelled_at, e.updated_at = "cancelled", why, now, now
-        if was == "published":
-            await tell_registered(uow, e, f"Cancelled: {e.title}", why)
     await uow.session.flush()
+    if told:
+        # One notification a person, however many of the series' dates they had.
+        dates = f" ({len(told)} dates)" if len(told) > 1 else ""
+        await notify(uow, registered_ids(told), Notice(
+            kind="event", title=f"Cancelled: {event.title}{dates}",
+            body=f"{why} {describe_when(event)}.", subject_type="Event", subject_id=event.id,
+        ))  # fmt: skip
     audit.record(uow, "event.cancel", object_type="Event", object_ids=[e.id for e in chosen],
                  details={"reason": why})  # fmt: skip
     return chosen

@@ -34,6 +34,7 @@ ANSWER_MAX = 500
 COMMENT_MAX = 2000
 CODE = re.compile(r"R?(\d{1,18})-?([A-Z2-7]{12})")
 ACTIVE = ("confirmed", "waitlisted")
+PROMOTE_BATCH = 500
 
 
 def channel(event_id: int) -> str:
@@ -41,7 +42,7 @@ def channel(event_id: int) -> str:
     return f"event:{event_id}:attendance"
 
 
-def _publish(uow: UnitOfWork, event_id: int) -> None:
+def publish_attendance(uow: UnitOfWork, event_id: int) -> None:
     uow.publish(channel(event_id), {"id": event_id})
 
 
@@ -107,17 +108,46 @@ def _window(problems: Problems, event: Event, now: datetime) -> None:
         problems.add("DEADLINE_PASSED", "Registration has closed.", "eventId")
 
 
-async def _mine(uow: UnitOfWork, event_id: int, user_id: int) -> EventRegistration | None:
-    found = await uow.session.execute(
+async def _mine(
+    uow: UnitOfWork, event_id: int, user_id: int, *, lock: bool = False
+) -> EventRegistration | None:
+    """The person's registration as it is now (locked until commit with ``lock``: a
+    check-in and a cancellation of one registration take turns)."""
+    query = (
         select(EventRegistration)
         .where(EventRegistration.event_id == event_id, EventRegistration.user_id == user_id)
         .execution_options(populate_existing=True)
     )
-    return found.scalar_one_or_none()
+    if lock:
+        query = query.with_for_update()
+    return (await uow.session.execute(query)).scalar_one_or_none()
+
+
+def open_for(kind: str, now: datetime) -> Any:
+    """SQL on the event's row, checked again under its lock (it may have been cancelled,
+    or its deadline moved, since it was read): whether it still takes this kind of
+    registration. ``register``: published, not started, before the deadline; ``staff``
+    (registered by its organisers): published and not over; ``walk_in``: published or
+    completed."""
+    if kind == "walk_in":
+        return Event.status.in_(("published", "completed"))
+    if kind == "staff":
+        return and_(Event.status == "published", Event.ends_at > now)
+    return and_(
+        Event.status == "published",
+        Event.starts_at > now,
+        or_(Event.registration_closes_at.is_(None), Event.registration_closes_at >= now),
+    )
 
 
 async def _take_place(
-    uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime, **row: Any
+    uow: UnitOfWork,
+    event_id: int,
+    user_id: int | None,
+    seats: int,
+    now: datetime,
+    kind: str,
+    **row: Any,
 ) -> EventRegistration:
     """Lock the event, number the registration and confirm it if it fits and nobody is
     waiting (the rest wait). A person's earlier, cancelled registration is taken up again.
@@ -131,15 +161,18 @@ async def _take_place(
     if earlier is not None and earlier.status in ACTIVE:
         raise DomainError.of("ALREADY_REGISTERED", "Already registered.", "eventId")
     if earlier is None and uow.session.get_bind().dialect.name == "postgresql":
-        registration = await _insert_locked(uow, event_id, user_id, seats, now, row)
-        _publish(uow, event_id)
+        registration = await _insert_locked(uow, event_id, user_id, seats, now, kind, row)
+        publish_attendance(uow, event_id)
         return registration
     locked = await uow.session.execute(
         select(Event.capacity, Event.seats_taken, Event.arrivals, Event.waiting)
-        .where(Event.id == event_id)
+        .where(Event.id == event_id, open_for(kind, now))
         .with_for_update()
     )
-    capacity, taken, arrivals, waiting = locked.one()
+    found = locked.one_or_none()
+    if found is None:
+        raise DomainError.of("NOT_OPEN", "This event is not open for registration.", "eventId")
+    capacity, taken, arrivals, waiting = found
     # Nobody jumps the queue: while people wait, newcomers wait behind them.
     fits = capacity is None or (taken + seats <= capacity and waiting == 0)
     if earlier is not None and user_id is not None:
@@ -163,12 +196,12 @@ async def _take_place(
         registration = EventRegistration(event_id=event_id, user_id=user_id, **values)
         uow.session.add(registration)
     await uow.session.flush()
-    _publish(uow, event_id)
+    publish_attendance(uow, event_id)
     return registration
 
 
 async def _insert_locked(
-    uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime,
+    uow: UnitOfWork, event_id: int, user_id: int | None, seats: int, now: datetime, kind: str,
     row: dict[str, Any],
 ) -> EventRegistration:  # fmt: skip
     """PostgreSQL: lock the event's row, move its counters and insert the registration in
@@ -177,7 +210,7 @@ async def _insert_locked(
     lock (the waitlist's too), so no stale snapshot decides a place."""
     cur = (
         select(Event.id, Event.capacity, Event.seats_taken, Event.arrivals, Event.waiting)
-        .where(Event.id == event_id)
+        .where(Event.id == event_id, open_for(kind, now))
         .with_for_update()
         .cte("cur")
     )
@@ -221,7 +254,9 @@ async def _insert_locked(
             moved, moved.c.id == cur.c.id))
         .returning(EventRegistration)
     )  # fmt: skip
-    found = (await uow.session.execute(statement)).scalar_one()
+    found = (await uow.session.execute(statement)).scalar_one_or_none()
+    if found is None:  # cancelled, started or past its deadline since it was read
+        raise DomainError.of("NOT_OPEN", "This event is not open for registration.", "eventId")
     return found
 
 
@@ -250,8 +285,8 @@ async def register(
     chosen = _answers(problems, event, answers)
     problems.raise_if_any()
     registration = await _take_place(
-        uow, event_id, me, 1 + guests, now, guests=guests, answers=chosen, listed=listed,
-        added_by_id=me,
+        uow, event_id, me, 1 + guests, now, "register", guests=guests, answers=chosen,
+        listed=listed, added_by_id=me,
     )  # fmt: skip
     return registration
 
@@ -273,8 +308,9 @@ async def register_person(
     if person is None or person.status != "active":
         problems.add("NOT_FOUND", "No such user.", "userId")
     problems.raise_if_any()
-    registration = await _take_place(uow, event_id, user_id, 1 + guests, now, guests=guests,
-                                     answers={}, listed=True, added_by_id=me)  # fmt: skip
+    registration = await _take_place(uow, event_id, user_id, 1 + guests, now, "staff",
+                                     guests=guests, answers={}, listed=True,
+                                     added_by_id=me)  # fmt: skip
     state = "have a place" if registration.status == "confirmed" else "are on the waitlist"
     await notify_each(uow, "event", [Item(user_id, f"Registered: {event.title}",
                                           f"You {state}.", "Event", event.id)])  # fmt: skip
@@ -285,60 +321,70 @@ async def register_person(
 
 async def promote(uow: UnitOfWork, event: Event) -> list[int]:
     """Confirm the head of the waitlist, in arrival order, while they fit (the event's row
-    is locked by the caller); those promoted are told at once. Returns their ids."""
-    if event.status != "published":
-        return []
-    rows = (
-        await uow.session.execute(
-            select(EventRegistration)
-            .where(EventRegistration.event_id == event.id, EventRegistration.status == "waitlisted")
-            .order_by(EventRegistration.arrival)
-            .limit(1000)
-        )
-    ).scalars()
+    is locked by the caller, and loaded under that lock); those promoted are told at
+    once. Nobody is promoted once the event has started. Returns their ids."""
     now = datetime.now(UTC)
-    promoted: list[EventRegistration] = []
-    for waiting in rows:
-        if event.capacity is not None and event.seats_taken + waiting.seats > event.capacity:
-            break  # the first in line stays first: nobody behind them jumps ahead
-        waiting.status, waiting.confirmed_at = "confirmed", now
-        event.seats_taken += waiting.seats
-        event.waiting -= 1
-        promoted.append(waiting)
-    if not promoted:
+    if event.status != "published" or as_utc(event.starts_at) <= now:
         return []
-    await uow.session.flush()
-    await notify_each(uow, "event", [
-        Item(r.user_id, f"You have a place: {event.title}",
-             "A place came free and it is yours; cancel if you can no longer come.", "Event",
-             event.id)
-        for r in promoted if r.user_id is not None
-    ])  # fmt: skip
-    _publish(uow, event.id)
+    promoted: list[EventRegistration] = []
+    while True:
+        rows = (
+            await uow.session.execute(
+                select(EventRegistration)
+                .where(EventRegistration.event_id == event.id,
+                       EventRegistration.status == "waitlisted")
+                .order_by(EventRegistration.arrival)
+                .limit(PROMOTE_BATCH)
+                .with_for_update()
+            )
+        ).scalars().all()  # fmt: skip
+        for waiting in rows:
+            if event.capacity is not None and event.seats_taken + waiting.seats > event.capacity:
+                rows = []  # the first in line stays first: nobody behind them jumps ahead
+                break
+            waiting.status, waiting.confirmed_at = "confirmed", now
+            event.seats_taken += waiting.seats
+            event.waiting -= 1
+            promoted.append(waiting)
+        await uow.session.flush()
+        if len(rows) < PROMOTE_BATCH:
+            break
+    if promoted:
+        await notify_each(uow, "event", [
+            Item(r.user_id, f"You have a place: {event.title}",
+                 "A place came free and it is yours; cancel if you can no longer come.",
+                 "Event", event.id)
+            for r in promoted if r.user_id is not None
+        ])  # fmt: skip
     return [r.id for r in promoted]
 
 
 async def _locked_event(uow: UnitOfWork, event_id: int) -> Event:
-    found = await uow.session.execute(select(Event).where(Event.id == event_id).with_for_update())
+    """The event's row, locked until commit and read as it is now (not as this session
+    may have loaded it before the lock)."""
+    found = await uow.session.execute(
+        select(Event)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return found.scalar_one()
 
 
 async def cancel(uow: UnitOfWork, viewer: Viewer, event_id: int) -> EventRegistration:
-    """Cancel the viewer's registration; a place freed goes to the head of the waitlist."""
+    """Cancel the viewer's registration before the event starts; a place freed goes to
+    the head of the waitlist."""
     me = viewer.require_user()
-    event = await event_for(uow, viewer, event_id)
-    event = await _locked_event(uow, event.id)
-    found = (
-        await uow.session.execute(
-            select(EventRegistration).where(
-                EventRegistration.event_id == event_id, EventRegistration.user_id == me
-            )
-        )
-    ).scalar_one_or_none()
+    await event_for(uow, viewer, event_id)
+    event = await _locked_event(uow, event_id)
+    found = await _mine(uow, event_id, me, lock=True)
     if found is None or found.status not in ACTIVE:
         raise DomainError.of("NOT_REGISTERED", "You are not registered for this event.", "eventId")
     if found.checked_in_at is not None:
         raise DomainError.of("CHECKED_IN", "You were checked in already.", "eventId")
+    if as_utc(event.starts_at) <= datetime.now(UTC):
+        raise DomainError.of("NOT_OPEN", "The event has started: it is too late to cancel.",
+                             "eventId")  # fmt: skip
     if found.status == "confirmed":
         event.seats_taken -= found.seats
     else:
@@ -346,7 +392,7 @@ async def cancel(uow: UnitOfWork, viewer: Viewer, event_id: int) -> EventRegistr
     found.status, found.cancelled_at = "cancelled", datetime.now(UTC)
     await uow.session.flush()
     await promote(uow, event)
-    _publish(uow, event.id)
+    publish_attendance(uow, event.id)
     return found
 
 
@@ -364,7 +410,7 @@ async def release_person(uow: UnitOfWork, user_id: int) -> int:
     freed = 0
     for event_id in list((await uow.session.execute(coming)).scalars()):
         event = await _locked_event(uow, event_id)
-        found = await _mine(uow, event_id, user_id)
+        found = await _mine(uow, event_id, user_id, lock=True)
         if found is None or found.status not in ACTIVE:
             continue
         if found.status == "confirmed":
@@ -375,7 +421,7 @@ async def release_person(uow: UnitOfWork, user_id: int) -> int:
         found.status, found.cancelled_at = "cancelled", now
         await uow.session.flush()
         await promote(uow, event)
-        _publish(uow, event_id)
+        publish_attendance(uow, event_id)
     await uow.session.execute(
         update(EventRegistration).where(EventRegistration.user_id == user_id)
         .values(answers={}, listed=False)
@@ -416,6 +462,8 @@ async def set_capacity(
                        EventRegistration.status == "confirmed",
                        EventRegistration.checked_in_at.is_(None))
                 .order_by(EventRegistration.arrival.desc())
+                .limit(event.seats_taken - capacity)  # each takes a place at least
+                .with_for_update()
             )
         ).scalars()  # fmt: skip
         moved: list[EventRegistration] = []
@@ -439,7 +487,7 @@ async def set_capacity(
     event.updated_at = datetime.now(UTC)
     await uow.session.flush()
     await promote(uow, event)
-    _publish(uow, event.id)
+    publish_attendance(uow, event.id)
     audit.record(uow, "event.capacity", object_type="Event", object_ids=[event.id],
                  details={"capacity": capacity})  # fmt: skip
     return event
@@ -474,7 +522,7 @@ async def check_in(
         return CheckIn(registration, already=True)
     registration.checked_in_at, registration.checked_in_by_id = datetime.now(UTC), me
     await uow.session.flush()
-    _publish(uow, event.id)
+    publish_attendance(uow, event.id)
     return CheckIn(registration, already=False)
 
 
@@ -508,8 +556,12 @@ async def walk_in(
         ).scalar_one_or_none()
         if earlier is not None and earlier.status == "confirmed":
             raise DomainError.of("ALREADY_REGISTERED", "Registered already: check them in by "
-                                 "their code or name.", "userId")  # fmt: skip
-    registration = await _take_place(uow, event_id, user_id, 1, now, guests=0, answers={},
+                                 "their code.", "userId")  # fmt: skip
+        if earlier is not None and earlier.status == "waitlisted":
+            raise DomainError.of("ALREADY_REGISTERED", "On the waitlist: raise the capacity "
+                                 "to let them in, then check them in.", "userId")  # fmt: skip
+    registration = await _take_place(uow, event_id, user_id, 1, now, "walk_in", guests=0,
+                                     answers={},
                                      listed=False, added_by_id=me, walk_in_name=shown,
                                      walk_in=True)  # fmt: skip
     if registration.status != "confirmed":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, literal, select
+from sqlalchemy import String, cast, select
 
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.communication.reminders import mark_once
@@ -28,10 +28,11 @@ WINDOWS = (("event_day", timedelta(hours=24), "tomorrow"), ("event_hour", timede
 
 
 def _due(now: datetime, ahead: timedelta, closer: timedelta | None) -> Any:
-    """(event, person, "") for each person confirmed for a published event starting within
+    """(event, person, its start) for each person confirmed for a published event starting within
     ``ahead`` (and not within ``closer``, the next reminder's window)."""
     query = (
-        select(Event.id, EventRegistration.user_id, literal("", String))
+        # Keyed by the start: an event moved after its reminder is reminded of again.
+        select(Event.id, EventRegistration.user_id, cast(Event.starts_at, String(32)))
         .join(EventRegistration, EventRegistration.event_id == Event.id)
         .where(
             Event.status == "published",

@@ -195,6 +195,8 @@ class EventsSubscription:
                 if not await info.context.still_signed_in():
                     return
                 async with info.context.reads.connect() as conn:
+                    if (await conn.execute(query)).first() is None:
+                        return  # no longer one of its organisers
                     row = (
                         await conn.execute(
                             select(EventModel.capacity, EventModel.seats_taken).where(

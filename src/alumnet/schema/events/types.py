@@ -406,8 +406,7 @@ class Event(relay.Node):
     async def report(self, info: Info) -> EventReport | None:
         if not await reads_loader(info, ("events", "runs"), _runs(info)).load(self.id):
             return None
-        async with info.context.reads.connect() as conn:
-            found = await figures.of_event(conn, self.id, datetime.now(UTC))
+        found = await reads_loader(info, ("events", "report"), _reports).load(self.id)
         return report_of(found)
 
     @relay.connection(
@@ -427,6 +426,12 @@ class Event(relay.Node):
             query, sort, EventFeedback.from_row, info.context.reads,
             partition=(FeedbackModel.event_id, self.id), batch_key=("Event.feedback", runs),
         )  # fmt: skip
+
+
+async def _reports(reads: Any, ids: Sequence[int]) -> list[figures.EventFigures]:
+    async with reads.connect() as conn:
+        found = await figures.of_events(conn, list(ids), datetime.now(UTC))
+    return [found[i] for i in ids]
 
 
 def attendance_of(
@@ -542,13 +547,20 @@ class EventConnection(CountedConnection[Event]):
 class EventAttendee(relay.Node):
     id: relay.NodeID[int]
     name: str = strawberry.field(description="Their name.")
-    checked_in: bool = strawberry.field(description="Whether they have been checked in.")
     _user_id: strawberry.Private[int]
+    _row: strawberry.Private[Any]
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return cls(id=row.id, name=row.person_name, checked_in=row.checked_in_at is not None,
-                   _user_id=row.user_id)  # fmt: skip
+        return cls(id=row.id, name=row.person_name, _user_id=row.user_id, _row=row)
+
+    @strawberry.field(
+        description="Whether they have been checked in (the event's organisers; null for "
+        "anyone else)."
+    )
+    async def checked_in(self, info: Info) -> bool | None:
+        runs = await reads_loader(info, ("events", "runs"), _runs(info)).load(self._row.event_id)
+        return self._row.checked_in_at is not None if runs else None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -561,7 +573,7 @@ class EventAttendee(relay.Node):
         if (condition := catalogue.readable(viewer)) is not None:
             shown = shown.where(condition)
         query = (
-            select(r.id, r.user_id, r.checked_in_at, User.name.label("person_name"))
+            select(r.id, r.user_id, r.event_id, r.checked_in_at, User.name.label("person_name"))
             .join(User, User.id == r.user_id)
             .where(r.id.in_([i for i in ids if i is not None]), r.status == "confirmed",
                    User.status == "active", r.event_id.in_(shown))
@@ -692,8 +704,9 @@ class EventRegistration(relay.Node):
 
     @strawberry.field(description="The event.")
     async def event(self, info: Info) -> Event | None:
-        [found] = await Event.resolve_nodes(info=info, node_ids=[str(self._row.event_id)])
-        return found
+        return await reads_loader(info, ("events", "event"), _events(info)).load(  # type: ignore[no-any-return]
+            self._row.event_id
+        )
 
     @strawberry.field(
         description="While waiting: how many are ahead in line, plus one (1: next to get a "
@@ -728,13 +741,22 @@ class EventRegistration(relay.Node):
     async def feedback(self, info: Info) -> EventFeedback | None:
         if not self._own(info):
             return None
-        async with info.context.reads.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(FeedbackModel.__table__).where(FeedbackModel.registration_id == self.id)
-                )
-            ).first()
+        row = await reads_loader(info, ("events", "feedback"), _feedback_rows).load(self.id)
         return EventFeedback.from_row(row) if row is not None else None
+
+
+def _events(info: Info) -> Any:
+    async def load(reads: Any, ids: Sequence[int]) -> list[Event | None]:
+        return await Event.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
+
+    return load
+
+
+async def _feedback_rows(reads: Any, ids: Sequence[int]) -> list[Any]:
+    query = select(FeedbackModel.__table__).where(FeedbackModel.registration_id.in_(list(ids)))
+    async with reads.connect() as conn:
+        found = {r.registration_id: r for r in (await conn.execute(query)).all()}
+    return [found.get(i) for i in ids]
 
 
 async def _line(reads: Any, ids: Sequence[int]) -> list[int]:
