@@ -171,6 +171,8 @@ class Settings:
     submission_max_bytes: int = 20 * 1024 * 1024
     # A CV sent with a job application (PDF or DOCX).
     cv_max_bytes: int = 5 * 1024 * 1024
+    # Days a mentorship request waits for its mentor's answer before it expires.
+    mentorship_request_days: int = 14
     # The largest document staff or mentors may add to a mission's resources.
     resource_max_bytes: int = 50 * 1024 * 1024
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
@@ -310,6 +312,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ALUMNET_SUBMISSION_MAX_BYTES", Settings.submission_max_bytes
         ),
         cv_max_bytes=_positive_int(env, "ALUMNET_CV_MAX_BYTES", Settings.cv_max_bytes),
+        mentorship_request_days=_positive_int(
+            env, "ALUMNET_MENTORSHIP_REQUEST_DAYS", Settings.mentorship_request_days
+        ),
         resource_max_bytes=_positive_int(
             env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),

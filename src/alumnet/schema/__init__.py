@@ -80,6 +80,9 @@ from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
 from alumnet.schema.integrity.mutations import IntegrityMutation
 from alumnet.schema.integrity.queries import IntegrityQuery
 from alumnet.schema.integrity.types import Appeal, IntegrityDecision, IntegrityFlag
+from alumnet.schema.mentorship.mutations import MentorshipMutation
+from alumnet.schema.mentorship.queries import MentorshipQuery, MentorshipSubscription
+from alumnet.schema.mentorship.types import MentorOffer, Mentorship, MentorshipRequest
 from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
@@ -116,6 +119,7 @@ class Query(
     ExportQuery,
     CareersQuery,
     EventsQuery,
+    MentorshipQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -147,6 +151,7 @@ class Mutation(
     BulkQueryMutation,
     CareersMutation,
     EventsMutation,
+    MentorshipMutation,
 ):
     pass
 
@@ -164,6 +169,7 @@ class Subscription(
     DataSubscription,
     CareersSubscription,
     EventsSubscription,
+    MentorshipSubscription,
 ):
     pass
 
@@ -211,6 +217,9 @@ NODE_TYPES = [
     EventRegistration,
     EventAttendee,
     EventFeedback,
+    MentorOffer,
+    MentorshipRequest,
+    Mentorship,
 ]
 
 

@@ -44,6 +44,8 @@ NODES_MAX_IDS = 100
 # domain), that bound; where it sets none, the largest an institution realistically has
 # (the mentors of a mission, a student's mentors).
 LIST_CAPS: dict[str, int] = {
+    "MentorOffer.availability": 21,
+    "Query.mentorSuggestions": 50,
     "Event.questions": 10,
     "Event.organisers": 20,
     "Event.speakers": 20,

@@ -11,6 +11,7 @@ from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.identity.mail import EMAIL_JOB
+from alumnet.domain.mentorship import requests as mentorship_requests
 from alumnet.domain.ops import mail
 from alumnet.domain.ops.jobs import JobHandler, report_progress
 from alumnet.domain.outreach import risk
@@ -97,6 +98,10 @@ async def remind_of_events(rt: Runtime, job: Job) -> dict[str, Any]:
     return dict(await event_reminders.run(rt))
 
 
+async def expire_mentorship_requests(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await mentorship_requests.expire(rt))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -114,6 +119,7 @@ HANDLERS: dict[str, JobHandler] = {
     postings.CLOSE_JOB: close_expired_postings,
     search.SAVED_SEARCH_JOB: notify_search_matches,
     event_reminders.REMINDERS_JOB: remind_of_events,
+    mentorship_requests.EXPIRE_JOB: expire_mentorship_requests,
 }
 
 QUEUES = ("default", "email")

@@ -16,6 +16,7 @@ from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.events import reminders as event_reminders
+from alumnet.domain.mentorship.requests import EXPIRE_JOB as MENTORSHIP_EXPIRE_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
@@ -34,6 +35,7 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (SAVED_SEARCH_JOB, {}, "20 * * * *"),  # hourly: new postings matching saved searches
     # Every five minutes: events' reminders (a day and an hour before), ended ones completed.
     (event_reminders.REMINDERS_JOB, {}, "*/5 * * * *"),
+    (MENTORSHIP_EXPIRE_JOB, {}, "15 0 * * *"),  # nightly: unanswered mentorship requests
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never

@@ -95,6 +95,8 @@ DEFAULTS: dict[str, Channels] = {
     # announced as an announcement.)
     "event": Channels(in_app=True, email=True, digest=False),
     "event_reminder": Channels(in_app=True, email=True, digest=False),
+    # Mentorship: a request to you, its answer, a request expired, a mentorship ended.
+    "mentorship": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

@@ -58,6 +58,10 @@ class Permission(StrEnum):
     EVENTS_HOST = "events:host"
     # Run every event, register people, trust chapter leads, and read the events' reports.
     EVENTS_MANAGE = "events:manage"
+    # Offer to mentor students and younger alumni one to one.
+    MENTORSHIP_OFFER = "mentorship:offer"
+    # Tune the mentor matching's weights and read the mentorship figures.
+    MENTORSHIP_MANAGE = "mentorship:manage"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -107,6 +111,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CAREERS_MODERATE,
             Permission.EVENTS_HOST,
             Permission.EVENTS_MANAGE,
+            Permission.MENTORSHIP_OFFER,
+            Permission.MENTORSHIP_MANAGE,
         }
     ),
     Role.SRE: frozenset(
@@ -122,11 +128,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TICKETS,
             Permission.CAREERS_POST,
             Permission.EVENTS_HOST,
+            Permission.MENTORSHIP_OFFER,
         }
     ),
-    Role.MENTOR: frozenset({Permission.TOKENS_CREATE}),
+    Role.MENTOR: frozenset({Permission.TOKENS_CREATE, Permission.MENTORSHIP_OFFER}),
     Role.STUDENT: frozenset({Permission.TOKENS_CREATE}),
-    Role.ALUMNUS: frozenset({Permission.TOKENS_CREATE, Permission.CAREERS_POST}),
+    Role.ALUMNUS: frozenset(
+        {Permission.TOKENS_CREATE, Permission.CAREERS_POST, Permission.MENTORSHIP_OFFER}
+    ),
 }
 
 SELF_REGISTERABLE_ROLES = frozenset({Role.STUDENT, Role.ALUMNUS})

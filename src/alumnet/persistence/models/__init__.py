@@ -86,6 +86,13 @@ from alumnet.persistence.models.integrity import (
     IntegrityFlag,
     RiskRules,
 )
+from alumnet.persistence.models.mentorship import (
+    MatchingWeights,
+    MentorOffer,
+    MentorOfferSkill,
+    Mentorship,
+    MentorshipRequest,
+)
 from alumnet.persistence.models.ops import (
     Job,
     OutboundEmail,
@@ -152,9 +159,14 @@ __all__ = [
     "JobPostingSearch",
     "JobPostingSkill",
     "JobReferral",
+    "MatchingWeights",
     "Meeting",
     "MeetingAttendance",
     "MentorAssignment",
+    "MentorOffer",
+    "MentorOfferSkill",
+    "Mentorship",
+    "MentorshipRequest",
     "Message",
     "Mission",
     "MissionMentor",

@@ -67,6 +67,11 @@ class NotificationKind(Enum):
         description="An event you registered for changed or was cancelled; a place came "
         "free for you, or staff registered you. (New events are announcements.)",
     )
+    MENTORSHIP = ev(
+        "mentorship",
+        description="A request to mentor you made to you, its answer, a request expired, or a "
+        "mentorship completed or ended.",
+    )
     EVENT_REMINDER = ev(
         "event_reminder", description="A reminder a day and an hour before an event of yours."
     )

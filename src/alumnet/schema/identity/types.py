@@ -42,10 +42,20 @@ if TYPE_CHECKING:
         MentorAssignment,
     )
     from alumnet.schema.events.types import EventRegistrationConnection, EventRegistrationStatus
+    from alumnet.schema.mentorship.queries import MentorshipSide
+    from alumnet.schema.mentorship.types import (
+        MentorOffer,
+        MentorshipConnection,
+        MentorshipRequestConnection,
+        MentorshipRequestStatus,
+        MentorshipStatus,
+    )
     from alumnet.schema.people.types import Profile
 
 CAREERS = "alumnet.schema.careers.types"
 EVENTS = "alumnet.schema.events.types"
+MENTORSHIP = "alumnet.schema.mentorship.types"
+MENTORSHIP_QUERIES = "alumnet.schema.mentorship.queries"
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -141,6 +151,13 @@ class Permission(Enum):
         "events:manage",
         description="Run every event, register people, trust chapter leads to host, and read "
         "the events' reports.",
+    )
+    MENTORSHIP_OFFER = strawberry.enum_value(
+        "mentorship:offer", description="Offer to mentor students and younger alumni."
+    )
+    MENTORSHIP_MANAGE = strawberry.enum_value(
+        "mentorship:manage",
+        description="Tune the mentor matching's weights and read the mentorship figures.",
     )
 
 
@@ -471,6 +488,61 @@ class User(relay.Node):
         from alumnet.schema.careers.queries import recommendations
 
         return await recommendations(info, self.id, first)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="Their offer to mentor, if they made one and you may see it (yours even "
+        "when paused)."
+    )
+    async def mentor_offer(
+        self, info: Info
+    ) -> Annotated[MentorOffer, strawberry.lazy(MENTORSHIP)] | None:
+        from alumnet.schema.mentorship.queries import own_offer
+
+        return await own_offer(info, self.id)  # type: ignore[return-value]
+
+    @relay.connection(
+        Annotated["MentorshipRequestConnection", strawberry.lazy(MENTORSHIP)],
+        description="For yourself: your mentorship requests, as mentee (those you made) or "
+        "mentor (those made to you), newest first. Empty for anyone else.",
+        max_results=1000,
+    )
+    def mentorship_requests(
+        self,
+        info: Info,
+        side: Annotated[
+            Annotated[MentorshipSide, strawberry.lazy(MENTORSHIP_QUERIES)] | None,
+            strawberry.argument(description="Which side (as mentee, unless said)."),
+        ] = None,
+        status: Annotated[
+            list[Annotated[MentorshipRequestStatus, strawberry.lazy(MENTORSHIP)]] | None,
+            strawberry.argument(description="Only these."),
+        ] = None,
+    ) -> Iterable[Any]:
+        from alumnet.schema.mentorship.queries import own_requests
+
+        return own_requests(info, self.id, side, status)  # type: ignore[arg-type]
+
+    @relay.connection(
+        Annotated["MentorshipConnection", strawberry.lazy(MENTORSHIP)],
+        description="Their mentorships as mentee or mentor, newest first: for themselves and "
+        "holders of `mentorship:manage`. Empty for anyone else.",
+        max_results=1000,
+    )
+    def mentorships(
+        self,
+        info: Info,
+        side: Annotated[
+            Annotated[MentorshipSide, strawberry.lazy(MENTORSHIP_QUERIES)] | None,
+            strawberry.argument(description="Which side (as mentee, unless said)."),
+        ] = None,
+        status: Annotated[
+            list[Annotated[MentorshipStatus, strawberry.lazy(MENTORSHIP)]] | None,
+            strawberry.argument(description="Only these."),
+        ] = None,
+    ) -> Iterable[Any]:
+        from alumnet.schema.mentorship.queries import own_mentorships
+
+        return own_mentorships(info, self.id, side, status)  # type: ignore[arg-type]
 
     @relay.connection(
         Annotated["EventRegistrationConnection", strawberry.lazy(EVENTS)],

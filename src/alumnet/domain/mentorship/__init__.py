@@ -1,0 +1,1 @@
+"""Mentorship: mentor offers, requests, mentorships and explainable matching."""

@@ -1,0 +1,1 @@
+"""Mentorship's GraphQL types, queries, mutations and subscriptions."""

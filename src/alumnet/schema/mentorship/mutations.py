@@ -1,0 +1,276 @@
+"""Mentorship mutations: one's offer to mentor, requests and their answers, ending a
+mentorship, and the matching's weights."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry import relay
+
+from alumnet.domain.mentorship import matching, offers, requests
+from alumnet.persistence.models import Mentorship as MentorshipModel
+from alumnet.schema.context import Info
+from alumnet.schema.errors import user_errors
+from alumnet.schema.mentorship.types import (
+    MatchingWeights,
+    MenteeKind,
+    MentorHelpKind,
+    MentorOffer,
+    Mentorship,
+    MentorshipError,
+    MentorshipErrorCode,
+    MentorshipRequest,
+)
+from alumnet.schema.mutations import arg, pk_of, run_in_transaction
+
+
+@strawberry.input(description="A weekly window, in the offer's time zone.")
+class AvailabilityWindowInput:
+    weekday: int = strawberry.field(description="0 (Monday) to 6 (Sunday).")
+    start: str = strawberry.field(description="Start, HH:MM.")
+    end: str = strawberry.field(description="End, HH:MM (after the start).")
+
+
+@strawberry.input(
+    description="Your offer to mentor (`mentorship:offer`: alumni, mission mentors and staff). "
+    "The first time, give timeZone, capacity and preferredMentee; after that, omitted fields "
+    "stay as they are."
+)
+class MentorOfferSetInput:
+    headline: str | None = strawberry.field(default=None, description="In a line (200 at most).")
+    topics: list[str] | None = strawberry.field(
+        default=None, description="Topics, by the profiles' skill names (20 at most)."
+    )
+    offers: list[MentorHelpKind] | None = strawberry.field(
+        default=None, description="The kinds of help you offer."
+    )
+    industries: list[str] | None = strawberry.field(
+        default=None, description="Industries you know (10 at most)."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=None, description="Languages you mentor in (ISO 639-1, 10 at most)."
+    )
+    availability: list[AvailabilityWindowInput] | None = strawberry.field(
+        default=None, description="When you are available each week (21 windows at most)."
+    )
+    time_zone: str | None = strawberry.field(default=None, description="Your time zone (IANA).")
+    capacity: int | None = strawberry.field(
+        default=None,
+        description="Mentees at once (1 to 50); below your active ones, you are "
+        "offered to nobody until some end.",
+    )
+    preferred_mentee: MenteeKind | None = strawberry.field(default=None, description="Whom.")
+    paused: bool | None = strawberry.field(
+        default=None, description="True: pause (nobody new is offered you); false: resume."
+    )
+
+
+@strawberry.type(description="Your offer.")
+class MentorOfferPayload:
+    offer: MentorOffer | None = strawberry.field(description="The offer, on success.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A request to a mentor.")
+class MentorshipRequestCreateInput:
+    mentor_id: relay.GlobalID = strawberry.field(description="The mentor's offer (its id).")
+    goals: str = strawberry.field(description="What you want to achieve (2,000 at most).")
+    message: str | None = strawberry.field(default=None, description="A note (2,000 at most).")
+
+
+@strawberry.input(description="Your answer to a request to mentor.")
+class MentorshipRequestAnswerInput:
+    id: relay.GlobalID = strawberry.field(description="The request.")
+    accept: bool = strawberry.field(description="True: accept (within your capacity).")
+    reason: str | None = strawberry.field(
+        default=None, description="Why you decline (required then; 500 at most)."
+    )
+
+
+@strawberry.input(description="A request of yours to withdraw.")
+class MentorshipRequestWithdrawInput:
+    id: relay.GlobalID = strawberry.field(description="The request.")
+
+
+@strawberry.type(description="A request changed.")
+class MentorshipRequestPayload:
+    request: MentorshipRequest | None = strawberry.field(description="The request.")
+    mentorship: Mentorship | None = strawberry.field(
+        default=None, description="The mentorship an acceptance began."
+    )
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A mentorship to end.")
+class MentorshipEndInput:
+    id: relay.GlobalID = strawberry.field(description="The mentorship.")
+    completed: bool = strawberry.field(
+        description="True: it reached its goals; false: it ends early (a reason is required)."
+    )
+    reason: str | None = strawberry.field(default=None, description="Why (500 at most).")
+
+
+@strawberry.type(description="A mentorship changed.")
+class MentorshipPayload:
+    mentorship: Mentorship | None = strawberry.field(description="The mentorship.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="New weights (0 to 100 each); omitted ones stay as they are.")
+class MatchingWeightsUpdateInput:
+    skills: float | None = strawberry.field(default=None, description="Shared topics.")
+    industry: float | None = strawberry.field(default=None, description="Industry.")
+    programme: float | None = strawberry.field(default=None, description="Programme.")
+    location: float | None = strawberry.field(default=None, description="Location.")
+    time_zone: float | None = strawberry.field(default=None, description="Time-zone overlap.")
+    language: float | None = strawberry.field(default=None, description="Language.")
+    load: float | None = strawberry.field(default=None, description="Free places.")
+
+
+@strawberry.type(description="The weights now.")
+class MatchingWeightsPayload:
+    weights: MatchingWeights | None = strawberry.field(description="On success.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+def _errors(problems: Any) -> list[MentorshipError]:
+    return user_errors(MentorshipError, MentorshipErrorCode, problems)
+
+
+def _offer_fields(given: MentorOfferSetInput) -> offers.OfferFields:
+    def listed(value: list[Any] | None) -> tuple[Any, ...] | None:
+        return tuple(value) if value is not None else None
+
+    return offers.OfferFields(
+        headline=given.headline, topics=listed(given.topics),
+        offers=tuple(str(o.value) for o in given.offers) if given.offers is not None else None,
+        industries=listed(given.industries), languages=listed(given.languages),
+        availability=tuple(offers.Window(w.weekday, w.start, w.end)
+                           for w in given.availability[:100])
+        if given.availability is not None else None,
+        time_zone=given.time_zone, capacity=given.capacity,
+        preferred_mentee=str(given.preferred_mentee.value)
+        if given.preferred_mentee is not None else None,
+        paused=given.paused,
+    )  # fmt: skip
+
+
+@strawberry.type
+class MentorshipMutation:
+    @strawberry.mutation(description="Offer to mentor, or change, pause or resume your offer.")
+    async def mentor_offer_set(
+        self, info: Info, input: Annotated[MentorOfferSetInput, arg("Your offer.")]
+    ) -> MentorOfferPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info, lambda uow: offers.set_offer(uow, viewer, _offer_fields(input))
+        )
+        return MentorOfferPayload(
+            offer=MentorOffer.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description="Ask a mentor to mentor you (students and alumni); they are told, and the "
+        "request expires unanswered after `ALUMNET_MENTORSHIP_REQUEST_DAYS` (14 by default)."
+    )
+    async def mentorship_request_create(
+        self, info: Info, input: Annotated[MentorshipRequestCreateInput, arg("The request.")]
+    ) -> MentorshipRequestPayload:
+        viewer = info.context.viewer
+        days = info.context.runtime.settings.mentorship_request_days
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: requests.create(
+                uow, viewer, pk_of(input.mentor_id, "MentorOffer", "mentorId"),
+                goals=input.goals, message=input.message, expires_in=timedelta(days=days),
+            ),
+        )  # fmt: skip
+        return MentorshipRequestPayload(
+            request=MentorshipRequest.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description="Accept a request made to you (a mentorship begins; never past your "
+        "capacity) or decline it with a reason; the mentee is told."
+    )
+    async def mentorship_request_answer(
+        self, info: Info, input: Annotated[MentorshipRequestAnswerInput, arg("The answer.")]
+    ) -> MentorshipRequestPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: requests.answer(
+                uow, viewer, pk_of(input.id, "MentorshipRequest", "id"), accept=input.accept,
+                reason=input.reason,
+            ),
+        )  # fmt: skip
+        mentorship = None
+        if found is not None and found.status == "accepted":
+            mentorship = await _mentorship_of(info, found.id)
+        return MentorshipRequestPayload(
+            request=MentorshipRequest.from_row(found) if found is not None else None,
+            mentorship=mentorship, user_errors=_errors(problems),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Withdraw a request of yours that is still pending.")
+    async def mentorship_request_withdraw(
+        self, info: Info, input: Annotated[MentorshipRequestWithdrawInput, arg("The request.")]
+    ) -> MentorshipRequestPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: requests.withdraw(uow, viewer, pk_of(input.id, "MentorshipRequest", "id")),
+        )
+        return MentorshipRequestPayload(
+            request=MentorshipRequest.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description="Complete a mentorship, or end it early with a reason (either side); the "
+        "other side is told."
+    )
+    async def mentorship_end(
+        self, info: Info, input: Annotated[MentorshipEndInput, arg("The mentorship.")]
+    ) -> MentorshipPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: requests.end(
+                uow, viewer, pk_of(input.id, "Mentorship", "id"), completed=input.completed,
+                reason=input.reason,
+            ),
+        )  # fmt: skip
+        return MentorshipPayload(
+            mentorship=Mentorship.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(description="Tune the mentor matching's weights (`mentorship:manage`).")
+    async def matching_weights_update(
+        self, info: Info, input: Annotated[MatchingWeightsUpdateInput, arg("The weights.")]
+    ) -> MatchingWeightsPayload:
+        viewer = info.context.viewer
+        given = {k: float(v) for k, v in vars(input).items() if v is not None}
+        found, problems = await run_in_transaction(
+            info, lambda uow: matching.set_weights(uow, viewer, given)
+        )
+        return MatchingWeightsPayload(
+            weights=MatchingWeights(**found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+
+async def _mentorship_of(info: Info, request_id: int) -> Mentorship | None:
+    async with info.context.reads.connect() as conn:
+        row = (
+            await conn.execute(
+                select(MentorshipModel.__table__).where(MentorshipModel.request_id == request_id)
+            )
+        ).first()
+    return Mentorship.from_row(row) if row is not None else None

@@ -1,0 +1,317 @@
+"""Mentorship types: mentor offers, requests, mentorships, suggestions and the matching
+weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+import strawberry
+from sqlalchemy import select
+from strawberry import relay
+
+from alumnet.domain.identity.permissions import Permission
+from alumnet.domain.mentorship import offers, requests
+from alumnet.persistence.loaders.common import grouped
+from alumnet.persistence.models import MentorOffer as OfferModel
+from alumnet.persistence.models import Mentorship as MentorshipModel
+from alumnet.persistence.models import MentorshipRequest as RequestModel
+from alumnet.schema.context import Info
+from alumnet.schema.errors import UserError
+from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID
+from alumnet.schema.nodes import int_ids, readable_rows
+from alumnet.schema.pagination import CountedConnection, reads_loader
+
+if TYPE_CHECKING:
+    from alumnet.schema.people.types import Profile
+
+ev = strawberry.enum_value
+PEOPLE = "alumnet.schema.people.types"
+
+
+@strawberry.enum(description="A kind of help a mentor offers.")
+class MentorHelpKind(Enum):
+    CAREER_ADVICE = ev("career_advice", description="Career advice.")
+    CV_REVIEW = ev("cv_review", description="Reviewing CVs and cover letters.")
+    MOCK_INTERVIEWS = ev("mock_interviews", description="Mock interviews.")
+    NETWORKING = ev("networking", description="Introductions to people in their field.")
+    ENTREPRENEURSHIP = ev("entrepreneurship", description="Starting a business.")
+    FURTHER_STUDY = ev("further_study", description="Applying for further study.")
+
+
+@strawberry.enum(description="Whom a mentor takes.")
+class MenteeKind(Enum):
+    STUDENTS = ev("students", description="Students only.")
+    ALUMNI = ev("alumni", description="Alumni only.")
+    BOTH = ev("both", description="Students and alumni.")
+
+
+@strawberry.enum(description="Where a mentorship request stands.")
+class MentorshipRequestStatus(Enum):
+    PENDING = ev("pending", description="Waiting for the mentor's answer.")
+    ACCEPTED = ev("accepted", description="Accepted: a mentorship began.")
+    DECLINED = ev("declined", description="Declined, with a reason.")
+    WITHDRAWN = ev("withdrawn", description="Withdrawn by the mentee.")
+    EXPIRED = ev("expired", description="Not answered in time.")
+
+
+@strawberry.enum(description="Where a mentorship stands.")
+class MentorshipStatus(Enum):
+    ACTIVE = ev("active", description="Going on.")
+    COMPLETED = ev("completed", description="Completed.")
+    ENDED = ev("ended", description="Ended early (see `endReason`).")
+
+
+@strawberry.type(description="A weekly window when a mentor is available, in their time zone.")
+class AvailabilityWindow:
+    weekday: int = strawberry.field(description="0 (Monday) to 6 (Sunday).")
+    start: str = strawberry.field(description="Start, HH:MM.")
+    end: str = strawberry.field(description="End, HH:MM.")
+
+
+@strawberry.type(
+    description="Someone's offer to mentor. Its id is the mentor's; seen by everyone signed "
+    "in while it is not paused."
+)
+class MentorOffer(relay.Node):
+    id: relay.NodeID[int]
+    headline: str | None = strawberry.field(description="What they offer, in a line.")
+    offers: list[MentorHelpKind] = strawberry.field(description="The kinds of help.")
+    industries: list[str] = strawberry.field(description="Industries they know.")
+    languages: list[str] = strawberry.field(description="Languages (ISO 639-1).")
+    availability: list[AvailabilityWindow] = strawberry.field(
+        description="When they are available each week, in `timeZone`."
+    )
+    time_zone: str = strawberry.field(description="Their time zone (IANA).")
+    capacity: int = strawberry.field(description="How many mentees they take at once.")
+    preferred_mentee: MenteeKind = strawberry.field(description="Whom they take.")
+    paused: bool = strawberry.field(description="Not taking mentees now.")
+    has_room: bool = strawberry.field(description="Whether they can take another mentee now.")
+    updated_at: datetime = strawberry.field(description="Last changed (UTC).")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.user_id, headline=row.headline,
+            offers=[MentorHelpKind(o) for o in row.offers or [] if o in offers.OFFER_KINDS],
+            industries=list(row.industries or []), languages=list(row.languages or []),
+            availability=[AvailabilityWindow(weekday=w["weekday"], start=w["start"],
+                                             end=w["end"]) for w in row.availability or []],
+            time_zone=row.time_zone, capacity=row.capacity,
+            preferred_mentee=MenteeKind(row.preferred_mentee), paused=row.paused,
+            has_room=not row.paused and row.active_mentees < row.capacity,
+            updated_at=row.updated_at, _row=row,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        wanted = [i for i in ids if i]
+        if not wanted or not info.context.viewer.is_authenticated:
+            return [None for _ in ids]
+        query = select(OfferModel.__table__).where(
+            OfferModel.user_id.in_(wanted), offers.listed(info.context.viewer)
+        )
+        async with info.context.reads.connect() as conn:
+            found = {row.user_id: row for row in (await conn.execute(query)).all()}
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(
+        description="Their active mentees now (themselves and staff; null for anyone else)."
+    )
+    def active_mentees(self, info: Info) -> int | None:
+        viewer = info.context.viewer
+        mine = viewer.user_id == self.id or viewer.can(Permission.MENTORSHIP_MANAGE)
+        return int(self._row.active_mentees) if mine else None
+
+    @strawberry.field(description="Topics they mentor in (the profiles' skills), by name.")
+    async def topics(self, info: Info) -> list[str]:
+        return await reads_loader(info, ("mentorship", "topics"), _topics).load(self.id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The mentor's profile, as the directory shows it to you.")
+    async def profile(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
+        from alumnet.schema.people.types import Profile as ProfileNode
+
+        [found] = await ProfileNode.resolve_nodes(info=info, node_ids=[str(self.id)])
+        return found
+
+
+async def _topics(reads: Any, ids: Sequence[int]) -> list[list[str]]:
+    rows = await grouped(reads, offers.topics_of(list(ids)), "user_id", ids)
+    return [[str(r.name) for r in group] for group in rows]
+
+
+@strawberry.type(description="Mentor offers, a page at a time.")
+class MentorOfferConnection(CountedConnection[MentorOffer]):
+    pass
+
+
+async def _profile(info: Info, user_id: int) -> Any:
+    from alumnet.schema.people.types import Profile as ProfileNode
+
+    [found] = await ProfileNode.resolve_nodes(info=info, node_ids=[str(user_id)])
+    return found
+
+
+@strawberry.type(description="A request to a mentor, seen by the mentee and the mentor.")
+class MentorshipRequest(relay.Node):
+    id: relay.NodeID[int]
+    status: MentorshipRequestStatus = strawberry.field(description="Where it stands.")
+    goals: str = strawberry.field(description="What the mentee wants to achieve.")
+    message: str | None = strawberry.field(description="The mentee's message.")
+    reason: str | None = strawberry.field(description="Why it was declined.")
+    expires_at: datetime = strawberry.field(description="When it expires unanswered (UTC).")
+    answered_at: datetime | None = strawberry.field(description="When it was answered (UTC).")
+    created_at: datetime = strawberry.field(description="When it was made (UTC).")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id, status=MentorshipRequestStatus(row.status), goals=row.goals,
+            message=row.message, reason=row.reason, expires_at=row.expires_at,
+            answered_at=row.answered_at, created_at=row.created_at, _row=row,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        viewer = info.context.viewer
+        if not viewer.is_authenticated:
+            return [None for _ in ids]
+        condition = requests.readable(viewer)
+        found = await readable_rows(info, RequestModel.__table__, ids, condition)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The mentee, as the directory shows them to you.")
+    async def mentee(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
+        return await _profile(info, self._row.mentee_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The mentor's offer.")
+    async def mentor(self, info: Info) -> MentorOffer | None:
+        [found] = await MentorOffer.resolve_nodes(info=info, node_ids=[str(self._row.mentor_id)])
+        return found
+
+
+@strawberry.type(description="Requests, a page at a time.")
+class MentorshipRequestConnection(CountedConnection[MentorshipRequest]):
+    pass
+
+
+@strawberry.type(description="A mentorship, seen by its mentor and mentee (and staff).")
+class Mentorship(relay.Node):
+    id: relay.NodeID[int]
+    status: MentorshipStatus = strawberry.field(description="Active, completed or ended.")
+    started_at: datetime = strawberry.field(description="When it began (UTC).")
+    ended_at: datetime | None = strawberry.field(description="When it ended (UTC).")
+    end_reason: str | None = strawberry.field(description="Why it ended early (or a note).")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(id=row.id, status=MentorshipStatus(row.status), started_at=row.started_at,
+                   ended_at=row.ended_at, end_reason=row.end_reason, _row=row)  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        viewer = info.context.viewer
+        if not viewer.is_authenticated:
+            return [None for _ in ids]
+        condition = requests.readable_mentorships(viewer)
+        found = await readable_rows(info, MentorshipModel.__table__, ids, condition)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="Whether the mentor ended it (false: the mentee; null: open).")
+    def ended_by_mentor(self) -> bool | None:
+        if self._row.ended_by_id is None:
+            return None
+        return bool(self._row.ended_by_id == self._row.mentor_id)
+
+    @strawberry.field(description="The mentee, as the directory shows them to you.")
+    async def mentee(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
+        return await _profile(info, self._row.mentee_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The mentor, as the directory shows them to you.")
+    async def mentor(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
+        return await _profile(info, self._row.mentor_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Mentorships, a page at a time.")
+class MentorshipConnection(CountedConnection[Mentorship]):
+    pass
+
+
+@strawberry.type(
+    description="The parts of a match score: each part (0 to 1) times its weight. See "
+    "`matchingWeights` for what each part measures."
+)
+class MatchScoreParts:
+    skills: float = strawberry.field(description="Shared topics (skills, and words of goals).")
+    industry: float = strawberry.field(description="The mentor knows the mentee's industry.")
+    programme: float = strawberry.field(description="The same programme.")
+    location: float = strawberry.field(description="The same country (half) or city.")
+    time_zone: float = strawberry.field(description="Available in the mentee's daytime.")
+    language: float = strawberry.field(description="Speaks one of the mentee's languages.")
+    load: float = strawberry.field(description="Places still free.")
+
+
+@strawberry.type(description="A mentor suggested for you, and why.")
+class MentorSuggestion:
+    mentor: MentorOffer = strawberry.field(description="The mentor's offer.")
+    score: float = strawberry.field(description="The sum of the parts.")
+    parts: MatchScoreParts = strawberry.field(description="The score, part by part.")
+    why: str = strawberry.field(description="The reasons, in a line.")
+
+
+@strawberry.type(
+    description="The weights of the mentor matching (0 to 100 each): a part of the score is "
+    "its measure (0 to 1) times its weight."
+)
+class MatchingWeights:
+    skills: float = strawberry.field(description="Topics the mentee has or names (3 = all).")
+    industry: float = strawberry.field(description="An industry of the mentee's work.")
+    programme: float = strawberry.field(description="The same programme.")
+    location: float = strawberry.field(description="Country (half), city (all).")
+    time_zone: float = strawberry.field(
+        description="Share of the mentor's availability between 08:00 and 22:00 for the mentee."
+    )
+    language: float = strawberry.field(description="A shared language.")
+    load: float = strawberry.field(description="Share of the mentor's places still free.")
+
+
+@strawberry.enum(description="Why a mentorship mutation failed.")
+class MentorshipErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="No such mentor, request or mentorship.")
+    NOT_ALLOWED = ev("NOT_ALLOWED", description="You may not do this.")
+    REQUIRED = ev("REQUIRED", description="A required value is missing.")
+    TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    TOO_MANY = ev("TOO_MANY", description="Too many values.")
+    OUT_OF_RANGE = ev("OUT_OF_RANGE", description="A number is out of range.")
+    INVALID_TIME_ZONE = ev("INVALID_TIME_ZONE", description="Not an IANA time zone name.")
+    UNKNOWN_SKILL = ev("UNKNOWN_SKILL", description="A topic is not in the skills vocabulary.")
+    SELF = ev("SELF", description="You cannot ask yourself.")
+    PAUSED = ev("PAUSED", description="The mentor is not taking mentees now.")
+    FULL = ev("FULL", description="The mentor has as many mentees as they can take.")
+    NOT_FOR_YOU = ev("NOT_FOR_YOU", description="The mentor takes other kinds of mentees.")
+    DUPLICATE = ev("DUPLICATE", description="You asked this mentor already.")
+    ALREADY_MENTORED = ev("ALREADY_MENTORED", description="This mentor mentors you already.")
+    NOT_PENDING = ev("NOT_PENDING", description="The request was answered, withdrawn or expired.")
+    NOT_ACTIVE = ev("NOT_ACTIVE", description="The mentorship has ended.")
+    ALL_ZERO = ev("ALL_ZERO", description="Every weight would be 0.")
+    CONFLICT = ev("CONFLICT", description="Someone changed this at the same time; try again.")
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with a mentorship mutation's input.")
+class MentorshipError(UserError):
+    code: MentorshipErrorCode = strawberry.field(description=CODE_DESCRIPTION)
