@@ -2,7 +2,7 @@
 
 Revision ID: 0024
 Revises: 0023
-Create Date: 2026-12-04 23:34:52.696313
+Create Date: 2026-12-04 23:39:57.767262
 """
 
 from collections.abc import Sequence
@@ -189,8 +189,225 @@ def upgrade() -> None:
         batch_op.create_index("ix_mentorships_mentee", ["mentee_id", "status"], unique=False)
         batch_op.create_index("ix_mentorships_mentor", ["mentor_id", "status"], unique=False)
 
+    op.create_table(
+        "mentorship_goals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "mentorship_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["mentorship_id"],
+            ["mentorships.id"],
+            name=op.f("fk_mentorship_goals_mentorship_id_mentorships"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentorship_goals")),
+    )
+    with op.batch_alter_table("mentorship_goals", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_mentorship_goals_mentorship_id"), ["mentorship_id"], unique=False
+        )
+
+    op.create_table(
+        "mentorship_sessions",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "mentorship_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "mentor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "mentee_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("join_url", sa.String(length=500), nullable=True),
+        sa.Column("place", sa.String(length=200), nullable=True),
+        sa.Column("agenda", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_sessions_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentee_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_sessions_mentee_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentor_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_sessions_mentor_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentorship_id"],
+            ["mentorships.id"],
+            name=op.f("fk_mentorship_sessions_mentorship_id_mentorships"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentorship_sessions")),
+    )
+    with op.batch_alter_table("mentorship_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_mentorship_sessions_mentor", ["mentor_id", "status", "starts_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_mentorship_sessions_mentorship", ["mentorship_id", "starts_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_mentorship_sessions_starts", ["status", "starts_at"], unique=False
+        )
+
+    op.create_table(
+        "mentorship_feedback",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "mentorship_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "session_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("about", sa.String(length=32), nullable=False),
+        sa.Column(
+            "author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("by_mentor", sa.Boolean(), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_feedback_author_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentorship_id"],
+            ["mentorships.id"],
+            name=op.f("fk_mentorship_feedback_mentorship_id_mentorships"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["mentorship_sessions.id"],
+            name=op.f("fk_mentorship_feedback_session_id_mentorship_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subject_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_feedback_subject_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentorship_feedback")),
+        sa.UniqueConstraint(
+            "mentorship_id",
+            "author_id",
+            "about",
+            name=op.f("uq_mentorship_feedback_mentorship_id_author_id_about"),
+        ),
+    )
+    with op.batch_alter_table("mentorship_feedback", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_mentorship_feedback_subject", ["subject_id", "about"], unique=False
+        )
+
+    op.create_table(
+        "mentorship_notes",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "mentorship_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "session_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["users.id"],
+            name=op.f("fk_mentorship_notes_author_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentorship_id"],
+            ["mentorships.id"],
+            name=op.f("fk_mentorship_notes_mentorship_id_mentorships"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["mentorship_sessions.id"],
+            name=op.f("fk_mentorship_notes_session_id_mentorship_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentorship_notes")),
+    )
+    with op.batch_alter_table("mentorship_notes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_mentorship_notes_mentorship", ["mentorship_id", "created_at"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("mentorship_notes", schema=None) as batch_op:
+        batch_op.drop_index("ix_mentorship_notes_mentorship")
+
+    op.drop_table("mentorship_notes")
+    with op.batch_alter_table("mentorship_feedback", schema=None) as batch_op:
+        batch_op.drop_index("ix_mentorship_feedback_subject")
+
+    op.drop_table("mentorship_feedback")
+    with op.batch_alter_table("mentorship_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_mentorship_sessions_starts")
+        batch_op.drop_index("ix_mentorship_sessions_mentorship")
+        batch_op.drop_index("ix_mentorship_sessions_mentor")
+
+    op.drop_table("mentorship_sessions")
+    with op.batch_alter_table("mentorship_goals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mentorship_goals_mentorship_id"))
+
+    op.drop_table("mentorship_goals")
     with op.batch_alter_table("mentorships", schema=None) as batch_op:
         batch_op.drop_index("ix_mentorships_mentor")
         batch_op.drop_index("ix_mentorships_mentee")

@@ -42,6 +42,7 @@ from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.events import calendar
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.mentorship import sessions as mentorship_sessions
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import (
@@ -550,6 +551,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"error": "This link is not valid or has expired."}, 404)
         return _calendar_file(body, f"event-{found[1]}.ics" if found else "event.ics")
 
+    async def session_calendar(request: Request) -> Response:
+        """A mentorship session as an .ics file, for one of its two sides."""
+        token = request.query_params.get("token", "")
+        found = calendar.read_event_token(settings, token, calendar.SESSION_AUDIENCE)
+        body = None
+        if found is not None:
+            async with runtime.database.connect() as conn:
+                if await viewer_of(conn, found[0]) is not None:
+                    body = await mentorship_sessions.session_ics(
+                        conn, found[0], found[1], settings.public_url
+                    )
+        if body is None:
+            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+        return _calendar_file(body, "mentorship-session.ics")
+
     async def calendar_feed(request: Request) -> Response:
         """A person's private calendar feed, for calendar applications to subscribe to: the
         link's signature and version (rotating the link makes a new one) are checked."""
@@ -602,6 +618,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/downloads/file", file_download),
             Route("/calendar/event.ics", event_calendar),
             Route("/calendar/series.ics", event_calendar),
+            Route("/calendar/session.ics", session_calendar),
             Route("/calendar/feed/{token}.ics", calendar_feed),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],

@@ -82,7 +82,13 @@ from alumnet.schema.integrity.queries import IntegrityQuery
 from alumnet.schema.integrity.types import Appeal, IntegrityDecision, IntegrityFlag
 from alumnet.schema.mentorship.mutations import MentorshipMutation
 from alumnet.schema.mentorship.queries import MentorshipQuery, MentorshipSubscription
-from alumnet.schema.mentorship.types import MentorOffer, Mentorship, MentorshipRequest
+from alumnet.schema.mentorship.types import (
+    MentorOffer,
+    Mentorship,
+    MentorshipGoal,
+    MentorshipRequest,
+    MentorshipSession,
+)
 from alumnet.schema.nodes import global_id
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
@@ -220,6 +226,8 @@ NODE_TYPES = [
     MentorOffer,
     MentorshipRequest,
     Mentorship,
+    MentorshipSession,
+    MentorshipGoal,
 ]
 
 

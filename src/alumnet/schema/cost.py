@@ -45,6 +45,11 @@ NODES_MAX_IDS = 100
 # (the mentors of a mission, a student's mentors).
 LIST_CAPS: dict[str, int] = {
     "MentorOffer.availability": 21,
+    "Mentorship.sessions": 200,
+    "Mentorship.goals": 100,
+    "Mentorship.notes": 200,
+    "Mentorship.viewerFeedback": 201,  # each session's, and the end's
+    "Query.mentorFigures": 200,
     "Query.mentorSuggestions": 50,
     "Event.questions": 10,
     "Event.organisers": 20,

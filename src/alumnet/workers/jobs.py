@@ -12,6 +12,7 @@ from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.mentorship import requests as mentorship_requests
+from alumnet.domain.mentorship import sessions as mentorship_sessions
 from alumnet.domain.ops import mail
 from alumnet.domain.ops.jobs import JobHandler, report_progress
 from alumnet.domain.outreach import risk
@@ -102,6 +103,10 @@ async def expire_mentorship_requests(rt: Runtime, job: Job) -> dict[str, Any]:
     return dict(await mentorship_requests.expire(rt))
 
 
+async def remind_of_mentorship_sessions(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await mentorship_sessions.remind(rt))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -120,6 +125,7 @@ HANDLERS: dict[str, JobHandler] = {
     search.SAVED_SEARCH_JOB: notify_search_matches,
     event_reminders.REMINDERS_JOB: remind_of_events,
     mentorship_requests.EXPIRE_JOB: expire_mentorship_requests,
+    mentorship_sessions.REMINDERS_JOB: remind_of_mentorship_sessions,
 }
 
 QUEUES = ("default", "email")

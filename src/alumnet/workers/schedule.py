@@ -17,6 +17,7 @@ from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.mentorship.requests import EXPIRE_JOB as MENTORSHIP_EXPIRE_JOB
+from alumnet.domain.mentorship.sessions import REMINDERS_JOB as SESSION_REMINDERS_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
@@ -36,6 +37,7 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     # Every five minutes: events' reminders (a day and an hour before), ended ones completed.
     (event_reminders.REMINDERS_JOB, {}, "*/5 * * * *"),
     (MENTORSHIP_EXPIRE_JOB, {}, "15 0 * * *"),  # nightly: unanswered mentorship requests
+    (SESSION_REMINDERS_JOB, {}, "*/5 * * * *"),  # mentorship sessions: a day, an hour before
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never
@@ -43,6 +45,7 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
 AT_START: list[tuple[str, dict[str, Any]]] = [
     (REMINDERS_JOB, {}),
     (event_reminders.REMINDERS_JOB, {}),
+    (SESSION_REMINDERS_JOB, {}),
 ]
 
 

@@ -40,6 +40,7 @@ from alumnet.persistence.uow import UnitOfWork
 
 FEED_AUDIENCE = "alumnet-calendar-feed"
 EVENT_AUDIENCE = "alumnet-event-ics"
+SESSION_AUDIENCE = "alumnet-mentorship-session-ics"
 FEED_MAX = 500  # events in one feed: from 90 days back, soonest first
 FEED_PAST = timedelta(days=90)
 PRODID = "-//alumnet//events//EN"
@@ -61,17 +62,22 @@ def read_feed_token(settings: Settings, token: str) -> tuple[int, int] | None:
         return None
 
 
-def event_token(settings: Settings, user_id: int, event_id: int) -> str:
-    """A link to one event's ``.ics`` for one person (who must still see it when used)."""
-    claims = {"sub": str(user_id), "event": event_id, "aud": EVENT_AUDIENCE,
+def event_token(
+    settings: Settings, user_id: int, event_id: int, audience: str = EVENT_AUDIENCE
+) -> str:
+    """A link to one event's (or, by ``audience``, one mentorship session's) ``.ics`` for
+    one person, who must still see it when it is used."""
+    claims = {"sub": str(user_id), "event": event_id, "aud": audience,
               "exp": datetime.now(UTC) + timedelta(days=30)}  # fmt: skip
     return jwt.encode(claims, settings.secret_key, algorithm="HS256")
 
 
-def read_event_token(settings: Settings, token: str) -> tuple[int, int] | None:
+def read_event_token(
+    settings: Settings, token: str, audience: str = EVENT_AUDIENCE
+) -> tuple[int, int] | None:
     try:
         claims = jwt.decode(
-            token, settings.secret_key, algorithms=["HS256"], audience=EVENT_AUDIENCE,
+            token, settings.secret_key, algorithms=["HS256"], audience=audience,
             options={"require": ["sub", "event", "aud", "exp"]},
         )  # fmt: skip
         return int(claims["sub"]), int(claims["event"])
@@ -100,7 +106,7 @@ async def rotate(uow: UnitOfWork, viewer: Viewer) -> int:
     return found.version
 
 
-def _calendar(name: str | None = None) -> Calendar:
+def new_calendar(name: str | None = None) -> Calendar:
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -139,7 +145,7 @@ def _host(public_url: str) -> str:
     return public_url.split("://", 1)[-1].split("/", 1)[0] or "alumnet"
 
 
-def _finish(calendar: Calendar, rows: Sequence[Any]) -> bytes:
+def finish_calendar(calendar: Calendar, rows: Sequence[Any]) -> bytes:
     if rows:
         starts = [as_utc(r.starts_at).date() for r in rows]
         calendar.add_missing_timezones(
@@ -175,11 +181,11 @@ async def event_ics(executor: Any, viewer: Viewer, event_id: int, public_url: st
     row = (await executor.execute(query)).first()
     if row is None:
         return None
-    calendar = _calendar()
+    calendar = new_calendar()
     calendar.add("method", "PUBLISH")
     link = await may_join(executor, viewer, event_id)
     calendar.add_component(_vevent(row, public_url, with_link=link, stamp=datetime.now(UTC)))
-    return _finish(calendar, [row])
+    return finish_calendar(calendar, [row])
 
 
 async def series_ics(executor: Any, viewer: Viewer, event_id: int, public_url: str) -> bytes | None:
@@ -224,9 +230,9 @@ async def series_ics(executor: Any, viewer: Viewer, event_id: int, public_url: s
         item.add("exdate", missing.astimezone(zone))
     for moved in sorted(d for d in dates if d not in set(expected) and d != start):
         item.add("rdate", moved.astimezone(zone))
-    calendar = _calendar()
+    calendar = new_calendar()
     calendar.add_component(item)
-    return _finish(calendar, shown)
+    return finish_calendar(calendar, shown)
 
 
 def feed_events(user_id: int, since: datetime) -> Any:
@@ -268,10 +274,10 @@ async def feed(executor: Any, user_id: int, public_url: str, name: str) -> bytes
         runs = await executor.execute(organised_by(user_id).where(EventPerson.event_id.in_(ids)))
         linked |= set(runs.scalars())
     stamp = datetime.now(UTC)
-    calendar = _calendar(f"{name}: alumnet events")
+    calendar = new_calendar(f"{name}: alumnet events")
     calendar.add("refresh-interval;value=duration", "PT1H")
     calendar.add("x-published-ttl", "PT1H")
     for row in rows:
         with_link = row.id in linked or row.created_by_id == user_id
         calendar.add_component(_vevent(row, public_url, with_link=with_link, stamp=stamp))
-    return _finish(calendar, rows)
+    return finish_calendar(calendar, rows)

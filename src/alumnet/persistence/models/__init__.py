@@ -91,7 +91,11 @@ from alumnet.persistence.models.mentorship import (
     MentorOffer,
     MentorOfferSkill,
     Mentorship,
+    MentorshipFeedback,
+    MentorshipGoal,
+    MentorshipNote,
     MentorshipRequest,
+    MentorshipSession,
 )
 from alumnet.persistence.models.ops import (
     Job,
@@ -166,7 +170,11 @@ __all__ = [
     "MentorOffer",
     "MentorOfferSkill",
     "Mentorship",
+    "MentorshipFeedback",
+    "MentorshipGoal",
+    "MentorshipNote",
     "MentorshipRequest",
+    "MentorshipSession",
     "Message",
     "Mission",
     "MissionMentor",

@@ -125,3 +125,95 @@ class MatchingWeights(Base):
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentorshipSession(Base):
+    """A session of a mentorship: when, how long, online (a link) or at a place, and the
+    agenda. Status: scheduled, cancelled."""
+
+    __tablename__ = "mentorship_sessions"
+    __table_args__ = (
+        Index("ix_mentorship_sessions_mentorship", "mentorship_id", "starts_at"),
+        Index("ix_mentorship_sessions_mentor", "mentor_id", "status", "starts_at"),
+        Index("ix_mentorship_sessions_starts", "status", "starts_at"),
+    )
+
+    id: Mapped[IdPK]
+    mentorship_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("mentorships.id", ondelete="CASCADE")
+    )
+    # The mentor's and mentee's, copied: overlaps and reminders read them without a join.
+    mentor_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    mentee_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    join_url: Mapped[str | None] = mapped_column(String(500))
+    place: Mapped[str | None] = mapped_column(String(200))
+    agenda: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentorshipGoal(Base):
+    """A goal of a mentorship and how far it got: not_started, in_progress, done."""
+
+    __tablename__ = "mentorship_goals"
+
+    id: Mapped[IdPK]
+    mentorship_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("mentorships.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="not_started")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentorshipNote(Base):
+    """A note by one side of a mentorship (about a session, or the whole): private to its
+    writer, or shared with the other side."""
+
+    __tablename__ = "mentorship_notes"
+    __table_args__ = (Index("ix_mentorship_notes_mentorship", "mentorship_id", "created_at"),)
+
+    id: Mapped[IdPK]
+    mentorship_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("mentorships.id", ondelete="CASCADE")
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("mentorship_sessions.id", ondelete="CASCADE")
+    )
+    author_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentorshipFeedback(Base):
+    """One side's rating (1 to 5) and comment on a session, or on the mentorship at its
+    end (``about`` is "session:<id>" or "end"); once each, again replaces it."""
+
+    __tablename__ = "mentorship_feedback"
+    __table_args__ = (
+        UniqueConstraint("mentorship_id", "author_id", "about"),
+        Index("ix_mentorship_feedback_subject", "subject_id", "about"),
+    )
+
+    id: Mapped[IdPK]
+    mentorship_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("mentorships.id", ondelete="CASCADE")
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("mentorship_sessions.id", ondelete="CASCADE")
+    )
+    about: Mapped[str] = mapped_column(String(32))
+    author_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    # Whom it rates: the other side (the mentor, for a mentee's feedback).
+    subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    by_mentor: Mapped[bool]
+    rating: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,14 +3,14 @@ mentorship, and the matching's weights."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
 from strawberry import relay
 
-from alumnet.domain.mentorship import matching, offers, requests
+from alumnet.domain.mentorship import matching, offers, requests, sessions
 from alumnet.persistence.models import Mentorship as MentorshipModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import user_errors
@@ -22,7 +22,12 @@ from alumnet.schema.mentorship.types import (
     Mentorship,
     MentorshipError,
     MentorshipErrorCode,
+    MentorshipFeedback,
+    MentorshipGoal,
+    MentorshipGoalStatus,
+    MentorshipNote,
     MentorshipRequest,
+    MentorshipSession,
 )
 from alumnet.schema.mutations import arg, pk_of, run_in_transaction
 
@@ -158,6 +163,97 @@ def _offer_fields(given: MentorOfferSetInput) -> offers.OfferFields:
     )  # fmt: skip
 
 
+@strawberry.input(description="A session to book (either side of an active mentorship).")
+class MentorshipSessionScheduleInput:
+    mentorship_id: relay.GlobalID = strawberry.field(description="The mentorship.")
+    starts_at: datetime = strawberry.field(description="When (ISO 8601 with an offset).")
+    minutes: int = strawberry.field(description="How long (15 to 480).")
+    join_url: str | None = strawberry.field(default=None, description="A link to join (https).")
+    place: str | None = strawberry.field(default=None, description="Or a place.")
+    agenda: str | None = strawberry.field(default=None, description="What it is for.")
+
+
+@strawberry.type(description="A session booked or cancelled.")
+class MentorshipSessionPayload:
+    session: MentorshipSession | None = strawberry.field(description="The session.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A session to cancel.")
+class MentorshipSessionCancelInput:
+    id: relay.GlobalID = strawberry.field(description="The session.")
+
+
+@strawberry.input(description="A note.")
+class MentorshipNoteAddInput:
+    mentorship_id: relay.GlobalID = strawberry.field(description="The mentorship.")
+    body: str = strawberry.field(description="The note (10,000 at most).")
+    shared: bool = strawberry.field(
+        default=False, description="Share it with the other side (else only you read it)."
+    )
+    session_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The session it is about."
+    )
+
+
+@strawberry.type(description="A note added.")
+class MentorshipNotePayload:
+    note: MentorshipNote | None = strawberry.field(description="The note.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A goal to set.")
+class MentorshipGoalAddInput:
+    mentorship_id: relay.GlobalID = strawberry.field(description="The mentorship.")
+    title: str = strawberry.field(description="The goal (200 at most).")
+
+
+@strawberry.input(description="A goal's progress or title.")
+class MentorshipGoalUpdateInput:
+    id: relay.GlobalID = strawberry.field(description="The goal.")
+    title: str | None = strawberry.field(default=None, description="New title.")
+    status: MentorshipGoalStatus | None = strawberry.field(default=None, description="Progress.")
+
+
+@strawberry.type(description="A goal changed.")
+class MentorshipGoalPayload:
+    goal: MentorshipGoal | None = strawberry.field(description="The goal.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Your rating of the other side.")
+class MentorshipFeedbackGiveInput:
+    mentorship_id: relay.GlobalID = strawberry.field(description="The mentorship.")
+    session_id: relay.GlobalID | None = strawberry.field(
+        default=None,
+        description="A session that took place; omit to rate the mentorship at its end.",
+    )
+    rating: int = strawberry.field(description="1 to 5.")
+    comment: str | None = strawberry.field(default=None, description="2,000 at most.")
+
+
+@strawberry.type(description="Your rating.")
+class MentorshipFeedbackPayload:
+    feedback: MentorshipFeedback | None = strawberry.field(description="Your rating.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+def _session_of(input: Any) -> int | None:
+    if input.session_id is None:
+        return None
+    return pk_of(input.session_id, "MentorshipSession", "sessionId")
+
+
+async def _mentorship_of(info: Info, request_id: int) -> Mentorship | None:
+    async with info.context.reads.connect() as conn:
+        row = (
+            await conn.execute(
+                select(MentorshipModel.__table__).where(MentorshipModel.request_id == request_id)
+            )
+        ).first()
+    return Mentorship.from_row(row) if row is not None else None
+
+
 @strawberry.type
 class MentorshipMutation:
     @strawberry.mutation(description="Offer to mentor, or change, pause or resume your offer.")
@@ -265,12 +361,117 @@ class MentorshipMutation:
             user_errors=_errors(problems),
         )
 
+    @strawberry.mutation(
+        description="Book a session (either side of an active mentorship): in the future, "
+        "never overlapping either side's other sessions; the other side is told, and both "
+        "are reminded a day and an hour before."
+    )
+    async def mentorship_session_schedule(
+        self, info: Info, input: Annotated[MentorshipSessionScheduleInput, arg("The session.")]
+    ) -> MentorshipSessionPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.schedule(
+                uow, viewer, pk_of(input.mentorship_id, "Mentorship", "mentorshipId"),
+                starts_at=input.starts_at, minutes=input.minutes, join_url=input.join_url,
+                place=input.place, agenda=input.agenda,
+            ),
+        )  # fmt: skip
+        return MentorshipSessionPayload(
+            session=MentorshipSession.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
 
-async def _mentorship_of(info: Info, request_id: int) -> Mentorship | None:
-    async with info.context.reads.connect() as conn:
-        row = (
-            await conn.execute(
-                select(MentorshipModel.__table__).where(MentorshipModel.request_id == request_id)
+    @strawberry.mutation(description="Cancel a session still to come; the other side is told.")
+    async def mentorship_session_cancel(
+        self, info: Info, input: Annotated[MentorshipSessionCancelInput, arg("The session.")]
+    ) -> MentorshipSessionPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.cancel_session(
+                uow, viewer, pk_of(input.id, "MentorshipSession", "id")
+            ),
+        )
+        return MentorshipSessionPayload(
+            session=MentorshipSession.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(description="Write a note, private or shared with the other side.")
+    async def mentorship_note_add(
+        self, info: Info, input: Annotated[MentorshipNoteAddInput, arg("The note.")]
+    ) -> MentorshipNotePayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.add_note(
+                uow, viewer, pk_of(input.mentorship_id, "Mentorship", "mentorshipId"),
+                body=input.body, shared=input.shared, session_id=_session_of(input),
+            ),
+        )  # fmt: skip
+        note = None
+        if found is not None:
+            note = MentorshipNote(
+                body=found.body,
+                shared=found.shared,
+                mine=True,
+                session_id=input.session_id,
+                created_at=found.created_at,
             )
-        ).first()
-    return Mentorship.from_row(row) if row is not None else None
+        return MentorshipNotePayload(note=note, user_errors=_errors(problems))
+
+    @strawberry.mutation(description="Set a goal for a mentorship (either side).")
+    async def mentorship_goal_add(
+        self, info: Info, input: Annotated[MentorshipGoalAddInput, arg("The goal.")]
+    ) -> MentorshipGoalPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.add_goal(
+                uow, viewer, pk_of(input.mentorship_id, "Mentorship", "mentorshipId"), input.title
+            ),
+        )
+        return MentorshipGoalPayload(
+            goal=MentorshipGoal.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(description="Move a goal on (not started, in progress, done).")
+    async def mentorship_goal_update(
+        self, info: Info, input: Annotated[MentorshipGoalUpdateInput, arg("The goal.")]
+    ) -> MentorshipGoalPayload:
+        viewer = info.context.viewer
+        status = str(input.status.value) if input.status is not None else None
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.update_goal(
+                uow, viewer, pk_of(input.id, "MentorshipGoal", "id"), title=input.title,
+                status=status,
+            ),
+        )  # fmt: skip
+        return MentorshipGoalPayload(
+            goal=MentorshipGoal.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description="Rate the other side (1 to 5) after a session, or at the end of the "
+        "mentorship; again replaces it. Only you read your comment; they see averages."
+    )
+    async def mentorship_feedback_give(
+        self, info: Info, input: Annotated[MentorshipFeedbackGiveInput, arg("The rating.")]
+    ) -> MentorshipFeedbackPayload:
+        viewer = info.context.viewer
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: sessions.give_feedback(
+                uow, viewer, pk_of(input.mentorship_id, "Mentorship", "mentorshipId"),
+                session_id=_session_of(input), rating=input.rating, comment=input.comment,
+            ),
+        )  # fmt: skip
+        return MentorshipFeedbackPayload(
+            feedback=MentorshipFeedback.from_row(found) if found is not None else None,
+            user_errors=_errors(problems),
+        )

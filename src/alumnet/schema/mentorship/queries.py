@@ -14,7 +14,8 @@ from strawberry import relay
 
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission
-from alumnet.domain.mentorship import matching, offers, requests
+from alumnet.domain.mentorship import figures as mentorship_figures
+from alumnet.domain.mentorship import matching, offers, requests, sessions
 from alumnet.persistence.models import MentorOffer as OfferModel
 from alumnet.persistence.models import MentorOfferSkill, Skill, User
 from alumnet.persistence.models import Mentorship as MentorshipModel
@@ -25,14 +26,18 @@ from alumnet.schema.mentorship.types import (
     MatchingWeights,
     MatchScoreParts,
     MenteeKind,
+    MentorFigures,
     MentorHelpKind,
     MentorOffer,
     MentorOfferConnection,
     Mentorship,
+    MentorshipFigures,
     MentorshipRequest,
     MentorshipRequestStatus,
+    MentorshipSession,
     MentorshipStatus,
     MentorSuggestion,
+    figures_of,
 )
 from alumnet.schema.pagination import KeysetQuery, SortKey
 from alumnet.schema.permissions import requires
@@ -178,6 +183,48 @@ class MentorshipQuery:
         ]
 
     @strawberry.field(
+        description="The mentorship programme in figures (`mentorship:manage`): requests and "
+        "their success rate, hours to answer, mentorships and how they ended, sessions per "
+        "mentorship, ratings.",
+        extensions=requires(Permission.MENTORSHIP_MANAGE),
+    )
+    async def mentorship_figures(self, info: Info) -> MentorshipFigures:
+        async with info.context.reads.connect() as conn:
+            return figures_of(await mentorship_figures.overall(conn, conn.dialect.name))
+
+    @strawberry.field(
+        description="Each mentor's figures, those asked most first (`mentorship:manage`).",
+        extensions=requires(Permission.MENTORSHIP_MANAGE),
+    )
+    async def mentor_figures(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (1 to 200).")] = 50,
+    ) -> list[MentorFigures]:
+        if not 0 < first <= 200:
+            raise bad_input("first must be between 1 and 200.")
+        async with info.context.reads.connect() as conn:
+            lines = await mentorship_figures.by_mentor(conn, first)
+        found = await MentorOffer.resolve_nodes(
+            info=info, node_ids=[str(line.mentor_id) for line in lines]
+        )
+        return [
+            MentorFigures(
+                mentor=offer,
+                name=line.name,
+                requests=line.requests,
+                accepted=line.accepted,
+                acceptance_rate=line.acceptance_rate,
+                active=line.active,
+                completed=line.completed,
+                sessions=line.sessions,
+                average_rating=line.average_rating,
+                ratings=line.ratings,
+            )
+            for line, offer in zip(lines, found, strict=True)
+        ]
+
+    @strawberry.field(
         description="The mentor matching's weights (`mentorship:manage`).",
         extensions=requires(Permission.MENTORSHIP_MANAGE),
     )
@@ -205,6 +252,27 @@ class MentorshipSubscription:
                     return
                 info.context.reset_loaders()
                 [found] = await MentorshipRequest.resolve_nodes(
+                    info=info, node_ids=[str(event["id"])]
+                )
+                if found is not None:
+                    yield found
+
+    @strawberry.subscription(
+        description="Your mentorship sessions as they are booked (either side). Ends at once "
+        "for an anonymous connection."
+    )
+    async def mentorship_session_scheduled(
+        self, info: Info
+    ) -> AsyncGenerator[MentorshipSession, None]:
+        me = info.context.viewer.user_id
+        if me is None:
+            return
+        async with info.context.runtime.bus.subscription(sessions.channel(me)) as events:
+            async for event in events:
+                if not await info.context.still_signed_in():
+                    return
+                info.context.reset_loaders()
+                [found] = await MentorshipSession.resolve_nodes(
                     info=info, node_ids=[str(event["id"])]
                 )
                 if found is not None:

@@ -12,12 +12,18 @@ import strawberry
 from sqlalchemy import select
 from strawberry import relay
 
+from alumnet.domain.events import calendar
 from alumnet.domain.identity.permissions import Permission
-from alumnet.domain.mentorship import offers, requests
+from alumnet.domain.mentorship import figures as mentorship_figures
+from alumnet.domain.mentorship import offers, requests, sessions
 from alumnet.persistence.loaders.common import grouped
 from alumnet.persistence.models import MentorOffer as OfferModel
 from alumnet.persistence.models import Mentorship as MentorshipModel
+from alumnet.persistence.models import MentorshipFeedback as FeedbackModel
+from alumnet.persistence.models import MentorshipGoal as GoalModel
+from alumnet.persistence.models import MentorshipNote as NoteModel
 from alumnet.persistence.models import MentorshipRequest as RequestModel
+from alumnet.persistence.models import MentorshipSession as SessionModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID
@@ -128,6 +134,18 @@ class MentorOffer(relay.Node):
         viewer = info.context.viewer
         mine = viewer.user_id == self.id or viewer.can(Permission.MENTORSHIP_MANAGE)
         return int(self._row.active_mentees) if mine else None
+
+    @strawberry.field(
+        description="For the mentor themselves: their figures (requests, answers, "
+        "mentorships, sessions and the average of their mentees' ratings). Null for anyone "
+        "else; staff read every mentor's with `mentorFigures`."
+    )
+    async def figures(self, info: Info) -> MentorshipFigures | None:
+        if info.context.viewer.user_id != self.id:
+            return None
+        async with info.context.reads.connect() as conn:
+            found = await mentorship_figures.overall(conn, conn.dialect.name, self.id)
+        return figures_of(found)
 
     @strawberry.field(description="Topics they mentor in (the profiles' skills), by name.")
     async def topics(self, info: Info) -> list[str]:
@@ -245,10 +263,256 @@ class Mentorship(relay.Node):
     async def mentor(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
         return await _profile(info, self._row.mentor_id)  # type: ignore[no-any-return]
 
+    @strawberry.field(description="Its sessions, soonest first (200 at most).")
+    async def sessions(self, info: Info) -> list[MentorshipSession]:
+        rows = await reads_loader(info, ("mentorship", "sessions"), _sessions).load(self.id)
+        return [MentorshipSession.from_row(r) for r in rows[:200]]
+
+    @strawberry.field(description="Its goals, in the order they were set (100 at most).")
+    async def goals(self, info: Info) -> list[MentorshipGoal]:
+        rows = await reads_loader(info, ("mentorship", "goals"), _goals).load(self.id)
+        return [MentorshipGoal.from_row(r) for r in rows[:100]]
+
+    @strawberry.field(
+        description="Notes you may read: yours, and those the other side shared; newest "
+        "first (200 at most). Nobody else's, staff included."
+    )
+    async def notes(self, info: Info) -> list[MentorshipNote]:
+        rows = await reads_loader(info, ("mentorship", "notes"), _notes(info)).load(self.id)
+        return [MentorshipNote.from_row(r) for r in rows[:200]]
+
+    @strawberry.field(description="Your own ratings in it (of sessions, and at the end).")
+    async def viewer_feedback(self, info: Info) -> list[MentorshipFeedback]:
+        rows = await reads_loader(info, ("mentorship", "feedback"), _feedback(info)).load(self.id)
+        return [MentorshipFeedback.from_row(r) for r in rows[:201]]
+
 
 @strawberry.type(description="Mentorships, a page at a time.")
 class MentorshipConnection(CountedConnection[Mentorship]):
     pass
+
+
+@strawberry.enum(description="Where a session stands.")
+class MentorshipSessionStatus(Enum):
+    SCHEDULED = ev("scheduled", description="Booked.")
+    CANCELLED = ev("cancelled", description="Cancelled.")
+
+
+@strawberry.type(description="A mentorship session, seen by its two sides.")
+class MentorshipSession(relay.Node):
+    id: relay.NodeID[int]
+    starts_at: datetime = strawberry.field(description="When it starts (UTC).")
+    ends_at: datetime = strawberry.field(description="When it ends (UTC).")
+    join_url: str | None = strawberry.field(description="The link to join (https).")
+    place: str | None = strawberry.field(description="Where, in person.")
+    agenda: str | None = strawberry.field(description="What it is for.")
+    status: MentorshipSessionStatus = strawberry.field(description="Booked or cancelled.")
+    _row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(id=row.id, starts_at=row.starts_at, ends_at=row.ends_at,
+                   join_url=row.join_url, place=row.place, agenda=row.agenda,
+                   status=MentorshipSessionStatus(row.status), _row=row)  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        me = info.context.viewer.user_id if info.context.viewer.user_id is not None else -1
+        condition = (SessionModel.mentor_id == me) | (SessionModel.mentee_id == me)
+        found = await readable_rows(info, SessionModel.__table__, ids, condition)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="Its length in minutes.")
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @strawberry.field(description="A link to it as an iCalendar (.ics) file for you (30 days).")
+    def calendar_url(self, info: Info) -> str | None:
+        me = info.context.viewer.user_id
+        if me is None:
+            return None
+        settings = info.context.runtime.settings
+        token = calendar.event_token(settings, me, self.id, calendar.SESSION_AUDIENCE)
+        return f"{settings.public_url}/calendar/session.ics?token={token}"
+
+
+@strawberry.enum(description="How far a goal got.")
+class MentorshipGoalStatus(Enum):
+    NOT_STARTED = ev("not_started", description="Not started.")
+    IN_PROGRESS = ev("in_progress", description="In progress.")
+    DONE = ev("done", description="Done.")
+
+
+@strawberry.type(description="A goal of a mentorship.")
+class MentorshipGoal(relay.Node):
+    id: relay.NodeID[int]
+    title: str = strawberry.field(description="The goal.")
+    status: MentorshipGoalStatus = strawberry.field(description="How far it got.")
+    updated_at: datetime = strawberry.field(description="Last changed (UTC).")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(id=row.id, title=row.title, status=MentorshipGoalStatus(row.status),
+                   updated_at=row.updated_at)  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = int_ids(node_ids)
+        me = info.context.viewer.user_id if info.context.viewer.user_id is not None else -1
+        sides = select(MentorshipModel.id).where(
+            (MentorshipModel.mentor_id == me) | (MentorshipModel.mentee_id == me)
+        )
+        condition = GoalModel.mentorship_id.in_(sides)
+        found = await readable_rows(info, GoalModel.__table__, ids, condition)
+        return [cls.from_row(found[i]) if i in found else None for i in ids]
+
+
+@strawberry.type(description="A note in a mentorship.")
+class MentorshipNote:
+    body: str = strawberry.field(description="The note.")
+    shared: bool = strawberry.field(description="Shared with the other side.")
+    mine: bool = strawberry.field(description="Whether you wrote it.")
+    session_id: relay.GlobalID | None = strawberry.field(description="The session it is about.")
+    created_at: datetime = strawberry.field(description="When (UTC).")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            body=row.body, shared=row.shared, mine=bool(getattr(row, "mine", False)),
+            session_id=relay.GlobalID("MentorshipSession", str(row.session_id))
+            if row.session_id is not None else None,
+            created_at=row.created_at,
+        )  # fmt: skip
+
+
+@strawberry.type(description="One of your ratings in a mentorship.")
+class MentorshipFeedback:
+    rating: int = strawberry.field(description="1 to 5.")
+    comment: str | None = strawberry.field(description="What you wrote.")
+    session_id: relay.GlobalID | None = strawberry.field(
+        description="The session it rates; null: the mentorship as a whole, at its end."
+    )
+    created_at: datetime = strawberry.field(description="When (UTC).")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            rating=row.rating, comment=row.comment, created_at=row.created_at,
+            session_id=relay.GlobalID("MentorshipSession", str(row.session_id))
+            if row.session_id is not None else None,
+        )  # fmt: skip
+
+
+async def _sessions(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(SessionModel.__table__)
+        .where(SessionModel.mentorship_id.in_(list(ids)))
+        .order_by(SessionModel.starts_at, SessionModel.id)
+    )
+    return await grouped(reads, query, "mentorship_id", ids)
+
+
+async def _goals(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
+    query = (
+        select(GoalModel.__table__)
+        .where(GoalModel.mentorship_id.in_(list(ids)))
+        .order_by(GoalModel.id)
+    )
+    return await grouped(reads, query, "mentorship_id", ids)
+
+
+def _notes(info: Info) -> Any:
+    viewer = info.context.viewer
+    me = viewer.user_id if viewer.user_id is not None else -1
+
+    async def load(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
+        query = (
+            select(NoteModel.__table__, (NoteModel.author_id == me).label("mine"))
+            .where(NoteModel.mentorship_id.in_(list(ids)), sessions.readable_notes(viewer))
+            .order_by(NoteModel.created_at.desc(), NoteModel.id.desc())
+        )
+        return await grouped(reads, query, "mentorship_id", ids)
+
+    return load
+
+
+def _feedback(info: Info) -> Any:
+    me = info.context.viewer.user_id if info.context.viewer.user_id is not None else -1
+
+    async def load(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
+        query = (
+            select(FeedbackModel.__table__)
+            .where(FeedbackModel.mentorship_id.in_(list(ids)), FeedbackModel.author_id == me)
+            .order_by(FeedbackModel.created_at)
+        )
+        return await grouped(reads, query, "mentorship_id", ids)
+
+    return load
+
+
+@strawberry.type(description="A mentor's or the programme's mentorship in figures.")
+class MentorshipFigures:
+    requests: int = strawberry.field(description="Requests made.")
+    accepted: int = strawberry.field(description="Accepted.")
+    declined: int = strawberry.field(description="Declined.")
+    expired: int = strawberry.field(description="Expired unanswered.")
+    withdrawn: int = strawberry.field(description="Withdrawn by the mentee.")
+    pending: int = strawberry.field(description="Waiting for an answer.")
+    acceptance_rate: float | None = strawberry.field(
+        description="The request success rate: accepted over answered or expired (0 to 1)."
+    )
+    average_hours_to_answer: float | None = strawberry.field(
+        description="Hours from a request to its answer, on average."
+    )
+    active: int = strawberry.field(description="Mentorships going on.")
+    completed: int = strawberry.field(description="Completed.")
+    ended_early: int = strawberry.field(description="Ended early.")
+    completion_rate: float | None = strawberry.field(
+        description="Completed over ended one way or the other (0 to 1)."
+    )
+    sessions_per_mentorship: float | None = strawberry.field(
+        description="Booked sessions per mentorship."
+    )
+    average_rating_of_mentors: float | None = strawberry.field(
+        description="Mentees' ratings of their mentors (1 to 5)."
+    )
+    average_rating_of_mentees: float | None = strawberry.field(
+        description="Mentors' ratings of their mentees (1 to 5)."
+    )
+    ratings: int = strawberry.field(description="Ratings given.")
+
+
+def figures_of(found: Any) -> MentorshipFigures:
+    return MentorshipFigures(
+        requests=found.requests, accepted=found.accepted, declined=found.declined,
+        expired=found.expired, withdrawn=found.withdrawn, pending=found.pending,
+        acceptance_rate=found.acceptance_rate,
+        average_hours_to_answer=found.average_hours_to_answer, active=found.active,
+        completed=found.completed, ended_early=found.ended_early,
+        completion_rate=found.completion_rate,
+        sessions_per_mentorship=found.sessions_per_mentorship,
+        average_rating_of_mentors=found.rating_of_mentors,
+        average_rating_of_mentees=found.rating_of_mentees, ratings=found.ratings,
+    )  # fmt: skip
+
+
+@strawberry.type(description="One mentor's figures, for staff.")
+class MentorFigures:
+    mentor: MentorOffer | None = strawberry.field(description="The mentor's offer.")
+    name: str = strawberry.field(description="The mentor's name.")
+    requests: int = strawberry.field(description="Requests made to them.")
+    accepted: int = strawberry.field(description="Accepted.")
+    acceptance_rate: float | None = strawberry.field(description="Accepted over made (0 to 1).")
+    active: int = strawberry.field(description="Mentorships going on.")
+    completed: int = strawberry.field(description="Completed.")
+    sessions: int = strawberry.field(description="Sessions booked.")
+    average_rating: float | None = strawberry.field(description="Their mentees' ratings (1-5).")
+    ratings: int = strawberry.field(description="How many.")
 
 
 @strawberry.type(
@@ -308,6 +572,12 @@ class MentorshipErrorCode(Enum):
     NOT_PENDING = ev("NOT_PENDING", description="The request was answered, withdrawn or expired.")
     NOT_ACTIVE = ev("NOT_ACTIVE", description="The mentorship has ended.")
     ALL_ZERO = ev("ALL_ZERO", description="Every weight would be 0.")
+    DATE_IN_PAST = ev("DATE_IN_PAST", description="The session would start in the past.")
+    OVERLAP = ev("OVERLAP", description="Another session of either side is booked then.")
+    INVALID_URL = ev("INVALID_URL", description="A link is not an https:// address.")
+    NOT_OPEN = ev("NOT_OPEN", description="The session is over or cancelled.")
+    NOT_STARTED = ev("NOT_STARTED", description="The session has not taken place yet.")
+    NOT_ENDED = ev("NOT_ENDED", description="The mentorship has not ended yet.")
     CONFLICT = ev("CONFLICT", description="Someone changed this at the same time; try again.")
     INVALID = ev("INVALID", description=INVALID)
 

@@ -1,0 +1,176 @@
+"""Sessions, notes, goals, feedback and figures of a mentorship."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from icalendar import Calendar
+from sqlalchemy import func, select, update
+from strawberry.relay import from_base64
+from tests.mentorship.conftest import ANSWER, END, Mentoring, codes
+
+from alumnet.persistence.models import MentorshipSession, Notification
+
+BOOK = """mutation($i: MentorshipSessionScheduleInput!) {
+  mentorshipSessionSchedule(input: $i) {
+  session { id startsAt minutes joinUrl place status calendarUrl } userErrors { field code } } }"""
+NOTE = """mutation($i: MentorshipNoteAddInput!) { mentorshipNoteAdd(input: $i) {
+  note { body shared mine } userErrors { field code } } }"""
+GOAL = """mutation($i: MentorshipGoalAddInput!) { mentorshipGoalAdd(input: $i) {
+  goal { id title status } userErrors { field code } } }"""
+GOAL_MOVE = """mutation($i: MentorshipGoalUpdateInput!) { mentorshipGoalUpdate(input: $i) {
+  goal { id status } userErrors { field code } } }"""
+RATE = """mutation($i: MentorshipFeedbackGiveInput!) { mentorshipFeedbackGive(input: $i) {
+  feedback { rating comment } userErrors { field code } } }"""
+SEEN = """query($id: ID!) { node(id: $id) { ... on Mentorship { status
+  sessions { id status } goals { title status } notes { body shared mine }
+  viewerFeedback { rating comment } } } }"""
+
+
+async def mentorship(p: Mentoring, mentee: str = "s1", mentor: str = "a1") -> str:
+    offer = await p.offer(mentor)
+    asked = (await p.ask(mentee, offer["id"]))["request"]["id"]
+    answer = await p.ok(mentor, ANSWER, {"i": {"id": asked, "accept": True}},
+                        "mentorshipRequestAnswer")  # fmt: skip
+    return str(answer["mentorship"]["id"])
+
+
+def at(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+async def test_sessions_are_booked_without_overlaps_and_reminded(mentoring: Mentoring) -> None:
+    p = mentoring
+    one = await mentorship(p)
+    other = await mentorship(p, "s2", "a1")
+    base = {"mentorshipId": one, "startsAt": at(30), "minutes": 60,
+            "joinUrl": "https://meet.example.org/m"}  # fmt: skip
+    bad = [({"startsAt": at(-1)}, "DATE_IN_PAST"), ({"minutes": 5}, "OUT_OF_RANGE"),
+           ({"joinUrl": "http://x.org"}, "INVALID_URL"),
+           ({"joinUrl": None}, "REQUIRED")]  # fmt: skip
+    for given, code in bad:
+        payload = await p.call("s1", BOOK, {"i": {**base, **given}}, "mentorshipSessionSchedule")
+        assert code in codes(payload), (given, payload)
+    outsider = await p.call("s3", BOOK, {"i": base}, "mentorshipSessionSchedule")
+    assert codes(outsider) == ["NOT_FOUND"]
+    booked = await p.ok("s1", BOOK, {"i": base}, "mentorshipSessionSchedule")
+    assert booked["session"]["minutes"] == 60
+    # The mentor's other mentee cannot take the same hour.
+    clash = await p.call("s2", BOOK, {"i": {**base, "mentorshipId": other,
+                         "startsAt": at(30.5)}}, "mentorshipSessionSchedule")  # fmt: skip
+    assert codes(clash) == ["OVERLAP"]
+    soon = {**base, "mentorshipId": other, "startsAt": at(0.5), "joinUrl": None,
+            "place": "Library"}  # fmt: skip
+    later = await p.ok("s2", BOOK, {"i": soon}, "mentorshipSessionSchedule")
+    assert later["session"]["place"] == "Library"
+    # Its .ics, for either side only.
+    url = urlparse(booked["session"]["calendarUrl"])
+    ics = await p.api.client.get(f"{url.path}?{url.query}")
+    [item] = Calendar.from_ical(ics.content).walk("VEVENT")
+    assert str(item["url"]) == "https://meet.example.org/m"
+    from alumnet.domain.events.calendar import SESSION_AUDIENCE, event_token
+
+    s3, session = (int(from_base64(g)[1]) for g in (p.ids["s3"], booked["session"]["id"]))
+    stranger = event_token(p.api.settings, s3, session, SESSION_AUDIENCE)
+    assert (await p.api.client.get(f"/calendar/session.ics?token={stranger}")).status_code == 404
+    # Reminders: the hour's for the session in 30 minutes, the day's for the one in 30 hours
+    # is not due yet; both sides, once each.
+    from alumnet.domain.mentorship.sessions import remind
+
+    assert await remind(p.api.app.state.runtime) == {"reminded": 2}
+    assert await remind(p.api.app.state.runtime) == {"reminded": 0}
+    async with p.api.app.state.runtime.transaction() as uow:
+        told = (
+            await uow.session.execute(
+                select(func.count()).where(Notification.title == "Mentorship session within "
+                                           "the hour")
+            )
+        ).scalar()  # fmt: skip
+    assert told == 2
+
+
+async def test_notes_goals_and_ratings_stay_with_their_writers(mentoring: Mentoring) -> None:
+    p = mentoring
+    one = await mentorship(p)
+    other = await mentorship(p, "s2", "a1")
+    await p.ok("s1", NOTE, {"i": {"mentorshipId": one, "body": "Private worry"}},
+               "mentorshipNoteAdd")  # fmt: skip
+    await p.ok("a1", NOTE, {"i": {"mentorshipId": one, "body": "Read chapter 3",
+               "shared": True}}, "mentorshipNoteAdd")  # fmt: skip
+    await p.ok("a1", NOTE, {"i": {"mentorshipId": one, "body": "Mentor's own"}},
+               "mentorshipNoteAdd")  # fmt: skip
+    wrong = await p.call("s2", NOTE, {"i": {"mentorshipId": one, "body": "x"}},
+                         "mentorshipNoteAdd")  # fmt: skip
+    assert codes(wrong) == ["NOT_FOUND"]
+
+    async def seen(who: str, m: str) -> Any:
+        body = await p.gql(who, SEEN, {"id": m})
+        assert "errors" not in body, body
+        return body["data"]["node"]
+
+    mentee = await seen("s1", one)
+    assert {n["body"] for n in mentee["notes"]} == {"Private worry", "Read chapter 3"}
+    mentor = await seen("a1", one)
+    assert {n["body"] for n in mentor["notes"]} == {"Read chapter 3", "Mentor's own"}
+    assert await seen("s2", one) is None  # another mentee sees nothing of it
+    staff = await seen("manager", one)
+    assert staff["notes"] == []  # nobody's notes but one's own and those shared
+    goal = (await p.ok("s1", GOAL, {"i": {"mentorshipId": one, "title": "Ship a portfolio"}},
+                       "mentorshipGoalAdd"))["goal"]  # fmt: skip
+    moved = await p.ok("a1", GOAL_MOVE, {"i": {"id": goal["id"], "status": "IN_PROGRESS"}},
+                       "mentorshipGoalUpdate")  # fmt: skip
+    assert moved["goal"]["status"] == "IN_PROGRESS"
+    meddling = await p.call("s2", GOAL_MOVE, {"i": {"id": goal["id"], "status": "DONE"}},
+                            "mentorshipGoalUpdate")  # fmt: skip
+    assert codes(meddling) == ["NOT_FOUND"]
+    # Ratings: a session once it has taken place, the mentorship once it has ended.
+    booked = await p.ok("s1", BOOK, {"i": {"mentorshipId": one, "startsAt": at(2),
+                        "minutes": 30, "place": "Cafe"}}, "mentorshipSessionSchedule")  # fmt: skip
+    session = booked["session"]["id"]
+    early = await p.call("s1", RATE, {"i": {"mentorshipId": one, "sessionId": session,
+                         "rating": 5}}, "mentorshipFeedbackGive")  # fmt: skip
+    assert codes(early) == ["NOT_STARTED"]
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(MentorshipSession).where(MentorshipSession.id == int(from_base64(session)[1]))
+            .values(starts_at=datetime.now(UTC) - timedelta(hours=1),
+                    ends_at=datetime.now(UTC) - timedelta(minutes=30))
+        )  # fmt: skip
+    for bad, code in ((7, "OUT_OF_RANGE"), (0, "OUT_OF_RANGE")):
+        refused = await p.call("s1", RATE, {"i": {"mentorshipId": one, "sessionId": session,
+                               "rating": bad}}, "mentorshipFeedbackGive")  # fmt: skip
+        assert codes(refused) == [code]
+    elsewhere = await p.call("s2", RATE, {"i": {"mentorshipId": other, "sessionId": session,
+                             "rating": 4}}, "mentorshipFeedbackGive")  # fmt: skip
+    assert codes(elsewhere) == ["NOT_FOUND"]
+    await p.ok("s1", RATE, {"i": {"mentorshipId": one, "sessionId": session, "rating": 4,
+               "comment": "Useful"}}, "mentorshipFeedbackGive")  # fmt: skip
+    not_over = await p.call("s1", RATE, {"i": {"mentorshipId": one, "rating": 5}},
+                            "mentorshipFeedbackGive")  # fmt: skip
+    assert codes(not_over) == ["NOT_ENDED"]
+    await p.ok("a1", END, {"i": {"id": one, "completed": True}}, "mentorshipEnd")
+    await p.ok("s1", RATE, {"i": {"mentorshipId": one, "rating": 2}}, "mentorshipFeedbackGive")
+    await p.ok("s1", RATE, {"i": {"mentorshipId": one, "rating": 5}}, "mentorshipFeedbackGive")
+    mine = await seen("s1", one)
+    assert sorted(f["rating"] for f in mine["viewerFeedback"]) == [4, 5]  # again replaced it
+    assert (await seen("a1", one))["viewerFeedback"] == []  # the mentor reads no comments
+    # The mentor sees their averages; staff see everyone's and the programme's.
+    own = await p.gql("a1", "query { viewer { mentorOffer { figures { averageRatingOfMentors "
+                      "ratings completed active acceptanceRate } } } }")  # fmt: skip
+    assert own["data"]["viewer"]["mentorOffer"]["figures"] == {
+        "averageRatingOfMentors": 4.5, "ratings": 2, "completed": 1, "active": 1,
+        "acceptanceRate": 1.0}  # fmt: skip
+    figures = await p.gql("manager", """query { mentorshipFigures { requests accepted
+      acceptanceRate active completed completionRate sessionsPerMentorship
+      averageRatingOfMentors averageHoursToAnswer }
+      mentorFigures(first: 5) { name requests averageRating ratings } }""")  # fmt: skip
+    assert "errors" not in figures, figures
+    programme = figures["data"]["mentorshipFigures"]
+    assert programme["requests"] == 2 and programme["acceptanceRate"] == 1.0
+    assert programme["completionRate"] == 1.0 and programme["sessionsPerMentorship"] == 0.5
+    assert figures["data"]["mentorFigures"] == [
+        {"name": "A1 Person", "requests": 2, "averageRating": 4.5, "ratings": 2}]  # fmt: skip
+    denied = await p.gql("s1", "query { mentorshipFigures { requests } }")
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
