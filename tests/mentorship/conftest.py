@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.cohorts.conftest import Programme
+from tests.cohorts.conftest import Programme, programme  # noqa: F401  (the fixture)
 from tests.conftest import Api
 from tests.engagement.conftest import call, ok
 

@@ -11,6 +11,7 @@ from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.identity.mail import EMAIL_JOB
+from alumnet.domain.mentorship import assignment as mentor_assignment
 from alumnet.domain.mentorship import requests as mentorship_requests
 from alumnet.domain.mentorship import sessions as mentorship_sessions
 from alumnet.domain.ops import mail
@@ -107,6 +108,13 @@ async def remind_of_mentorship_sessions(rt: Runtime, job: Job) -> dict[str, Any]
     return dict(await mentorship_sessions.remind(rt))
 
 
+async def auto_assign_mentors(rt: Runtime, job: Job) -> dict[str, Any]:
+    async def progress(fraction: float) -> None:
+        await report_progress(rt, job, fraction)
+
+    return await mentor_assignment.run(rt, dict(job.args), progress)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -126,6 +134,7 @@ HANDLERS: dict[str, JobHandler] = {
     event_reminders.REMINDERS_JOB: remind_of_events,
     mentorship_requests.EXPIRE_JOB: expire_mentorship_requests,
     mentorship_sessions.REMINDERS_JOB: remind_of_mentorship_sessions,
+    mentor_assignment.AUTO_ASSIGN_JOB: auto_assign_mentors,
 }
 
 QUEUES = ("default", "email")

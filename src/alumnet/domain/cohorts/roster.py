@@ -13,7 +13,7 @@ from alumnet.domain.errors import DomainError, Problem
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
-from alumnet.persistence.db import insert_or_ignore, like_pattern
+from alumnet.persistence.db import insert_or_ignore, like_pattern, upsert
 from alumnet.persistence.models import (
     Enrollment,
     MentorAssignment,
@@ -336,6 +336,52 @@ async def assign_mentor(
     )
     _roster_changed(uow, mission_id, "MENTOR_ASSIGNED", [student_id])
     return assignment, True
+
+
+async def assign_mentors(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, pairs: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Assign many (student, mentor) pairs of one mission at once, as ``assign_mentor``
+    does one: the mentors must hold the MENTOR role and the students be enrolled; pairs
+    assigned already are skipped. Set-based (a few statements per 500 pairs), one audit
+    row, one roster event. Returns the pairs added."""
+    viewer.require(Permission.MENTORS_ASSIGN)
+    await _mission(uow, mission_id)
+    if len(pairs) > BULK_MAX:
+        raise DomainError.of("TOO_MANY", f"At most {BULK_MAX} assignments in one call.")
+    mentors = await _users_with_role(uow, sorted({m for _, m in pairs}), Role.MENTOR)
+    students = sorted({s for s, _ in pairs})
+    enrolled: dict[int, int] = {}
+    for start in range(0, len(students), CHUNK):
+        rows = await uow.session.execute(
+            select(Enrollment.student_id, Enrollment.id).where(
+                Enrollment.mission_id == mission_id,
+                Enrollment.student_id.in_(students[start : start + CHUNK]),
+            )
+        )
+        enrolled.update({int(s): int(e) for s, e in rows.all()})
+    now = datetime.now(UTC)
+    values = [
+        {"enrollment_id": enrolled[s], "mission_id": mission_id, "student_id": s,
+         "mentor_id": m, "created_at": now}
+        for s, m in pairs if m in mentors and s in enrolled and s != m
+    ]  # fmt: skip
+    added: list[tuple[int, int]] = []
+    for start in range(0, len(values), CHUNK):
+        statement = (
+            upsert(uow.session, MentorAssignment)
+            .values(values[start : start + CHUNK])
+            .on_conflict_do_nothing(index_elements=["enrollment_id", "mentor_id"])
+            .returning(MentorAssignment.student_id, MentorAssignment.mentor_id)
+        )
+        added += [(int(s), int(m)) for s, m in (await uow.session.execute(statement)).all()]
+    if added:
+        audit.record(
+            uow, "mentor.assign_many", object_type="Mission", object_ids=[mission_id],
+            details={"assigned": len(added), "mentors": len({m for _, m in added})},
+        )  # fmt: skip
+        _roster_changed(uow, mission_id, "MENTOR_ASSIGNED", [s for s, _ in added])
+    return added
 
 
 async def unassign_mentor(

@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry import relay
 
-from alumnet.domain.mentorship import matching, offers, requests, sessions
+from alumnet.domain.mentorship import assignment, matching, offers, requests, sessions
 from alumnet.persistence.models import Mentorship as MentorshipModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import user_errors
@@ -30,6 +30,8 @@ from alumnet.schema.mentorship.types import (
     MentorshipSession,
 )
 from alumnet.schema.mutations import arg, pk_of, run_in_transaction
+from alumnet.schema.nodes import global_pk
+from alumnet.schema.ops.types import Job, job_node
 
 
 @strawberry.input(description="A weekly window, in the offer's time zone.")
@@ -235,6 +237,33 @@ class MentorshipFeedbackGiveInput:
 @strawberry.type(description="Your rating.")
 class MentorshipFeedbackPayload:
     feedback: MentorshipFeedback | None = strawberry.field(description="Your rating.")
+    user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="Match a mission's students who have no mentor with mentors.")
+class MissionMentorsAutoAssignInput:
+    mission_id: relay.GlobalID = strawberry.field(description="The mission.")
+    dry_run: bool = strawberry.field(
+        description="True: only propose (the job's result has the proposal and its score "
+        "distribution); false: assign."
+    )
+    mentor_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None,
+        description="The mentors to choose from (500 at most); omit: every "
+        "active user with the MENTOR role.",
+    )
+    max_per_mentor: int | None = strawberry.field(
+        default=None,
+        description="Students a mentor may have in the mission, those they "
+        "have already included; omit: an even share of its students.",
+    )
+
+
+@strawberry.type(description="The matching's job.")
+class MissionMentorsAutoAssignPayload:
+    job: Job | None = strawberry.field(
+        description="Follow it with `jobUpdated`; its result says what was (or would be) assigned."
+    )
     user_errors: list[MentorshipError] = strawberry.field(description="Empty on success.")
 
 
@@ -474,4 +503,30 @@ class MentorshipMutation:
         return MentorshipFeedbackPayload(
             feedback=MentorshipFeedback.from_row(found) if found is not None else None,
             user_errors=_errors(problems),
+        )
+
+    @strawberry.mutation(
+        description="Give every student of a mission who has no mentor one (`mentors:assign`), "
+        "as a job: load balanced within each mentor's capacity, total match score maximised "
+        "(an assignment problem). A dry run proposes; a run assigns (idempotent, audited, "
+        "`missionRosterChanged`)."
+    )
+    async def mission_mentors_auto_assign(
+        self, info: Info, input: Annotated[MissionMentorsAutoAssignInput, arg("The matching.")]
+    ) -> MissionMentorsAutoAssignPayload:
+        viewer = info.context.viewer
+        mentors = None
+        if input.mentor_ids is not None:
+            mentors = [
+                global_pk(g, "User") or -1 for g in input.mentor_ids[: assignment.MENTORS_MAX + 1]
+            ]
+        found, problems = await run_in_transaction(
+            info,
+            lambda uow: assignment.request(
+                uow, viewer, pk_of(input.mission_id, "Mission", "missionId"),
+                dry_run=input.dry_run, mentor_ids=mentors, max_per_mentor=input.max_per_mentor,
+            ),
+        )  # fmt: skip
+        return MissionMentorsAutoAssignPayload(
+            job=await job_node(info, found), user_errors=_errors(problems)
         )

@@ -1,0 +1,213 @@
+"""Bulk matching for a mission: a mentor for every student of the mission who has none,
+balancing load within each mentor's capacity and maximising the total match score, as an
+assignment problem solved by SciPy's ``linear_sum_assignment`` (each mentor expanded
+into as many columns as places they have left).
+
+The score of a (student, mentor) pair uses the suggestions' weights: shared skills
+(three or more count fully), the same programme, and place (same country half, same city
+all). A mentor's capacity in the mission is ``max_per_mentor`` (by default an even share
+of the mission's students) less the students they mentor there already.
+
+A job (`mentorship.auto_assign`): a dry run returns the proposal and its score
+distribution; a run writes it through ``cohorts.roster.assign_mentors`` (idempotent,
+audited, `missionRosterChanged` fired).
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
+from sqlalchemy import func, select
+
+from alumnet.domain.cohorts import roster
+from alumnet.domain.errors import DomainError
+from alumnet.domain.identity import audit
+from alumnet.domain.identity.auth import scope_of, viewer_of
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.mentorship.matching import SKILLS_FULL, weights_of
+from alumnet.domain.runtime import Runtime
+from alumnet.persistence.models import (
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    Profile,
+    User,
+    UserRole,
+    UserSkill,
+)
+from alumnet.persistence.uow import UnitOfWork
+
+AUTO_ASSIGN_JOB = "mentorship.auto_assign"
+MENTORS_MAX = 500
+STUDENTS_MAX = 10_000
+PROPOSAL_SHOWN = 5000
+
+
+async def request(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int, *, dry_run: bool,
+    mentor_ids: list[int] | None, max_per_mentor: int | None,
+) -> int:  # fmt: skip
+    """Queue the matching of a mission (``mentors:assign``); returns the job's id."""
+    me = viewer.require(Permission.MENTORS_ASSIGN)
+    if await uow.session.get(Mission, mission_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    if mentor_ids is not None and not 0 < len(mentor_ids) <= MENTORS_MAX:
+        raise DomainError.of("TOO_MANY", f"Name 1 to {MENTORS_MAX} mentors.", "mentorIds")
+    if max_per_mentor is not None and not 1 <= max_per_mentor <= 1000:
+        raise DomainError.of("OUT_OF_RANGE", "A mentor takes 1 to 1,000 students.",
+                             "maxPerMentor")  # fmt: skip
+    job = await uow.add_job(AUTO_ASSIGN_JOB, {
+        "mission_id": mission_id, "dry_run": dry_run, "mentor_ids": mentor_ids,
+        "max_per_mentor": max_per_mentor, "user_id": me, "scope": scope_of(viewer),
+    })  # fmt: skip
+    audit.record(uow, "mentor.auto_assign", object_type="Mission", object_ids=[mission_id],
+                 details={"job": job.id, "dry_run": dry_run})  # fmt: skip
+    return int(job.id)
+
+
+async def _mentors(conn: Any, mentor_ids: list[int] | None) -> list[int]:
+    query = (
+        select(UserRole.user_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == "MENTOR", User.status == "active")
+        .order_by(UserRole.user_id)
+        .limit(MENTORS_MAX)
+    )
+    if mentor_ids is not None:
+        query = query.where(UserRole.user_id.in_(mentor_ids))
+    return [int(i) for i in (await conn.execute(query)).scalars()]
+
+
+async def _skills(conn: Any, users: list[int], index: dict[int, int]) -> Any:
+    """A sparse users x skills incidence matrix (rows in ``users``' order)."""
+    rows, cols = [], []
+    for start in range(0, len(users), 5000):
+        found = await conn.execute(
+            select(UserSkill.user_id, UserSkill.skill_id).where(
+                UserSkill.user_id.in_(users[start : start + 5000])
+            )
+        )
+        for user, skill in found.all():
+            rows.append(index[int(user)])
+            cols.append(int(skill))
+    width = (max(cols) + 1) if cols else 1
+    return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(users), width))
+
+
+async def _places(conn: Any, users: list[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for start in range(0, len(users), 5000):
+        rows = await conn.execute(
+            select(Profile.user_id, Profile.programme_id, Profile.country, Profile.city).where(
+                Profile.user_id.in_(users[start : start + 5000])
+            )
+        )
+        found.update({int(r.user_id): r for r in rows.all()})
+    return found
+
+
+def _codes(values: list[Any]) -> np.ndarray:
+    """Each value as a small integer (None: -1), for comparing columns of them."""
+    seen: dict[Any, int] = {}
+    return np.array(
+        [-1 if v is None else seen.setdefault(str(v).lower(), len(seen)) for v in values]
+    )
+
+
+async def run(
+    rt: Runtime, args: dict[str, Any], progress: Callable[[float], Awaitable[None]]
+) -> dict[str, Any]:
+    """The job: solve the mission's matching and (unless a dry run) write it."""
+    started = time.perf_counter()
+    mission_id = int(args["mission_id"])
+    async with rt.database.connect() as conn:
+        viewer = await viewer_of(conn, int(args["user_id"]), args.get("scope"))
+        if viewer is None or not viewer.can(Permission.MENTORS_ASSIGN):
+            raise PermissionError("the requester may no longer assign mentors")
+        taken = select(MentorAssignment.enrollment_id)
+        students = [
+            int(s) for s in (await conn.execute(
+                select(Enrollment.student_id)
+                .where(Enrollment.mission_id == mission_id, Enrollment.status == "active",
+                       Enrollment.id.not_in(taken))
+                .order_by(Enrollment.student_id)
+                .limit(STUDENTS_MAX)
+            )).scalars()
+        ]  # fmt: skip
+        mentors = [m for m in await _mentors(conn, args.get("mentor_ids")) if m not in students]
+        load = dict(
+            (await conn.execute(
+                select(MentorAssignment.mentor_id, func.count())
+                .where(MentorAssignment.mission_id == mission_id)
+                .group_by(MentorAssignment.mentor_id)
+            )).all()
+        )  # fmt: skip
+        enrolled = int(
+            (await conn.execute(select(func.count()).where(
+                Enrollment.mission_id == mission_id, Enrollment.status == "active"
+            ))).scalar_one()
+        )  # fmt: skip
+        weights = await weights_of(conn)
+        people = students + mentors
+        index = {u: i for i, u in enumerate(people)}
+        skills = await _skills(conn, people, index)
+        places = await _places(conn, people)
+    await progress(0.2)
+    share = args.get("max_per_mentor") or (math.ceil(enrolled / len(mentors)) if mentors else 0)
+    capacity = [max(0, int(share) - int(load.get(m, 0))) for m in mentors]
+    result: dict[str, Any] = {"students": len(students), "mentors": len(mentors),
+                              "capacity": sum(capacity), "maxPerMentor": int(share)}  # fmt: skip
+    if not students or not sum(capacity):
+        return {**result, "assigned": 0, "unassigned": len(students), "dryRun": args["dry_run"]}
+    n = len(students)
+    shared = (skills[:n] @ skills[n:].T).toarray()  # students x mentors: skills in common
+    score = weights["skills"] * np.minimum(shared, SKILLS_FULL) / SKILLS_FULL
+
+    def column(name: str) -> np.ndarray:
+        return _codes([getattr(places.get(u), name, None) for u in people])
+
+    for name, weight, part in (("programme_id", weights["programme"], 1.0),
+                               ("country", weights["location"], 0.5),
+                               ("city", weights["location"], 0.5)):  # fmt: skip
+        codes = column(name)
+        same = (codes[:n, None] == codes[None, n:]) & (codes[:n, None] >= 0)
+        score += weight * part * same
+    slots = np.repeat(np.arange(len(mentors)), capacity)
+    cost = -score[:, slots]
+    await progress(0.4)
+    rows, cols = linear_sum_assignment(cost)
+    chosen = [(students[r], mentors[slots[c]], float(score[r, slots[c]]))
+              for r, c in zip(rows, cols, strict=True)]  # fmt: skip
+    await progress(0.7)
+    values = np.array([s for _, _, s in chosen]) if chosen else np.zeros(1)
+    per_mentor: dict[int, int] = {}
+    for _, mentor, _ in chosen:
+        per_mentor[mentor] = per_mentor.get(mentor, 0) + 1
+    result.update({
+        "assigned": len(chosen), "unassigned": n - len(chosen),
+        "totalScore": round(float(values.sum()), 4),
+        "scores": {"min": round(float(values.min()), 4),
+                   "p25": round(float(np.percentile(values, 25)), 4),
+                   "median": round(float(np.median(values)), 4),
+                   "p75": round(float(np.percentile(values, 75)), 4),
+                   "max": round(float(values.max()), 4), "mean": round(float(values.mean()), 4)},
+        "perMentor": {"min": min(per_mentor.values()), "max": max(per_mentor.values())},
+        "dryRun": bool(args["dry_run"]),
+    })  # fmt: skip
+    if args["dry_run"]:
+        result["proposal"] = [[s, m, round(v, 4)] for s, m, v in chosen[:PROPOSAL_SHOWN]]
+    else:
+        async with rt.transaction() as uow:
+            added = await roster.assign_mentors(uow, viewer, mission_id,
+                                                [(s, m) for s, m, _ in chosen])  # fmt: skip
+        result["written"] = len(added)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    result["peakMemoryMb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
