@@ -125,6 +125,26 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     mine = coming["data"]["viewer"]["eventRegistrations"]
     assert mine["totalCount"] == 3
     assert all(e["node"]["checkInCode"] for e in mine["edges"])
+    # Mentoring: offers to search and suggestions, requests in every state, student@ with a
+    # mentor (alumnus@) and a session booked; the programme's figures for managers.
+    mentoring = await api.gql(
+        "{ mentors(first: 5) { totalCount } mentorSuggestions(first: 3) { score why }"
+        " viewer { mentorships(first: 5) { edges { node { status sessions { status }"
+        " goals { status } } } } } }",
+        token=student,
+    )
+    assert mentoring["data"]["mentors"]["totalCount"] > 100
+    assert len(mentoring["data"]["mentorSuggestions"]) == 3
+    [ship] = mentoring["data"]["viewer"]["mentorships"]["edges"]
+    assert ship["node"]["status"] == "ACTIVE" and len(ship["node"]["sessions"]) == 2
+    figures = await api.gql(
+        "{ mentorshipFigures { requests accepted declined expired withdrawn pending"
+        " acceptanceRate } }",
+        token=token,
+    )
+    states = figures["data"]["mentorshipFigures"]
+    assert all(states[k] > 0 for k in ("accepted", "declined", "expired", "withdrawn",
+                                       "pending"))  # fmt: skip
 
     created = alumnet(
         settings,

@@ -174,3 +174,23 @@ async def test_unanswered_requests_expire_and_their_mentees_are_told(
     from alumnet.workers.schedule import SCHEDULE
 
     assert any(name == "mentorship.expire_requests" for name, _, _ in SCHEDULE)
+
+
+async def test_paused_mentors_and_people_who_leave(mentoring: Mentoring) -> None:
+    p = mentoring
+    offer = await p.offer("a1", capacity=2)
+    await p.offer("a2", paused=True)
+    assert codes(await p.ask("s1", p.ids["a2"])) == ["NOT_FOUND"]  # a paused offer is hidden
+    first = (await p.ask("s1", offer["id"]))["request"]["id"]
+    await p.ok("a1", ANSWER, {"i": {"id": first, "accept": True}}, "mentorshipRequestAnswer")
+    pending = (await p.ask("s2", offer["id"]))["request"]["id"]
+    deleted = """mutation($u: ID!) { userDelete(input: {userId: $u, reason: "Asked to."}) {
+      userErrors { code } } }"""
+    await p.ok("admin", deleted, {"u": p.ids["s1"]}, "userDelete")
+    room = await p.gql("a1", "query { viewer { mentorOffer { activeMentees } } }")
+    assert room["data"]["viewer"]["mentorOffer"] == {"activeMentees": 0}
+    await p.ok("admin", deleted, {"u": p.ids["a1"]}, "userDelete")
+    asked = await p.gql("s2", "query($id: ID!) { node(id: $id) { ... on MentorshipRequest {"
+                        " status } } }", {"id": pending})  # fmt: skip
+    assert asked["data"]["node"] == {"status": "WITHDRAWN"}
+    assert await count(p, MentorOffer) == 1  # a1's offer went; a2's stays

@@ -13,6 +13,7 @@ from alumnet.domain.events.demo import seed_events
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
+from alumnet.domain.mentorship.demo import seed_mentorship
 from alumnet.domain.people.demo import seed_alumni
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -114,6 +115,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         await seed_work(uow)
         await seed_careers(uow, DEMO_DOMAIN)
         await seed_events(uow, DEMO_DOMAIN)
+        await seed_mentorship(uow, DEMO_DOMAIN)
         return int((await uow.session.execute(count)).scalar_one()) - before
 
 

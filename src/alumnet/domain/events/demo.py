@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 
+from alumnet.domain.careers.demo import ids_of_role
 from alumnet.domain.communication.notices import render
 from alumnet.domain.events.catalogue import occurrences
 from alumnet.persistence.models import (
@@ -22,7 +23,6 @@ from alumnet.persistence.models import (
     EventSeries,
     EventTarget,
     User,
-    UserRole,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -35,16 +35,6 @@ def _at(days: int, hour: int) -> datetime:
     """A day relative to today at a local hour in Accra (UTC+0), as UTC."""
     day = datetime.now(UTC).date() + timedelta(days=days)
     return datetime.combine(day, time(hour), ZoneInfo(ZONE)).astimezone(UTC)
-
-
-async def _ids(uow: UnitOfWork, role: str, limit: int) -> list[int]:
-    rows = await uow.session.execute(
-        select(UserRole.user_id)
-        .where(UserRole.role == role)
-        .order_by(UserRole.user_id)
-        .limit(limit)
-    )
-    return [int(i) for i in rows.scalars()]
 
 
 async def _user(uow: UnitOfWork, email: str) -> int | None:
@@ -61,8 +51,8 @@ async def seed_events(uow: UnitOfWork, domain: str) -> int:
     alumnus = await _user(uow, f"alumnus@{domain}")
     student = await _user(uow, f"student@{domain}")
     # The crowd: everyone but alumnus@ and student@, who are added by name.
-    alumni = [i for i in await _ids(uow, "ALUMNUS", 401) if i != alumnus][:400]
-    students = [i for i in await _ids(uow, "STUDENT", 201) if i != student][:200]
+    alumni = [i for i in await ids_of_role(uow, "ALUMNUS", 401) if i != alumnus][:400]
+    students = [i for i in await ids_of_role(uow, "STUDENT", 201) if i != student][:200]
     now = datetime.now(UTC)
     rng = random.Random(20)  # noqa: S311  (demo data, not secrets)
 

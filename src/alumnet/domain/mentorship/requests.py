@@ -26,8 +26,12 @@ from alumnet.domain.mentorship.offers import (
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
     Block,
+    MentorOffer,
     Mentorship,
+    MentorshipFeedback,
+    MentorshipNote,
     MentorshipRequest,
+    MentorshipSession,
     User,
 )
 from alumnet.persistence.uow import UnitOfWork
@@ -259,3 +263,52 @@ async def expire(rt: Runtime) -> dict[str, int]:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def release_person(uow: UnitOfWork, user_id: int) -> None:
+    """A person who leaves (erased, deleted): their open requests close, their active
+    mentorships end (their mentors have room again), what they wrote goes, and their
+    offer to mentor is withdrawn."""
+    now = datetime.now(UTC)
+    await uow.session.execute(
+        update(MentorshipRequest)
+        .where(MentorshipRequest.status == "pending",
+               or_(MentorshipRequest.mentee_id == user_id, MentorshipRequest.mentor_id == user_id))
+        .values(status="withdrawn", answered_at=now)
+    )  # fmt: skip
+    ships = (
+        await uow.session.execute(
+            select(Mentorship).where(
+                Mentorship.status == "active",
+                or_(Mentorship.mentee_id == user_id, Mentorship.mentor_id == user_id),
+            ).with_for_update()
+        )
+    ).scalars().all()  # fmt: skip
+    for ship in ships:
+        offer = await offer_of(uow, ship.mentor_id, lock=True)
+        if offer is not None:
+            offer.active_mentees = max(0, offer.active_mentees - 1)
+        ship.status, ship.ended_by_id, ship.ended_at = "ended", user_id, now
+        ship.end_reason = "The account was closed."
+    await uow.session.execute(
+        update(MentorshipSession)
+        .where(MentorshipSession.status == "scheduled", MentorshipSession.starts_at > now,
+               or_(MentorshipSession.mentee_id == user_id, MentorshipSession.mentor_id == user_id))
+        .values(status="cancelled")
+    )  # fmt: skip
+    await uow.session.execute(
+        update(MentorshipRequest)
+        .where(MentorshipRequest.mentee_id == user_id)
+        .values(goals="[erased]", message=None)
+    )
+    await uow.session.execute(
+        update(MentorshipNote).where(MentorshipNote.author_id == user_id).values(body="[erased]")
+    )
+    await uow.session.execute(
+        update(MentorshipFeedback).where(MentorshipFeedback.author_id == user_id)
+        .values(comment=None)
+    )  # fmt: skip
+    offer = await uow.session.get(MentorOffer, user_id)
+    if offer is not None:
+        await uow.session.delete(offer)
+    await uow.session.flush()

@@ -20,6 +20,7 @@ from alumnet.domain.events import registrations
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import password_matches
+from alumnet.domain.mentorship import requests as mentorship_requests
 from alumnet.domain.people.merge import user_columns
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -324,6 +325,8 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     # Events: their places at events to come go to those waiting; their answers and
     # comments go; they host nothing more, and their calendar feed stops.
     await registrations.release_person(uow, me)
+    # Mentorship: their requests close, their mentorships end, what they wrote goes.
+    await mentorship_requests.release_person(uow, me)
     await session.execute(delete(EventHost).where(EventHost.user_id == me))
     await session.execute(delete(CalendarFeed).where(CalendarFeed.user_id == me))
     # E-mails to them: not sent any more, and not kept.
