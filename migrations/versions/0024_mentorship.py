@@ -2,7 +2,7 @@
 
 Revision ID: 0024
 Revises: 0023
-Create Date: 2026-12-04 23:39:57.767262
+Create Date: 2026-12-04 23:52:13.417785
 """
 
 from collections.abc import Sequence
@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("topics_text", sa.Text(), nullable=False),
         sa.Column("tags", sa.Text(), nullable=False),
+        sa.Column("zone_fit", sa.String(length=159), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.careers.demo import ids_of_role
-from alumnet.domain.mentorship.offers import OFFER_KINDS, tag
+from alumnet.domain.mentorship.offers import OFFER_KINDS, tag, zone_fit
 from alumnet.domain.mentorship.sessions import as_utc
 from alumnet.persistence.models import (
     MentorOffer,
@@ -74,6 +74,7 @@ async def seed_mentorship(uow: UnitOfWork, domain: str) -> int:
         tags = [tag("offer", k) for k in kinds] + [tag("industry", i) for i in industries]
         tags += [tag("language", v) for v in languages]
         row["tags"] = "".join(tags).replace(",,", ",")
+        row["zone_fit"] = zone_fit(row["availability"], row["time_zone"])
         offers.append(row)
         topics += [{"user_id": user_id, "skill_id": s} for s in chosen]
     await session.execute(insert(MentorOffer), offers)

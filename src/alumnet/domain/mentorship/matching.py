@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Double, Integer, and_, case, cast, func, literal, or_, select
 
 from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.events.catalogue import zone_of
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.domain.mentorship.offers import has_room, mentee_kind
+from alumnet.domain.mentorship.offers import has_room, mentee_kind, offset_index, tag
 from alumnet.domain.mentorship.requests import blocked
 from alumnet.persistence.models import (
     Company,
@@ -97,24 +96,6 @@ class Suggestion:
     why: str
 
 
-def _day_hours(availability: list[dict[str, Any]], zone: ZoneInfo, mentee: ZoneInfo) -> float:
-    """The share of the windows' minutes between 08:00 and 22:00 in the mentee's zone (a
-    week from a fixed Monday, so that the same offer scores the same)."""
-    monday = datetime(2024, 1, 1)
-    total = inside = 0
-    for w in availability:
-        start = datetime.combine(monday + timedelta(days=int(w["weekday"])),
-                                 time.fromisoformat(w["start"]), zone)  # fmt: skip
-        end = datetime.combine(start.date(), time.fromisoformat(w["end"]), zone)
-        step = start
-        while step < end:
-            local = step.astimezone(mentee)
-            total += 1
-            inside += 8 <= local.hour < 22
-            step += timedelta(minutes=30)
-    return inside / total if total else 0.0
-
-
 async def _named_topics(executor: Any, goals: str | None) -> list[int]:
     """The mentors' topics that the goals name, as whole words ("data analysis" in "I want
     to learn data analysis"); the topics in use are a few hundred names at most."""
@@ -134,11 +115,20 @@ async def suggest(
     executor: Any, viewer: Viewer, first: int, *, goals: str | None = None,
     time_zone: str | None = None, languages: tuple[str, ...] = (),
 ) -> list[Suggestion]:  # fmt: skip
-    """The best ``first`` mentors for the viewer, each score broken down and explained."""
+    """The best ``first`` mentors for the viewer, each score broken down and explained:
+    every part scored, summed and ranked in one SQL statement (the time zone's from the
+    offer's ``zone_fit`` at the mentee's UTC offset)."""
     me = viewer.user_id
     if me is None:
         raise DomainError.of("NOT_AUTHENTICATED", "Sign in.")
     weights = await weights_of(executor)
+    P = Profile
+    me_row = (
+        await executor.execute(
+            select(P.programme_id, P.country, P.city, P.company).where(P.user_id == me)
+        )
+    ).first()
+    industries = await _industries(executor, me, me_row.company if me_row else None)
     mine = select(UserSkill.skill_id).where(UserSkill.user_id == me)
     goal_skills = await _named_topics(executor, goals)
     shared = (
@@ -147,18 +137,33 @@ async def suggest(
         .group_by(MentorOfferSkill.user_id)
         .subquery()
     )
+    shared_n = func.coalesce(shared.c.shared, 0)
+    wanted_languages = sorted({v.strip().lower() for v in languages if v.strip()})[:10]
+    parts = {
+        "skills": cast(func.least(shared_n, SKILLS_FULL), Double) / SKILLS_FULL
+        if executor.dialect.name == "postgresql"
+        else cast(func.min(shared_n, SKILLS_FULL), Double) / SKILLS_FULL,
+        "industry": _any_tag("industry", sorted(industries)),
+        "programme": case((P.programme_id == me_row.programme_id, 1.0), else_=0.0)
+        if me_row is not None and me_row.programme_id is not None else literal(0.0),
+        "location": _location(me_row),
+        "language": _any_tag("language", wanted_languages) if wanted_languages
+        else literal(0.5),
+        "load": 1.0 - cast(MentorOffer.active_mentees, Double) / MentorOffer.capacity,
+        "time_zone": _zone_part(time_zone),
+    }  # fmt: skip
+    sql_score = sum((part * weights[name] for name, part in parts.items()), literal(0.0)).label(
+        "sql_score"
+    )
     asked = select(MentorshipRequest.mentor_id).where(
         MentorshipRequest.mentee_id == me, MentorshipRequest.status == "pending"
     )
     has = select(Mentorship.mentor_id).where(
         Mentorship.mentee_id == me, Mentorship.status == "active"
     )
-    P = Profile
     query = (
-        select(MentorOffer.user_id, MentorOffer.capacity, MentorOffer.active_mentees,
-               MentorOffer.industries, MentorOffer.languages, MentorOffer.availability,
-               MentorOffer.time_zone, func.coalesce(shared.c.shared, 0).label("shared"),
-               P.programme_id, P.country, P.city, User.name)
+        select(MentorOffer.user_id, shared_n.label("shared"), sql_score,
+               *(part.label(f"part_{name}") for name, part in parts.items()))
         .join(User, User.id == MentorOffer.user_id)
         .outerjoin(P, P.user_id == MentorOffer.user_id)
         .outerjoin(shared, shared.c.user_id == MentorOffer.user_id)
@@ -169,42 +174,51 @@ async def suggest(
             MentorOffer.user_id.not_in(asked), MentorOffer.user_id.not_in(has),
             ~blocked(MentorOffer.user_id, me),
         )
-        .limit(CANDIDATES_MAX)
+        .order_by(sql_score.desc(), MentorOffer.user_id)
+        .limit(first)
     )  # fmt: skip
-    rows = (await executor.execute(query)).all()
-    me_row = (
-        await executor.execute(
-            select(P.programme_id, P.country, P.city, P.company).where(P.user_id == me)
-        )
-    ).first()
-    industries = await _industries(executor, me, me_row.company if me_row else None)
-    mentee_zone = zone_of(time_zone or "") if time_zone else None
-    wanted_languages = {v.strip().lower() for v in languages if v.strip()}
     found: list[Suggestion] = []
-    for r in rows:
-        raw = {
-            "skills": min(int(r.shared), SKILLS_FULL) / SKILLS_FULL,
-            "industry": 1.0 if industries & {i.lower() for i in r.industries or []} else 0.0,
-            "programme": 1.0 if me_row and me_row.programme_id and
-            me_row.programme_id == r.programme_id else 0.0,
-            "location": _place(me_row, r),
-            "time_zone": (_day_hours(r.availability or [], zone_of(r.time_zone) or ZoneInfo("UTC"),
-                                     mentee_zone) if mentee_zone else 0.5),
-            "language": (1.0 if wanted_languages & set(r.languages or []) else 0.0)
-            if wanted_languages else 0.5,
-            "load": 1 - r.active_mentees / r.capacity if r.capacity else 0.0,
-        }  # fmt: skip
-        parts = {k: round(v * weights[k], 4) for k, v in raw.items()}
-        found.append(Suggestion(int(r.user_id), round(sum(parts.values()), 4), parts,
+    for r in (await executor.execute(query)).all():
+        raw = {name: float(getattr(r, f"part_{name}")) for name in PARTS}
+        scored = {k: round(raw[k] * weights[k], 4) for k in PARTS}
+        found.append(Suggestion(int(r.user_id), round(sum(scored.values()), 4), scored,
                                 _why(raw, int(r.shared))))  # fmt: skip
     found.sort(key=lambda s: (-s.score, s.mentor_id))
     return found[:first]
 
 
-def _place(me: Any, r: Any) -> float:
-    if me is None or not me.country or me.country != r.country:
-        return 0.0
-    return 1.0 if me.city and r.city and me.city.lower() == r.city.lower() else 0.5
+def _zone_part(time_zone: str | None) -> Any:
+    """SQL: how well the offer's windows fit the mentee's day (0 to 1); 0.5 unknown."""
+    zone = zone_of(time_zone) if time_zone else None
+    if zone is None:
+        return literal(0.5)
+    start = 3 * offset_index(zone) + 1
+    digits = func.coalesce(func.nullif(func.substr(MentorOffer.zone_fit, start, 3), ""), "0")
+    return cast(digits, Integer) / 999.0
+
+
+def _any_tag(kind: str, values: list[str]) -> Any:
+    """SQL: 1.0 if the offer's tags name any of these values (of this kind), else 0.0."""
+    if not values:
+        return literal(0.0)
+    return case(
+        (or_(*(MentorOffer.tags.contains(tag(kind, v), autoescape=True) for v in values)), 1.0),
+        else_=0.0,
+    )
+
+
+def _location(me: Any) -> Any:
+    P = Profile
+    if me is None or not me.country:
+        return literal(0.0)
+    same_city = (
+        func.lower(P.city) == me.city.lower() if me.city else literal(False)
+    )  # fmt: skip
+    return case(
+        (and_(P.country == me.country, same_city), 1.0),
+        (P.country == me.country, 0.5),
+        else_=0.0,
+    )
 
 
 async def _industries(executor: Any, me: int, company: str | None) -> set[str]:

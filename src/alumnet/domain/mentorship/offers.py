@@ -3,10 +3,13 @@ and when; pausing and resuming; and the offers a person may see and search."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select
 
@@ -169,6 +172,7 @@ async def set_offer(uow: UnitOfWork, viewer: Viewer, given: OfferFields) -> Ment
     for name, value in values.items():
         setattr(current, name, value)
     current.tags = tags_of(current)
+    current.zone_fit = zone_fit(current.availability or [], current.time_zone)
     current.updated_at = now
     await uow.session.flush()
     if given.topics is not None:
@@ -182,6 +186,45 @@ async def set_offer(uow: UnitOfWork, viewer: Viewer, given: OfferFields) -> Ment
     audit.record(uow, "mentor_offer.set", object_type="User", object_ids=[me],
                  details={"fields": sorted(values)})  # fmt: skip
     return current
+
+
+OFFSETS = 53  # UTC-12:00 to UTC+14:00, in half hours
+
+
+def offset_index(zone: ZoneInfo, at: datetime | None = None) -> int:
+    """The position of a zone's UTC offset (now) in ``zone_fit``."""
+    offset = (at or datetime.now(UTC)).astimezone(zone).utcoffset() or timedelta(0)
+    return max(0, min(OFFSETS - 1, round(offset.total_seconds() / 1800) + 24))
+
+
+def zone_fit(availability: list[dict[str, Any]], zone_name: str) -> str:
+    """For each UTC offset (half hours from -12:00), the share (in 999ths) of the windows' time
+    that falls between 08:00 and 22:00 at that offset: 53 numbers of three digits."""
+    text = json.dumps(availability or [], sort_keys=True)
+    found = []
+    for index in range(OFFSETS):
+        minutes = (index - 24) * 30
+        found.append(f"{round(999 * _fit_at(text, zone_name, minutes)):03d}")
+    return "".join(found)
+
+
+@lru_cache(maxsize=4096)
+def _fit_at(availability: str, zone_name: str, offset_minutes: int) -> float:
+    zone = zone_of(zone_name) or ZoneInfo("UTC")
+    monday = datetime(2024, 1, 1)
+    shift = timedelta(minutes=offset_minutes)
+    total = inside = 0
+    for w in json.loads(availability):
+        start = datetime.combine(monday + timedelta(days=int(w["weekday"])),
+                                 time.fromisoformat(w["start"]), zone)  # fmt: skip
+        end = datetime.combine(start.date(), time.fromisoformat(w["end"]), zone)
+        step = start
+        while step < end:
+            local = step.astimezone(UTC) + shift
+            total += 1
+            inside += 8 <= local.hour < 22
+            step += timedelta(minutes=30)
+    return inside / total if total else 0.0
 
 
 def tag(kind: str, value: str) -> str:

@@ -41,6 +41,10 @@ class MentorOffer(Base):
     # The lists above as ",offer:cv_review,industry:fintech,language:en," for filtering
     # the same way on every database; kept with them.
     tags: Mapped[str] = mapped_column(Text, default="")
+    # How well the windows fit a mentee's day, for each UTC offset from -12:00 to +14:00
+    # in half hours: 53 numbers of three digits (999ths), so that suggestions score the
+    # time zone in SQL with a substring. Kept with the windows (``matching.zone_fit``).
+    zone_fit: Mapped[str] = mapped_column(String(159), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
