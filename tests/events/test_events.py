@@ -47,6 +47,7 @@ async def test_bad_input_is_refused_and_nothing_is_written(people: Events) -> No
          "DEADLINE_AFTER_START", "registrationClosesAt"),
         ({"timeZone": "Mars/Olympus_Mons"}, "INVALID_TIME_ZONE", "timeZone"),
         ({"timeZone": "../../etc/passwd"}, "INVALID_TIME_ZONE", "timeZone"),
+        ({"timeZone": "America"}, "INVALID_TIME_ZONE", "timeZone"),  # a folder of zones
         ({"joinUrl": "http://meet.example.org/x"}, "INVALID_URL", "joinUrl"),
         ({"coverImageUrl": "javascript:alert(1)"}, "INVALID_URL", "coverImageUrl"),
         ({"capacity": 0}, "OUT_OF_RANGE", "capacity"),

@@ -30,6 +30,7 @@ async def test_offers_are_checked_and_found(mentoring: Mentoring) -> None:
     bad = [
         ({"capacity": 0}, "OUT_OF_RANGE", "capacity"),
         ({"timeZone": "Nowhere/Land"}, "INVALID_TIME_ZONE", "timeZone"),
+        ({"timeZone": "America"}, "INVALID_TIME_ZONE", "timeZone"),  # a folder of zones
         ({"topics": ["Underwater basket weaving"]}, "UNKNOWN_SKILL", "topics"),
         ({"languages": ["english"]}, "INVALID", "languages"),
         ({"availability": [{"weekday": 7, "start": "10:00", "end": "11:00"}]}, "INVALID",

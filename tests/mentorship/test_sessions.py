@@ -174,3 +174,26 @@ async def test_notes_goals_and_ratings_stay_with_their_writers(mentoring: Mentor
         {"name": "A1 Person", "requests": 2, "averageRating": 4.5, "ratings": 2}]  # fmt: skip
     denied = await p.gql("s1", "query { mentorshipFigures { requests } }")
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_ending_cancels_sessions_and_staff_do_not_end_others(mentoring: Mentoring) -> None:
+    p = mentoring
+    one = await mentorship(p)
+    booked = await p.ok("s1", BOOK, {"i": {"mentorshipId": one, "startsAt": at(48),
+                        "minutes": 60, "place": "Cafe"}}, "mentorshipSessionSchedule")  # fmt: skip
+    staff = await p.call("manager", END, {"i": {"id": one, "completed": True}}, "mentorshipEnd")
+    assert codes(staff) == ["NOT_FOUND"]  # either side ends it, not staff
+    await p.ok("s1", END, {"i": {"id": one, "completed": False, "reason": "Moving abroad"}},
+               "mentorshipEnd")  # fmt: skip
+    seen = await p.gql("s1", SEEN, {"id": one})
+    assert seen["data"]["node"]["sessions"] == [{"id": booked["session"]["id"],
+                                                 "status": "CANCELLED"}]  # fmt: skip
+    # A mentee with two mentors cannot be in two sessions at once.
+    first = await mentorship(p, "s2", "a1")
+    second = await mentorship(p, "s2", "a2")
+    start = at(72)
+    await p.ok("s2", BOOK, {"i": {"mentorshipId": first, "startsAt": start, "minutes": 60,
+               "place": "Cafe"}}, "mentorshipSessionSchedule")  # fmt: skip
+    clash = await p.call("a2", BOOK, {"i": {"mentorshipId": second, "startsAt": start,
+                         "minutes": 30, "place": "Hall"}}, "mentorshipSessionSchedule")  # fmt: skip
+    assert codes(clash) == ["OVERLAP"]

@@ -48,6 +48,7 @@ AUTO_ASSIGN_JOB = "mentorship.auto_assign"
 MENTORS_MAX = 500
 STUDENTS_MAX = 10_000
 PROPOSAL_SHOWN = 5000
+CELLS_MAX = 40_000_000  # students x places: 320 MB of scores at most
 
 
 async def request(
@@ -141,7 +142,14 @@ async def run(
                 .limit(STUDENTS_MAX)
             )).scalars()
         ]  # fmt: skip
-        mentors = [m for m in await _mentors(conn, args.get("mentor_ids")) if m not in students]
+        # Nobody enrolled in the mission mentors in it (as add_mission_mentor says).
+        enrolled_ids = set(
+            (await conn.execute(
+                select(Enrollment.student_id).where(Enrollment.mission_id == mission_id)
+            )).scalars()
+        )  # fmt: skip
+        mentors = [m for m in await _mentors(conn, args.get("mentor_ids"))
+                   if m not in enrolled_ids]  # fmt: skip
         load = dict(
             (await conn.execute(
                 select(MentorAssignment.mentor_id, func.count())
@@ -161,7 +169,8 @@ async def run(
         places = await _places(conn, people)
     await progress(0.2)
     share = args.get("max_per_mentor") or (math.ceil(enrolled / len(mentors)) if mentors else 0)
-    capacity = [max(0, int(share) - int(load.get(m, 0))) for m in mentors]
+    # A mentor never needs more columns than there are students to place.
+    capacity = [min(len(students), max(0, int(share) - int(load.get(m, 0)))) for m in mentors]
     result: dict[str, Any] = {"students": len(students), "mentors": len(mentors),
                               "capacity": sum(capacity), "maxPerMentor": int(share)}  # fmt: skip
     if not students or not sum(capacity):
@@ -179,6 +188,11 @@ async def run(
         codes = column(name)
         same = (codes[:n, None] == codes[None, n:]) & (codes[:n, None] >= 0)
         score += weight * part * same
+    if n * sum(capacity) > CELLS_MAX:
+        raise ValueError(
+            f"{n:,} students by {sum(capacity):,} places is too large a matching: name fewer "
+            "mentors or a smaller maxPerMentor"
+        )
     slots = np.repeat(np.arange(len(mentors)), capacity)
     cost = -score[:, slots]
     await progress(0.4)
@@ -204,10 +218,13 @@ async def run(
     if args["dry_run"]:
         result["proposal"] = [[s, m, round(v, 4)] for s, m, v in chosen[:PROPOSAL_SHOWN]]
     else:
-        async with rt.transaction() as uow:
-            added = await roster.assign_mentors(uow, viewer, mission_id,
-                                                [(s, m) for s, m, _ in chosen])  # fmt: skip
-        result["written"] = len(added)
+        pairs = [(s, m) for s, m, _ in chosen]
+        written = 0
+        async with rt.transaction() as uow:  # all or nothing, in chunks the roster accepts
+            for start in range(0, len(pairs), roster.BULK_MAX):
+                chunk = pairs[start : start + roster.BULK_MAX]
+                written += len(await roster.assign_mentors(uow, viewer, mission_id, chunk))
+        result["written"] = written
     result["seconds"] = round(time.perf_counter() - started, 3)
     result["peakMemoryMb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result

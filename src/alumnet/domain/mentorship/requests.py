@@ -207,10 +207,9 @@ async def end(
     """Either side completes a mentorship, or ends it early with a reason; the other side
     is told, and the mentor has room again."""
     me = viewer.require_user()
-    query = select(Mentorship).where(Mentorship.id == mentorship_id)
-    condition = readable_mentorships(viewer)
-    if condition is not None:
-        query = query.where(condition)
+    query = select(Mentorship).where(
+        Mentorship.id == mentorship_id, or_(Mentorship.mentor_id == me, Mentorship.mentee_id == me)
+    )
     found = (await uow.session.execute(query.with_for_update())).scalar_one_or_none()
     if found is None:
         raise DomainError.of("NOT_FOUND", "No such mentorship.", "id")
@@ -226,6 +225,12 @@ async def end(
     now = datetime.now(UTC)
     found.status = "completed" if completed else "ended"
     found.ended_by_id, found.end_reason, found.ended_at = me, why, now
+    await uow.session.execute(
+        update(MentorshipSession)
+        .where(MentorshipSession.mentorship_id == found.id,
+               MentorshipSession.status == "scheduled", MentorshipSession.starts_at > now)
+        .values(status="cancelled")
+    )  # fmt: skip
     await uow.session.flush()
     other = found.mentee_id if me == found.mentor_id else found.mentor_id
     await notify_each(uow, "mentorship", [

@@ -21,7 +21,6 @@ from alumnet.domain.communication.reminders import mark_once
 from alumnet.domain.errors import DomainError, Problems, check_label, check_moment, check_text
 from alumnet.domain.events.calendar import finish_calendar, new_calendar
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.domain.mentorship.offers import offer_of
 from alumnet.domain.people.profiles import check_url
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -30,6 +29,7 @@ from alumnet.persistence.models import (
     MentorshipGoal,
     MentorshipNote,
     MentorshipSession,
+    User,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -96,14 +96,17 @@ async def schedule(
     problems.raise_if_any()
     assert start is not None
     end = start + timedelta(minutes=minutes)
-    # The mentor's sessions take turns: their offer's row is the lock (there is one for
-    # every mentorship: it was accepted through it).
-    await offer_of(uow, mentorship.mentor_id, lock=True)
+    # Both people's bookings take turns: their user rows are the locks, taken in id order
+    # (a mentor may be someone else's mentee, and a mentee have two mentors).
+    people = sorted({mentorship.mentor_id, mentorship.mentee_id})
+    await uow.session.execute(
+        select(User.id).where(User.id.in_(people)).order_by(User.id).with_for_update()
+    )
     clash = await uow.session.execute(
         select(MentorshipSession.id).where(
             MentorshipSession.status == "scheduled",
-            or_(MentorshipSession.mentor_id == mentorship.mentor_id,
-                MentorshipSession.mentee_id == mentorship.mentee_id),
+            or_(MentorshipSession.mentor_id.in_(people),
+                MentorshipSession.mentee_id.in_(people)),
             MentorshipSession.starts_at < end, MentorshipSession.ends_at > start,
         ).limit(1)
     )  # fmt: skip

@@ -159,6 +159,13 @@ class MentorOffer(relay.Node):
         return found
 
 
+def _offers(info: Info) -> Any:
+    async def load(reads: Any, ids: Sequence[int]) -> list[MentorOffer | None]:
+        return await MentorOffer.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
+
+    return load
+
+
 async def _topics(reads: Any, ids: Sequence[int]) -> list[list[str]]:
     rows = await grouped(reads, offers.topics_of(list(ids)), "user_id", ids)
     return [[str(r.name) for r in group] for group in rows]
@@ -214,8 +221,8 @@ class MentorshipRequest(relay.Node):
 
     @strawberry.field(description="The mentor's offer.")
     async def mentor(self, info: Info) -> MentorOffer | None:
-        [found] = await MentorOffer.resolve_nodes(info=info, node_ids=[str(self._row.mentor_id)])
-        return found
+        loader = reads_loader(info, ("mentorship", "offers"), _offers(info))
+        return await loader.load(self._row.mentor_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Requests, a page at a time.")
