@@ -5,9 +5,10 @@ sessions per mentorship, ratings) and each mentor's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Double, case, cast, func, select
+from sqlalchemy import Double, case, cast, func, literal, select
 
 from alumnet.persistence.models import (
     Mentorship,
@@ -16,6 +17,7 @@ from alumnet.persistence.models import (
     MentorshipSession,
     User,
 )
+from alumnet.persistence.models.base import UTCDateTime
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Figures:
         return round(self.sessions / total, 2) if total else None
 
 
+def _now() -> Any:
+    return literal(datetime.now(UTC), UTCDateTime())
+
+
 def _hours(later: Any, earlier: Any, dialect: str) -> Any:
     if dialect == "postgresql":
         return func.extract("epoch", later - earlier) / 3600.0
@@ -69,7 +75,10 @@ async def overall(executor: Any, dialect: str, mentor_id: int | None = None) -> 
     )  # fmt: skip
     mentorships = select(*(func.count().filter(m.status == s)
                            for s in ("active", "completed", "ended")))  # fmt: skip
-    sessions = select(func.count()).where(MentorshipSession.status == "scheduled")
+    # Sessions held: booked, not cancelled, and started.
+    sessions = select(func.count()).where(
+        MentorshipSession.status == "scheduled", MentorshipSession.starts_at <= _now()
+    )
     f = MentorshipFeedback
     ratings = select(
         func.avg(case((f.by_mentor.is_(False), cast(f.rating, Double)))),
@@ -113,10 +122,11 @@ class MentorLine:
     sessions: int
     average_rating: float | None
     ratings: int
+    answered: int = 0  # accepted, declined or expired: as the programme's rate counts
 
     @property
     def acceptance_rate(self) -> float | None:
-        return round(self.accepted / self.requests, 4) if self.requests else None
+        return round(self.accepted / self.answered, 4) if self.answered else None
 
 
 async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
@@ -124,7 +134,9 @@ async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
     r, m = MentorshipRequest, Mentorship
     top = (
         select(r.mentor_id, func.count().label("n"),
-               func.count().filter(r.status == "accepted").label("accepted"))
+               func.count().filter(r.status == "accepted").label("accepted"),
+               func.count().filter(r.status.in_(("accepted", "declined", "expired")))
+               .label("answered"))
         .group_by(r.mentor_id)
         .order_by(func.count().desc(), r.mentor_id)
         .limit(first)
@@ -132,7 +144,7 @@ async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
     )  # fmt: skip
     rows = (
         await executor.execute(
-            select(top.c.mentor_id, User.name, top.c.n, top.c.accepted)
+            select(top.c.mentor_id, User.name, top.c.n, top.c.accepted, top.c.answered)
             .join(User, User.id == top.c.mentor_id)
             .order_by(top.c.n.desc(), top.c.mentor_id)
         )
@@ -145,7 +157,8 @@ async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
                 m.mentor_id, func.count().filter(m.status == "active"),
                 func.count().filter(m.status == "completed"),
                 select(func.count()).where(MentorshipSession.mentor_id == m.mentor_id,
-                                           MentorshipSession.status == "scheduled")
+                                           MentorshipSession.status == "scheduled",
+                                           MentorshipSession.starts_at <= _now())
                 .scalar_subquery(),
             ).where(m.mentor_id.in_(ids)).group_by(m.mentor_id)
         )

@@ -483,7 +483,7 @@ class MentorshipFigures:
         description="Completed over ended one way or the other (0 to 1)."
     )
     sessions_per_mentorship: float | None = strawberry.field(
-        description="Booked sessions per mentorship."
+        description="Sessions held (booked and started) per mentorship."
     )
     average_rating_of_mentors: float | None = strawberry.field(
         description="Mentees' ratings of their mentors (1 to 5)."
@@ -514,10 +514,12 @@ class MentorFigures:
     name: str = strawberry.field(description="The mentor's name.")
     requests: int = strawberry.field(description="Requests made to them.")
     accepted: int = strawberry.field(description="Accepted.")
-    acceptance_rate: float | None = strawberry.field(description="Accepted over made (0 to 1).")
+    acceptance_rate: float | None = strawberry.field(
+        description="Accepted over answered or expired (0 to 1), as the programme's."
+    )
     active: int = strawberry.field(description="Mentorships going on.")
     completed: int = strawberry.field(description="Completed.")
-    sessions: int = strawberry.field(description="Sessions booked.")
+    sessions: int = strawberry.field(description="Sessions held (booked and started).")
     average_rating: float | None = strawberry.field(description="Their mentees' ratings (1-5).")
     ratings: int = strawberry.field(description="How many.")
 
