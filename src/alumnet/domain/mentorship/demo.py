@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.careers.demo import ids_of_role
+from alumnet.domain.events.catalogue import as_utc
 from alumnet.domain.mentorship.offers import OFFER_KINDS, tag, zone_fit
-from alumnet.domain.mentorship.sessions import as_utc
 from alumnet.persistence.models import (
     MentorOffer,
     MentorOfferSkill,

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label, check_text
+from alumnet.domain.events.catalogue import as_utc
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.mentorship.offers import (
@@ -158,7 +159,7 @@ async def answer(
     if request.mentor_id != viewer.user_id:
         raise DomainError.of("NOT_FOUND", "No such request.", "id")
     now = datetime.now(UTC)
-    if request.status != "pending" or _utc(request.expires_at) <= now:
+    if request.status != "pending" or as_utc(request.expires_at) <= now:
         raise DomainError.of("NOT_PENDING", f"This request is {request.status}.", "id")
     problems = Problems()
     why = None
@@ -264,10 +265,6 @@ async def expire(rt: Runtime) -> dict[str, int]:
             for user_id in (mentee, mentor):
                 uow.publish(channel(int(user_id)), {"id": int(i)})
     return {"expired": len(rows)}
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def release_person(uow: UnitOfWork, user_id: int) -> None:

@@ -20,6 +20,7 @@ from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.communication.reminders import mark_once
 from alumnet.domain.errors import DomainError, Problems, check_label, check_moment, check_text
 from alumnet.domain.events.calendar import finish_calendar, new_calendar
+from alumnet.domain.events.catalogue import as_utc
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.people.profiles import check_url
 from alumnet.domain.runtime import Runtime
@@ -46,10 +47,6 @@ WINDOWS = (("mentor_session_day", timedelta(hours=24), "tomorrow"),
 def channel(user_id: int) -> str:
     """The pub/sub channel of one person's new mentorship sessions."""
     return f"user:{user_id}:mentorship_sessions"
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def mentorship_of(
