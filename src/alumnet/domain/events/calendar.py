@@ -154,12 +154,13 @@ def finish_calendar(calendar: Calendar, rows: Sequence[Any]) -> bytes:
     return bytes(calendar.to_ical())
 
 
-async def may_join(executor: Any, viewer: Viewer, event_id: int) -> bool:
-    """Whether the viewer sees the event's join link: registered (confirmed) or running it."""
+async def joinable(executor: Any, viewer: Viewer, event_ids: list[int]) -> set[int]:
+    """Of these events, those whose join link the viewer sees: they have a place (are
+    confirmed) or run it. One statement."""
     me = viewer.user_id if viewer.user_id is not None else -1
     runs = managed(viewer)
     query = select(Event.id).where(
-        Event.id == event_id,
+        Event.id.in_(event_ids),
         or_(
             Event.id.in_(
                 select(EventRegistration.event_id).where(
@@ -169,7 +170,7 @@ async def may_join(executor: Any, viewer: Viewer, event_id: int) -> bool:
             runs if runs is not None else Event.id.is_not(None),
         ),
     )
-    return (await executor.execute(query)).first() is not None
+    return {int(i) for i in (await executor.execute(query)).scalars()}
 
 
 async def event_ics(executor: Any, viewer: Viewer, event_id: int, public_url: str) -> bytes | None:
@@ -183,7 +184,7 @@ async def event_ics(executor: Any, viewer: Viewer, event_id: int, public_url: st
         return None
     calendar = new_calendar()
     calendar.add("method", "PUBLISH")
-    link = await may_join(executor, viewer, event_id)
+    link = event_id in await joinable(executor, viewer, [event_id])
     calendar.add_component(_vevent(row, public_url, with_link=link, stamp=datetime.now(UTC)))
     return finish_calendar(calendar, [row])
 

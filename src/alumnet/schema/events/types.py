@@ -504,19 +504,8 @@ def _joinable(info: Info) -> Any:
     viewer = info.context.viewer
 
     async def load(reads: Any, ids: Sequence[int]) -> list[bool]:
-        me = viewer.user_id if viewer.user_id is not None else -1
-        confirmed = select(RegistrationModel.event_id).where(
-            RegistrationModel.user_id == me,
-            RegistrationModel.status == "confirmed",
-            RegistrationModel.event_id.in_(list(ids)),
-        )
-        condition = catalogue.managed(viewer)
         async with reads.connect() as conn:
-            found = set((await conn.execute(confirmed)).scalars())
-            if condition is None:
-                return [True] * len(ids)
-            runs = select(EventModel.id).where(EventModel.id.in_(list(ids)), condition)
-            found |= set((await conn.execute(runs)).scalars())
+            found = await calendar.joinable(conn, viewer, list(ids))
         return [i in found for i in ids]
 
     return load
