@@ -113,6 +113,34 @@ def serve(workers: int) -> tuple[subprocess.Popen[bytes], httpx.Client]:
     return server, client
 
 
+def serve_floor(workers: int, answer: str) -> subprocess.Popen[bytes]:
+    """bench/floor.py under uvicorn as alumnet is served (same workers, uvloop, httptools),
+    on alumnet's port: run it while alumnet is not running."""
+    server = subprocess.Popen(
+        [str(BIN / "python"), "-m", "uvicorn", "floor:app", "--app-dir", str(ROOT / "bench"),
+         "--port", str(PORT), "--workers", str(workers), "--log-level", "warning",
+         "--no-access-log"],
+        env={**os.environ, "BENCH_FLOOR_ANSWER": answer},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            if httpx.post(f"http://127.0.0.1:{PORT}/graphql", content=b"{}").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return server
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def gql(
     client: httpx.Client,
     query: str,
@@ -232,6 +260,7 @@ def main() -> None:
         # Warm up every worker's caches and pools.
         wrk([{"query": VIEWER}], token, 2, args.connections)
         results["a_viewer"] = wrk([{"query": VIEWER}], token, args.seconds, args.connections)
+        viewer_answer = json.dumps(gql(client, VIEWER, token=token)["data"])
         results["b_page_of_100"] = wrk(
             [{"query": PAGE_100, "variables": {"id": mission}}],
             token,
@@ -275,11 +304,17 @@ def main() -> None:
         ]
         results["d_mentor_assign"] = wrk(assign, token, args.seconds, args.connections)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
+    # The floor, under the same load: a bare app answering (a)'s JSON.
+    floor_server = serve_floor(args.workers, '{"data":' + viewer_answer + "}")
+    try:
+        wrk([{"query": VIEWER}], token, 2, args.connections)
+        floor = results["floor"] = wrk([{"query": VIEWER}], token, args.seconds, args.connections)
+    finally:
+        stop(floor_server)
+    for name, scenario in results.items():
+        if name != "floor" and "rps" in scenario:
+            scenario["floor_ratio"] = round(scenario["rps"] / floor["rps"], 4)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -295,6 +330,10 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print(f"floor (bare Starlette, same load): {floor['rps']} req/s")
+    for name, scenario in results.items():
+        if "floor_ratio" in scenario:
+            print(f"{name}: {scenario['rps']} req/s = {scenario['floor_ratio']:.3f} of the floor")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Sett
         debug=True,
         argon2_memory_kib=1024,
         job_retry_intervals=(0, 0),
+        # Off for the shared app, whose tests count SQL statements per request (a cached
+        # credential saves one); tests/identity/test_credential_cache.py turns it on, as
+        # do the `alumnet serve` processes tests start.
+        auth_cache_seconds=0.0,
     )
 
 
@@ -255,6 +259,8 @@ class Api:
 @pytest.fixture
 async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[Api]:
     _truncate(settings.database_url)
+    # Truncation starts ids again and bypasses the ORM: forget the credentials checked.
+    app.state.runtime.credentials.invalidate(None)
     mailbox.messages.clear()
     mailbox.open.set()
     failures = app.state.runtime.failures
@@ -277,12 +283,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(api: Api, stderr: Any) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(
+    api: Api, stderr: Any, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`alumnet serve` on a free port, once it answers; the process and its host:port."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
-        env=env_for(api.settings),
+        env={**env_for(api.settings), **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )

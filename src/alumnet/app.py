@@ -61,6 +61,8 @@ from alumnet.schema.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, service_
 log = get_logger("alumnet.http")
 
 STATIC_DIR = Path(__file__).parent / "static"
+# How long browsers and CDNs may keep a signed-out read asked for by GET.
+PUBLIC_MAX_AGE_SECONDS = 60
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -161,8 +163,7 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         bearer = _bearer(authorization)
         if bearer is None:
             return ANONYMOUS
-        async with context.reads.connect() as conn:
-            found = await authenticate(self.runtime, conn, bearer)
+        found = await authenticate(self.runtime, context.reads, bearer)
         user_id = found.viewer.user_id
         if user_id is not None:
             # What authentication read answers `viewer { … }` without another statement.
@@ -189,8 +190,30 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             shared=shared,
         )
         if isinstance(request, Request):
+            state["alumnet.context"] = context
             context.viewer = await self._viewer(context, request.headers.get("authorization"))
         return context
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only a persisted query's hash (no `query`) is an operation, not a
+        # browser asking for GraphiQL.
+        return super().should_render_graphql_ide(request) and (
+            "extensions" not in request.query_params
+        )
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        processed = await super().process_result(request, result)
+        context = request.scope.get("state", {}).get("alumnet.context")
+        if request.method == "GET" and context is not None:
+            # Reads by GET (persisted queries) may be cached: a signed-out reader's answer
+            # is the same for everyone signed out; anything else is nobody else's.
+            public = context.viewer.user_id is None and not result.errors
+            headers = context.response.headers
+            headers["Cache-Control"] = (
+                f"public, max-age={PUBLIC_MAX_AGE_SECONDS}" if public else "private, no-store"
+            )
+            headers["Vary"] = "Authorization"
+        return processed
 
     async def on_ws_connect(self, context: Context) -> Any:
         params: Mapping[str, Any] = context.connection_params or {}
@@ -436,6 +459,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else:
             checks["redis"] = "not configured (in-process queue and pub/sub)"
         ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+        # Said, but no reason to stop sending requests here: while the bus is silent the
+        # process reads credentials more often, and serves as correctly.
+        if runtime.credentials is not None:
+            checks["credentialCache"] = runtime.credentials.status()
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks},
             status_code=200 if ready else 503,
@@ -588,6 +615,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Objects alive after start-up are never garbage; keep the collector off them.
         gc.collect()
         gc.freeze()
+        # Collections of the youngest generation after this many allocations (Python's
+        # default is 700): a request allocates thousands of objects, and collecting every
+        # 700 of them spent time on the young objects of requests still in flight.
+        gen0 = settings.gc_threshold
+        if gen0:
+            _, gen1, gen2 = gc.get_threshold()
+            gc.set_threshold(gen0, gen1, gen2)
         log.info(
             "started",
             env=settings.env,
@@ -595,6 +629,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             database=runtime.database.engine.url.get_backend_name(),
             redis=bool(settings.redis_url),
         )
+        following = None
+        if runtime.credentials is not None and runtime.credentials.enabled:
+            following = asyncio.create_task(runtime.credentials.follow())
         schedule = None
         if not settings.redis_url and settings.env != "test":
             # Without Redis there is no `alumnet scheduler`: run the schedule here.
@@ -602,8 +639,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             schedule = asyncio.create_task(run_in_process(runtime))
         yield
-        if schedule is not None:
-            schedule.cancel()
+        for task in (schedule, following):
+            if task is not None:
+                task.cancel()
         # Jobs running finish their attempt; queued ones stay rows for the next start.
         await close_runtime(runtime, dispatcher)
 

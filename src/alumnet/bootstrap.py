@@ -7,6 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from alumnet.config import JOB_CONNECTIONS_PER_JOB, Settings
+from alumnet.domain.identity.credential_cache import CredentialCache
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
 from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
@@ -44,10 +45,16 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
         failures = MemoryFailureCounter(settings.signin_window_seconds)
     hasher = make_password_hasher(settings)
     dispatcher = Dispatcher(bus)
+    # One per process: what its requests checked, and where its transactions' changes to
+    # credentials are announced (workers announce too; only API processes look up).
+    checked = CredentialCache(
+        bus, settings.auth_cache_seconds, settings.auth_cache_fallback_seconds
+    )
 
     def runtime_on(db: Database) -> Runtime:
-        made = Runtime(settings, db, dispatcher, bus, failures, hasher)
+        made = Runtime(settings, db, dispatcher, bus, failures, hasher, credentials=checked)
         made.queries = SchemaQueries(made)
+        db.on_credentials = checked.committed
         return made
 
     if settings.redis_url:
@@ -89,5 +96,7 @@ class SchemaQueries:
 async def close_runtime(runtime: Runtime, dispatcher: Dispatcher | None = None) -> None:
     if dispatcher is not None:
         await dispatcher.queue.close()
+    if runtime.credentials is not None:
+        await runtime.credentials.flush()
     await runtime.bus.close()
     await runtime.database.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,13 @@ app = typer.Typer(
 migrate_app = typer.Typer(help="Apply or inspect database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users from the command line.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal access tokens for scripts.", no_args_is_help=True)
+operations_app = typer.Typer(
+    help="Registered GraphQL operations (persisted queries).", no_args_is_help=True
+)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(operations_app, name="operations")
 
 FIRST_QUERY = """query FirstLook {
   viewer { id name email roles permissions emailVerified }
@@ -472,6 +477,101 @@ def token_create(
             typer.secho(f"{p.code}: {p.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     typer.echo(secret)
+
+
+def _documents_in(path: Path) -> list[str]:
+    """The GraphQL documents a file holds: a .graphql/.gql file is one document (its
+    exact text); a .json file is an Apollo persisted-query manifest (``{"operations":
+    [{"id": …, "body": …}]}``) or an object of hash → document."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() != ".json":
+        return [text]
+    data = json.loads(text)
+    if isinstance(data, dict) and isinstance(data.get("operations"), list):
+        bodies = [o.get("body") for o in data["operations"] if isinstance(o, dict)]
+    elif isinstance(data, dict):
+        bodies = list(data.values())
+    else:
+        bodies = []
+    texts = [b for b in bodies if isinstance(b, str)]
+    if not texts or len(texts) != len(bodies):
+        raise ValueError(
+            'a .json file must be a persisted-query manifest ({"operations": [{"id", '
+            '"body"}]}) or an object of hash to document'
+        )
+    return texts
+
+
+@operations_app.command("register")
+def operations_register(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help=".graphql files (one document each) or JSON manifests.", exists=True),
+    ],
+) -> None:
+    """Register documents, each validated against the schema; print each one's SHA-256
+    (what clients send as extensions.persistedQuery.sha256Hash). Nothing is registered
+    if any document is not valid."""
+    from graphql import GraphQLError, parse, validate
+
+    from alumnet.domain.ops import operations
+    from alumnet.schema import build_schema
+    from alumnet.schema.persisted import operation_names, sha256_of
+
+    settings = _settings()
+    schema = build_schema(settings)._schema
+    documents: dict[str, tuple[str, list[str]]] = {}
+    failed = False
+    for path in files:
+        try:
+            bodies = _documents_in(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            typer.secho(f"{path}: {exc}", fg=typer.colors.RED, err=True)
+            failed = True
+            continue
+        for body in bodies:
+            try:
+                document = parse(body)
+            except GraphQLError as exc:
+                typer.secho(f"{path}: {exc.message}", fg=typer.colors.RED, err=True)
+                failed = True
+                continue
+            errors = validate(schema, document)
+            names = operation_names(document)
+            if errors:
+                label = ", ".join(names) or "an anonymous operation"
+                for error in errors[:5]:
+                    typer.secho(f"{path} ({label}): {error.message}", fg=typer.colors.RED,
+                                err=True)  # fmt: skip
+                failed = True
+                continue
+            documents[sha256_of(body)] = (body, names)
+    if failed:
+        typer.secho("Nothing was registered.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+    async def work(runtime: Any) -> int:
+        async with runtime.transaction() as uow:
+            return await operations.register(uow, documents)
+
+    added = _with_runtime(settings, work)
+    for sha256, (_, names) in documents.items():
+        typer.echo(f"{sha256}  {', '.join(names) or '(anonymous)'}")
+    already = len(documents) - added
+    typer.echo(f"{added} registered" + (f", {already} already registered." if already else "."))
+
+
+@operations_app.command("list")
+def operations_list() -> None:
+    """The registered operations: SHA-256, names, when registered."""
+    from alumnet.domain.ops import operations
+
+    async def work(runtime: Any) -> list[Any]:
+        return await operations.registered(runtime.database)
+
+    for found in _with_runtime(_settings(), work):
+        when = found.registered_at.strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"{found.sha256}  {when}  {found.names or '(anonymous)'}")
 
 
 def main() -> None:

@@ -93,6 +93,16 @@ def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> floa
     return value
 
 
+def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of seconds, where 0 means off."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip() == "0":
+        return 0.0
+    return _positive_seconds(env, name, default)
+
+
 def normalise_database_url(url: str) -> str:
     """Map the URLs people write to the async drivers alumnet uses."""
     if url.startswith("postgres://"):
@@ -179,6 +189,20 @@ class Settings:
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
     export_max_bytes: int = 1024 * 1024 * 1024
+    # How long an API process trusts a signed-in session (or personal access token) it has
+    # checked, without reading it again: every change to a user's sessions, tokens, roles
+    # or status is announced on the event bus and ends it at once on every process. 0 turns
+    # the cache off (every request reads its session).
+    auth_cache_seconds: float = 60.0
+    # While the event bus is silent (Redis unreachable), what the cache trusts instead: an
+    # entry at most this old, so that a sign-out or suspension still stops access soon.
+    auth_cache_fallback_seconds: float = 1.0
+    # Production's registered-operations mode: only the operations registered with
+    # `alumnet operations register` run (by their hash, or their exact text).
+    persisted_only: bool = False
+    # The garbage collector's youngest-generation threshold in API processes (0: Python's
+    # default). See docs/PERFORMANCE.md for the measurement behind the default.
+    gc_threshold: int = 20_000
 
     @property
     def is_production(self) -> bool:
@@ -319,4 +343,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
+        auth_cache_seconds=_seconds_or_off(
+            env, "ALUMNET_AUTH_CACHE_SECONDS", Settings.auth_cache_seconds
+        ),
+        auth_cache_fallback_seconds=_seconds_or_off(
+            env, "ALUMNET_AUTH_CACHE_FALLBACK_SECONDS", Settings.auth_cache_fallback_seconds
+        ),
+        persisted_only=_bool(env.get("ALUMNET_PERSISTED_ONLY")),
+        gc_threshold=_int(env, "ALUMNET_GC_THRESHOLD", Settings.gc_threshold),
     )

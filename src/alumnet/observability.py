@@ -46,6 +46,12 @@ GRAPHQL_LATENCY = Histogram(
     ["operation"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CACHE_LOOKUPS = Counter(
+    "alumnet_graphql_cache_lookups_total",
+    "Lookups in the per-process caches of compiled operations (parse, validation, the "
+    "fast path's SQL), by outcome (hit, miss).",
+    ["cache", "outcome"],
+)
 SQL_STATEMENTS = Counter("alumnet_sql_statements_total", "SQL statements executed.")
 JOBS = Counter(
     "alumnet_jobs_total",

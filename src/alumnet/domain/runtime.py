@@ -17,6 +17,7 @@ from alumnet.persistence.throttle import FailureCounter
 from alumnet.persistence.uow import AfterCommit, Origin, UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
+    from alumnet.domain.identity.credential_cache import CredentialCache
     from alumnet.domain.identity.permissions import Viewer
 
 
@@ -58,6 +59,8 @@ class Runtime:
     failures: FailureCounter
     hasher: PasswordHasher
     queries: QueryRunner | None = None
+    # Credentials this process has checked (domain/identity/credential_cache.py).
+    credentials: CredentialCache | None = None
 
     @asynccontextmanager
     async def transaction(

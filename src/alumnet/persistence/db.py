@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -32,6 +32,9 @@ from alumnet.observability import (
 )
 
 log = get_logger(__name__)
+
+# The key, in every ORM session's ``info``, of its database's credentials callback.
+CREDENTIALS_CALLBACK = "alumnet.credentials.callback"
 
 
 def sync_url(async_url: str) -> str:
@@ -199,7 +202,18 @@ class Database:
         _instrument(self.engine, sqlite=self.is_sqlite, lock_timeout=lock_timeout)
         if self.capacity:
             self._count_checkouts()
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # What to do once a transaction of this database has committed a change to
+        # credentials (persistence/credentials.py): set by the composition root.
+        self.on_credentials: Callable[[frozenset[int] | None], None] | None = None
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            info={CREDENTIALS_CALLBACK: self._credentials_changed},
+        )
+
+    def _credentials_changed(self, users: frozenset[int] | None) -> None:
+        if self.on_credentials is not None:
+            self.on_credentials(users)
 
     def _count_checkouts(self) -> None:
         in_use = DB_POOL_IN_USE.labels(pool=self.name)

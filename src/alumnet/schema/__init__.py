@@ -255,6 +255,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         settings.max_tokens,
         settings.max_query_cost,
         settings.metrics_operations,
+        settings.persisted_only,
     )
     if key not in _schemas:
         if _schemas:

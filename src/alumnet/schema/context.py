@@ -54,8 +54,7 @@ class Context:
         if self.bearer is None:
             return True
         try:
-            async with self.runtime.database.connect() as conn:
-                found = await authenticate(self.runtime, conn, self.bearer)
+            found = await authenticate(self.runtime, self.runtime.database, self.bearer)
         except AuthenticationFailed:
             return False
         self.viewer = found.viewer

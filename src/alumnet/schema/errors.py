@@ -28,6 +28,11 @@ PUBLIC_CODES = frozenset(
         SERVICE_UNAVAILABLE,
         "QUERY_TOO_COSTLY",
         "QUERY_TOO_LARGE",
+        # Persisted operations (schema/persisted.py).
+        "PERSISTED_QUERY_NOT_FOUND",
+        "PERSISTED_QUERY_HASH_MISMATCH",
+        "OPERATION_NOT_REGISTERED",
+        "BAD_REQUEST",
     }
 )
 # Seconds a client is asked to wait (``Retry-After``) when the service is too busy.

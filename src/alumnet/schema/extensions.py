@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -31,7 +32,13 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 from alumnet.config import Settings
-from alumnet.observability import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, current_stats, operation_label
+from alumnet.observability import (
+    CACHE_LOOKUPS,
+    GRAPHQL_LATENCY,
+    GRAPHQL_REQUESTS,
+    current_stats,
+    operation_label,
+)
 from alumnet.persistence.db import is_busy
 from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import (
@@ -41,8 +48,10 @@ from alumnet.schema.errors import (
     service_unavailable,
     should_mask,
 )
+from alumnet.schema.persisted import OperationStore, PersistedOperations
 
 CACHE_SIZE = 512
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 # Fields an operation may select once its fragments are expanded in place. Strawberry's
 # depth and alias limiters walk every spread of every fragment: thirty fragments that each
 # spread the next twice would keep them busy for hours. Without fragments a document
@@ -96,6 +105,24 @@ def expansion_error(document: DocumentNode) -> GraphQLError | None:
     )
 
 
+def _counted(cache: str, lookup: Any, step: Iterator[None]) -> Iterator[None]:
+    """Run a caching extension's hook, counting whether its LRU cache (``lookup``) hit."""
+    hits = lookup.cache_info().hits
+    next(step)  # the cached work runs here, synchronously
+    outcome = "hit" if lookup.cache_info().hits > hits else "miss"
+    CACHE_LOOKUPS.labels(cache=cache, outcome=outcome).inc()
+    yield
+    with contextlib.suppress(StopIteration):
+        next(step)
+
+
+class CountedParserCache(ParserCache):
+    """Strawberry's parser cache, its hits and misses counted for ``/metrics``."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield from _counted("parse", self.cached_parse_document, super().on_parse())
+
+
 class BoundedValidationCache(ValidationCache):
     """Strawberry's validation cache, behind a linear check of the document's expanded size
     (see MAX_EXPANDED_FIELDS): a document over it is refused without being validated."""
@@ -104,7 +131,12 @@ class BoundedValidationCache(ValidationCache):
         document = self.execution_context.graphql_document
         error = expansion_error(document) if document is not None else None
         if error is None:
-            yield from super().on_validate()
+            yield from _counted("validation", self.cached_validate_document, super().on_validate())
+            # graphql-core's own validation errors carry no code: give them one, as every
+            # other error has (the cached errors are the same objects each time).
+            for found in self.execution_context.pre_execution_errors or ():
+                if found.extensions is None or "code" not in found.extensions:
+                    found.extensions = {**(found.extensions or {}), "code": VALIDATION_FAILED}
             return
         self.execution_context.pre_execution_errors = [error]
         yield
@@ -217,13 +249,15 @@ def schema_extensions(
     # The limiters build their validation rule classes when constructed. Build them once:
     # a fresh class per request would make every validation a ValidationCache miss.
     limits = limit_rules(settings)
+    store = OperationStore()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: CountedParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limits),
         lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCost(maximum=settings.max_query_cost),
         Credentials,
+        lambda: PersistedOperations(settings, store),
         lambda: OperationMetrics(settings.metrics_operations),
     ]
     if settings.env != "development":

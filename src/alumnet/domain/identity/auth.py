@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit, mail
+from alumnet.domain.identity.credential_cache import Entry
 from alumnet.domain.identity.jwt_tokens import (
     InvalidAccessToken,
     issue_access_token,
@@ -38,6 +40,7 @@ from alumnet.domain.identity.users import (
     throttled,
 )
 from alumnet.domain.runtime import Runtime
+from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import (
     PersonalAccessToken,
@@ -409,8 +412,9 @@ def _authenticated(rows: Sequence[Any], **extra: Any) -> Authenticated | None:
     return Authenticated(viewer, first, names)
 
 
-async def authenticate(rt: Runtime, conn: AsyncConnection, bearer: str | None) -> Authenticated:
-    """Resolve the ``Authorization`` bearer to the viewer, in one SQL statement.
+async def authenticate(rt: Runtime, reader: Reader, bearer: str | None) -> Authenticated:
+    """Resolve the ``Authorization`` bearer to the viewer: from the process's cache of
+    checked credentials (no SQL), or in one SQL statement on a connection of ``reader``.
 
     No credential means anonymous; a credential that is presented but not valid (expired,
     forged, revoked, its user suspended) raises ``AuthenticationFailed``.
@@ -418,20 +422,48 @@ async def authenticate(rt: Runtime, conn: AsyncConnection, bearer: str | None) -
     if not bearer:
         return ANONYMOUS_CALLER
     token = bearer.strip()
+    cache = rt.credentials
+    now = datetime.now(UTC)
+    generation = 0
+    if cache is not None and cache.enabled:
+        entry = cache.get(token, now)
+        if entry is not None:
+            if (
+                entry.last_used_at is not None
+                and now - entry.last_used_at > PAT_LAST_USED_RESOLUTION
+            ):
+                entry.last_used_at = now
+                async with reader.connect() as conn:
+                    await _record_pat_use(conn, entry.found.viewer.token_id, now)
+            return entry.found
+        generation = cache.generation
     if token.startswith(PAT_PREFIX):
-        return await _authenticate_pat(conn, token)
-    try:
-        claims = read_access_token(rt.settings, token)
-    except InvalidAccessToken as exc:
-        raise AuthenticationFailed(exc.reason) from exc
-    rows = (
-        await conn.execute(
-            _VIEWER_BY_SESSION, {"session_id": claims.session_id, "user_id": claims.user_id}
+        async with reader.connect() as conn:
+            found, last_used, expires_at = await _authenticate_pat(conn, token, now)
+    else:
+        try:
+            claims = read_access_token(rt.settings, token)
+        except InvalidAccessToken as exc:
+            raise AuthenticationFailed(exc.reason) from exc
+        async with reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    _VIEWER_BY_SESSION,
+                    {"session_id": claims.session_id, "user_id": claims.user_id},
+                )
+            ).all()
+        authenticated = _authenticated(rows, session_id=claims.session_id, via="jwt")
+        if authenticated is None:
+            raise AuthenticationFailed("revoked")
+        found, last_used, expires_at = authenticated, None, claims.expires_at
+    if cache is not None and cache.enabled:
+        user_id = found.viewer.user_id
+        assert user_id is not None
+        cache.put(
+            token,
+            Entry(found, user_id, time.monotonic(), expires_at=expires_at, last_used_at=last_used),
+            generation,
         )
-    ).all()
-    found = _authenticated(rows, session_id=claims.session_id, via="jwt")
-    if found is None:
-        raise AuthenticationFailed("revoked")
     return found
 
 
@@ -455,10 +487,14 @@ async def viewer_of(conn: AsyncConnection, user_id: int, scope: str | None = Non
     return None if found is None else found.viewer
 
 
-async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
+async def _authenticate_pat(
+    conn: AsyncConnection, token: str, now: datetime
+) -> tuple[Authenticated, datetime, datetime | None]:
+    """The personal access token's viewer, when its use was last recorded (now, if it
+    was more than a minute ago: written at minute resolution, so that a busy script does
+    not write on every call), and when it expires."""
     if len(token) > 200:
         raise AuthenticationFailed("invalid")
-    now = datetime.now(UTC)
     rows = (
         await conn.execute(
             select(
@@ -466,6 +502,7 @@ async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
                 PersonalAccessToken.id.label("token_id"),
                 PersonalAccessToken.scope.label("token_scope"),
                 PersonalAccessToken.last_used_at.label("token_last_used_at"),
+                PersonalAccessToken.expires_at.label("token_expires_at"),
             )
             .join(PersonalAccessToken, PersonalAccessToken.user_id == User.id)
             .outerjoin(UserRole, UserRole.user_id == User.id)
@@ -484,15 +521,23 @@ async def _authenticate_pat(conn: AsyncConnection, token: str) -> Authenticated:
     )
     if found is None:
         raise AuthenticationFailed("invalid")
-    last_used = rows[0].token_last_used_at
-    if last_used is not None and last_used.tzinfo is None:
-        last_used = last_used.replace(tzinfo=UTC)
+    last_used = _utc(rows[0].token_last_used_at)
     if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
-        # Recorded at minute resolution so that a busy script does not write on every call.
-        await conn.execute(
-            update(PersonalAccessToken)
-            .where(PersonalAccessToken.id == found.viewer.token_id)
-            .values(last_used_at=now)
-        )
-        await conn.commit()
-    return found
+        await _record_pat_use(conn, found.viewer.token_id, now)
+        last_used = now
+    return found, last_used, _utc(rows[0].token_expires_at)
+
+
+async def _record_pat_use(conn: AsyncConnection, token_id: int | None, now: datetime) -> None:
+    await conn.execute(
+        update(PersonalAccessToken)
+        .where(PersonalAccessToken.id == token_id)
+        .values(last_used_at=now)
+    )
+    await conn.commit()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

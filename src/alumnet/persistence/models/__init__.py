@@ -100,6 +100,7 @@ from alumnet.persistence.models.mentorship import (
 from alumnet.persistence.models.ops import (
     Job,
     OutboundEmail,
+    PersistedOperation,
 )
 from alumnet.persistence.models.people import (
     Achievement,
@@ -184,6 +185,7 @@ __all__ = [
     "NotificationPreference",
     "OneTimeToken",
     "OutboundEmail",
+    "PersistedOperation",
     "PersonalAccessToken",
     "PersonalExport",
     "PointEntry",

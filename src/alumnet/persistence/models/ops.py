@@ -63,3 +63,16 @@ class OutboundEmail(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class PersistedOperation(Base):
+    """A GraphQL document registered with `alumnet operations register`: clients send its
+    SHA-256 (hex) instead of its text, and in ALUMNET_PERSISTED_ONLY mode only these run."""
+
+    __tablename__ = "persisted_operations"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    # The operations the document defines, comma-separated (for listing).
+    names: Mapped[str] = mapped_column(String(500), default="")
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,262 @@
+"""The per-process cache of checked credentials: no SQL to know who asks, and every change
+that ends or narrows a credential (sign-out, refresh-token reuse, suspension, roles,
+password, merge, a revoked personal access token) stops it at once here and within a
+second on every other process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from alumnet.domain.identity import credential_cache
+from alumnet.domain.identity.auth import Authenticated
+from alumnet.domain.identity.credential_cache import CredentialCache, Entry
+from alumnet.domain.identity.permissions import ANONYMOUS
+from alumnet.persistence.bus import InProcessEventBus
+from tests.conftest import PASSWORD, Api, _serve, post_to, token_at
+from tests.test_busy import _app_api
+
+VIEWER = "{ viewer { id name email roles } }"
+
+
+@pytest.fixture
+async def cached(api: Api) -> AsyncIterator[Api]:
+    """An app with the cache on, following its bus as `alumnet serve` does."""
+    async for made in _app_api(api, auth_cache_seconds=60.0):
+        cache = made.app.state.runtime.credentials
+        follow = asyncio.create_task(cache.follow())
+        for _ in range(100):
+            if cache.following():
+                break
+            await asyncio.sleep(0.05)
+        assert cache.following()
+        yield made
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+
+
+async def _statements(api: Api, token: str) -> tuple[int, httpx.Response]:
+    response = await api.post(VIEWER, token=token)
+    if response.status_code != 200:
+        return -1, response
+    return int(response.json()["extensions"]["timing"]["sqlStatements"]), response
+
+
+async def test_a_checked_credential_costs_no_sql(cached: Api) -> None:
+    api = cached
+    _, token = await api.create_user("ada@example.org", ["STUDENT"], name="Ada")
+    first, response = await _statements(api, token)
+    assert first == 1, response.text
+    again, response = await _statements(api, token)
+    assert again == 0
+    assert response.json()["data"]["viewer"]["email"] == "ada@example.org"
+    # A name changed by an admin is seen at once (the user's row changed).
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
+    me = response.json()["data"]["viewer"]["id"]
+    changed = await api.gql(
+        'mutation($i: ID!) { userUpdate(input: {id: $i, name: "Ada L."}) { userErrors { code } } }',
+        {"i": me},
+        admin,
+    )
+    assert changed["data"]["userUpdate"]["userErrors"] == []
+    assert (await api.gql(VIEWER, token=token))["data"]["viewer"]["name"] == "Ada L."
+
+
+async def test_every_change_to_a_credential_ends_it_at_once(cached: Api) -> None:
+    api = cached
+    admin_id, admin = await api.create_user("admin@example.org", ["ADMIN"])
+
+    async def warm(token: str) -> None:
+        await api.post(VIEWER, token=token)
+        assert (await _statements(api, token))[0] == 0  # cached
+
+    # Signing out.
+    _, token = await api.create_user("a@example.org", ["STUDENT"])
+    await warm(token)
+    await api.gql("mutation { tokenRevoke(input: {}) { userErrors { code } } }", token=token)
+    assert (await api.post(VIEWER, token=token)).status_code == 401
+
+    # Suspension, by an admin.
+    user_id, token = await api.create_user("b@example.org", ["STUDENT"])
+    await warm(token)
+    suspend = "mutation($i: ID!) { userSuspend(input: {id: $i}) { userErrors { code } } }"
+    assert (await api.gql(suspend, {"i": user_id}, admin))["data"]["userSuspend"][
+        "userErrors"
+    ] == []
+    assert (await api.post(VIEWER, token=token)).status_code == 401
+
+    # Roles changed: the next request has the new ones.
+    user_id, token = await api.create_user("c@example.org", ["STUDENT"])
+    await warm(token)
+    roles = """mutation($i: ID!) { userRolesSet(input: {id: $i, roles: [ALUMNUS]}) {
+      userErrors { code } } }"""
+    done = await api.gql(roles, {"i": user_id}, admin)
+    assert done["data"]["userRolesSet"]["userErrors"] == []
+    assert (await api.gql(VIEWER, token=token))["data"]["viewer"]["roles"] == ["ALUMNUS"]
+
+    # A password change ends the other sessions.
+    _, token = await api.create_user("d@example.org", ["STUDENT"])
+    other = await api.sign_in("d@example.org")
+    await warm(other)
+    change = """mutation($c: String!) { passwordChange(input: {currentPassword: $c,
+      newPassword: "another long password"}) { userErrors { code } } }"""
+    assert (await api.gql(change, {"c": PASSWORD}, token))["data"]["passwordChange"][
+        "userErrors"
+    ] == []
+    assert (await api.post(VIEWER, token=other)).status_code == 401
+
+    # A refresh token used twice ends its session, access token included.
+    signed = await api.gql(
+        """mutation { tokenCreate(input: {email: "e@example.org", password: "x"}) {
+        accessToken } }"""
+    )
+    assert signed["data"]["tokenCreate"]["accessToken"] is None
+    await api.create_user("e@example.org", ["STUDENT"])
+    pair = (
+        await api.gql(
+            """mutation($p: String!) { tokenCreate(input: {email: "e@example.org", password: $p})
+            { accessToken refreshToken } }""",
+            {"p": PASSWORD},
+        )
+    )["data"]["tokenCreate"]
+    await warm(pair["accessToken"])
+    refresh = """mutation($r: String!) { tokenRefresh(input: {refreshToken: $r}) {
+      accessToken userErrors { code } } }"""
+    assert (await api.gql(refresh, {"r": pair["refreshToken"]}))["data"]["tokenRefresh"][
+        "accessToken"
+    ]
+    reused = await api.gql(refresh, {"r": pair["refreshToken"]})
+    assert reused["data"]["tokenRefresh"]["userErrors"][0]["code"] == "INVALID_TOKEN"
+    assert (await api.post(VIEWER, token=pair["accessToken"])).status_code == 401
+
+    # A personal access token revoked.
+    made = await api.gql(
+        """mutation { personalAccessTokenCreate(input: {name: "script"}) {
+        secret token { id } } }""",
+        token=admin,
+    )
+    secret = made["data"]["personalAccessTokenCreate"]["secret"]
+    await warm(secret)
+    revoke = (
+        "mutation($i: ID!) { personalAccessTokenRevoke(input: {id: $i}) { userErrors { code } } }"
+    )
+    token_id = made["data"]["personalAccessTokenCreate"]["token"]["id"]
+    assert (await api.gql(revoke, {"i": token_id}, admin))["data"]["personalAccessTokenRevoke"][
+        "userErrors"
+    ] == []
+    assert (await api.post(VIEWER, token=secret)).status_code == 401
+    assert (await api.post(VIEWER, token=admin)).status_code == 200
+    assert admin_id
+
+
+async def test_a_silent_bus_leaves_a_short_maximum_age(cached: Api) -> None:
+    api = cached
+    cache = api.app.state.runtime.credentials
+    _, token = await api.create_user("ada@example.org", ["STUDENT"])
+    await api.post(VIEWER, token=token)
+    assert (await _statements(api, token))[0] == 0
+    # The bus goes quiet (as when Redis is unreachable): heard nothing for over a second.
+    cache._heard = time.monotonic() - credential_cache.SILENCE_SECONDS - 0.5
+    ready = (await api.client.get("/readyz")).json()
+    assert "silent" in ready["checks"]["credentialCache"], ready
+    # The entry is older than the fallback's maximum age (1 s)? Make it so, and it is
+    # read again.
+    for entry in cache._entries.values():
+        entry.stored -= 2
+    assert (await _statements(api, token))[0] == 1
+
+
+def test_an_answer_read_before_a_change_is_not_kept() -> None:
+    """A request that read a credential, then saw a change commit before storing what it
+    read, must not store it: a generation counter says so."""
+    cache = CredentialCache(InProcessEventBus(), 60.0, 1.0)
+    generation = cache.generation
+    cache.invalidate(frozenset({7}))  # a change commits meanwhile
+    entry = Entry(Authenticated(ANONYMOUS), 7, time.monotonic())
+    cache.put("token", entry, generation)
+    assert len(cache) == 0
+    cache.put("token", entry, cache.generation)
+    assert len(cache) == 1
+    cache.invalidate(frozenset({8}))
+    assert len(cache) == 1
+    cache.invalidate(frozenset({7}))
+    assert len(cache) == 0
+
+
+async def _refused_within(base: str, token: str, seconds: float) -> float:
+    """How long after now the server at `base` starts refusing `token` (at most `seconds`)."""
+    started = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - started < seconds:
+            response = await client.post(
+                f"http://{base}/graphql",
+                json={"query": "{ viewer { id } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status_code == 401:
+                return time.monotonic() - started
+            await asyncio.sleep(0.02)
+    return float("inf")
+
+
+async def _hits(base: str, api: Api) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (
+            await client.get(
+                f"http://{base}/metrics",
+                headers={"Authorization": f"Bearer {api.settings.metrics_token}"},
+            )
+        ).text
+    for line in text.splitlines():
+        if line.startswith('alumnet_auth_cache_lookups_total{outcome="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_sign_out_and_suspension_reach_another_process_within_a_second(api: Api) -> None:
+    if not api.settings.redis_url:
+        pytest.skip("API processes share changes through Redis; the embedded default has one")
+    admin_id, _ = await api.create_user("admin@example.org", ["ADMIN"])
+    student_id, _ = await api.create_user("s@example.org", ["STUDENT"])
+    first, base_a = _serve(api, subprocess.DEVNULL)
+    second, base_b = _serve(api, subprocess.DEVNULL)
+    try:
+        admin = await token_at(base_a, "admin@example.org")
+        student = await token_at(base_a, "s@example.org")
+        other = await token_at(base_a, "s@example.org")
+        # Both of the student's tokens are checked, then cached, by the second process.
+        before = await _hits(base_b, api)
+        for token in (student, other, student, other):
+            body = await post_to(base_b, "{ viewer { id } }", token=token)
+            assert body["data"]["viewer"]["id"] == student_id
+        assert await _hits(base_b, api) >= before + 2
+        # Signed out on the first process: the second refuses that token within a second.
+        signed_out = await post_to(
+            base_a, "mutation { tokenRevoke(input: {}) { userErrors { code } } }", token=student
+        )
+        assert signed_out["data"]["tokenRevoke"]["userErrors"] == []
+        assert await _refused_within(base_b, student, 3.0) < 1.0
+        body: dict[str, Any] = await post_to(base_b, "{ viewer { id } }", token=other)
+        assert body["data"]["viewer"]["id"] == student_id  # the other session still works
+        # Suspended on the first process: refused on the second within a second.
+        suspended = await post_to(
+            base_a,
+            "mutation($i: ID!) { userSuspend(input: {id: $i}) { userErrors { code } } }",
+            {"i": student_id},
+            token=admin,
+        )
+        assert suspended["data"]["userSuspend"]["userErrors"] == []
+        assert await _refused_within(base_b, other, 3.0) < 1.0
+        assert admin_id
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=10)
