@@ -19,6 +19,8 @@ from tests.test_busy import _app_api
 
 VIEWER = "query Me { viewer { email } }"
 HEALTH = "query Hello { __typename }"
+BULK = """mutation Bulk($i: BulkQueryRunInput!) { bulkQueryRun(input: $i) {
+  userErrors { field code } } }"""
 
 
 def sha(text: str) -> str:
@@ -80,6 +82,18 @@ async def test_automatic_persisted_queries(api: Api) -> None:
     assert code(await send(api, {"extensions": persisted(VIEWER, version=2)})) == "BAD_REQUEST"
     odd = {"persistedQuery": "yes"}
     assert code(await send(api, {"query": VIEWER, "extensions": odd})) == "BAD_REQUEST"
+    # Apollo's clients send the operation's name with the hash: the same answers (200).
+    named = await send(
+        api, {"operationName": "Other", "extensions": persisted("query Other { __typename }")}
+    )
+    assert code(named) == "PERSISTED_QUERY_NOT_FOUND"
+    # Only a document that parses and validates is kept, and only a short one.
+    broken = "query Broken { viewer { nope } }"
+    await send(api, {"query": broken, "extensions": persisted(broken)}, token)
+    assert code(await send(api, {"extensions": persisted(broken)})) == "PERSISTED_QUERY_NOT_FOUND"
+    padded = "{ __typename }" + " " * 40_000
+    assert (await send(api, {"query": padded, "extensions": persisted(padded)}))["data"]
+    assert code(await send(api, {"extensions": persisted(padded)})) == "PERSISTED_QUERY_NOT_FOUND"
     metrics = await api.metrics()
     assert 'alumnet_persisted_operations_total{outcome="automatic"}' in metrics
     assert 'alumnet_graphql_cache_lookups_total{cache="parse",outcome="hit"}' in metrics
@@ -92,7 +106,7 @@ async def test_get_reads_are_cacheable_only_when_signed_out(api: Api) -> None:
     # `Accept: */*` (curl's, fetch's): an operation, not GraphiQL.
     signed_out = await api.client.get("/graphql", params=params, headers={"Accept": "*/*"})
     assert signed_out.json()["data"] == {"viewer": None}
-    assert signed_out.headers["cache-control"] == "public, max-age=60"
+    assert signed_out.headers["cache-control"] == "public, max-age=10"
     assert "Authorization" in signed_out.headers["vary"]
     mine = await api.client.get(
         "/graphql", params=params, headers={"Authorization": f"Bearer {token}"}
@@ -119,6 +133,7 @@ async def test_get_reads_are_cacheable_only_when_signed_out(api: Api) -> None:
 
 async def test_registered_operations_and_registered_only_mode(api: Api, tmp_path: Path) -> None:
     _, token = await api.create_user("ada@example.org", ["STUDENT"])
+    _, admin = await api.create_user("admin@example.org", ["ADMIN"])
     # An operation that does not validate: nothing at all is registered.
     refused = await register(api, tmp_path, VIEWER, "query Broken { viewer { nope } }")
     assert refused.returncode == 1
@@ -126,16 +141,18 @@ async def test_registered_operations_and_registered_only_mode(api: Api, tmp_path
     done = await register(api, tmp_path, VIEWER)
     assert done.returncode == 0, done.stderr
     assert f"{sha(VIEWER)}  Me" in done.stdout and "1 registered." in done.stdout
-    again = await register(api, tmp_path, VIEWER)
-    assert "0 registered, 1 already registered." in again.stdout
+    # Again, with a persisted-query manifest and the mutation of a bulk query below.
     manifest = tmp_path / "manifest.json"
     operation = {"id": sha(HEALTH), "name": "Hello", "type": "query", "body": HEALTH}
     manifest.write_text(
         json.dumps({"format": "apollo-persisted-query-manifest", "version": 1,
                     "operations": [operation]})
     )  # fmt: skip
-    from_manifest = await asyncio.to_thread(operations, api, "register", str(manifest))
-    assert from_manifest.returncode == 0, from_manifest.stderr
+    again = await asyncio.to_thread(
+        operations, api, "register", str(tmp_path / "op0.graphql"), str(manifest),
+        str(_written(tmp_path / "bulk.graphql", BULK)),
+    )  # fmt: skip
+    assert "2 registered, 1 already registered." in again.stdout, again.stderr
     listed = await asyncio.to_thread(operations, api, "list")
     assert sha(VIEWER) in listed.stdout and sha(HEALTH) in listed.stdout
 
@@ -169,6 +186,17 @@ async def test_registered_operations_and_registered_only_mode(api: Api, tmp_path
         answer = await send(only, {"extensions": persisted(stale)}, token)
         assert code(answer) == "GRAPHQL_VALIDATION_FAILED" and answer["data"] is None
         assert "retiredField" in answer["errors"][0]["message"]
+        # A bulk query runs only if its text is registered.
+        asked = await send(only, {"query": BULK, "variables": {
+            "i": {"query": "{ users { edges { node { id } } } }"}}}, admin)  # fmt: skip
+        assert asked["data"]["bulkQueryRun"]["userErrors"] == [
+            {"field": ["input", "query"], "code": "OPERATION_NOT_REGISTERED"}
+        ]
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
 
 
 async def _registered_only(api: Api) -> AsyncIterator[Api]:

@@ -61,8 +61,9 @@ from alumnet.schema.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, service_
 log = get_logger("alumnet.http")
 
 STATIC_DIR = Path(__file__).parent / "static"
-# How long browsers and CDNs may keep a signed-out read asked for by GET.
-PUBLIC_MAX_AGE_SECONDS = 60
+# How long browsers and CDNs may keep a signed-out read asked for by GET: short, since
+# some public answers can be withdrawn (a certificate revoked).
+PUBLIC_MAX_AGE_SECONDS = 10
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -212,7 +213,8 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             headers["Cache-Control"] = (
                 f"public, max-age={PUBLIC_MAX_AGE_SECONDS}" if public else "private, no-store"
             )
-            headers["Vary"] = "Authorization"
+            vary = [v for v in headers.get("Vary", "").split(",") if v.strip()]
+            headers["Vary"] = ", ".join([*vary, "Authorization"])
         return processed
 
     async def on_ws_connect(self, context: Context) -> Any:

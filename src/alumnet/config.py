@@ -44,6 +44,16 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _strict_bool(env: Mapping[str, str], name: str) -> bool:
+    """A switch that must not fail open on a typo: on, off, or refused."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in {"", "0", "false", "no", "off"}:
+        return False
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -349,6 +359,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_cache_fallback_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_FALLBACK_SECONDS", Settings.auth_cache_fallback_seconds
         ),
-        persisted_only=_bool(env.get("ALUMNET_PERSISTED_ONLY")),
+        persisted_only=_strict_bool(env, "ALUMNET_PERSISTED_ONLY"),
         gc_threshold=_int(env, "ALUMNET_GC_THRESHOLD", Settings.gc_threshold),
     )

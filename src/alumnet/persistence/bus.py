@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 
 
 class EventBus(Protocol):
+    # Whether other processes hear what this one publishes (Redis), or only itself.
+    shared: bool
+
     async def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
 
     async def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -28,6 +31,8 @@ class EventBus(Protocol):
 
 
 class InProcessEventBus:
+    shared = False
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 
@@ -58,6 +63,8 @@ class InProcessEventBus:
 
 
 class RedisEventBus:
+    shared = True
+
     def __init__(self, redis: Redis, prefix: str = "alumnet") -> None:
         self._redis = redis
         self._prefix = prefix

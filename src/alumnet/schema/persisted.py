@@ -5,13 +5,17 @@
   text, the document is looked up by its hash; unknown, the answer is the error
   ``PersistedQueryNotFound`` (code ``PERSISTED_QUERY_NOT_FOUND``) and the client sends the
   hash again with the text, which is checked against the hash and kept (in this process,
-  at most ``AUTOMATIC_MAX`` documents, the least recently used forgotten first). Works
-  over POST, GET (``/graphql?extensions=…&variables=…``, cacheable by browsers and CDNs
-  for signed-out reads) and WebSocket subscriptions.
+  once it has parsed and validated; at most ``AUTOMATIC_MAX`` documents of at most
+  ``AUTOMATIC_DOCUMENT_MAX`` characters, the least recently used forgotten first). Works
+  over POST and GET (``/graphql?extensions=…&variables=…``, cacheable by browsers and
+  CDNs for signed-out reads). Over WebSocket, Strawberry does not pass a subscription's
+  ``extensions`` on: subscriptions send their text (registered-only mode checks it).
 - **Registered operations**: documents registered with ``alumnet operations register``
   (the ``persisted_operations`` table) are found by hash on every process. With
   ``ALUMNET_PERSISTED_ONLY``, only those run, by hash or by their exact text; anything
-  else answers ``OPERATION_NOT_REGISTERED``.
+  else answers ``OPERATION_NOT_REGISTERED``; ``bulkQueryRun`` takes registered queries
+  only. Registering is additive: a registered document stays until its row is deleted
+  and the API processes restart.
 
 Either way a document is parsed, validated (against today's schema: a registered
 document that no longer validates answers its validation errors) and cost-checked as
@@ -35,8 +39,9 @@ from alumnet.config import Settings
 from alumnet.persistence.db import Reader
 from alumnet.persistence.models import PersistedOperation
 
-# Documents sent by clients kept per process (each at most the token limit's size).
-AUTOMATIC_MAX = 1000
+# Documents sent by clients kept per process, and the longest kept (16 MB at most).
+AUTOMATIC_MAX = 500
+AUTOMATIC_DOCUMENT_MAX = 32 * 1024
 # Registered documents kept per process once read.
 REGISTERED_MAX = 2000
 # What runs, to be refused at validation, when a persisted operation cannot be resolved.
@@ -125,21 +130,32 @@ class PersistedOperations(SchemaExtension):
         self.only_registered = settings.persisted_only
         self.store = store
         self.error: GraphQLError | None = None
+        self._to_keep: tuple[str, str] | None = None
 
     async def on_operation(self) -> AsyncIterator[None]:
+        if getattr(self.execution_context.context, "request", None) is None:
+            yield  # alumnet's own execution (a bulk query's pages, checked when asked)
+            return
         self.error = await self._resolve()
         if self.error is not None:
             # Strawberry's HTTP and WebSocket paths both answer validation errors as a
             # GraphQL error; an exception here would end a WebSocket operation without
-            # saying why. So a stand-in document goes through, and its validation answers
-            # this error instead (see on_validate), before anything runs.
+            # saying why. So a stand-in document goes through (its one anonymous
+            # operation), and its validation answers this error instead (see
+            # on_validate), before anything runs.
             self.execution_context.query = STAND_IN
+            # The name sent names nothing in the stand-in (Strawberry has no setter).
+            self.execution_context._provided_operation_name = None
         yield
 
     def on_validate(self) -> Iterator[None]:
         # Listed after the validation cache and the cost check, this comes after theirs.
+        context = self.execution_context
         if self.error is not None:
-            self.execution_context.pre_execution_errors = [self.error]
+            context.pre_execution_errors = [self.error]
+        elif self._to_keep is not None and not context.pre_execution_errors:
+            # Only a document that parsed and validated is kept.
+            self.store.automatic.put(*self._to_keep)
         yield
 
     async def _resolve(self) -> GraphQLError | None:
@@ -183,7 +199,8 @@ class PersistedOperations(SchemaExtension):
                     return not_registered()
                 LOOKUPS.labels(outcome="registered").inc()
                 return None
-            self.store.automatic.put(wanted, query)
+            if len(query) <= AUTOMATIC_DOCUMENT_MAX:
+                self._to_keep = (wanted, query)
             return None
         document = None if self.only_registered else self.store.automatic.get(wanted)
         if document is not None:

@@ -2,23 +2,32 @@
 know who is asking.
 
 An entry is what ``authenticate`` read for one bearer (an access token or a personal
-access token): the viewer, their user row and roles. It is used while it is younger than
-``ALUMNET_AUTH_CACHE_SECONDS`` and its token has not expired, and ended at once when a
-change to its user's sessions, tokens, roles or status commits (see
-``persistence/credentials.py``):
+access token, the exact text as key): the viewer, their user row and roles. It is used
+while it is younger than ``ALUMNET_AUTH_CACHE_SECONDS`` and its token has not expired,
+and ended at once when a change to its user's sessions, tokens, roles or status commits
+(see ``persistence/credentials.py``):
 
 - in the process that made the change, before its response is sent (synchronously, on
   commit), so a sign-out is never followed by a request that still works there;
 - in every other process, through the event bus (Redis pub/sub), within milliseconds.
 
-The bus is watched: every process sends a heartbeat on the channel every
-``HEARTBEAT_SECONDS``, so a process that has heard nothing for ``SILENCE_SECONDS`` knows
-it may be missing changes. It then trusts only entries younger than
-``ALUMNET_AUTH_CACHE_FALLBACK_SECONDS`` (and says so in ``/readyz``); when it hears the
-bus again it forgets everything, since what it missed is unknown. A request that read its
-credential before a change committed cannot store that stale answer afterwards: each
-change moves a generation counter, and an answer read under an older generation is not
-kept.
+Nothing that could have been missed is trusted for long:
+
+- Every process numbers what it publishes on the channel (changes and a heartbeat every
+  ``HEARTBEAT_SECONDS``), one message after the other. A listener that sees a sender's
+  numbers jump (a message lost: a publish that failed, a connection that dropped and
+  came back) forgets everything it holds.
+- A listener that has heard nothing for ``SILENCE_SECONDS`` (Redis unreachable) trusts
+  only entries younger than ``ALUMNET_AUTH_CACHE_FALLBACK_SECONDS`` and says so in
+  ``/readyz``; hearing the bus again, it forgets everything.
+- Without Redis there is no bus shared with other processes (a command-line import, say,
+  cannot tell the server), so entries are trusted for the fallback age only.
+- A request that read its credential before a change committed cannot store that stale
+  answer afterwards: changes are counted, and an answer read before the latest change to
+  its user (or to everyone) is not kept.
+
+Writes made outside alumnet (psql, a restore) reach no cache: entries end within their
+maximum age, or restart the API processes.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ log = get_logger(__name__)
 HEARTBEAT_SECONDS = 0.25
 SILENCE_SECONDS = 1.0
 MAX_ENTRIES = 20_000
+# Users whose last change is remembered one by one; past this, a change counts for all.
+MAX_REMEMBERED_CHANGES = 100_000
+# How long a process that is ending waits for its last changes to be published.
+FLUSH_SECONDS = 2.0
 
 CACHE_LOOKUPS = Counter(
     "alumnet_auth_cache_lookups_total",
@@ -60,7 +73,7 @@ class Entry:
     found: Authenticated
     user_id: int
     stored: float  # time.monotonic()
-    # When the credential itself stops working (an access token's expiry), if it does.
+    # When the credential itself stops working (a token's expiry), if it does.
     expires_at: datetime | None = None
     # A personal access token's last use as recorded (written at minute resolution).
     last_used_at: datetime | None = None
@@ -73,31 +86,53 @@ class CredentialCache:
         self.fallback_age = min(fallback_age, max_age)
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._by_user: dict[int, set[str]] = {}
-        self.generation = 0
+        # Changes counted: the count at the latest change to everyone, and to each user.
+        self._changes = 0
+        self._all_changed_at = 0
+        self._changed_at: dict[int, int] = {}
         # When the bus was last heard (time.monotonic()); None: never.
         self._heard: float | None = None
         self._me = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._sequence = 0
+        self._last_heard_from: dict[str, int] = {}
         self._outbox: list[dict[str, Any]] = []
-        self._sending: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._beating = False
+        self._published = asyncio.Event()  # set whenever the outbox is empty
+        self._published.set()
 
     @property
     def enabled(self) -> bool:
         return self.max_age > 0
 
     def following(self) -> bool:
-        """Whether the bus has been heard lately (changes elsewhere reach this process)."""
-        return self._heard is not None and time.monotonic() - self._heard <= SILENCE_SECONDS
+        """Whether changes made by other processes reach this one now."""
+        return (
+            self.bus.shared
+            and self._heard is not None
+            and time.monotonic() - self._heard <= SILENCE_SECONDS
+        )
 
     def status(self) -> str:
         if not self.enabled:
             return "off"
         if self.following():
             return "ok"
+        if not self.bus.shared:
+            return (
+                "no event bus shared with other processes (no Redis): credentials are "
+                f"trusted for {self.fallback_age:g} s at most"
+            )
         return (
             f"the event bus is silent: credentials are trusted for {self.fallback_age:g} s at most"
         )
 
     # --- lookups ------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Taken before reading a credential, given back to ``put``."""
+        return self._changes
 
     def get(self, key: str, now: datetime) -> Entry | None:
         entry = self._entries.get(key) if self.enabled else None
@@ -113,8 +148,11 @@ class CredentialCache:
         return entry
 
     def put(self, key: str, entry: Entry, generation: int) -> None:
-        """Keep what was read, unless a change committed since it was read."""
-        if not self.enabled or generation != self.generation:
+        """Keep what was read, unless a change to its user (or everyone) has committed
+        since it was read (``generation`` is what ``generation`` said before reading)."""
+        if not self.enabled:
+            return
+        if max(self._all_changed_at, self._changed_at.get(entry.user_id, 0)) > generation:
             return
         self._drop(key)
         self._entries[key] = entry
@@ -138,12 +176,15 @@ class CredentialCache:
 
     def invalidate(self, users: frozenset[int] | None) -> None:
         """Forget these users' credentials (everyone's for None)."""
-        self.generation += 1
-        if users is None:
+        self._changes += 1
+        if users is None or len(self._changed_at) + len(users) > MAX_REMEMBERED_CHANGES:
+            self._all_changed_at = self._changes
+            self._changed_at.clear()
             self._entries.clear()
             self._by_user.clear()
             return
         for user_id in users:
+            self._changed_at[user_id] = self._changes
             for key in list(self._by_user.get(user_id, ())):
                 self._drop(key)
 
@@ -151,68 +192,103 @@ class CredentialCache:
         """A transaction of this process committed a change to these users' credentials:
         forget them here now, and tell the other processes."""
         self.invalidate(users)
-        self._outbox.append({**credentials.payload(users), "from": self._me})
+        if self.bus.shared:
+            self._outbox.append(credentials.payload(users))
+            self._published.clear()
+            self._start_sending()
+
+    def _start_sending(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a synchronous script): flush() sends it, if anyone calls it
-        if self._sending is None or self._sending.done():
-            self._sending = loop.create_task(self._send())
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send())
 
     async def _send(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
+        """Publish, one message after the other so that their numbers arrive in order:
+        the changes waiting, and (in an API process) a heartbeat every HEARTBEAT_SECONDS.
+        A change that cannot be published is tried again; its number is spent anyway, so
+        listeners that hear a later one know they missed something."""
+        next_beat = 0.0
+        warned = False
+        while self._outbox or self._beating:
+            now = time.monotonic()
+            message = None
+            if self._outbox:
+                message = self._outbox[0]
+            elif now >= next_beat:
+                message = {"beat": True}
+                next_beat = now + HEARTBEAT_SECONDS
+            if message is None:
+                await asyncio.sleep(max(0.0, min(next_beat - now, HEARTBEAT_SECONDS)))
+                continue
+            self._sequence += 1
+            numbered = {**message, "from": self._me, "seq": self._sequence}
             try:
-                await self.bus.publish_many([(credentials.CHANNEL, m) for m in batch])
+                await self.bus.publish(credentials.CHANNEL, numbered)
             except Exception as exc:
-                # The others are then in their fallback (they cannot hear the bus either),
-                # or will forget everything when they hear it again.
-                log.warning("credentials_change_not_sent", error=type(exc).__name__)
+                if not warned:
+                    log.warning("credentials_bus_publish_failed", error=type(exc).__name__)
+                    warned = True
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                continue
+            warned = False
+            if self._outbox and message is self._outbox[0]:
+                self._outbox.pop(0)
+                if not self._outbox:
+                    self._published.set()
 
     async def flush(self) -> None:
-        """Send what is still to be sent (before a process ends, after a transaction)."""
-        if self._sending is not None and not self._sending.done():
-            await asyncio.shield(self._sending)
+        """Publish what is still waiting (before a process ends), for a few seconds at most."""
+        if not self._outbox:
+            return
+        self._start_sending()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._published.wait(), FLUSH_SECONDS)
         if self._outbox:
-            await self._send()
+            log.warning("credentials_changes_not_published", waiting=len(self._outbox))
 
     def _hear(self, message: dict[str, Any]) -> None:
         now = time.monotonic()
         if self._heard is None or now - self._heard > SILENCE_SECONDS:
             self.invalidate(None)  # changes may have been missed meanwhile
         self._heard = now
-        if "beat" in message or message.get("from") == self._me:
+        sender, number = message.get("from"), message.get("seq")
+        if isinstance(sender, str) and isinstance(number, int):
+            last = self._last_heard_from.get(sender)
+            if (last is None and number > 1) or (last is not None and number != last + 1):
+                # A message of that sender's was lost (or this process has just begun to
+                # listen to it): whatever it said is unknown.
+                self.invalidate(None)
+            self._last_heard_from[sender] = number
+        if "beat" in message or sender == self._me:
             return
         self.invalidate(credentials.read_payload(message))
 
     async def follow(self) -> None:
-        """Listen to the bus for changes made by other processes (and beat), until
-        cancelled; reconnect after any failure."""
-        while True:
-            try:
-                async with self.bus.subscription(credentials.CHANNEL) as events:
-                    beat = asyncio.create_task(self._beat())
-                    try:
+        """Listen to the bus for changes made by other processes, and beat, until
+        cancelled; subscribe again after any failure (forgetting everything: what was
+        published meanwhile is unknown)."""
+        if not self.bus.shared:
+            return
+        self._beating = True
+        try:
+            while True:
+                try:
+                    async with self.bus.subscription(credentials.CHANNEL) as events:
+                        self._heard = None
+                        self._start_sending()
                         async for message in events:
                             self._hear(message)
-                    finally:
-                        beat.cancel()
-                        with contextlib.suppress(BaseException):
-                            await beat
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("credentials_bus_lost", error=type(exc).__name__)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-
-    async def _beat(self) -> None:
-        warned = False
-        while True:
-            try:
-                await self.bus.publish(credentials.CHANNEL, {"beat": self._me})
-                warned = False
-            except Exception as exc:
-                if not warned:
-                    log.warning("credentials_heartbeat_failed", error=type(exc).__name__)
-                    warned = True
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("credentials_bus_lost", error=type(exc).__name__)
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+        finally:
+            self._beating = False
+            if self._sender is not None and not self._outbox:
+                self._sender.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._sender

@@ -36,6 +36,13 @@ async def register(uow: UnitOfWork, documents: dict[str, tuple[str, list[str]]])
     return added
 
 
+async def is_registered(uow: UnitOfWork, sha256: str) -> bool:
+    found = await uow.session.execute(
+        select(PersistedOperation.sha256).where(PersistedOperation.sha256 == sha256)
+    )
+    return found.first() is not None
+
+
 async def registered(reader: Reader) -> list[Registered]:
     async with reader.connect() as conn:
         rows = (

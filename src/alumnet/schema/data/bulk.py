@@ -47,6 +47,7 @@ from alumnet.config import Settings
 from alumnet.domain.data import bulk
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.ops import operations
 from alumnet.domain.runtime import QueryOutcome, Runtime
 from alumnet.persistence.db import SharedConnection
 from alumnet.schema.context import Context, Info
@@ -55,6 +56,7 @@ from alumnet.schema.errors import SERVICE_UNAVAILABLE, UserError, user_errors
 from alumnet.schema.extensions import expansion_error, limit_rules
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
 from alumnet.schema.ops.types import Job, job_node
+from alumnet.schema.persisted import sha256_of
 
 MAX_PAGE = 1000
 # Tried largest first when the query names no page size: the largest within the cost limit.
@@ -365,6 +367,10 @@ class BulkQueryErrorCode(Enum):
     TOO_COSTLY = strawberry.enum_value(
         "TOO_COSTLY", description="Even one page of it would be over the query cost limit."
     )
+    OPERATION_NOT_REGISTERED = strawberry.enum_value(
+        "OPERATION_NOT_REGISTERED",
+        description="Only registered operations run on this server (ALUMNET_PERSISTED_ONLY).",
+    )
 
 
 @strawberry.type(description="A problem with a bulk query.")
@@ -416,6 +422,16 @@ class BulkQueryMutation:
 
         async def change(uow: Any) -> int:
             viewer.require(Permission.DATA_BULK)
+            settings = info.context.runtime.settings
+            if settings.persisted_only and not await operations.is_registered(
+                uow, sha256_of(input.query)
+            ):
+                raise DomainError.of(
+                    "OPERATION_NOT_REGISTERED",
+                    "Only registered operations run on this server: register this query "
+                    "with `alumnet operations register` (its exact text).",
+                    "query",
+                )
             checked.append(plan(info.schema._schema, info.context.runtime.settings,
                                 input.query, dict(given), input.operation_name))  # fmt: skip
             return await bulk.request(uow, viewer, checked[0])
