@@ -231,26 +231,40 @@ async def _fetch_page(
         return list((await conn.execute(query)).all())
 
 
+def _with_total(columns: Columns, query: Select[Any]) -> Columns:
+    """``columns``, and how many rows ``query`` has, as ``_total``: an uncorrelated
+    subquery, which PostgreSQL runs once (a window count would build every row's JSON
+    before the limit)."""
+    total = select(func.count()).select_from(query.order_by(None).subquery()).scalar_subquery()
+    return lambda source: [*columns(source), total.label("_total")]
+
+
 async def _fetch_pages(
     nodes: KeysetQuery[Any],
     window: _Window,
     parents: Sequence[int],
     columns: Columns | None = None,
+    counted: bool = False,
 ) -> list[list[Row[Any]]]:
-    """The page of each parent, in one statement."""
+    """The page of each parent, in one statement; ``counted`` (with ``columns``, on a
+    first page): each row also carries its parent's whole count as ``_total``."""
     assert nodes.partition is not None
     column = nodes.partition[0]
     if len(parents) == 1:
         # One parent (the usual `node(id:) { … list }`): a plain keyset page is cheaper.
         query = nodes.query.where(column == parents[0])
+        if counted and columns is not None:
+            columns = _with_total(columns, query)
         return [await _fetch_page(nodes, window, query, columns)]
     query = nodes.query.where(column.in_(list(parents)))
     if window.cursor is not None:
         query = query.where(_after(nodes.sort, list(window.cursor), backwards=window.backwards))
+    extra = [func.count().over(partition_by=column).label("_total")] if counted else []
     ranked = query.add_columns(
         func.row_number()
         .over(partition_by=column, order_by=_order(nodes.sort, backwards=window.backwards))
-        .label("_page_rank")
+        .label("_page_rank"),
+        *extra,
     ).subquery()
     paged = (
         select(ranked)
@@ -258,7 +272,7 @@ async def _fetch_pages(
         .order_by(ranked.c[column.key], ranked.c._page_rank)
     )
     if columns is not None:
-        names = [column.key, *(k.name for k in nodes.sort)]
+        names = [column.key, *(k.name for k in nodes.sort), *(["_total"] if counted else [])]
         paged = _only(paged, ranked.c, names, columns)
     async with nodes.database.connect() as conn:
         rows = (await conn.execute(paged)).all()
@@ -439,15 +453,23 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             return [cast(node, Text).label("_node")]
 
         size = window.size
+        # A first page counts the whole list in its own statement (count(*) OVER ()).
+        counted = (
+            size > 0 and window.cursor is None and any(name == "totalCount" for _, name, _ in plan)
+        )
         rows: list[Row[Any]]
         if size == 0:
             rows = []
         elif nodes.partition is not None:
-            load = partial(_fetch_pages, nodes, window, columns=node_json)
-            loader_key = ("fastpage", nodes.batch_key, window, tuple(map(id, raw.field_nodes)))
+            load = partial(_fetch_pages, nodes, window, columns=node_json, counted=counted)
+            loader_key = (
+                "fastpage", nodes.batch_key, window, counted, tuple(map(id, raw.field_nodes))
+            )  # fmt: skip
             rows = await batch_loader(info, loader_key, load).load(nodes.partition[1])
         else:
-            rows = await _fetch_page(nodes, window, columns=node_json)
+            columns = _with_total(node_json, nodes.query) if counted else node_json
+            rows = await _fetch_page(nodes, window, columns=columns)
+        total = (int(rows[0]._total) if rows else 0) if counted else None
         backwards = window.backwards
         more = len(rows) > size
         rows = rows[:size]
@@ -464,7 +486,7 @@ class CountedConnection(relay.Connection[N], Generic[N]):
                 value[key] = connection_type.name
             elif name == "totalCount":
                 counter = cls(edges=[], page_info=_NO_PAGE, _nodes=nodes, _info=info)
-                value[key] = await counter.total_count()
+                value[key] = total if total is not None else await counter.total_count()
             elif name == "pageInfo":
                 facts = {
                     "hasNextPage": more if not backwards else cursor is not None,

@@ -305,37 +305,77 @@ async def assign_mentor(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
 ) -> tuple[MentorAssignment, bool]:
     viewer.require(Permission.MENTORS_ASSIGN)
-    await _mission(uow, mission_id)
-    await _require_role(uow, mentor_id, Role.MENTOR, "mentorId")
-    enrollment = await _enrollment_of(uow, mission_id, student_id)
+    # What the checks need, and the assignment if it exists, in one statement.
+    is_mentor = (
+        select(UserRole.user_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(
+            UserRole.user_id == mentor_id,
+            UserRole.role == Role.MENTOR.value,
+            User.status == "active",
+        )
+        .exists()
+    )
+    found = (
+        await uow.session.execute(
+            select(Mission.id, Enrollment.id, is_mentor, MentorAssignment)
+            .select_from(Mission)
+            .outerjoin(
+                Enrollment,
+                (Enrollment.mission_id == Mission.id) & (Enrollment.student_id == student_id),
+            )
+            .outerjoin(
+                MentorAssignment,
+                (MentorAssignment.enrollment_id == Enrollment.id)
+                & (MentorAssignment.mentor_id == mentor_id),
+            )
+            .where(Mission.id == mission_id)
+        )
+    ).first()
+    if found is None:
+        raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    _, enrollment_id, mentor_ok, existing = found
+    if not mentor_ok:
+        raise DomainError.of("NOT_A_MENTOR", "That user is not an active mentor.", "mentorId")
+    if enrollment_id is None:
+        raise DomainError.of(
+            "NOT_ENROLLED", "The student is not enrolled in this mission.", "studentId"
+        )
     if mentor_id == student_id:
         raise DomainError.of("SELF_MENTORING", "A student cannot mentor themselves.", "mentorId")
-    now = datetime.now(UTC)
-    added = await insert_or_ignore(
-        uow.session, MentorAssignment,
-        {"enrollment_id": enrollment.id, "mission_id": mission_id, "student_id": student_id,
-         "mentor_id": mentor_id, "created_at": now},
-        ["enrollment_id", "mentor_id"],
-    )  # fmt: skip
-    assignment = (
+    if existing is not None:
+        return existing, False  # assigned already
+    added = (
         await uow.session.execute(
-            select(MentorAssignment).where(
-                MentorAssignment.enrollment_id == enrollment.id,
-                MentorAssignment.mentor_id == mentor_id,
+            select(MentorAssignment).from_statement(
+                upsert(uow.session, MentorAssignment)
+                .values(enrollment_id=enrollment_id, mission_id=mission_id,
+                        student_id=student_id, mentor_id=mentor_id, created_at=datetime.now(UTC))
+                .on_conflict_do_nothing(index_elements=["enrollment_id", "mentor_id"])
+                .returning(MentorAssignment)
             )
         )
-    ).scalar_one()
-    if not added:
-        return assignment, False  # assigned already (perhaps by a concurrent request)
+    ).scalar_one_or_none()  # fmt: skip
+    if added is None:
+        # Assigned meanwhile by a concurrent request.
+        assignment = (
+            await uow.session.execute(
+                select(MentorAssignment).where(
+                    MentorAssignment.enrollment_id == enrollment_id,
+                    MentorAssignment.mentor_id == mentor_id,
+                )
+            )
+        ).scalar_one()
+        return assignment, False
     audit.record(
         uow,
         "mentor.assign",
         object_type="MentorAssignment",
-        object_ids=[assignment.id],
+        object_ids=[added.id],
         details={"mission": mission_id, "student": student_id, "mentor": mentor_id},
     )
     _roster_changed(uow, mission_id, "MENTOR_ASSIGNED", [student_id])
-    return assignment, True
+    return added, True
 
 
 async def assign_mentors(
