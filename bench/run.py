@@ -133,6 +133,23 @@ def serve_floor(workers: int, answer: str) -> subprocess.Popen[bytes]:
     return server
 
 
+def peak_rss_mb(server: subprocess.Popen[bytes]) -> list[float]:
+    """The peak resident memory (VmHWM) of the server's worker processes, in MB."""
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True
+    ).stdout.split()
+    peaks = []
+    for pid in children:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(round(int(line.split()[1]) / 1024, 1))
+    return peaks
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     server.send_signal(signal.SIGINT)
     try:
@@ -303,6 +320,7 @@ def main() -> None:
             for i in range(len(students))
         ]
         results["d_mentor_assign"] = wrk(assign, token, args.seconds, args.connections)
+        results["peak_rss_mb_per_worker"] = peak_rss_mb(server)
     finally:
         stop(server)
     # The floor, under the same load: a bare app answering (a)'s JSON.
@@ -313,7 +331,7 @@ def main() -> None:
     finally:
         stop(floor_server)
     for name, scenario in results.items():
-        if name != "floor" and "rps" in scenario:
+        if name != "floor" and isinstance(scenario, dict) and "rps" in scenario:
             scenario["floor_ratio"] = round(scenario["rps"] / floor["rps"], 4)
     results["machine"] = {
         "cpus": os.cpu_count(),
@@ -331,8 +349,9 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     print(f"floor (bare Starlette, same load): {floor['rps']} req/s")
+    print(f"peak RSS per worker: {results.get('peak_rss_mb_per_worker')} MB")
     for name, scenario in results.items():
-        if "floor_ratio" in scenario:
+        if isinstance(scenario, dict) and "floor_ratio" in scenario:
             print(f"{name}: {scenario['rps']} req/s = {scenario['floor_ratio']:.3f} of the floor")
 
 
