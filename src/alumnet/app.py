@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hmac
 import ipaddress
@@ -644,6 +645,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for task in (schedule, following):
             if task is not None:
                 task.cancel()
+                # Awaited: the credentials listener says goodbye on the bus as it ends.
+                with contextlib.suppress(BaseException):
+                    await task
         # Jobs running finish their attempt; queued ones stay rows for the next start.
         await close_runtime(runtime, dispatcher)
 

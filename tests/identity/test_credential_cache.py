@@ -234,8 +234,35 @@ async def test_a_change_that_cannot_be_published_is_tried_again() -> None:
     cache = CredentialCache(bus, 60.0, 1.0)
     cache.committed(frozenset({7}))
     await cache.flush()
-    assert [m["users"] for m in bus.sent] == [[7]]
-    assert bus.sent[0]["seq"] == 3  # two numbers spent on the failures: listeners notice
+    # Two numbers spent on the failures (listeners notice the gap); what was lost becomes
+    # a change to everyone; a process that does not beat sends one beat after its change.
+    assert [(m.get("all"), m.get("beat"), m["seq"]) for m in bus.sent] == [
+        (True, None, 3),
+        (None, False, 4),
+    ]
+
+
+def test_a_heartbeating_process_gone_quiet_shortens_trust() -> None:
+    bus = InProcessEventBus()
+    bus.shared = True  # type: ignore[misc]
+    cache = CredentialCache(bus, 60.0, 1.0)
+    cache._hear({"from": "me-too", "seq": 1, "beat": True})
+    cache._hear({"from": "api-2", "seq": 1, "beat": True})
+    cache._hear("not ours")  # ignored
+    assert cache.following()
+    # api-2 stops beating (crashed, or cannot publish): trust falls to the fallback age.
+    cache._heard = time.monotonic()
+    cache._beaters["api-2"] = time.monotonic() - 2
+    cache._quiet_checked = 0.0
+    assert not cache.following() and "went quiet" in cache.status()
+    # Back, with its numbers in order: everything held meanwhile is forgotten anyway.
+    cache.put("t", Entry(Authenticated(ANONYMOUS), 1, time.monotonic()), cache.generation)
+    cache._hear({"from": "api-2", "seq": 2, "beat": True})
+    assert len(cache) == 0 and cache.following()
+    # A process that stops says goodbye: its silence then means nothing.
+    cache._hear({"from": "api-2", "seq": 3, "bye": True})
+    cache._quiet_checked = 0.0
+    assert cache.following()
 
 
 def test_an_answer_read_before_a_change_is_not_kept() -> None:

@@ -453,7 +453,8 @@ class CountedConnection(relay.Connection[N], Generic[N]):
             return [cast(node, Text).label("_node")]
 
         size = window.size
-        # A first page counts the whole list in its own statement (count(*) OVER ()).
+        # A first page counts the whole list in its own statement (a count subquery, or
+        # count(*) OVER (PARTITION BY parent) for several parents).
         counted = (
             size > 0 and window.cursor is None and any(name == "totalCount" for _, name, _ in plan)
         )

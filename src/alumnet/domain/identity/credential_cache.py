@@ -60,6 +60,20 @@ MAX_ENTRIES = 20_000
 MAX_REMEMBERED_CHANGES = 100_000
 # How long a process that is ending waits for its last changes to be published.
 FLUSH_SECONDS = 2.0
+# The longest one publish may take before it counts as failed.
+PUBLISH_TIMEOUT_SECONDS = 1.0
+# A process that sends no heartbeats (a worker's job, a command) sends one this long after
+# its last change, so that a listener that missed the change sees the gap in its numbers.
+TRAILING_BEAT_SECONDS = 0.3
+# A heartbeating process gone quiet: others trust their entries for the fallback age only,
+# for this long, then forget everything and forget it (it crashed, or cannot publish).
+QUIET_SENDER_GRACE_SECONDS = 30.0
+# Senders heard once and not since (a job's, a command's) are forgotten after this long.
+SENDER_MEMORY_SECONDS = 300.0
+# How often, at most, the heartbeating senders are checked for silence.
+QUIET_CHECK_SECONDS = 0.1
+# Past this many changes waiting to be published, they become one change to everyone.
+OUTBOX_MAX = 100
 
 CACHE_LOOKUPS = Counter(
     "alumnet_auth_cache_lookups_total",
@@ -94,24 +108,51 @@ class CredentialCache:
         self._heard: float | None = None
         self._me = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sequence = 0
-        self._last_heard_from: dict[str, int] = {}
+        # Each sender heard: its last number and when it was heard.
+        self._senders: dict[str, tuple[int, float]] = {}
+        # The heartbeating senders (API processes), when last heard, and those gone quiet.
+        self._beaters: dict[str, float] = {}
+        self._quiet_since: dict[str, float] = {}
+        self._quiet_checked = 0.0
         self._outbox: list[dict[str, Any]] = []
         self._sender: asyncio.Task[None] | None = None
         self._beating = False
-        self._published = asyncio.Event()  # set whenever the outbox is empty
+        self._published = asyncio.Event()  # set once the outbox is empty and the beat sent
         self._published.set()
+        self._wake = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
         return self.max_age > 0
 
     def following(self) -> bool:
-        """Whether changes made by other processes reach this one now."""
-        return (
-            self.bus.shared
-            and self._heard is not None
-            and time.monotonic() - self._heard <= SILENCE_SECONDS
-        )
+        """Whether changes made by other processes reach this one now: the bus was heard
+        within the last second, and no heartbeating process has gone quiet."""
+        if not self.bus.shared or self._heard is None:
+            return False
+        now = time.monotonic()
+        if now - self._heard > SILENCE_SECONDS:
+            return False
+        if now - self._quiet_checked > QUIET_CHECK_SECONDS:
+            self._quiet_checked = now
+            self._check_quiet(now)
+        return not self._quiet_since
+
+    def _check_quiet(self, now: float) -> None:
+        for sender, heard in list(self._beaters.items()):
+            if now - heard <= SILENCE_SECONDS:
+                continue
+            since = self._quiet_since.setdefault(sender, now)
+            if now - since > QUIET_SENDER_GRACE_SECONDS:
+                # Gone for good, or unable to publish for long: whatever it changed
+                # meanwhile is read afresh from now on.
+                self._forget_sender(sender)
+                self.invalidate(None)
+
+    def _forget_sender(self, sender: str) -> None:
+        self._senders.pop(sender, None)
+        self._beaters.pop(sender, None)
+        self._quiet_since.pop(sender, None)
 
     def status(self) -> str:
         if not self.enabled:
@@ -122,6 +163,11 @@ class CredentialCache:
             return (
                 "no event bus shared with other processes (no Redis): credentials are "
                 f"trusted for {self.fallback_age:g} s at most"
+            )
+        if self._quiet_since:
+            return (
+                f"{len(self._quiet_since)} other process(es) went quiet on the event bus: "
+                f"credentials are trusted for {self.fallback_age:g} s at most"
             )
         return (
             f"the event bus is silent: credentials are trusted for {self.fallback_age:g} s at most"
@@ -192,10 +238,15 @@ class CredentialCache:
         """A transaction of this process committed a change to these users' credentials:
         forget them here now, and tell the other processes."""
         self.invalidate(users)
-        if self.bus.shared:
+        if not self.bus.shared:
+            return
+        if len(self._outbox) >= OUTBOX_MAX:
+            self._outbox = [credentials.payload(None)]
+        else:
             self._outbox.append(credentials.payload(users))
-            self._published.clear()
-            self._start_sending()
+        self._published.clear()
+        self._wake.set()
+        self._start_sending()
 
     def _start_sending(self) -> None:
         try:
@@ -207,69 +258,101 @@ class CredentialCache:
 
     async def _send(self) -> None:
         """Publish, one message after the other so that their numbers arrive in order:
-        the changes waiting, and (in an API process) a heartbeat every HEARTBEAT_SECONDS.
-        A change that cannot be published is tried again; its number is spent anyway, so
-        listeners that hear a later one know they missed something."""
-        next_beat = 0.0
+        the changes waiting, and a heartbeat every HEARTBEAT_SECONDS in an API process
+        (elsewhere, one TRAILING_BEAT_SECONDS after the last change). A change that cannot
+        be published is tried again, as one change to everyone (its number is spent
+        anyway: listeners that hear a later one know they missed something)."""
+        next_beat = time.monotonic() + (0.0 if self._beating else TRAILING_BEAT_SECONDS)
+        trailing = not self._beating
         warned = False
-        while self._outbox or self._beating:
+        while self._outbox or self._beating or trailing:
             now = time.monotonic()
-            message = None
+            message: dict[str, Any] | None = None
             if self._outbox:
                 message = self._outbox[0]
             elif now >= next_beat:
-                message = {"beat": True}
-                next_beat = now + HEARTBEAT_SECONDS
+                message = {"beat": self._beating}
             if message is None:
-                await asyncio.sleep(max(0.0, min(next_beat - now, HEARTBEAT_SECONDS)))
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - now))
                 continue
             self._sequence += 1
             numbered = {**message, "from": self._me, "seq": self._sequence}
             try:
-                await self.bus.publish(credentials.CHANNEL, numbered)
+                await asyncio.wait_for(
+                    self.bus.publish(credentials.CHANNEL, numbered), PUBLISH_TIMEOUT_SECONDS
+                )
             except Exception as exc:
                 if not warned:
                     log.warning("credentials_bus_publish_failed", error=type(exc).__name__)
                     warned = True
+                if self._outbox:
+                    self._outbox = [credentials.payload(None)]
                 await asyncio.sleep(HEARTBEAT_SECONDS)
                 continue
             warned = False
-            if self._outbox and message is self._outbox[0]:
+            if "beat" in message:
+                next_beat = time.monotonic() + HEARTBEAT_SECONDS
+                trailing = False
+            elif self._outbox and message is self._outbox[0]:
                 self._outbox.pop(0)
-                if not self._outbox:
-                    self._published.set()
+                if not self._beating:
+                    trailing = True
+                    next_beat = time.monotonic() + TRAILING_BEAT_SECONDS
+            if not self._outbox and not trailing:
+                self._published.set()
 
     async def flush(self) -> None:
-        """Publish what is still waiting (before a process ends), for a few seconds at most."""
-        if not self._outbox:
-            return
-        self._start_sending()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._published.wait(), FLUSH_SECONDS)
-        if self._outbox:
-            log.warning("credentials_changes_not_published", waiting=len(self._outbox))
+        """Publish what is still waiting (before a process ends), for a few seconds at
+        most; then stop publishing."""
+        if self._outbox or not self._published.is_set():
+            self._start_sending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._published.wait(), FLUSH_SECONDS)
+            if self._outbox:
+                log.warning("credentials_changes_not_published", waiting=len(self._outbox))
+        sender, self._sender = self._sender, None
+        if sender is not None and not sender.done():
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
 
-    def _hear(self, message: dict[str, Any]) -> None:
+    def _hear(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return  # not ours
         now = time.monotonic()
         if self._heard is None or now - self._heard > SILENCE_SECONDS:
             self.invalidate(None)  # changes may have been missed meanwhile
         self._heard = now
         sender, number = message.get("from"), message.get("seq")
         if isinstance(sender, str) and isinstance(number, int):
-            last = self._last_heard_from.get(sender)
-            if (last is None and number > 1) or (last is not None and number != last + 1):
+            last = self._senders.get(sender)
+            if (last is None and number > 1) or (last is not None and number != last[0] + 1):
                 # A message of that sender's was lost (or this process has just begun to
                 # listen to it): whatever it said is unknown.
                 self.invalidate(None)
-            self._last_heard_from[sender] = number
-        if "beat" in message or sender == self._me:
+            if self._quiet_since.pop(sender, None) is not None:
+                self.invalidate(None)  # back after a silence: what it said meanwhile is lost
+            if message.get("bye") is True:
+                self._forget_sender(sender)
+            else:
+                self._senders[sender] = (number, now)
+                if sender != self._me and (message.get("beat") is True or sender in self._beaters):
+                    self._beaters[sender] = now
+            if len(self._senders) > 1000:
+                for old, (_, heard) in list(self._senders.items()):
+                    if old not in self._beaters and now - heard > SENDER_MEMORY_SECONDS:
+                        del self._senders[old]
+        if "beat" in message or "bye" in message or sender == self._me:
             return
         self.invalidate(credentials.read_payload(message))
 
     async def follow(self) -> None:
         """Listen to the bus for changes made by other processes, and beat, until
         cancelled; subscribe again after any failure (forgetting everything: what was
-        published meanwhile is unknown)."""
+        published meanwhile is unknown). When cancelled, say goodbye, so that the others
+        do not take this process's silence for trouble."""
         if not self.bus.shared:
             return
         self._beating = True
@@ -288,7 +371,11 @@ class CredentialCache:
                 await asyncio.sleep(HEARTBEAT_SECONDS)
         finally:
             self._beating = False
-            if self._sender is not None and not self._outbox:
-                self._sender.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._sender
+            self._sequence += 1
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.bus.publish(
+                        credentials.CHANNEL, {"bye": True, "from": self._me, "seq": self._sequence}
+                    ),
+                    PUBLISH_TIMEOUT_SECONDS,
+                )
