@@ -15,8 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from alumnet.config import Settings
 from alumnet.domain.data import files
@@ -487,6 +501,27 @@ async def _programme_ids(uow: UnitOfWork, state: _State, codes: set[str]) -> Non
             state.programmes[code.upper()] = known.get(code.upper())
 
 
+def _namesakes(session: Any, pairs: list[tuple[str, int]]) -> Select[Any]:
+    """The users with one of these (name as written, graduation year) pairs. On PostgreSQL,
+    a join with the pairs unnested from two arrays: a row-value IN list of a thousand pairs
+    was planned as a thousand ORed index probes (133 ms a batch, against 6 ms)."""
+    columns = (User.id, func.lower(User.name), User.graduation_year, User.email_lower)
+    if session.bind.dialect.name != "postgresql":
+        return select(*columns).where(
+            tuple_(User.name, User.graduation_year).in_(pairs or [("", -1)])
+        )
+    wanted = (
+        func.unnest(
+            cast([n for n, _ in pairs], ARRAY(Text)), cast([y for _, y in pairs], ARRAY(Integer))
+        )
+        .table_valued("name", "year")
+        .render_derived(name="wanted")
+    )
+    return select(*columns).join(
+        wanted, (User.name == wanted.c.name) & (User.graduation_year == wanted.c.year)
+    )
+
+
 async def _people(
     uow: UnitOfWork,
     import_id: int,
@@ -530,13 +565,7 @@ async def _people(
         (c.values["name"], c.values.get("graduation_year")) for c in batch
         if "name" in c.values and c.values.get("email", "").lower() not in users
     }  # fmt: skip
-    alike = await session.execute(
-        select(User.id, func.lower(User.name), User.graduation_year, User.email_lower).where(
-            tuple_(User.name, User.graduation_year).in_(
-                [(n, y) for n, y in pairs if y is not None] or [("", -1)]
-            )
-        )
-    )
+    alike = await session.execute(_namesakes(session, [(n, y) for n, y in pairs if y is not None]))
     namesakes: dict[tuple[str, Any], list[tuple[int, str]]] = {}
     for uid, name, year, address in alike.all():
         namesakes.setdefault((name, year), []).append((int(uid), str(address)))
