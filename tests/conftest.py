@@ -256,6 +256,20 @@ class Api:
         return to_base64("User", user.id), await self.sign_in(email, password)
 
 
+async def app_api(api: Api, **changes: Any) -> AsyncIterator[Api]:
+    """Another app on the same database, with other settings (in-process queue, pools)."""
+    from alumnet.app import create_app
+    from alumnet.bootstrap import close_runtime
+
+    settings = replace(api.settings, **changes)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield Api(client=client, app=app, settings=settings, mailbox=api.mailbox)
+    await app.state.dispatcher.queue.drain()
+    await close_runtime(app.state.runtime, app.state.dispatcher)
+
+
 @pytest.fixture
 async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[Api]:
     _truncate(settings.database_url)

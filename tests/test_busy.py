@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from alumnet.config import ConfigurationError, Settings, load_settings
 from alumnet.persistence.models import Job, Mission, OutboundEmail
-from tests.conftest import Api
+from tests.conftest import Api, app_api
 from tests.test_cli import alumnet
 
 VIEWER = "{ viewer { id } }"
@@ -29,27 +28,13 @@ SIGN_IN = """mutation { tokenCreate(input: {email: "manager@example.org",
   password: "correct horse battery"}) { accessToken userErrors { code } } }"""
 
 
-async def _app_api(api: Api, **changes: Any) -> AsyncIterator[Api]:
-    """Another app on the same database, with other settings (in-process queue, pools)."""
-    from alumnet.app import create_app
-    from alumnet.bootstrap import close_runtime
-
-    settings = replace(api.settings, **changes)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Api(client=client, app=app, settings=settings, mailbox=api.mailbox)
-    await app.state.dispatcher.queue.drain()
-    await close_runtime(app.state.runtime, app.state.dispatcher)
-
-
 @pytest.fixture
 async def inprocess(api: Api) -> AsyncIterator[Api]:
     """The in-process queue: the embedded default's, or on PostgreSQL without Redis."""
     if not api.settings.redis_url:
         yield api
         return
-    async for made in _app_api(api, redis_url=None):
+    async for made in app_api(api, redis_url=None):
         yield made
 
 
@@ -138,7 +123,7 @@ async def test_other_fan_outs_wait_their_turn_too(inprocess: Api) -> None:
 async def tiny_pool(api: Api) -> AsyncIterator[Api]:
     """An app with one connection for requests, given up on after 0.3 s (and the
     in-process queue, on either backend)."""
-    async for made in _app_api(api, db_pool_size=1, db_pool_timeout=0.3, redis_url=None):
+    async for made in app_api(api, db_pool_size=1, db_pool_timeout=0.3, redis_url=None):
         yield made
 
 

@@ -8,14 +8,12 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api, _serve, env_for
-from tests.test_busy import _app_api
+from tests.conftest import Api, _serve, app_api, env_for
 
 VIEWER = "query Me { viewer { email } }"
 HEALTH = "query Hello { __typename }"
@@ -160,7 +158,7 @@ async def test_registered_operations_and_registered_only_mode(api: Api, tmp_path
     body = await send(api, {"extensions": persisted(VIEWER)}, token)
     assert body["data"] == {"viewer": {"email": "ada@example.org"}}
 
-    async for only in _registered_only(api):
+    async for only in app_api(api, persisted_only=True):
         # Registered: by hash, or by its exact text.
         assert (await send(only, {"extensions": persisted(VIEWER)}, token))["data"]
         assert (await send(only, {"query": VIEWER}, token))["data"]
@@ -197,11 +195,6 @@ async def test_registered_operations_and_registered_only_mode(api: Api, tmp_path
 def _written(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-async def _registered_only(api: Api) -> AsyncIterator[Api]:
-    async for made in _app_api(api, persisted_only=True):
-        yield made
 
 
 @pytest.mark.parametrize("accept", ["text/html"])

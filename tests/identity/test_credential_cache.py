@@ -21,8 +21,7 @@ from alumnet.domain.identity.auth import Authenticated
 from alumnet.domain.identity.credential_cache import CredentialCache, Entry
 from alumnet.domain.identity.permissions import ANONYMOUS
 from alumnet.persistence.bus import InProcessEventBus
-from tests.conftest import PASSWORD, Api, _serve, post_to, token_at
-from tests.test_busy import _app_api
+from tests.conftest import PASSWORD, Api, _serve, app_api, post_to, token_at
 
 VIEWER = "{ viewer { id name email roles } }"
 
@@ -40,7 +39,7 @@ class Following:
 @pytest.fixture
 async def cached(api: Api) -> AsyncIterator[Api]:
     """An app with the cache on, following its bus as `alumnet serve` does."""
-    async for made in _app_api(api, auth_cache_seconds=60.0):
+    async for made in app_api(api, auth_cache_seconds=60.0):
         cache = made.app.state.runtime.credentials
         following = Following(asyncio.create_task(cache.follow()))
         made.following = following  # type: ignore[attr-defined]

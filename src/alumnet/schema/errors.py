@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 
 from alumnet.domain.errors import Problem
+from alumnet.schema.persisted import CODES as PERSISTED_CODES
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
@@ -28,11 +29,7 @@ PUBLIC_CODES = frozenset(
         SERVICE_UNAVAILABLE,
         "QUERY_TOO_COSTLY",
         "QUERY_TOO_LARGE",
-        # Persisted operations (schema/persisted.py).
-        "PERSISTED_QUERY_NOT_FOUND",
-        "PERSISTED_QUERY_HASH_MISMATCH",
-        "OPERATION_NOT_REGISTERED",
-        "BAD_REQUEST",
+        *PERSISTED_CODES,
     }
 )
 # Seconds a client is asked to wait (``Retry-After``) when the service is too busy.

@@ -32,12 +32,11 @@ from typing import Any
 
 from graphql import GraphQLError
 from prometheus_client import Counter
-from sqlalchemy import select
 from strawberry.extensions import SchemaExtension
 
 from alumnet.config import Settings
+from alumnet.domain.ops import operations
 from alumnet.persistence.db import Reader
-from alumnet.persistence.models import PersistedOperation
 
 # Documents sent by clients kept per process, and the longest kept (16 MB at most).
 AUTOMATIC_MAX = 500
@@ -83,9 +82,6 @@ class _Lru:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        self._items.clear()
-
 
 class OperationStore:
     """This process's documents by hash: those clients sent, and those registered."""
@@ -98,12 +94,7 @@ class OperationStore:
         found = self.registered.get(sha256)
         if found is not None:
             return found
-        async with reader.connect() as conn:
-            found = (
-                await conn.execute(
-                    select(PersistedOperation.document).where(PersistedOperation.sha256 == sha256)
-                )
-            ).scalar_one_or_none()
+        found = await operations.document(reader, sha256)
         if found is not None:
             self.registered.put(sha256, found)
         return found

@@ -286,21 +286,6 @@ async def set_enrollment_status(
     return enrollment
 
 
-async def _enrollment_of(uow: UnitOfWork, mission_id: int, student_id: int) -> Enrollment:
-    enrollment = (
-        await uow.session.execute(
-            select(Enrollment).where(
-                Enrollment.mission_id == mission_id, Enrollment.student_id == student_id
-            )
-        )
-    ).scalar_one_or_none()
-    if enrollment is None:
-        raise DomainError.of(
-            "NOT_ENROLLED", "The student is not enrolled in this mission.", "studentId"
-        )
-    return enrollment
-
-
 async def assign_mentor(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
 ) -> tuple[MentorAssignment, bool]:

@@ -521,11 +521,12 @@ async def _authenticate_pat(
     )
     if found is None:
         raise AuthenticationFailed("invalid")
-    last_used = _utc(rows[0].token_last_used_at)
+    # UTCDateTime columns come back aware, in UTC.
+    last_used = rows[0].token_last_used_at
     if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
         await _record_pat_use(conn, found.viewer.token_id, now)
         last_used = now
-    return found, last_used, _utc(rows[0].token_expires_at)
+    return found, last_used, rows[0].token_expires_at
 
 
 async def _record_pat_use(conn: AsyncConnection, token_id: int | None, now: datetime) -> None:
@@ -535,9 +536,3 @@ async def _record_pat_use(conn: AsyncConnection, token_id: int | None, now: date
         .values(last_used_at=now)
     )
     await conn.commit()
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

@@ -36,6 +36,15 @@ async def register(uow: UnitOfWork, documents: dict[str, tuple[str, list[str]]])
     return added
 
 
+async def document(reader: Reader, sha256: str) -> str | None:
+    """The registered document with this SHA-256, if any."""
+    async with reader.connect() as conn:
+        found = await conn.execute(
+            select(PersistedOperation.document).where(PersistedOperation.sha256 == sha256)
+        )
+        return found.scalar_one_or_none()
+
+
 async def is_registered(uow: UnitOfWork, sha256: str) -> bool:
     found = await uow.session.execute(
         select(PersistedOperation.sha256).where(PersistedOperation.sha256 == sha256)
