@@ -26,10 +26,15 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 	  || { echo "make: the install from uv.lock failed. If uv.lock is out of date with pyproject.toml, or a hash in it does not match, run 'make lock' (and commit uv.lock); if the registry cannot be reached, try again when it can." >&2; exit 1; }
 	@touch $(STAMP)
 
+# `make serve PORT=8765 HOST=0.0.0.0` to listen elsewhere (on the command line only: a
+# HOST or PORT exported for another tool must not open the demo to the network).
+PORT = 8000
+HOST = 127.0.0.1
+
 serve: $(STAMP)
 	$(BIN)/alumnet migrate upgrade
 	$(BIN)/alumnet seed --demo --if-empty
-	ALUMNET_DEBUG=$${ALUMNET_DEBUG-1} $(BIN)/alumnet serve
+	ALUMNET_DEBUG=$${ALUMNET_DEBUG-1} $(BIN)/alumnet serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) lint typecheck imports pytest
 

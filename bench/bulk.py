@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import directory
 import run as base
 
-QUERY = """{ directory(orderBy: NAME) { edges { node { id name headline company jobTitle
+QUERY = """{ directory(orderBy: {field: NAME}) { edges { node { id name headline company jobTitle
   city country graduationYear skills { name } } } } }"""
 SUBMIT = """mutation($q: String!) { bulkQueryRun(input: {query: $q}) {
   job { id } pageSize userErrors { code message } } }"""

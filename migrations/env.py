@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from alumnet.config import load_settings
 from alumnet.persistence.db import sync_url
+from alumnet.persistence.migrations import include_name
 from alumnet.persistence.models import Base
 from alumnet.persistence.models.base import UTCDateTime
 
@@ -33,6 +34,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=url.startswith("sqlite"),
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -56,6 +58,7 @@ def _run(connection: object) -> None:
         render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

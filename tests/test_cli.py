@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from alumnet.config import Settings
-from tests.conftest import Api, env_for
+from tests.conftest import Api, env_for, post_to
 
 
 def alumnet(
@@ -30,6 +31,12 @@ def test_help_guides_a_newcomer(settings: Settings) -> None:
     assert result.returncode == 0
     for command in ("serve", "worker", "migrate", "seed", "export-schema", "user", "token"):
         assert command in result.stdout
+    # Plain flags and values, as most command-line tools print them.
+    for command in (["serve"], ["import"], ["worker"], ["operations", "register"]):
+        shown = alumnet(settings, *command, "--help").stdout
+        assert "<bool>" not in shown and "<str>" not in shown and "<list" not in shown, shown
+    assert "--dry-run  " in alumnet(settings, "import", "--help").stdout
+    assert "--port INTEGER" in alumnet(settings, "serve", "--help").stdout
 
 
 async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
@@ -108,8 +115,9 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     assert queue["data"]["careersFigures"]["applications"] > 500
     # Events: past ones counted, coming ones to register for, one full with a waitlist.
     events = await api.gql(
-        "{ events(first: 20, orderBy: STARTS_LATEST) { edges { node { title status"
-        " report { checkedIn noShows feedback { count } } attendance { waitlisted } } } } }",
+        "{ events(first: 20, orderBy: {field: STARTS_AT, direction: DESC}) { edges { node {"
+        " title status report { checkedIn noShows feedback { count } }"
+        " attendance { waitlisted } } } } }",
         token=token,
     )
     nodes = {e["node"]["title"]: e["node"] for e in events["data"]["events"]["edges"]}
@@ -129,14 +137,15 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     # mentor (alumnus@) and a session booked; the programme's figures for managers.
     mentoring = await api.gql(
         "{ mentors(first: 5) { totalCount } mentorSuggestions(first: 3) { score why }"
-        " viewer { mentorships(first: 5) { edges { node { status sessions { status }"
+        " viewer { mentorships(first: 5) { edges { node { status"
+        " sessions { totalCount edges { node { status } } }"
         " goals { status } } } } } }",
         token=student,
     )
     assert mentoring["data"]["mentors"]["totalCount"] > 100
     assert len(mentoring["data"]["mentorSuggestions"]) == 3
     [ship] = mentoring["data"]["viewer"]["mentorships"]["edges"]
-    assert ship["node"]["status"] == "ACTIVE" and len(ship["node"]["sessions"]) == 2
+    assert ship["node"]["status"] == "ACTIVE" and ship["node"]["sessions"]["totalCount"] == 2
     figures = await api.gql(
         "{ mentorshipFigures { requests accepted declined expired withdrawn pending"
         " acceptanceRate } }",
@@ -180,3 +189,40 @@ def test_worker_without_redis_explains_itself(settings: Settings) -> None:
     result = alumnet(settings, "worker", "--burst")
     assert result.returncode == 2
     assert "ALUMNET_REDIS_URL is not set" in result.stderr
+
+
+def test_serve_on_a_taken_port_says_which_setting_to_change(settings: Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
+            env=env_for(settings), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "--port" in done.stderr and "PORT=" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_serve_links_lead_to_the_address_it_listens_on(api: Api, server: str) -> None:
+    """Without ALUMNET_PUBLIC_URL, e-mailed links name the port `alumnet serve` took."""
+    from sqlalchemy import select
+
+    from alumnet.persistence.models import OutboundEmail
+
+    await api.create_user("ada@example.org", ["STUDENT"])
+    await post_to(server, 'mutation { passwordResetRequest(input: {email: "ada@example.org"}) '
+                  "{ accepted } }")  # fmt: skip
+    async with api.app.state.runtime.database.connect() as conn:
+        bodies = (await conn.execute(select(OutboundEmail.text_body))).scalars().all()
+    assert [b for b in bodies if f"http://{server}/reset-password?token=" in b], bodies
+
+
+def test_counts_read_as_people_write_them() -> None:
+    from alumnet.cli import _count
+
+    assert [_count(n, "row") for n in (0, 1, 2, 12_345)] == [
+        "0 rows", "1 row", "2 rows", "12,345 rows"
+    ]  # fmt: skip

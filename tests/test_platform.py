@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from graphql import GraphQLError
 
-from alumnet.config import ConfigurationError, load_settings
+from alumnet.config import ConfigurationError, Settings, load_settings
 from alumnet.schema.errors import should_mask
 from tests.conftest import Api, LoggedServer, env_for
 
@@ -416,3 +417,89 @@ def test_only_bugs_are_logged_as_errors(caplog: pytest.LogCaptureFixture) -> Non
         schema.process_errors([raised(ZeroDivisionError("a bug"))])
     [record] = caplog.records
     assert record.exc_info is not None and isinstance(record.exc_info[1], ZeroDivisionError)
+
+
+async def test_every_refusal_is_graphql_json_with_a_code(api: Api) -> None:
+    async def refused(response: httpx.Response) -> tuple[int, str, str]:
+        assert response.headers["content-type"].startswith("application/json"), response.text
+        [error] = response.json()["errors"]
+        return response.status_code, error["extensions"]["code"], error["message"]
+
+    bad_json = await api.client.post(
+        "/graphql", content=b"{bad", headers={"Content-Type": "application/json"}
+    )
+    assert (await refused(bad_json))[:2] == (400, "BAD_REQUEST")
+    unknown = await api.client.post(
+        "/graphql", json={"query": "query A { __typename }", "operationName": "B"}
+    )
+    status, code, message = await refused(unknown)
+    assert (status, code) == (400, "OPERATION_NOT_FOUND") and '"B"' in message
+    assert ".." not in message
+    subscription = await api.client.post(
+        "/graphql", json={"query": "subscription { notificationReceived { id } }"}
+    )
+    status, code, message = await refused(subscription)
+    assert (status, code) == (400, "SUBSCRIPTION_OVER_HTTP") and "WebSocket" in message
+    by_get = await api.client.get(
+        "/graphql", params={"query": "subscription { notificationReceived { id } }"}
+    )
+    assert (await refused(by_get))[:2] == (400, "SUBSCRIPTION_OVER_HTTP")
+    nowhere = await api.client.get("/graphq")
+    assert (await refused(nowhere))[:2] == (404, "NOT_FOUND")
+    put = await api.client.put("/graphql", json={"query": "{ __typename }"})
+    assert (await refused(put))[:2] == (405, "METHOD_NOT_ALLOWED")
+    no_query = await api.client.post("/graphql", json={"variables": {}})
+    assert (await refused(no_query))[:2] == (400, "BAD_REQUEST")
+
+
+async def test_expected_errors_are_one_log_line_each(logged_server: LoggedServer) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{logged_server.base}") as client:
+        await client.post("/graphql", json={"query": "{ users { totalCount } }"})
+        await client.post("/graphql", json={"query": "{ nope }"})
+    lines = logged_server.stop()
+    assert not any("Traceback" in line for line in lines), lines
+
+
+async def test_a_forbidden_root_field_is_null_beside_the_rest(api: Api) -> None:
+    """README's FirstLook as a mentor: `users` is not theirs, `viewer` still answers."""
+    _, mentor = await api.create_user("mentor@example.org", ["MENTOR"])
+    body = await api.gql(
+        "query FirstLook { viewer { email } users(first: 5) { totalCount } "
+        "auditEvents(first: 1) { totalCount } }",
+        token=mentor,
+    )
+    assert body["data"] == {"viewer": {"email": "mentor@example.org"}, "users": None,
+                            "auditEvents": None}  # fmt: skip
+    refused = {tuple(e["path"]): e["extensions"]["code"] for e in body["errors"]}
+    assert refused == {("users",): "FORBIDDEN", ("auditEvents",): "FORBIDDEN"}
+    signed_out = await api.gql("{ viewer { email } users(first: 1) { totalCount } }")
+    assert signed_out["data"] == {"viewer": None, "users": None}
+    assert signed_out["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_bug_is_a_json_500_with_the_request_id(settings: Settings) -> None:
+    from alumnet.app import RequestMiddleware
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=RequestMiddleware(broken, settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.get("/graphql", headers={"X-Request-Id": "bug-1"})
+    assert answer.status_code == 500 and answer.headers["x-request-id"] == "bug-1"
+    [error] = answer.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR" and "a bug" not in str(error)
+
+
+async def test_malformed_values_and_documents_say_their_code(api: Api) -> None:
+    by_id = "query($id: ID!) { node(id: $id) { id } }"
+    cases = [
+        ({"query": by_id, "variables": {"id": 5.5}}, "BAD_USER_INPUT"),
+        ({"query": by_id}, "BAD_USER_INPUT"),
+        ({"query": "{ viewer { id "}, "GRAPHQL_PARSE_FAILED"),
+        ({"query": '{ nodes(ids: ["garbage"]) { id } }'}, "BAD_USER_INPUT"),
+        ({"query": '{ node(id: "Zm9vOjE=") { id } }'}, "BAD_USER_INPUT"),
+    ]
+    for body, code in cases:
+        answer = (await api.client.post("/graphql", json=body)).json()
+        assert [e["extensions"]["code"] for e in answer["errors"]] == [code], answer

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 import structlog
@@ -30,15 +29,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
+from alumnet.cors import Cors, origin_pattern
 from alumnet.domain.careers import applications
-from alumnet.domain.communication import emails, notifications
-from alumnet.domain.data import files
+from alumnet.domain.data import files, templates
 from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.events import calendar
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
@@ -53,6 +54,7 @@ from alumnet.observability import (
     current_stats,
     get_logger,
 )
+from alumnet.pages import link_pages
 from alumnet.persistence.db import SharedConnection, is_busy
 from alumnet.persistence.uow import Origin
 from alumnet.schema import build_schema
@@ -104,6 +106,20 @@ REFUSAL_CODES = {
 }
 
 
+class Refusal(HTTPException):
+    """A request alumnet will not run, with the code its GraphQL error carries."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+SUBSCRIPTION_HINT = (
+    "Subscriptions run over the WebSocket at /graphql (subprotocol graphql-transport-ws, "
+    "as GraphiQL and the graphql-ws client do), not over HTTP POST or GET"
+)
+
+
 def _refusal(exc: HTTPException) -> str:
     if exc.reason == "Unable to parse request body as JSON":
         return (
@@ -111,7 +127,16 @@ def _refusal(exc: HTTPException) -> str:
             "be UTF-8 text, without lone surrogates (\\ud800 alone), nested at most 1,024 "
             "levels deep."
         )
-    return f"{exc.reason}."
+    return exc.reason if exc.reason.endswith(".") else f"{exc.reason}."
+
+
+INTERNAL_MESSAGE = "Something went wrong on our side; it has been logged."
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """An error outside GraphQL in GraphQL's shape, so that clients read one shape."""
+    error = {"message": message, "extensions": {"code": code}}
+    return JSONResponse({"data": None, "errors": [error]}, status_code=status)
 
 
 def _busy_response() -> JSONResponse:
@@ -149,6 +174,7 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
         )
         self.runtime = runtime
+        self.origins = origin_pattern(runtime.settings.allowed_origins)
         index = STATIC_DIR / "graphiql" / "index.html"
         self._ide_html = index.read_text() if index.exists() else None
 
@@ -160,6 +186,11 @@ class AlumnetGraphQL(GraphQL[Context, None]):
                 await _unauthenticated(exc.reason)(scope, receive, send)
             else:
                 raise
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        # Strawberry lets same-origin pages (GraphiQL) and clients without an Origin in;
+        # other pages need their origin on the same list as CORS.
+        return self.origins is not None and bool(self.origins.fullmatch(origin.lower()))
 
     async def _viewer(self, context: Context, authorization: str | None) -> Viewer:
         bearer = _bearer(authorization)
@@ -257,9 +288,48 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             # A request alumnet cannot read: a GraphQL error in JSON, and one warning line
             # (the request's own) in the log, never a stack trace.
             request.scope.setdefault("state", {})["alumnet.refused"] = exc.reason
-            code = REFUSAL_CODES.get(exc.status_code, "BAD_REQUEST")
+            code = getattr(exc, "code", None) or REFUSAL_CODES.get(exc.status_code, "BAD_REQUEST")
             error = {"message": _refusal(exc), "extensions": {"code": code}}
             return JSONResponse({"data": None, "errors": [error]}, status_code=exc.status_code)
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> Any:
+        # Strawberry's, except that a subscription over plain HTTP is refused with a code
+        # and a hint (Strawberry would run it as a query and answer "Cannot return null"),
+        # and each refusal says which code it is.
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            if exc.operation_name is None:
+                raise Refusal(400, "The document has no operation to run", "BAD_REQUEST") from exc
+            named = (
+                f'The document has no operation named "{exc.operation_name}": send one of its '
+                "operations' names as `operationName`, or none if it has one operation"
+            )
+            raise Refusal(400, named, "OPERATION_NOT_FOUND") from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise Refusal(400, SUBSCRIPTION_HINT, "SUBSCRIPTION_OVER_HTTP") from exc
+            reason = exc.as_http_error_reason(request_adapter.method)
+            raise Refusal(400, reason[:1].upper() + reason[1:], "BAD_REQUEST") from exc
+        except MissingQueryError as exc:
+            raise Refusal(400, "No GraphQL query found in the request", "BAD_REQUEST") from exc
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: WebSocket messages must be text frames for browser clients.
@@ -379,11 +449,19 @@ class RequestMiddleware:
             except Exception as exc:
                 # Before the operation runs (signing the viewer in) or outside GraphQL: a
                 # database too busy to lend a connection is a 503 to retry, not a 500.
-                if not is_busy(exc) or status["code"] != 0:
+                if status["code"] != 0:
                     raise
-                log.warning("service_busy", path=scope.get("path"), error=type(exc).__name__)
-                status["code"] = 503
-                await _busy_response()(scope, receive, send_with_headers)
+                if is_busy(exc):
+                    log.warning("service_busy", path=scope.get("path"), error=type(exc).__name__)
+                    status["code"] = 503
+                    await _busy_response()(scope, receive, send_with_headers)
+                    return
+                # A bug: logged here with the request's id, answered in JSON with its headers.
+                log.exception("unhandled_error", path=scope.get("path"))
+                status["code"] = 500
+                await error_response(500, "INTERNAL_SERVER_ERROR", INTERNAL_MESSAGE)(
+                    scope, receive, send_with_headers
+                )
         finally:
             reads = scope.get("state", {}).pop("alumnet.reads", None)
             if reads is not None:
@@ -393,6 +471,11 @@ class RequestMiddleware:
                 (log.warning if refused else log.info)(
                     "request",
                     **({"refused": refused} if refused else {}),
+                    **(
+                        {"errors": ",".join(sorted(set(stats.error_codes)))}
+                        if stats.error_codes
+                        else {}
+                    ),
                     method=scope.get("method"),
                     path=scope.get("path"),
                     status=status["code"],
@@ -403,32 +486,12 @@ class RequestMiddleware:
             current_stats.reset(stats_token)
 
     async def _nul(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {
-                "errors": [
-                    {
-                        "message": "Text must not contain NUL (U+0000) characters.",
-                        "extensions": {"code": "BAD_USER_INPUT"},
-                    }
-                ]
-            },
-            status_code=400,
-        )
-        await response(scope, receive, send)
+        message = "Text must not contain NUL (U+0000) characters."
+        await error_response(400, "BAD_USER_INPUT", message)(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = JSONResponse(
-            {
-                "errors": [
-                    {
-                        "message": f"The request body is larger than {limit:,} bytes.",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                    }
-                ]
-            },
-            status_code=413,
-        )
-        await response(scope, receive, send)
+        message = f"The request body is larger than {limit:,} bytes."
+        await error_response(413, "PAYLOAD_TOO_LARGE", message)(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -487,10 +550,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         if not may_scrape(request):
-            return JSONResponse(
-                {"error": "Metrics are served to the addresses in ALUMNET_METRICS_NETWORKS, "
-                 "or with the ALUMNET_METRICS_TOKEN bearer token."},
-                status_code=403,
+            return error_response(
+                403, "FORBIDDEN", "Metrics are served to the addresses in "
+                "ALUMNET_METRICS_NETWORKS, or with the ALUMNET_METRICS_TOKEN bearer token.",
             )  # fmt: skip
         try:
             counted = await job_rules.counts_by_status(runtime)
@@ -512,27 +574,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             payload = generate_latest()
         return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
-    async def unsubscribe(request: Request) -> Response:
-        """The link in every notification e-mail. GET shows a button (link scanners must
-        not unsubscribe anyone); POST, from that button or a mail client's one-click
-        unsubscribe (RFC 8058), turns the e-mails off."""
-        token = request.query_params.get("token", "")
-        if request.method == "POST" and not token:
-            form = parse_qs((await request.body()).decode("utf-8", "replace"))
-            token = (form.get("token") or [""])[0]
-        found = notifications.read_unsubscribe_token(settings, token) if token else None
-        if found is None:
-            return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
-        user_id, kind = found
-        if request.method == "GET":
-            return HTMLResponse(emails.unsubscribe_page(state="ask", kind=kind, token=token))
-        origin = Origin(ip=request.client.host if request.client else None, via="unsubscribe")
-        async with runtime.transaction(origin=origin) as uow:
-            done = await notifications.unsubscribe(uow, user_id, kind)
-        if not done:
-            return HTMLResponse(emails.unsubscribe_page(state="invalid"), status_code=400)
-        return HTMLResponse(emails.unsubscribe_page(state="done", kind=kind))
-
     async def file_download(request: Request) -> Response:
         """A signed, short-lived link to one of one's stored files (an export), streamed."""
         found = files.read_link(settings, request.query_params.get("token", ""))
@@ -550,10 +591,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ):
                 stored = None
         if stored is None:
-            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+            return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
         return StreamingResponse(
             files.chunks(runtime.database, stored.id), media_type=stored.content_type,
             headers={"Content-Disposition": files.content_disposition(stored.name),
+                     "Cache-Control": "no-store"},
+        )  # fmt: skip
+
+    async def import_template_download(request: Request) -> Response:
+        """An empty import template (`importTemplates`' signed link): headers, no data."""
+        found = templates.read_link(settings, request.query_params.get("token", ""))
+        if found is None:
+            return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
+        body, content_type, name = templates.render(*found)
+        return Response(
+            body, media_type=content_type,
+            headers={"Content-Disposition": files.content_disposition(name),
                      "Cache-Control": "no-store"},
         )  # fmt: skip
 
@@ -578,7 +631,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     )  # fmt: skip
                     body = await make(conn, viewer, found[1], settings.public_url)
         if body is None:
-            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+            return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
         return _calendar_file(body, f"event-{found[1]}.ics" if found else "event.ics")
 
     async def session_calendar(request: Request) -> Response:
@@ -593,7 +646,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         conn, found[0], found[1], settings.public_url
                     )
         if body is None:
-            return JSONResponse({"error": "This link is not valid or has expired."}, 404)
+            return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
         return _calendar_file(body, "mentorship-session.ics")
 
     async def calendar_feed(request: Request) -> Response:
@@ -609,7 +662,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     body = await calendar.feed(conn, found[0], settings.public_url,
                                                viewer.name or "")  # fmt: skip
         if body is None:
-            return JSONResponse({"error": "This feed link is not valid."}, 404)
+            return error_response(404, "NOT_FOUND", "This feed link is not valid.")
         return _calendar_file(body, "alumnet.ics")
 
     @asynccontextmanager
@@ -651,15 +704,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Jobs running finish their attempt; queued ones stay rows for the next start.
         await close_runtime(runtime, dispatcher)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own refusals (no such path, a method a route does not take) in the
+        # same JSON shape as every other error.
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+        message = (
+            f"Nothing is served at {request.url.path}: the API is at /graphql."
+            if exc.status_code == 404
+            else f"{request.method} is not taken here."
+            if exc.status_code == 405
+            else str(exc.detail)
+        )
+        refused = error_response(exc.status_code, code, message)
+        refused.headers.update(exc.headers or {})
+        return refused
+
     app = Starlette(
+        exception_handlers={StarletteHTTPException: http_error},
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+            *link_pages(runtime),
             Route("/downloads/file", file_download),
+            Route("/downloads/import-template", import_template_download),
             Route("/calendar/event.ics", event_calendar),
             Route("/calendar/series.ics", event_calendar),
             Route("/calendar/session.ics", session_calendar),
@@ -669,6 +740,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(RequestMiddleware, settings=settings)
+    # Outermost: every answer a page on an allowed origin gets, the body limit's 413 and the
+    # busy database's 503 included, carries the CORS headers the page needs to read it.
+    app.add_middleware(Cors, settings=settings)
     app.state.runtime = runtime
     app.state.dispatcher = dispatcher
     return app

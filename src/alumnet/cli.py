@@ -24,6 +24,9 @@ app = typer.Typer(
     "runs on SQLite under ./var with jobs in-process.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help, as most command-line tools print it: `--dry-run`, `--port INTEGER`
+    # (Typer's rich panels print `--dry-run <bool>`).
+    rich_markup_mode=None,
 )
 migrate_app = typer.Typer(help="Apply or inspect database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users from the command line.", no_args_is_help=True)
@@ -39,6 +42,11 @@ app.add_typer(operations_app, name="operations")
 FIRST_QUERY = """query FirstLook {
   viewer { id name email roles permissions emailVerified }
 }"""
+
+
+def _count(number: int, noun: str) -> str:
+    """ "1 row", "2 rows", "1,000 rows"."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def _settings() -> Settings:
@@ -66,6 +74,40 @@ def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+def _listening_url(host: str, port: int) -> str:
+    """The address a browser on this machine uses for a server listening on host:port."""
+    every = ("", "0.0.0.0", "::")  # noqa: S104 (recognised, not bound to)
+    shown = "[::1]" if host == "::" else "127.0.0.1" if host in every else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse at once, saying which setting to change, when the port cannot be had."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = {
+                errno.EADDRINUSE: "is in use by another program (another alumnet?)",
+                errno.EACCES: "needs privileges this user does not have",
+                errno.EADDRNOTAVAIL: "is on an address this machine does not have",
+            }.get(exc.errno or 0, f"cannot be opened ({exc.strerror})")
+            typer.secho(
+                f"alumnet: port {port} on {host or 'every interface'} {why}. Choose another "
+                "with --port (make serve PORT=8765) or another address with --host.",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -76,7 +118,11 @@ def serve(
     """Serve the API and GraphiQL at http://HOST:PORT/graphql."""
     import uvicorn
 
+    # Links in e-mails and downloads lead here unless ALUMNET_PUBLIC_URL says otherwise.
+    listening = _listening_url(host, port)
+    os.environ.setdefault("ALUMNET_PUBLIC_URL", listening)
     settings = _settings()
+    _check_port_free(host, port)
     from alumnet.persistence import migrations
 
     if migrations.current(settings.database_url) != migrations.head():
@@ -87,7 +133,7 @@ def serve(
         )
     if not settings.is_production:
         typer.echo(
-            f"\n  alumnet on http://{host}:{port}/graphql  (GraphiQL in your browser)\n"
+            f"\n  alumnet on {listening}/graphql  (GraphiQL in your browser)\n"
             "  Demo sign-in: admin@demo.alumnet.dev / alumnet-demo (also developer@, manager@,"
             " sre@, mentor@, student@, alumnus@)\n"
             "  Get a token in GraphiQL:\n"
@@ -352,11 +398,15 @@ def import_file(
         return final, rejected
 
     final, rejected = _with_runtime(settings, work)
-    verb = "would be" if dry_run else "were"
+    counts = (
+        f"{final.created:,} to create, {final.updated:,} to update"
+        if dry_run
+        else f"{final.created:,} created, {final.updated:,} updated"
+    )
     typer.echo(
-        f"Import {final.id} ({final.status}): {final.total} rows; {final.created} {verb} "
-        f"created, {final.updated} updated, {final.unchanged} unchanged, {final.rejected} "
-        "rejected."
+        f"{'Preview' if dry_run else 'Import'} of {path.name} ({final.status}): "
+        f"{_count(final.total, 'row')}: {counts}, {final.unchanged:,} unchanged, "
+        f"{final.rejected:,} rejected."
     )
     if final.error:
         typer.secho(final.error, fg=typer.colors.RED, err=True)
@@ -376,7 +426,7 @@ def export_schema(
 
     sdl = build_schema(load_settings()).as_str() + "\n"
     output.write_text(sdl)
-    typer.echo(f"Wrote {output} ({len(sdl.splitlines())} lines).")
+    typer.echo(f"Wrote {output} ({_count(len(sdl.splitlines()), 'line')}).")
 
 
 def _password(given: str | None) -> str:
@@ -574,8 +624,28 @@ def operations_list() -> None:
         typer.echo(f"{found.sha256}  {when}  {found.names or '(anonymous)'}")
 
 
+# How help names each kind of value (Typer would print `<str>`, `<list[str]>`, `{path}`).
+METAVARS: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "NUMBER", Path: "FILE"}
+
+
+def _plain_metavars(command: Any) -> Any:
+    for param in getattr(command, "params", []):
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        if param.param_type_name == "argument":  # by its name: `import {PATH}`
+            param.metavar = (param.name or "value").upper()
+            param.display_type_rich = lambda ctx: None  # its help says what it takes
+        else:  # by its kind of value (a repeatable option takes one at a time)
+            element = getattr(annotation, "__args__", (annotation,))[0]
+            param.metavar = METAVARS.get(element, "VALUE")
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+    return command
+
+
 def main() -> None:
-    app()
+    _plain_metavars(typer.main.get_command(app))()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -113,6 +114,35 @@ def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
     return _positive_seconds(env, name, default)
 
 
+CORS_DEVELOPMENT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
+_ORIGIN = re.compile(r"^(https?)://([A-Za-z0-9*.-]+|\[[0-9A-Fa-f:]+\])(:([0-9]+|\*))?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    origins = _names(raw)
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ConfigurationError(
+                f"{name} must list origins such as https://app.example.edu or "
+                f"http://localhost:* (scheme, host and port only, no path), got {origin!r}"
+            )
+    return tuple(origins)
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", raw):
+        raise ConfigurationError(
+            f"{name} must be an http(s) URL such as https://x.edu, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
 def normalise_database_url(url: str) -> str:
     """Map the URLs people write to the async drivers alumnet uses."""
     if url.startswith("postgres://"):
@@ -137,7 +167,17 @@ class Settings:
     secret_source: str = "unset"
     smtp_url: str | None = None
     mail_from: str = "alumnet <no-reply@alumnet.local>"
+    # Where people reach this server: the links in e-mails (verification, password reset,
+    # unsubscribe) and downloads start with it. `alumnet serve` sets it to the address it
+    # listens on unless ALUMNET_PUBLIC_URL says otherwise (behind a proxy, say so there).
     public_url: str = "http://127.0.0.1:8000"
+    # A frontend that serves /verify-email and /reset-password itself: e-mails link there
+    # instead of to the small pages this server renders.
+    frontend_url: str | None = None
+    # Browser origins (scheme://host[:port], `*` for any run of host or port characters)
+    # whose pages may call the API and open its WebSocket. None: development's defaults
+    # (any port on localhost and 127.0.0.1); production allows none unless this is set.
+    cors_origins: tuple[str, ...] | None = None
     debug: bool = False
     log_format: str = "console"
     log_level: str = "INFO"
@@ -217,6 +257,13 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The browser origins that may call the API (see ``cors_origins``)."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return () if self.is_production else CORS_DEVELOPMENT_ORIGINS
 
     @property
     def outbox_dir(self) -> Path:
@@ -314,7 +361,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret_source="ALUMNET_SECRET_KEY" if secret else "unset",
         smtp_url=env.get("ALUMNET_SMTP_URL") or None,
         mail_from=env.get("ALUMNET_MAIL_FROM", Settings.mail_from),
-        public_url=env.get("ALUMNET_PUBLIC_URL", Settings.public_url).rstrip("/"),
+        public_url=_url(env, "ALUMNET_PUBLIC_URL", Settings.public_url) or Settings.public_url,
+        frontend_url=_url(env, "ALUMNET_FRONTEND_URL", None),
+        cors_origins=_origins(env, "ALUMNET_CORS_ORIGINS"),
         debug=_bool(env.get("ALUMNET_DEBUG")),
         log_format=env.get("ALUMNET_LOG_FORMAT", "json" if app_env == "production" else "console"),
         log_level=env.get("ALUMNET_LOG_LEVEL", "INFO").upper(),

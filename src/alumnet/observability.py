@@ -24,6 +24,9 @@ class RequestStats:
     started: float = field(default_factory=time.perf_counter)
     sql_statements: int = 0
     sql_seconds: float = 0.0
+    # The codes of the expected errors answered (FORBIDDEN, GRAPHQL_VALIDATION_FAILED, …):
+    # said on the request's one log line, never logged as tracebacks.
+    error_codes: list[str] = field(default_factory=list)
 
     def timing(self) -> dict[str, float | int]:
         return {

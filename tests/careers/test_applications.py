@@ -31,8 +31,8 @@ EXPORT = """mutation($i: ApplicationsExportInput!) { applicationsExport(input: $
 async def _download(b: Board, who: str) -> list[str]:
     """The newest export of ``who``, once the jobs have run, as lines."""
     await b.api.run_jobs()
-    files = (await b.gql(who, "{ exports { name downloadUrl } }"))["data"]["exports"]
-    url = urlparse(files[0]["downloadUrl"])
+    listed = await b.gql(who, "{ exports(first: 1) { edges { node { downloadUrl } } } }")
+    url = urlparse(listed["data"]["exports"]["edges"][0]["node"]["downloadUrl"])
     return (await b.api.client.get(f"{url.path}?{url.query}")).text.splitlines()
 
 

@@ -66,20 +66,28 @@ async def test_search_filters_facets_and_orders(board: Board) -> None:
     assert await titles(b, "admin", f={"postedSince": date.today().isoformat()}) != []
     bad = await b.gql("admin", SEARCH, {"f": {"salaryFrom": "10"}, "n": 5})
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-    assert await titles(b, "admin", o="CLOSING_SOON") == [
+    assert await titles(b, "admin", o={"field": "CLOSES_ON"}) == [
         "Python developer",
         "Data analyst",
         "Summer intern",
     ]
-    newest = await titles(b, "admin", o="NEWEST")
+    assert await titles(b, "admin", o={"field": "CLOSES_ON", "direction": "DESC"}) == [
+        "Summer intern",
+        "Data analyst",
+        "Python developer",
+    ]
+    newest = await titles(b, "admin", o={"field": "PUBLISHED_AT"})
     assert newest == ["Summer intern", "Python developer", "Data analyst"]
+    assert await titles(b, "admin") == newest  # relevance without a query: newest first
+    oldest = await titles(b, "admin", o={"field": "PUBLISHED_AT", "direction": "ASC"})
+    assert oldest == newest[::-1]
     # Pages follow each other with cursors.
-    first = await b.gql("admin", "{ jobPostings(first: 2, orderBy: NEWEST) { pageInfo { "
-                        "endCursor hasNextPage } } }")  # fmt: skip
+    first = await b.gql("admin", "{ jobPostings(first: 2, orderBy: {field: PUBLISHED_AT}) { "
+                        "pageInfo { endCursor hasNextPage } } }")  # fmt: skip
     info = first["data"]["jobPostings"]["pageInfo"]
     assert info["hasNextPage"]
-    after = """query($a: String) { jobPostings(first: 2, after: $a, orderBy: NEWEST) {
-      edges { node { title } } } }"""
+    after = """query($a: String) { jobPostings(first: 2, after: $a,
+      orderBy: {field: PUBLISHED_AT}) { edges { node { title } } } }"""
     rest = await b.gql("admin", after, {"a": info["endCursor"]})
     assert [e["node"]["title"] for e in rest["data"]["jobPostings"]["edges"]] == ["Data analyst"]
     facets = (await b.gql("s1", FACETS))["data"]["jobPostingFacets"]
@@ -101,8 +109,8 @@ async def test_lists_take_the_same_statements_for_any_page(board: Board) -> None
         await b.ok("a1", REFER, {"i": refer}, "jobPostingRefer")
         assert errors(await b.apply("s1", extra["id"]), "jobApplicationCreate") == []
 
-    query = """query($n: Int) { jobPostings(first: $n, orderBy: NEWEST) { edges { node { title
-      company { name } skills saved viewerApplication { id } funnel { reached }
+    query = """query($n: Int) { jobPostings(first: $n, orderBy: {field: PUBLISHED_AT}) {
+      edges { node { title company { name } skills saved viewerApplication { id } funnel { reached }
       applications(first: 2) { totalCount edges { node { applicantName history { toStatus }
         referral { note jobPosting { id } } } } } } } } }"""
     await referred_application(0)

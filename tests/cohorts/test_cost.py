@@ -82,7 +82,8 @@ async def test_the_attacks_on_nodes_are_refused_before_they_run(programme: Progr
     fine = await programme.gql("s1", PROFILES, {"ids": profiles[:NODES_MAX_IDS]})
     assert "errors" not in fine
     nested = """query($m: ID!) { node(id: $m) { ... on Mission {
-      meetings(first: 2000) { attendees(first: 3000) { id student { name } } } } } }"""
+      meetings(first: 1000) { edges { node { attendees(first: 1000) { edges { node {
+        id student { name } } } } } } } } } }"""
     refused = await programme.gql("manager", nested, {"m": programme.ids["ma"]})
     assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
 

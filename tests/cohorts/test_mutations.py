@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from strawberry.relay import from_base64, to_base64
 
 from tests.cohorts.conftest import ASSIGN, BATCH, ENROLL, MISSION, Programme
 
@@ -141,8 +144,10 @@ async def test_bulk_enrolment_by_email(programme: Programme) -> None:
     payload = first["data"]["enrollmentBulkCreate"]
     assert (payload["added"], payload["alreadyPresent"]) == (20, 1)
     problems = {(tuple(e["field"]), e["code"]) for e in payload["userErrors"]}
-    assert (("input", "emails", "20"), "UNKNOWN_EMAIL") in problems
-    assert any(code == "NOT_A_STUDENT" for _, code in problems)
+    assert problems == {
+        (("input", "emails", "20"), "UNKNOWN_EMAIL"),
+        (("input", "emails", "21"), "NOT_A_STUDENT"),
+    }
     again = await programme.gql(
         "sre", BULK, {"i": {"missionId": programme.ids["mb"], "emails": emails[:20]}}
     )
@@ -182,6 +187,47 @@ async def test_bulk_enrolment_by_email(programme: Programme) -> None:
     assert too_many["data"]["enrollmentBulkCreate"]["userErrors"][0]["code"] == "TOO_MANY"
 
 
+def raw_numbers(message: str) -> list[str]:
+    """Stand-alone integers in a message: an internal key would be one (a global id or an
+    address has its digits among letters)."""
+    return re.findall(r"(?<![\w@.])\d+(?![\w@.])", message)
+
+
+async def test_bulk_enrolment_points_at_each_entry_as_sent(programme: Programme) -> None:
+    ids = programme.ids
+    ghost = to_base64("User", 987654)  # a well-formed user id that names nobody
+    student_ids = [ids["s2"], ghost, ids["m1"], ids["b1"], ids["s3"]]
+    emails = ["s3@example.org", "nobody@example.org", "M1@example.org"]
+    sent = {"missionId": ids["mb"], "studentIds": student_ids, "emails": emails}
+    body = await programme.gql("sre", BULK, {"i": sent})
+    payload = body["data"]["enrollmentBulkCreate"]
+    assert (payload["added"], payload["alreadyPresent"]) == (2, 0)  # s2 and s3, s3 once
+    found = [(e["field"], e["code"], e["message"]) for e in payload["userErrors"]]
+    assert found == [
+        (["input", "studentIds", "1"], "NOT_FOUND", f"No user has the id {ghost}."),
+        (["input", "studentIds", "2"], "NOT_A_STUDENT",
+         f"The user {ids['m1']} is not an active student."),
+        (["input", "studentIds", "3"], "NOT_FOUND", f"No user has the id {ids['b1']}."),
+        (["input", "emails", "1"], "UNKNOWN_EMAIL", "No user has the address nobody@example.org."),
+        (["input", "emails", "2"], "NOT_A_STUDENT", "M1@example.org is not an active student."),
+    ]  # fmt: skip
+    m1_key = from_base64(ids["m1"])[1]
+    for _, _, message in found:
+        assert raw_numbers(message) == [] and m1_key not in message.split()
+    # All or nothing: the same problems at the same entries, and nobody enrolled.
+    strict = {"missionId": ids["mc"], "studentIds": [ids["s1"], ghost], "allOrNothing": True}
+    refused = (await programme.gql("sre", BULK, {"i": strict}))["data"]["enrollmentBulkCreate"]
+    assert refused["added"] == 0
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "studentIds", "1"], "NOT_FOUND")
+    ]
+    # One student, by an id that names nobody: NOT_FOUND, not NOT_A_STUDENT.
+    one = await programme.gql("sre", ENROLL, {"m": ids["mc"], "s": ghost})
+    assert one["data"]["enrollmentCreate"]["userErrors"] == [
+        {"field": ["input", "studentId"], "code": "NOT_FOUND", "message": "No such user."}
+    ]
+
+
 async def test_assignment_rules(programme: Programme) -> None:
     ids = programme.ids
     not_mentor = await programme.gql(
@@ -215,7 +261,29 @@ async def test_reassignment_moves_all_or_nothing(programme: Programme) -> None:
         },
     )
     assert refused["data"]["mentorReassign"]["moved"] == 0
-    assert refused["data"]["mentorReassign"]["userErrors"][0]["code"] == "NOT_ASSIGNED"
+    assert refused["data"]["mentorReassign"]["userErrors"] == [
+        {"field": ["input", "studentIds", "1"], "code": "NOT_ASSIGNED"}
+    ]
+    ghost = to_base64("User", 987654)
+    unknown = await programme.gql(
+        "sre",
+        REASSIGN,
+        {
+            "i": {
+                "missionId": ids["ma"],
+                "fromMentorId": ids["m2"],
+                "toMentorId": ids["m1"],
+                "studentIds": [ids["s2"], ghost, ids["ma"]],
+            }
+        },
+    )
+    assert unknown["data"]["mentorReassign"] == {
+        "moved": 0,
+        "userErrors": [
+            {"field": ["input", "studentIds", "1"], "code": "NOT_FOUND"},
+            {"field": ["input", "studentIds", "2"], "code": "NOT_FOUND"},
+        ],
+    }
     loads = (
         "query($id: ID!) { node(id: $id) { ... on Mission { mentors { mentor { email } "
         "menteeCount } } } }"

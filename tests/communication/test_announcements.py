@@ -36,10 +36,16 @@ async def test_only_announcers_post_and_bad_input_changes_nothing(programme: Pro
     assert codes(
         await call(p, "manager", POST, {"i": {"title": "", "body": "y"}}, "announcementPost")
     ) == ["REQUIRED"]
-    bad = {"title": "x", "body": "y", "audience": {"graduationYears": [1800]}}
-    assert codes(await call(p, "manager", POST, {"i": bad}, "announcementPost")) == ["INVALID"]
-    bad = {"title": "x", "body": "y", "audience": {"batchIds": [p.ids["ma"]]}}  # not a batch
-    assert codes(await call(p, "manager", POST, {"i": bad}, "announcementPost")) == ["NOT_FOUND"]
+    bad = {"title": "x", "body": "y", "audience": {"graduationYears": [2020, 1800]}}
+    refused = await call(p, "manager", POST, {"i": bad}, "announcementPost")
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "audience", "graduationYears", "1"], "INVALID")
+    ]
+    bad = {"title": "x", "body": "y", "audience": {"batchIds": [p.ids["b1"], p.ids["ma"]]}}
+    refused = await call(p, "manager", POST, {"i": bad}, "announcementPost")  # ma: no batch
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "audience", "batchIds", "1"], "NOT_FOUND")
+    ]
     bad = {"title": "x", "body": "y", "expiresAt": "2020-01-01T00:00:00Z"}
     assert codes(await call(p, "manager", POST, {"i": bad}, "announcementPost")) == ["DATE_IN_PAST"]
     hostile = {"title": "x", "body": "<img src=x onerror=alert(1)> [a](javascript:x)"}

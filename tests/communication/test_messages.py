@@ -107,8 +107,13 @@ async def test_a_blocked_user_cannot_write(programme: Programme) -> None:
     await ok(p, "s1", BLOCK, {"u": p.ids["m1"]}, "userBlock")  # idempotent
     assert codes(await send(p, "m1", "s1", "Are you there?")) == ["BLOCKED"]
     assert codes(await send(p, "s1", "m1", "One more thing")) == ["BLOCKED"]
-    blocked = (await p.gql("s1", "{ blockedUsers { userId user { name } } }"))["data"]
-    assert blocked["blockedUsers"] == [{"userId": p.ids["m1"], "user": {"name": "M1 Person"}}]
+    blocked = (
+        await p.gql("s1", "{ blockedUsers { totalCount edges { node { userId user { name } } } } }")
+    )["data"]["blockedUsers"]
+    assert blocked["totalCount"] == 1
+    assert [e["node"] for e in blocked["edges"]] == [
+        {"userId": p.ids["m1"], "user": {"name": "M1 Person"}}
+    ]
     assert (await ok(p, "s1", UNBLOCK, {"u": p.ids["m1"]}, "userUnblock"))["blocked"] is False
     assert (await send(p, "m1", "s1", "Welcome back"))["userErrors"] == []
 
@@ -192,3 +197,29 @@ async def test_students_write_to_alumni_who_offer_it(programme: Programme) -> No
     assert reply["userErrors"] == []
     await ok(p, "alumnus", offer, {"o": False}, "profileUpdate")
     assert codes(await send(p, "s1", "alumnus", "One more thing")) == ["NOT_REACHABLE"]
+
+
+async def test_blocked_users_are_a_connection_latest_first(programme: Programme) -> None:
+    p = programme
+    for who in ("m1", "m2", "s2"):
+        await ok(p, "s1", BLOCK, {"u": p.ids[who]}, "userBlock")
+    page = """query($o: BlockedUserOrder, $n: Int, $a: String) {
+      blockedUsers(orderBy: $o, first: $n, after: $a) { totalCount
+        pageInfo { hasNextPage endCursor } edges { node { userId } } } }"""
+
+    async def blocked(**given: Any) -> Any:
+        body = await p.gql("s1", page, {"n": 10, **given})
+        assert "errors" not in body, body
+        return body["data"]["blockedUsers"]
+
+    def people(found: Any) -> list[str]:
+        return [e["node"]["userId"] for e in found["edges"]]
+
+    latest = [p.ids["s2"], p.ids["m2"], p.ids["m1"]]
+    assert people(await blocked()) == latest
+    assert people(await blocked(o={"field": "BLOCKED_AT", "direction": "ASC"})) == latest[::-1]
+    first = await blocked(n=2)
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    rest = await blocked(n=2, a=first["pageInfo"]["endCursor"])
+    assert people(first) + people(rest) == latest and not rest["pageInfo"]["hasNextPage"]
+    assert (await p.gql("m1", page, {"n": 10}))["data"]["blockedUsers"]["totalCount"] == 0

@@ -24,7 +24,7 @@ PREFS = """mutation($p: [NotificationPreferenceInput!]!) {
   notificationPreferencesUpdate(input: {preferences: $p}) {
     preferences { kind inApp email digest isDefault } userErrors { field code message } } }"""
 MARK = """mutation($i: NotificationMarkReadInput!) { notificationMarkRead(input: $i) {
-  unreadCount userErrors { code } } }"""
+  unreadCount userErrors { field code } } }"""
 LIST = """{ notificationUnreadCount notifications(first: 50) { totalCount edges { node {
   id kind title read subjectId } } } }"""
 ANNOUNCE = """mutation($i: AnnouncementPostInput!) { announcementPost(input: $i) {
@@ -59,8 +59,9 @@ async def test_preferences_choose_the_channels(programme: Programme) -> None:
                               "isDefault": False}  # fmt: skip
     assert mine["MESSAGE"]["isDefault"] is True
     twice = [{"kind": "NOTICE", "inApp": True, "email": True, "digest": True}] * 2
-    assert codes(await call(p, "s1", PREFS, {"p": twice}, "notificationPreferencesUpdate")) == [
-        "INVALID"
+    refused = await call(p, "s1", PREFS, {"p": twice}, "notificationPreferencesUpdate")
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "preferences", "1", "kind"], "INVALID")
     ]
     await notice(p)
     await p.api.run_jobs()
@@ -88,6 +89,7 @@ async def test_unsubscribe_links_turn_one_kind_off(programme: Programme) -> None
     link = f"{parsed.path}?{parsed.query}"
     page = await p.api.client.get(link)
     assert page.status_code == 200 and "<form" in page.text  # asks; changes nothing yet
+    assert (await p.api.client.head(link)).status_code == 200  # a link checker's HEAD too
     prefs = "{ notificationPreferences { kind email isDefault } }"
     before = (await p.gql("s2", prefs))["data"]["notificationPreferences"]
     assert all(x["isDefault"] for x in before)
@@ -114,9 +116,12 @@ async def test_read_state_is_yours_alone(programme: Programme) -> None:
     node = "query($n: ID!) { node(id: $n) { id } }"
     assert (await p.gql("s2", node, {"n": first}))["data"]["node"] is None
     assert (await p.gql("admin", node, {"n": first}))["data"]["node"] is None
-    # Marking someone else's notification read changes nothing of theirs.
-    await ok(p, "s1", MARK, {"i": {"ids": [theirs]}}, "notificationMarkRead")
+    # Someone else's notification is as if it did not exist: NOT_FOUND at its entry, and
+    # nothing is marked (neither theirs nor the reader's own named beside it).
+    refused = await call(p, "s1", MARK, {"i": {"ids": [first, theirs]}}, "notificationMarkRead")
+    assert refused["userErrors"] == [{"field": ["input", "ids", "1"], "code": "NOT_FOUND"}]
     assert (await p.gql("s2", LIST))["data"]["notificationUnreadCount"] == 2
+    assert (await p.gql("s1", LIST))["data"]["notificationUnreadCount"] == 2
     left = await ok(p, "s1", MARK, {"i": {"ids": [first]}}, "notificationMarkRead")
     assert left["unreadCount"] == 1
     assert codes(await call(p, "s1", MARK, {"i": {}}, "notificationMarkRead")) == ["REQUIRED"]

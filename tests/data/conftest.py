@@ -10,8 +10,9 @@ from tests.cohorts.conftest import Programme, programme  # noqa: F401  (the fixt
 UPLOAD = """mutation($i: ImportUploadInput!) { importUpload(input: $i) {
   import { id status } job { id } userErrors { field code message } } }"""
 STATUS = """query($n: ID!) { node(id: $n) { ... on Import { status total: processed created updated
-  unchanged rejected error sha256
-  rows { rowNumber action naturalKey problems { field code message } likelyDuplicateIds } } } }"""
+  unchanged rejected error sha256 name
+  rows(first: 1000) { totalCount edges { node { id rowNumber action naturalKey
+    problems { field code message } likelyDuplicateIds before after } } } } } }"""
 
 
 async def upload(
@@ -35,4 +36,7 @@ async def status(p: Programme, import_id: str) -> Any:
     await p.api.run_jobs()
     body = await p.gql("admin", STATUS, {"n": import_id})
     assert "errors" not in body, body
-    return body["data"]["node"]
+    found = body["data"]["node"]
+    # The rows as a plain list in file order (the first 1,000), for the tests' convenience.
+    found["rows"] = [edge["node"] for edge in found["rows"]["edges"]]
+    return found

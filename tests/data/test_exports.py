@@ -16,10 +16,17 @@ EXPORT = """mutation($i: ExportCreateInput!) { exportCreate(input: $i) { job { i
 RENAME = """mutation($i: UserUpdateInput!) { userUpdate(input: $i) { userErrors { code } } }"""
 
 
+async def listed(p: Programme, who: str, fields: str = "name") -> list[Any]:
+    """``who``'s files, newest first (the first page)."""
+    body = await p.gql(who, f"{{ exports {{ edges {{ node {{ {fields} }} }} }} }}")
+    assert "errors" not in body, body
+    return [edge["node"] for edge in body["data"]["exports"]["edges"]]
+
+
 async def export(p: Programme, who: str, **given: Any) -> bytes:
     await ok(p, who, EXPORT, {"i": given}, "exportCreate")
     await p.api.run_jobs()
-    files = (await p.gql(who, "{ exports { name downloadUrl } }"))["data"]["exports"]
+    files = await listed(p, who, "name downloadUrl")
     url = urlparse(files[0]["downloadUrl"])
     response = await p.api.client.get(f"{url.path}?{url.query}")
     assert response.status_code == 200
@@ -59,8 +66,8 @@ async def test_who_may_export_what(programme: Programme) -> None:
     assert codes(missing) == ["NOT_FOUND"]
     # Directory results: anyone, as they may see them; links are the owner's alone.
     await export(p, "s1", kind="DIRECTORY", format="CSV")
-    theirs = (await p.gql("s1", "{ exports { downloadUrl } }"))["data"]["exports"][0]
-    assert (await p.gql("s2", "{ exports { name } }"))["data"]["exports"] == []
+    theirs = (await listed(p, "s1", "downloadUrl"))[0]
+    assert await listed(p, "s2") == []
     url = urlparse(theirs["downloadUrl"])
     forged = await p.api.client.get(f"{url.path}?token=x{url.query[7:]}")
     assert forged.status_code == 404
@@ -87,7 +94,7 @@ async def test_expired_files_are_deleted_nightly(programme: Programme) -> None:
     async with runtime.database.connect() as conn:
         left = await conn.execute(select(func.count()).select_from(FileChunk))
         assert left.scalar_one() == 0
-    assert (await p.gql("manager", "{ exports { name } }"))["data"]["exports"] == []
+    assert await listed(p, "manager") == []
 
 
 LISTED = """query($m: ID!, $e: EnrollmentFilter, $a: AttendanceFilter) { node(id: $m) {
@@ -213,3 +220,28 @@ async def test_an_export_asked_with_a_token_sees_no_more_than_the_token(
     p.tokens["admin-write"] = made["data"]["personalAccessTokenCreate"]["secret"]
     assert b"Quiet Ltd" in await export(p, "admin", kind="DIRECTORY", format="CSV")
     assert b"Quiet Ltd" not in await export(p, "admin-write", kind="DIRECTORY", format="CSV")
+
+
+FILES = """query($after: String, $o: ExportFileOrder) { exports(first: 2, after: $after,
+  orderBy: $o) { totalCount pageInfo { hasNextPage endCursor } edges { node { name size } } } }"""
+
+
+async def test_your_files_are_a_connection(programme: Programme) -> None:
+    p = programme
+    for kind, fmt in (("ROSTER", "CSV"), ("POINTS", "JSONL"), ("ATTENDANCE", "XLSX")):
+        await export(p, "manager", kind=kind, format=fmt, missionId=p.ids["ma"])
+    first = (await p.gql("manager", FILES))["data"]["exports"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    names = [e["node"]["name"] for e in first["edges"]]
+    assert names == ["attendance.xlsx", "points.jsonl"]  # newest first
+    after = {"after": first["pageInfo"]["endCursor"]}
+    rest = (await p.gql("manager", FILES, after))["data"]["exports"]
+    assert [e["node"]["name"] for e in rest["edges"]] == ["roster.csv"]
+    assert not rest["pageInfo"]["hasNextPage"]
+    by_name = {"o": {"field": "NAME", "direction": "ASC"}}
+    ordered = (await p.gql("manager", FILES, by_name))["data"]["exports"]
+    assert [e["node"]["name"] for e in ordered["edges"]] == ["attendance.xlsx", "points.jsonl"]
+    cursor = {**by_name, "after": ordered["pageInfo"]["endCursor"]}
+    last = (await p.gql("manager", FILES, cursor))["data"]["exports"]
+    assert [e["node"]["name"] for e in last["edges"]] == ["roster.csv"]
+    assert (await p.gql("s1", FILES))["data"]["exports"]["totalCount"] == 0

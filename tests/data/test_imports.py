@@ -175,10 +175,10 @@ async def test_the_command_line_previews_runs_and_refuses_big_files(
     sheet.write_text("Email|Name|Class of\ncli@example.org|Cli Person|2014\nbad|Bad|x\n")
     preview = alumnet(p.api.settings, "import", str(sheet), "--kind", "alumni", "--dry-run")
     assert preview.returncode == 0, preview.stderr
-    assert "1 would be created" in preview.stdout and "row 3" in preview.stdout
+    assert "2 rows: 1 to create, 0 to update" in preview.stdout and "row 3" in preview.stdout
     assert "Cli Person" not in await names(p)
     run = alumnet(p.api.settings, "import", str(sheet), "--kind", "alumni")
-    assert "1 were created" in run.stdout and "Cli Person" in await names(p)
+    assert "2 rows: 1 created, 0 updated" in run.stdout and "Cli Person" in await names(p)
     small = replace(p.api.settings, import_max_bytes=10)
     refused = alumnet(small, "import", str(sheet), "--kind", "alumni")
     assert refused.returncode == 2 and "larger than the limit" in refused.stderr
@@ -386,3 +386,48 @@ async def test_people_created_by_a_run_can_be_invited(programme: Programme) -> N
     await upload(p, "admin", quiet.encode(), dryRun=False)
     await p.api.run_jobs()
     assert p.api.mailbox.to("quiet.one@example.org") == []
+
+
+ROWS = """query($n: ID!, $after: String, $f: ImportRowFilter) { node(id: $n) { ... on Import {
+  name filename rows(first: 2, after: $after, filter: $f) { totalCount
+    pageInfo { hasNextPage endCursor } edges { cursor node { id rowNumber action } } } } } }"""
+LISTED = """{ imports(first: 10) { totalCount edges { node { name rows(first: 2) { totalCount
+  edges { node { rowNumber naturalKey problems { code } } } } } } } }"""
+
+
+async def test_rows_are_a_connection_and_their_sql_does_not_grow(programme: Programme) -> None:
+    p = programme
+    made = await upload(p, "admin", ALUMNI.encode("utf-8"), "alumni list.csv")
+    imported = made["data"]["importUpload"]["import"]["id"]
+    await status(p, imported)
+    page = (await p.gql("admin", ROWS, {"n": imported}))["data"]["node"]
+    assert page["name"] == page["filename"] == "alumni list.csv"
+    rows = page["rows"]
+    assert rows["totalCount"] == 5 and rows["pageInfo"]["hasNextPage"]
+    assert [e["node"]["rowNumber"] for e in rows["edges"]] == [2, 3]
+    after = {"n": imported, "after": rows["pageInfo"]["endCursor"]}
+    rest = (await p.gql("admin", ROWS, after))["data"]["node"]["rows"]
+    assert [e["node"]["rowNumber"] for e in rest["edges"]] == [4, 5]
+    refused = {"n": imported, "f": {"actions": ["REJECT"]}}
+    rejected = (await p.gql("admin", ROWS, refused))["data"]["node"]["rows"]
+    assert rejected["totalCount"] == 3
+    assert [e["node"]["action"] for e in rejected["edges"]] == ["REJECT", "REJECT"]
+    # A row is a node, for importers only.
+    row_id = rows["edges"][0]["node"]["id"]
+    query = "query($n: ID!) { node(id: $n) { ... on ImportRowResult { rowNumber } } }"
+    assert (await p.gql("admin", query, {"n": row_id}))["data"]["node"] == {"rowNumber": 2}
+    for who in ("sre", "manager"):
+        assert (await p.gql(who, query, {"n": row_id}))["data"]["node"] is None
+        assert (await p.gql(who, ROWS, {"n": imported}))["data"]["node"] is None
+    # The rows of every import on a page come in the same number of statements.
+    one, body = await p.api.sql_count(LISTED, token=p.tokens["admin"])
+    assert body["data"]["imports"]["edges"][0]["node"]["rows"]["totalCount"] == 5
+    for _ in range(3):
+        await upload(p, "admin", b"email,name\nx@example.org,X\n")
+    await p.api.run_jobs()
+    more, body = await p.api.sql_count(LISTED, token=p.tokens["admin"])
+    assert body["data"]["imports"]["totalCount"] == 4
+    assert more == one
+    too_many = await p.gql("admin", """query($n: ID!) { node(id: $n) { ... on Import {
+      rows(first: 1001) { totalCount } } } }""", {"n": imported})  # fmt: skip
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -16,7 +16,7 @@ RULES = """mutation($i: EngagementRulesUpdateInput!) { engagementRulesUpdate(inp
 POINTS = """query($e: ID!) { node(id: $e) { ... on Enrollment { points
   progress { daysPresent daysElapsed attendanceRate submissionsOnTime submissionsLate
     submissionsMissing points rank }
-  pointEntries { points reason note } } } }"""
+  pointEntries { totalCount edges { node { points reason note } } } } } }"""
 
 
 async def call(p: Programme, who: str, query: str, variables: dict[str, Any], key: str) -> Any:
@@ -38,4 +38,9 @@ def codes(payload: dict[str, Any]) -> list[str]:
 async def points_of(p: Programme, who: str, enrollment: str) -> Any:
     body = await p.gql(who, POINTS, {"e": enrollment})
     assert "errors" not in body, body
-    return body["data"]["node"]
+    standing = body["data"]["node"]
+    # The ledger as a plain list, latest first (the whole of it: the tests' are short).
+    ledger = standing["pointEntries"]
+    standing["pointEntries"] = [e["node"] for e in ledger["edges"]]
+    assert ledger["totalCount"] == len(standing["pointEntries"])
+    return standing

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from strawberry.relay import to_base64
 
 from alumnet.persistence.models import Enrollment, PointEntry
 from tests.cohorts.conftest import ENROLL
@@ -139,11 +141,13 @@ async def test_meeting_absence_takes_points_back(programme: Programme) -> None:
     await activity(p)
     meetings = await p.gql(
         "m2",
-        "query($m: ID!) { node(id: $m) { ... on Mission { meetings { id attendees { id } } } } }",
+        """query($m: ID!) { node(id: $m) { ... on Mission { meetings { edges { node { id
+      attendees { totalCount edges { node { id } } } } } } } } }""",
         {"m": p.ids["ma"]},
     )
-    meeting = meetings["data"]["node"]["meetings"][0]
-    assert len(meeting["attendees"]) == 1  # m2 sees only their mentee s2
+    meeting = meetings["data"]["node"]["meetings"]["edges"][0]["node"]
+    assert len(meeting["attendees"]["edges"]) == 1  # m2 sees only their mentee s2
+    assert meeting["attendees"]["totalCount"] == 1
     await ok(
         p,
         "m2",
@@ -153,6 +157,35 @@ async def test_meeting_absence_takes_points_back(programme: Programme) -> None:
     )
     assert (await points_of(p, "s2", p.ids["e_s2_ma"]))["points"] == 1 + 10
     await ledger_matches_totals(p)
+
+
+async def test_meeting_attendance_problems_point_at_each_student(programme: Programme) -> None:
+    p = programme
+    today = datetime.now(UTC).date().isoformat()
+    made = await ok(p, "m2", MEETING, {"i": {"missionId": p.ids["ma"], "heldOn": today,
+                                            "topic": "Week 1"}}, "meetingCreate")  # fmt: skip
+    meeting = made["meeting"]["id"]
+    ghost = to_base64("User", 987654)  # a well-formed user id that names nobody
+
+    async def record(who: str, students: list[str]) -> list[tuple[list[str], str, str]]:
+        given = {"i": {"meetingId": meeting, "studentIds": students}}
+        payload = await call(p, who, RECORD, given, "meetingAttendanceRecord")
+        assert payload["changed"] == 0  # on any problem nothing changes
+        return [(e["field"], e["code"], e["message"]) for e in payload["userErrors"]]
+
+    assert await record("sre", [p.ids["s2"], ghost, p.ids["ma"], p.ids["s3"]]) == [
+        (["input", "studentIds", "1"], "NOT_FOUND", f"No user has the id {ghost}."),
+        (["input", "studentIds", "2"], "NOT_FOUND", f"No user has the id {p.ids['ma']}."),
+        (["input", "studentIds", "3"], "NOT_ENROLLED",
+         f"The user {p.ids['s3']} is not a student of this mission."),
+    ]  # fmt: skip
+    # A mentor learns nothing of users who are not their mentees: an id that is not a
+    # user's is NOT_FOUND, any other user NOT_YOUR_MENTEE.
+    assert [(f, c) for f, c, _ in await record("m2", [ghost, p.ids["ma"], p.ids["s1"]])] == [
+        (["input", "studentIds", "0"], "NOT_YOUR_MENTEE"),
+        (["input", "studentIds", "1"], "NOT_FOUND"),
+        (["input", "studentIds", "2"], "NOT_YOUR_MENTEE"),
+    ]
 
 
 async def test_leaderboard_points_and_rates(programme: Programme) -> None:
@@ -207,10 +240,11 @@ async def test_a_roster_with_standing_costs_the_same_statements_for_more_student
     p = programme
     await activity(p)
     query = """query($m: ID!) { node(id: $m) { ... on Mission { enrollments { edges { node {
-      points progress { points rank daysPresent } pointEntries(first: 5) { points }
+      points progress { points rank daysPresent }
+      pointEntries(first: 5) { totalCount edges { node { points } } }
       submissions { late } attendance(first: 3) { totalCount }
       integrityFlags { kind } decisions { kind } accessHistory { toStatus }
-      callLogs { outcome } } } } } } }"""
+      callLogs(first: 5) { totalCount edges { node { outcome } } } } } } } } }"""
     few, body = await p.api.sql_count(query, {"m": p.ids["ma"]}, p.tokens["sre"])
     assert "errors" not in body, body
     for i in range(4):
@@ -246,10 +280,10 @@ async def test_points_awarded_and_deducted_by_hand(programme: Programme) -> None
     standing = await p.gql(
         "s1",
         """query($e: ID!) { node(id: $e) { ... on Enrollment {
-      points pointEntries { points reason category note } } } }""",
+      points pointEntries { edges { node { points reason category note } } } } } }""",
         {"e": p.ids["e_s1_ma"]},
     )
-    entries = standing["data"]["node"]["pointEntries"]
+    entries = [e["node"] for e in standing["data"]["node"]["pointEntries"]["edges"]]
     assert entries[:2] == [
         {"points": -2, "reason": "DEDUCTION", "category": "conduct", "note": "Late twice."},
         {"points": 5, "reason": "AWARD", "category": "participation",
@@ -278,3 +312,38 @@ async def test_points_awarded_and_deducted_by_hand(programme: Programme) -> None
     refused = await call(p, "m1", AWARD, {"i": spirit}, "pointsAward")
     assert codes(refused) == ["ACCESS_RESTRICTED"]
     await ok(p, "m1", AWARD, {"i": {**spirit, "points": -1}}, "pointsAward")
+
+
+async def test_the_ledger_pages_and_sorts_by_points(programme: Programme) -> None:
+    p = programme
+    await activity(p)
+    award = {"enrollmentId": p.ids["e_s1_ma"], "points": 5, "category": "Participation",
+             "reason": "Led the stand-up."}  # fmt: skip
+    await ok(p, "m1", AWARD, {"i": award}, "pointsAward")
+    ledger = """query($e: ID!, $o: PointEntryOrder, $n: Int, $a: String) { node(id: $e) {
+      ... on Enrollment { pointEntries(orderBy: $o, first: $n, after: $a) { totalCount
+        pageInfo { hasNextPage endCursor } edges { node { points reason } } } } } }"""
+
+    async def page(**given: Any) -> Any:
+        body = await p.gql("s1", ledger, {"e": p.ids["e_s1_ma"], "n": 100, **given})
+        assert "errors" not in body, body
+        return body["data"]["node"]["pointEntries"]
+
+    def entries(found: Any) -> list[Any]:
+        return [e["node"] for e in found["edges"]]
+
+    latest = await page()
+    assert latest["totalCount"] >= 2 and entries(latest)[0] == {"points": 5, "reason": "AWARD"}
+    oldest = await page(o={"field": "CREATED_AT", "direction": "ASC"})
+    assert entries(oldest) == entries(latest)[::-1]
+    most = entries(await page(o={"field": "POINTS"}))
+    assert [e["points"] for e in most] == sorted((e["points"] for e in most), reverse=True)
+    seen, after = [], None
+    while True:
+        one = await page(n=1, a=after)
+        assert one["totalCount"] == latest["totalCount"]
+        seen += entries(one)
+        if not one["pageInfo"]["hasNextPage"]:
+            break
+        after = one["pageInfo"]["endCursor"]
+    assert seen == entries(latest)

@@ -226,8 +226,8 @@ async def test_exports_of_registrations_and_of_a_period(people: Events) -> None:
 
 async def download(p: Events, job: str) -> str:
     """The newest export file of the manager's."""
-    files = (await p.gql("manager", "{ exports { name downloadUrl } }"))["data"]["exports"]
-    url = urlparse(files[0]["downloadUrl"])
+    listed = await p.gql("manager", "{ exports(first: 1) { edges { node { downloadUrl } } } }")
+    url = urlparse(listed["data"]["exports"]["edges"][0]["node"]["downloadUrl"])
     response = await p.api.client.get(f"{url.path}?{url.query}")
     assert response.status_code == 200
     return str(response.text)

@@ -235,3 +235,27 @@ async def test_announcing_an_event_tells_its_audience_only(people: Events) -> No
             )
         ).scalar()
     assert told == 4  # lead, a1, a2, a3: the alumni; not the student, mentor or staff
+
+
+async def test_events_sort_by_start_or_creation_either_way_and_page(people: Events) -> None:
+    p = people
+    now = datetime.now(UTC)
+    for title, days in (("Later", 20), ("Soon", 5), ("Middle", 10)):
+        start = now + timedelta(days=days)
+        await p.published("manager", title=title, startsAt=start.isoformat(),
+                          endsAt=(start + timedelta(hours=2)).isoformat())  # fmt: skip
+    assert await listed(p, "manager") == ["Soon", "Middle", "Later"]  # soonest first
+    assert await listed(p, "manager", o={"field": "STARTS_AT", "direction": "DESC"}) == [
+        "Later", "Middle", "Soon"]  # fmt: skip
+    assert await listed(p, "manager", o={"field": "CREATED_AT"}) == ["Middle", "Soon", "Later"]
+    assert await listed(p, "manager", o={"field": "CREATED_AT", "direction": "ASC"}) == [
+        "Later", "Soon", "Middle"]  # fmt: skip
+    page = """query($a: String) { events(first: 2, after: $a, orderBy: {field: STARTS_AT,
+      direction: DESC}) { totalCount pageInfo { hasNextPage endCursor }
+      edges { node { title } } } }"""
+    first = (await p.gql("manager", page, {}))["data"]["events"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    rest = (await p.gql("manager", page, {"a": first["pageInfo"]["endCursor"]}))["data"]["events"]
+    assert rest["totalCount"] == 3 and not rest["pageInfo"]["hasNextPage"]
+    assert [e["node"]["title"] for e in first["edges"] + rest["edges"]] == [
+        "Later", "Middle", "Soon"]  # fmt: skip

@@ -108,7 +108,7 @@ async def test_managers_read_users_but_students_do_not(api: Api) -> None:
     listed = await api.gql("{ users { totalCount } }", token=manager)
     assert listed["data"]["users"]["totalCount"] == 2
     refused = await api.gql("{ users { totalCount } }", token=student)
-    assert refused["data"] is None
+    assert refused["data"] == {"users": None}
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 

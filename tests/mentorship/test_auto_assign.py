@@ -73,8 +73,8 @@ async def test_a_mission_is_matched_within_capacity(programme: Programme) -> Non
     proposal = await matched(True, maxPerMentor=7)
     assert proposal["students"] == 21 and proposal["assigned"] == 21
     assert proposal["perMentor"]["max"] <= 7 and proposal["dryRun"] is True
-    python_mentor = {s: m for s, m, _ in proposal["proposal"]}
-    assert all(python_mentor[s] == mentor_ids[0] for s in student_ids[:6])
+    python_mentor = {p["studentId"]: p["mentorId"] for p in proposal["proposal"]}
+    assert all(python_mentor[to_base64("User", s)] == chosen[0] for s in student_ids[:6])
     assert proposal["scores"]["max"] == 1.0  # one shared skill of three, weight 3
     assert await assigned() == []  # a dry run writes nothing
     done = await matched(False, maxPerMentor=7)
@@ -93,3 +93,20 @@ async def test_a_mission_is_matched_within_capacity(programme: Programme) -> Non
     async with api.app.state.runtime.transaction() as uow:
         total = await uow.session.execute(select(func.count()).select_from(MentorAssignment))
         assert total.scalar() == 21 + 3  # the programme's three, and these
+
+
+async def test_named_mentors_are_checked_one_by_one(programme: Programme) -> None:
+    p = programme
+    ghost = to_base64("User", 987654)  # a well-formed user id that names nobody
+    named = [p.ids["m1"], ghost, p.ids["s1"], p.ids["mc"]]
+    query = AUTO.replace("userErrors { field code }", "userErrors { field code message }")
+    given = {"missionId": p.ids["mc"], "dryRun": True, "mentorIds": named}
+    body = await p.gql("manager", query, {"i": given})
+    payload = body["data"]["missionMentorsAutoAssign"]
+    assert payload["job"] is None  # nothing queued
+    assert [(e["field"], e["code"], e["message"]) for e in payload["userErrors"]] == [
+        (["input", "mentorIds", "1"], "NOT_FOUND", f"No user has the id {ghost}."),
+        (["input", "mentorIds", "2"], "NOT_A_MENTOR",
+         f"The user {p.ids['s1']} is not an active mentor."),
+        (["input", "mentorIds", "3"], "NOT_FOUND", f"No user has the id {p.ids['mc']}."),
+    ]  # fmt: skip

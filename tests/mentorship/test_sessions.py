@@ -25,7 +25,8 @@ GOAL_MOVE = """mutation($i: MentorshipGoalUpdateInput!) { mentorshipGoalUpdate(i
 RATE = """mutation($i: MentorshipFeedbackGiveInput!) { mentorshipFeedbackGive(input: $i) {
   feedback { rating comment } userErrors { field code } } }"""
 SEEN = """query($id: ID!) { node(id: $id) { ... on Mentorship { status
-  sessions { id status } goals { title status } notes { body shared mine }
+  sessions { edges { node { id status } } } goals { title status }
+  notes { edges { node { body shared mine } } }
   viewerFeedback { rating comment } } } }"""
 
 
@@ -111,12 +112,14 @@ async def test_notes_goals_and_ratings_stay_with_their_writers(mentoring: Mentor
         return body["data"]["node"]
 
     mentee = await seen("s1", one)
-    assert {n["body"] for n in mentee["notes"]} == {"Private worry", "Read chapter 3"}
+    mentee_notes = {n["node"]["body"] for n in mentee["notes"]["edges"]}
+    assert mentee_notes == {"Private worry", "Read chapter 3"}
     mentor = await seen("a1", one)
-    assert {n["body"] for n in mentor["notes"]} == {"Read chapter 3", "Mentor's own"}
+    mentor_notes = {n["node"]["body"] for n in mentor["notes"]["edges"]}
+    assert mentor_notes == {"Read chapter 3", "Mentor's own"}
     assert await seen("s2", one) is None  # another mentee sees nothing of it
     staff = await seen("manager", one)
-    assert staff["notes"] == []  # nobody's notes but one's own and those shared
+    assert staff["notes"]["edges"] == []  # nobody's notes but one's own and those shared
     goal = (await p.ok("s1", GOAL, {"i": {"mentorshipId": one, "title": "Ship a portfolio"}},
                        "mentorshipGoalAdd"))["goal"]  # fmt: skip
     moved = await p.ok("a1", GOAL_MOVE, {"i": {"id": goal["id"], "status": "IN_PROGRESS"}},
@@ -165,13 +168,17 @@ async def test_notes_goals_and_ratings_stay_with_their_writers(mentoring: Mentor
     figures = await p.gql("manager", """query { mentorshipFigures { requests accepted
       acceptanceRate active completed completionRate sessionsPerMentorship
       averageRatingOfMentors averageHoursToAnswer }
-      mentorFigures(first: 5) { name requests averageRating ratings } }""")  # fmt: skip
+      mentorFigures(first: 5) { totalCount edges { node { name requests averageRating ratings
+        acceptanceRate mentor { id } } } } }""")  # fmt: skip
     assert "errors" not in figures, figures
     programme = figures["data"]["mentorshipFigures"]
     assert programme["requests"] == 2 and programme["acceptanceRate"] == 1.0
     assert programme["completionRate"] == 1.0 and programme["sessionsPerMentorship"] == 0.5
-    assert figures["data"]["mentorFigures"] == [
-        {"name": "A1 Person", "requests": 2, "averageRating": 4.5, "ratings": 2}]  # fmt: skip
+    assert figures["data"]["mentorFigures"]["totalCount"] == 1
+    [line] = [e["node"] for e in figures["data"]["mentorFigures"]["edges"]]
+    assert line.pop("mentor")["id"]
+    assert line == {"name": "A1 Person", "requests": 2, "averageRating": 4.5, "ratings": 2,
+                    "acceptanceRate": 1.0}  # fmt: skip
     denied = await p.gql("s1", "query { mentorshipFigures { requests } }")
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
@@ -186,8 +193,9 @@ async def test_ending_cancels_sessions_and_staff_do_not_end_others(mentoring: Me
     await p.ok("s1", END, {"i": {"id": one, "completed": False, "reason": "Moving abroad"}},
                "mentorshipEnd")  # fmt: skip
     seen = await p.gql("s1", SEEN, {"id": one})
-    assert seen["data"]["node"]["sessions"] == [{"id": booked["session"]["id"],
-                                                 "status": "CANCELLED"}]  # fmt: skip
+    assert seen["data"]["node"]["sessions"]["edges"] == [
+        {"node": {"id": booked["session"]["id"], "status": "CANCELLED"}}
+    ]
     # A mentee with two mentors cannot be in two sessions at once.
     first = await mentorship(p, "s2", "a1")
     second = await mentorship(p, "s2", "a2")
@@ -197,3 +205,119 @@ async def test_ending_cancels_sessions_and_staff_do_not_end_others(mentoring: Me
     clash = await p.call("a2", BOOK, {"i": {"mentorshipId": second, "startsAt": start,
                          "minutes": 30, "place": "Hall"}}, "mentorshipSessionSchedule")  # fmt: skip
     assert codes(clash) == ["OVERLAP"]
+
+
+FIGURES = """query($o: MentorFiguresOrder, $n: Int, $a: String) {
+  mentorFigures(orderBy: $o, first: $n, after: $a) { totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { name requests accepted acceptanceRate active mentor { id } } } } }"""
+
+
+async def test_mentor_figures_are_a_sorted_connection(mentoring: Mentoring) -> None:
+    p = mentoring
+    await mentorship(p, "s1", "a1")
+    few, _ = await p.api.sql_count(FIGURES, {"n": 50}, p.tokens["manager"])
+    await mentorship(p, "s2", "a1")
+    await mentorship(p, "s2", "a2")
+    many, body = await p.api.sql_count(FIGURES, {"n": 50}, p.tokens["manager"])
+    assert many == few, (few, many)
+    assert body["data"]["mentorFigures"]["totalCount"] == 2
+
+    async def names(order: dict[str, str] | None, n: int = 50, a: str | None = None) -> Any:
+        found = await p.gql("manager", FIGURES, {"o": order, "n": n, "a": a})
+        assert "errors" not in found, found
+        return found["data"]["mentorFigures"]
+
+    def said(page: Any) -> list[tuple[str, int]]:
+        return [(e["node"]["name"], e["node"]["requests"]) for e in page["edges"]]
+
+    most = await names(None)
+    assert most["totalCount"] == 2 and said(most) == [("A1 Person", 2), ("A2 Person", 1)]
+    a1 = most["edges"][0]["node"]
+    assert a1["accepted"] == 2 and a1["acceptanceRate"] == 1.0 and a1["active"] == 2
+    assert a1["mentor"]["id"]
+    assert said(await names({"field": "REQUESTS", "direction": "ASC"})) == said(most)[::-1]
+    assert said(await names({"field": "NAME"})) == said(most)
+    assert said(await names({"field": "NAME", "direction": "DESC"})) == said(most)[::-1]
+    first = await names(None, 1)
+    assert first["totalCount"] == 2 and first["pageInfo"]["hasNextPage"]
+    rest = await names(None, 1, first["pageInfo"]["endCursor"])
+    assert said(first) + said(rest) == said(most) and not rest["pageInfo"]["hasNextPage"]
+    denied = await p.gql("s1", FIGURES, {"n": 5})
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+LISTS = """query($id: ID!, $so: MentorshipSessionOrder, $no: MentorshipNoteOrder, $n: Int,
+  $sa: String, $na: String) { node(id: $id) { ... on Mentorship {
+  sessions(orderBy: $so, first: $n, after: $sa) { totalCount
+    pageInfo { hasNextPage endCursor } edges { node { agenda } } }
+  notes(orderBy: $no, first: $n, after: $na) { totalCount
+    pageInfo { hasNextPage endCursor } edges { node { body } } } } } }"""
+
+
+async def test_sessions_and_notes_are_sorted_connections(mentoring: Mentoring) -> None:
+    p = mentoring
+    one = await mentorship(p)
+    for hours, agenda in ((30, "second"), (10, "first"), (50, "third")):
+        await p.ok("s1", BOOK, {"i": {"mentorshipId": one, "startsAt": at(hours), "minutes": 60,
+                   "place": "Cafe", "agenda": agenda}}, "mentorshipSessionSchedule")  # fmt: skip
+    for body in ("n1", "n2", "n3"):
+        await p.ok("s1", NOTE, {"i": {"mentorshipId": one, "body": body}}, "mentorshipNoteAdd")
+
+    async def lists(who: str = "s1", **given: Any) -> Any:
+        body = await p.gql(who, LISTS, {"id": one, **given})
+        assert "errors" not in body, body
+        return body["data"]["node"]
+
+    def said(found: Any, key: str) -> list[str]:
+        return [e["node"][key] for e in found["edges"]]
+
+    both = await lists()
+    assert both["sessions"]["totalCount"] == 3 and both["notes"]["totalCount"] == 3
+    assert said(both["sessions"], "agenda") == ["first", "second", "third"]  # earliest first
+    assert said(both["notes"], "body") == ["n3", "n2", "n1"]  # newest first
+    down = await lists(so={"field": "STARTS_AT", "direction": "DESC"},
+                       no={"field": "CREATED_AT", "direction": "ASC"})  # fmt: skip
+    assert said(down["sessions"], "agenda") == ["third", "second", "first"]
+    assert said(down["notes"], "body") == ["n1", "n2", "n3"]
+    first = await lists(n=2)
+    assert said(first["sessions"], "agenda") == ["first", "second"]
+    assert said(first["notes"], "body") == ["n3", "n2"]
+    rest = await lists(n=2, sa=first["sessions"]["pageInfo"]["endCursor"],
+                       na=first["notes"]["pageInfo"]["endCursor"])  # fmt: skip
+    assert said(rest["sessions"], "agenda") == ["third"] and said(rest["notes"], "body") == ["n1"]
+    assert not rest["sessions"]["pageInfo"]["hasNextPage"]
+    assert rest["notes"]["totalCount"] == 3
+    # The mentor reads the sessions but none of the mentee's private notes.
+    mentor = await lists("a1")
+    assert mentor["sessions"]["totalCount"] == 3 and mentor["notes"]["totalCount"] == 0
+
+
+EVERY_SHIP = """{ viewer { mentorships(first: 10) { edges { node {
+  sessions(first: 5) { totalCount edges { node { startsAt } } }
+  notes(first: 5) { totalCount edges { node { body mine } } } } } } } }"""
+
+
+async def test_sessions_and_notes_of_every_mentorship_in_the_same_statements(
+    mentoring: Mentoring,
+) -> None:
+    p = mentoring
+    one = await mentorship(p, "s1", "a1")
+    await p.ok("s1", BOOK, {"i": {"mentorshipId": one, "startsAt": at(10), "minutes": 60,
+               "place": "Cafe"}}, "mentorshipSessionSchedule")  # fmt: skip
+    await p.ok("s1", NOTE, {"i": {"mentorshipId": one, "body": "n"}}, "mentorshipNoteAdd")
+    few, _ = await p.api.sql_count(EVERY_SHIP, token=p.tokens["s1"])
+    for k, mentor in enumerate(("a2", "a3")):
+        ship = await mentorship(p, "s1", mentor)
+        for hours in (20 + 10 * k, 100 + 10 * k):
+            await p.ok("s1", BOOK, {"i": {"mentorshipId": ship, "startsAt": at(hours),
+                       "minutes": 60, "place": "Cafe"}}, "mentorshipSessionSchedule")  # fmt: skip
+        await p.ok(mentor, NOTE, {"i": {"mentorshipId": ship, "body": "shared", "shared": True}},
+                   "mentorshipNoteAdd")  # fmt: skip
+    many, body = await p.api.sql_count(EVERY_SHIP, token=p.tokens["s1"])
+    assert "errors" not in body, body
+    assert many == few, (few, many)
+    ships = [e["node"] for e in body["data"]["viewer"]["mentorships"]["edges"]]
+    assert len(ships) == 3
+    assert sorted(s["sessions"]["totalCount"] for s in ships) == [1, 2, 2]
+    assert sorted(s["notes"]["totalCount"] for s in ships) == [1, 1, 1]

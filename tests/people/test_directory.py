@@ -71,7 +71,7 @@ async def test_filters_respect_privacy(directory: Programme) -> None:
     assert await names(p, "s1", f={"programmeId": p.ids["cs"], "roles": ["ALUMNUS"]}) == [
         "Ada Lovelace", "Alan Turing", "Grace Hopper"
     ]  # fmt: skip
-    ordered = await names(p, "s1", f={"programmeId": p.ids["cs"]}, o="GRADUATION_YEAR")
+    ordered = await names(p, "s1", f={"programmeId": p.ids["cs"]}, o={"field": "GRADUATION_YEAR"})
     assert ordered == ["Alan Turing", "Grace Hopper", "Ada Lovelace"]
     facets = (await p.gql("s1", FACETS, {"f": {"programmeId": p.ids["cs"]}}))["data"][
         "directoryFacets"
@@ -132,10 +132,37 @@ async def test_hidden_years_neither_sort_nor_show_in_cursors(directory: Programm
 
     p = directory
     await profile(p, "alan", privacy={"education": "ONLY_ME"})
-    page = """{ directory(orderBy: GRADUATION_YEAR, filter: {roles: [ALUMNUS]}) {
+    page = """{ directory(orderBy: {field: GRADUATION_YEAR}, filter: {roles: [ALUMNUS]}) {
       edges { cursor node { name graduationYear } } } }"""
     edges = (await p.gql("s1", page))["data"]["directory"]["edges"]
     assert [e["node"]["name"] for e in edges][:2] == ["Grace Hopper", "Ada Lovelace"]
     alan = next(e for e in edges if e["node"]["name"] == "Alan Turing")
     assert alan["node"]["graduationYear"] is None
     assert b"2012" not in base64.urlsafe_b64decode(alan["cursor"])
+
+
+async def test_the_directory_sorts_by_name_either_way_and_by_relevance(
+    directory: Programme,
+) -> None:
+    p = directory
+    everyone = ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    assert await names(p, "admin") == everyone  # no query: relevance is by name
+    assert await names(p, "admin", o={"field": "NAME"}) == everyone
+    assert await names(p, "admin", o={"field": "NAME", "direction": "DESC"}) == everyone[::-1]
+    assert await names(p, "admin", o={"field": "RELEVANCE", "direction": "ASC"}) == everyone[::-1]
+    years = {"field": "GRADUATION_YEAR", "direction": "ASC"}
+    oldest = await names(p, "s1", f={"programmeId": p.ids["cs"]}, o=years)
+    assert oldest == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    # Ranked, both ways: the same people, in opposite orders.
+    best = await names(p, "admin", q="python")
+    worst = await names(p, "admin", q="python", o={"field": "RELEVANCE", "direction": "ASC"})
+    assert sorted(best) == ["Ada Lovelace", "Alan Turing"] and sorted(worst) == sorted(best)
+    page = """query($a: String) { directory(first: 2, after: $a,
+      orderBy: {field: NAME, direction: DESC}) { totalCount
+      pageInfo { hasNextPage endCursor } edges { node { name } } } }"""
+    first = (await p.gql("admin", page, {}))["data"]["directory"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    after = {"a": first["pageInfo"]["endCursor"]}
+    rest = (await p.gql("admin", page, after))["data"]["directory"]
+    assert [e["node"]["name"] for e in first["edges"] + rest["edges"]] == everyone[::-1]
+    assert rest["totalCount"] == 3 and not rest["pageInfo"]["hasNextPage"]

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.careers.demo import seed_careers
+from alumnet.domain.communication.demo import seed_notices, seed_tickets
+from alumnet.domain.engagement import points
+from alumnet.domain.engagement.demo import seed_engagement
 from alumnet.domain.errors import DomainError
 from alumnet.domain.events.demo import seed_events
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
+from alumnet.domain.integrity.demo import seed_integrity
 from alumnet.domain.mentorship.demo import seed_mentorship
+from alumnet.domain.outreach.demo import seed_outreach
 from alumnet.domain.people.demo import seed_alumni
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -60,18 +65,41 @@ LAST_NAMES = [
     "Singh", "Suzuki", "Tanaka", "Torres", "Usman", "Varga", "Wang", "Yadav", "Yilmaz", "Zhou",
 ]  # fmt: skip
 
-# (code, name, starts, ends, students, [(mission code, title), ...])
+# (code, students, [(mission code, title), ...]); the dates are relative to today (see
+# ``calendar``), so that the programme is always running: the codes stay, for the README.
 BATCHES = [
-    ("B2026A", "Spring 2026 intake", date(2026, 2, 1), date(2026, 12, 20), 3000,
-     [("B2026A-FND", "Foundations"), ("B2026A-WEB", "Web development"),
-      ("B2026A-DSA", "Data structures and algorithms")]),
-    ("B2026B", "Autumn 2026 intake", date(2026, 8, 1), date(2027, 6, 30), 1200,
-     [("B2026B-FND", "Foundations"), ("B2026B-WEB", "Web development"),
-      ("B2026B-CAP", "Capstone project")]),
+    ("B2026A", 3000, [("B2026A-FND", "Foundations"), ("B2026A-WEB", "Web development"),
+                      ("B2026A-DSA", "Data structures and algorithms")]),
+    ("B2026B", 1200, [("B2026B-FND", "Foundations"), ("B2026B-WEB", "Web development"),
+                      ("B2026B-CAP", "Capstone project")]),
 ]  # fmt: skip
+# Weeks since each batch began (on a Monday) and weeks until it ends (on a Friday).
+BATCH_WEEKS = [(8, 10), (3, 30)]
 MENTORS = 60
 ALUMNI = 5_000  # with degrees, careers and skills, for the directory
 MENTOR_DEMO_MENTEES = 50
+
+
+def calendar(today: date) -> list[tuple[date, date]]:
+    """Each batch's first and last day around ``today``: the first batch began eight
+    weeks ago on a Monday and ends in ten weeks, the second began three weeks ago; both
+    are running whatever the date."""
+    monday = today - timedelta(days=today.weekday())
+    return [
+        (monday - timedelta(weeks=before), monday + timedelta(weeks=after, days=4))
+        for before, after in BATCH_WEEKS
+    ]
+
+
+def demo_phone(i: int) -> str | None:
+    """A number reserved for fiction (NANP 555-0100 to 555-0199, in area codes from 201
+    on), different for every index below 70,000; every 25th person has none."""
+    if i % 25 == 24:
+        return None
+    return f"+1 {201 + i // 100} 555 01{i % 100:02d}"
+
+
+DEMO_PHONES = {role: f"+44 7700 900{n:03d}" for n, (role, _) in enumerate(DEMO_PEOPLE, 1)}
 
 
 def demo_email(role: Role) -> str:
@@ -94,11 +122,15 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
     """Idempotent: creates what is missing and returns how many users it created.
 
     ``scale`` shrinks the programme (students and mentors) for tests; 1.0 is the full demo.
+    Everything is dated around today (UTC): the batches are running, with weeks of
+    attendance, meetings, work and points behind them.
     """
     if rt.settings.is_production:
         raise DomainError.of(
             "PRODUCTION", "The demo data is never loaded with ALUMNET_ENV=production."
         )
+    now = datetime.now(UTC)
+    today = now.date()
     async with rt.transaction(origin=Origin(via="cli")) as uow:
         count = select(func.count()).select_from(User)
         before = int((await uow.session.execute(count)).scalar_one())
@@ -106,21 +138,60 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
             await ensure_user(
                 rt, uow, email=demo_email(role), name=name, roles=[role], password=DEMO_PASSWORD
             )
-        await seed_programme(rt, uow, scale)
+        await seed_programme(rt, uow, scale, today=today)
         await seed_alumni(
             uow, count=max(20, round(ALUMNI * scale)), name_of=person_name,
             password_hash=rt.hasher.hash(DEMO_PASSWORD), domain=DEMO_DOMAIN,
         )  # fmt: skip
         await seed_communication(uow)
         await seed_work(uow)
+        missions = await seed_running(uow, today=today, now=now)
         await seed_careers(uow, DEMO_DOMAIN)
         await seed_events(uow, DEMO_DOMAIN)
         await seed_mentorship(uow, DEMO_DOMAIN)
-        return int((await uow.session.execute(count)).scalar_one()) - before
+        created = int((await uow.session.execute(count)).scalar_one()) - before
+    # The points of the missions with a history, recalculated as the app does after a
+    # change of rules: the ledger written above already adds up, so this changes nothing.
+    for mission_id in missions:
+        await points.recalculate(rt, mission_id)
+    return created
 
 
-async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> int:
-    """Two batches, six missions, 60 mentors and 4,200 students, enrolled and mentored.
+async def seed_running(uow: UnitOfWork, *, today: date, now: datetime) -> list[int]:
+    """What makes the programme look alive: weeks of attendance, meetings, work and points
+    in the active missions, integrity cases, at-risk students with calls and follow-ups,
+    notices partly acknowledged and tickets; phone numbers for the demo people. Returns
+    the missions given a history (none when it was there already)."""
+    people = dict(
+        (await uow.session.execute(select(User.email_lower, User.id).where(
+            User.email_lower.in_([demo_email(r) for r, _ in DEMO_PEOPLE]
+                                 + [f"sre2@{DEMO_DOMAIN}"])))).all()
+    )  # fmt: skip
+    for role, phone in DEMO_PHONES.items():
+        await uow.session.execute(
+            update(User).where(User.email_lower == demo_email(role), User.phone.is_(None))
+            .values(phone=phone)
+        )  # fmt: skip
+    student = people[demo_email(Role.STUDENT)]
+    seeded = await seed_engagement(uow, today=today, now=now, regular={student})
+    if seeded is None:
+        return []
+    staff = {role: people[demo_email(role)] for role in (Role.MANAGER, Role.SRE)}
+    sres = [staff[Role.SRE]] + [i for e, i in people.items() if e == f"sre2@{DEMO_DOMAIN}"]
+    kinds = {sid: habit.kind for sid, habit in seeded.habits.items()}
+    await seed_integrity(uow, today=today, habits=kinds, staff=staff,
+                         spare=frozenset({student}))  # fmt: skip
+    await seed_outreach(uow, now=now, sres=sres, missions=seeded.missions)
+    await seed_notices(uow, now=now, author=staff[Role.MANAGER], skip={student})
+    await seed_tickets(uow, now=now, sres=sres, skip={student})
+    return seeded.missions
+
+
+async def seed_programme(
+    rt: Runtime, uow: UnitOfWork, scale: float = 1.0, *, today: date | None = None
+) -> int:
+    """Two batches, six missions, 60 mentors and 4,200 students, enrolled and mentored,
+    running around ``today`` (by default the UTC date).
 
     Bulk inserts in the caller's transaction; skipped when the first batch exists.
     """
@@ -128,6 +199,7 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
     if (await session.execute(select(Batch.id).where(Batch.code == BATCHES[0][0]))).first():
         return 0
     now = datetime.now(UTC)
+    dates = calendar(today or now.date())
     password_hash = rt.hasher.hash(DEMO_PASSWORD)  # one hash for every generated person
     known = {
         str(e): int(i) for e, i in (await session.execute(select(User.email_lower, User.id))).all()
@@ -142,8 +214,9 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
                 [
                     {"email": e, "email_lower": e, "name": n, "status": "active",
                      "password_hash": password_hash, "email_verified_at": now,
-                     "created_at": now, "updated_at": now}
-                    for e, n in chunk
+                     "phone": demo_phone(len(known) + k), "created_at": now,
+                     "updated_at": now}
+                    for k, (e, n) in enumerate(chunk)
                 ],
             )  # fmt: skip
             ids = await session.execute(
@@ -169,7 +242,9 @@ async def seed_programme(rt: Runtime, uow: UnitOfWork, scale: float = 1.0) -> in
     split = max(2, mentor_count * 2 // 3)
     pools = [mentors[:split], mentors[split:] or mentors]
     offset = 0
-    for b_index, (code, name, starts, ends, size, missions) in enumerate(BATCHES):
+    for b_index, (code, size, missions) in enumerate(BATCHES):
+        starts, ends = dates[b_index]
+        name = f"{starts:%B %Y} intake"
         size = max(3, round(size * scale))
         batch = Batch(name=name, code=code, description=f"The {name.lower()}.", status="active",
                       starts_on=starts, ends_on=ends)  # fmt: skip

@@ -14,6 +14,16 @@ class Problem:
     field: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Sent:
+    """An id as the caller sent it (``said``, e.g. a global id) and the primary key it
+    names (None: nothing of the expected type), so that a message about it quotes what
+    the caller sent and never an internal key."""
+
+    pk: int | None
+    said: str
+
+
 class DomainError(Exception):
     """One or more problems with the request; the transaction is rolled back."""
 

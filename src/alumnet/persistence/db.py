@@ -30,6 +30,7 @@ from alumnet.observability import (
     get_logger,
     record_sql,
 )
+from alumnet.persistence import trigrams
 
 log = get_logger(__name__)
 
@@ -74,6 +75,8 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> No
             cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # pg_trgm's similarity measures, so that searches forgive misspellings here too.
+            trigrams.register(dbapi_conn)
 
 
 def _locks_rows(context: Any) -> bool:
@@ -194,9 +197,12 @@ class Database:
         else:
             # Timestamps come back in UTC, as alumnet stores and serves them. Directory names
             # match by trigrams from a similarity of 0.45 (the default 0.3 lets a first name
-            # alone match a two-word query, and makes the index return thousands of rows).
+            # alone match a two-word query, and makes the index return thousands of rows);
+            # a misspelt word of a field from a word similarity of 0.45 ("pyton" is 0.5 like
+            # "python"; the default 0.6 misses it).
             kwargs["connect_args"] = {
                 "options": "-c timezone=UTC -c pg_trgm.similarity_threshold=0.45"
+                " -c pg_trgm.word_similarity_threshold=0.45"
             }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         _instrument(self.engine, sqlite=self.is_sqlite, lock_timeout=lock_timeout)

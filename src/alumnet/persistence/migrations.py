@@ -13,6 +13,13 @@ from sqlalchemy import create_engine, pool
 from alumnet.persistence.db import sync_url
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What autogenerate compares: not SQLite's full-text indexes (``fts_*`` virtual tables
+    and their shadow tables), which migrations make with raw SQL and triggers keep; no
+    model describes them."""
+    return not (type_ == "table" and name is not None and name.startswith("fts_"))
+
+
 def migrations_dir() -> Path:
     here = Path(__file__).resolve()
     packaged = here.parent.parent / "migrations"  # inside an installed wheel

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Optional
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types import ExecutionContext
+from strawberry.types.base import StrawberryOptional
 
 from alumnet.config import Settings
+from alumnet.observability import current_stats
 from alumnet.schema.careers.mutations import CareersMutation
 from alumnet.schema.careers.queries import CareersQuery, CareersSubscription
 from alumnet.schema.careers.types import (
@@ -68,7 +70,7 @@ from alumnet.schema.engagement.types import (
     Resource,
     Submission,
 )
-from alumnet.schema.errors import should_mask
+from alumnet.schema.errors import give_code, should_mask
 from alumnet.schema.events.mutations import EventsMutation
 from alumnet.schema.events.queries import EventsQuery, EventsSubscription
 from alumnet.schema.events.types import Event, EventAttendee, EventFeedback, EventRegistration
@@ -135,6 +137,22 @@ class Query(
         description="The objects with these global ids, in the same order; null for each one "
         "that does not exist or that you may not see."
     )
+
+
+def _nullable_roots(query: type) -> type:
+    """Every root field of Query is nullable, whatever its resolver says it returns: a field
+    the viewer may not use (or that fails) answers null with its error, and the rest of the
+    answer stands (a mentor asking for `users` and `viewer` at once still gets `viewer`).
+    GraphQL nulls the nearest nullable parent of a failed non-null field, which for a root
+    field is the whole of `data`."""
+    for field in query.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        # `nodes` keeps its list (Strawberry's relay builds its `ids` argument from it).
+        if field.name != "nodes" and not isinstance(field.type, StrawberryOptional):
+            field.type = Optional[field.type]  # noqa: UP045 (a runtime type, not a hint)
+    return query
+
+
+_nullable_roots(Query)
 
 
 @strawberry.type(
@@ -240,6 +258,12 @@ class AlumnetSchema(strawberry.Schema):
         # A deliberate public error (not signed in, not allowed, bad input, busy) or a
         # malformed request is the client's answer, not the operator's problem: logging
         # each with a traceback buried the real ones.
+        stats = current_stats.get()
+        for error in errors:
+            if not should_mask(error):
+                give_code(error)
+                if stats is not None and len(stats.error_codes) < 20:
+                    stats.error_codes.append(str((error.extensions or {}).get("code")))
         super().process_errors([e for e in errors if should_mask(e)], execution_context)
 
 

@@ -45,11 +45,8 @@ NODES_MAX_IDS = 100
 # (the mentors of a mission, a student's mentors).
 LIST_CAPS: dict[str, int] = {
     "MentorOffer.availability": 21,
-    "Mentorship.sessions": 200,
     "Mentorship.goals": 100,
-    "Mentorship.notes": 200,
     "Mentorship.viewerFeedback": 201,  # each session's, and the end's
-    "Query.mentorFigures": 200,
     "Query.mentorSuggestions": 50,
     "Event.questions": 10,
     "Event.organisers": 20,
@@ -74,9 +71,6 @@ LIST_CAPS: dict[str, int] = {
     "CareersFigures.openJobPostings": 12,  # 3 audiences by 4 kinds
     "CareersFigures.funnel": 8,
     "CareersFigures.topHiringCompanies": 10,
-    "Batch.notices": 1000,
-    "Mission.notices": 1000,
-    "Query.notices": 1000,
     "Batch.attendanceByDay": 400,  # days: a range is shorter than 400 days
     "Mission.attendanceByDay": 400,
     "Batch.attendanceByWeek": 58,
@@ -87,23 +81,16 @@ LIST_CAPS: dict[str, int] = {
     "DirectoryFacets.skills": 30,
     "DuplicateCandidate.people": 2,
     "Enrollment.mentors": 10,  # one or two, as a rule
-    "Enrollment.pointEntries": 1000,
     "Enrollment.submissions": 200,  # one per assignment of the mission
     "Enrollment.integrityFlags": 20,
     "Enrollment.decisions": 20,
     "Enrollment.accessHistory": 20,
-    "Enrollment.callLogs": 50,
-    "Import.rows": 1000,
     "ImportRowResult.problems": 20,
-    "Meeting.attendees": 3000,  # at most the students of a mission
     "Mission.mentors": 100,  # 30 students a mentor
     "Mission.atRisk": 1000,
     "Mission.assignments": 200,
     "Mission.resources": 500,  # resources.PER_MISSION_MAX
-    "Mission.meetings": 2000,  # weekly, for each mentor's group
     "Mission.leaderboard": 1000,
-    "NoticeAcknowledgements.acknowledgedBy": 1000,
-    "NoticeAcknowledgements.notAcknowledged": 1000,
     "NotificationPreferencesPayload.preferences": 20,  # one per notification kind
     "Query.notificationPreferences": 20,
     "OutreachDashboard.atRiskByMission": 500,
@@ -114,12 +101,10 @@ LIST_CAPS: dict[str, int] = {
     "Profile.achievements": 50,
     "Profile.degrees": 10,
     "ProfileViews.viewers": 100,
-    "Query.callLists": 500,
-    "Query.followUps": 500,
-    "Query.blockedUsers": 1000,
     "Query.programmes": 1000,
     "Query.personalDataExports": 20,
-    "Query.exports": 50,
+    "Query.importTemplates": 4,  # one per kind of import
+    "ImportTemplate.fields": 20,
     "SubmissionBulkRecordPayload.lines": 5000,
     "Submission.history": 50,  # each revision of one piece of work
     "Submission.rubricScores": 20,  # one per criterion of the rubric

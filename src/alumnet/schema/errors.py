@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import strawberry
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.relay.types import GlobalIDValueError
 
 from alumnet.domain.errors import Problem
 from alumnet.schema.persisted import CODES as PERSISTED_CODES
@@ -73,10 +74,29 @@ def should_mask(error: GraphQLError) -> bool:
     code = (candidate.extensions or {}).get("code")
     if code in PUBLIC_CODES:
         return False
-    if isinstance(original, StrawberryInputCoercionError):
-        return False  # a malformed input value (an id that is no id): its message says so
-    # graphql-core's own validation and coercion errors carry no original error.
+    if isinstance(original, (StrawberryInputCoercionError, GlobalIDValueError, GraphQLError)):
+        # A malformed input value (an id that is no id, a variable of the wrong type): its
+        # message says what is wrong with what the caller sent.
+        return False
+    # graphql-core's own parse and validation errors carry no original error.
     return original is not None
+
+
+def give_code(error: GraphQLError) -> None:
+    """A code for a public error that came without one (graphql-core's and Strawberry's
+    own), so that every error says what it is in ``extensions.code``."""
+    if "code" in (error.extensions or {}):
+        return
+    original = error.original_error
+    if isinstance(original, GraphQLError) and "code" in (original.extensions or {}):
+        code = (original.extensions or {})["code"]
+    elif original is None and error.message.startswith("Syntax Error"):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif original is None and error.path is None:
+        code = "GRAPHQL_VALIDATION_FAILED"
+    else:
+        code = BAD_USER_INPUT
+    error.extensions = {**(error.extensions or {}), "code": code}
 
 
 @strawberry.interface(

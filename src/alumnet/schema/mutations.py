@@ -9,7 +9,7 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 from strawberry import relay
 
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied, Problem
+from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied, Problem, Sent
 from alumnet.persistence.uow import UnitOfWork
 from alumnet.schema.context import Info
 from alumnet.schema.errors import forbidden, not_authenticated
@@ -57,6 +57,12 @@ def pk_of(gid: relay.GlobalID | None, type_name: str, field: str) -> int:
     if pk is None:
         raise DomainError.of("NOT_FOUND", f"No such {type_name.lower()}.", field)
     return pk
+
+
+def sent_ids(gids: list[relay.GlobalID], type_name: str) -> list[Sent]:
+    """A list input of global ids, element by element: the key each names (None when it
+    names no object of this type) and the id as sent (cut at 100 characters), for messages."""
+    return [Sent(global_pk(g, type_name), str(g)[:100]) for g in gids]
 
 
 def uploaded(value: Any, field: str = "file") -> tuple[str, Callable[[int], Awaitable[bytes]]]:

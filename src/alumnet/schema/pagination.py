@@ -54,6 +54,17 @@ class SortDirection(Enum):
     DESC = strawberry.enum_value("DESC", description="Largest (or latest, or Z) first.")
 
 
+def descending(direction: SortDirection | None, natural: SortDirection) -> bool:
+    """Whether an ``orderBy`` sorts largest first: its ``direction``, or else the natural
+    direction of its field (best matches, newest and most points first; names A first)."""
+    return (direction or natural) == SortDirection.DESC
+
+
+ORDER_DIRECTION_DESCRIPTION = (
+    "Ascending or descending; by default, the field's natural direction (said for each field)."
+)
+
+
 @dataclass(frozen=True)
 class SortKey:
     column: Any  # a column or ORM attribute
@@ -116,6 +127,7 @@ class KeysetQuery(Iterable[N]):
         partition: tuple[Any, int] | None = None,
         batch_key: Hashable | None = None,
         prefetch: Prefetch | None = None,
+        fallback: Callable[[], KeysetQuery[N]] | None = None,
     ) -> None:
         self.query: Select[Any] = query
         self.sort = list(sort)
@@ -127,6 +139,21 @@ class KeysetQuery(Iterable[N]):
         self.prefetch = prefetch
         if partition is not None and batch_key is None:
             raise ValueError("a partitioned KeysetQuery needs a batch_key")
+        # Makes the list to page instead when this one is empty (a search that forgives
+        # misspellings only when nothing matches as written); not for nested lists.
+        self.fallback = fallback
+        if partition is not None and fallback is not None:
+            raise ValueError("a partitioned KeysetQuery cannot have a fallback")
+
+    def without_fallback(self) -> KeysetQuery[N]:
+        return KeysetQuery(
+            self.query, self.sort, self.to_node, self.database, prefetch=self.prefetch
+        )
+
+    async def any(self) -> bool:
+        async with self.database.connect() as conn:
+            found = await conn.execute(self.query.order_by(None).limit(1))
+            return found.first() is not None
 
     def __iter__(self) -> Iterator[N]:
         raise TypeError("KeysetQuery is paginated by its connection, not iterated")
@@ -361,6 +388,19 @@ class CountedConnection(relay.Connection[N], Generic[N]):
         asked = last if backwards else first
         size = DEFAULT_PAGE if asked is None else asked
         cursor = before if backwards else after
+        if nodes.fallback is not None:
+            # The first page tells whether the list is empty; a later page (its cursor
+            # may be the fallback's) or an empty page asks the list itself.
+            primary = nodes.without_fallback()
+            args = {"info": info, "before": before, "after": after, "first": first,
+                    "last": last, "max_results": max_results, **kwargs}  # fmt: skip
+            if cursor is None and size > 0:
+                page = await cls.resolve_connection(primary, **args)
+                if page.edges:
+                    return page
+            elif await primary.any():
+                return await cls.resolve_connection(primary, **args)
+            return await cls.resolve_connection(nodes.fallback(), **args)
         sort = nodes.sort
         window = _Window(
             cursor=tuple(_decode(cursor, sort)) if cursor else None,

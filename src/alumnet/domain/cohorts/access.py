@@ -22,7 +22,13 @@ from alumnet.persistence.mentoring import (
     mentors_enrollment,
     whole_mission_join,
 )
-from alumnet.persistence.models import Enrollment, MentorAssignment, Mission, MissionMentor
+from alumnet.persistence.models import (
+    Enrollment,
+    MentorAssignment,
+    Mission,
+    MissionMentor,
+    User,
+)
 
 
 def sees_everything(viewer: Viewer) -> bool:
@@ -177,6 +183,31 @@ def visible_enrollments(viewer: Viewer) -> ColumnElement[bool] | None:
         return false()
     me = viewer.user_id
     return or_(mentors_enrollment(me), Enrollment.student_id == me)
+
+
+def visible_students(viewer: Viewer) -> ColumnElement[bool] | None:
+    """A condition on ``User`` for students (users enrolled somewhere): those this viewer
+    may see (None: all). Users readers and cohort readers see every one; anyone else
+    themselves, the students they mentor and their own mentors, as ``CohortScope.users``."""
+    if viewer.can(Permission.USERS_READ) or sees_everything(viewer):
+        return None
+    if viewer.user_id is None:
+        return false()
+    me = viewer.user_id
+    own = select(Enrollment.id).where(Enrollment.student_id == me)
+    whole = (
+        select(MissionMentor.mentor_id)
+        .join(Enrollment, whole_mission_join())
+        .where(Enrollment.student_id == me)
+    )
+    return or_(
+        User.id == me,
+        User.id.in_(select(Enrollment.student_id).where(mentors_enrollment(me))),
+        User.id.in_(
+            select(MentorAssignment.mentor_id).where(MentorAssignment.enrollment_id.in_(own))
+        ),
+        User.id.in_(whole),
+    )
 
 
 async def cohort_members(db: Reader, user_ids: list[int]) -> set[int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
 
-from alumnet.domain.errors import DomainError, Problem
+from alumnet.domain.errors import DomainError, Problem, Problems, Sent
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
@@ -91,10 +91,47 @@ async def _users_with_role(uow: UnitOfWork, user_ids: Sequence[int], role: Role)
     return found
 
 
+async def _who_has_role(
+    uow: UnitOfWork, user_ids: Sequence[int], role: Role
+) -> tuple[set[int], set[int]]:
+    """Which of these users exist, and which of those are active holders of ``role``."""
+    existing: set[int] = set()
+    holders: set[int] = set()
+    for start in range(0, len(user_ids), CHUNK):
+        rows = await uow.session.execute(
+            select(User.id, User.status, UserRole.user_id)
+            .outerjoin(UserRole, (UserRole.user_id == User.id) & (UserRole.role == role.value))
+            .where(User.id.in_(list(user_ids[start : start + CHUNK])))
+        )
+        for uid, status, holder in rows.all():
+            existing.add(int(uid))
+            if holder is not None and status == "active":
+                holders.add(int(uid))
+    return existing, holders
+
+
+async def _existing_users(uow: UnitOfWork, user_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(user_ids), CHUNK):
+        rows = await uow.session.execute(
+            select(User.id).where(User.id.in_(list(user_ids[start : start + CHUNK])))
+        )
+        found.update(int(u) for u in rows.scalars())
+    return found
+
+
+def _wrong_role(role: Role) -> str:
+    return "NOT_A_STUDENT" if role == Role.STUDENT else "NOT_A_MENTOR"
+
+
 async def _require_role(uow: UnitOfWork, user_id: int, role: Role, field: str) -> None:
-    if user_id not in await _users_with_role(uow, [user_id], role):
-        code = "NOT_A_STUDENT" if role == Role.STUDENT else "NOT_A_MENTOR"
-        raise DomainError.of(code, f"That user is not an active {role.value.lower()}.", field)
+    existing, holders = await _who_has_role(uow, [user_id], role)
+    if user_id not in existing:
+        raise DomainError.of("NOT_FOUND", "No such user.", field)
+    if user_id not in holders:
+        raise DomainError.of(
+            _wrong_role(role), f"That user is not an active {role.value.lower()}.", field
+        )
 
 
 async def _mission_mentors(uow: UnitOfWork, mission_id: int, user_ids: Sequence[int]) -> set[int]:
@@ -162,27 +199,21 @@ async def enroll_many(
     viewer: Viewer,
     mission_id: int,
     *,
-    student_ids: Sequence[int | None],
+    student_ids: Sequence[Sent],
     emails: Sequence[str],
     all_or_nothing: bool = False,
 ) -> BulkEnrollment:
-    """Set-based: a handful of statements whatever the count (up to 5,000)."""
+    """Set-based: a handful of statements whatever the count (up to 5,000). Each problem
+    points at its entry (``studentIds``/``emails`` and its index) and names the person as
+    the caller did (the global id or the address sent), never by an internal key."""
     viewer.require(Permission.ENROLLMENTS_MANAGE)
     await _mission(uow, mission_id)
     if len(student_ids) + len(emails) > BULK_MAX:
         raise DomainError.of("TOO_MANY", f"At most {BULK_MAX} students in one call.")
     result = BulkEnrollment()
-    wanted: set[int] = set()
-    for index, sid in enumerate(student_ids):
-        if sid is None:
-            result.problems.append(
-                Problem("NOT_FOUND", "No such user.", ("studentIds", str(index)))
-            )
-        else:
-            wanted.add(sid)
-    by_email: dict[str, int] = {}
     lowered = [normalise_email(e) for e in emails]
     unique = sorted(set(lowered))
+    by_email: dict[str, int] = {}
     for start in range(0, len(unique), CHUNK):
         rows = await uow.session.execute(
             select(User.email_lower, User.id).where(
@@ -190,32 +221,38 @@ async def enroll_many(
             )
         )
         by_email.update({str(e): int(i) for e, i in rows.all()})
-    for index, email in enumerate(lowered):
-        if email in by_email:
-            wanted.add(by_email[email])
+    # Each entry: its path, the user it names, and the person as the caller named them.
+    entries: list[tuple[tuple[str, str], int | None, str]] = [
+        (("studentIds", str(index)), sent.pk, sent.said) for index, sent in enumerate(student_ids)
+    ]
+    entries += [
+        (("emails", str(index)), by_email.get(email), emails[index].strip()[:254])
+        for index, email in enumerate(lowered)
+    ]
+    named = sorted({pk for _, pk, _ in entries if pk is not None})
+    existing, students = await _who_has_role(uow, named, Role.STUDENT)
+    mentoring = await _mission_mentors(uow, mission_id, sorted(students))
+    wanted: set[int] = set()
+    for path, pk, said in entries:
+        by_id = path[0] == "studentIds"
+        who = f"The user {said}" if by_id else said
+        if pk is None or pk not in existing:
+            code, message = (
+                ("NOT_FOUND", f"No user has the id {said}.")
+                if by_id
+                else ("UNKNOWN_EMAIL", f"No user has the address {said}.")
+            )
+        elif pk not in students:
+            code, message = "NOT_A_STUDENT", f"{who} is not an active student."
+        elif pk in mentoring:
+            code, message = "MISSION_MENTOR", f"{who} mentors the whole mission."
         else:
-            result.problems.append(
-                Problem(
-                    "UNKNOWN_EMAIL",
-                    f"No user has the address {emails[index].strip()[:254]}.",
-                    ("emails", str(index)),
-                )
-            )
-    ordered = sorted(wanted)
-    students = await _users_with_role(uow, ordered, Role.STUDENT)
-    for sid in ordered:
-        if sid not in students:
-            result.problems.append(
-                Problem("NOT_A_STUDENT", f"User {sid} is not an active student.", ("studentIds",))
-            )
-    mentoring = await _mission_mentors(uow, mission_id, ordered)
-    for sid in sorted(mentoring):
-        result.problems.append(
-            Problem("MISSION_MENTOR", f"User {sid} mentors the whole mission.", ("studentIds",))
-        )
+            wanted.add(pk)
+            continue
+        result.problems.append(Problem(code, message, path))
     if all_or_nothing and result.problems:
         raise DomainError(*result.problems)
-    candidates = [sid for sid in ordered if sid in students and sid not in mentoring]
+    candidates = sorted(wanted)
     present: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
         rows = await uow.session.execute(
@@ -500,9 +537,10 @@ async def reassign_mentor(
     mission_id: int,
     from_mentor: int,
     to_mentor: int,
-    student_ids: Sequence[int] | None,
+    student_ids: Sequence[Sent] | None,
 ) -> list[int]:
-    """Moves students (all of ``from_mentor``'s by default) in one transaction."""
+    """Moves students (all of ``from_mentor``'s by default) in one transaction. Each
+    student named who is not moved is a problem at their entry of ``studentIds``."""
     viewer.require(Permission.MENTORS_ASSIGN)
     await _mission(uow, mission_id)
     if from_mentor == to_mentor:
@@ -520,14 +558,18 @@ async def reassign_mentor(
     if student_ids is None:
         moving = sorted(assigned)
     else:
-        moving = sorted(set(student_ids))
-        missing = [sid for sid in moving if sid not in assigned]
-        if missing:
-            raise DomainError.of(
-                "NOT_ASSIGNED",
-                f"{len(missing)} of these students are not mentored by the first mentor here.",
-                "studentIds",
-            )
+        moving = sorted({s.pk for s in student_ids if s.pk in assigned})
+        unassigned = [s.pk for s in student_ids if s.pk is not None and s.pk not in assigned]
+        existing = await _existing_users(uow, unassigned) if unassigned else set()
+        problems = Problems()
+        for index, sent in enumerate(student_ids):
+            where = ("studentIds", str(index))
+            if sent.pk is None or (sent.pk not in assigned and sent.pk not in existing):
+                problems.add("NOT_FOUND", f"No user has the id {sent.said}.", where)
+            elif sent.pk not in assigned:
+                problems.add("NOT_ASSIGNED", f"The user {sent.said} is not mentored by the "
+                             "first mentor in this mission.", where)  # fmt: skip
+        problems.raise_if_any()
     if not moving:
         return []
     already = set(

@@ -136,15 +136,16 @@ async def check_audience(uow: UnitOfWork, problems: Problems, audience: Audience
     ):
         problems.add("TOO_MANY", f"At most {TARGETS_MAX} audience values.", "audience")
         return
-    for role in audience.roles:
+    for index, role in enumerate(audience.roles):
         if role not in Role.__members__:
-            problems.add("INVALID", f"Unknown role {role!r}.", ("audience", "roles"))
-    for year in audience.graduation_years:
+            problems.add("INVALID", f"Unknown role {role[:32]!r}.",
+                         ("audience", "roles", str(index)))  # fmt: skip
+    for index, year in enumerate(audience.graduation_years):
         if year not in GRADUATION_YEARS:
             problems.add(
                 "INVALID",
                 "Graduation years run from 1900 to 2200.",
-                ("audience", "graduationYears"),
+                ("audience", "graduationYears", str(index)),
             )
     if audience.batch_ids:
         found = set(
@@ -152,8 +153,9 @@ async def check_audience(uow: UnitOfWork, problems: Problems, audience: Audience
                 await uow.session.execute(select(Batch.id).where(Batch.id.in_(audience.batch_ids)))
             ).scalars()
         )
-        if len(found) != len(set(audience.batch_ids)):
-            problems.add("NOT_FOUND", "No such batch.", ("audience", "batchIds"))
+        for index, batch_id in enumerate(audience.batch_ids):
+            if batch_id not in found:
+                problems.add("NOT_FOUND", "No such batch.", ("audience", "batchIds", str(index)))
 
 
 async def post(

@@ -45,9 +45,3 @@ def with_footer(text: str, html: str | None, *, kind: str, url: str) -> tuple[st
         footer = _render("footer.html", kind=kind, url=url)
         html = html.replace(FOOTER_MARK, footer) if FOOTER_MARK in html else html + footer
     return text, html
-
-
-def unsubscribe_page(*, state: str, kind: str = "", token: str = "") -> str:
-    """The page behind an unsubscribe link: ``ask`` (a button; mail scanners that follow
-    links must not unsubscribe anyone), ``done`` or ``invalid``."""
-    return _render("unsubscribe.html", state=state, kind=kind, token=token)

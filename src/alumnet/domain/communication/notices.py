@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, union
 
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Event, notify
@@ -86,6 +86,23 @@ def audience(mission_id: int | None, batch_id: int | None) -> ColumnElement[bool
 def audience_students(notice: Notice) -> Any:
     """The distinct student ids of a notice's audience, as a subquery."""
     return select(Enrollment.student_id).where(audience(notice.mission_id, notice.batch_id))
+
+
+def audiences() -> Any:
+    """Every notice's audience as distinct (notice_id, student_id) pairs, a subquery to be
+    filtered by notice: the pages and counts of many notices in one statement each."""
+    mission = (
+        select(Notice.id.label("notice_id"), Enrollment.student_id)
+        .join(Enrollment, Enrollment.mission_id == Notice.mission_id)
+        .where(taking_part())
+    )
+    batch = (
+        select(Notice.id.label("notice_id"), Enrollment.student_id)
+        .join(Mission, Mission.batch_id == Notice.batch_id)
+        .join(Enrollment, Enrollment.mission_id == Mission.id)
+        .where(taking_part())
+    )
+    return union(mission, batch).subquery("audience")
 
 
 def readable(viewer: Viewer) -> ColumnElement[bool] | None:

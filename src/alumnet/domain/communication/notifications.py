@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 
 from alumnet.config import Settings
 from alumnet.domain.communication import emails
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.mail import queue_sending
 from alumnet.domain.identity.permissions import Viewer
@@ -270,12 +270,31 @@ def unread_of(user_id: int) -> Any:
 async def mark_read(
     uow: UnitOfWork, viewer: Viewer, ids: list[int] | None, *, everything: bool
 ) -> int:
-    """Mark some (or all) of your notifications read; returns how many are still unread."""
+    """Mark some (or all) of your notifications read; returns how many are still unread.
+    An id that names none of yours (another's is as if it did not exist) is NOT_FOUND at
+    its entry of ``ids``, and nothing is marked."""
     me = viewer.require_user()
     if not everything and not ids:
         raise DomainError.of("REQUIRED", "Name the notifications, or ask for all.", "ids")
     if ids is not None and len(ids) > 1000:
         raise DomainError.of("TOO_MANY", "At most 1,000 at a time.", "ids")
+    if not everything and ids:
+        yours = set(
+            (
+                await uow.session.execute(
+                    select(Notification.id).where(
+                        Notification.user_id == me,
+                        Notification.in_app.is_(True),
+                        Notification.id.in_(ids),
+                    )
+                )
+            ).scalars()
+        )
+        problems = Problems()
+        for index, given in enumerate(ids):
+            if given not in yours:
+                problems.add("NOT_FOUND", "No such notification of yours.", ("ids", str(index)))
+        problems.raise_if_any()
     statement = update(Notification).where(unread_of(me)).values(read_at=datetime.now(UTC))
     if not everything:
         statement = statement.where(Notification.id.in_(ids or []))
@@ -289,12 +308,15 @@ async def set_preferences(
 ) -> None:
     me = viewer.require_user()
     seen: set[str] = set()
-    for kind, _ in choices:
+    problems = Problems()
+    for index, (kind, _) in enumerate(choices):
+        where = ("preferences", str(index), "kind")
         if kind not in DEFAULTS:
-            raise DomainError.of("INVALID", f"Unknown notification kind {kind!r}.", "kind")
-        if kind in seen:
-            raise DomainError.of("INVALID", f"{kind!r} is given twice.", "kind")
+            problems.add("INVALID", f"Unknown notification kind {kind[:64]!r}.", where)
+        elif kind in seen:
+            problems.add("INVALID", f"{kind!r} is given twice.", where)
         seen.add(kind)
+    problems.raise_if_any()
     for kind, chosen in choices:
         await _save(uow, me, kind, chosen)
     audit.record(

@@ -67,36 +67,70 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d 
                 "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%m/%d/%Y")  # fmt: skip
 
 KINDS: dict[str, tuple[str, ...]] = {
-    "alumni": ("email", "name", "graduation_year", "programme", "phone", "company",
-               "job_title", "city", "country", "date_of_birth"),
-    "students": ("email", "name", "student_number", "programme", "expected_graduation_year",
-                 "semester", "phone", "date_of_birth"),
-    "enrollments": ("email", "student_number", "mission"),
-    "mentor_assignments": ("email", "student_number", "mission", "mentor_email"),
+    "alumni": ("email", "name", "first_name", "last_name", "graduation_year", "programme",
+               "phone", "company", "job_title", "city", "country", "date_of_birth"),
+    "students": ("email", "name", "first_name", "last_name", "student_number", "programme",
+                 "expected_graduation_year", "semester", "phone", "date_of_birth"),
+    "enrollments": ("student", "email", "student_number", "mission"),
+    "mentor_assignments": ("student", "email", "student_number", "mission", "mentor_email"),
 }  # fmt: skip
 REQUIRED = {
     "alumni": ("email", "name"), "students": ("email", "name"),
     "enrollments": ("mission",), "mentor_assignments": ("mission", "mentor_email"),
 }  # fmt: skip
-SYNONYMS = {
-    "email": ("e_mail", "email_address", "mail", "student_email", "alumni_email"),
-    "name": ("full_name", "fullname", "student_name", "alumnus_name", "display_name"),
-    "graduation_year": ("grad_year", "year_of_graduation", "class_of", "graduated",
-                        "graduation"),
-    "expected_graduation_year": ("expected_graduation", "graduating_in", "expected_grad_year"),
-    "programme": ("program", "programme_code", "program_code", "course"),
-    "phone": ("phone_number", "mobile", "telephone", "tel"),
-    "company": ("employer", "organisation", "organization", "current_company"),
-    "job_title": ("title", "position", "current_title", "job"),
-    "city": ("town",),
-    "country": ("country_code", "nation"),
-    "date_of_birth": ("dob", "birth_date", "birthday", "born"),
-    "student_number": ("student_id", "matric", "matriculation_number", "index_number",
-                       "student_no"),
-    "semester": ("current_semester", "term"),
-    "mission": ("mission_code", "cohort"),
-    "mentor_email": ("mentor", "mentor_e_mail", "mentor_email_address"),
+# Headers as offices write them, compared after `normalise` (case, spacing, punctuation and
+# anything in brackets ignored): "E-mail Address", "Year of graduation (YYYY)", "D.O.B".
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "email": ("E-mail", "E-mail address", "Email address", "Email ID", "E-mail ID", "Mail",
+              "Mail ID", "Personal email", "Personal e-mail", "Contact email",
+              "Primary email", "Student email", "Student e-mail", "Student email address",
+              "Alumni email", "Alumnus email", "Alumna email", "Alumni e-mail"),
+    "name": ("Full name", "Fullname", "Name of student", "Student name", "Student's name",
+             "Alumni name", "Alumnus name", "Alumna name", "Name of alumnus", "Display name",
+             "Complete name", "Candidate name"),
+    "first_name": ("First name", "Firstname", "Given name", "Given names", "Forename",
+                   "Forenames", "Other names", "First names"),
+    "last_name": ("Last name", "Lastname", "Surname", "Family name"),
+    "graduation_year": ("Graduation year", "Year of graduation", "Grad year", "Graduated",
+                        "Year graduated", "Graduation", "Class of", "Class year",
+                        "Passing year", "Year of passing", "Passout year", "Pass out year",
+                        "Batch year", "Completion year", "Year of completion"),
+    "expected_graduation_year": ("Expected graduation year", "Expected graduation",
+                                 "Expected grad year", "Expected year of graduation",
+                                 "Graduating in", "Expected completion year"),
+    "programme": ("Program", "Programme code", "Program code", "Course", "Course code",
+                  "Degree programme", "Degree program", "Programme of study",
+                  "Program of study"),
+    "phone": ("Phone number", "Phone no", "Mobile", "Mobile number", "Mobile no",
+              "Cell", "Cell phone", "Cellphone", "Telephone", "Telephone number", "Tel",
+              "Contact number", "Contact no", "WhatsApp number"),
+    "company": ("Employer", "Organisation", "Organization", "Current company",
+                "Current employer", "Company name", "Workplace", "Place of work"),
+    "job_title": ("Title", "Position", "Current title", "Current position", "Job",
+                  "Designation", "Occupation", "Role"),
+    "city": ("Town", "City/Town", "Current city", "City of residence"),
+    "country": ("Country code", "Nation", "Country of residence", "Current country"),
+    "date_of_birth": ("DOB", "D.O.B", "Birth date", "Birthdate", "Birthday", "Born",
+                      "Date of birth"),
+    "student_number": ("Student ID", "Student no", "Student No.", "Student code", "Matric",
+                       "Matric no", "Matriculation number", "Index number", "Index no",
+                       "Roll number", "Roll no", "Registration number", "Registration no",
+                       "Reg no", "Admission number", "Admission no", "Enrolment number",
+                       "Enrollment number", "ID number"),
+    "semester": ("Current semester", "Term", "Sem"),
+    "mission": ("Mission code", "Cohort", "Cohort code"),
+    "mentor_email": ("Mentor", "Mentor e-mail", "Mentor email address",
+                     "Mentor e-mail address", "Mentor's email", "Assigned mentor"),
+    "student": ("Student email or number", "Learner", "Student identifier"),
 }  # fmt: skip
+# What a header means for one kind only: a student's "Graduation year" is the year they
+# expect to graduate.
+KIND_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "students": {"expected_graduation_year": SYNONYMS["graduation_year"]},
+}
+# Fields a row is named by in either of two ways; `student` holds an e-mail or a number.
+ANY_OF = {"enrollments": ("student", "email", "student_number"),
+          "mentor_assignments": ("student", "email", "student_number")}  # fmt: skip
 ROLE = {"alumni": "ALUMNUS", "students": "STUDENT"}
 USER_FIELDS = ("name", "phone", "graduation_year")
 # Not fields: what an update gave an existing person besides values, kept in the row's
@@ -104,6 +138,8 @@ USER_FIELDS = ("name", "phone", "graduation_year")
 ROLE_KEY = "role"
 PROFILE_KEY = "profile"
 PROFILE_CREATED = "created"
+# The programme, in a row's before and after: its code (the id is not shown to people).
+PROGRAMME_KEY = "programme"
 PROFILE_FIELDS = ("company", "job_title", "city", "country", "date_of_birth", "programme_id",
                   "student_number", "expected_graduation_year", "semester")  # fmt: skip
 
@@ -113,19 +149,33 @@ def check_kind(kind: str) -> None:
         raise DomainError.of("INVALID", "Unknown kind of import.", "kind")
 
 
+def synonyms(kind: str, field_name: str) -> tuple[str, ...]:
+    """The headers besides the field's own name that fill it in an import of ``kind``."""
+    return SYNONYMS.get(field_name, ()) + KIND_SYNONYMS.get(kind, {}).get(field_name, ())
+
+
+def header_fields(kind: str) -> dict[str, str]:
+    """Normalised header → the field it fills, for an import of ``kind``."""
+    fields = KINDS[kind]
+    found = {normalise(f): f for f in fields}
+    for name in fields:
+        for header in synonyms(kind, name):
+            found.setdefault(normalise(header), name)
+    return found
+
+
 def map_columns(headers: list[str], kind: str, override: dict[str, str] | None) -> dict[int, str]:
     """Which column holds which field: the caller's mapping (header → field, or "" to
-    ignore a column) first, then headers matched regardless of case, spacing and common
-    synonyms. Refuses a file whose required fields cannot all be found, or where two
-    columns would fill one field."""
+    ignore a column) first, then headers matched regardless of case, spacing, punctuation,
+    anything in brackets and common synonyms. Refuses a file whose required fields cannot
+    all be found, or where two columns would fill one field."""
     fields = KINDS[kind]
     given = {normalise(h): f for h, f in (override or {}).items()}
     for field_name in given.values():
         if field_name and field_name not in fields:
             raise DomainError.of("INVALID", f"{field_name!r} is not a field of this import.",
                                  "mapping")  # fmt: skip
-    lookup = {f: f for f in fields} | {s: f for f, syn in SYNONYMS.items() if f in fields
-                                       for s in syn}  # fmt: skip
+    lookup = header_fields(kind)
     mapping: dict[int, str] = {}
     for index, header in enumerate(headers):
         key = normalise(header)
@@ -140,10 +190,11 @@ def map_columns(headers: list[str], kind: str, override: dict[str, str] | None) 
                 "mapping",
             )
         mapping[index] = target
-    missing = [f for f in REQUIRED[kind] if f not in mapping.values()]
-    if kind in ("enrollments", "mentor_assignments") and not (
-        {"email", "student_number"} & set(mapping.values())
-    ):
+    mapped = set(mapping.values())
+    if "name" not in mapped and "first_name" in mapped:
+        mapped.add("name")  # made of the first and last names
+    missing = [f for f in REQUIRED[kind] if f not in mapped]
+    if kind in ANY_OF and not set(ANY_OF[kind]) & mapped:
         missing.append("email or student_number")
     if missing:
         raise DomainError.of("MISSING_COLUMNS", f"No column for: {', '.join(missing)}.",
@@ -190,6 +241,7 @@ def _int(c: Candidate, name: str, text: str, low: int, high: int) -> None:
 
 def candidate(row_number: int, cells: list[str], mapping: dict[int, str], width: int) -> Candidate:
     c = Candidate(row_number)
+    student: dict[str, str] = {}
     if len(cells) > width and any(cells[width:]):
         c.problem("", "RAGGED_ROW", f"The row has {len(cells)} cells; the header has {width}.")
     this_year = datetime.now(UTC).year
@@ -224,8 +276,24 @@ def candidate(row_number: int, cells: list[str], mapping: dict[int, str], width:
                 c.values[name] = text
             else:
                 c.problem(name, "INVALID", "A student number is 3 to 32 letters, digits, - or /.")
+        elif name == "student":
+            if EMAIL.match(text) and len(text) <= 254:
+                student["email"] = text
+            elif STUDENT_NUMBER.match(text):
+                student["student_number"] = text
+            else:
+                c.problem(
+                    name,
+                    "INVALID",
+                    f"{text[:60]!r} is neither an e-mail address nor a student number.",
+                )
         else:
             c.values[name] = " ".join(text.split())[:200]
+    for key, value in student.items():  # a column of its own says it first
+        c.values.setdefault(key, value)
+    first, last = c.values.pop("first_name", None), c.values.pop("last_name", None)
+    if "name" not in c.values and first:
+        c.values["name"] = f"{first} {last}" if last else first
     return c
 
 
@@ -633,7 +701,25 @@ async def _people(
                          after=_as_json(changed_user | changed_profile | added_after)))  # fmt: skip
     if apply:
         await _apply_people(uow, kind, creates, updates, profiles, rows, state.invite)
+    await _programmes_by_code(uow, rows)
     return rows
+
+
+async def _programmes_by_code(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    """The report's values name a programme by its code, as the file does, not by its id
+    (after the rows are applied, which write the ids)."""
+    ids = {v for r in rows for values in (r["before"], r["after"]) if values
+           for k, v in values.items() if k == "programme_id" and v is not None}  # fmt: skip
+    codes: dict[Any, Any] = {}
+    if ids:
+        found = await uow.session.execute(
+            select(Programme.id, Programme.code).where(Programme.id.in_(list(ids)))
+        )
+        codes = dict(found.all())
+    for r in rows:
+        for values in (r["before"], r["after"]):
+            if values and "programme_id" in values:
+                values[PROGRAMME_KEY] = codes.get(values.pop("programme_id"))
 
 
 async def _apply_people(
@@ -788,13 +874,16 @@ async def _memberships(
         mentor = people.get(c.values.get("mentor_email", "").lower())
         if kind == "mentor_assignments" and "mentor_email" in c.values and mentor not in mentors:
             c.problem("mentor_email", "NOT_FOUND", "No mentor with this e-mail.")
-        key = f"{student}:{mission}:{mentor}"
-        if not c.problems and key in state.seen:
+        # Which rows say the same is decided by ids (an e-mail and a student number may
+        # name one student); the report names them as the file did.
+        same = f"{student}:{mission}:{mentor}"
+        key = _shown_key(c)
+        if not c.problems and same in state.seen:
             c.problem("", "DUPLICATE_IN_FILE", "An earlier row says the same.")
         if c.problems:
-            rows.append(_row(import_id, c, "reject"))
+            rows.append(_row(import_id, c, "reject", key=key))
             continue
-        state.seen.add(key)
+        state.seen.add(same)
         assert student is not None
         assert mission is not None
         enrollment = enrolled.get((mission, int(student)))
@@ -805,7 +894,7 @@ async def _memberships(
                     "MISSION_MENTOR",
                     "This person mentors the whole mission; they cannot study in it.",
                 )
-                rows.append(_row(import_id, c, "reject"))
+                rows.append(_row(import_id, c, "reject", key=key))
                 continue
             if enrollment is not None:
                 rows.append(_row(import_id, c, "unchanged", key=key, target="Enrollment",
@@ -826,7 +915,7 @@ async def _memberships(
             continue
         if enrollment is None:
             c.problem("mission", "NOT_ENROLLED", "The student is not enrolled in this mission.")
-            rows.append(_row(import_id, c, "reject"))
+            rows.append(_row(import_id, c, "reject", key=key))
             continue
         if (enrollment, mentor) in assigned:
             rows.append(_row(import_id, c, "unchanged", key=key, target="MentorAssignment"))
@@ -844,6 +933,15 @@ async def _memberships(
         rows.append(_row(import_id, c, "create", key=key, target="MentorAssignment",
                          target_id=target, after={}))  # fmt: skip
     return rows
+
+
+def _shown_key(c: Candidate) -> str | None:
+    """A membership row as the file names it: the student (e-mail or number), the mission
+    and the mentor, never an id."""
+    parts = [c.values.get("email") or c.values.get("student_number"), c.values.get("mission"),
+             c.values.get("mentor_email")]  # fmt: skip
+    shown = " / ".join(str(p) for p in parts if p)
+    return shown[:255] or None
 
 
 async def request_rollback(uow: UnitOfWork, viewer: Viewer, import_id: int) -> Import:
@@ -926,7 +1024,14 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         if added_role is not None:
             has_role = await session.get(UserRole, (user.id, added_role))
             now_values[ROLE_KEY] = added_role if has_role is not None else None
-        if any(plain(now_values.get(k)) != v for k, v in (row.after or {}).items()):
+        written = dict(row.after or {})
+        if PROGRAMME_KEY in written or PROGRAMME_KEY in (row.before or {}):
+            programme = now_values.pop("programme_id", None)
+            now_values[PROGRAMME_KEY] = (
+                await session.scalar(select(Programme.code).where(Programme.id == programme))
+                if programme is not None else None
+            )  # fmt: skip
+        if any(plain(now_values.get(k)) != v for k, v in written.items()):
             return False
         if row.action == "created":
             # Not someone who has signed in or taken part since: deleting the account would
@@ -943,6 +1048,14 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
             return True
         restored = {k: (date.fromisoformat(v) if k == "date_of_birth" and v else v)
                     for k, v in (row.before or {}).items()}  # fmt: skip
+        if PROGRAMME_KEY in restored:
+            code = restored.pop(PROGRAMME_KEY)
+            restored["programme_id"] = (
+                await session.scalar(select(Programme.id).where(Programme.code == code))
+                if code is not None else None
+            )  # fmt: skip
+            if code is not None and restored["programme_id"] is None:
+                return False  # the programme is gone or was renamed: nothing to go back to
         user_values = {k: v for k, v in restored.items() if k in USER_FIELDS}
         profile_values = {k: v for k, v in restored.items() if k in PROFILE_FIELDS}
         if user_values:
@@ -952,7 +1065,8 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
                 delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == added_role)
             )
         made_profile = PROFILE_KEY in (row.before or {})
-        imported = [k for k in row.after or {} if k in PROFILE_FIELDS]
+        imported = [("programme_id" if k == PROGRAMME_KEY else k) for k in written]
+        imported = [k for k in imported if k in PROFILE_FIELDS]
         if made_profile and profile is not None and _as_created(profile, imported):
             await session.delete(profile)  # created by the import, untouched since
             return True

@@ -32,7 +32,11 @@ class Table:
 
 
 def normalise(header: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    """A header as compared with field names and synonyms: what is in brackets (a hint
+    such as "(YYYY)" or "(required)") dropped, then letters and digits only, in lower case,
+    joined by one underscore."""
+    bare = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", header)
+    return re.sub(r"[^a-z0-9]+", "_", bare.strip().lower()).strip("_")
 
 
 def _cell(value: Any) -> str:

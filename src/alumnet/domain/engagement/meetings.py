@@ -15,7 +15,7 @@ from alumnet.domain.engagement.common import (
     within_mission,
 )
 from alumnet.domain.engagement.rules import rules_of
-from alumnet.domain.errors import DomainError, Problems, check_text
+from alumnet.domain.errors import DomainError, Problems, Sent, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.persistence.db import insert_or_ignore
@@ -24,6 +24,7 @@ from alumnet.persistence.models import (
     Meeting,
     MeetingAttendance,
     Mission,
+    User,
     UserRole,
 )
 from alumnet.persistence.uow import UnitOfWork
@@ -149,11 +150,13 @@ async def record(
     viewer: Viewer,
     meeting_id: int,
     *,
-    student_ids: Sequence[int | None],
+    student_ids: Sequence[Sent],
     present: bool,
 ) -> int:
     """A mentor (for their mentees) or staff mark students present or absent; returns how
-    many changed. Audited; points follow through the ledger."""
+    many changed. Audited; points follow through the ledger. Each problem points at its
+    entry of ``studentIds``: an id that names no user is NOT_FOUND (for a mentor, a user
+    who is not their mentee is NOT_YOUR_MENTEE whether or not they exist)."""
     me = viewer.require_user()
     meeting = await _meeting(uow, meeting_id)
     staff = viewer.can(Permission.ENGAGEMENT_MANAGE)
@@ -166,7 +169,8 @@ async def record(
         raise DomainError.of("FUTURE_DAY", "The meeting has not happened yet.", "meetingId")
     problems = Problems()
     enrollments: dict[int, int] = {}
-    for index, sid in enumerate(student_ids):
+    for index, sent in enumerate(student_ids):
+        sid, where = sent.pk, ("studentIds", str(index))
         row = None
         if sid is not None:
             row = (
@@ -176,21 +180,20 @@ async def record(
                     )
                 )
             ).first()
-        if not staff and (
-            sid is None or not await mentors_student(uow, viewer, meeting.mission_id, sid)
-        ):
+        if sid is None:
+            problems.add("NOT_FOUND", f"No user has the id {sent.said}.", where)
+        elif not staff and not await mentors_student(uow, viewer, meeting.mission_id, sid):
             # Checked first: a mentor learns nothing about students who are not theirs.
+            problems.add("NOT_YOUR_MENTEE", f"You do not mentor the user {sent.said}.", where)
+        elif row is None and await uow.session.get(User, sid) is None:
+            problems.add("NOT_FOUND", f"No user has the id {sent.said}.", where)
+        elif row is None:
             problems.add(
-                "NOT_YOUR_MENTEE", "You do not mentor this student.", ("studentIds", str(index))
-            )
-        elif row is None or sid is None:
-            problems.add(
-                "NOT_ENROLLED", "Not a student of this mission.", ("studentIds", str(index))
+                "NOT_ENROLLED", f"The user {sent.said} is not a student of this mission.", where
             )
         elif present and row[1] != "active":
-            problems.add(
-                "NOT_ACTIVE", f"The student's enrolment is {row[1]}.", ("studentIds", str(index))
-            )
+            problems.add("NOT_ACTIVE", f"The enrolment of the user {sent.said} is {row[1]}.",
+                         where)  # fmt: skip
         else:
             enrollments[sid] = int(row[0])
     problems.raise_if_any()

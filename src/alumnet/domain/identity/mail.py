@@ -37,7 +37,9 @@ async def queue_sending(uow: UnitOfWork, email_ids: list[int]) -> None:
 
 
 def _link(settings: Settings, path: str, token: str) -> str:
-    return f"{settings.public_url}{path}?token={quote(token)}"
+    """A link to a page that takes the token: the frontend's (ALUMNET_FRONTEND_URL), or
+    the small page this server renders at the same path."""
+    return f"{settings.frontend_url or settings.public_url}{path}?token={quote(token)}"
 
 
 def verification_body(settings: Settings, user: User, token: str) -> str:

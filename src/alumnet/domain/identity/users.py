@@ -486,6 +486,34 @@ async def register(
     )
 
 
+LINK_PURPOSES = {
+    "verify-email": PURPOSE_VERIFY,
+    "reset-password": PURPOSE_RESET,
+    "confirm-email": PURPOSE_EMAIL_CHANGE,
+}
+
+
+async def link_state(executor: Any, token: str, purpose: str) -> str:
+    """What an e-mailed link's token is worth, without using it: ``valid``, ``used``, or
+    ``invalid`` (expired, unknown or forged: one answer, so that a forged link learns
+    nothing more than an expired one)."""
+    if not token or len(token) > 200:
+        return "invalid"
+    row = (
+        await executor.execute(
+            select(OneTimeToken.used_at, OneTimeToken.expires_at).where(
+                OneTimeToken.token_hash == digest(token.strip()), OneTimeToken.purpose == purpose
+            )
+        )
+    ).first()
+    if row is None:
+        return "invalid"
+    if row.used_at is not None:
+        return "used"
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    return "valid" if expires > datetime.now(UTC) else "invalid"
+
+
 async def _consume(uow: UnitOfWork, token: str, purpose: str) -> OneTimeToken:
     if not token or len(token) > 200:
         raise DomainError.of("INVALID_TOKEN", "This link is invalid or has expired.", "token")

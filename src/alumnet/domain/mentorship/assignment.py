@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from sqlalchemy import func, select
 
 from alumnet.domain.cohorts import roster
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, Problems, Sent
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -53,9 +53,10 @@ CELLS_MAX = 40_000_000  # students x places: 320 MB of scores at most
 
 async def request(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, *, dry_run: bool,
-    mentor_ids: list[int] | None, max_per_mentor: int | None,
+    mentor_ids: list[Sent] | None, max_per_mentor: int | None,
 ) -> int:  # fmt: skip
-    """Queue the matching of a mission (``mentors:assign``); returns the job's id."""
+    """Queue the matching of a mission (``mentors:assign``); returns the job's id. A named
+    mentor who is unknown or no active mentor is a problem at their entry of ``mentorIds``."""
     me = viewer.require(Permission.MENTORS_ASSIGN)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
@@ -64,13 +65,38 @@ async def request(
     if max_per_mentor is not None and not 1 <= max_per_mentor <= 1000:
         raise DomainError.of("OUT_OF_RANGE", "A mentor takes 1 to 1,000 students.",
                              "maxPerMentor")  # fmt: skip
+    chosen = None if mentor_ids is None else await _named_mentors(uow, mentor_ids)
     job = await uow.add_job(AUTO_ASSIGN_JOB, {
-        "mission_id": mission_id, "dry_run": dry_run, "mentor_ids": mentor_ids,
+        "mission_id": mission_id, "dry_run": dry_run, "mentor_ids": chosen,
         "max_per_mentor": max_per_mentor, "user_id": me, "scope": scope_of(viewer),
     })  # fmt: skip
     audit.record(uow, "mentor.auto_assign", object_type="Mission", object_ids=[mission_id],
                  details={"job": job.id, "dry_run": dry_run})  # fmt: skip
     return int(job.id)
+
+
+async def _named_mentors(uow: UnitOfWork, sent: list[Sent]) -> list[int]:
+    """The keys of the mentors named, each checked: NOT_FOUND for an id that names no user,
+    NOT_A_MENTOR for a user who is not an active mentor (messages quote the id sent)."""
+    wanted = sorted({s.pk for s in sent if s.pk is not None})
+    rows = (
+        await uow.session.execute(
+            select(User.id, User.status, UserRole.user_id)
+            .outerjoin(UserRole, (UserRole.user_id == User.id) & (UserRole.role == "MENTOR"))
+            .where(User.id.in_(wanted))
+        )
+    ).all()  # at most MENTORS_MAX ids: one statement
+    existing = {int(uid) for uid, _, _ in rows}
+    mentors = {int(uid) for uid, status, role in rows if role is not None and status == "active"}
+    problems = Problems()
+    for index, given in enumerate(sent):
+        where = ("mentorIds", str(index))
+        if given.pk is None or given.pk not in existing:
+            problems.add("NOT_FOUND", f"No user has the id {given.said}.", where)
+        elif given.pk not in mentors:
+            problems.add("NOT_A_MENTOR", f"The user {given.said} is not an active mentor.", where)
+    problems.raise_if_any()
+    return sorted({s.pk for s in sent if s.pk is not None})
 
 
 async def _mentors(conn: Any, mentor_ids: list[int] | None) -> list[int]:
@@ -216,7 +242,11 @@ async def run(
         "dryRun": bool(args["dry_run"]),
     })  # fmt: skip
     if args["dry_run"]:
-        result["proposal"] = [[s, m, round(v, 4)] for s, m, v in chosen[:PROPOSAL_SHOWN]]
+        # Users by their keys here; the schema shows them by their global ids (Job.result).
+        result["proposal"] = [
+            {"studentId": s, "mentorId": m, "score": round(v, 4)}
+            for s, m, v in chosen[:PROPOSAL_SHOWN]
+        ]
     else:
         pairs = [(s, m) for s, m, _ in chosen]
         written = 0

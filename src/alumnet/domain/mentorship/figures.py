@@ -4,6 +4,7 @@ sessions per mentorship, ratings) and each mentor's."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -129,27 +130,30 @@ class MentorLine:
         return round(self.accepted / self.answered, 4) if self.answered else None
 
 
-async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
-    """The mentors with the most requests, each with their figures (three statements)."""
-    r, m = MentorshipRequest, Mentorship
-    top = (
-        select(r.mentor_id, func.count().label("n"),
+def requests_by_mentor() -> Any:
+    """Every mentor asked at least once, with their request counts (``mentor_id``,
+    ``name``, ``requests``, ``accepted``, ``answered``): a query to sort and page."""
+    r = MentorshipRequest
+    counts = (
+        select(r.mentor_id, func.count().label("requests"),
                func.count().filter(r.status == "accepted").label("accepted"),
                func.count().filter(r.status.in_(("accepted", "declined", "expired")))
                .label("answered"))
         .group_by(r.mentor_id)
-        .order_by(func.count().desc(), r.mentor_id)
-        .limit(first)
-        .subquery()
+        .subquery("requests_by_mentor")
     )  # fmt: skip
-    rows = (
-        await executor.execute(
-            select(top.c.mentor_id, User.name, top.c.n, top.c.accepted, top.c.answered)
-            .join(User, User.id == top.c.mentor_id)
-            .order_by(top.c.n.desc(), top.c.mentor_id)
-        )
-    ).all()
+    return select(
+        counts.c.mentor_id, User.name, counts.c.requests, counts.c.accepted, counts.c.answered
+    ).join(User, User.id == counts.c.mentor_id)
+
+
+async def mentor_lines(executor: Any, rows: Sequence[Any]) -> list[MentorLine]:
+    """Rows of ``requests_by_mentor`` with the rest of each mentor's figures (two
+    statements, whatever the number of rows)."""
+    m = Mentorship
     ids = [int(row.mentor_id) for row in rows]
+    if not ids:
+        return []
     held = {
         int(i): (int(a), int(c), int(s))
         for i, a, c, s in await executor.execute(
@@ -176,13 +180,14 @@ async def by_mentor(executor: Any, first: int) -> list[MentorLine]:
         MentorLine(
             mentor_id=i,
             name=str(row.name),
-            requests=int(row.n),
+            requests=int(row.requests),
             accepted=int(row.accepted),
             active=held.get(i, (0, 0, 0))[0],
             completed=held.get(i, (0, 0, 0))[1],
             sessions=held.get(i, (0, 0, 0))[2],
             average_rating=round(rated[i][0], 2) if i in rated else None,
             ratings=rated.get(i, (0.0, 0))[1],
+            answered=int(row.answered),
         )
         for row in rows
         for i in [int(row.mentor_id)]

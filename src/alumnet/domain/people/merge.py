@@ -158,7 +158,8 @@ async def _merge_profiles(
     filled = set()
     for column in Profile.__table__.columns:
         name = column.key
-        if name in ("user_id", "search_basic", "search_all", "search_name", "student_number"):
+        if name in ("user_id", "search_basic", "search_all", "search_name", "search_work",
+                    "student_number"):  # fmt: skip
             continue
         if getattr(mine, name) is None and getattr(theirs, name) is not None:
             setattr(mine, name, getattr(theirs, name))

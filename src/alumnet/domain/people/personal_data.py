@@ -77,7 +77,7 @@ OWN = {("follows", "followee_id"), ("stored_files", "owner_id")}
 EXPORT_TTL = timedelta(days=7)
 # Never exported: secrets, and search documents derived from the rest.
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
-          "search_name"}  # fmt: skip
+          "search_name", "search_work"}  # fmt: skip
 # Withheld: what the API does not show the person about themselves either, because it is
 # other people's (staff's notes and judgements about them, and who wrote them), which
 # data-protection law lets an institution withhold from a subject access request. Each

@@ -22,9 +22,7 @@ from alumnet.persistence.models import (
     EngagementRules,
     Enrollment,
     Meeting,
-    MeetingAttendance,
     Mission,
-    PointEntry,
     Resource,
     StoredFile,
     Submission,
@@ -77,29 +75,6 @@ async def assignments_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list
         .order_by(Assignment.due_at, Assignment.id)
     )
     return await grouped(db, query, "mission_id", ids)
-
-
-async def meetings_by_mission_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
-    query = (
-        select(*MEETING_COLUMNS)
-        .where(Meeting.mission_id.in_(ids))
-        .order_by(Meeting.held_on, Meeting.id)
-    )
-    return await grouped(db, query, "mission_id", ids)
-
-
-async def meeting_attendance_by_meeting_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
-    query = (
-        select(
-            MeetingAttendance.meeting_id,
-            MeetingAttendance.enrollment_id,
-            MeetingAttendance.student_id,
-            MeetingAttendance.created_at,
-        )
-        .where(MeetingAttendance.meeting_id.in_(ids))
-        .order_by(MeetingAttendance.meeting_id, MeetingAttendance.id)
-    )
-    return await grouped(db, query, "meeting_id", ids)
 
 
 async def points_by_student_mission(db: Reader, keys: Sequence[tuple[int, int]]) -> list[Any]:
@@ -285,30 +260,6 @@ async def submissions_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[l
         .where(Submission.enrollment_id.in_(list(ids)))
         .order_by(Submission.submitted_at, Submission.id)
     )
-    return await grouped(db, query, "enrollment_id", ids)
-
-
-async def point_entries_by_enrollment_id(
-    db: Reader, ids: Sequence[int], *, first: int
-) -> list[list[Any]]:
-    """The latest ``first`` ledger entries of each enrolment, in one statement (a window
-    per enrolment)."""
-    ranked = (
-        select(
-            PointEntry.enrollment_id,
-            PointEntry.points,
-            PointEntry.reason,
-            PointEntry.note,
-            PointEntry.category,
-            PointEntry.created_at,
-            func.row_number()
-            .over(partition_by=PointEntry.enrollment_id, order_by=PointEntry.id.desc())
-            .label("place"),
-        )
-        .where(PointEntry.enrollment_id.in_(list(ids)))
-        .subquery()
-    )
-    query = select(ranked).where(ranked.c.place <= first).order_by(ranked.c.place)
     return await grouped(db, query, "enrollment_id", ids)
 
 

@@ -13,7 +13,6 @@ from alumnet.persistence.models import (
     AccessChange,
     Appeal,
     CallListEntry,
-    CallLog,
     IntegrityDecision,
     IntegrityFlag,
 )
@@ -38,10 +37,6 @@ async def decisions_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[lis
 
 async def access_changes_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
     return await _rows(db, AccessChange, AccessChange.enrollment_id, ids, AccessChange.id.desc())
-
-
-async def call_logs_by_enrollment_id(db: Reader, ids: Sequence[int]) -> list[list[Any]]:
-    return await _rows(db, CallLog, CallLog.enrollment_id, ids, CallLog.id.desc())
 
 
 async def appeals_by_decision_id(db: Reader, ids: Sequence[int]) -> list[Any]:

@@ -46,6 +46,19 @@ class Profile(Base):
             postgresql_using="gin",
             postgresql_ops={"search_name": "gin_trgm_ops"},
         ),
+        # Misspelt words of the headline and the work (directory; migration 0026).
+        Index(
+            "ix_profiles_headline_trgm",
+            "headline",
+            postgresql_using="gin",
+            postgresql_ops={"headline": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_profiles_search_work_trgm",
+            "search_work",
+            postgresql_using="gin",
+            postgresql_ops={"search_work": "gin_trgm_ops"},
+        ),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -82,10 +95,13 @@ class Profile(Base):
     remote_preference: Mapped[str | None] = mapped_column(String(16))
     # The directory's search documents (PostgreSQL): name and headline, which every
     # signed-in viewer may match; the same plus job title, company and skills, for viewers
-    # who may see the person's work; and the name again, for trigram matching.
+    # who may see the person's work; and the name again, for trigram matching, and the
+    # work (company, job title, skills) as text, for misspelt words. SQLite keeps its own
+    # trigram index instead (the fts_profiles virtual table, migration 0026).
     search_basic: Mapped[Any] = mapped_column(SearchVector, nullable=True)
     search_all: Mapped[Any] = mapped_column(SearchVector, nullable=True)
     search_name: Mapped[str | None] = mapped_column(String(200))
+    search_work: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

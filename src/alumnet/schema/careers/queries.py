@@ -45,17 +45,42 @@ from alumnet.schema.careers.types import (
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.pagination import KeysetQuery, SortKey, selects
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    selects,
+)
 from alumnet.schema.permissions import requires
 
 ev = strawberry.enum_value
 
 
-@strawberry.enum(description="How job postings are sorted.")
-class JobPostingOrder(Enum):
-    RELEVANCE = ev("relevance", description="Best match first (newest first without a query).")
-    NEWEST = ev("newest", description="Most recently published first.")
-    CLOSING_SOON = ev("closing_soon", description="Closing soonest first; open-ended ones last.")
+@strawberry.enum(description="What job postings can be sorted by.")
+class JobPostingOrderField(Enum):
+    RELEVANCE = ev(
+        "relevance",
+        description="How well they match `query` (natural: best first); without a query, by "
+        "when they were published (best first meaning newest first).",
+    )
+    PUBLISHED_AT = ev("published_at", description="When it was published (natural: newest first).")
+    CLOSES_ON = ev(
+        "closes_on",
+        description="The day applications close (natural: soonest first); open-ended ones "
+        "count as closing last.",
+    )
+
+
+@strawberry.input(description="How job postings are sorted; ties are broken by id.")
+class JobPostingOrder:
+    field: JobPostingOrderField = strawberry.field(
+        default=JobPostingOrderField.RELEVANCE, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
 
 
 @strawberry.input(description="Narrow a job search; every filter given must match.")
@@ -139,24 +164,26 @@ class CareersQuery:
             JobPostingFilter | None, strawberry.argument(description="Narrow it.")
         ] = None,
         order_by: Annotated[
-            JobPostingOrder, strawberry.argument(description="Sort order.")
-        ] = JobPostingOrder.RELEVANCE,
+            JobPostingOrder | None,
+            strawberry.argument(description="Sort order (by relevance unless said otherwise)."),
+        ] = None,
     ) -> Iterable[JobPosting]:
         found = search.match(info.context.viewer, query, posting_filter(filter), _dialect(info))
         base = with_company(select(PostingModel.__table__).where(found.where))
-        newest = [
-            SortKey(PostingModel.published_at, descending=True),
-            SortKey(PostingModel.id, descending=True),
-        ]
-        if order_by == JobPostingOrder.RELEVANCE and found.rank is not None:
-            base = base.add_columns(found.rank.label("rank"))
-            sort = [SortKey(found.rank, descending=True, attr="rank"), *newest[1:]]
-        elif order_by == JobPostingOrder.CLOSING_SOON:
+        order = order_by or JobPostingOrder()
+        if order.field == JobPostingOrderField.CLOSES_ON:
+            down = descending(order.direction, SortDirection.ASC)
             closing = func.coalesce(PostingModel.closes_on, date(9999, 12, 31))
             base = base.add_columns(closing.label("closing_key"))
-            sort = [SortKey(closing, attr="closing_key"), SortKey(PostingModel.id)]
-        else:
-            sort = newest
+            sort = [SortKey(closing, down, attr="closing_key")]
+        elif order.field == JobPostingOrderField.RELEVANCE and found.rank is not None:
+            down = descending(order.direction, SortDirection.DESC)
+            base = base.add_columns(found.rank.label("rank"))
+            sort = [SortKey(found.rank, descending=down, attr="rank")]
+        else:  # published, or relevance without a query
+            down = descending(order.direction, SortDirection.DESC)
+            sort = [SortKey(PostingModel.published_at, descending=down)]
+        sort.append(SortKey(PostingModel.id, descending=down))
         skills = prefetch_skills if selects(info, "edges", "node", "skills") else None
         return KeysetQuery(base, sort, JobPosting.from_row, info.context.reads, prefetch=skills)
 

@@ -21,8 +21,14 @@ from alumnet.schema.cohorts.types import (
 )
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
-from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk
+from alumnet.schema.mutations import (
+    CODE_DESCRIPTION,
+    INVALID,
+    arg,
+    pk_of,
+    run_in_transaction,
+    sent_ids,
+)
 
 ev = strawberry.enum_value
 
@@ -137,7 +143,9 @@ class MissionUpdateInput:
 
 @strawberry.enum(description="Why an enrolment mutation failed.")
 class EnrollmentErrorCode(Enum):
-    NOT_FOUND = ev("NOT_FOUND", description="No such mission, student or enrolment.")
+    NOT_FOUND = ev(
+        "NOT_FOUND", description="No such mission, user or enrolment: the id names nothing."
+    )
     NOT_A_STUDENT = ev("NOT_A_STUDENT", description="The user is not an active student.")
     RESTRICTED = ev(
         "RESTRICTED", description="Banned or delisted: only an integrity decision changes it."
@@ -206,8 +214,11 @@ class EnrollmentBulkCreatePayload:
     added: int = strawberry.field(description="Students newly enrolled.")
     already_present: int = strawberry.field(description="Students who were enrolled already.")
     user_errors: list[EnrollmentError] = strawberry.field(
-        description="One per unknown address or id, or per user who is not a student; "
-        '`field` points at the entry, e.g. ["input", "emails", "3"].'
+        description="One per entry that was not enrolled: an unknown id (`NOT_FOUND`) or "
+        "address (`UNKNOWN_EMAIL`), a user who is not an active student (`NOT_A_STUDENT`) or "
+        "who mentors the mission (`MISSION_MENTOR`). `field` points at the entry, e.g. "
+        '["input", "emails", "3"] or ["input", "studentIds", "0"]; the message names the '
+        "person as you did (the address or the id you sent)."
     )
 
 
@@ -216,7 +227,7 @@ class EnrollmentBulkCreatePayload:
 
 @strawberry.enum(description="Why a mentor assignment mutation failed.")
 class MentorAssignmentErrorCode(Enum):
-    NOT_FOUND = ev("NOT_FOUND", description="No such mission or user.")
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission or user: the id names nothing.")
     NOT_A_MENTOR = ev("NOT_A_MENTOR", description="The user is not an active mentor.")
     NOT_ENROLLED = ev("NOT_ENROLLED", description="The student is not enrolled in the mission.")
     NOT_ASSIGNED = ev("NOT_ASSIGNED", description="That mentor does not mentor that student.")
@@ -282,7 +293,8 @@ class MentorReassignInput:
 class MentorReassignPayload:
     moved: int = strawberry.field(description="How many students now have the new mentor.")
     user_errors: list[MentorAssignmentError] = strawberry.field(
-        description="Empty on success; on any error nobody was moved."
+        description="Empty on success; on any error nobody was moved. A problem with one of "
+        '`studentIds` points at it, e.g. ["input", "studentIds", "2"].'
     )
 
 
@@ -447,7 +459,7 @@ class CohortsMutation:
         self, info: Info, input: Annotated[EnrollmentBulkCreateInput, arg("Who and where.")]
     ) -> EnrollmentBulkCreatePayload:
         viewer = info.context.viewer
-        ids = [global_pk(g, "User") for g in input.student_ids]
+        ids = sent_ids(input.student_ids, "User")
 
         async def change(uow: UnitOfWork) -> roster.BulkEnrollment:
             return await roster.enroll_many(
@@ -570,7 +582,7 @@ class CohortsMutation:
         async def change(uow: UnitOfWork) -> list[int]:
             students = None
             if input.student_ids is not None:
-                students = [pk_of(g, "User", "studentIds") for g in input.student_ids]
+                students = sent_ids(input.student_ids, "User")
             return await roster.reassign_mentor(
                 uow,
                 viewer,

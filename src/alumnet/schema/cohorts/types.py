@@ -35,10 +35,12 @@ from alumnet.schema.nodes import load_visible
 from alumnet.schema.outreach import types as outreach
 from alumnet.schema.pagination import (
     MAX_PAGE,
+    ORDER_DIRECTION_DESCRIPTION,
     CountedConnection,
     KeysetQuery,
     SortDirection,
     SortKey,
+    descending,
     reads_loader,
     selects,
 )
@@ -113,6 +115,45 @@ class EnrollmentOrder:
     )
 
 
+@strawberry.enum(description="What a mentor's list of mentees can be sorted by.")
+class MenteeOrderField(Enum):
+    NAME = ev("name", description="The student's name (natural: A first).")
+    POINTS = ev("points", description="Their points in the mission (natural: most first).")
+    ATTENDANCE = ev(
+        "attendance",
+        description="Days they attended in the mission, corrections counted (natural: most first).",
+    )
+
+
+@strawberry.input(description="How to sort mentees; ties are broken by the student's name, "
+                  "then by enrolment id.")  # fmt: skip
+class MenteeOrder:
+    field: MenteeOrderField = strawberry.field(
+        default=MenteeOrderField.NAME, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+def _mentee_sort(query: Any, order: MenteeOrder) -> tuple[Any, list[SortKey], bool]:
+    name = SortKey(UserModel.name, attr="student_name")
+    if order.field == MenteeOrderField.NAME:
+        down = descending(order.direction, SortDirection.ASC)
+        return query, [SortKey(UserModel.name, down, attr="student_name")], down
+    down = descending(order.direction, SortDirection.DESC)
+    if order.field == MenteeOrderField.POINTS:
+        return query, [SortKey(EnrollmentModel.points, down), name], down
+    attended = (
+        select(func.count())
+        .where(AttendanceModel.enrollment_id == EnrollmentModel.id,
+               AttendanceModel.status == "present")
+        .scalar_subquery()
+    )  # fmt: skip
+    query = query.add_columns(attended.label("days_attended"))
+    return query, [SortKey(attended, down, attr="days_attended"), name], down
+
+
 @strawberry.input(description="Narrows a list of enrolments; every condition given must hold.")
 class EnrollmentFilter:
     status: list[EnrollmentStatus] | None = strawberry.field(
@@ -130,7 +171,7 @@ def enrollment_query(
     *,
     where: Any = None,
     filter: EnrollmentFilter | None,
-    order_by: EnrollmentOrder | None,
+    order_by: EnrollmentOrder | MenteeOrder | None,
     partition: tuple[Any, int] | None,
     batch_key: Any,
 ) -> KeysetQuery[Enrollment]:
@@ -153,18 +194,21 @@ def enrollment_query(
         except DomainError as exc:
             raise bad_input(exc.problems[0].message) from None
         key += (statuses, filter.search)
-    order = order_by or EnrollmentOrder()
-    descending = order.direction == SortDirection.DESC
-    column, attr = {
-        EnrollmentOrderField.STUDENT_NAME: (UserModel.name, "student_name"),
-        EnrollmentOrderField.STUDENT_EMAIL: (UserModel.email, "student_email"),
-        EnrollmentOrderField.ENROLLED_AT: (EnrollmentModel.created_at, "created_at"),
-    }[order.field]
-    sort = [
-        SortKey(column, descending, attr=attr),
-        SortKey(EnrollmentModel.id, descending),
-    ]
-    key += (order.field, descending, info.context.viewer.user_id)
+    if isinstance(order_by, MenteeOrder):
+        query, sort, down = _mentee_sort(query, order_by)
+        field: Any = order_by.field
+    else:
+        order = order_by or EnrollmentOrder()
+        down = order.direction == SortDirection.DESC
+        column, attr = {
+            EnrollmentOrderField.STUDENT_NAME: (UserModel.name, "student_name"),
+            EnrollmentOrderField.STUDENT_EMAIL: (UserModel.email, "student_email"),
+            EnrollmentOrderField.ENROLLED_AT: (EnrollmentModel.created_at, "created_at"),
+        }[order.field]
+        sort = [SortKey(column, down, attr=attr)]
+        field = order.field
+    sort.append(SortKey(EnrollmentModel.id, down))
+    key += (field, down, info.context.viewer.user_id)
     return KeysetQuery(
         query,
         sort,
@@ -255,16 +299,20 @@ class Enrollment(relay.Node):
     def points(self) -> int:
         return self._points
 
-    @strawberry.field(
-        description="The ledger of the student's points in this mission, latest first: every "
-        "award, correction and penalty with its reason."
+    @relay.connection(
+        engagement.PointEntryConnection,
+        description="The ledger of the student's points in this mission, latest first unless "
+        "`orderBy` says otherwise: every award, correction and penalty with its reason.",
+        max_results=MAX_PAGE,
     )
-    async def point_entries(
+    def point_entries(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="How many (at most 1,000).")] = 50,
-    ) -> list[engagement.PointEntry]:
-        return await engagement.enrollment_point_entries(info, self.id, first)
+        order_by: Annotated[
+            engagement.PointEntryOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[engagement.PointEntry]:
+        return engagement.enrollment_point_entries(info, self.id, order_by)
 
     @relay.connection(
         engagement.AttendanceConnection,
@@ -301,12 +349,21 @@ class Enrollment(relay.Node):
     async def access_history(self, info: Info) -> list[integrity.AccessChange]:
         return await integrity.enrollment_access_history(info, self)
 
-    @strawberry.field(
-        description="Calls to the student about this mission, latest first: outreach staff "
-        "and the student's mentors; null for anyone else (the student included)."
+    @relay.connection(
+        integrity.CallLogConnection | None,
+        description="Calls to the student about this mission, latest first unless `orderBy` "
+        "says otherwise: outreach staff and the student's mentors; null for anyone else (the "
+        "student included).",
+        max_results=MAX_PAGE,
     )
-    async def call_logs(self, info: Info) -> list[integrity.CallLog] | None:
-        return await integrity.enrollment_call_logs(info, self)
+    async def call_logs(
+        self,
+        info: Info,
+        order_by: Annotated[
+            integrity.CallLogOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[integrity.CallLog] | None:
+        return await integrity.enrollment_call_logs(info, self, order_by)
 
 
 async def _users_by_id(reads: Any, ids: Sequence[int]) -> list[User | None]:
@@ -498,13 +555,20 @@ class Mission(relay.Node):
     ) -> list[outreach.AtRiskStudent] | None:
         return await outreach.mission_at_risk(info, self.id, first)
 
-    @strawberry.field(description="Notices to this mission you may read, newest first.")
-    async def notices(
+    @relay.connection(
+        communication.NoticeConnection,
+        description="Notices to this mission you may read, newest first unless `orderBy` says "
+        "otherwise.",
+        max_results=1000,
+    )
+    def notices(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
-    ) -> list[communication.Notice]:
-        return await communication.notices_for(info, mission_id=self.id, batch_id=None, first=first)
+        order_by: Annotated[
+            communication.NoticeOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[communication.Notice]:
+        return communication.notices_for(info, mission_id=self.id, batch_id=None, order_by=order_by)
 
     @strawberry.field(description="Time zone, attendance asked for, and point rules.")
     async def engagement_rules(self, info: Info) -> engagement.EngagementRules:
@@ -532,20 +596,19 @@ class Mission(relay.Node):
         ).load(self.id)
         return [engagement.Assignment.from_row(r) for r in rows]
 
-    @strawberry.field(description="Its meetings, by date, earliest first.")
-    async def meetings(
+    @relay.connection(
+        engagement.MeetingConnection,
+        description="Its meetings, earliest first unless `orderBy` says otherwise.",
+        max_results=MAX_PAGE,
+    )
+    def meetings(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="How many (at most 2,000).")] = 100,
-    ) -> list[engagement.Meeting]:
-        from alumnet.schema.errors import bad_input
-
-        if not 0 <= first <= engagement.MEETINGS_MAX:
-            raise bad_input(f"`first` must be between 0 and {engagement.MEETINGS_MAX}.")
-        rows = await reads_loader(
-            info, ("engagement", "mission.meetings"), engagement_loaders.meetings_by_mission_id
-        ).load(self.id)
-        return [engagement.Meeting.from_row(r) for r in rows[:first]]
+        order_by: Annotated[
+            engagement.MeetingOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[engagement.Meeting]:
+        return engagement.mission_meetings(info, self.id, order_by)
 
     @relay.connection(
         engagement.AttendanceConnection,
@@ -681,13 +744,20 @@ class Batch(relay.Node):
             batch_key=("Batch.missions", info.context.viewer.user_id),
         )
 
-    @strawberry.field(description="Notices to this batch you may read, newest first.")
-    async def notices(
+    @relay.connection(
+        communication.NoticeConnection,
+        description="Notices to this batch you may read, newest first unless `orderBy` says "
+        "otherwise.",
+        max_results=1000,
+    )
+    def notices(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
-    ) -> list[communication.Notice]:
-        return await communication.notices_for(info, mission_id=None, batch_id=self.id, first=first)
+        order_by: Annotated[
+            communication.NoticeOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[communication.Notice]:
+        return communication.notices_for(info, mission_id=None, batch_id=self.id, order_by=order_by)
 
     async def _mission_ids(self, info: Info) -> list[int]:
         async with info.context.reads.connect() as conn:

@@ -22,7 +22,15 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_id, global_pk, int_ids
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    reads_loader,
+)
 
 if TYPE_CHECKING:
     pass
@@ -232,9 +240,37 @@ class BlockedUser:
     user_id: strawberry.ID = strawberry.field(description="Their global id (to unblock).")
     _user_id: strawberry.Private[int]
 
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            blocked_at=row.created_at,
+            user_id=strawberry.ID(global_id("User", row.blocked_id)),
+            _user_id=row.blocked_id,
+        )
+
     @strawberry.field(description="The person.")
     async def user(self, info: Info) -> Participant | None:
         return await participant(info, self._user_id)
+
+
+@strawberry.type(description="People you blocked, a page at a time.")
+class BlockedUserConnection(CountedConnection[BlockedUser]):  # type: ignore[type-var]
+    pass
+
+
+@strawberry.enum(description="What the people you blocked can be sorted by.")
+class BlockedUserOrderField(Enum):
+    BLOCKED_AT = ev("blocked_at", description="When you blocked them (natural: latest first).")
+
+
+@strawberry.input(description="How to sort the people you blocked; ties are broken by person.")
+class BlockedUserOrder:
+    field: BlockedUserOrderField = strawberry.field(
+        default=BlockedUserOrderField.BLOCKED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
 
 
 @strawberry.enum(description="Why a messaging mutation failed.")
@@ -358,25 +394,24 @@ class MessageQuery:
         async with info.context.reads.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
-    @strawberry.field(description="People you have blocked, latest first (at most 1,000).")
-    async def blocked_users(self, info: Info) -> list[BlockedUser]:
+    @relay.connection(
+        BlockedUserConnection,
+        description="People you have blocked, latest first unless `orderBy` says otherwise.",
+        max_results=1000,
+    )
+    def blocked_users(
+        self,
+        info: Info,
+        order_by: Annotated[
+            BlockedUserOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[BlockedUser]:
         me = info.context.viewer.user_id or -1
-        query = (
-            select(Block.blocked_id, Block.created_at)
-            .where(Block.blocker_id == me)
-            .order_by(Block.created_at.desc())
-            .limit(1000)
-        )
-        async with info.context.reads.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            BlockedUser(
-                blocked_at=r.created_at,
-                user_id=strawberry.ID(global_id("User", r.blocked_id)),
-                _user_id=r.blocked_id,
-            )
-            for r in rows
-        ]
+        query = select(Block.blocked_id, Block.created_at).where(Block.blocker_id == me)
+        order = order_by or BlockedUserOrder()
+        down = descending(order.direction, SortDirection.DESC)
+        sort = [SortKey(Block.created_at, down), SortKey(Block.blocked_id, down)]
+        return KeysetQuery(query, sort, BlockedUser.from_row, info.context.reads)  # type: ignore[type-var]
 
 
 @strawberry.type

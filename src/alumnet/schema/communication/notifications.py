@@ -153,13 +153,16 @@ class NotificationPreferencesUpdateInput:
 @strawberry.input(description="Which notifications to mark read.")
 class NotificationMarkReadInput:
     ids: list[relay.GlobalID] | None = strawberry.field(
-        default=None, description="These (at most 1,000)."
+        default=None,
+        description="These (at most 1,000), all yours; if one is not, nothing is marked and "
+        'the userError points at it, e.g. ["input", "ids", "2"].',
     )
     all: bool = strawberry.field(default=False, description="Or all of yours.")
 
 
 @strawberry.enum(description="Why a notification mutation failed.")
 class NotificationErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="An id names none of your notifications.")
     REQUIRED = ev("REQUIRED", description="A required value is missing.")
     TOO_MANY = ev("TOO_MANY", description="Too many ids at once.")
     INVALID = ev("INVALID", description=INVALID)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from strawberry import relay
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.communication import notices
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders.common import rows_by_id
@@ -19,13 +20,21 @@ from alumnet.persistence.models import Notice as NoticeModel
 from alumnet.persistence.models import NoticeAck
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema.context import Info
-from alumnet.schema.errors import UserError, bad_input, user_errors
+from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk, int_ids, readable_rows, visible_user
-from alumnet.schema.pagination import reads_loader
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    reads_loader,
+)
 
 if TYPE_CHECKING:
-    from alumnet.schema.identity.types import User
+    from alumnet.schema.identity.types import User, UserConnection
 
 ev = strawberry.enum_value
 IDENTITY = "alumnet.schema.identity.types"
@@ -60,68 +69,161 @@ class NoticeAcknowledgement:
     reaction: NoticeReaction | None = strawberry.field(description="Their reaction, if any.")
     _user_id: strawberry.Private[int]
 
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            acknowledged_at=row.acknowledged_at,
+            reaction=NoticeReaction(row.reaction) if row.reaction else None,
+            _user_id=row.user_id,
+        )
+
     @strawberry.field(description="The student (if you may see them).")
     async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
         return await visible_user(info, self._user_id)  # type: ignore[no-any-return]
 
 
+@strawberry.type(description="Acknowledgements, a page at a time.")
+class NoticeAcknowledgementConnection(CountedConnection[NoticeAcknowledgement]):  # type: ignore[type-var]
+    pass
+
+
+@strawberry.enum(description="What a notice's acknowledgements can be sorted by.")
+class NoticeAcknowledgementOrderField(Enum):
+    ACKNOWLEDGED_AT = ev(
+        "acknowledged_at", description="When it was acknowledged (natural: latest first)."
+    )
+
+
+@strawberry.input(description="How to sort acknowledgements; ties are broken by the order they "
+                  "were made.")  # fmt: skip
+class NoticeAcknowledgementOrder:
+    field: NoticeAcknowledgementOrderField = strawberry.field(
+        default=NoticeAcknowledgementOrderField.ACKNOWLEDGED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+@strawberry.enum(description="What the students yet to acknowledge a notice can be sorted by.")
+class NoticePendingOrderField(Enum):
+    NAME = ev("name", description="The student's name (natural: A first).")
+
+
+@strawberry.input(description="How to sort the students yet to acknowledge; ties are broken by "
+                  "student.")  # fmt: skip
+class NoticePendingOrder:
+    field: NoticePendingOrderField = strawberry.field(
+        default=NoticePendingOrderField.NAME, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+async def _ack_counts(reads: Any, notice_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(audience, acknowledged) of each notice, in one statement."""
+    audience = notices.audiences()
+    query = (
+        select(audience.c.notice_id, func.count(), func.count(NoticeAck.id))
+        .outerjoin(
+            NoticeAck,
+            and_(NoticeAck.notice_id == audience.c.notice_id,
+                 NoticeAck.user_id == audience.c.student_id),
+        )
+        .where(audience.c.notice_id.in_(list(notice_ids)))
+        .group_by(audience.c.notice_id)
+    )  # fmt: skip
+    async with reads.connect() as conn:
+        found = {int(n): (int(a), int(d)) for n, a, d in (await conn.execute(query)).all()}
+    return [found.get(n, (0, 0)) for n in notice_ids]
+
+
 @strawberry.type(description="Who has acknowledged a notice, for staff and its author.")
 class NoticeAcknowledgements:
-    audience: int = strawberry.field(description="Students it is addressed to (now).")
-    acknowledged: int = strawberry.field(description="Of those, how many acknowledged it.")
-    pending: int = strawberry.field(description="How many have not.")
     _notice: strawberry.Private[Any]
 
-    @strawberry.field(description="Who acknowledged, latest first.")
-    async def acknowledged_by(
-        self,
-        info: Info,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
-    ) -> list[NoticeAcknowledgement]:
-        if not 0 <= first <= LIST_MAX:
-            raise bad_input("`first` must be between 0 and 1000.")
-        query = (
-            select(NoticeAck.user_id, NoticeAck.acknowledged_at, NoticeAck.reaction)
-            .where(NoticeAck.notice_id == self._notice.id)
-            .order_by(NoticeAck.acknowledged_at.desc(), NoticeAck.id.desc())
-            .limit(first)
-        )
-        async with info.context.reads.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            NoticeAcknowledgement(
-                acknowledged_at=r.acknowledged_at,
-                reaction=NoticeReaction(r.reaction) if r.reaction else None,
-                _user_id=r.user_id,
-            )
-            for r in rows
-        ]
+    async def _counts(self, info: Info) -> tuple[int, int]:
+        loader = reads_loader(info, ("notice", "ack_counts"), _ack_counts)
+        return await loader.load(self._notice.id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Students who have not acknowledged yet, by name.")
-    async def not_acknowledged(
+    @strawberry.field(description="Students it is addressed to (now).")
+    async def audience(self, info: Info) -> int:
+        return (await self._counts(info))[0]
+
+    @strawberry.field(description="Of those, how many acknowledged it.")
+    async def acknowledged(self, info: Info) -> int:
+        return (await self._counts(info))[1]
+
+    @strawberry.field(description="How many have not.")
+    async def pending(self, info: Info) -> int:
+        audience, done = await self._counts(info)
+        return audience - done
+
+    @relay.connection(
+        NoticeAcknowledgementConnection,
+        description="Who acknowledged, latest first unless `orderBy` says otherwise.",
+        max_results=LIST_MAX,
+    )
+    def acknowledged_by(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
-    ) -> list[Annotated[User, strawberry.lazy(IDENTITY)]]:
-        if not 0 <= first <= LIST_MAX:
-            raise bad_input("`first` must be between 0 and 1000.")
+        order_by: Annotated[
+            NoticeAcknowledgementOrder | None,
+            strawberry.argument(description="How to sort them."),
+        ] = None,
+    ) -> Iterable[NoticeAcknowledgement]:
+        order = order_by or NoticeAcknowledgementOrder()
+        down = descending(order.direction, SortDirection.DESC)
+        return KeysetQuery(  # type: ignore[type-var]
+            select(NoticeAck.id, NoticeAck.notice_id, NoticeAck.user_id,
+                   NoticeAck.acknowledged_at, NoticeAck.reaction),
+            [SortKey(NoticeAck.acknowledged_at, down), SortKey(NoticeAck.id, down)],
+            NoticeAcknowledgement.from_row, info.context.reads,
+            partition=(NoticeAck.notice_id, self._notice.id),
+            batch_key=("NoticeAcknowledgements.acknowledgedBy", order.field, down),
+        )  # fmt: skip
+
+    @relay.connection(
+        Annotated["UserConnection", strawberry.lazy(IDENTITY)],
+        description="Students who have not acknowledged yet (those you may see), by name "
+        "unless `orderBy` says otherwise.",
+        max_results=LIST_MAX,
+    )
+    def not_acknowledged(
+        self,
+        info: Info,
+        order_by: Annotated[
+            NoticePendingOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[Any]:
+        from alumnet.persistence.loaders.identity import USER_COLUMNS
         from alumnet.schema.identity.types import User
 
+        audience = notices.audiences()
+        acked = (
+            select(NoticeAck.id)
+            .where(NoticeAck.notice_id == audience.c.notice_id,
+                   NoticeAck.user_id == audience.c.student_id)
+            .exists()
+        )  # fmt: skip
         query = (
-            select(UserModel.id)
-            .where(
-                UserModel.id.in_(notices.audience_students(self._notice)),
-                UserModel.id.not_in(
-                    select(NoticeAck.user_id).where(NoticeAck.notice_id == self._notice.id)
-                ),
-            )
-            .order_by(UserModel.name, UserModel.id)
-            .limit(first)
+            select(*USER_COLUMNS, audience.c.notice_id)
+            .join(audience, audience.c.student_id == UserModel.id)
+            .where(~acked)
         )
-        async with info.context.reads.connect() as conn:
-            ids = [int(i) for i in (await conn.execute(query)).scalars()]
-        found = await User.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
-        return [u for u in found if u is not None]
+        visible = access.visible_students(info.context.viewer)
+        if visible is not None:
+            query = query.where(visible)
+        order = order_by or NoticePendingOrder()
+        down = descending(order.direction, SortDirection.ASC)
+        return KeysetQuery(
+            query, [SortKey(UserModel.name, down), SortKey(UserModel.id, down)],
+            User.from_row, info.context.reads,
+            partition=(audience.c.notice_id, self._notice.id),
+            batch_key=("NoticeAcknowledgements.notAcknowledged", order.field, down,
+                       info.context.viewer.user_id),
+        )  # fmt: skip
 
 
 async def _acks_of(reads: Any, notice_ids: Any, *, user_id: int) -> list[Any]:
@@ -199,46 +301,64 @@ class Notice(relay.Node):
         viewer = info.context.viewer
         if not viewer.can(Permission.NOTICES_POST) and viewer.user_id != self._row.author_id:
             return None
-        students = notices.audience_students(self._row).subquery()
-        acked = select(NoticeAck.user_id).where(NoticeAck.notice_id == self.id)
-        async with info.context.reads.connect() as conn:
-            audience = int(
-                (await conn.execute(select(func.count()).select_from(students))).scalar_one()
-            )
-            done = int(
-                (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(students)
-                        .where(students.c.student_id.in_(acked))
-                    )
-                ).scalar_one()
-            )
-        return NoticeAcknowledgements(
-            audience=audience, acknowledged=done, pending=audience - done, _notice=self._row
-        )
+        return NoticeAcknowledgements(_notice=self._row)
 
 
-async def notices_for(
-    info: Info, *, mission_id: int | None, batch_id: int | None, first: int
-) -> list[Notice]:
-    if not 0 <= first <= LIST_MAX:
-        raise bad_input("`first` must be between 0 and 1000.")
-    query = (
-        select(NoticeModel.__table__)
-        .order_by(NoticeModel.created_at.desc(), NoticeModel.id.desc())
-        .limit(first)
+@strawberry.type(description="Notices, a page at a time.")
+class NoticeConnection(CountedConnection[Notice]):
+    pass
+
+
+@strawberry.enum(description="What notices can be sorted by.")
+class NoticeOrderField(Enum):
+    POSTED_AT = ev("posted_at", description="When it was posted (natural: newest first).")
+    TITLE = ev("title", description="Its title (natural: A first).")
+
+
+@strawberry.input(description="How to sort notices; ties are broken by id.")
+class NoticeOrder:
+    field: NoticeOrderField = strawberry.field(
+        default=NoticeOrderField.POSTED_AT, description="The key to sort by."
     )
-    if mission_id is not None:
-        query = query.where(NoticeModel.mission_id == mission_id)
-    if batch_id is not None:
-        query = query.where(NoticeModel.batch_id == batch_id)
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+def notices_for(
+    info: Info,
+    *,
+    mission_id: int | None,
+    batch_id: int | None,
+    order_by: NoticeOrder | None,
+) -> KeysetQuery[Notice]:
+    """The notices the viewer may read (of one mission or batch: a nested list, whose pages
+    for every parent in the response are fetched together)."""
+    query = select(NoticeModel.__table__)
     condition = notices.readable(info.context.viewer)
     if condition is not None:
         query = query.where(condition)
-    async with info.context.reads.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [Notice.from_row(r) for r in rows]
+    order = order_by or NoticeOrder()
+    if order.field == NoticeOrderField.TITLE:
+        down = descending(order.direction, SortDirection.ASC)
+        sort = [SortKey(NoticeModel.title, down)]
+    else:
+        down = descending(order.direction, SortDirection.DESC)
+        sort = [SortKey(NoticeModel.created_at, down)]
+    sort.append(SortKey(NoticeModel.id, down))
+    partition: tuple[Any, int] | None = None
+    if mission_id is not None:
+        partition = (NoticeModel.mission_id, mission_id)
+    elif batch_id is not None:
+        partition = (NoticeModel.batch_id, batch_id)
+    key = (
+        ("notices", "mission" if mission_id is not None else "batch", order.field, down,
+         info.context.viewer.user_id)
+        if partition is not None else None
+    )  # fmt: skip
+    return KeysetQuery(
+        query, sort, Notice.from_row, info.context.reads, partition=partition, batch_key=key
+    )
 
 
 @strawberry.enum(description="Why a notice mutation failed.")
@@ -331,13 +451,19 @@ def _optional(gid: relay.GlobalID | None, type_name: str) -> int | None:
 
 @strawberry.type
 class CommunicationQuery:
-    @strawberry.field(description="Notices you may read, newest first.")
-    async def notices(
+    @relay.connection(
+        NoticeConnection,
+        description="Notices you may read, newest first unless `orderBy` says otherwise.",
+        max_results=1000,
+    )
+    def notices(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 50,
-    ) -> list[Notice]:
-        return await notices_for(info, mission_id=None, batch_id=None, first=first)
+        order_by: Annotated[
+            NoticeOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[Notice]:
+        return notices_for(info, mission_id=None, batch_id=None, order_by=order_by)
 
 
 @strawberry.type

@@ -3,10 +3,10 @@ history, and the live `importProgress` subscription."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, cast
 
 import strawberry
 from sqlalchemy import func, select
@@ -14,7 +14,7 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from alumnet.domain.data import exports, files, imports
+from alumnet.domain.data import exports, files, imports, templates
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders.common import by_id
@@ -34,7 +34,14 @@ from alumnet.schema.mutations import (
 )
 from alumnet.schema.nodes import global_id, global_pk, int_ids, readable_rows, visible_user
 from alumnet.schema.ops.types import Job, job_node
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
+from alumnet.schema.pagination import (
+    MAX_PAGE,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    reads_loader,
+)
 from alumnet.schema.people.types import DirectoryFilter, directory_filter
 
 if TYPE_CHECKING:
@@ -43,7 +50,24 @@ if TYPE_CHECKING:
 ev = strawberry.enum_value
 
 
-@strawberry.enum(description="What a file imports.")
+T = TypeVar("T")
+
+
+async def _importers_only(
+    info: Info, table: Any, node_ids: Iterable[str], from_row: Callable[[Any], T]
+) -> list[T | None]:
+    """Nodes of an import (the import, its rows) by id: for those who may import only."""
+    ids = int_ids(node_ids)
+    if not info.context.viewer.can(Permission.DATA_IMPORT):
+        return [None for _ in ids]
+    found = await readable_rows(info, table, ids)
+    return [from_row(found[i]) if i in found else None for i in ids]
+
+
+@strawberry.enum(
+    description="What a file imports (`importTemplates` lists each kind's columns, the headers "
+    "it understands, and template files)."
+)
 class ImportKind(Enum):
     ALUMNI = ev("alumni", description="Alumni: email, name, graduation year, programme code, "
                 "phone, company, job title, city, country, date of birth.")  # fmt: skip
@@ -86,10 +110,15 @@ class RowProblem:
 
 
 @strawberry.type(description="One row of an imported file and what became of it.")
-class ImportRowResult:
+class ImportRowResult(relay.Node):
+    id: relay.NodeID[int]
     row_number: int = strawberry.field(description="The row in the file (the header is 1).")
     action: RowAction = strawberry.field(description="What happened, or would.")
-    natural_key: str | None = strawberry.field(description="The e-mail or key it matched on.")
+    natural_key: str | None = strawberry.field(
+        description="Who or what the row is about, as the file names it: the e-mail address "
+        "(people), or the student's e-mail or number, the mission code and the mentor's "
+        "e-mail (enrolments, mentor assignments), joined by ` / `. Never an id."
+    )
     problems: list[RowProblem] = strawberry.field(description="Why it was refused.")
     target_id: strawberry.ID | None = strawberry.field(
         description="The global id of what it created or changed."
@@ -98,24 +127,48 @@ class ImportRowResult:
         description="Existing people this new one may duplicate (same name and year, or the "
         "same e-mail written differently)."
     )
-    before: JSON | None = strawberry.field(description="Values before (updates).")
-    after: JSON | None = strawberry.field(description="Values written.")
-
-
-def _row_result(row: Any) -> ImportRowResult:
-    target = (
-        strawberry.ID(global_id(row.target_type, row.target_id))
-        if row.target_type and row.target_id
-        else None
+    before: JSON | None = strawberry.field(
+        description="Values before (updates), by field; a programme by its code."
     )
-    return ImportRowResult(
-        row_number=row.row_number, action=RowAction(row.action), natural_key=row.natural_key,
-        problems=[RowProblem(field=p.get("field", ""), code=p.get("code", "INVALID"),
-                             message=p.get("message", "")) for p in row.problems or []],
-        target_id=target,
-        likely_duplicate_ids=[strawberry.ID(global_id("User", i)) for i in row.duplicates or []],
-        before=row.before, after=row.after,
-    )  # fmt: skip
+    after: JSON | None = strawberry.field(
+        description="Values written (or to be written), by field; a programme by its code."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        target = (
+            strawberry.ID(global_id(row.target_type, row.target_id))
+            if row.target_type and row.target_id
+            else None
+        )
+        return cls(
+            id=row.id, row_number=row.row_number, action=RowAction(row.action),
+            natural_key=row.natural_key,
+            problems=[RowProblem(field=p.get("field", ""), code=p.get("code", "INVALID"),
+                                 message=p.get("message", "")) for p in row.problems or []],
+            target_id=target,
+            likely_duplicate_ids=[strawberry.ID(global_id("User", i))
+                                  for i in row.duplicates or []],
+            before=row.before, after=row.after,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await _importers_only(info, ImportRow.__table__, node_ids, cls.from_row)
+
+
+@strawberry.type(description="Rows of an import and what became of them, a page at a time.")
+class ImportRowConnection(CountedConnection[ImportRowResult]):
+    pass
+
+
+@strawberry.input(description="Narrows `Import.rows`; every condition given must hold.")
+class ImportRowFilter:
+    actions: list[RowAction] | None = strawberry.field(
+        default=None, description="Only rows with these outcomes (default: every row)."
+    )
 
 
 @strawberry.type(description="An import: who ran it, the file, how its columns were read, "
@@ -124,7 +177,10 @@ class Import(relay.Node):
     id: relay.NodeID[int]
     kind: ImportKind = strawberry.field(description="What it imports.")
     status: ImportStatus = strawberry.field(description="Where it stands.")
-    filename: str = strawberry.field(description="The file's name.")
+    name: str = strawberry.field(
+        description="The uploaded file's name, as sent (files are named by `name` everywhere, "
+        "as `ExportFile.name`)."
+    )
     sha256: str = strawberry.field(description="The file's SHA-256 checksum (hex).")
     size: int = strawberry.field(description="The file's size in bytes.")
     mapping: JSON = strawberry.field(description="Column header → field, as given.")
@@ -148,7 +204,7 @@ class Import(relay.Node):
     def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id, kind=ImportKind(row.kind), status=ImportStatus(row.status),
-            filename=row.filename, sha256=row.sha256, size=row.size,
+            name=row.filename, sha256=row.sha256, size=row.size,
             mapping=cast(JSON, row.mapping or {}),
             all_or_nothing=row.all_or_nothing, dry_run=row.dry_run, invite=row.invite,
             processed=row.processed,
@@ -161,11 +217,14 @@ class Import(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = int_ids(node_ids)
-        if not info.context.viewer.can(Permission.DATA_IMPORT):
-            return [None for _ in ids]
-        found = await readable_rows(info, ImportModel.__table__, ids)
-        return [cls.from_row(found[i]) if i in found else None for i in ids]
+        return await _importers_only(info, ImportModel.__table__, node_ids, cls.from_row)
+
+    @strawberry.field(
+        description="The uploaded file's name.",
+        deprecation_reason="Use `name`, as every file is named (`ExportFile.name`).",
+    )
+    def filename(self) -> str:
+        return self.name
 
     @strawberry.field(description="Who ran it (null for the command line).")
     async def created_by(self, info: Info) -> Annotated[User, strawberry.lazy(
@@ -176,28 +235,27 @@ class Import(relay.Node):
     async def job(self, info: Info) -> Job | None:
         return await job_node(info, self._row.job_id)
 
-    @strawberry.field(description="The outcome of rows, in file order (at most 1,000 a call).")
-    async def rows(
+    @relay.connection(
+        ImportRowConnection,
+        description="The outcome of each row, in file order (`data:import`).",
+        max_results=MAX_PAGE,
+    )
+    def rows(
         self,
         info: Info,
-        actions: Annotated[
-            list[RowAction] | None, strawberry.argument(description="Only these outcomes.")
+        filter: Annotated[
+            ImportRowFilter | None, strawberry.argument(description="Which rows.")
         ] = None,
-        after_row: Annotated[
-            int, strawberry.argument(description="Rows after this row number.")
-        ] = 0,
-        first: Annotated[int, strawberry.argument(description="At most 1,000.")] = 100,
-    ) -> list[ImportRowResult]:
-        query = (
-            select(ImportRow.__table__)
-            .where(ImportRow.import_id == self.id, ImportRow.row_number > after_row)
-            .order_by(ImportRow.row_number)
-            .limit(max(0, min(first, 1000)))
-        )
+    ) -> Iterable[ImportRowResult]:
+        query = select(ImportRow.__table__)
+        actions = tuple(sorted({str(a.value) for a in filter.actions or []})) if filter else ()
         if actions:
-            query = query.where(ImportRow.action.in_([a.value for a in actions]))
-        async with info.context.reads.connect() as conn:
-            return [_row_result(r) for r in (await conn.execute(query)).all()]
+            query = query.where(ImportRow.action.in_(actions))
+        return KeysetQuery(
+            query, [SortKey(ImportRow.row_number)], ImportRowResult.from_row,
+            info.context.reads, partition=(ImportRow.import_id, self.id),
+            batch_key=("import_rows", actions),
+        )  # fmt: skip
 
 
 @strawberry.type(description="Imports, a page at a time.")
@@ -214,16 +272,29 @@ class ImportErrorCode(Enum):
     INVALID = ev("INVALID", description=INVALID)
 
 
-@strawberry.type(description="A problem with an import mutation's input.")
-class ImportError_(UserError):
+@strawberry.type(name="ImportError", description="A problem with an import mutation's input.")
+class ImportProblem(UserError):
     code: ImportErrorCode = strawberry.field(description=CODE_DESCRIPTION)
+
+
+@strawberry.enum(description="Why an export mutation failed.")
+class ExportErrorCode(Enum):
+    NOT_FOUND = ev("NOT_FOUND", description="The mission, assignment or other object named is "
+                   "not there, or not yours to export.")  # fmt: skip
+    INVALID = ev("INVALID", description=INVALID)
+
+
+@strawberry.type(description="A problem with an export mutation's input.")
+class ExportError(UserError):
+    code: ExportErrorCode = strawberry.field(description=CODE_DESCRIPTION)
 
 
 @strawberry.input(description="Read a column as a field (or ignore it).")
 class ColumnMappingInput:
     column: str = strawberry.field(description="The column's header, as in the file.")
     field: str | None = strawberry.field(
-        description="The field (e.g. `email`, `graduation_year`); null ignores the column."
+        description="The field (e.g. `email`, `graduation_year`: `importTemplates` lists them); "
+        "null ignores the column."
     )
 
 
@@ -265,7 +336,7 @@ class ImportRollbackInput:
 class ImportPayload:
     import_: Import | None = strawberry.field(name="import", description="The import.")
     job: Job | None = strawberry.field(description="Follow it with `importProgress`.")
-    user_errors: list[ImportError_] = strawberry.field(description="Empty on success.")
+    user_errors: list[ImportProblem] = strawberry.field(description="Empty on success.")
 
 
 async def _payload(info: Info, found: Any, problems: Any) -> ImportPayload:
@@ -274,12 +345,92 @@ async def _payload(info: Info, found: Any, problems: Any) -> ImportPayload:
         [node] = await Import.resolve_nodes(info=info, node_ids=[str(found.id)])
     return ImportPayload(
         import_=node, job=await job_node(info, found.job_id) if found is not None else None,
-        user_errors=user_errors(ImportError_, ImportErrorCode, problems),
+        user_errors=user_errors(ImportProblem, ImportErrorCode, problems),
+    )  # fmt: skip
+
+
+@strawberry.type(description="A column an import reads.")
+class ImportTemplateField:
+    field: str = strawberry.field(
+        description="The field it fills, as `ColumnMappingInput.field` names it."
+    )
+    required: bool = strawberry.field(
+        description="Whether a file must have this column. For enrolments and mentor "
+        "assignments, each row names its student by `email`, `student_number` or `student` "
+        "(one of these columns is needed; none of them is required alone)."
+    )
+    header: str = strawberry.field(description="The header the template uses.")
+    synonyms: list[str] = strawberry.field(
+        description="Other headers read as this field. Headers are compared ignoring letter "
+        "case, spaces, punctuation and anything in brackets, so `E-mail Address` and "
+        "`Graduation year (YYYY)` match."
+    )
+    description: str = strawberry.field(description="What goes in the column.")
+    example: str = strawberry.field(description="A value as it could be written.")
+    in_template: bool = strawberry.field(
+        description="Whether the template files have this column (false: an alternative to "
+        "columns they have, such as `First name` and `Last name` for `Full name`)."
+    )
+
+
+@strawberry.type(description="What an import of one kind reads, and empty files to fill in.")
+class ImportTemplate:
+    kind: ImportKind = strawberry.field(description="The kind of import.")
+    description: str = strawberry.field(description="What a row of it is.")
+    fields: list[ImportTemplateField] = strawberry.field(
+        description="Its columns, in the template's order."
+    )
+    _user_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="A link to a CSV template (UTF-8 with a byte-order mark, the header row "
+        "only), valid for 15 minutes."
+    )
+    def csv_url(self, info: Info) -> str:
+        settings = info.context.runtime.settings
+        return templates.link(settings, self._user_id, str(self.kind.value), "csv")
+
+    @strawberry.field(
+        description="A link to an Excel template (the header row, each header's description "
+        "and example as a note, text cells), valid for 15 minutes."
+    )
+    def xlsx_url(self, info: Info) -> str:
+        settings = info.context.runtime.settings
+        return templates.link(settings, self._user_id, str(self.kind.value), "xlsx")
+
+
+def import_template(kind: ImportKind, user_id: int) -> ImportTemplate:
+    name = str(kind.value)
+    return ImportTemplate(
+        kind=kind, description=templates.description(name),
+        fields=[ImportTemplateField(
+            field=f.field, required=f.required, header=f.header, synonyms=list(f.synonyms),
+            description=f.description, example=f.example, in_template=f.in_template,
+        ) for f in templates.fields(name)],
+        _user_id=user_id,
     )  # fmt: skip
 
 
 @strawberry.type
 class DataQuery:
+    @strawberry.field(
+        description="The columns each kind of import reads (the header to use, the other "
+        "headers understood, what goes in each) and template files to fill in "
+        "(`data:import`; empty for anyone else)."
+    )
+    def import_templates(
+        self,
+        info: Info,
+        kind: Annotated[
+            ImportKind | None, strawberry.argument(description="Only this kind (default: all).")
+        ] = None,
+    ) -> list[ImportTemplate]:
+        viewer = info.context.viewer
+        if not viewer.can(Permission.DATA_IMPORT) or viewer.user_id is None:
+            return []
+        kinds = [kind] if kind is not None else list(ImportKind)
+        return [import_template(k, viewer.user_id) for k in kinds]
+
     @relay.connection(
         ImportConnection, description="Every import, newest first (`data:import`).",
         max_results=1000,
@@ -429,13 +580,13 @@ class ExportCreateInput:
 @strawberry.type(description="The job making the export; its result names the file.")
 class ExportPayload:
     job: Job | None = strawberry.field(description="Follow it with `jobUpdated`.")
-    user_errors: list[ImportError_] = strawberry.field(description="Empty on success.")
+    user_errors: list[ExportError] = strawberry.field(description="Empty on success.")
 
 
 @strawberry.type(description="A file you exported.")
 class ExportFile(relay.Node):
     id: relay.NodeID[int]
-    name: str = strawberry.field(description="File name.")
+    name: str = strawberry.field(description="The file's name (as `Import.name`).")
     size: int = strawberry.field(description="Bytes.")
     created_at: datetime = strawberry.field(description="Made (UTC).")
     expires_at: datetime | None = strawberry.field(description="Deleted after (UTC).")
@@ -500,22 +651,59 @@ def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
     return None if gid is None else global_pk(gid, type_name) or -1
 
 
+@strawberry.type(description="Your files, a page at a time.")
+class ExportFileConnection(CountedConnection[ExportFile]):
+    pass
+
+
+@strawberry.enum(description="What the `exports` list can be sorted by.")
+class ExportFileOrderField(Enum):
+    CREATED_AT = ev("created_at", description="When it was made.")
+    EXPIRES_AT = ev("expires_at", description="When it is deleted.")
+    NAME = ev("name", description="File name.")
+    SIZE = ev("size", description="Size in bytes.")
+
+
+@strawberry.input(description="How to sort your files; ties are broken by the newest first.")
+class ExportFileOrder:
+    field: ExportFileOrderField = strawberry.field(
+        default=ExportFileOrderField.CREATED_AT, description="The key to sort by."
+    )
+    direction: SortDirection = strawberry.field(
+        default=SortDirection.DESC, description="Ascending or descending."
+    )
+
+
 @strawberry.type
 class ExportQuery:
-    @strawberry.field(
+    @relay.connection(
+        ExportFileConnection,
         description="Your files not yet expired (exports, bulk query results, personal-data "
-        "exports), newest first (at most 50)."
+        "exports), newest first by default.",
+        max_results=MAX_PAGE,
     )
-    async def exports(self, info: Info) -> list[ExportFile]:
+    def exports(
+        self,
+        info: Info,
+        order_by: Annotated[
+            ExportFileOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[ExportFile]:
         me = info.context.viewer.user_id or -1
-        query = (
-            select(StoredFile.__table__)
-            .where(StoredFile.owner_id == me, StoredFile.expires_at.is_not(None),
-                   StoredFile.expires_at > func.now())
-            .order_by(StoredFile.id.desc()).limit(50)
+        query = select(StoredFile.__table__).where(
+            StoredFile.owner_id == me, StoredFile.expires_at.is_not(None),
+            StoredFile.expires_at > func.now(),
         )  # fmt: skip
-        async with info.context.reads.connect() as conn:
-            return [ExportFile.from_row(r) for r in (await conn.execute(query)).all()]
+        order = order_by or ExportFileOrder()
+        descending = order.direction == SortDirection.DESC
+        column = {
+            ExportFileOrderField.CREATED_AT: StoredFile.created_at,
+            ExportFileOrderField.EXPIRES_AT: StoredFile.expires_at,
+            ExportFileOrderField.NAME: StoredFile.name,
+            ExportFileOrderField.SIZE: StoredFile.size,
+        }[order.field]
+        sort = [SortKey(column, descending), SortKey(StoredFile.id, descending=True)]
+        return KeysetQuery(query, sort, ExportFile.from_row, info.context.reads)
 
 
 async def export_requested(info: Info, wanted: exports.ExportRequest) -> ExportPayload:
@@ -526,7 +714,7 @@ async def export_requested(info: Info, wanted: exports.ExportRequest) -> ExportP
     )
     return ExportPayload(
         job=await job_node(info, found),
-        user_errors=user_errors(ImportError_, ImportErrorCode, problems),
+        user_errors=user_errors(ExportError, ExportErrorCode, problems),
     )
 
 

@@ -41,6 +41,7 @@ from alumnet.schema.mutations import (
     arg,
     pk_of,
     run_in_transaction,
+    sent_ids,
     uploaded,
 )
 from alumnet.schema.nodes import global_pk
@@ -122,7 +123,7 @@ def _record(found: attendance.Recorded | None) -> AttendanceRecord | None:
 
 @strawberry.enum(description="Why a meeting mutation failed.")
 class MeetingErrorCode(Enum):
-    NOT_FOUND = ev("NOT_FOUND", description="No such mission or meeting (that you may see).")
+    NOT_FOUND = ev("NOT_FOUND", description="No such mission, meeting or user (that you may see).")
     NOT_ENROLLED = ev("NOT_ENROLLED", description="Not enrolled in the meeting's mission.")
     NOT_ACTIVE = ev("NOT_ACTIVE", description="The enrolment is not active.")
     ACCESS_RESTRICTED = ev(
@@ -722,7 +723,7 @@ class EngagementMutation:
         self, info: Info, input: Annotated[MeetingAttendanceRecordInput, arg("Who.")]
     ) -> MeetingAttendanceRecordPayload:
         viewer = info.context.viewer
-        ids = [global_pk(s, "User") for s in input.student_ids]
+        ids = sent_ids(input.student_ids, "User")
         changed, problems = await run_in_transaction(
             info,
             lambda uow: meetings.record(

@@ -6,7 +6,6 @@ meetings; mission and batch rates are for staff and the mission's mentors."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -22,31 +21,37 @@ from alumnet.domain.data import files
 from alumnet.domain.engagement import attendance, resources
 from alumnet.domain.engagement.rules import Rules
 from alumnet.persistence.loaders import engagement as loaders
+from alumnet.persistence.loaders.cohorts import ENROLLMENT_COLUMNS
 from alumnet.persistence.models import AttendanceDay as AttendanceModel
 from alumnet.persistence.models import Enrollment as EnrollmentModel
+from alumnet.persistence.models import Meeting as MeetingModel
+from alumnet.persistence.models import MeetingAttendance as MeetingAttendanceModel
+from alumnet.persistence.models import PointEntry as PointEntryModel
 from alumnet.persistence.models import Resource as ResourceModel
 from alumnet.persistence.models import Submission as SubmissionModel
+from alumnet.persistence.models import User as UserModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
 from alumnet.schema.nodes import enrollment_object, load_visible, readable_rows, visible_user
 from alumnet.schema.pagination import (
     MAX_PAGE,
+    ORDER_DIRECTION_DESCRIPTION,
     CountedConnection,
     KeysetQuery,
+    SortDirection,
     SortKey,
+    descending,
     reads_loader,
 )
 
 if TYPE_CHECKING:
-    from alumnet.schema.cohorts.types import Enrollment
+    from alumnet.schema.cohorts.types import Enrollment, EnrollmentConnection
     from alumnet.schema.identity.types import User
 
 ev = strawberry.enum_value
 COHORTS = "alumnet.schema.cohorts.types"
 IDENTITY = "alumnet.schema.identity.types"
 RATE_DAYS_MAX = 400
-ATTENDEES_MAX = 3000  # the students of a mission
-MEETINGS_MAX = 2000
 FromDay = Annotated[
     date | None, strawberry.argument(name="from", description="Default: the first day.")
 ]
@@ -452,6 +457,25 @@ def attendance_query(
     )
 
 
+@strawberry.enum(description="What a meeting's attendees can be sorted by.")
+class MeetingAttendeeOrderField(Enum):
+    RECORDED_AT = ev(
+        "recorded_at", description="When their attendance was recorded (natural: earliest first)."
+    )
+    STUDENT_NAME = ev("student_name", description="The student's name (natural: A first).")
+
+
+@strawberry.input(description="How to sort a meeting's attendees; ties are broken by the order "
+                  "they were recorded.")  # fmt: skip
+class MeetingAttendeeOrder:
+    field: MeetingAttendeeOrderField = strawberry.field(
+        default=MeetingAttendeeOrderField.RECORDED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
 @strawberry.type(description="A meeting of a mission, held by a mentor.")
 class Meeting(relay.Node):
     id: relay.NodeID[int]
@@ -482,24 +506,91 @@ class Meeting(relay.Node):
     async def mentor(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
         return await visible_user(info, self._mentor_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(
+    @relay.connection(
+        Annotated["EnrollmentConnection", strawberry.lazy(COHORTS)],
         description="The enrolments of the students who attended (those you may see), in "
-        "the order they were recorded."
+        "the order they were recorded unless `orderBy` says otherwise.",
+        max_results=MAX_PAGE,
     )
-    async def attendees(
+    def attendees(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="How many (at most 3,000).")] = 1000,
-    ) -> list[Annotated[Enrollment, strawberry.lazy(COHORTS)]]:
-        if not 0 <= first <= ATTENDEES_MAX:
-            raise bad_input(f"`first` must be between 0 and {ATTENDEES_MAX}.")
-        rows = await reads_loader(
-            info, ("engagement", "meeting.attendance"), loaders.meeting_attendance_by_meeting_id
-        ).load(self.id)
-        scope = await info.context.cohort_scope()
-        seen = [r.enrollment_id for r in rows if scope.sees_enrollment(r.enrollment_id)]
-        found = await asyncio.gather(*(enrollment_object(info, e) for e in seen[:first]))
-        return [e for e in found if e is not None]
+        order_by: Annotated[
+            MeetingAttendeeOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[Any]:
+        return meeting_attendees(info, self.id, order_by)
+
+
+@strawberry.type(description="Meetings, a page at a time.")
+class MeetingConnection(CountedConnection[Meeting]):
+    pass
+
+
+@strawberry.enum(description="What a mission's meetings can be sorted by.")
+class MeetingOrderField(Enum):
+    HELD_ON = ev("held_on", description="The day it is held (natural: earliest first).")
+    TOPIC = ev("topic", description="Its topic (natural: A first).")
+
+
+@strawberry.input(description="How to sort meetings; ties are broken by meeting.")
+class MeetingOrder:
+    field: MeetingOrderField = strawberry.field(
+        default=MeetingOrderField.HELD_ON, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+def mission_meetings(
+    info: Info, mission_id: int, order_by: MeetingOrder | None
+) -> KeysetQuery[Meeting]:
+    """A mission's meetings (whoever sees the mission sees them): the pages of every
+    mission in the response together."""
+    order = order_by or MeetingOrder()
+    down = descending(order.direction, SortDirection.ASC)
+    column = MeetingModel.topic if order.field == MeetingOrderField.TOPIC else MeetingModel.held_on
+    return KeysetQuery(
+        select(*loaders.MEETING_COLUMNS),
+        [SortKey(column, down), SortKey(MeetingModel.id, down)],
+        Meeting.from_row,
+        info.context.reads,
+        partition=(MeetingModel.mission_id, mission_id),
+        batch_key=("Mission.meetings", order.field, down),
+    )
+
+
+def meeting_attendees(
+    info: Info, meeting_id: int, order_by: MeetingAttendeeOrder | None
+) -> KeysetQuery[Any]:
+    """The enrolments that attended a meeting, with their students, those the viewer may
+    see: the pages of every meeting in the response together."""
+    from alumnet.schema.cohorts.types import STUDENT_COLUMNS, Enrollment
+
+    query = (
+        select(
+            *ENROLLMENT_COLUMNS, *STUDENT_COLUMNS, MeetingAttendanceModel.meeting_id,
+            MeetingAttendanceModel.id.label("attendance_id"),
+        )
+        .join(EnrollmentModel, EnrollmentModel.id == MeetingAttendanceModel.enrollment_id)
+        .join(UserModel, UserModel.id == EnrollmentModel.student_id)
+    )  # fmt: skip
+    visible = access.visible_enrollments(info.context.viewer)
+    if visible is not None:
+        query = query.where(visible)
+    order = order_by or MeetingAttendeeOrder()
+    down = descending(order.direction, SortDirection.ASC)
+    sort = []
+    if order.field == MeetingAttendeeOrderField.STUDENT_NAME:
+        sort.append(SortKey(UserModel.name, down, attr="student_name"))
+    # Attendance is recorded in the order of its ids.
+    sort.append(SortKey(MeetingAttendanceModel.id, down, attr="attendance_id"))
+    return KeysetQuery(
+        query, sort, Enrollment.from_row, info.context.reads,
+        partition=(MeetingAttendanceModel.meeting_id, meeting_id),
+        batch_key=("Meeting.attendees", order.field, down, info.context.viewer.user_id),
+    )  # fmt: skip
 
 
 @strawberry.type(description="Work students hand in, with opening and due times.")
@@ -680,6 +771,34 @@ class PointEntry:
     )
     created_at: datetime = strawberry.field(description="When (UTC).")
 
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            points=row.points, reason=PointReason(row.reason), note=row.note,
+            category=row.category, created_at=row.created_at,
+        )  # fmt: skip
+
+
+@strawberry.type(description="Ledger entries, a page at a time.")
+class PointEntryConnection(CountedConnection[PointEntry]):  # type: ignore[type-var]
+    pass
+
+
+@strawberry.enum(description="What a points ledger can be sorted by.")
+class PointEntryOrderField(Enum):
+    CREATED_AT = ev("created_at", description="When it was recorded (natural: latest first).")
+    POINTS = ev("points", description="Points added or taken (natural: most added first).")
+
+
+@strawberry.input(description="How to sort ledger entries; ties are broken by entry.")
+class PointEntryOrder:
+    field: PointEntryOrderField = strawberry.field(
+        default=PointEntryOrderField.CREATED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
 
 @strawberry.type(description="A student's standing in a mission, computed in SQL.")
 class StudentProgress:
@@ -728,23 +847,26 @@ async def enrollment_progress(info: Info, enrollment_id: int) -> StudentProgress
     )
 
 
-async def enrollment_point_entries(info: Info, enrollment_id: int, first: int) -> list[PointEntry]:
-    if not 0 <= first <= MAX_PAGE:
-        raise bad_input(f"`first` must be between 0 and {MAX_PAGE}.")
-    load = functools.partial(loaders.point_entries_by_enrollment_id, first=first)
-    rows = await reads_loader(info, ("engagement", "point_entries", first), load).load(
-        enrollment_id
-    )
-    return [
-        PointEntry(
-            points=r.points,
-            reason=PointReason(r.reason),
-            note=r.note,
-            category=r.category,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+def enrollment_point_entries(
+    info: Info, enrollment_id: int, order_by: PointEntryOrder | None
+) -> KeysetQuery[Any]:
+    """An enrolment's ledger: the pages of every enrolment in the response together."""
+    query = select(
+        PointEntryModel.id, PointEntryModel.enrollment_id, PointEntryModel.points,
+        PointEntryModel.reason, PointEntryModel.note, PointEntryModel.category,
+        PointEntryModel.created_at,
+    )  # fmt: skip
+    order = order_by or PointEntryOrder()
+    down = descending(order.direction, SortDirection.DESC)
+    # The ledger's order is its ids' (entries recorded in one transaction share a time).
+    column = PointEntryModel.points if order.field == PointEntryOrderField.POINTS else None
+    sort = [SortKey(column, down)] if column is not None else []
+    sort.append(SortKey(PointEntryModel.id, down))
+    return KeysetQuery(  # type: ignore[type-var]
+        query, sort, PointEntry.from_row, info.context.reads,
+        partition=(PointEntryModel.enrollment_id, enrollment_id),
+        batch_key=("Enrollment.pointEntries", order.field, down),
+    )  # fmt: skip
 
 
 @strawberry.type(description="A place on a mission's leaderboard.")

@@ -32,7 +32,13 @@ from alumnet.schema.events.types import (
     kind_report,
 )
 from alumnet.schema.nodes import global_pk
-from alumnet.schema.pagination import KeysetQuery, SortKey
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+)
 from alumnet.schema.permissions import requires
 
 ev = strawberry.enum_value
@@ -40,11 +46,22 @@ QUERY_MAX = 200
 PERIOD_MAX_DAYS = 3 * 366
 
 
-@strawberry.enum(description="How events are sorted.")
-class EventOrder(Enum):
-    STARTS_SOONEST = ev("starts_soonest", description="Soonest first.")
-    STARTS_LATEST = ev("starts_latest", description="Latest first (for past events).")
-    NEWEST = ev("newest", description="Most recently published (or created) first.")
+@strawberry.enum(description="What events can be sorted by.")
+class EventOrderField(Enum):
+    STARTS_AT = ev(
+        "starts_at", description="When it starts (natural: soonest first; DESC for past events)."
+    )
+    CREATED_AT = ev("created_at", description="When it was created (natural: newest first).")
+
+
+@strawberry.input(description="How events are sorted; ties are broken by id.")
+class EventOrder:
+    field: EventOrderField = strawberry.field(
+        default=EventOrderField.STARTS_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
 
 
 @strawberry.input(description="Narrow the events; every filter given must match.")
@@ -135,17 +152,19 @@ class EventsQuery:
             EventFilter | None, strawberry.argument(description="Narrow the events.")
         ] = None,
         order_by: Annotated[
-            EventOrder, strawberry.argument(description="How they are sorted.")
-        ] = EventOrder.STARTS_SOONEST,
+            EventOrder | None,
+            strawberry.argument(description="How they are sorted (soonest first by default)."),
+        ] = None,
     ) -> Iterable[Event]:
         base = events_query(info, query, filter)
-        if order_by is EventOrder.NEWEST:
-            sort = [SortKey(EventModel.created_at, descending=True),
-                    SortKey(EventModel.id, descending=True)]  # fmt: skip
+        order = order_by or EventOrder()
+        if order.field == EventOrderField.CREATED_AT:
+            down = descending(order.direction, SortDirection.DESC)
+            column = EventModel.created_at
         else:
-            latest = order_by is EventOrder.STARTS_LATEST
-            sort = [SortKey(EventModel.starts_at, descending=latest),
-                    SortKey(EventModel.id, descending=latest)]  # fmt: skip
+            down = descending(order.direction, SortDirection.ASC)
+            column = EventModel.starts_at
+        sort = [SortKey(column, descending=down), SortKey(EventModel.id, descending=down)]
         return KeysetQuery(base, sort, Event.from_row, info.context.reads)
 
     @strawberry.field(

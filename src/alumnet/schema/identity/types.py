@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import (
         EnrollmentConnection,
         EnrollmentFilter,
+        MenteeOrder,
         MentorAssignment,
     )
     from alumnet.schema.events.types import EventRegistrationConnection, EventRegistrationStatus
@@ -405,7 +406,8 @@ class User(relay.Node):
     @relay.connection(
         Annotated["EnrollmentConnection", strawberry.lazy("alumnet.schema.cohorts.types")],
         description="For a mentor viewing themselves: the enrolments of the students they "
-        "mentor, optionally in one mission, by student name. Empty for anyone else.",
+        "mentor, optionally in one mission, by student name unless `orderBy` says otherwise. "
+        "Empty for anyone else.",
         max_results=1000,
     )
     def mentees(
@@ -417,6 +419,10 @@ class User(relay.Node):
         filter: Annotated[
             Annotated[EnrollmentFilter, strawberry.lazy("alumnet.schema.cohorts.types")] | None,
             strawberry.argument(description="Which enrolments."),
+        ] = None,
+        order_by: Annotated[
+            Annotated[MenteeOrder, strawberry.lazy("alumnet.schema.cohorts.types")] | None,
+            strawberry.argument(description="How to sort them (by name unless said otherwise)."),
         ] = None,
     ) -> Iterable[Any]:
         from alumnet.persistence.mentoring import mentors_enrollment
@@ -431,7 +437,7 @@ class User(relay.Node):
             info,
             where=mine,
             filter=filter,
-            order_by=None,
+            order_by=order_by,
             partition=None,
             batch_key=None,
         )

@@ -14,16 +14,26 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
+from sqlalchemy import select
 from strawberry import relay
 
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders import integrity as loaders
 from alumnet.persistence.models import Appeal as AppealModel
+from alumnet.persistence.models import CallLog as CallLogModel
 from alumnet.persistence.models import IntegrityDecision as DecisionModel
 from alumnet.persistence.models import IntegrityFlag as FlagModel
 from alumnet.schema.context import Info
 from alumnet.schema.nodes import enrollment_object, load_visible, visible_user
-from alumnet.schema.pagination import reads_loader
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    reads_loader,
+)
 
 if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import Enrollment
@@ -251,6 +261,34 @@ class CallLog:
         return await visible_user(info, self._caller_id)  # type: ignore[no-any-return]
 
 
+@strawberry.type(description="Calls, a page at a time.")
+class CallLogConnection(CountedConnection[CallLog]):  # type: ignore[type-var]
+    @classmethod
+    async def resolve_connection(  # type: ignore[override]
+        cls, nodes: KeysetQuery[Any] | None, **kwargs: Any
+    ) -> Self | None:
+        # None: the viewer may not read these calls at all (not an empty list).
+        if nodes is None:
+            return None
+        return await super().resolve_connection(nodes, **kwargs)
+
+
+@strawberry.enum(description="What calls can be sorted by.")
+class CallLogOrderField(Enum):
+    CALLED_AT = ev("called_at", description="When the call was made (natural: latest first).")
+    OUTCOME = ev("outcome", description="How it went, by the outcome's name (natural: A first).")
+
+
+@strawberry.input(description="How to sort calls; ties are broken by the order they were logged.")
+class CallLogOrder:
+    field: CallLogOrderField = strawberry.field(
+        default=CallLogOrderField.CALLED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
 # --- the fields on enrolments ----------------------------------------------------------------
 
 
@@ -286,13 +324,27 @@ async def enrollment_access_history(info: Info, enrollment: Any) -> list[AccessC
     ]  # fmt: skip
 
 
-async def enrollment_call_logs(info: Info, enrollment: Any) -> list[CallLog] | None:
+async def enrollment_call_logs(
+    info: Info, enrollment: Any, order_by: CallLogOrder | None
+) -> KeysetQuery[Any] | None:
+    """An enrolment's calls, or None for whoever may not read them: the pages of every
+    enrolment in the response together."""
     viewer = info.context.viewer
     if not viewer.can(Permission.OUTREACH) and not await mentors(
         info, enrollment._mission_id, enrollment._student_id
     ):
         return None
-    rows = await reads_loader(
-        info, ("integrity", "calls"), loaders.call_logs_by_enrollment_id
-    ).load(enrollment.id)
-    return [CallLog.from_row(r) for r in rows]
+    order = order_by or CallLogOrder()
+    sort = []
+    if order.field == CallLogOrderField.OUTCOME:
+        down = descending(order.direction, SortDirection.ASC)
+        sort.append(SortKey(CallLogModel.outcome, down))
+    else:
+        down = descending(order.direction, SortDirection.DESC)
+    # Calls are logged in the order of their ids.
+    sort.append(SortKey(CallLogModel.id, down))
+    return KeysetQuery(  # type: ignore[type-var]
+        select(CallLogModel.__table__), sort, CallLog.from_row, info.context.reads,
+        partition=(CallLogModel.enrollment_id, enrollment.id),
+        batch_key=("Enrollment.callLogs", order.field, down),
+    )  # fmt: skip

@@ -29,8 +29,7 @@ from alumnet.schema.mentorship.types import (
     MentorshipRequest,
     MentorshipSession,
 )
-from alumnet.schema.mutations import arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk
+from alumnet.schema.mutations import arg, pk_of, run_in_transaction, sent_ids
 from alumnet.schema.ops.types import Job, job_node
 
 
@@ -244,13 +243,14 @@ class MentorshipFeedbackPayload:
 class MissionMentorsAutoAssignInput:
     mission_id: relay.GlobalID = strawberry.field(description="The mission.")
     dry_run: bool = strawberry.field(
-        description="True: only propose (the job's result has the proposal and its score "
-        "distribution); false: assign."
+        description="True: only propose (the job's result has `proposal`, a list of "
+        "`{studentId, mentorId, score}` with global ids, and the score distribution); false: "
+        "assign."
     )
     mentor_ids: list[relay.GlobalID] | None = strawberry.field(
         default=None,
-        description="The mentors to choose from (500 at most); omit: every "
-        "active user with the MENTOR role.",
+        description="The mentors to choose from (500 at most), each an active mentor; omit: "
+        "every active user with the MENTOR role.",
     )
     max_per_mentor: int | None = strawberry.field(
         default=None,
@@ -517,9 +517,7 @@ class MentorshipMutation:
         viewer = info.context.viewer
         mentors = None
         if input.mentor_ids is not None:
-            mentors = [
-                global_pk(g, "User") or -1 for g in input.mentor_ids[: assignment.MENTORS_MAX + 1]
-            ]
+            mentors = sent_ids(input.mentor_ids[: assignment.MENTORS_MAX + 1], "User")
         found, problems = await run_in_transaction(
             info,
             lambda uow: assignment.request(

@@ -27,6 +27,9 @@ from alumnet.schema.mentorship.types import (
     MatchScoreParts,
     MenteeKind,
     MentorFigures,
+    MentorFiguresConnection,
+    MentorFiguresOrder,
+    MentorFiguresOrderField,
     MentorHelpKind,
     MentorOffer,
     MentorOfferConnection,
@@ -39,7 +42,7 @@ from alumnet.schema.mentorship.types import (
     MentorSuggestion,
     figures_of,
 )
-from alumnet.schema.pagination import KeysetQuery, SortKey
+from alumnet.schema.pagination import KeysetQuery, SortDirection, SortKey, descending
 from alumnet.schema.permissions import requires
 
 ev = strawberry.enum_value
@@ -102,6 +105,21 @@ def mentors_query(info: Info, query: str | None, given: MentorFilter | None) -> 
     for word in offers.matching(offers.search_words(query)):
         base = base.where(word)
     return base
+
+
+async def _complete_figures(info: Info, page: list[MentorFigures]) -> None:
+    """The rest of a page's figures, and the mentors' offers: the same few statements for
+    any number of mentors."""
+    async with info.context.reads.connect() as conn:
+        lines = await mentorship_figures.mentor_lines(conn, [f._row for f in page])
+    offers = await MentorOffer.resolve_nodes(info=info, node_ids=[str(f._mentor_id) for f in page])
+    for figures, line, offer in zip(page, lines, offers, strict=True):
+        figures.mentor = offer
+        figures.acceptance_rate = line.acceptance_rate
+        figures.active, figures.completed, figures.sessions = (
+            line.active, line.completed, line.sessions
+        )  # fmt: skip
+        figures.average_rating, figures.ratings = line.average_rating, line.ratings
 
 
 @strawberry.type
@@ -192,37 +210,33 @@ class MentorshipQuery:
         async with info.context.reads.connect() as conn:
             return figures_of(await mentorship_figures.overall(conn, conn.dialect.name))
 
-    @strawberry.field(
-        description="Each mentor's figures, those asked most first (`mentorship:manage`).",
+    @relay.connection(
+        MentorFiguresConnection,
+        description="Each mentor asked at least once, with their figures, those asked most "
+        "first unless `orderBy` says otherwise (`mentorship:manage`).",
+        max_results=1000,
         extensions=requires(Permission.MENTORSHIP_MANAGE),
     )
-    async def mentor_figures(
+    def mentor_figures(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="How many (1 to 200).")] = 50,
-    ) -> list[MentorFigures]:
-        if not 0 < first <= 200:
-            raise bad_input("first must be between 1 and 200.")
-        async with info.context.reads.connect() as conn:
-            lines = await mentorship_figures.by_mentor(conn, first)
-        found = await MentorOffer.resolve_nodes(
-            info=info, node_ids=[str(line.mentor_id) for line in lines]
+        order_by: Annotated[
+            MentorFiguresOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[MentorFigures]:
+        query = mentorship_figures.requests_by_mentor()
+        counts = query.selected_columns
+        order = order_by or MentorFiguresOrder()
+        if order.field == MentorFiguresOrderField.NAME:
+            down = descending(order.direction, SortDirection.ASC)
+            key = SortKey(User.name, down)
+        else:
+            down = descending(order.direction, SortDirection.DESC)
+            key = SortKey(counts.requests, down, attr="requests")
+        sort = [key, SortKey(counts.mentor_id, down, attr="mentor_id")]
+        return KeysetQuery(  # type: ignore[type-var]
+            query, sort, MentorFigures.from_row, info.context.reads, prefetch=_complete_figures
         )
-        return [
-            MentorFigures(
-                mentor=offer,
-                name=line.name,
-                requests=line.requests,
-                accepted=line.accepted,
-                acceptance_rate=line.acceptance_rate,
-                active=line.active,
-                completed=line.completed,
-                sessions=line.sessions,
-                average_rating=line.average_rating,
-                ratings=line.ratings,
-            )
-            for line, offer in zip(lines, found, strict=True)
-        ]
 
     @strawberry.field(
         description="The mentor matching's weights (`mentorship:manage`).",

@@ -28,13 +28,23 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID
 from alumnet.schema.nodes import int_ids, readable_rows
-from alumnet.schema.pagination import CountedConnection, reads_loader
+from alumnet.schema.pagination import (
+    MAX_PAGE,
+    ORDER_DIRECTION_DESCRIPTION,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    reads_loader,
+)
 
 if TYPE_CHECKING:
     from alumnet.schema.people.types import Profile
 
 ev = strawberry.enum_value
 PEOPLE = "alumnet.schema.people.types"
+MENTORSHIP = "alumnet.schema.mentorship.types"
 
 
 @strawberry.enum(description="A kind of help a mentor offers.")
@@ -230,6 +240,36 @@ class MentorshipRequestConnection(CountedConnection[MentorshipRequest]):
     pass
 
 
+@strawberry.enum(description="What a mentorship's sessions can be sorted by.")
+class MentorshipSessionOrderField(Enum):
+    STARTS_AT = ev("starts_at", description="When it starts (natural: earliest first).")
+
+
+@strawberry.input(description="How to sort sessions; ties are broken by session.")
+class MentorshipSessionOrder:
+    field: MentorshipSessionOrderField = strawberry.field(
+        default=MentorshipSessionOrderField.STARTS_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
+@strawberry.enum(description="What a mentorship's notes can be sorted by.")
+class MentorshipNoteOrderField(Enum):
+    CREATED_AT = ev("created_at", description="When it was written (natural: newest first).")
+
+
+@strawberry.input(description="How to sort notes; ties are broken by the order they were written.")
+class MentorshipNoteOrder:
+    field: MentorshipNoteOrderField = strawberry.field(
+        default=MentorshipNoteOrderField.CREATED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
 @strawberry.type(description="A mentorship, seen by its mentor and mentee (and staff).")
 class Mentorship(relay.Node):
     id: relay.NodeID[int]
@@ -270,23 +310,62 @@ class Mentorship(relay.Node):
     async def mentor(self, info: Info) -> Annotated[Profile, strawberry.lazy(PEOPLE)] | None:
         return await _profile(info, self._row.mentor_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Its sessions, soonest first (200 at most).")
-    async def sessions(self, info: Info) -> list[MentorshipSession]:
-        rows = await reads_loader(info, ("mentorship", "sessions"), _sessions).load(self.id)
-        return [MentorshipSession.from_row(r) for r in rows[:200]]
+    @relay.connection(
+        Annotated["MentorshipSessionConnection", strawberry.lazy(MENTORSHIP)],
+        description="Its sessions, earliest first unless `orderBy` says otherwise.",
+        max_results=MAX_PAGE,
+    )
+    def sessions(
+        self,
+        info: Info,
+        order_by: Annotated[
+            MentorshipSessionOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[MentorshipSession]:
+        order = order_by or MentorshipSessionOrder()
+        down = descending(order.direction, SortDirection.ASC)
+        return KeysetQuery(
+            select(SessionModel.__table__),
+            [SortKey(SessionModel.starts_at, down), SortKey(SessionModel.id, down)],
+            MentorshipSession.from_row,
+            info.context.reads,
+            partition=(SessionModel.mentorship_id, self.id),
+            batch_key=("Mentorship.sessions", order.field, down),
+        )
 
     @strawberry.field(description="Its goals, in the order they were set (100 at most).")
     async def goals(self, info: Info) -> list[MentorshipGoal]:
         rows = await reads_loader(info, ("mentorship", "goals"), _goals).load(self.id)
         return [MentorshipGoal.from_row(r) for r in rows[:100]]
 
-    @strawberry.field(
+    @relay.connection(
+        Annotated["MentorshipNoteConnection", strawberry.lazy(MENTORSHIP)],
         description="Notes you may read: yours, and those the other side shared; newest "
-        "first (200 at most). Nobody else's, staff included."
+        "first unless `orderBy` says otherwise. Nobody else's, staff included.",
+        max_results=MAX_PAGE,
     )
-    async def notes(self, info: Info) -> list[MentorshipNote]:
-        rows = await reads_loader(info, ("mentorship", "notes"), _notes(info)).load(self.id)
-        return [MentorshipNote.from_row(r) for r in rows[:200]]
+    def notes(
+        self,
+        info: Info,
+        order_by: Annotated[
+            MentorshipNoteOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[MentorshipNote]:
+        viewer = info.context.viewer
+        me = viewer.user_id if viewer.user_id is not None else -1
+        order = order_by or MentorshipNoteOrder()
+        down = descending(order.direction, SortDirection.DESC)
+        query = select(NoteModel.__table__, (NoteModel.author_id == me).label("mine")).where(
+            sessions.readable_notes(viewer)
+        )
+        return KeysetQuery(  # type: ignore[type-var]
+            query,
+            [SortKey(NoteModel.created_at, down), SortKey(NoteModel.id, down)],
+            MentorshipNote.from_row,
+            info.context.reads,
+            partition=(NoteModel.mentorship_id, self.id),
+            batch_key=("Mentorship.notes", order.field, down, viewer.user_id),
+        )
 
     @strawberry.field(description="Your own ratings in it (of sessions, and at the end).")
     async def viewer_feedback(self, info: Info) -> list[MentorshipFeedback]:
@@ -397,6 +476,16 @@ class MentorshipNote:
         )  # fmt: skip
 
 
+@strawberry.type(description="Sessions, a page at a time.")
+class MentorshipSessionConnection(CountedConnection[MentorshipSession]):
+    pass
+
+
+@strawberry.type(description="Notes, a page at a time.")
+class MentorshipNoteConnection(CountedConnection[MentorshipNote]):  # type: ignore[type-var]
+    pass
+
+
 @strawberry.type(description="One of your ratings in a mentorship.")
 class MentorshipFeedback:
     rating: int = strawberry.field(description="1 to 5.")
@@ -415,15 +504,6 @@ class MentorshipFeedback:
         )  # fmt: skip
 
 
-async def _sessions(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
-    query = (
-        select(SessionModel.__table__)
-        .where(SessionModel.mentorship_id.in_(list(ids)))
-        .order_by(SessionModel.starts_at, SessionModel.id)
-    )
-    return await grouped(reads, query, "mentorship_id", ids)
-
-
 async def _goals(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
     query = (
         select(GoalModel.__table__)
@@ -431,21 +511,6 @@ async def _goals(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
         .order_by(GoalModel.id)
     )
     return await grouped(reads, query, "mentorship_id", ids)
-
-
-def _notes(info: Info) -> Any:
-    viewer = info.context.viewer
-    me = viewer.user_id if viewer.user_id is not None else -1
-
-    async def load(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
-        query = (
-            select(NoteModel.__table__, (NoteModel.author_id == me).label("mine"))
-            .where(NoteModel.mentorship_id.in_(list(ids)), sessions.readable_notes(viewer))
-            .order_by(NoteModel.created_at.desc(), NoteModel.id.desc())
-        )
-        return await grouped(reads, query, "mentorship_id", ids)
-
-    return load
 
 
 def _feedback(info: Info) -> Any:
@@ -522,6 +587,38 @@ class MentorFigures:
     sessions: int = strawberry.field(description="Sessions held (booked and started).")
     average_rating: float | None = strawberry.field(description="Their mentees' ratings (1-5).")
     ratings: int = strawberry.field(description="How many.")
+    _mentor_id: strawberry.Private[int] = 0
+    _row: strawberry.Private[Any] = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """The figures ``requests_by_mentor`` counts; the page's prefetch fills the rest."""
+        return cls(
+            mentor=None, name=str(row.name), requests=int(row.requests),
+            accepted=int(row.accepted), acceptance_rate=None, active=0, completed=0,
+            sessions=0, average_rating=None, ratings=0, _mentor_id=int(row.mentor_id), _row=row,
+        )  # fmt: skip
+
+
+@strawberry.type(description="Mentors' figures, a page at a time.")
+class MentorFiguresConnection(CountedConnection[MentorFigures]):  # type: ignore[type-var]
+    pass
+
+
+@strawberry.enum(description="What mentors' figures can be sorted by.")
+class MentorFiguresOrderField(Enum):
+    REQUESTS = ev("requests", description="Requests made to them (natural: most first).")
+    NAME = ev("name", description="The mentor's name (natural: A first).")
+
+
+@strawberry.input(description="How to sort mentors' figures; ties are broken by mentor.")
+class MentorFiguresOrder:
+    field: MentorFiguresOrderField = strawberry.field(
+        default=MentorFiguresOrderField.REQUESTS, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
 
 
 @strawberry.type(
@@ -565,6 +662,7 @@ class MatchingWeights:
 @strawberry.enum(description="Why a mentorship mutation failed.")
 class MentorshipErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such mentor, request or mentorship.")
+    NOT_A_MENTOR = ev("NOT_A_MENTOR", description="The user named is not an active mentor.")
     NOT_ALLOWED = ev("NOT_ALLOWED", description="You may not do this.")
     REQUIRED = ev("REQUIRED", description="A required value is missing.")
     TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")

@@ -35,6 +35,26 @@ class JobStatus(Enum):
     )
 
 
+def public_result(name: str, result: Any) -> Any:
+    """A job's result as clients see it: people by their global ids, never by the keys
+    the job used (a mentor auto-assignment's proposal)."""
+    if name == "mentorship.auto_assign" and isinstance(result, dict) and "proposal" in result:
+        proposal = []
+        for pair in result["proposal"]:
+            # Results kept before the proposal named its keys are [student, mentor, score].
+            student, mentor, score = (
+                pair if isinstance(pair, list)
+                else (pair["studentId"], pair["mentorId"], pair["score"])
+            )  # fmt: skip
+            proposal.append({
+                "studentId": relay.to_base64("User", student),
+                "mentorId": relay.to_base64("User", mentor),
+                "score": score,
+            })  # fmt: skip
+        return {**result, "proposal": proposal}
+    return result
+
+
 @strawberry.type(description="A piece of background work (an e-mail, an import, a report).")
 class Job(relay.Node):
     id: relay.NodeID[int]
@@ -65,7 +85,7 @@ class Job(relay.Node):
             attempts=row.attempts,
             max_attempts=row.max_attempts,
             progress=row.progress,
-            result=row.result,
+            result=public_result(row.name, row.result),
             _last_error=row.last_error,
             created_at=row.created_at,
             started_at=row.started_at,

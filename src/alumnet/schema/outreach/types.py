@@ -24,7 +24,15 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import bad_input
 from alumnet.schema.integrity.types import CallOutcome, _by_id
 from alumnet.schema.nodes import enrollment_object, global_pk, load_visible, visible_user
-from alumnet.schema.pagination import reads_loader
+from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
+    CountedConnection,
+    KeysetQuery,
+    SortDirection,
+    SortKey,
+    descending,
+    reads_loader,
+)
 from alumnet.schema.permissions import requires
 
 if TYPE_CHECKING:
@@ -34,7 +42,6 @@ if TYPE_CHECKING:
 ev = strawberry.enum_value
 COHORTS = "alumnet.schema.cohorts.types"
 IDENTITY = "alumnet.schema.identity.types"
-LIST_MAX = 500
 
 
 def _outreach(info: Info) -> bool:
@@ -143,6 +150,27 @@ class CallList(relay.Node):
         ]  # fmt: skip
 
 
+@strawberry.type(description="Call lists, a page at a time.")
+class CallListConnection(CountedConnection[CallList]):
+    pass
+
+
+@strawberry.enum(description="What call lists can be sorted by.")
+class CallListOrderField(Enum):
+    CREATED_AT = ev("created_at", description="When it was generated (natural: newest first).")
+    TITLE = ev("title", description="Its title (natural: A first).")
+
+
+@strawberry.input(description="How to sort call lists; ties are broken by id.")
+class CallListOrder:
+    field: CallListOrderField = strawberry.field(
+        default=CallListOrderField.CREATED_AT, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
 @strawberry.enum(description="Where a follow-up stands.")
 class FollowUpStatus(Enum):
     OPEN = ev("open", description="To do.")
@@ -186,6 +214,27 @@ class FollowUp(relay.Node):
         return await visible_user(info, self._assigned_to_id)  # type: ignore[no-any-return]
 
 
+@strawberry.type(description="Follow-ups, a page at a time.")
+class FollowUpConnection(CountedConnection[FollowUp]):
+    pass
+
+
+@strawberry.enum(description="What follow-ups can be sorted by.")
+class FollowUpOrderField(Enum):
+    DUE_ON = ev("due_on", description="The day it is due (natural: soonest first).")
+    CREATED_AT = ev("created_at", description="When it was made (natural: newest first).")
+
+
+@strawberry.input(description="How to sort follow-ups; ties are broken by id.")
+class FollowUpOrder:
+    field: FollowUpOrderField = strawberry.field(
+        default=FollowUpOrderField.DUE_ON, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
+
+
 @strawberry.enum(description="Which follow-ups.")
 class FollowUpWhen(Enum):
     OVERDUE = ev("overdue", description="Open and past due.")
@@ -226,57 +275,73 @@ class OutreachDashboard:
 
 @strawberry.type
 class OutreachQuery:
-    @strawberry.field(
-        description="Call lists, newest first (outreach staff): yours, or everyone's.",
+    @relay.connection(
+        CallListConnection,
+        description="Call lists (outreach staff): yours, or everyone's; newest first unless "
+        "`orderBy` says otherwise.",
+        max_results=1000,
         extensions=requires(Permission.OUTREACH),
     )
-    async def call_lists(
+    def call_lists(
         self,
         info: Info,
         mine: Annotated[
             bool, strawberry.argument(description="Only those assigned to you.")
         ] = True,
-        first: Annotated[int, strawberry.argument(description="At most 500.")] = 50,
-    ) -> list[CallList]:
-        if not 0 <= first <= LIST_MAX:
-            raise bad_input("`first` must be between 0 and 500.")
-        query = select(CallListModel.__table__).order_by(CallListModel.id.desc()).limit(first)
+        order_by: Annotated[
+            CallListOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[CallList]:
+        query = select(CallListModel.__table__)
         if mine:
             query = query.where(CallListModel.assigned_to_id == info.context.viewer.user_id)
-        async with info.context.reads.connect() as conn:
-            return [CallList.from_row(r) for r in (await conn.execute(query)).all()]
+        order = order_by or CallListOrder()
+        column: Any
+        if order.field == CallListOrderField.TITLE:
+            down = descending(order.direction, SortDirection.ASC)
+            column = CallListModel.title
+        else:
+            down = descending(order.direction, SortDirection.DESC)
+            column = CallListModel.created_at
+        sort = [SortKey(column, down), SortKey(CallListModel.id, down)]
+        return KeysetQuery(query, sort, CallList.from_row, info.context.reads)
 
-    @strawberry.field(
-        description="Follow-ups (outreach staff): overdue, upcoming or all open; yours or "
-        "everyone's; by due day.",
+    @relay.connection(
+        FollowUpConnection,
+        description="Open follow-ups (outreach staff): overdue, upcoming or all open; yours or "
+        "everyone's; by due day unless `orderBy` says otherwise.",
+        max_results=1000,
         extensions=requires(Permission.OUTREACH),
     )
-    async def follow_ups(
+    def follow_ups(
         self,
         info: Info,
         when: Annotated[
             FollowUpWhen, strawberry.argument(description="Which.")
         ] = FollowUpWhen.ALL_OPEN,
         mine: Annotated[bool, strawberry.argument(description="Only yours.")] = True,
-        first: Annotated[int, strawberry.argument(description="At most 500.")] = 100,
-    ) -> list[FollowUp]:
-        if not 0 <= first <= LIST_MAX:
-            raise bad_input("`first` must be between 0 and 500.")
+        order_by: Annotated[
+            FollowUpOrder | None, strawberry.argument(description="How to sort them.")
+        ] = None,
+    ) -> Iterable[FollowUp]:
         today = datetime.now(UTC).date()
-        query = (
-            select(FollowUpModel.__table__)
-            .where(FollowUpModel.status == "open")
-            .order_by(FollowUpModel.due_on, FollowUpModel.id)
-            .limit(first)
-        )
+        query = select(FollowUpModel.__table__).where(FollowUpModel.status == "open")
         if when == FollowUpWhen.OVERDUE:
             query = query.where(FollowUpModel.due_on < today)
         elif when == FollowUpWhen.UPCOMING:
             query = query.where(FollowUpModel.due_on >= today)
         if mine:
             query = query.where(FollowUpModel.assigned_to_id == info.context.viewer.user_id)
-        async with info.context.reads.connect() as conn:
-            return [FollowUp.from_row(r) for r in (await conn.execute(query)).all()]
+        order = order_by or FollowUpOrder()
+        column: Any
+        if order.field == FollowUpOrderField.CREATED_AT:
+            down = descending(order.direction, SortDirection.DESC)
+            column = FollowUpModel.created_at
+        else:
+            down = descending(order.direction, SortDirection.ASC)
+            column = FollowUpModel.due_on
+        sort = [SortKey(column, down), SortKey(FollowUpModel.id, down)]
+        return KeysetQuery(query, sort, FollowUp.from_row, info.context.reads)
 
     @strawberry.field(
         description="The SRE dashboard (outreach staff), for a mission, a batch, or the "

@@ -4,7 +4,7 @@ follows, profile views, duplicates and personal-data exports."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
@@ -29,9 +29,12 @@ from alumnet.schema.errors import bad_input
 from alumnet.schema.identity.types import Role as RoleEnum
 from alumnet.schema.nodes import global_pk, int_ids, readable_rows
 from alumnet.schema.pagination import (
+    ORDER_DIRECTION_DESCRIPTION,
     CountedConnection,
     KeysetQuery,
+    SortDirection,
     SortKey,
+    descending,
     reads_loader,
 )
 
@@ -546,11 +549,30 @@ class ProfileConnection(CountedConnection[Profile]):
     pass
 
 
-@strawberry.enum(description="How the directory is sorted.")
-class DirectoryOrder(Enum):
-    RELEVANCE = ev("relevance", description="Best match first (by name without a query).")
-    NAME = ev("name", description="By name.")
-    GRADUATION_YEAR = ev("graduation_year", description="Most recent graduates first.")
+@strawberry.enum(description="What the directory can be sorted by.")
+class DirectoryOrderField(Enum):
+    RELEVANCE = ev(
+        "relevance",
+        description="How well they match `query` (natural: best first); without a query, "
+        "by name (best first meaning A first).",
+    )
+    NAME = ev("name", description="Their name (natural: A first).")
+    GRADUATION_YEAR = ev(
+        "graduation_year",
+        description="Graduation year where you may see it, then name (natural: most recent "
+        "first; a year you may not see counts as none, which is oldest).",
+    )
+
+
+@strawberry.input(description="How the directory is sorted; ties are broken by name, then by "
+                  "person.")  # fmt: skip
+class DirectoryOrder:
+    field: DirectoryOrderField = strawberry.field(
+        default=DirectoryOrderField.RELEVANCE, description="The key to sort by."
+    )
+    direction: SortDirection | None = strawberry.field(
+        default=None, description=ORDER_DIRECTION_DESCRIPTION
+    )
 
 
 @strawberry.input(description="Narrow the directory; each filter applies only where you may see "
@@ -692,29 +714,46 @@ class PeopleQuery:
             DirectoryFilter | None, strawberry.argument(description="Narrow it.")
         ] = None,
         order_by: Annotated[
-            DirectoryOrder, strawberry.argument(description="Sort order.")
-        ] = DirectoryOrder.RELEVANCE,
+            DirectoryOrder | None,
+            strawberry.argument(description="Sort order (by relevance unless said otherwise)."),
+        ] = None,
     ) -> Iterable[Profile]:
-        found = directory.match(
-            info.context.viewer, query, directory_filter(filter), _dialect(info)
-        )
-        base = loaders.profile_query().where(found.where)
-        name = SortKey(UserModel.name)
-        person = SortKey(ProfileModel.user_id, attr="id")
-        if order_by == DirectoryOrder.RELEVANCE and found.rank is not None:
-            base = base.add_columns(found.rank.label("rank"))
-            sort = [SortKey(found.rank, descending=True, attr="rank"), person]
-        elif order_by == DirectoryOrder.GRADUATION_YEAR:
-            # A year the viewer may not see sorts as none (and is not in the cursor).
-            education_ok = privacy.visible(
-                info.context.viewer, ProfileModel.user_id, ProfileModel.education_visibility
-            )
-            year = case((education_ok, func.coalesce(UserModel.graduation_year, 0)), else_=0)
-            base = base.add_columns(year.label("year_key"))
-            sort = [SortKey(year, descending=True, attr="year_key"), name, person]
-        else:
-            sort = [name, person]
-        return KeysetQuery(base, sort, Profile.from_row, info.context.reads)
+        viewer, given, dialect = info.context.viewer, directory_filter(filter), _dialect(info)
+        order = order_by or DirectoryOrder()
+
+        def listed(
+            found: directory.Match, fallback: Callable[[], KeysetQuery[Profile]] | None = None
+        ) -> KeysetQuery[Profile]:
+            base = loaders.profile_query().where(found.where)
+            name = SortKey(UserModel.name)
+            person = SortKey(ProfileModel.user_id, attr="id")
+            if order.field == DirectoryOrderField.RELEVANCE and found.rank is not None:
+                down = descending(order.direction, SortDirection.DESC)
+                base = base.add_columns(found.rank.label("rank"))
+                sort = [SortKey(found.rank, descending=down, attr="rank"), person]
+            elif order.field == DirectoryOrderField.GRADUATION_YEAR:
+                down = descending(order.direction, SortDirection.DESC)
+                # A year the viewer may not see sorts as none (and is not in the cursor).
+                education_ok = privacy.visible(
+                    info.context.viewer, ProfileModel.user_id, ProfileModel.education_visibility
+                )
+                year = case((education_ok, func.coalesce(UserModel.graduation_year, 0)), else_=0)
+                base = base.add_columns(year.label("year_key"))
+                sort = [SortKey(year, descending=down, attr="year_key"), name, person]
+            else:
+                if order.field == DirectoryOrderField.RELEVANCE:  # no query: best first is A first
+                    down = not descending(order.direction, SortDirection.DESC)
+                else:
+                    down = descending(order.direction, SortDirection.ASC)
+                sort = [SortKey(UserModel.name, down), SortKey(ProfileModel.user_id, down, "id")]
+            return KeysetQuery(base, sort, Profile.from_row, info.context.reads, fallback=fallback)
+
+        # Words as written first; misspellings forgiven only when nobody matches so.
+        def forgiving() -> KeysetQuery[Profile]:
+            return listed(directory.match(viewer, query, given, dialect, forgiving=True))
+
+        exact = directory.match(viewer, query, given, dialect)
+        return listed(exact, forgiving if directory.forgives(query) else None)
 
     @strawberry.field(description="Facet counts for the same query and filters as `directory`.")
     async def directory_facets(
@@ -726,9 +765,11 @@ class PeopleQuery:
         ] = None,
     ) -> DirectoryFacets:
         viewer = info.context.viewer
-        found = directory.match(viewer, query, directory_filter(filter), _dialect(info))
         counts: dict[str, list[FacetValue]] = {}
         async with info.context.reads.connect() as conn:
+            found = await directory.matching(
+                conn, viewer, query, directory_filter(filter), _dialect(info)
+            )
             for key, statement in directory.facet_queries(viewer, found).items():
                 rows = (await conn.execute(statement)).all()
                 counts[key] = [FacetValue(value=str(r.value), count=int(r.n)) for r in rows]
