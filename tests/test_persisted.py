@@ -106,11 +106,14 @@ async def test_get_reads_are_cacheable_only_when_signed_out(api: Api) -> None:
     assert signed_out.json()["data"] == {"viewer": None}
     assert signed_out.headers["cache-control"] == "public, max-age=10"
     assert "Authorization" in signed_out.headers["vary"]
+    # A shared cache would show one address's query budget to everyone.
+    assert "throttleStatus" not in signed_out.json()["extensions"].get("cost", {})
     mine = await api.client.get(
         "/graphql", params=params, headers={"Authorization": f"Bearer {token}"}
     )
     assert mine.json()["data"] == {"viewer": {"email": "ada@example.org"}}
     assert mine.headers["cache-control"] == "private, no-store"
+    assert "throttleStatus" in mine.json()["extensions"]["cost"]
     # A mutation is never run by GET, persisted or not.
     mutation = "mutation Out { tokenRevoke(input: {}) { userErrors { code } } }"
     await send(api, {"query": mutation, "extensions": persisted(mutation)})  # signed out

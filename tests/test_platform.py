@@ -268,7 +268,9 @@ async def test_query_cost_is_reported_and_bounded(api: Api) -> None:
     _, admin = await api.create_user("admin@example.org", ["ADMIN"])
     cheap = await api.gql("{ users(first: 10) { edges { node { id email } } } }", token=admin)
     # users: 1 + 10 * (edges 1 + node 1 + id 1 + email 1)
-    assert cheap["extensions"]["cost"] == {"requested": 41, "maximum": api.settings.max_query_cost}
+    cost = cheap["extensions"]["cost"]
+    assert cost["requested"] == 41 and cost["maximum"] == api.settings.max_query_cost
+    assert set(cost["throttleStatus"]) == {"maximumAvailable", "currentlyAvailable", "restoreRate"}
     nested = """query($n: Int) { batches(first: $n) { edges { node {
       missions(first: 100) { edges { node {
         enrollments(first: 1000) { edges { node { id student { name } } } } } } } } } } }"""

@@ -32,6 +32,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
@@ -44,6 +48,7 @@ from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.events import calendar
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.identity.two_factor import required_roles
 from alumnet.domain.mentorship import sessions as mentorship_sessions
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
@@ -59,7 +64,14 @@ from alumnet.persistence.db import SharedConnection, is_busy
 from alumnet.persistence.uow import Origin
 from alumnet.schema import build_schema
 from alumnet.schema.context import Context
-from alumnet.schema.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, service_unavailable
+from alumnet.schema.errors import (
+    RETRY_AFTER_SECONDS,
+    TIMEOUT,
+    UNAUTHENTICATED,
+    service_unavailable,
+    timed_out,
+)
+from alumnet.schema.extensions import may_see_schema, without_suggestions
 
 log = get_logger("alumnet.http")
 
@@ -162,7 +174,26 @@ def _unauthenticated(reason: str) -> JSONResponse:
     )
 
 
+class PrivateTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, saying no more of the schema than HTTP does: in production,
+    a stranger's errors lose their "Did you mean …?" (WebSocket results do not pass
+    through the schema extension that strips them from HTTP answers)."""
+
+    async def send_message(self, message: Any) -> None:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        viewer = getattr(self.context, "viewer", None)
+        settings = self.view.runtime.settings  # type: ignore[attr-defined]
+        if payload and not may_see_schema(settings, viewer):
+            errors = payload if message.get("type") == "error" else payload.get("errors")
+            for error in errors or ():
+                if isinstance(error, dict) and isinstance(error.get("message"), str):
+                    error["message"] = without_suggestions(error["message"])
+        await super().send_message(message)
+
+
 class AlumnetGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = PrivateTransportWS
+
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(
             build_schema(runtime.settings),
@@ -229,9 +260,11 @@ class AlumnetGraphQL(GraphQL[Context, None]):
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only a persisted query's hash (no `query`) is an operation, not a
-        # browser asking for GraphiQL.
-        return super().should_render_graphql_ide(request) and (
-            "extensions" not in request.query_params
+        # browser asking for GraphiQL. In production, GraphiQL only if ALUMNET_GRAPHIQL.
+        return (
+            self.runtime.settings.graphiql_enabled
+            and super().should_render_graphql_ide(request)
+            and "extensions" not in request.query_params
         )
 
     async def process_result(self, request: Any, result: Any) -> Any:
@@ -245,6 +278,10 @@ class AlumnetGraphQL(GraphQL[Context, None]):
             headers["Cache-Control"] = (
                 f"public, max-age={PUBLIC_MAX_AGE_SECONDS}" if public else "private, no-store"
             )
+            cost = (processed.get("extensions") or {}).get("cost")
+            if public and isinstance(cost, dict):
+                # One address's budget is not everyone's to read from a shared cache.
+                cost.pop("throttleStatus", None)
             vary = [v for v in headers.get("Vary", "").split(",") if v.strip()]
             headers["Vary"] = ", ".join([*vary, "Authorization"])
         return processed
@@ -305,16 +342,33 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         # and a hint (Strawberry would run it as a query and answer "Cannot return null"),
         # and each refusal says which code it is.
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        settings = self.runtime.settings
+        # The whole operation has a deadline (ALUMNET_REQUEST_DEADLINE), beyond each of its
+        # statements' timeouts: past it, it is cancelled and answers TIMEOUT; until a
+        # mutation's transaction begins (Context.transaction), never after. A request that
+        # carries a file (an import, work handed in) stores up to 100 MB: the workers' time.
+        deadline = settings.request_deadline
+        if request_adapter.content_type and "multipart/form-data" in request_adapter.content_type:
+            deadline = max(deadline, settings.worker_statement_timeout)
         try:
-            return await self.schema.execute(
-                request_data.query,
-                root_value=root_value,
-                variable_values=request_data.variables,
-                context_value=context,
-                operation_name=request_data.operation_name,
-                allowed_operation_types=allowed,
-                operation_extensions=request_data.extensions,
-            )
+            async with asyncio.timeout(deadline) as bound:
+                if isinstance(context, Context):
+                    context.deadline = bound
+                return await self.schema.execute(
+                    request_data.query,
+                    root_value=root_value,
+                    variable_values=request_data.variables,
+                    context_value=context,
+                    operation_name=request_data.operation_name,
+                    allowed_operation_types=allowed,
+                    operation_extensions=request_data.extensions,
+                )
+        except TimeoutError:
+            log.warning("request_deadline", seconds=deadline)
+            stats = current_stats.get()
+            if stats is not None:
+                stats.error_codes.append(TIMEOUT)
+            return ExecutionResult(data=None, errors=[timed_out()])
         except CannotGetOperationTypeError as exc:
             if exc.operation_name is None:
                 raise Refusal(400, "The document has no operation to run", "BAD_REQUEST") from exc
@@ -582,7 +636,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Shared with the link's user (a student's work for a mentor, a mission's
             # document): only while they may still read it.
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0])
+                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
             if viewer is None or not (
                 await grading.may_read_file(runtime.database, viewer, stored.id)
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
@@ -624,7 +678,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body = None
         if found is not None:
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0])
+                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
                 if viewer is not None:
                     make = calendar.series_ics if request.url.path.endswith("series.ics") else (
                         calendar.event_ics
@@ -641,7 +695,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body = None
         if found is not None:
             async with runtime.database.connect() as conn:
-                if await viewer_of(conn, found[0]) is not None:
+                if (
+                    await viewer_of(conn, found[0], None, required_roles(runtime.settings))
+                    is not None
+                ):
                     body = await mentorship_sessions.session_ics(
                         conn, found[0], found[1], settings.public_url
                     )
@@ -657,7 +714,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body = None
         if found is not None:
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0])
+                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
                 if viewer is not None and await calendar.feed_version(conn, found[0]) == found[1]:
                     body = await calendar.feed(conn, found[0], settings.public_url,
                                                viewer.name or "")  # fmt: skip

@@ -12,7 +12,14 @@ from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
 from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
 from alumnet.persistence.db import Database
-from alumnet.persistence.throttle import FailureCounter, MemoryFailureCounter, RedisFailureCounter
+from alumnet.persistence.throttle import (
+    BudgetStore,
+    FailureCounter,
+    MemoryBudgetStore,
+    MemoryFailureCounter,
+    RedisBudgetStore,
+    RedisFailureCounter,
+)
 from alumnet.workers.queue import Dispatcher, InProcessJobQueue, RQJobQueue
 
 
@@ -32,17 +39,24 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
         pool_timeout=settings.db_pool_timeout,
         # A request waits no longer for SQLite's write lock than for a connection.
         lock_timeout=settings.db_pool_timeout,
+        # Workers (and the in-process queue's jobs below) may run statements longer.
+        statement_timeout=(
+            settings.worker_statement_timeout if worker else settings.db_statement_timeout
+        ),
         null_pool=worker,
     )
     bus: EventBus
     failures: FailureCounter
+    budgets: BudgetStore
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         bus = RedisEventBus(redis, settings.queue_prefix)
         failures = RedisFailureCounter(redis, settings.signin_window_seconds, settings.queue_prefix)
+        budgets = RedisBudgetStore(redis, settings.queue_prefix)
     else:
         bus = InProcessEventBus()
         failures = MemoryFailureCounter(settings.signin_window_seconds)
+        budgets = MemoryBudgetStore()
     hasher = make_password_hasher(settings)
     dispatcher = Dispatcher(bus)
     # One per process: what its requests checked, and where its transactions' changes to
@@ -52,7 +66,9 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
     )
 
     def runtime_on(db: Database) -> Runtime:
-        made = Runtime(settings, db, dispatcher, bus, failures, hasher, credentials=checked)
+        made = Runtime(
+            settings, db, dispatcher, bus, failures, hasher, credentials=checked, budgets=budgets
+        )
         made.queries = SchemaQueries(made)
         db.on_credentials = checked.committed
         return made
@@ -67,6 +83,7 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
             pool_size=settings.job_concurrency * JOB_CONNECTIONS_PER_JOB,
             max_overflow=settings.job_concurrency,
             lock_timeout=30.0,
+            statement_timeout=settings.worker_statement_timeout,
             null_pool=worker,
             name="jobs",
         )

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -63,8 +64,11 @@ def _settings() -> Settings:
 def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     from alumnet.bootstrap import build_runtime, close_runtime
 
+    # Commands (seed, import, …) are background work: the workers' statement timeout.
+    background = replace(settings, db_statement_timeout=settings.worker_statement_timeout)
+
     async def main() -> T:
-        runtime, dispatcher = build_runtime(settings)
+        runtime, dispatcher = build_runtime(background)
         try:
             return await work(runtime)
         finally:
@@ -482,6 +486,61 @@ def create_admin(
     typer.echo(
         "Administrator created." if created else "A user with this address exists; nothing changed."
     )
+
+
+@user_app.command("two-factor-reset")
+def two_factor_reset(
+    email: Annotated[str, typer.Option(help="Whose two-factor sign-in to turn off.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+) -> None:
+    """Turn off someone's two-factor sign-in (a lost phone and lost recovery codes), when no
+    other administrator can (twoFactorReset); audited, and the user is told by e-mail."""
+    settings = _settings()
+    from alumnet.domain.errors import DomainError
+    from alumnet.domain.identity import two_factor
+    from alumnet.domain.identity.permissions import Role, Viewer
+    from alumnet.domain.identity.users import user_by_email
+    from alumnet.persistence.uow import Origin
+
+    async def work(runtime: Any) -> None:
+        async with runtime.transaction(origin=Origin(via="cli")) as uow:
+            user = await user_by_email(uow, email)
+            if user is None:
+                raise DomainError.of("NOT_FOUND", f"No user with the address {email}.")
+            # The operator at the machine, acting for the user on their own account.
+            operator = Viewer(user_id=user.id, roles=frozenset({Role.ADMIN}), via="cli")
+            await two_factor.reset(runtime, uow, operator, user.id, reason)
+
+    try:
+        _with_runtime(settings, work)
+    except DomainError as exc:
+        for p in exc.problems:
+            typer.secho(f"{p.code}: {p.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Two-factor sign-in of {email} is off; they may enrol again.")
+
+
+@user_app.command("two-factor-rekey")
+def two_factor_rekey() -> None:
+    """Re-encrypt every authenticator secret with the first of ALUMNET_TWO_FACTOR_KEYS
+    (after putting a new key first); then the old key may be dropped."""
+    settings = _settings()
+    from alumnet.domain.identity import two_factor
+    from alumnet.persistence.uow import Origin
+
+    async def work(runtime: Any) -> tuple[int, int]:
+        async with runtime.transaction(origin=Origin(via="cli")) as uow:
+            return await two_factor.rekey(runtime, uow)
+
+    changed, unreadable = _with_runtime(settings, work)
+    typer.echo(f"{_count(changed, 'secret')} re-encrypted with the first key.")
+    if unreadable:
+        typer.secho(
+            f"{_count(unreadable, 'secret')} no key reads: reset those users' two-factor "
+            "sign-in (two-factor-reset).",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 @token_app.command("create")

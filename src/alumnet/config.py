@@ -115,6 +115,43 @@ def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 CORS_DEVELOPMENT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
+# Roles that must sign in with a second factor in production unless
+# ALUMNET_TWO_FACTOR_ROLES says otherwise (the built-in roles' names).
+TWO_FACTOR_PRODUCTION_ROLES = frozenset({"ADMIN", "MANAGER", "SRE"})
+_ROLE_NAMES = frozenset({"ADMIN", "DEVELOPER", "MANAGER", "SRE", "MENTOR", "STUDENT", "ALUMNUS"})
+
+
+def _two_factor_roles(env: Mapping[str, str], name: str) -> frozenset[str] | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    roles = {n.upper() for n in _names(raw)}
+    if roles == {"NONE"}:
+        return frozenset()
+    unknown = sorted(roles - _ROLE_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"{name} must list built-in roles ({', '.join(sorted(_ROLE_NAMES))}) or say "
+            f"none, got {', '.join(unknown)}"
+        )
+    return frozenset(roles)
+
+
+def _fernet_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from cryptography.fernet import Fernet
+
+    keys = tuple(_names(env.get(name, "")))
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded "
+                "bytes, as cryptography's Fernet.generate_key() makes)"
+            ) from exc
+    return keys
+
+
 _ORIGIN = re.compile(r"^(https?)://([A-Za-z0-9*.-]+|\[[0-9A-Fa-f:]+\])(:([0-9]+|\*))?$")
 
 
@@ -141,6 +178,55 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
             f"{name} must be an http(s) URL such as https://x.edu, got {raw!r}"
         )
     return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class QueryBudget:
+    """A query-cost budget (a leaky bucket): ``size`` points at most, ``rate`` points
+    coming back each second."""
+
+    size: int
+    rate: int
+
+
+# Who gets which budget (ALUMNET_QUERY_BUDGETS overrides any of them): the anonymous budget
+# is per client address, the others per person. A page of 1,000 students with a few fields
+# costs some 11,000 points; a whole introspection 50,000.
+QUERY_BUDGETS_DEFAULT: tuple[tuple[str, QueryBudget], ...] = (
+    ("ANONYMOUS", QueryBudget(100_000, 5_000)),
+    ("STUDENT", QueryBudget(200_000, 10_000)),
+    ("ALUMNUS", QueryBudget(200_000, 10_000)),
+    ("MENTOR", QueryBudget(500_000, 25_000)),
+    ("SRE", QueryBudget(1_000_000, 50_000)),
+    ("MANAGER", QueryBudget(2_000_000, 100_000)),
+    ("DEVELOPER", QueryBudget(2_000_000, 100_000)),
+    ("ADMIN", QueryBudget(2_000_000, 100_000)),
+)
+_BUDGET = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(-?\d+)\s*/\s*(-?\d+)\s*$")
+
+
+def _budgets(env: Mapping[str, str], name: str) -> tuple[tuple[str, QueryBudget], ...]:
+    """``ROLE=size/rate`` pairs, comma-separated, over the defaults."""
+    budgets = dict(QUERY_BUDGETS_DEFAULT)
+    for item in _names(env.get(name) or ""):
+        found = _BUDGET.match(item)
+        if found is None:
+            raise ConfigurationError(
+                f"{name} must list ROLE=size/rate pairs such as ANONYMOUS=100000/5000 "
+                f"(points, points per second), got {item!r}"
+            )
+        who, size, rate = found[1].upper(), int(found[2]), int(found[3])
+        if who not in budgets:
+            raise ConfigurationError(
+                f"{name} names {who!r}, which is not one of {', '.join(budgets)}"
+            )
+        if size < 1 or rate < 1:
+            raise ConfigurationError(
+                f"{name}: {who}'s size and rate must be at least 1 (a budget of zero would "
+                f"refuse every request), got {size}/{rate}"
+            )
+        budgets[who] = QueryBudget(size, rate)
+    return tuple(budgets.items())
 
 
 def normalise_database_url(url: str) -> str:
@@ -178,6 +264,14 @@ class Settings:
     # whose pages may call the API and open its WebSocket. None: development's defaults
     # (any port on localhost and 127.0.0.1); production allows none unless this is set.
     cors_origins: tuple[str, ...] | None = None
+    # Roles whose holders must sign in with a second factor (TOTP) and cannot use those
+    # roles' permissions until they have enrolled. None: production requires it of ADMIN,
+    # MANAGER and SRE; development and test of nobody (the demo signs in with passwords).
+    two_factor_roles: frozenset[str] | None = None
+    # Keys that encrypt authenticator secrets at rest (Fernet): the first encrypts, every
+    # one decrypts, so that a key can be rotated. None given: a key derived from the
+    # secret key.
+    two_factor_keys: tuple[str, ...] = ()
     debug: bool = False
     log_format: str = "console"
     log_level: str = "INFO"
@@ -253,10 +347,25 @@ class Settings:
     # The garbage collector's youngest-generation threshold in API processes (0: Python's
     # default). See docs/PERFORMANCE.md for the measurement behind the default.
     gc_threshold: int = 20_000
+    # Query-cost budgets by role (and ANONYMOUS, per client address): see QueryBudget. A
+    # person with several roles gets the most generous of theirs.
+    query_budgets: tuple[tuple[str, QueryBudget], ...] = QUERY_BUDGETS_DEFAULT
+    # Seconds one SQL statement of a request may run before it is cancelled (TIMEOUT), and
+    # of a job (workers, the in-process queue, CLI commands).
+    db_statement_timeout: float = 2.0
+    worker_statement_timeout: float = 30.0
+    # Seconds a whole GraphQL request over HTTP may take before it is answered TIMEOUT.
+    request_deadline: float = 5.0
+    # Whether GET /graphql serves GraphiQL (None: everywhere but production).
+    graphiql: bool | None = None
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -264,6 +373,13 @@ class Settings:
         if self.cors_origins is not None:
             return self.cors_origins
         return () if self.is_production else CORS_DEVELOPMENT_ORIGINS
+
+    @property
+    def two_factor_required_roles(self) -> frozenset[str]:
+        """The roles that need two-factor sign-in (see ``two_factor_roles``)."""
+        if self.two_factor_roles is not None:
+            return self.two_factor_roles
+        return TWO_FACTOR_PRODUCTION_ROLES if self.is_production else frozenset()
 
     @property
     def outbox_dir(self) -> Path:
@@ -364,6 +480,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=_url(env, "ALUMNET_PUBLIC_URL", Settings.public_url) or Settings.public_url,
         frontend_url=_url(env, "ALUMNET_FRONTEND_URL", None),
         cors_origins=_origins(env, "ALUMNET_CORS_ORIGINS"),
+        two_factor_roles=_two_factor_roles(env, "ALUMNET_TWO_FACTOR_ROLES"),
+        two_factor_keys=_fernet_keys(env, "ALUMNET_TWO_FACTOR_KEYS"),
         debug=_bool(env.get("ALUMNET_DEBUG")),
         log_format=env.get("ALUMNET_LOG_FORMAT", "json" if app_env == "production" else "console"),
         log_level=env.get("ALUMNET_LOG_LEVEL", "INFO").upper(),
@@ -410,4 +528,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         persisted_only=_strict_bool(env, "ALUMNET_PERSISTED_ONLY"),
         gc_threshold=_int(env, "ALUMNET_GC_THRESHOLD", Settings.gc_threshold),
+        query_budgets=_budgets(env, "ALUMNET_QUERY_BUDGETS"),
+        db_statement_timeout=_positive_seconds(
+            env, "ALUMNET_DB_STATEMENT_TIMEOUT", Settings.db_statement_timeout
+        ),
+        worker_statement_timeout=_positive_seconds(
+            env, "ALUMNET_WORKER_STATEMENT_TIMEOUT", Settings.worker_statement_timeout
+        ),
+        request_deadline=_positive_seconds(
+            env, "ALUMNET_REQUEST_DEADLINE", Settings.request_deadline
+        ),
+        graphiql=_strict_bool(env, "ALUMNET_GRAPHIQL") if env.get("ALUMNET_GRAPHIQL") else None,
     )

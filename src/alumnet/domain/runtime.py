@@ -13,7 +13,7 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 from alumnet.config import Settings
 from alumnet.persistence.bus import EventBus
 from alumnet.persistence.db import Database
-from alumnet.persistence.throttle import FailureCounter
+from alumnet.persistence.throttle import BudgetStore, FailureCounter
 from alumnet.persistence.uow import AfterCommit, Origin, UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ class QueryOutcome:
     errors: list[str] = field(default_factory=list)
     # Whether an error only said the database was too busy (SERVICE_UNAVAILABLE).
     busy: bool = False
+    # Seconds to wait before running it again, when the viewer's budget was spent.
+    retry_after: int | None = None
 
 
 class QueryRunner(Protocol):
@@ -61,6 +63,8 @@ class Runtime:
     queries: QueryRunner | None = None
     # Credentials this process has checked (domain/identity/credential_cache.py).
     credentials: CredentialCache | None = None
+    # Query-cost budgets (domain/identity/budgets.py); None: no budgets are kept.
+    budgets: BudgetStore | None = None
 
     @asynccontextmanager
     async def transaction(

@@ -2,12 +2,13 @@
 
 API processes keep the sessions and tokens they have checked for a while (see
 ``domain/identity/credential_cache.py``). Whatever can end or narrow a credential is a
-change to one of four tables: a session revoked (sign-out, refresh-token reuse), a
-personal access token revoked, a role given or taken, a user suspended, merged or
-changed. Every ORM session of a ``Database`` notes such changes as they are flushed or
-executed, and once its transaction has committed hands them to the database's
-``on_credentials`` callback (set by the composition root), which ends the local cache's
-entries at once and announces the change on the event bus for the other processes.
+change to one of six tables: a session revoked (sign-out, refresh-token reuse), a
+personal access token revoked, a role or custom role given or taken, a custom role's
+permissions changed, a user suspended, merged or changed. Every ORM session of a
+``Database`` notes such changes as they are flushed or executed, and once its
+transaction has committed hands them to the database's ``on_credentials`` callback (set
+by the composition root), which ends the local cache's entries at once and announces the
+change on the event bus for the other processes.
 
 What is noted errs on the side of more: an UPDATE or DELETE statement on those tables
 (whose rows are not known here) counts as a change for everyone; a savepoint rolled back
@@ -24,15 +25,32 @@ from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 
 from alumnet.persistence.db import CREDENTIALS_CALLBACK as CALLBACK
-from alumnet.persistence.models import PersonalAccessToken, Session, User, UserRole
+from alumnet.persistence.models import (
+    CustomRole,
+    CustomRoleAssignment,
+    PersonalAccessToken,
+    Session,
+    User,
+    UserRole,
+)
 
 # The bus channel the changes go out on.
 CHANNEL = "credentials"
 # Tables whose rows decide whether a credential works and what it may do. A new row of
 # `users`, `sessions` or `personal_access_tokens` cannot change a credential checked
-# before; a new role can.
-TABLES = frozenset({"users", "user_roles", "sessions", "personal_access_tokens"})
-INSERTS_THAT_MATTER = frozenset({"user_roles"})
+# before; a new role can, and so can a custom role given (a custom role changed or deleted
+# changes whoever holds it: everyone's, as the holders are not known here).
+TABLES = frozenset(
+    {
+        "users",
+        "user_roles",
+        "sessions",
+        "personal_access_tokens",
+        "custom_roles",
+        "custom_role_assignments",
+    }
+)
+INSERTS_THAT_MATTER = frozenset({"user_roles", "custom_role_assignments"})
 
 Changed = frozenset[int] | None  # the users whose credentials changed; None: anyone's
 Callback = Callable[[Changed], None]
@@ -54,11 +72,14 @@ def _flushed(session: OrmSession, _context: Any) -> None:
         return
     users: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, User):
+        if isinstance(obj, CustomRole):
+            if obj not in session.new:
+                _note(session, None)
+        elif isinstance(obj, User):
             if obj.id is not None and obj not in session.new:
                 users.add(obj.id)
-        elif isinstance(obj, UserRole | Session | PersonalAccessToken):
-            if obj in session.new and not isinstance(obj, UserRole):
+        elif isinstance(obj, UserRole | Session | PersonalAccessToken | CustomRoleAssignment):
+            if obj in session.new and not isinstance(obj, UserRole | CustomRoleAssignment):
                 continue
             if obj.user_id is not None:
                 users.add(obj.user_id)

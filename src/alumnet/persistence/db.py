@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
+from sqlalchemy.util.concurrency import await_
 
 from alumnet.observability import (
     DB_POOL_CAPACITY,
@@ -46,8 +47,21 @@ def sync_url(async_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> None:
+# SQLite calls the progress handler every this many virtual-machine steps (some
+# microseconds of work): often enough to stop a statement soon after its deadline.
+PROGRESS_STEPS = 10_000
+# Where a SQLite connection's record keeps the deadline (time.monotonic()) of the
+# statement it is running; 0.0 while it runs none.
+_DEADLINE = "alumnet.deadline"
+
+
+def _instrument(
+    engine: AsyncEngine, *, sqlite: bool, lock_timeout: float, statement_timeout: float | None
+) -> None:
     sync_engine = engine.sync_engine
+    # SQLite has no statement timeout: a progress handler interrupts a statement past its
+    # deadline ("interrupted", see ``is_timeout``). PostgreSQL's is set at connect.
+    deadlines = sqlite and bool(statement_timeout)
 
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _before(
@@ -55,19 +69,43 @@ def _instrument(engine: AsyncEngine, *, sqlite: bool, lock_timeout: float) -> No
     ) -> None:
         if sqlite and _locks_rows(context):
             _take_write_lock(cursor)
+        if deadlines:
+            conn.connection.info[_DEADLINE][0] = time.monotonic() + (statement_timeout or 0)
         conn.info.setdefault("alumnet_started", []).append(time.perf_counter())
 
     @event.listens_for(sync_engine, "after_cursor_execute")
     def _after(
         conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
     ) -> None:
+        if deadlines:
+            conn.connection.info[_DEADLINE][0] = 0.0
         started = conn.info["alumnet_started"].pop()
         record_sql(time.perf_counter() - started)
+
+    if deadlines:
+
+        @event.listens_for(sync_engine, "handle_error")
+        def _failed(context: Any) -> None:
+            # A failed statement has no after_cursor_execute: its deadline ends here, so
+            # that it does not interrupt the ROLLBACK or whatever the connection runs next.
+            with contextlib.suppress(Exception):
+                context.connection.connection.info[_DEADLINE][0] = 0.0
 
     if sqlite:
 
         @event.listens_for(sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        def _pragmas(dbapi_conn: Any, record: Any) -> None:
+            if deadlines:
+                holder = record.info[_DEADLINE] = [0.0]
+
+                def _past_deadline() -> int:
+                    # In aiosqlite's thread: a non-zero answer interrupts the statement.
+                    until = holder[0]
+                    return 1 if until and time.monotonic() > until else 0
+
+                await_(dbapi_conn.driver_connection.set_progress_handler(
+                    _past_deadline, PROGRESS_STEPS
+                ))  # fmt: skip
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -98,6 +136,17 @@ def _take_write_lock(cursor: Any) -> None:
     except Exception as exc:
         if "within a transaction" not in str(exc):
             raise
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a statement was cancelled for running past the statement timeout
+    (PostgreSQL's query_canceled, SQLite's interruption by the progress handler)."""
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.DBAPIError):
+        return False
+    original = exc.orig
+    if getattr(original, "sqlstate", None) == "57014":  # query_canceled
+        return True
+    return type(original).__name__ == "OperationalError" and str(original) == "interrupted"
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -170,6 +219,7 @@ class Database:
         max_overflow: int | None = None,
         pool_timeout: float = 30.0,
         lock_timeout: float = 10.0,
+        statement_timeout: float | None = None,
         null_pool: bool = False,
         name: str = "api",
     ) -> None:
@@ -200,12 +250,21 @@ class Database:
             # alone match a two-word query, and makes the index return thousands of rows);
             # a misspelt word of a field from a word similarity of 0.45 ("pyton" is 0.5 like
             # "python"; the default 0.6 misses it).
-            kwargs["connect_args"] = {
-                "options": "-c timezone=UTC -c pg_trgm.similarity_threshold=0.45"
+            options = (
+                "-c timezone=UTC -c pg_trgm.similarity_threshold=0.45"
                 " -c pg_trgm.word_similarity_threshold=0.45"
-            }
+            )
+            if statement_timeout:
+                options += f" -c statement_timeout={max(1, round(statement_timeout * 1000))}"
+            kwargs["connect_args"] = {"options": options}
+        self.statement_timeout = statement_timeout
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        _instrument(self.engine, sqlite=self.is_sqlite, lock_timeout=lock_timeout)
+        _instrument(
+            self.engine,
+            sqlite=self.is_sqlite,
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+        )
         if self.capacity:
             self._count_checkouts()
         # What to do once a transaction of this database has committed a change to

@@ -1,12 +1,20 @@
-"""Counting failures in a window, and holds that last a while: Redis when configured (shared
-by every process), memory otherwise."""
+"""Counting failures in a window, holds that last a while, and query-cost budgets (leaky
+buckets): Redis when configured (shared by every process), memory otherwise."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import threading
 import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alumnet.observability import get_logger
+
+log = get_logger(__name__)
 
 
 class FailureCounter(Protocol):
@@ -97,7 +105,9 @@ class RedisFailureCounter:
         self.prefix = prefix
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}:throttle:{key}"
+        # A digest, not the key: keys name e-mail addresses and client addresses, which are
+        # personal data that Redis (its dumps, MONITOR, KEYS) must not hold in the clear.
+        return f"{self.prefix}:throttle:{hashlib.sha256(key.encode()).hexdigest()}"
 
     async def count(self, key: str) -> int:
         value = await self.redis.get(self._key(key))
@@ -118,3 +128,100 @@ class RedisFailureCounter:
 
     async def held(self, key: str) -> bool:
         return bool(await self.redis.exists(self._key(f"hold:{key}")))
+
+
+class BudgetStore(Protocol):
+    """Leaky buckets of query-cost points, one per key (see domain/identity/budgets.py)."""
+
+    async def draw(self, key: str, cost: int, size: int, rate: int) -> tuple[bool, float] | None:
+        """Take ``cost`` points from ``key``'s bucket (``size`` points at most, ``rate`` a
+        second coming back) if it holds that many: whether it did, and what is left. None
+        when the buckets cannot be reached (the request goes on, uncounted)."""
+        ...
+
+
+class MemoryBudgetStore:
+    """The buckets of this process (without Redis, it is the only one)."""
+
+    PRUNE_EVERY = 1000
+
+    def __init__(self) -> None:
+        # key: (level, when it was, when it will be full again)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
+        self._lock = threading.Lock()
+        self._draws = 0
+
+    def _prune(self, now: float) -> None:
+        # A bucket full again is the same as none: forget it (made-up addresses must not
+        # grow the process for ever).
+        for key, (_, _, full) in list(self._buckets.items()):
+            if full <= now:
+                del self._buckets[key]
+
+    async def draw(self, key: str, cost: int, size: int, rate: int) -> tuple[bool, float] | None:
+        now = time.monotonic()
+        with self._lock:
+            self._draws += 1
+            if self._draws % self.PRUNE_EVERY == 0:
+                self._prune(now)
+            level, at, _ = self._buckets.get(key, (float(size), now, now))
+            level = min(float(size), level + max(0.0, now - at) * rate)
+            allowed = cost <= level
+            if allowed:
+                level -= cost
+            self._buckets[key] = (level, now, now + (size - level) / rate)
+            return allowed, level
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+
+# One atomic step per request: refill by the time passed (Redis's own clock, the same for
+# every process), then take the cost if it is there.
+_DRAW = """
+local size, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local kept = redis.call('HMGET', KEYS[1], 'level', 'at')
+local level = tonumber(kept[1]) or size
+local at = tonumber(kept[2]) or now
+level = math.min(size, level + math.max(0, now - at) * rate)
+local allowed = 0
+if cost <= level then
+  level = level - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(size / rate) + 1)
+return {allowed, tostring(level)}
+"""
+
+
+class RedisBudgetStore:
+    """The buckets in Redis, shared by every process (keys under ``<prefix>:throttle:``)."""
+
+    # Every request draws: a Redis that hangs must not hang them (nor fill the log).
+    TIMEOUT_SECONDS = 0.25
+    WARN_EVERY_SECONDS = 30.0
+
+    def __init__(self, redis: Redis, prefix: str = "alumnet") -> None:
+        self.prefix = prefix
+        self._draw = redis.register_script(_DRAW)
+        self._warned = 0.0
+
+    async def draw(self, key: str, cost: int, size: int, rate: int) -> tuple[bool, float] | None:
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                allowed, level = await self._draw(
+                    keys=[f"{self.prefix}:throttle:budget:{key}"], args=[size, rate, cost]
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            # Redis unreachable or slow: serve, uncounted (each operation's cost is still
+            # bounded by ALUMNET_MAX_QUERY_COST), rather than refuse or stall everyone.
+            now = time.monotonic()
+            if now - self._warned > self.WARN_EVERY_SECONDS:
+                self._warned = now
+                log.warning("query_budget_unavailable", error=type(exc).__name__)
+            return None
+        return bool(int(allowed)), float(level)

@@ -13,6 +13,7 @@ from strawberry.types.base import StrawberryOptional
 
 from alumnet.config import Settings
 from alumnet.observability import current_stats
+from alumnet.persistence.db import is_timeout
 from alumnet.schema.careers.mutations import CareersMutation
 from alumnet.schema.careers.queries import CareersQuery, CareersSubscription
 from alumnet.schema.careers.types import (
@@ -70,7 +71,7 @@ from alumnet.schema.engagement.types import (
     Resource,
     Submission,
 )
-from alumnet.schema.errors import give_code, should_mask
+from alumnet.schema.errors import TIMEOUT, give_code, should_mask
 from alumnet.schema.events.mutations import EventsMutation
 from alumnet.schema.events.queries import EventsQuery, EventsSubscription
 from alumnet.schema.events.types import Event, EventAttendee, EventFeedback, EventRegistration
@@ -78,7 +79,14 @@ from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
-from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, User
+from alumnet.schema.identity.roles import (
+    CustomRole,
+    CustomRoleAssignment,
+    RolesMutation,
+    RolesQuery,
+)
+from alumnet.schema.identity.security import SecurityMutation
+from alumnet.schema.identity.types import AuditEvent, PersonalAccessToken, Session, User
 from alumnet.schema.integrity.mutations import IntegrityMutation
 from alumnet.schema.integrity.queries import IntegrityQuery
 from alumnet.schema.integrity.types import Appeal, IntegrityDecision, IntegrityFlag
@@ -112,6 +120,7 @@ from alumnet.schema.people.types import (
 )
 class Query(
     IdentityQuery,
+    RolesQuery,
     CohortsQuery,
     EngagementQuery,
     OpsQuery,
@@ -161,6 +170,8 @@ _nullable_roots(Query)
 )
 class Mutation(
     IdentityMutation,
+    SecurityMutation,
+    RolesMutation,
     CohortsMutation,
     EngagementMutation,
     IntegrityMutation,
@@ -201,6 +212,9 @@ class Subscription(
 NODE_TYPES = [
     User,
     PersonalAccessToken,
+    Session,
+    CustomRole,
+    CustomRoleAssignment,
     AuditEvent,
     Job,
     Batch,
@@ -259,6 +273,12 @@ class AlumnetSchema(strawberry.Schema):
         # malformed request is the client's answer, not the operator's problem: logging
         # each with a traceback buried the real ones.
         stats = current_stats.get()
+        # A statement cancelled past its timeout answers TIMEOUT (extensions.BusyDatabase):
+        # counted on the request's log line, not logged as a bug.
+        timeouts = [e for e in errors if e.original_error and is_timeout(e.original_error)]
+        if timeouts and stats is not None:
+            stats.error_codes.append(TIMEOUT)
+        errors = [e for e in errors if e not in timeouts]
         for error in errors:
             if not should_mask(error):
                 give_code(error)

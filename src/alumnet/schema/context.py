@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from alumnet.domain.cohorts.access import CohortScope, load_scope
+from alumnet.domain.cohorts.access import CohortScope, load_scope, missions_within
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
-from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
+from alumnet.domain.identity.permissions import ANONYMOUS, Permission, Viewer
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import Reader, SharedConnection
 from alumnet.persistence.uow import Origin, UnitOfWork
@@ -35,18 +36,28 @@ class Context:
     shared: SharedConnection | None = None
     # The credential a WebSocket connection signed in with, checked again before each event.
     bearer: str | None = None
+    # The request's deadline (ALUMNET_REQUEST_DEADLINE), while it may still cancel it.
+    deadline: asyncio.Timeout | None = None
 
     def __post_init__(self) -> None:
         self.reads = self.shared or self.runtime.database
         self.loaders = Loaders(self.reads)
 
     _scope: CohortScope | None = None
+    _within: dict[Permission, frozenset[int] | None] = field(default_factory=dict)
 
     async def cohort_scope(self) -> CohortScope:
         """What this viewer is related to in cohorts; loaded once per request."""
         if self._scope is None:
             self._scope = await load_scope(self.reads, self.viewer)
         return self._scope
+
+    async def missions_within(self, permission: Permission) -> frozenset[int] | None:
+        """The missions the viewer holds ``permission`` for (None: everywhere); loaded once
+        per request, and only for holders of a custom role scoped to batches or missions."""
+        if permission not in self._within:
+            self._within[permission] = await missions_within(self.reads, self.viewer, permission)
+        return self._within[permission]
 
     async def still_signed_in(self) -> bool:
         """For subscriptions: whether the credential given at `connection_init` still works
@@ -59,15 +70,23 @@ class Context:
             return False
         self.viewer = found.viewer
         self._scope = None
+        self._within = {}
         return True
 
     def reset_loaders(self) -> None:
         """Mutations change what loaders may have cached; start afresh after one."""
         self.loaders = Loaders(self.reads)
         self._scope = None
+        self._within = {}
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        # A change, once begun, is not cancelled half-way by the request's deadline: it
+        # could commit and still be answered TIMEOUT (and retried). Its statements keep
+        # their timeout.
+        if self.deadline is not None:
+            self.deadline.reschedule(None)
+            self.deadline = None
         if self.shared is not None:
             # Give the read connection back first: a request holding one connection while
             # waiting for another starves the pool under a rush of mutations.

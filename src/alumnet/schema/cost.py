@@ -7,12 +7,14 @@ argument (or its default), within the list's own maximum; any other list by the 
 maximum it can reach (``LIST_CAPS``; a test keeps every list field of the schema in it).
 The cost is computed right after validation (it depends on variables, so it is not cached
 with it) and reported in `extensions.cost`; an operation over the maximum is refused
-before it runs, with a message saying by how much.
+before it runs, with a message saying by how much. It is then taken from the viewer's
+query budget (domain/identity/budgets.py), whose state after it is reported in
+`extensions.cost.throttleStatus`; over budget, the operation is refused THROTTLED.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import (
@@ -31,7 +33,12 @@ from graphql import (
     is_list_type,
     value_from_ast_untyped,
 )
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
+
+from alumnet.domain.identity import budgets
+from alumnet.domain.identity.permissions import ANONYMOUS
+from alumnet.schema.errors import THROTTLED
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
@@ -150,12 +157,64 @@ class QueryCost(SchemaExtension):
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
         self.cost: int | None = None
+        # The viewer's budget after this operation (Shopify's throttleStatus).
+        self.throttle: dict[str, int] | None = None
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         # Before the yield: after the (cached) validation of ValidationCache, which comes
         # earlier in the extension list, and before Strawberry decides whether to execute.
         self._check()
+        if self.cost is not None and not self.execution_context.pre_execution_errors:
+            await self._spend(self.cost)
         yield
+
+    async def _spend(self, cost: int) -> None:
+        """Take the cost from the viewer's budget (domain/identity/budgets.py); over it, the
+        operation is refused THROTTLED, with HTTP 429 and ``Retry-After``."""
+        context = self.execution_context
+        request = context.context
+        runtime = getattr(request, "runtime", None)
+        if runtime is None:
+            return
+        viewer = getattr(request, "viewer", None) or ANONYMOUS
+        origin = getattr(request, "origin", None)
+        budget = budgets.budget_of(runtime.settings, viewer)
+        if cost > budget.size:
+            context.pre_execution_errors = [
+                GraphQLError(
+                    f"This query would cost {cost}, more than your whole query budget of "
+                    f"{budget.size}: ask for smaller pages (first/last) or fewer nested lists.",
+                    extensions={
+                        "code": "QUERY_TOO_COSTLY",
+                        "cost": cost,
+                        "maximumCost": budget.size,
+                    },
+                )
+            ]
+            return
+        spent = await budgets.spend(runtime, viewer, getattr(origin, "ip", None), cost)
+        if spent is None:
+            return
+        self.throttle = {
+            "maximumAvailable": spent.budget.size,
+            "currentlyAvailable": int(spent.available),
+            "restoreRate": spent.budget.rate,
+        }
+        if spent.allowed:
+            return
+        wait = spent.retry_after
+        context.pre_execution_errors = [
+            GraphQLError(
+                f"Over your query budget: this query costs {cost} and {int(spent.available)} "
+                f"of your {spent.budget.size} points are left ({spent.budget.rate} come back "
+                f"each second). Try again in {wait} seconds.",
+                extensions={"code": THROTTLED, "cost": cost, "retryAfter": wait},
+            )
+        ]
+        response = getattr(request, "response", None)
+        if isinstance(response, Response):
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
 
     def _check(self) -> None:
         context = self.execution_context
@@ -200,7 +259,10 @@ class QueryCost(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
-        return {"cost": {"requested": self.cost, "maximum": self.maximum}}
+        found: dict[str, Any] = {"requested": self.cost, "maximum": self.maximum}
+        if self.throttle is not None:
+            found["throttleStatus"] = self.throttle
+        return {"cost": found}
 
 
 def operation_cost(

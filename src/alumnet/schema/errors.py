@@ -22,12 +22,16 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+TIMEOUT = "TIMEOUT"
+THROTTLED = "THROTTLED"
 PUBLIC_CODES = frozenset(
     {
         UNAUTHENTICATED,
         FORBIDDEN,
         BAD_USER_INPUT,
         SERVICE_UNAVAILABLE,
+        TIMEOUT,
+        THROTTLED,
         "QUERY_TOO_COSTLY",
         "QUERY_TOO_LARGE",
         *PERSISTED_CODES,
@@ -64,6 +68,23 @@ def service_unavailable(error: GraphQLError | None = None) -> GraphQLError:
         nodes=error.nodes if error else None,
         path=error.path if error else None,
         extensions={"code": SERVICE_UNAVAILABLE, "retryAfter": RETRY_AFTER_SECONDS},
+    )
+
+
+TIMEOUT_MESSAGE = (
+    "This request took too long and was stopped: ask for less (smaller pages, fewer "
+    "nested lists, a narrower filter)."
+)
+
+
+def timed_out(error: GraphQLError | None = None) -> GraphQLError:
+    """What a statement past its timeout, or a request past its deadline, answers, in
+    place of ``error`` if given (its path and location are kept; never the SQL)."""
+    return GraphQLError(
+        TIMEOUT_MESSAGE,
+        nodes=error.nodes if error else None,
+        path=error.path if error else None,
+        extensions={"code": TIMEOUT},
     )
 
 

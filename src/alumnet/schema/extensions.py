@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -17,7 +18,10 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    print_ast,
+    validate,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
@@ -32,6 +36,7 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 from alumnet.config import Settings
+from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.observability import (
     CACHE_LOOKUPS,
     GRAPHQL_LATENCY,
@@ -39,7 +44,7 @@ from alumnet.observability import (
     current_stats,
     operation_label,
 )
-from alumnet.persistence.db import is_busy
+from alumnet.persistence.db import is_busy, is_timeout
 from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import (
     FORBIDDEN,
@@ -47,6 +52,7 @@ from alumnet.schema.errors import (
     UNAUTHENTICATED,
     service_unavailable,
     should_mask,
+    timed_out,
 )
 from alumnet.schema.persisted import OperationStore, PersistedOperations
 
@@ -142,6 +148,84 @@ class BoundedValidationCache(ValidationCache):
         yield
 
 
+# A document that may introspect (`__schema` or `__type`; `__typename` is harmless).
+_INTROSPECTS = re.compile(r"__(schema|type)\b")
+# graphql-core's suggestions: "… Did you mean 'userDelete'?" (names hold no "?").
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def may_see_schema(settings: Settings, viewer: Viewer | None) -> bool:
+    """Whether this caller may introspect the schema and get "Did you mean …?": everyone
+    outside production; in production, those with the schema:introspect permission."""
+    if not settings.is_production:
+        return True
+    return viewer is not None and viewer.can(Permission.SCHEMA_INTROSPECT)
+
+
+class SchemaPrivacy(SchemaExtension):
+    """In production, a stranger learns nothing of the schema it did not send: no
+    introspection (`__schema`, `__type`) and no suggestions of field, argument, type or
+    enum names in error messages, unless the viewer has schema:introspect (developers).
+
+    Checked apart from the validation cache, per caller: the cache holds what every caller
+    gets, and its errors are shared objects, so suggestions are removed from copies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hidden = False
+
+    def on_operation(self) -> Iterator[None]:
+        viewer = getattr(self.execution_context.context, "viewer", None)
+        self.hidden = not may_see_schema(self.settings, viewer)
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if self.hidden and errors:
+            result.errors = [_without_suggestion(e) for e in errors]  # type: ignore[union-attr]
+
+    def on_validate(self) -> Iterator[None]:
+        # Before the yield: after BoundedValidationCache, listed earlier, has validated.
+        context = self.execution_context
+        document = context.graphql_document
+        if (
+            self.hidden
+            and not context.pre_execution_errors
+            and document is not None
+            and _INTROSPECTS.search(context.query or print_ast(document))
+        ):
+            refused = validate(context.schema._schema, document, [NoSchemaIntrospectionCustomRule])
+            if refused:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        "Introspection is turned off here: the schema is documented for "
+                        "developers (schema:introspect).",
+                        nodes=refused[0].nodes,
+                        extensions={"code": VALIDATION_FAILED},
+                    )
+                ]
+        yield
+
+
+def without_suggestions(message: str) -> str:
+    """``message`` without graphql-core's "Did you mean …?"."""
+    return _SUGGESTION.sub("", message)
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    message = without_suggestions(error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     """The validation rules that bound depth and aliases, as settings say."""
     return [
@@ -214,8 +298,10 @@ class OperationMetrics(SchemaExtension):
 class BusyDatabase(SchemaExtension):
     """An operation that found the database too busy (no pooled connection in time, or
     SQLite's write lock held too long) answers SERVICE_UNAVAILABLE with HTTP 503 and
-    ``Retry-After``, in place of a masked "Unexpected error". Listed after MaskErrors, so
-    that it sees the errors first (extensions leave their hooks in reverse order)."""
+    ``Retry-After``, in place of a masked "Unexpected error"; a statement cancelled past
+    the statement timeout answers TIMEOUT (plainly: never its SQL, nor the driver's
+    words, in development too). Listed after MaskErrors, so that it sees the errors first
+    (extensions leave their hooks in reverse order)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -223,6 +309,11 @@ class BusyDatabase(SchemaExtension):
         errors = getattr(result, "errors", None)
         if not errors:
             return
+        timeouts = [e.original_error is not None and is_timeout(e.original_error) for e in errors]
+        if any(timeouts):
+            errors = result.errors = [  # type: ignore[union-attr]
+                timed_out(e) if t else e for e, t in zip(errors, timeouts, strict=True)
+            ]
         busy = [e.original_error is not None and is_busy(e.original_error) for e in errors]
         if not any(busy):
             return
@@ -255,6 +346,7 @@ def schema_extensions(
         lambda: CountedParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limits),
         lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
+        lambda: SchemaPrivacy(settings),
         lambda: QueryCost(maximum=settings.max_query_cost),
         Credentials,
         lambda: PersistedOperations(settings, store),

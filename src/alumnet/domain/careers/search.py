@@ -28,6 +28,7 @@ from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label
 from alumnet.domain.identity.auth import viewer_of
 from alumnet.domain.identity.permissions import Role, Viewer
+from alumnet.domain.identity.two_factor import required_roles
 from alumnet.domain.people import privacy
 from alumnet.domain.people.directory import QUERY_MAX, words
 from alumnet.domain.runtime import Runtime
@@ -438,7 +439,9 @@ async def notify_matches(rt: Runtime) -> dict[str, int]:
         searches += 1
         if row.user_id not in viewers:
             async with rt.database.connect() as conn:
-                viewers[row.user_id] = await viewer_of(conn, int(row.user_id), None)
+                viewers[row.user_id] = await viewer_of(
+                    conn, int(row.user_id), None, required_roles(rt.settings)
+                )
         viewer = viewers[row.user_id]
         if viewer is None:
             continue

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, or_, select
 
 from alumnet.domain.errors import DomainError, Problem, Problems, Sent
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
 from alumnet.persistence.db import insert_or_ignore, like_pattern, upsert
 from alumnet.persistence.models import (
@@ -73,6 +73,17 @@ async def _mission(uow: UnitOfWork, mission_id: int, field: str = "missionId") -
     mission = await uow.session.get(Mission, mission_id)
     if mission is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", field)
+    return mission
+
+
+async def _mission_for(
+    uow: UnitOfWork, viewer: Viewer, permission: Permission, mission_id: int
+) -> Mission:
+    """The mission, once the viewer is known to hold ``permission`` there (everywhere, or
+    within its batch or itself)."""
+    viewer.require_somewhere(permission)
+    mission = await _mission(uow, mission_id)
+    viewer.require(permission, within=Reach(batch_id=mission.batch_id, mission_id=mission.id))
     return mission
 
 
@@ -152,8 +163,7 @@ async def enroll(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, status: str = "active"
 ) -> tuple[Enrollment, bool]:
     """Idempotent: an existing enrolment is returned as it is (created=False)."""
-    viewer.require(Permission.ENROLLMENTS_MANAGE)
-    await _mission(uow, mission_id)
+    await _mission_for(uow, viewer, Permission.ENROLLMENTS_MANAGE, mission_id)
     await _require_role(uow, student_id, Role.STUDENT, "studentId")
     if await _mission_mentors(uow, mission_id, [student_id]):
         raise DomainError.of(
@@ -206,8 +216,7 @@ async def enroll_many(
     """Set-based: a handful of statements whatever the count (up to 5,000). Each problem
     points at its entry (``studentIds``/``emails`` and its index) and names the person as
     the caller did (the global id or the address sent), never by an internal key."""
-    viewer.require(Permission.ENROLLMENTS_MANAGE)
-    await _mission(uow, mission_id)
+    await _mission_for(uow, viewer, Permission.ENROLLMENTS_MANAGE, mission_id)
     if len(student_ids) + len(emails) > BULK_MAX:
         raise DomainError.of("TOO_MANY", f"At most {BULK_MAX} students in one call.")
     result = BulkEnrollment()
@@ -295,10 +304,12 @@ async def enroll_many(
 async def set_enrollment_status(
     uow: UnitOfWork, viewer: Viewer, enrollment_id: int, status: str
 ) -> Enrollment:
-    viewer.require(Permission.ENROLLMENTS_MANAGE)
+    viewer.require_somewhere(Permission.ENROLLMENTS_MANAGE)
     enrollment = await uow.session.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise DomainError.of("NOT_FOUND", "No such enrolment.", "id")
+    if not viewer.can(Permission.ENROLLMENTS_MANAGE):
+        await _mission_for(uow, viewer, Permission.ENROLLMENTS_MANAGE, enrollment.mission_id)
     if status not in ENROLLMENT_STATUSES:
         raise DomainError.of("INVALID", "Unknown status.", "status")
     if enrollment.status in RESTRICTED_STATUSES:
@@ -326,7 +337,7 @@ async def set_enrollment_status(
 async def assign_mentor(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
 ) -> tuple[MentorAssignment, bool]:
-    viewer.require(Permission.MENTORS_ASSIGN)
+    viewer.require_somewhere(Permission.MENTORS_ASSIGN)
     # What the checks need, and the assignment if it exists, in one statement.
     is_mentor = (
         select(UserRole.user_id)
@@ -340,7 +351,7 @@ async def assign_mentor(
     )
     found = (
         await uow.session.execute(
-            select(Mission.id, Enrollment.id, is_mentor, MentorAssignment)
+            select(Mission.batch_id, Enrollment.id, is_mentor, MentorAssignment)
             .select_from(Mission)
             .outerjoin(
                 Enrollment,
@@ -356,7 +367,10 @@ async def assign_mentor(
     ).first()
     if found is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
-    _, enrollment_id, mentor_ok, existing = found
+    batch_id, enrollment_id, mentor_ok, existing = found
+    viewer.require(
+        Permission.MENTORS_ASSIGN, within=Reach(batch_id=batch_id, mission_id=mission_id)
+    )
     if not mentor_ok:
         raise DomainError.of("NOT_A_MENTOR", "That user is not an active mentor.", "mentorId")
     if enrollment_id is None:
@@ -407,8 +421,7 @@ async def assign_mentors(
     does one: the mentors must hold the MENTOR role and the students be enrolled; pairs
     assigned already are skipped. Set-based (a few statements per 500 pairs), one audit
     row, one roster event. Returns the pairs added."""
-    viewer.require(Permission.MENTORS_ASSIGN)
-    await _mission(uow, mission_id)
+    await _mission_for(uow, viewer, Permission.MENTORS_ASSIGN, mission_id)
     if len(pairs) > BULK_MAX:
         raise DomainError.of("TOO_MANY", f"At most {BULK_MAX} assignments in one call.")
     mentors = await _users_with_role(uow, sorted({m for _, m in pairs}), Role.MENTOR)
@@ -449,8 +462,7 @@ async def assign_mentors(
 async def unassign_mentor(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, student_id: int, mentor_id: int
 ) -> bool:
-    viewer.require(Permission.MENTORS_ASSIGN)
-    await _mission(uow, mission_id)
+    await _mission_for(uow, viewer, Permission.MENTORS_ASSIGN, mission_id)
     removed = await uow.session.execute(
         delete(MentorAssignment)
         .where(
@@ -481,8 +493,7 @@ async def add_mission_mentor(
 ) -> tuple[Mission, bool]:
     """A mentor of the whole mission: every student enrolled (now or later) is their
     mentee there, without an assignment per student. False when they were already."""
-    viewer.require(Permission.MENTORS_ASSIGN)
-    mission = await _mission(uow, mission_id)
+    mission = await _mission_for(uow, viewer, Permission.MENTORS_ASSIGN, mission_id)
     await _require_role(uow, mentor_id, Role.MENTOR, "mentorId")
     enrolled = await uow.session.execute(
         select(Enrollment.id).where(
@@ -512,8 +523,7 @@ async def remove_mission_mentor(
 ) -> Mission:
     """No longer a mentor of the whole mission (their assignments to single students, if
     any, stay)."""
-    viewer.require(Permission.MENTORS_ASSIGN)
-    mission = await _mission(uow, mission_id)
+    mission = await _mission_for(uow, viewer, Permission.MENTORS_ASSIGN, mission_id)
     removed = await uow.session.execute(
         delete(MissionMentor)
         .where(MissionMentor.mission_id == mission_id, MissionMentor.mentor_id == mentor_id)
@@ -541,8 +551,7 @@ async def reassign_mentor(
 ) -> list[int]:
     """Moves students (all of ``from_mentor``'s by default) in one transaction. Each
     student named who is not moved is a problem at their entry of ``studentIds``."""
-    viewer.require(Permission.MENTORS_ASSIGN)
-    await _mission(uow, mission_id)
+    await _mission_for(uow, viewer, Permission.MENTORS_ASSIGN, mission_id)
     if from_mentor == to_mentor:
         raise DomainError.of("SAME_MENTOR", "Choose two different mentors.", "toMentorId")
     await _require_role(uow, to_mentor, Role.MENTOR, "toMentorId")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from alumnet.domain.engagement import certificates
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Viewer
 from alumnet.persistence.models import Batch, Mission
 from alumnet.persistence.uow import UnitOfWork
 
@@ -105,8 +105,9 @@ async def _batch(uow: UnitOfWork, batch_id: int) -> Batch:
 
 
 async def update_batch(uow: UnitOfWork, viewer: Viewer, batch_id: int, data: BatchChanges) -> Batch:
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     batch = await _batch(uow, batch_id)
+    viewer.require(Permission.COHORTS_MANAGE, within=Reach(batch_id=batch.id))
     problems = Problems()
     name = check_text(
         problems, data.name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
@@ -155,8 +156,9 @@ def _apply(target: object, values: dict[str, object]) -> list[str]:
 
 
 async def archive_batch(uow: UnitOfWork, viewer: Viewer, batch_id: int) -> Batch:
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     batch = await _batch(uow, batch_id)
+    viewer.require(Permission.COHORTS_MANAGE, within=Reach(batch_id=batch.id))
     if batch.status != "archived":
         batch.status = "archived"
         batch.archived_at = datetime.now(UTC)
@@ -194,12 +196,13 @@ def _within_batch(problems: Problems, batch: Batch, starts: date, ends: date) ->
 
 
 async def create_mission(uow: UnitOfWork, viewer: Viewer, data: MissionChanges) -> Mission:
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     if data.batch_id is None:
         raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
     batch = await uow.session.get(Batch, data.batch_id)
     if batch is None:
         raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
+    viewer.require(Permission.COHORTS_MANAGE, within=Reach(batch_id=batch.id))
     problems = Problems()
     if batch.status == "archived":
         problems.add("BATCH_ARCHIVED", "The batch is archived.", "batchId")
@@ -248,10 +251,13 @@ async def create_mission(uow: UnitOfWork, viewer: Viewer, data: MissionChanges) 
 async def update_mission(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, data: MissionChanges
 ) -> Mission:
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     mission = await uow.session.get(Mission, mission_id)
     if mission is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "id")
+    viewer.require(
+        Permission.COHORTS_MANAGE, within=Reach(batch_id=mission.batch_id, mission_id=mission.id)
+    )
     batch = await uow.session.get(Batch, mission.batch_id)
     assert batch is not None
     problems = Problems()

@@ -46,9 +46,13 @@ async def _roles(uow: UnitOfWork, user_id: int) -> set[str]:
     return set(rows.scalars())
 
 
-async def may_reach(uow: UnitOfWork, me: int, other: int) -> bool:
-    """Whether ``me`` may write to ``other`` (blocks aside)."""
-    mine, theirs = await _roles(uow, me), await _roles(uow, other)
+async def may_reach(
+    uow: UnitOfWork, me: int, other: int, my_roles: frozenset[str] | None = None
+) -> bool:
+    """Whether ``me`` may write to ``other`` (blocks aside); ``my_roles``: the roles ``me``
+    may use now (a staff role waiting for two-factor sign-in is not one), else all held."""
+    mine = set(my_roles) if my_roles is not None else await _roles(uow, me)
+    theirs = await _roles(uow, other)
     if mine & STAFF or theirs & STAFF:
         return True
     if Role.ALUMNUS.value in mine and Role.ALUMNUS.value in theirs:
@@ -83,7 +87,8 @@ async def blocked_between(uow: UnitOfWork, a: int, b: int) -> bool:
     return found.first() is not None
 
 
-async def _check_reach(uow: UnitOfWork, me: int, other: int, field: str) -> User:
+async def _check_reach(uow: UnitOfWork, viewer: Viewer, other: int, field: str) -> User:
+    me = viewer.require_user()
     person = await uow.session.get(User, other)
     # The same answer whether the person does not exist or may not be reached: this must
     # not tell anyone which accounts exist.
@@ -91,7 +96,7 @@ async def _check_reach(uow: UnitOfWork, me: int, other: int, field: str) -> User
         person is None
         or person.status != "active"
         or other == me
-        or not await may_reach(uow, me, other)
+        or not await may_reach(uow, me, other, frozenset(r.value for r in viewer.roles))
     ):
         raise DomainError.of(
             "NOT_REACHABLE",
@@ -106,7 +111,7 @@ async def _check_reach(uow: UnitOfWork, me: int, other: int, field: str) -> User
 async def start(uow: UnitOfWork, viewer: Viewer, other: int) -> Conversation:
     """The conversation between the viewer and ``other``, created if new; idempotent."""
     me = viewer.require_user()
-    await _check_reach(uow, me, other, "userId")
+    await _check_reach(uow, viewer, other, "userId")
     low, high = sorted((me, other))
     await insert_or_ignore(
         uow.session, Conversation,
@@ -180,7 +185,7 @@ async def send(
             if conversation.user_low_id == me
             else conversation.user_low_id
         )
-        await _check_reach(uow, me, other, "conversationId")
+        await _check_reach(uow, viewer, other, "conversationId")
     else:
         assert recipient_id is not None
         conversation = await start(uow, viewer, recipient_id)

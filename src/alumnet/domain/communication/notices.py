@@ -13,12 +13,13 @@ from typing import Any
 from markdown_it import MarkdownIt
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, union
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.engagement.common import mentors_mission
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Viewer
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.mentoring import mentored_missions
 from alumnet.persistence.models import (
@@ -114,11 +115,21 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
     me = viewer.user_id if viewer.user_id is not None else -1
     mentored = mentored_missions(me)
     active = select(Enrollment.mission_id).where(Enrollment.student_id == me, taking_part())
+    coordinated = access.coordinated_mission_ids(viewer)
     addressed = or_(
         Notice.mission_id.in_(mentored),
         Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(mentored))),
         Notice.mission_id.in_(active),
         Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(active))),
+        *(
+            [
+                Notice.mission_id.in_(coordinated),
+                Notice.batch_id.in_(select(Mission.batch_id).where(Mission.id.in_(coordinated))),
+                Notice.batch_id.in_(sorted(access.coordinated(viewer)[0])),
+            ]
+            if coordinated is not None
+            else []
+        ),
     )
     # A withdrawn notice is gone for its audience; its author keeps it, for the record.
     return or_(and_(addressed, Notice.withdrawn_at.is_(None)), Notice.author_id == me)
@@ -143,14 +154,15 @@ async def post(
     if mission_id is not None:
         if await uow.session.get(Mission, mission_id) is None:
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
-        if not viewer.can(Permission.NOTICES_POST) and not await mentors_mission(
-            uow, viewer, mission_id
-        ):
+        if not await access.can_in_mission(
+            uow.session, viewer, Permission.NOTICES_POST, mission_id
+        ) and not await mentors_mission(uow, viewer, mission_id):
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
     else:
+        viewer.require_somewhere(Permission.NOTICES_POST)
         if await uow.session.get(Batch, batch_id) is None:
             raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
-        viewer.require(Permission.NOTICES_POST)
+        viewer.require(Permission.NOTICES_POST, within=Reach(batch_id=batch_id))
     posting = check_posting(problems, title=title, body=body, priority=priority)
     if kind not in KINDS:
         problems.add("INVALID", "Unknown kind.", "kind")
@@ -224,6 +236,16 @@ async def acknowledge(
     return notice, added
 
 
+async def _posts_there(uow: UnitOfWork, viewer: Viewer, notice: Notice) -> bool:
+    """Whether the viewer posts notices where this one was posted (everywhere, or within
+    its batch or mission)."""
+    if notice.mission_id is not None:
+        return await access.can_in_mission(
+            uow.session, viewer, Permission.NOTICES_POST, notice.mission_id
+        )
+    return viewer.can(Permission.NOTICES_POST, within=Reach(batch_id=notice.batch_id))
+
+
 async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
     """Remind every student of the audience who has not acknowledged (in the app and by
     e-mail, as each prefers): a few statements whatever their number, and the e-mails go
@@ -232,7 +254,7 @@ async def remind(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> int:
     notice = await uow.session.get(Notice, notice_id)
     if notice is None:
         raise DomainError.of("NOT_FOUND", "No such notice.", "noticeId")
-    may = viewer.can(Permission.NOTICES_POST) or (
+    may = await _posts_there(uow, viewer, notice) or (
         notice.mission_id is not None and notice.author_id == viewer.user_id
     )
     if not may:
@@ -268,7 +290,7 @@ async def _editable(uow: UnitOfWork, viewer: Viewer, notice_id: int) -> Notice:
     viewer.require_user()
     notice = await uow.session.get(Notice, notice_id, with_for_update=True)
     if notice is None or not (
-        viewer.can(Permission.NOTICES_POST) or notice.author_id == viewer.user_id
+        notice.author_id == viewer.user_id or await _posts_there(uow, viewer, notice)
     ):
         raise DomainError.of("NOT_FOUND", "No such notice.", "id")
     if notice.withdrawn_at is not None:

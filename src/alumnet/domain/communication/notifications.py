@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Channels] = {
     "event_reminder": Channels(in_app=True, email=True, digest=False),
     # Mentorship: a request to you, its answer, a request expired, a mentorship ended.
     "mentorship": Channels(in_app=True, email=True, digest=False),
+    # A sign-in from a new device (identity/sessions.py): the e-mail about it is always
+    # sent by identity itself, whatever the preferences; this is the in-app notice.
+    "security": Channels(in_app=True, email=False, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

@@ -9,6 +9,7 @@ asked, with their permissions as they are at each page, through the runtime's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from alumnet.domain.data import files
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.two_factor import required_roles
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import DatabaseBusy
 from alumnet.persistence.uow import UnitOfWork
@@ -82,7 +84,7 @@ def _connection(data: dict[str, Any] | None, path: list[str]) -> dict[str, Any] 
 
 async def _viewer(rt: Runtime, user_id: int, scope: str | None) -> Viewer:
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, user_id, scope)
+        viewer = await viewer_of(conn, user_id, scope, required_roles(rt.settings))
     if viewer is None or not viewer.can(Permission.DATA_BULK):
         raise BulkQueryFailed("The person who asked for this query may no longer run it.")
     return viewer
@@ -106,6 +108,10 @@ async def run(
             variables = {**args["variables"], FIRST_VARIABLE: args["page_size"],
                          AFTER_VARIABLE: after, COUNT_VARIABLE: pages == 0}  # fmt: skip
             outcome = await rt.queries(viewer, args["query"], variables, args["operation_name"])
+            if outcome.retry_after is not None:
+                # Pages draw on the person's query budget: over it, wait and ask again.
+                await asyncio.sleep(outcome.retry_after)
+                continue
             pages += 1
             if outcome.busy:
                 raise DatabaseBusy(f"Page {pages}: the database was too busy")

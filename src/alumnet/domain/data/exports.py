@@ -30,9 +30,10 @@ from alumnet.domain.data.tabular import plain
 from alumnet.domain.engagement import attendance
 from alumnet.domain.errors import DomainError
 from alumnet.domain.events import catalogue
-from alumnet.domain.identity import audit
+from alumnet.domain.identity import audit, budgets
 from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.two_factor import required_roles
 from alumnet.domain.people import directory, privacy
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.mentoring import whole_mission_join
@@ -340,20 +341,31 @@ def _events(viewer: Viewer, since: date, until: date) -> tuple[list[str], Any]:
     ], query
 
 
-async def _rows(rt: Runtime, query: Any) -> AsyncGenerator[list[Any]]:
+async def _rows(rt: Runtime, query: Any, viewer: Viewer, columns: int) -> AsyncGenerator[list[Any]]:
     """The query's rows, streamed (a server-side cursor on PostgreSQL), a batch at a time:
-    one statement however large the export, and never the whole result in memory."""
+    one statement however large the export, and never the whole result in memory. They
+    draw on the viewer's query budget as a query's nodes would (a point a row and one a
+    column), a batch at a time, waiting for it to fill when spent."""
+    batch = 0
     async with rt.database.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=PAGE))
         async for row in result:
             yield list(row)
+            batch += 1
+            if batch == PAGE:
+                await budgets.spend_patiently(rt, viewer, batch * (1 + columns))
+                batch = 0
+    if batch:
+        await budgets.spend_patiently(rt, viewer, batch * (1 + columns))
 
 
 async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     """Write the export; returns the stored file's id and the number of rows. The viewer's
     roles are read now: what they may see when it runs is what it holds."""
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, int(args["user_id"]), args.get("scope"))
+        viewer = await viewer_of(
+            conn, int(args["user_id"]), args.get("scope"), required_roles(rt.settings)
+        )
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")
     wanted = ExportRequest.from_args(args)
@@ -365,11 +377,11 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     count = 0
     with files.LocalOutput(rt.settings.export_max_bytes) as local:
         if fmt == "xlsx":
-            count = await _xlsx(rt, local, header, query)
+            count = await _xlsx(rt, local, header, query, viewer)
         else:
             if fmt == "csv":
                 local.write(_csv_line(header))
-            async with aclosing(_rows(rt, query)) as rows:
+            async with aclosing(_rows(rt, query, viewer, len(header))) as rows:
                 async for row in rows:
                     if fmt == "csv":
                         local.write(_csv_line([neutralise(plain(v)) for v in row]))
@@ -389,7 +401,9 @@ def _csv_line(values: list[Any]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-async def _xlsx(rt: Runtime, output: files.LocalOutput, header: list[str], query: Any) -> int:
+async def _xlsx(
+    rt: Runtime, output: files.LocalOutput, header: list[str], query: Any, viewer: Viewer
+) -> int:
     """An Excel file, written row by row (openpyxl's write-only mode): numbers and dates
     stay typed."""
     from openpyxl import Workbook
@@ -398,7 +412,7 @@ async def _xlsx(rt: Runtime, output: files.LocalOutput, header: list[str], query
     sheet = book.create_sheet("export")
     sheet.append(header)
     count = 0
-    async with aclosing(_rows(rt, query)) as rows:
+    async with aclosing(_rows(rt, query, viewer, len(header))) as rows:
         async for row in rows:
             sheet.append([
                 neutralise(v.replace(tzinfo=None) if isinstance(v, datetime) else v) for v in row

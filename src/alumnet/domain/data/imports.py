@@ -53,6 +53,7 @@ from alumnet.persistence.models import (
     MissionMentor,
     Profile,
     Programme,
+    StoredFile,
     Submission,
     User,
     UserRole,
@@ -509,6 +510,15 @@ async def _finish(
                 total=progress.total, processed=progress.processed, **progress.counts,
             )
         )  # fmt: skip
+        if status == "completed":
+            # Run once, and rolled back from its rows: the spreadsheet (everyone's data in
+            # it, kept whole) is needed no more. Its name, size and checksum stay.
+            await uow.session.execute(
+                delete(StoredFile).where(
+                    StoredFile.id == select(Import.file_id).where(Import.id == import_id)
+                    .scalar_subquery()
+                )
+            )  # fmt: skip
         uow.publish(channel(import_id), {"id": import_id})
 
 

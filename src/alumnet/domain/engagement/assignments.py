@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.data import files
 from alumnet.domain.engagement import grading, points
 from alumnet.domain.engagement.common import Place, place_of_student
@@ -62,9 +63,10 @@ def _validate(problems: Problems, a: Assignment) -> None:
 async def create(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, data: AssignmentChanges
 ) -> Assignment:
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.ENGAGEMENT_MANAGE, mission_id)
     problems = Problems()
     title = check_text(
         problems,
@@ -110,10 +112,13 @@ async def update(
     uow: UnitOfWork, viewer: Viewer, assignment_id: int, data: AssignmentChanges
 ) -> tuple[Assignment, int | None]:
     """Returns the assignment and, if its points changed, the recalculation job's id."""
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     assignment = await uow.session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None:
         raise DomainError.of("NOT_FOUND", "No such assignment.", "id")
+    await access.require_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, assignment.mission_id
+    )
     problems = Problems()
     before = {
         c: getattr(assignment, c)
@@ -421,8 +426,11 @@ async def bulk_record(
 ) -> BulkRecord:
     """Match pasted addresses to students enrolled (and active) in the assignment's
     mission, record a submission for each who has none, and report every line."""
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     assignment = await _assignment(uow, assignment_id)
+    await access.require_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, assignment.mission_id
+    )
     if len(pasted) > 1_000_000:
         raise DomainError.of("TOO_MANY", "Paste at most 1 MB of text.", "emails")
     lines = parse_pasted(pasted)

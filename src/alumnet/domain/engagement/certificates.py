@@ -119,10 +119,11 @@ def render_pdf(name: str, mission: str, completed_on: date, code: str, verify_ur
 async def request_issue(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> int:
     """Certify (again) the students of a completed mission who meet its rule now and have
     no certificate yet; returns the job's id."""
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     mission = await uow.session.get(Mission, mission_id)
     if mission is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.ENGAGEMENT_MANAGE, mission_id)
     if mission.status != "completed":
         raise DomainError.of(
             "NOT_COMPLETED", "Certificates are given when the mission is completed.", "missionId"
@@ -276,7 +277,7 @@ async def verify(db: Reader, given: str) -> Verified | None:
 
 async def revoke(uow: UnitOfWork, viewer: Viewer, certificate_id: int, reason: str) -> Certificate:
     """Withdrawn (a decision found it was not earned): it no longer verifies."""
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     text = " ".join(reason.split())
     if not text:
         raise DomainError.of("REQUIRED", "Say why it is revoked.", "reason")
@@ -285,6 +286,9 @@ async def revoke(uow: UnitOfWork, viewer: Viewer, certificate_id: int, reason: s
     certificate = await uow.session.get(Certificate, certificate_id, with_for_update=True)
     if certificate is None:
         raise DomainError.of("NOT_FOUND", "No such certificate.", "id")
+    await access.require_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, certificate.mission_id
+    )
     if certificate.revoked_at is None:
         certificate.revoked_at = datetime.now(UTC)
         certificate.revoked_reason = text

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, literal, select
 
 from alumnet.domain.engagement.rules import RULE_COLUMNS, Rules
 from alumnet.domain.errors import DomainError
-from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Viewer
 from alumnet.persistence import mentoring
 from alumnet.persistence.models import (
     EngagementRules,
@@ -32,6 +32,11 @@ class Place:
     ends_on: date
     rules: Rules
     banned_until: date | None = None
+    batch_id: int | None = None
+
+    @property
+    def reach(self) -> Reach:
+        return Reach(batch_id=self.batch_id, mission_id=self.mission_id)
 
     def restricted(self) -> bool:
         """Banned (and the ban not over, in the mission's time zone) or delisted."""
@@ -55,6 +60,7 @@ _PLACE = (
         Enrollment.status,
         Enrollment.banned_until,
         Mission.id.label("mission_id"),
+        Mission.batch_id.label("batch_id"),
         Mission.status.label("mission_status"),
         Mission.starts_on,
         Mission.ends_on,
@@ -85,6 +91,7 @@ def _place(row: object) -> Place:
         ends_on=row.ends_on,  # type: ignore[attr-defined]
         rules=Rules.from_row(row if row.has_rules is not None else None),  # type: ignore[attr-defined]
         banned_until=row.banned_until,  # type: ignore[attr-defined]
+        batch_id=row.batch_id,  # type: ignore[attr-defined]
     )
 
 
@@ -141,7 +148,7 @@ async def require_staff_or_mentor(
     """Staff with ``engagement:manage``, or one of this student's mentors in this mission.
     Anyone else is told the enrolment does not exist (as reads would show it)."""
     viewer.require_user()
-    if viewer.can(Permission.ENGAGEMENT_MANAGE):
+    if viewer.can(Permission.ENGAGEMENT_MANAGE, within=place.reach):
         return
     if await mentors_student(uow, viewer, place.mission_id, place.student_id):
         return

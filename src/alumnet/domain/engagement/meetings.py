@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.common import (
     mentors_mission,
@@ -53,7 +54,9 @@ async def create(
 ) -> Meeting:
     """Staff schedule meetings for any mentor; a mentor of the mission for themselves."""
     me = viewer.require_user()
-    staff = viewer.can(Permission.ENGAGEMENT_MANAGE)
+    staff = await access.can_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, mission_id
+    )
     if not staff and not await mentors_mission(uow, viewer, mission_id):
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
     mission = await _mission(uow, mission_id)
@@ -159,7 +162,9 @@ async def record(
     who is not their mentee is NOT_YOUR_MENTEE whether or not they exist)."""
     me = viewer.require_user()
     meeting = await _meeting(uow, meeting_id)
-    staff = viewer.can(Permission.ENGAGEMENT_MANAGE)
+    staff = await access.can_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, meeting.mission_id
+    )
     if not staff and not await mentors_mission(uow, viewer, meeting.mission_id):
         raise DomainError.of("NOT_FOUND", "No such meeting.", "meetingId")
     if len(student_ids) > RECORD_MAX:

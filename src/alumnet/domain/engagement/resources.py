@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, false, func, or_, select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.data import files
 from alumnet.domain.engagement.assignments import Upload
@@ -49,12 +50,19 @@ def readable(viewer: Viewer) -> ColumnElement[bool] | None:
         return false()
     me = viewer.user_id
     active = select(Enrollment.mission_id).where(Enrollment.student_id == me, taking_part())
-    return or_(Resource.mission_id.in_(mentored_missions(me)), Resource.mission_id.in_(active))
+    coordinated = access.coordinated_mission_ids(viewer)
+    return or_(
+        Resource.mission_id.in_(mentored_missions(me)),
+        Resource.mission_id.in_(active),
+        *([Resource.mission_id.in_(coordinated)] if coordinated is not None else []),
+    )
 
 
 async def _may_manage(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> None:
     viewer.require_user()
-    if viewer.can(Permission.ENGAGEMENT_MANAGE) or await mentors_mission(uow, viewer, mission_id):
+    if await access.can_in_mission(
+        uow.session, viewer, Permission.ENGAGEMENT_MANAGE, mission_id
+    ) or await mentors_mission(uow, viewer, mission_id):
         return
     raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
 
@@ -141,7 +149,9 @@ async def _editable(uow: UnitOfWork, viewer: Viewer, resource_id: int) -> Resour
     viewer.require_user()
     resource = await uow.session.get(Resource, resource_id, with_for_update=True)
     if resource is not None:
-        if viewer.can(Permission.ENGAGEMENT_MANAGE):
+        if await access.can_in_mission(
+            uow.session, viewer, Permission.ENGAGEMENT_MANAGE, resource.mission_id
+        ):
             return resource
         if resource.created_by_id == viewer.user_id and await mentors_mission(
             uow, viewer, resource.mission_id

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -110,9 +111,10 @@ async def update_rules(
 ) -> tuple[Rules, int | None]:
     """Change a mission's settings; if point rules changed, queue a recalculation of the
     mission's points and return its job id."""
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.COHORTS_MANAGE, mission_id)
     problems = Problems()
     given = {k: v for k, v in changes.items() if v is not None}
     if "time_zone" in given and not _valid_zone(str(given["time_zone"])):
@@ -165,9 +167,10 @@ async def update_rules(
 
 
 async def request_recalculation(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> int:
-    viewer.require(Permission.ENGAGEMENT_MANAGE)
+    viewer.require_somewhere(Permission.ENGAGEMENT_MANAGE)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.ENGAGEMENT_MANAGE, mission_id)
     job = await uow.add_job(RECALCULATE_JOB, {"mission_id": mission_id})
     audit.record(
         uow, "points.recalculate", object_type="Mission", object_ids=[mission_id],

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
-from alumnet.domain.identity import audit, mail
+from alumnet.domain.identity import audit, mail, sessions, two_factor
 from alumnet.domain.identity.credential_cache import Entry
 from alumnet.domain.identity.jwt_tokens import (
     InvalidAccessToken,
@@ -21,6 +21,7 @@ from alumnet.domain.identity.jwt_tokens import (
 )
 from alumnet.domain.identity.permissions import (
     ANONYMOUS,
+    Grant,
     Permission,
     Role,
     TokenScope,
@@ -43,6 +44,8 @@ from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import Reader
 from alumnet.persistence.loaders.identity import USER_COLUMNS
 from alumnet.persistence.models import (
+    CustomRole,
+    CustomRoleAssignment,
     PersonalAccessToken,
     RefreshToken,
     Session,
@@ -73,6 +76,8 @@ class IssuedTokens:
     access_token_expires_at: datetime
     refresh_token: str
     refresh_token_expires_at: datetime
+    # A role of the user requires two-factor sign-in, and they have not enrolled.
+    two_factor_enrollment_required: bool = False
 
 
 def _invalid_credentials() -> DomainError:
@@ -89,7 +94,9 @@ async def _new_refresh_token(rt: Runtime, uow: UnitOfWork, session_id: int) -> t
     return secret, expires
 
 
-async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) -> IssuedTokens:
+async def sign_in(
+    rt: Runtime, uow: UnitOfWork, *, email: str, password: str
+) -> IssuedTokens | two_factor.Challenge:
     """Sign in, throttled so that guessing is slow and nobody can lock anybody out.
 
     - A client address (an IPv6 /64) with ``signin_max_failures_per_address`` failures is
@@ -100,6 +107,8 @@ async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) ->
       (30 days) are answered at once; any other waits 1, 2, 4, … seconds (up to the window)
       after each failure, so that guessing from many addresses slows, its owner does not.
     - When the account reaches that many failures, its owner is told by e-mail (once a day).
+    - With two-factor sign-in on, the right password answers a challenge, not tokens:
+      ``sign_in_two_factor`` finishes with a code.
     """
     settings = rt.settings
     if not email.strip() or not password or len(email) > EMAIL_MAX or len(password) > 1024:
@@ -144,21 +153,81 @@ async def sign_in(rt: Runtime, uow: UnitOfWork, *, email: str, password: str) ->
     await rt.failures.hold(known_key, KNOWN_ADDRESS_DAYS * 24 * 3600)
     if rt.hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = await hash_password(rt, password)
+    if user.two_factor_enabled_at is not None:
+        audit.record(
+            uow, "session.challenge", object_type="User", object_ids=[user.id], actor_id=user.id
+        )
+        return two_factor.challenge_for(rt, user)
+    return await _start_session(rt, uow, user)
+
+
+async def sign_in_two_factor(
+    rt: Runtime, uow: UnitOfWork, *, challenge: str, code: str
+) -> IssuedTokens:
+    """Sign-in's second step: the challenge ``sign_in`` answered, and a code from the
+    authenticator app (or a recovery code)."""
+    if len(code) > 64:
+        raise DomainError.of("INVALID_CODE", "The code is wrong.", "code")
+    user = await two_factor.answer_challenge(rt, uow, challenge, code)
+    return await _start_session(rt, uow, user, second_factor=True)
+
+
+async def _start_session(
+    rt: Runtime, uow: UnitOfWork, user: User, *, second_factor: bool = False
+) -> IssuedTokens:
     now = datetime.now(UTC)
     user.last_sign_in_at = now
+    device = sessions.describe_device(uow.origin.user_agent)
+    # A device is new if the account has signed in from others, and never from it (sessions
+    # older than device names count as none: the first sign-in since sets the baseline).
+    seen = (
+        await uow.session.execute(
+            select(Session.id)
+            .where(Session.user_id == user.id, Session.device.is_not(None))
+            .limit(1)
+        )
+    ).first()
+    known = (
+        seen is None
+        or (
+            await uow.session.execute(
+                select(Session.id)
+                .where(Session.user_id == user.id, Session.device == device)
+                .limit(1)
+            )
+        ).first()
+        is not None
+    )
     session = Session(
         user_id=user.id,
         ip=uow.origin.ip,
         user_agent=(uow.origin.user_agent or "")[:256] or None,
+        device=device,
+        last_used_at=now,
+        two_factor=second_factor,
     )
     uow.session.add(session)
     await uow.session.flush()
     refresh, refresh_expires = await _new_refresh_token(rt, uow, session.id)
-    access, access_expires = issue_access_token(settings, user.id, session.id)
+    access, access_expires = issue_access_token(rt.settings, user.id, session.id)
     audit.record(
-        uow, "session.create", object_type="Session", object_ids=[session.id], actor_id=user.id
+        uow,
+        "session.create",
+        object_type="Session",
+        object_ids=[session.id],
+        actor_id=user.id,
+        details={"device": device, "newDevice": not known},
     )
-    return IssuedTokens(user, access, access_expires, refresh, refresh_expires)
+    if not known:
+        await sessions.tell_new_device(uow, user, session)
+    required = rt.settings.two_factor_required_roles
+    must_enrol = False
+    if required and user.two_factor_enabled_at is None:
+        held = await uow.session.execute(
+            select(UserRole.role).where(UserRole.user_id == user.id, UserRole.role.in_(required))
+        )
+        must_enrol = held.first() is not None
+    return IssuedTokens(user, access, access_expires, refresh, refresh_expires, must_enrol)
 
 
 async def _warn_owner(rt: Runtime, user: User) -> None:
@@ -333,6 +402,9 @@ async def create_personal_access_token(
         scope=scope.value,
         expires_at=expires_at,
         created_by_id=actor,
+        # Staff roles that require two-factor sign-in work through it only if the
+        # credential that made it had passed the second factor (or it is the operator's).
+        two_factor=viewer.second_factor or viewer.via == "cli",
     )
     uow.session.add(pat)
     await uow.session.flush()
@@ -386,26 +458,80 @@ class Authenticated:
 
 
 ANONYMOUS_CALLER = Authenticated(ANONYMOUS)
-_VIEWER_COLUMNS = (*USER_COLUMNS, UserRole.role)
+# The user's custom roles ride along (one row per role and custom role held, a handful).
+_VIEWER_COLUMNS = (
+    *USER_COLUMNS,
+    UserRole.role,
+    CustomRoleAssignment.id.label("grant_id"),
+    CustomRoleAssignment.role_id.label("grant_role_id"),
+    CustomRoleAssignment.batch_id.label("grant_batch_id"),
+    CustomRoleAssignment.mission_id.label("grant_mission_id"),
+    CustomRole.name.label("grant_role_name"),
+    CustomRole.permissions.label("grant_permissions"),
+)
 # Built once: constructing the statement cost more than running it, on every request.
 _VIEWER_BY_SESSION = (
-    select(*_VIEWER_COLUMNS)
+    select(
+        *_VIEWER_COLUMNS,
+        Session.last_used_at.label("session_last_used_at"),
+        Session.two_factor.label("credential_two_factor"),
+    )
     .join(Session, (Session.user_id == User.id) & (Session.id == bindparam("session_id")))
     .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(CustomRoleAssignment, CustomRoleAssignment.user_id == User.id)
+    .outerjoin(CustomRole, CustomRole.id == CustomRoleAssignment.role_id)
     .where(User.id == bindparam("user_id"), Session.revoked_at.is_(None))
 )
 
 
-def _authenticated(rows: Sequence[Any], **extra: Any) -> Authenticated | None:
+def _grants(rows: Sequence[Any]) -> tuple[Grant, ...]:
+    seen: dict[int, Grant] = {}
+    for r in rows:
+        if r.grant_id is None or r.grant_id in seen:
+            continue
+        seen[r.grant_id] = Grant(
+            assignment_id=int(r.grant_id),
+            role_id=int(r.grant_role_id),
+            role_name=str(r.grant_role_name),
+            permissions=frozenset(
+                Permission(p) for p in r.grant_permissions or () if p in _PERMISSION_VALUES
+            ),
+            batch_id=r.grant_batch_id,
+            mission_id=r.grant_mission_id,
+        )
+    return tuple(sorted(seen.values(), key=lambda g: g.assignment_id))
+
+
+_PERMISSION_VALUES = frozenset(p.value for p in Permission)
+
+
+def _authenticated(
+    rows: Sequence[Any],
+    required: frozenset[Role] = frozenset(),
+    second_factor: bool = False,
+    **extra: Any,
+) -> Authenticated | None:
+    """The viewer of these rows. ``required``: the roles that need two-factor sign-in,
+    withheld (left out of ``roles``, and so of every check) unless the user has enrolled
+    and the credential passed the second factor (``second_factor``); custom roles too,
+    while any role requires it."""
     if not rows or rows[0].status != ACTIVE:
         return None
     first = rows[0]
     names = tuple(sorted({r.role for r in rows if r.role is not None}))
+    roles = frozenset(Role(n) for n in names if n in Role.__members__)
+    enrolled = first.two_factor_enabled_at is not None
+    withheld = roles & required if not (enrolled and second_factor) else frozenset[Role]()
     viewer = Viewer(
         user_id=int(first.id),
         email=str(first.email),
         name=str(first.name),
-        roles=frozenset(Role(n) for n in names if n in Role.__members__),
+        roles=roles - withheld,
+        withheld=withheld,
+        second_factor=enrolled and second_factor,
+        # Custom roles carry staff powers: where two-factor sign-in is required of any role,
+        # they too work only through a credential that passed it.
+        grants=_grants(rows) if not required or (enrolled and second_factor) else (),
         email_verified=first.email_verified_at is not None,
         **extra,
     )
@@ -434,12 +560,13 @@ async def authenticate(rt: Runtime, reader: Reader, bearer: str | None) -> Authe
             ):
                 entry.last_used_at = now
                 async with reader.connect() as conn:
-                    await _record_pat_use(conn, entry.found.viewer.token_id, now)
+                    await _record_use(conn, entry.found.viewer, now)
             return entry.found
         generation = cache.generation
+    required = two_factor.required_roles(rt.settings)
     if token.startswith(PAT_PREFIX):
         async with reader.connect() as conn:
-            found, last_used, expires_at = await _authenticate_pat(conn, token, now)
+            found, last_used, expires_at = await _authenticate_pat(conn, token, now, required)
     else:
         try:
             claims = read_access_token(rt.settings, token)
@@ -452,10 +579,21 @@ async def authenticate(rt: Runtime, reader: Reader, bearer: str | None) -> Authe
                     {"session_id": claims.session_id, "user_id": claims.user_id},
                 )
             ).all()
-        authenticated = _authenticated(rows, session_id=claims.session_id, via="jwt")
-        if authenticated is None:
-            raise AuthenticationFailed("revoked")
-        found, last_used, expires_at = authenticated, None, claims.expires_at
+            authenticated = _authenticated(
+                rows,
+                required,
+                bool(rows and rows[0].credential_two_factor),
+                session_id=claims.session_id,
+                via="jwt",
+            )
+            if authenticated is None:
+                raise AuthenticationFailed("revoked")
+            # The session's last use, shown to its owner: written at minute resolution.
+            last_used = rows[0].session_last_used_at
+            if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
+                await _record_use(conn, authenticated.viewer, now)
+                last_used = now
+        found, expires_at = authenticated, claims.expires_at
     if cache is not None and cache.enabled:
         user_id = found.viewer.user_id
         assert user_id is not None
@@ -472,23 +610,35 @@ def scope_of(viewer: Viewer) -> str | None:
     return viewer.scope.value if viewer.scope is not None else None
 
 
-async def viewer_of(conn: AsyncConnection, user_id: int, scope: str | None = None) -> Viewer | None:
+async def viewer_of(
+    conn: AsyncConnection,
+    user_id: int,
+    scope: str | None = None,
+    required: frozenset[Role] = frozenset(),
+) -> Viewer | None:
     """The viewer a background job acts as on a user's behalf (an export, a bulk query):
-    their roles as they are now, within the scope of the token that asked (``scope_of``);
+    their roles as they are now, within the scope of the token that asked (``scope_of``),
+    less those that need two-factor sign-in (``required``) if they have not enrolled;
     None once the user is no longer active."""
     rows = (
         await conn.execute(
             select(*_VIEWER_COLUMNS)
             .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(CustomRoleAssignment, CustomRoleAssignment.user_id == User.id)
+            .outerjoin(CustomRole, CustomRole.id == CustomRoleAssignment.role_id)
             .where(User.id == user_id)
         )
     ).all()
-    found = _authenticated(rows, via="job", scope=TokenScope(scope) if scope else None)
+    # A job or a link was started by a request that was allowed; the user must still
+    # have enrolled (the credential that started it is not known here).
+    found = _authenticated(
+        rows, required, True, via="job", scope=TokenScope(scope) if scope else None
+    )
     return None if found is None else found.viewer
 
 
 async def _authenticate_pat(
-    conn: AsyncConnection, token: str, now: datetime
+    conn: AsyncConnection, token: str, now: datetime, required: frozenset[Role]
 ) -> tuple[Authenticated, datetime, datetime | None]:
     """The personal access token's viewer, when its use was last recorded (now, if it
     was more than a minute ago: written at minute resolution, so that a busy script does
@@ -503,9 +653,12 @@ async def _authenticate_pat(
                 PersonalAccessToken.scope.label("token_scope"),
                 PersonalAccessToken.last_used_at.label("token_last_used_at"),
                 PersonalAccessToken.expires_at.label("token_expires_at"),
+                PersonalAccessToken.two_factor.label("credential_two_factor"),
             )
             .join(PersonalAccessToken, PersonalAccessToken.user_id == User.id)
             .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(CustomRoleAssignment, CustomRoleAssignment.user_id == User.id)
+            .outerjoin(CustomRole, CustomRole.id == CustomRoleAssignment.role_id)
             .where(
                 PersonalAccessToken.token_hash == digest(token),
                 PersonalAccessToken.revoked_at.is_(None),
@@ -515,6 +668,8 @@ async def _authenticate_pat(
     ).all()
     found = _authenticated(
         rows,
+        required,
+        bool(rows and rows[0].credential_two_factor),
         token_id=rows[0].token_id if rows else None,
         scope=TokenScope(rows[0].token_scope) if rows else None,
         via="pat",
@@ -524,15 +679,24 @@ async def _authenticate_pat(
     # UTCDateTime columns come back aware, in UTC.
     last_used = rows[0].token_last_used_at
     if last_used is None or now - last_used > PAT_LAST_USED_RESOLUTION:
-        await _record_pat_use(conn, found.viewer.token_id, now)
+        await _record_use(conn, found.viewer, now)
         last_used = now
     return found, last_used, rows[0].token_expires_at
 
 
-async def _record_pat_use(conn: AsyncConnection, token_id: int | None, now: datetime) -> None:
-    await conn.execute(
-        update(PersonalAccessToken)
-        .where(PersonalAccessToken.id == token_id)
-        .values(last_used_at=now)
-    )
+async def _record_use(conn: AsyncConnection, viewer: Viewer, now: datetime) -> None:
+    """When a personal access token or a session was last used (on a connection of its
+    own, not the ORM's: a last use changes no credential)."""
+    if viewer.token_id is not None:
+        await conn.execute(
+            update(PersonalAccessToken)
+            .where(PersonalAccessToken.id == viewer.token_id)
+            .values(last_used_at=now)
+        )
+    elif viewer.session_id is not None:
+        await conn.execute(
+            update(Session).where(Session.id == viewer.session_id).values(last_used_at=now)
+        )
+    else:
+        return
     await conn.commit()

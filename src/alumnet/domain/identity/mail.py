@@ -157,3 +157,42 @@ def email_changed_body(user: User, new_email: str) -> str:
         "from now on.\n\n"
         "If you did not do this, reset your password and tell your administrator.\n"
     )
+
+
+def two_factor_body(user: User, *, enabled: bool) -> str:
+    if enabled:
+        news = (
+            "Two-factor sign-in is now on for your alumnet account: after your password, "
+            "alumnet asks for a code from your authenticator app. Keep your recovery codes "
+            "somewhere safe; each works once, if you lose your phone."
+        )
+    else:
+        news = (
+            "Two-factor sign-in is now off for your alumnet account: your password alone "
+            "signs you in."
+        )
+    return (
+        f"Hello {user.name},\n\n{news}\n\n"
+        "If you did not do this, reset your password at once (passwordResetRequest) and "
+        "tell your administrator.\n"
+    )
+
+
+def two_factor_reset_body(user: User) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        "An administrator has reset the two-factor sign-in of your alumnet account: your "
+        "authenticator app and recovery codes no longer work, and your password alone signs "
+        "you in until you enrol again (twoFactorEnroll).\n\n"
+        "If you did not ask for this, tell your administrator at once.\n"
+    )
+
+
+def new_device_body(user: User, device: str, address: str | None, when: str) -> str:
+    return (
+        f"Hello {user.name},\n\n"
+        f"Your alumnet account was signed in to from a device it had not used before:\n\n"
+        f"  {device}\n  from {address or 'an unknown address'}\n  at {when} (UTC)\n\n"
+        "If this was you, there is nothing to do. If it was not, end that session "
+        "(sessionRevoke, or sessionRevokeAll) and change your password at once.\n"
+    )

@@ -62,6 +62,8 @@ class Permission(StrEnum):
     MENTORSHIP_OFFER = "mentorship:offer"
     # Tune the mentor matching's weights and read the mentorship figures.
     MENTORSHIP_MANAGE = "mentorship:manage"
+    # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
+    SCHEMA_INTROSPECT = "schema:introspect"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -90,7 +92,9 @@ ADMIN_PERMISSIONS = frozenset(
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: ALL_PERMISSIONS,
-    Role.DEVELOPER: frozenset({Permission.JOBS_READ, Permission.TOKENS_CREATE}),
+    Role.DEVELOPER: frozenset(
+        {Permission.JOBS_READ, Permission.TOKENS_CREATE, Permission.SCHEMA_INTROSPECT}
+    ),
     Role.MANAGER: frozenset(
         {
             Permission.USERS_READ,
@@ -148,6 +152,56 @@ def permissions_of(roles: frozenset[Role]) -> frozenset[Permission]:
     return frozenset(granted)
 
 
+# What a custom role may grant within one batch or mission, because every check of it
+# on an object knows the object's batch and mission. Anything else is granted everywhere
+# or not at all.
+SCOPABLE_PERMISSIONS = frozenset(
+    {
+        Permission.COHORTS_READ,
+        Permission.COHORTS_MANAGE,
+        Permission.ENROLLMENTS_MANAGE,
+        Permission.MENTORS_ASSIGN,
+        Permission.ENGAGEMENT_MANAGE,
+        Permission.INTEGRITY_FLAG,
+        Permission.INTEGRITY_DECIDE,
+        Permission.OUTREACH,
+        Permission.NOTICES_POST,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where an object sits: its batch, and its mission when it belongs to one (a mission
+    is within its batch, so a grant for the batch covers it)."""
+
+    batch_id: int | None = None
+    mission_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A custom role as one user holds it: everywhere, or within one batch or mission."""
+
+    assignment_id: int
+    role_id: int
+    role_name: str
+    permissions: frozenset[Permission]
+    batch_id: int | None = None
+    mission_id: int | None = None
+
+    @property
+    def everywhere(self) -> bool:
+        return self.batch_id is None and self.mission_id is None
+
+    def covers(self, reach: Reach) -> bool:
+        if self.batch_id is not None:
+            return reach.batch_id == self.batch_id
+        if self.mission_id is not None:
+            return reach.mission_id == self.mission_id
+        return True
+
+
 @dataclass(frozen=True)
 class Viewer:
     """Who is asking. ``user_id`` is None for an anonymous caller."""
@@ -162,34 +216,100 @@ class Viewer:
     via: str | None = None
     # A personal access token's scope (None: a signed-in session, or a trusted caller).
     scope: TokenScope | None = None
+    # Custom roles held (identity/roles.py): those held everywhere join ``permissions``;
+    # those held within a batch or mission answer only ``can(p, within=...)``.
+    grants: tuple[Grant, ...] = ()
+    # Roles that require two-factor sign-in, held but not usable (left out of ``roles``)
+    # until the user has enrolled and signs in with the second factor (two_factor.py).
+    withheld: frozenset[Role] = field(default_factory=frozenset)
+    # This credential passed the second factor (a session signed in with a code, or a
+    # token made by one); the personal access tokens it makes carry the same.
+    second_factor: bool = False
 
     @property
     def is_authenticated(self) -> bool:
         return self.user_id is not None
 
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        granted = permissions_of(self.roles)
+    def _cut(self, granted: frozenset[Permission]) -> frozenset[Permission]:
         if self.scope in (TokenScope.READ, TokenScope.WRITE):
             return granted - ADMIN_PERMISSIONS
         return granted
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What this viewer may do everywhere."""
+        granted = permissions_of(self.roles)
+        for grant in self.grants:
+            if grant.everywhere:
+                granted |= grant.permissions
+        return self._cut(granted)
 
     @property
     def may_write(self) -> bool:
         """Whether this caller may change anything at all (not a read-only token)."""
         return self.scope is not TokenScope.READ
 
-    def can(self, permission: Permission) -> bool:
-        return self.is_authenticated and permission in self.permissions
+    def can(self, permission: Permission, within: Reach | None = None) -> bool:
+        """Whether this viewer holds ``permission`` everywhere or, given ``within``, for
+        an object that sits there."""
+        if not self.is_authenticated:
+            return False
+        if permission in self.permissions:
+            return True
+        if within is None or permission not in self._cut(frozenset({permission})):
+            return False
+        return any(
+            permission in g.permissions and g.covers(within)
+            for g in self.grants
+            if not g.everywhere
+        )
+
+    def holds_somewhere(self, permission: Permission) -> bool:
+        """Whether this viewer holds ``permission`` everywhere or within some batch or
+        mission (lists then show what ``scoped_batches``/``scoped_missions`` allow)."""
+        return self.can(permission) or bool(
+            self.is_authenticated
+            and permission in self._cut(frozenset({permission}))
+            and any(permission in g.permissions for g in self.grants)
+        )
+
+    def scoped_batches(self, permission: Permission) -> frozenset[int]:
+        """The batches this viewer holds ``permission`` within (besides everywhere)."""
+        if permission not in self._cut(frozenset({permission})):
+            return frozenset()
+        return frozenset(
+            g.batch_id
+            for g in self.grants
+            if g.batch_id is not None and permission in g.permissions
+        )
+
+    def scoped_missions(self, permission: Permission) -> frozenset[int]:
+        """The missions this viewer holds ``permission`` within (besides their batches)."""
+        if permission not in self._cut(frozenset({permission})):
+            return frozenset()
+        return frozenset(
+            g.mission_id
+            for g in self.grants
+            if g.mission_id is not None and permission in g.permissions
+        )
 
     def require_user(self) -> int:
         if self.user_id is None:
             raise NotAuthenticated
         return self.user_id
 
-    def require(self, permission: Permission) -> int:
+    def require(self, permission: Permission, within: Reach | None = None) -> int:
         user_id = self.require_user()
-        if permission not in self.permissions:
+        if not self.can(permission, within):
+            raise PermissionDenied(permission.value)
+        return user_id
+
+    def require_somewhere(self, permission: Permission) -> int:
+        """The first gate of a check on one object: the viewer holds ``permission``
+        everywhere or somewhere (``require(p, within=...)`` follows, once the object's
+        reach is known)."""
+        user_id = self.require_user()
+        if not self.holds_somewhere(permission):
             raise PermissionDenied(permission.value)
         return user_id
 

@@ -15,7 +15,13 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
-from alumnet.domain.errors import DomainError, NotAuthenticated, Problems, check_text
+from alumnet.domain.errors import (
+    DomainError,
+    NotAuthenticated,
+    PermissionDenied,
+    Problems,
+    check_text,
+)
 from alumnet.domain.identity import audit, mail
 from alumnet.domain.identity.permissions import (
     ROLE_PERMISSIONS,
@@ -384,13 +390,19 @@ async def set_roles(uow: UnitOfWork, viewer: Viewer, user_id: int, roles: list[R
         raise DomainError.of("REQUIRED", "Give the user at least one role.", "roles")
     user = await _target(uow, user_id)
     wanted = set(roles)
-    if user.id == actor and Role.ADMIN not in wanted:
+    current = set(await roles_of(uow, user.id))
+    if user.id == actor and Role.ADMIN in current and Role.ADMIN not in wanted:
         raise DomainError.of(
             "CANNOT_DEMOTE_SELF", "You cannot remove the ADMIN role from yourself.", "roles"
         )
-    current = set(await roles_of(uow, user.id))
     if current == wanted:
         return user
+    # Since custom roles, roles:assign is not only the ADMIN's: a built-in role carries
+    # powers beyond its permissions (staff privacy levels, messaging, budgets), so only
+    # an ADMIN, or someone who holds the role themselves, gives or takes it.
+    beyond = {r for r in wanted ^ current if r not in viewer.roles}
+    if Role.ADMIN not in viewer.roles and beyond:
+        raise PermissionDenied(Permission.ROLES_ASSIGN.value)
     await uow.session.execute(
         delete(UserRole).where(
             UserRole.user_id == user.id, UserRole.role.in_([r.value for r in current - wanted])

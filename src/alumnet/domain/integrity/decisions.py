@@ -49,7 +49,7 @@ async def raise_flag(
 ) -> IntegrityFlag:
     me = viewer.require_user()
     place = await place_by_enrollment(uow, enrollment_id, "enrollmentId")
-    if not viewer.can(Permission.INTEGRITY_FLAG) and not await mentors_student(
+    if not viewer.can(Permission.INTEGRITY_FLAG, within=place.reach) and not await mentors_student(
         uow, viewer, place.mission_id, place.student_id
     ):
         raise DomainError.of("NOT_FOUND", "No such enrolment.", "enrollmentId")
@@ -130,11 +130,12 @@ class DecisionInput:
 async def decide(
     uow: UnitOfWork, viewer: Viewer, enrollment_id: int, data: DecisionInput
 ) -> IntegrityDecision:
-    viewer.require(Permission.INTEGRITY_DECIDE)
+    viewer.require_somewhere(Permission.INTEGRITY_DECIDE)
     enrollment = await uow.session.get(Enrollment, enrollment_id, with_for_update=True)
     if enrollment is None:
         raise DomainError.of("NOT_FOUND", "No such enrolment.", "enrollmentId")
     place = await place_by_enrollment(uow, enrollment_id, "enrollmentId")
+    viewer.require(Permission.INTEGRITY_DECIDE, within=place.reach)
     problems = Problems()
     if data.kind not in DECISION_KINDS:
         problems.add("INVALID", "Unknown kind of decision.", "kind")
@@ -277,7 +278,7 @@ async def _names(uow: UnitOfWork, student_id: int, mission_id: int) -> tuple[str
 async def review_appeal(
     uow: UnitOfWork, viewer: Viewer, appeal_id: int, *, accept: bool, reason: str
 ) -> Appeal:
-    viewer.require(Permission.INTEGRITY_DECIDE)
+    viewer.require_somewhere(Permission.INTEGRITY_DECIDE)
     appeal = await uow.session.get(Appeal, appeal_id, with_for_update=True)
     if appeal is None:
         raise DomainError.of("NOT_FOUND", "No such appeal.", "appealId")
@@ -292,6 +293,9 @@ async def review_appeal(
         )
     decision = await uow.session.get(IntegrityDecision, appeal.decision_id, with_for_update=True)
     assert decision is not None
+    if not viewer.can(Permission.INTEGRITY_DECIDE):
+        place = await place_by_enrollment(uow, decision.enrollment_id, "appealId")
+        viewer.require(Permission.INTEGRITY_DECIDE, within=place.reach)
     now = datetime.now(UTC)
     appeal.status = "accepted" if accept else "rejected"
     appeal.review_reason = why

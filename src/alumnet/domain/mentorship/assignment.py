@@ -26,11 +26,12 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from sqlalchemy import func, select
 
-from alumnet.domain.cohorts import roster
+from alumnet.domain.cohorts import access, roster
 from alumnet.domain.errors import DomainError, Problems, Sent
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.auth import scope_of, viewer_of
-from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Viewer
+from alumnet.domain.identity.two_factor import required_roles
 from alumnet.domain.mentorship.matching import SKILLS_FULL, weights_of
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -57,9 +58,10 @@ async def request(
 ) -> int:  # fmt: skip
     """Queue the matching of a mission (``mentors:assign``); returns the job's id. A named
     mentor who is unknown or no active mentor is a problem at their entry of ``mentorIds``."""
-    me = viewer.require(Permission.MENTORS_ASSIGN)
+    me = viewer.require_somewhere(Permission.MENTORS_ASSIGN)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.MENTORS_ASSIGN, mission_id)
     if mentor_ids is not None and not 0 < len(mentor_ids) <= MENTORS_MAX:
         raise DomainError.of("TOO_MANY", f"Name 1 to {MENTORS_MAX} mentors.", "mentorIds")
     if max_per_mentor is not None and not 1 <= max_per_mentor <= 1000:
@@ -155,8 +157,15 @@ async def run(
     started = time.perf_counter()
     mission_id = int(args["mission_id"])
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, int(args["user_id"]), args.get("scope"))
-        if viewer is None or not viewer.can(Permission.MENTORS_ASSIGN):
+        viewer = await viewer_of(
+            conn, int(args["user_id"]), args.get("scope"), required_roles(rt.settings)
+        )
+        batch = (
+            await conn.execute(select(Mission.batch_id).where(Mission.id == mission_id))
+        ).scalar_one_or_none()
+        if viewer is None or not viewer.can(
+            Permission.MENTORS_ASSIGN, within=Reach(batch_id=batch, mission_id=mission_id)
+        ):
             raise PermissionError("the requester may no longer assign mentors")
         taken = select(MentorAssignment.enrollment_id)
         students = [

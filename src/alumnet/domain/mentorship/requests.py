@@ -303,8 +303,18 @@ async def release_person(uow: UnitOfWork, user_id: int) -> None:
         .where(MentorshipRequest.mentee_id == user_id)
         .values(goals="[erased]", message=None)
     )
+    # What they wrote, and what their mentors wrote about them (their private notes too).
     await uow.session.execute(
-        update(MentorshipNote).where(MentorshipNote.author_id == user_id).values(body="[erased]")
+        update(MentorshipNote)
+        .where(
+            or_(
+                MentorshipNote.author_id == user_id,
+                MentorshipNote.mentorship_id.in_(
+                    select(Mentorship.id).where(Mentorship.mentee_id == user_id)
+                ),
+            )
+        )
+        .values(body="[erased]")
     )
     await uow.session.execute(
         update(MentorshipFeedback).where(MentorshipFeedback.author_id == user_id)

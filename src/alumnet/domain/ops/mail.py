@@ -145,10 +145,12 @@ def _letter(rt: Runtime, email: OutboundEmail, attachment: Attachment | None = N
 
 async def _mark_sent(rt: Runtime, email_id: int) -> None:
     """Record that the server took the message; a busy database is waited for (failing the
-    batch here would send the message again on the retry)."""
+    batch here would send the message again on the retry). What it said is forgotten: the
+    links and tokens in it, and what it quoted of other people (a ticket, a message), are
+    not kept once sent; who it went to, which template and when stay."""
     await write_patiently(
         rt.database,
         update(OutboundEmail)
         .where(OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None))
-        .values(sent_at=datetime.now(UTC)),
+        .values(sent_at=datetime.now(UTC), subject="", text_body="", html_body=None),
     )

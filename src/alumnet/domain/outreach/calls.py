@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import Permission, Role, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Role, Viewer
 from alumnet.persistence.models import (
     AtRisk,
     CallList,
@@ -39,6 +40,16 @@ def script_for(name: str, reasons: Sequence[str]) -> str:
     )
 
 
+async def _require_where(
+    uow: UnitOfWork, viewer: Viewer, mission_id: int | None, batch_id: int | None
+) -> None:
+    """``outreach`` for a mission or a batch: everywhere, or within it."""
+    if batch_id is not None:
+        viewer.require(Permission.OUTREACH, within=Reach(batch_id=batch_id))
+    else:
+        await access.require_in_mission(uow.session, viewer, Permission.OUTREACH, mission_id)
+
+
 async def generate(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -50,10 +61,12 @@ async def generate(
     title: str | None,
 ) -> tuple[CallList, int]:
     """A prioritised call list of the at-risk students of a mission or a batch."""
-    me = viewer.require(Permission.OUTREACH)
+    me = viewer.require_somewhere(Permission.OUTREACH)
     problems = Problems()
     if (mission_id is None) == (batch_id is None):
         problems.add("INVALID", "Give a mission or a batch.", "missionId")
+    else:
+        await _require_where(uow, viewer, mission_id, batch_id)
     if not 1 <= limit <= LIST_MAX:
         problems.add("OUT_OF_RANGE", f"A list has 1 to {LIST_MAX} students.", "limit")
     assignee = assigned_to_id or me
@@ -125,10 +138,11 @@ class CallInput:
 async def record_call(
     uow: UnitOfWork, viewer: Viewer, data: CallInput
 ) -> tuple[CallLog, FollowUp | None]:
-    me = viewer.require(Permission.OUTREACH)
+    me = viewer.require_somewhere(Permission.OUTREACH)
     call_list = await uow.session.get(CallList, data.call_list_id)
     if call_list is None:
         raise DomainError.of("NOT_FOUND", "No such call list.", "callListId")
+    await _require_where(uow, viewer, call_list.mission_id, call_list.batch_id)
     entry = (
         await uow.session.execute(
             select(CallListEntry)
@@ -192,10 +206,17 @@ async def record_call(
 async def close_follow_up(
     uow: UnitOfWork, viewer: Viewer, follow_up_id: int, *, done: bool, note: str | None
 ) -> FollowUp:
-    viewer.require(Permission.OUTREACH)
+    viewer.require_somewhere(Permission.OUTREACH)
     follow_up = await uow.session.get(FollowUp, follow_up_id, with_for_update=True)
     if follow_up is None:
         raise DomainError.of("NOT_FOUND", "No such follow-up.", "id")
+    if not viewer.can(Permission.OUTREACH):
+        mission = (
+            await uow.session.execute(
+                select(Enrollment.mission_id).where(Enrollment.id == follow_up.enrollment_id)
+            )
+        ).scalar_one_or_none()
+        await access.require_in_mission(uow.session, viewer, Permission.OUTREACH, mission)
     if follow_up.status != "open":
         raise DomainError.of(
             "ALREADY_CLOSED", f"This follow-up is {follow_up.status} already.", "id"

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, literal, or_, select
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.engagement.rules import rules_of
 from alumnet.domain.errors import DomainError, Problems
@@ -52,9 +53,10 @@ async def risk_rules(uow: UnitOfWork, mission_id: int) -> dict[str, int]:
 async def update_rules(
     uow: UnitOfWork, viewer: Viewer, mission_id: int, changes: dict[str, int | None]
 ) -> dict[str, int]:
-    viewer.require(Permission.COHORTS_MANAGE)
+    viewer.require_somewhere(Permission.COHORTS_MANAGE)
     if await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.COHORTS_MANAGE, mission_id)
     problems = Problems()
     given = {k: v for k, v in changes.items() if v is not None}
     limits = {
@@ -265,8 +267,11 @@ async def refresh(rt: Runtime, mission_id: int | None = None) -> dict[str, int]:
 
 
 async def request_refresh(uow: UnitOfWork, viewer: Viewer, mission_id: int | None) -> int:
-    viewer.require(Permission.OUTREACH)
+    if mission_id is None:
+        viewer.require(Permission.OUTREACH)  # every mission
+    viewer.require_somewhere(Permission.OUTREACH)
     if mission_id is not None and await uow.session.get(Mission, mission_id) is None:
         raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    await access.require_in_mission(uow.session, viewer, Permission.OUTREACH, mission_id)
     job = await uow.add_job(REFRESH_JOB, {"mission_id": mission_id})
     return job.id

@@ -27,6 +27,8 @@ from alumnet.persistence.models import (
     Achievement,
     Block,
     CalendarFeed,
+    CallListEntry,
+    CallLog,
     Certificate,
     ConversationMember,
     Degree,
@@ -34,6 +36,7 @@ from alumnet.persistence.models import (
     EventHost,
     EventRegistration,
     Follow,
+    ImportRow,
     JobApplication,
     JobPosting,
     JobPostingReport,
@@ -260,6 +263,15 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     await session.execute(
         update(TicketMessage).where(TicketMessage.author_id == me).values(body=ERASED_TEXT)
     )
+    # Others' notifications of the tickets they opened quote the subject and what was written.
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.subject_type == "Ticket",
+            Notification.subject_id.in_(select(Ticket.id).where(Ticket.student_id == me)),
+        )
+        .values(title=ERASED_TEXT, body=ERASED_TEXT)
+    )
     await session.execute(update(Ticket).where(Ticket.student_id == me).values(subject=ERASED_TEXT))
     # Their certificates print their name: the PDFs and the certificates go (a code they
     # handed out no longer verifies).
@@ -329,10 +341,37 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     await mentorship_requests.release_person(uow, me)
     await session.execute(delete(EventHost).where(EventHost.user_id == me))
     await session.execute(delete(CalendarFeed).where(CalendarFeed.user_id == me))
+    # What the SREs' call lists and call logs say of them (scripts greet them by name).
+    await session.execute(
+        update(CallListEntry).where(CallListEntry.student_id == me).values(script=ERASED_TEXT)
+    )
+    await session.execute(
+        update(CallLog)
+        .where(CallLog.student_id == me)
+        .values(notes=ERASED_TEXT, student_response=ERASED_TEXT)
+    )
+    # Import history names them (a row's key, its values before and after): the rows stay,
+    # as the import's counts do, without them (a rollback leaves an erased person alone).
+    await session.execute(
+        update(ImportRow)
+        .where(
+            or_(
+                (ImportRow.target_type == "User") & (ImportRow.target_id == me),
+                func.lower(ImportRow.natural_key) == user.email_lower,
+            )
+        )
+        .values(natural_key=None, before=None, after=None)
+    )
     # E-mails to them: not sent any more, and not kept.
     await session.execute(delete(OutboundEmail).where(OutboundEmail.user_id == me))
-    # Other people's notifications name them ("New message from …").
+    # Other people's notifications name them ("New message from …", "… asks you to mentor
+    # them"), and what follows the name quotes them (the message, their goals): it goes.
     if user.name:
+        await session.execute(
+            update(Notification)
+            .where(Notification.title.contains(user.name, autoescape=True))
+            .values(body=ERASED_TEXT)
+        )
         for name in ("title", "body"):
             text = Notification.__table__.c[name]
             await session.execute(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alumnet.persistence.db import Reader
-from alumnet.persistence.models import AuditEvent, PersonalAccessToken, User, UserRole
+from alumnet.persistence.models import AuditEvent, PersonalAccessToken, Session, User, UserRole
 
 USER_COLUMNS = (
     User.id,
@@ -21,6 +21,7 @@ USER_COLUMNS = (
     User.last_sign_in_at,
     User.phone,
     User.graduation_year,
+    User.two_factor_enabled_at,
 )
 
 
@@ -71,6 +72,26 @@ AUDIT_COLUMNS = (
     AuditEvent.request_id,
     AuditEvent.summary,
 )
+
+
+SESSION_COLUMNS = (
+    Session.id,
+    Session.user_id,
+    Session.device,
+    Session.user_agent,
+    Session.ip,
+    Session.created_at,
+    Session.last_used_at,
+    Session.refreshed_at,
+    Session.revoked_at,
+)
+
+
+async def sessions_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(*SESSION_COLUMNS).where(Session.id.in_(ids)))).all()
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
 
 
 async def tokens_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from alumnet.persistence.models.base import Base, utcnow
@@ -50,6 +60,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_sign_in_at: Mapped[datetime | None]
+    # Two-factor sign-in confirmed (see TwoFactor): read with every credential, since
+    # staff roles that require it are withheld until then.
+    two_factor_enabled_at: Mapped[datetime | None]
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="raise"
@@ -82,6 +95,43 @@ class Session(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+    # "Chrome 120 on Mac OS X", read from the User-Agent at sign-in.
+    device: Mapped[str | None] = mapped_column(String(128))
+    # When a request last used it (written at minute resolution).
+    last_used_at: Mapped[datetime | None]
+    # Signed in with the second factor (or confirmed it since): only such a session may use
+    # roles that require two-factor sign-in.
+    two_factor: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class TwoFactor(Base):
+    """A user's authenticator (TOTP, RFC 6238): its secret encrypted with a key from the
+    settings, pending until a first code confirms it."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    # The 30-second step of the last code accepted: no code is accepted twice.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """One of the ten one-time codes that stand in for the authenticator, hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[IdPK]
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
 
 
 class RefreshToken(Base):
@@ -117,6 +167,9 @@ class PersonalAccessToken(Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Made by a credential that had passed the second factor (or by the operator at the
+    # command line): only such a token may use roles that require two-factor sign-in.
+    two_factor: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class OneTimeToken(Base):
@@ -154,3 +207,53 @@ class AuditEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(256))
     request_id: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomRole(Base):
+    """A role made by an admin: a named set of the built-in permissions."""
+
+    __tablename__ = "custom_roles"
+
+    id: Mapped[IdPK]
+    name: Mapped[str] = mapped_column(String(100))
+    # Uniqueness regardless of case, identically on every backend.
+    name_lower: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Permission values ("cohorts:read"), sorted.
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomRoleAssignment(Base):
+    """A custom role held by a user everywhere, or within one batch or one mission."""
+
+    __tablename__ = "custom_role_assignments"
+    __table_args__ = (
+        # scope_key is "" (everywhere), "b<batch id>" or "m<mission id>": NULL scopes
+        # would never collide in a unique constraint.
+        UniqueConstraint("user_id", "role_id", "scope_key"),
+        CheckConstraint("batch_id IS NULL OR mission_id IS NULL", name="one_scope"),
+    )
+
+    id: Mapped[IdPK]
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    role_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("custom_roles.id", ondelete="CASCADE"), index=True
+    )
+    batch_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("batches.id", ondelete="CASCADE"), index=True
+    )
+    mission_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("missions.id", ondelete="CASCADE"), index=True
+    )
+    scope_key: Mapped[str] = mapped_column(String(24), default="")
+    assigned_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -97,8 +97,12 @@ class CohortsQuery:
             from alumnet.persistence.models import Mission as MissionModel
 
             query = query.where(
-                BatchModel.id.in_(
-                    select(MissionModel.batch_id).where(MissionModel.id.in_(missions))
+                or_(
+                    BatchModel.id.in_(
+                        select(MissionModel.batch_id).where(MissionModel.id.in_(missions))
+                    ),
+                    # A coordinator's batches, while they have no mission yet too.
+                    BatchModel.id.in_(sorted(access.coordinated(info.context.viewer)[0])),
                 )
             )
         order = order_by or BatchOrder()
@@ -148,7 +152,7 @@ class CohortsSubscription:
                 students = [
                     sid
                     for sid in event["studentIds"]
-                    if scope.everything or (pk, sid) in scope.mentees
+                    if scope.sees_whole_mission(pk) or (pk, sid) in scope.mentees
                 ]
                 # No students named: a mentor of the whole mission came or went, which
                 # concerns everyone watching it.

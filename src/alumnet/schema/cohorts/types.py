@@ -536,7 +536,7 @@ class Mission(relay.Node):
         me = info.context.viewer.user_id
         loads = []
         for row in rows:
-            if scope.everything or row.id == me:
+            if scope.sees_whole_mission(self.id) or row.id == me:
                 loads.append(MentorLoad(mentor=User.from_row(row), mentee_count=row.mentee_count,
                                         whole_mission=bool(row.whole_mission)))  # fmt: skip
             elif (self.id, row.id) in scope.my_mentors:
@@ -848,7 +848,8 @@ class MentorAssignment(relay.Node):
             info.context.loaders.assignment_by_id,
             node_ids,
             lambda viewer, row: (
-                scope.everything or viewer.user_id in (row.mentor_id, row.student_id)
+                scope.sees_whole_mission(row.mission_id)
+                or viewer.user_id in (row.mentor_id, row.student_id)
             ),
             info.context.viewer,
             cls.from_row,

@@ -75,6 +75,10 @@ class NotificationKind(Enum):
     EVENT_REMINDER = ev(
         "event_reminder", description="A reminder a day and an hour before an event of yours."
     )
+    SECURITY = ev(
+        "security",
+        description="Your account was signed in to from a new device (also sent by e-mail).",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -14,7 +14,7 @@ from strawberry import relay
 
 from alumnet.domain.cohorts import access
 from alumnet.domain.communication import notices
-from alumnet.domain.identity.permissions import Permission
+from alumnet.domain.identity.permissions import Permission, Reach
 from alumnet.persistence.loaders.common import rows_by_id
 from alumnet.persistence.models import Notice as NoticeModel
 from alumnet.persistence.models import NoticeAck
@@ -32,6 +32,7 @@ from alumnet.schema.pagination import (
     descending,
     reads_loader,
 )
+from alumnet.schema.permissions import may_in_mission
 
 if TYPE_CHECKING:
     from alumnet.schema.identity.types import User, UserConnection
@@ -299,9 +300,17 @@ class Notice(relay.Node):
     )
     async def acknowledgements(self, info: Info) -> NoticeAcknowledgements | None:
         viewer = info.context.viewer
-        if not viewer.can(Permission.NOTICES_POST) and viewer.user_id != self._row.author_id:
+        if viewer.user_id != self._row.author_id and not await posts_there(info, self._row):
             return None
         return NoticeAcknowledgements(_notice=self._row)
+
+
+async def posts_there(info: Info, row: Any) -> bool:
+    """Whether the viewer posts notices where this one was posted (everywhere, or within
+    its batch or mission)."""
+    if row.mission_id is not None:
+        return await may_in_mission(info, Permission.NOTICES_POST, row.mission_id)
+    return info.context.viewer.can(Permission.NOTICES_POST, within=Reach(batch_id=row.batch_id))
 
 
 @strawberry.type(description="Notices, a page at a time.")
@@ -578,7 +587,7 @@ class CommunicationSubscription:
         [notice] = await Notice.resolve_nodes(info=info, node_ids=[str(pk)])
         viewer = info.context.viewer
         if notice is None or (
-            not viewer.can(Permission.NOTICES_POST) and viewer.user_id != notice._row.author_id
+            viewer.user_id != notice._row.author_id and not await posts_there(info, notice._row)
         ):
             return
         async with info.context.runtime.bus.subscription(notices.notice_channel(pk)) as events:

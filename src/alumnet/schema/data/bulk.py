@@ -46,13 +46,14 @@ from strawberry.scalars import JSON
 from alumnet.config import Settings
 from alumnet.domain.data import bulk
 from alumnet.domain.errors import DomainError
+from alumnet.domain.identity import budgets
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.ops import operations
 from alumnet.domain.runtime import QueryOutcome, Runtime
 from alumnet.persistence.db import SharedConnection
 from alumnet.schema.context import Context, Info
 from alumnet.schema.cost import TooCostly, operation_cost
-from alumnet.schema.errors import SERVICE_UNAVAILABLE, UserError, user_errors
+from alumnet.schema.errors import SERVICE_UNAVAILABLE, THROTTLED, UserError, user_errors
 from alumnet.schema.extensions import expansion_error, limit_rules
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
 from alumnet.schema.ops.types import Job, job_node
@@ -220,9 +221,13 @@ def plan(
     text: str,
     variables: dict[str, Any],
     operation_name: str | None,
+    budget: int | None = None,
 ) -> bulk.Plan:
     """Check a bulk query and rewrite it to page through its one outermost connection: the
-    same limits as a request (tokens, expanded size, depth, aliases, cost), checked now."""
+    same limits as a request (tokens, expanded size, depth, aliases, cost), checked now.
+    A page costs at most the cost limit, and at most ``budget`` (the size of the query
+    budget its pages draw on)."""
+    limit = settings.max_query_cost if budget is None else min(budget, settings.max_query_cost)
     try:
         document: DocumentNode = parse(text, max_tokens=settings.max_tokens)
     except GraphQLError as exc:
@@ -306,13 +311,13 @@ def plan(
                                   {**costed, bulk.FIRST_VARIABLE: size})  # fmt: skip
         except TooCostly as refused:
             raise _invalid(str(refused), code="TOO_COSTLY") from None
-        if cost <= settings.max_query_cost:
+        if cost <= limit:
             page = size
             break
     if page is None:
         raise _invalid(
             f"A page of this query would cost {cost}, over the maximum of "
-            f"{settings.max_query_cost}: select fewer fields or smaller nested lists.",
+            f"{limit}: select fewer fields or smaller nested lists.",
             code="TOO_COSTLY",
         )
     rewritten = print_ast(document)
@@ -352,7 +357,14 @@ async def run_query(
     data = orjson.loads(orjson.dumps(result.data)) if result.data is not None else None
     errors = result.errors or ()
     busy = any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in errors)
-    return QueryOutcome(data, [e.message for e in errors], busy=busy)
+    waits = [
+        int((e.extensions or {}).get("retryAfter") or 1)
+        for e in errors
+        if (e.extensions or {}).get("code") == THROTTLED
+    ]
+    return QueryOutcome(
+        data, [e.message for e in errors], busy=busy, retry_after=max(waits) if waits else None
+    )
 
 
 @strawberry.enum(description="Why `bulkQueryRun` refused a query.")
@@ -432,8 +444,9 @@ class BulkQueryMutation:
                     "with `alumnet operations register` (its exact text).",
                     "query",
                 )
-            checked.append(plan(info.schema._schema, info.context.runtime.settings,
-                                input.query, dict(given), input.operation_name))  # fmt: skip
+            checked.append(plan(info.schema._schema, settings, input.query, dict(given),
+                                input.operation_name,
+                                budgets.budget_of(settings, viewer).size))  # fmt: skip
             return await bulk.request(uow, viewer, checked[0])
 
         job_id, problems = await run_in_transaction(info, change)

@@ -912,7 +912,7 @@ async def may_see_rates(info: Info, mission_ids: Sequence[int]) -> bool:
     scope = await info.context.cohort_scope()
     if scope.everything:
         return True
-    mentored = {mission for mission, _ in scope.mentees}
+    mentored = {mission for mission, _ in scope.mentees} | scope.whole_missions
     return any(m in mentored for m in mission_ids)
 
 
@@ -979,7 +979,7 @@ async def rates(
     scope = await info.context.cohort_scope()
     if not scope.everything:
         # A mentor's figures cover only the missions they mentor in.
-        mentored = {mission for mission, _ in scope.mentees}
+        mentored = {mission for mission, _ in scope.mentees} | scope.whole_missions
         mission_ids = [m for m in mission_ids if m in mentored]
     if first is None and last is None and min(ends_on, datetime.now(UTC).date()) < starts_on:
         return []  # not started yet: no days so far
@@ -1056,7 +1056,7 @@ class MentorBacklog:
 async def grades_staff(info: Info, mission_id: int) -> bool:
     """Whether the viewer sees a mission's grading figures: staff, or one of its mentors."""
     scope = await info.context.cohort_scope()
-    return scope.everything or any(m == mission_id for m, _ in scope.mentees)
+    return scope.sees_whole_mission(mission_id) or any(m == mission_id for m, _ in scope.mentees)
 
 
 async def assignment_grade_stats(info: Info, assignment: Any) -> GradeStats | None:
@@ -1098,9 +1098,9 @@ async def mission_backlog(info: Info, mission_id: int) -> list[MentorBacklog] | 
     if not await grades_staff(info, mission_id):
         return None
     scope = await info.context.cohort_scope()
-    mentor = None if scope.everything else info.context.viewer.user_id
+    mentor = None if scope.sees_whole_mission(mission_id) else info.context.viewer.user_id
     load = functools.partial(loaders.grading_backlog, mentor_id=mentor)
-    key = ("engagement", "grading_backlog", info.context.viewer.user_id)
+    key = ("engagement", "grading_backlog", info.context.viewer.user_id, mentor)
     rows = await reads_loader(info, key, load).load(mission_id)
     return [MentorBacklog(waiting=r.waiting, oldest=r.oldest, _mentor_id=r.mentor_id)
             for r in rows]  # fmt: skip

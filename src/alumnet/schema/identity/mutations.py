@@ -9,8 +9,8 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from alumnet.domain.errors import DomainError
-from alumnet.domain.identity import auth, users
+from alumnet.domain.errors import DomainError, Problem
+from alumnet.domain.identity import auth, two_factor, users
 from alumnet.domain.identity.permissions import Role as DomainRole
 from alumnet.domain.identity.permissions import TokenScope as DomainTokenScope
 from alumnet.persistence.models import PersonalAccessToken as PersonalAccessTokenModel
@@ -53,6 +53,23 @@ class TokenCreateErrorCode(Enum):
         "THROTTLED", description="Too many failed attempts for this account or address; wait."
     )
     ACCOUNT_SUSPENDED = ev("ACCOUNT_SUSPENDED", description="The account is suspended.")
+    TWO_FACTOR_REQUIRED = ev(
+        "TWO_FACTOR_REQUIRED",
+        description="The password is right and two-factor sign-in is on: send "
+        "`twoFactorChallenge` and a code from the authenticator app to tokenCreateTwoFactor.",
+    )
+    INVALID_CHALLENGE = ev(
+        "INVALID_CHALLENGE",
+        description="The challenge is not valid, expired (5 minutes) or used: sign in again.",
+    )
+    INVALID_CODE = ev("INVALID_CODE", description="The code is wrong, or was used already.")
+    TWO_FACTOR_LOCKED = ev(
+        "TWO_FACTOR_LOCKED", description="Too many wrong codes: wait 15 minutes."
+    )
+    TWO_FACTOR_UNAVAILABLE = ev(
+        "TWO_FACTOR_UNAVAILABLE",
+        description="The authenticator cannot be checked: an administrator must reset it.",
+    )
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -83,8 +100,41 @@ class TokenCreatePayload:
         description="When the refresh token stops working (UTC)."
     )
     user: User | None = strawberry.field(description="Who signed in.")
+    two_factor_challenge: str | None = strawberry.field(
+        default=None,
+        description="With TWO_FACTOR_REQUIRED: what to send to tokenCreateTwoFactor with a "
+        "code (valid for 5 minutes, once).",
+    )
+    two_factor_challenge_expires_at: datetime | None = strawberry.field(
+        default=None, description="When the challenge stops working (UTC)."
+    )
+    two_factor_enrollment_required: bool = strawberry.field(
+        default=False,
+        description="A role of yours requires two-factor sign-in and you have not enrolled: "
+        "its permissions are withheld until you do (twoFactorEnroll, twoFactorConfirm).",
+    )
     user_errors: list[TokenCreateError] = strawberry.field(
         description="Why no tokens were issued; empty on success."
+    )
+
+
+@strawberry.input(description="Sign-in's second step: the challenge and a code.")
+class TokenCreateTwoFactorInput:
+    challenge: str = strawberry.field(description="`twoFactorChallenge` from tokenCreate.")
+    code: str = strawberry.field(
+        description="The six-digit code the authenticator app shows, or a recovery code."
+    )
+
+
+def _signed_in(issued: auth.IssuedTokens) -> TokenCreatePayload:
+    return TokenCreatePayload(
+        access_token=issued.access_token,
+        access_token_expires_at=issued.access_token_expires_at,
+        refresh_token=issued.refresh_token,
+        refresh_token_expires_at=issued.refresh_token_expires_at,
+        user=_user(issued.user),
+        two_factor_enrollment_required=issued.two_factor_enrollment_required,
+        user_errors=[],
     )
 
 
@@ -523,6 +573,17 @@ def _pat(model: object | None) -> PersonalAccessToken | None:
     return PersonalAccessToken.from_row(model)  # type: ignore[arg-type]
 
 
+def _no_tokens(problems: list[Problem]) -> TokenCreatePayload:
+    return TokenCreatePayload(
+        access_token=None,
+        access_token_expires_at=None,
+        refresh_token=None,
+        refresh_token_expires_at=None,
+        user=None,
+        user_errors=user_errors(TokenCreateError, TokenCreateErrorCode, problems),
+    )
+
+
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(description="Sign in with e-mail and password: returns tokens.")
@@ -534,22 +595,46 @@ class IdentityMutation:
             info, lambda uow: auth.sign_in(rt, uow, email=input.email, password=input.password)
         )
         if issued is None:
+            return _no_tokens(problems)
+        if isinstance(issued, two_factor.Challenge):
             return TokenCreatePayload(
                 access_token=None,
                 access_token_expires_at=None,
                 refresh_token=None,
                 refresh_token_expires_at=None,
                 user=None,
-                user_errors=user_errors(TokenCreateError, TokenCreateErrorCode, problems),
+                two_factor_challenge=issued.token,
+                two_factor_challenge_expires_at=issued.expires_at,
+                user_errors=[
+                    TokenCreateError(
+                        field=None,
+                        message="Two-factor sign-in is on: send twoFactorChallenge with a code "
+                        "from your authenticator app to tokenCreateTwoFactor.",
+                        code=TokenCreateErrorCode.TWO_FACTOR_REQUIRED,
+                    )
+                ],
             )
-        return TokenCreatePayload(
-            access_token=issued.access_token,
-            access_token_expires_at=issued.access_token_expires_at,
-            refresh_token=issued.refresh_token,
-            refresh_token_expires_at=issued.refresh_token_expires_at,
-            user=_user(issued.user),
-            user_errors=[],
+        return _signed_in(issued)
+
+    @strawberry.mutation(
+        description="Sign-in's second step when two-factor sign-in is on: the challenge "
+        "tokenCreate answered and a code; returns tokens."
+    )
+    async def token_create_two_factor(
+        self,
+        info: Info,
+        input: Annotated[TokenCreateTwoFactorInput, _input("The challenge and a code.")],
+    ) -> TokenCreatePayload:
+        rt = info.context.runtime
+        issued, problems = await run_in_transaction(
+            info,
+            lambda uow: auth.sign_in_two_factor(
+                rt, uow, challenge=input.challenge, code=input.code
+            ),
         )
+        if issued is None:
+            return _no_tokens(problems)
+        return _signed_in(issued)
 
     @strawberry.mutation(
         description="Exchange a refresh token for a new access token and a new refresh token."

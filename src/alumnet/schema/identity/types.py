@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
@@ -18,6 +18,7 @@ from alumnet.domain.identity import permissions as rules
 from alumnet.domain.identity import visibility
 from alumnet.domain.identity.permissions import TokenScope as DomainTokenScope
 from alumnet.persistence.loaders.identity import PAT_COLUMNS
+from alumnet.persistence.models import CustomRoleAssignment as CustomRoleAssignmentModel
 from alumnet.persistence.models import PersonalAccessToken as PatModel
 from alumnet.schema.context import Info
 from alumnet.schema.nodes import int_ids, load_visible
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         MentorAssignment,
     )
     from alumnet.schema.events.types import EventRegistrationConnection, EventRegistrationStatus
+    from alumnet.schema.identity.roles import CustomRoleAssignmentConnection
     from alumnet.schema.mentorship.queries import MentorshipSide
     from alumnet.schema.mentorship.types import (
         MentorOffer,
@@ -57,6 +59,7 @@ CAREERS = "alumnet.schema.careers.types"
 EVENTS = "alumnet.schema.events.types"
 MENTORSHIP = "alumnet.schema.mentorship.types"
 MENTORSHIP_QUERIES = "alumnet.schema.mentorship.queries"
+ROLES = "alumnet.schema.identity.roles"
 
 
 @strawberry.enum(description="A role: a named set of permissions given to a user.")
@@ -160,6 +163,11 @@ class Permission(Enum):
         "mentorship:manage",
         description="Tune the mentor matching's weights and read the mentorship figures.",
     )
+    SCHEMA_INTROSPECT = strawberry.enum_value(
+        "schema:introspect",
+        description="In production, introspect the schema (GraphiQL) and get "
+        '"Did you mean …?" suggestions in error messages.',
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")
@@ -261,6 +269,84 @@ class PersonalAccessTokenConnection(CountedConnection[PersonalAccessToken]):
     pass
 
 
+@strawberry.type(
+    description="One sign-in of yours and the device it came from; it lasts while its "
+    "refresh tokens are used, until it is revoked or you sign out."
+)
+class Session(relay.Node):
+    id: relay.NodeID[int]
+    device: str = strawberry.field(
+        description='The browser and system, read from the User-Agent: "Firefox on Windows".'
+    )
+    user_agent: str | None = strawberry.field(description="The client's User-Agent, if known.")
+    ip_address: str | None = strawberry.field(
+        description="The address it signed in from, if known."
+    )
+    created_at: datetime = strawberry.field(description="When it signed in (UTC).")
+    last_used_at: datetime | None = strawberry.field(
+        description="When a request last used it (UTC, to the minute)."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When it ended (UTC); null while it works."
+    )
+    _user_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=row.id,
+            device=row.device or "Unknown device",
+            user_agent=row.user_agent,
+            ip_address=row.ip,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at or row.refreshed_at,
+            revoked_at=row.revoked_at,
+            _user_id=row.user_id,
+        )
+
+    @strawberry.field(description="Whether this is the session you are asking with.")
+    def current(self, info: Info) -> bool:
+        return info.context.viewer.session_id == self.id
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        return await load_visible(
+            info.context.loaders.session_by_id,
+            node_ids,
+            lambda viewer, row: viewer.user_id == row.user_id,
+            info.context.viewer,
+            cls.from_row,
+        )
+
+
+@strawberry.type(description="Sessions, a page at a time.")
+class SessionConnection(CountedConnection[Session]):
+    pass
+
+
+@strawberry.type(description="Two-factor sign-in as it stands for one user.")
+class TwoFactorStatus:
+    enabled: bool = strawberry.field(
+        description="On: sign-in asks for a code from an authenticator app after the password."
+    )
+    pending: bool = strawberry.field(
+        description="Enrolment started (twoFactorEnroll) but not confirmed with a code yet."
+    )
+    required: bool = strawberry.field(
+        description="A role of this user requires it: until it is on, that role's "
+        "permissions are withheld."
+    )
+    recovery_codes_left: int = strawberry.field(
+        description="Unused recovery codes (of ten); make new ones with "
+        "twoFactorRecoveryCodesRegenerate when few are left."
+    )
+    locked: bool = strawberry.field(
+        description="Too many wrong codes: no code is accepted for 15 minutes."
+    )
+
+
 @strawberry.type(description="A person with an alumnet account.")
 class User(relay.Node):
     id: relay.NodeID[int]
@@ -356,13 +442,79 @@ class User(relay.Node):
         names = await info.context.loaders.roles_by_user_id.load(self.id)
         return [r for r in (_to_role(n) for n in names) if r is not None]
 
-    @strawberry.field(description="Everything this user's roles allow, in alphabetical order.")
+    @strawberry.field(
+        description="Everything this user's roles allow, in alphabetical order; for you, what "
+        "you may use now (less a role's permissions withheld until you enrol in two-factor "
+        "sign-in, and what your token's scope leaves out)."
+    )
     async def permissions(self, info: Info) -> list[Permission]:
+        viewer = info.context.viewer
+        if viewer.user_id == self.id:
+            return [Permission(p.value) for p in sorted(viewer.permissions)]
         names = await info.context.loaders.roles_by_user_id.load(self.id)
         granted = rules.permissions_of(
             frozenset(rules.Role(n) for n in names if n in rules.Role.__members__)
         )
         return [Permission(p.value) for p in sorted(granted)]
+
+    @relay.connection(
+        SessionConnection,
+        description="Your sessions that still work, newest first: where you are signed "
+        "in. Empty for anyone but you.",
+        max_results=1000,
+    )
+    def sessions(self, info: Info) -> Iterable[Session]:
+        from alumnet.persistence.loaders.identity import SESSION_COLUMNS
+        from alumnet.persistence.models import Session as SessionModel
+
+        mine = info.context.viewer.user_id == self.id
+        # Still working: not revoked, and signed in or refreshed within a refresh token's
+        # lifetime.
+        ttl = info.context.runtime.settings.refresh_token_ttl_seconds
+        cutoff = datetime.now(UTC) - timedelta(seconds=ttl)
+        query = select(*SESSION_COLUMNS).where(
+            SessionModel.revoked_at.is_(None),
+            (SessionModel.created_at > cutoff) | (SessionModel.refreshed_at > cutoff),
+        )
+        if not mine:
+            query = query.where(SessionModel.id.is_(None))
+        return KeysetQuery(
+            query,
+            [SortKey(SessionModel.id, descending=True)],
+            Session.from_row,
+            info.context.reads,
+            partition=(SessionModel.user_id, self.id),
+            batch_key=("User.sessions", mine),
+        )
+
+    @strawberry.field(
+        description="Two-factor sign-in for this user: yours, or anyone's for user managers."
+    )
+    async def two_factor(self, info: Info) -> TwoFactorStatus | None:
+        from alumnet.domain.identity import two_factor
+
+        viewer = info.context.viewer
+        if viewer.user_id != self.id and not viewer.can(rules.Permission.USERS_MANAGE):
+            return None
+        found = await two_factor.status_of(info.context.runtime, info.context.reads, self.id)
+        return TwoFactorStatus(
+            enabled=found.enabled,
+            pending=found.pending,
+            required=found.required,
+            recovery_codes_left=found.recovery_codes_left,
+            locked=found.locked,
+        )
+
+    @relay.connection(
+        Annotated["CustomRoleAssignmentConnection", strawberry.lazy(ROLES)],
+        description="The custom roles this user holds and where, oldest first: for "
+        "themselves and holders of `users:read` or `roles:assign`. Empty for anyone else.",
+        max_results=1000,
+    )
+    def custom_roles(self, info: Info) -> Iterable[Any]:
+        from alumnet.schema.identity.roles import assignments_list
+
+        return assignments_list(info, partition=(CustomRoleAssignmentModel.user_id, self.id))
 
     @relay.connection(
         PersonalAccessTokenConnection,

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry import relay
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.models import Appeal as AppealModel
 from alumnet.persistence.models import IntegrityDecision as DecisionModel
@@ -66,7 +67,7 @@ class IntegrityQuery:
         description="The appeals queue, oldest first, for those who decide integrity cases "
         "(`integrity:decide`): each with its statement and the decision appealed.",
         max_results=MAX_PAGE,
-        extensions=requires(Permission.INTEGRITY_DECIDE),
+        extensions=requires(Permission.INTEGRITY_DECIDE, scoped=True),
     )
     def appeals(
         self,
@@ -82,6 +83,13 @@ class IntegrityQuery:
         if given.mission_id is not None:
             decisions = select(DecisionModel.id).where(DecisionModel.mission_id == (mission or -1))
             query = query.where(AppealModel.decision_id.in_(decisions))
+        within = access.missions_where(info.context.viewer, Permission.INTEGRITY_DECIDE)
+        if within is not None:
+            query = query.where(
+                AppealModel.decision_id.in_(
+                    select(DecisionModel.id).where(DecisionModel.mission_id.in_(within))
+                )
+            )
         sort = [SortKey(AppealModel.created_at, False), SortKey(AppealModel.id, False)]
         return KeysetQuery(query, sort, Appeal.from_row, info.context.reads)
 
@@ -90,7 +98,7 @@ class IntegrityQuery:
         description="Integrity flags awaiting a decision (or decided ones), oldest first, "
         "for those who decide integrity cases (`integrity:decide`).",
         max_results=MAX_PAGE,
-        extensions=requires(Permission.INTEGRITY_DECIDE),
+        extensions=requires(Permission.INTEGRITY_DECIDE, scoped=True),
     )
     def integrity_flags(
         self,
@@ -106,5 +114,8 @@ class IntegrityQuery:
             query = query.where(FlagModel.mission_id == (_mission(given.mission_id) or -1))
         if given.kinds:
             query = query.where(FlagModel.kind.in_([k.value for k in given.kinds]))
+        within = access.missions_where(info.context.viewer, Permission.INTEGRITY_DECIDE)
+        if within is not None:
+            query = query.where(FlagModel.mission_id.in_(within))
         sort = [SortKey(FlagModel.created_at, False), SortKey(FlagModel.id, False)]
         return KeysetQuery(query, sort, IntegrityFlag.from_row, info.context.reads)

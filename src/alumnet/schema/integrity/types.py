@@ -24,7 +24,7 @@ from alumnet.persistence.models import CallLog as CallLogModel
 from alumnet.persistence.models import IntegrityDecision as DecisionModel
 from alumnet.persistence.models import IntegrityFlag as FlagModel
 from alumnet.schema.context import Info
-from alumnet.schema.nodes import enrollment_object, load_visible, visible_user
+from alumnet.schema.nodes import enrollment_object, int_ids, load_visible, visible_user
 from alumnet.schema.pagination import (
     ORDER_DIRECTION_DESCRIPTION,
     CountedConnection,
@@ -34,6 +34,7 @@ from alumnet.schema.pagination import (
     descending,
     reads_loader,
 )
+from alumnet.schema.permissions import may_in_mission
 
 if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import Enrollment
@@ -57,6 +58,25 @@ def is_staff_for_integrity(info: Info) -> bool:
         viewer.can(p)
         for p in (Permission.INTEGRITY_FLAG, Permission.INTEGRITY_DECIDE, Permission.OUTREACH)
     )
+
+
+INTEGRITY_STAFF = (Permission.INTEGRITY_FLAG, Permission.INTEGRITY_DECIDE, Permission.OUTREACH)
+
+
+async def staff_for_integrity_in(info: Info, mission_id: int) -> bool:
+    """Staff for integrity everywhere, or within this mission or its batch."""
+    for permission in INTEGRITY_STAFF:
+        if await may_in_mission(info, permission, mission_id):
+            return True
+    return False
+
+
+async def integrity_staff_missions(info: Info) -> frozenset[int]:
+    """The missions a viewer who is staff for integrity only within some sees flags of."""
+    covered: set[int] = set()
+    for permission in INTEGRITY_STAFF:
+        covered |= await info.context.missions_within(permission) or frozenset()
+    return frozenset(covered)
 
 
 async def mentors(info: Info, mission_id: int, student_id: int) -> bool:
@@ -118,7 +138,10 @@ class IntegrityFlag(relay.Node):
     ) -> list[Self | None]:
         if not is_staff_for_integrity(info):
             scope = await info.context.cohort_scope()
-            check = lambda viewer, row: (row.mission_id, row.student_id) in scope.mentees  # noqa: E731
+            covered = await integrity_staff_missions(info)
+            check = lambda viewer, row: (  # noqa: E731
+                row.mission_id in covered or (row.mission_id, row.student_id) in scope.mentees
+            )
         else:
             check = lambda viewer, row: True  # noqa: E731
         return await load_visible(
@@ -160,9 +183,23 @@ class Appeal(relay.Node):
     ) -> list[Self | None]:
         viewer = info.context.viewer
         staff = viewer.can(Permission.INTEGRITY_DECIDE)
+        # A decider within some batches or missions: the appeals of decisions made there.
+        missions: dict[int, int] = {}
+        covered: frozenset[int] = frozenset()
+        if not staff and viewer.holds_somewhere(Permission.INTEGRITY_DECIDE):
+            covered = await info.context.missions_within(Permission.INTEGRITY_DECIDE) or covered
+            appeals = await _by_id(info, AppealModel).load_many(
+                [i for i in int_ids(node_ids) if i is not None]
+            )
+            decisions = await _by_id(info, DecisionModel).load_many(
+                [a.decision_id for a in appeals if a is not None]
+            )
+            missions = {d.id: d.mission_id for d in decisions if d is not None}
         return await load_visible(
             _by_id(info, AppealModel), node_ids,
-            lambda v, row: staff or row.student_id == v.user_id, viewer, cls.from_row,
+            lambda v, row: staff or row.student_id == v.user_id
+            or missions.get(row.decision_id) in covered,
+            viewer, cls.from_row,
         )  # fmt: skip
 
     @strawberry.field(description="The decision appealed.")
@@ -297,7 +334,7 @@ async def enrollment_flags(info: Info, enrollment: Any) -> list[IntegrityFlag]:
         enrollment.id
     )
     viewer = info.context.viewer
-    if is_staff_for_integrity(info) or await mentors(
+    if await staff_for_integrity_in(info, enrollment._mission_id) or await mentors(
         info, enrollment._mission_id, enrollment._student_id
     ):
         return [IntegrityFlag.from_row(r) for r in rows]
@@ -329,9 +366,8 @@ async def enrollment_call_logs(
 ) -> KeysetQuery[Any] | None:
     """An enrolment's calls, or None for whoever may not read them: the pages of every
     enrolment in the response together."""
-    viewer = info.context.viewer
-    if not viewer.can(Permission.OUTREACH) and not await mentors(
-        info, enrollment._mission_id, enrollment._student_id
+    if not await may_in_mission(info, Permission.OUTREACH, enrollment._mission_id) and not (
+        await mentors(info, enrollment._mission_id, enrollment._student_id)
     ):
         return None
     order = order_by or CallLogOrder()

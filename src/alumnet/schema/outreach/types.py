@@ -9,9 +9,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from strawberry import relay
 
+from alumnet.domain.cohorts import access
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders import integrity as loaders
 from alumnet.persistence.models import AtRisk as AtRiskModel
@@ -33,7 +34,7 @@ from alumnet.schema.pagination import (
     descending,
     reads_loader,
 )
-from alumnet.schema.permissions import requires
+from alumnet.schema.permissions import may_in_mission, requires
 
 if TYPE_CHECKING:
     from alumnet.schema.cohorts.types import Enrollment, Mission
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
 ev = strawberry.enum_value
 COHORTS = "alumnet.schema.cohorts.types"
 IDENTITY = "alumnet.schema.identity.types"
-
-
-def _outreach(info: Info) -> bool:
-    return info.context.viewer.can(Permission.OUTREACH)
 
 
 @strawberry.type(description="A student marked at risk in a mission, with the reasons.")
@@ -63,7 +60,7 @@ class AtRiskStudent:
 
 
 async def mission_at_risk(info: Info, mission_id: int, first: int) -> list[AtRiskStudent] | None:
-    if not _outreach(info):
+    if not await may_in_mission(info, Permission.OUTREACH, mission_id):
         return None
     if not 0 <= first <= 1000:
         raise bad_input("`first` must be between 0 and 1000.")
@@ -128,9 +125,13 @@ class CallList(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
+        covered = await info.context.missions_within(Permission.OUTREACH)
+        batches = info.context.viewer.scoped_batches(Permission.OUTREACH)
         return await load_visible(
             _by_id(info, CallListModel), node_ids,
-            lambda viewer, row: viewer.can(Permission.OUTREACH), info.context.viewer, cls.from_row,
+            lambda viewer, row: covered is None or row.mission_id in covered
+            or row.batch_id in batches,
+            info.context.viewer, cls.from_row,
         )  # fmt: skip
 
     @strawberry.field(description="The SRE it is assigned to.")
@@ -280,7 +281,7 @@ class OutreachQuery:
         description="Call lists (outreach staff): yours, or everyone's; newest first unless "
         "`orderBy` says otherwise.",
         max_results=1000,
-        extensions=requires(Permission.OUTREACH),
+        extensions=requires(Permission.OUTREACH, scoped=True),
     )
     def call_lists(
         self,
@@ -295,6 +296,12 @@ class OutreachQuery:
         query = select(CallListModel.__table__)
         if mine:
             query = query.where(CallListModel.assigned_to_id == info.context.viewer.user_id)
+        within = access.missions_where(info.context.viewer, Permission.OUTREACH)
+        if within is not None:
+            batches = info.context.viewer.scoped_batches(Permission.OUTREACH)
+            query = query.where(
+                or_(CallListModel.mission_id.in_(within), CallListModel.batch_id.in_(batches))
+            )
         order = order_by or CallListOrder()
         column: Any
         if order.field == CallListOrderField.TITLE:
@@ -311,7 +318,7 @@ class OutreachQuery:
         description="Open follow-ups (outreach staff): overdue, upcoming or all open; yours or "
         "everyone's; by due day unless `orderBy` says otherwise.",
         max_results=1000,
-        extensions=requires(Permission.OUTREACH),
+        extensions=requires(Permission.OUTREACH, scoped=True),
     )
     def follow_ups(
         self,
@@ -332,6 +339,13 @@ class OutreachQuery:
             query = query.where(FollowUpModel.due_on >= today)
         if mine:
             query = query.where(FollowUpModel.assigned_to_id == info.context.viewer.user_id)
+        within = access.missions_where(info.context.viewer, Permission.OUTREACH)
+        if within is not None:
+            query = query.where(
+                FollowUpModel.enrollment_id.in_(
+                    select(EnrollmentModel.id).where(EnrollmentModel.mission_id.in_(within))
+                )
+            )
         order = order_by or FollowUpOrder()
         column: Any
         if order.field == FollowUpOrderField.CREATED_AT:
@@ -345,8 +359,9 @@ class OutreachQuery:
 
     @strawberry.field(
         description="The SRE dashboard (outreach staff), for a mission, a batch, or the "
-        "whole programme.",
-        extensions=requires(Permission.OUTREACH),
+        "whole programme (within the batches or missions you do outreach for, if only "
+        "some).",
+        extensions=requires(Permission.OUTREACH, scoped=True),
     )
     async def outreach_dashboard(
         self,
@@ -366,6 +381,9 @@ class OutreachQuery:
             missions = missions.where(MissionModel.id == (global_pk(mission_id, "Mission") or -1))
         if batch_id is not None:
             missions = missions.where(MissionModel.batch_id == (global_pk(batch_id, "Batch") or -1))
+        within = access.missions_where(info.context.viewer, Permission.OUTREACH)
+        if within is not None:
+            missions = missions.where(MissionModel.id.in_(within))
         now = datetime.now(UTC)
         start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
         reached = select(CallLogModel.enrollment_id).where(
