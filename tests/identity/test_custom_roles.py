@@ -154,6 +154,23 @@ async def test_a_coordinator_of_one_batch_acts_there_and_nowhere_else(
     for who, seen in [("c1", 2), ("manager", 3)]:
         body = await p.gql(who, lists)
         assert body["data"]["callLists"]["totalCount"] == seen, (who, body)
+    # A follow-up of their batch is theirs to read by id too (s1 at risk in B1-A).
+    from tests.integrity.test_outreach import at_risk_programme
+
+    await at_risk_programme(p)
+    made = await _ok(p, "c1", CALLS, {"m": ids["ma"], "to": sre}, "callListGenerate")
+    log = """mutation($i: CallLogRecordInput!) { callLogRecord(input: $i) {
+      followUp { id } userErrors { code } } }"""
+    logged = await _ok(
+        p, "c1", log,
+        {"i": {"callListId": made["callList"]["id"], "studentId": ids["s1"],
+               "outcome": "RESCHEDULE", "followUpOn": "2030-01-02"}},
+        "callLogRecord",
+    )  # fmt: skip
+    follow_up = {"i": logged["followUp"]["id"]}
+    by_id = "query($i: ID!) { node(id: $i) { id } }"
+    assert (await p.gql("c1", by_id, follow_up))["data"]["node"] == {"id": follow_up["i"]}
+    assert (await p.gql("s1", by_id, follow_up))["data"]["node"] is None
     # communication
     assert await _errors(p, "c1", NOTICE, {"b": ids["b1"]}) == []
     assert await _errors(p, "c1", NOTICE, {"m": ids["mb"]}) == []

@@ -188,6 +188,7 @@ class FollowUp(relay.Node):
     overdue: bool = strawberry.field(description="Open and past its due day.")
     _student_id: strawberry.Private[int]
     _assigned_to_id: strawberry.Private[int | None]
+    _enrollment_id: strawberry.Private[int] = 0
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -195,16 +196,29 @@ class FollowUp(relay.Node):
             id=row.id, due_on=row.due_on, note=row.note, status=FollowUpStatus(row.status),
             overdue=row.status == "open" and row.due_on < datetime.now(UTC).date(),
             _student_id=row.student_id, _assigned_to_id=row.assigned_to_id,
+            _enrollment_id=row.enrollment_id,
         )  # fmt: skip
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        return await load_visible(
+        covered = await info.context.missions_within(Permission.OUTREACH)
+        found = await load_visible(
             _by_id(info, FollowUpModel), node_ids,
-            lambda viewer, row: viewer.can(Permission.OUTREACH), info.context.viewer, cls.from_row,
+            lambda viewer, row: bool(covered) or viewer.can(Permission.OUTREACH),
+            info.context.viewer, cls.from_row,
         )  # fmt: skip
+        if covered is None:
+            return found
+        # Outreach held within some batches or missions: the follow-ups of enrolments there.
+        enrolments = await info.context.loaders.enrollment_by_id.load_many(
+            [f._enrollment_id if f is not None else 0 for f in found]
+        )
+        return [
+            f if f is not None and e is not None and e.mission_id in covered else None
+            for f, e in zip(found, enrolments, strict=True)
+        ]
 
     @strawberry.field(description="The student.")
     async def student(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
