@@ -143,6 +143,13 @@ async def test_a_coordinator_of_one_batch_acts_there_and_nowhere_else(
     assert [e["node"]["id"] for e in body["data"]["appeals"]["edges"]] == appealed[:1]
     body = await p.gql("c1", "query($i: [ID!]!) { nodes(ids: $i) { id } }", {"i": appealed})
     assert body["data"]["nodes"] == [{"id": appealed[0]}, None]
+    # Those who decide integrity cases are told of flags and appeals: c1 of B1's only.
+    told = await p.gql("c1", "{ notifications(first: 50) { edges { node { kind title } } } }")
+    reviews = [
+        e["node"]["title"] for e in told["data"]["notifications"]["edges"]
+        if e["node"]["kind"] == "REVIEW"
+    ]  # fmt: skip
+    assert reviews and all("S1 Person" in t for t in reviews), reviews
     # outreach
     sre = ids["sre"]
     assert await _errors(p, "c1", CALLS, {"b": ids["b1"], "to": sre}) == []

@@ -253,7 +253,7 @@ async def remind_follow_ups(uow: UnitOfWork, now: datetime) -> int:
         .where(
             FollowUp.status == "open",
             FollowUp.due_on <= today,
-            FollowUp.assigned_to_id.in_(holders_of(Permission.OUTREACH)),
+            FollowUp.assigned_to_id.in_(await holders_of(uow, Permission.OUTREACH)),
         )
         .group_by(FollowUp.assigned_to_id)
     )

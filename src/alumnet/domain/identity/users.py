@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2.exceptions import HashingError, InvalidHashError, VerificationError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
@@ -34,6 +34,9 @@ from alumnet.domain.identity.secrets import digest, new_secret
 from alumnet.domain.people.profiles import refresh_years_of_record
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
+    CustomRole,
+    CustomRoleAssignment,
+    Mission,
     OneTimeToken,
     OutboundEmail,
     PersonalAccessToken,
@@ -125,10 +128,33 @@ def dummy_hash(rt: Runtime) -> str:
     return _dummy_cache[key]
 
 
-def holders_of(permission: Permission) -> Any:
-    """The ids of active users whose roles grant ``permission``, as a SELECT."""
+async def holders_of(
+    uow: UnitOfWork, permission: Permission, *, mission_id: int | None = None
+) -> Any:
+    """The ids of users who hold ``permission``, as a SELECT: through a built-in role, or
+    a custom role held everywhere; and with ``mission_id``, a custom role held within that
+    mission or its batch (without: within anywhere)."""
     roles = [r.value for r, granted in ROLE_PERMISSIONS.items() if permission in granted]
-    return select(UserRole.user_id).where(UserRole.role.in_(roles))
+    built_in = select(UserRole.user_id).where(UserRole.role.in_(roles))
+    # Custom roles are few: those that carry it are found here, not in JSON by SQL.
+    carrying = [
+        role_id
+        for role_id, granted in (
+            await uow.session.execute(select(CustomRole.id, CustomRole.permissions))
+        ).all()
+        if permission.value in (granted or ())
+    ]
+    if not carrying:
+        return built_in
+    held: ColumnElement[bool] = CustomRoleAssignment.role_id.in_(carrying)
+    if mission_id is not None:
+        batch = select(Mission.batch_id).where(Mission.id == mission_id).scalar_subquery()
+        held &= (
+            (CustomRoleAssignment.scope_key == "")
+            | (CustomRoleAssignment.mission_id == mission_id)
+            | (CustomRoleAssignment.batch_id == batch)
+        )
+    return union(built_in, select(CustomRoleAssignment.user_id).where(held))
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> User | None:

@@ -79,7 +79,8 @@ async def raise_flag(
         details={"flag": flag.id, "kind": kind},
     )
     student, mission = await _names(uow, place.student_id, place.mission_id)
-    await notify(uow, holders_of(Permission.INTEGRITY_DECIDE), Event(
+    deciders = await holders_of(uow, Permission.INTEGRITY_DECIDE, mission_id=place.mission_id)
+    await notify(uow, deciders, Event(
         kind="review", title=f"A flag to decide: {kind.replace('_', ' ')}, {student} ({mission})",
         subject_type="IntegrityFlag", subject_id=flag.id,
     ))  # fmt: skip
@@ -257,7 +258,8 @@ async def submit_appeal(
         details={"appeal": appeal.id},
     )
     student, mission = await _names(uow, decision.student_id, decision.mission_id)
-    await notify(uow, holders_of(Permission.INTEGRITY_DECIDE), Event(
+    deciders = await holders_of(uow, Permission.INTEGRITY_DECIDE, mission_id=decision.mission_id)
+    await notify(uow, deciders, Event(
         kind="review", title=f"An appeal to review: {student} ({mission}), {decision.kind}",
         subject_type="Appeal", subject_id=appeal.id,
     ))  # fmt: skip

@@ -191,7 +191,9 @@ async def _alert_entering(uow: UnitOfWork, mission: Mission, entering: list[dict
         for u in (
             await uow.session.execute(
                 select(CallList.assigned_to_id).where(
-                    CallList.assigned_to_id.in_(holders_of(Permission.OUTREACH)),
+                    CallList.assigned_to_id.in_(
+                        await holders_of(uow, Permission.OUTREACH, mission_id=mission.id)
+                    ),
                     or_(CallList.mission_id == mission.id, CallList.batch_id == mission.batch_id),
                 )
             )
