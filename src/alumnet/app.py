@@ -636,7 +636,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Shared with the link's user (a student's work for a mentor, a mission's
             # document): only while they may still read it.
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
+                viewer = await viewer_of(
+                    conn, found[0], None, required=required_roles(runtime.settings)
+                )
             if viewer is None or not (
                 await grading.may_read_file(runtime.database, viewer, stored.id)
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
@@ -678,7 +680,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body = None
         if found is not None:
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
+                viewer = await viewer_of(
+                    conn, found[0], None, required=required_roles(runtime.settings)
+                )
                 if viewer is not None:
                     make = calendar.series_ics if request.url.path.endswith("series.ics") else (
                         calendar.event_ics
@@ -696,7 +700,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if found is not None:
             async with runtime.database.connect() as conn:
                 if (
-                    await viewer_of(conn, found[0], None, required_roles(runtime.settings))
+                    await viewer_of(conn, found[0], None, required=required_roles(runtime.settings))
                     is not None
                 ):
                     body = await mentorship_sessions.session_ics(
@@ -714,7 +718,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body = None
         if found is not None:
             async with runtime.database.connect() as conn:
-                viewer = await viewer_of(conn, found[0], None, required_roles(runtime.settings))
+                viewer = await viewer_of(
+                    conn, found[0], None, required=required_roles(runtime.settings)
+                )
                 if viewer is not None and await calendar.feed_version(conn, found[0]) == found[1]:
                     body = await calendar.feed(conn, found[0], settings.public_url,
                                                viewer.name or "")  # fmt: skip

@@ -481,3 +481,45 @@ def test_custom_roles_wait_for_the_second_factor_too() -> None:
     # Nothing required (development's default): custom roles work as they are.
     found = _authenticated(rows(False), frozenset(), False)
     assert found is not None and found.viewer.can(Permission.USERS_READ)
+
+
+async def test_two_factor_of_a_list_of_users_is_batched(api: Api) -> None:
+    """User managers reading `twoFactor` down a list: the same statements for 3 or 9."""
+    _, admin = await api.create_user("root@example.org", ["ADMIN"])
+    query = "{ users(first: 50) { edges { node { twoFactor { enabled required } } } } }"
+    counts = []
+    for batch in ("a", "b"):
+        for i in range(3 if batch == "a" else 6):
+            await api.create_user(f"{batch}{i}@example.org", ["STUDENT"])
+        statements, body = await api.sql_count(query, token=admin)
+        assert "errors" not in body, body
+        counts.append(statements)
+    assert counts[0] == counts[1], counts
+
+
+async def test_permission_check_says_when_the_second_factor_is_due(
+    api: Api, clock: list[float]
+) -> None:
+    """permissionCheck answers as the checks decide: a role that requires two-factor
+    sign-in grants nothing before enrolment, and only through a sign-in with it after."""
+    from strawberry.relay import from_base64
+
+    from alumnet.domain.identity import roles
+    from alumnet.domain.identity.permissions import Permission, Role, Viewer
+
+    user_id, token = await api.create_user("mia@example.org", ["MANAGER"])
+    db = api.app.state.runtime.database
+    asking = Viewer(user_id=10_000, roles=frozenset({Role.ADMIN}))
+    me = int(from_base64(user_id)[1])
+
+    async def check(required: frozenset[Role]) -> Any:
+        return await roles.permission_check(
+            db, asking, user_id=me, permission=Permission.USERS_READ, two_factor_roles=required
+        )
+
+    assert (await check(frozenset())).allowed is True
+    before = await check(frozenset({Role.MANAGER}))
+    assert before.allowed is False and any("twoFactorEnroll" in r for r in before.reasons)
+    await enrolled(api, token, clock)
+    after = await check(frozenset({Role.MANAGER}))
+    assert after.allowed is True and any("second factor" in r for r in after.reasons)

@@ -34,6 +34,13 @@ class FailureCounter(Protocol):
     async def held(self, key: str) -> bool: ...
 
 
+def redis_key(prefix: str, key: str) -> str:
+    """A throttle's Redis key: a digest, not the key itself. Keys name e-mail addresses and
+    client addresses, personal data that Redis (its dumps, MONITOR, KEYS) must not hold in
+    the clear."""
+    return f"{prefix}:throttle:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 class MemoryFailureCounter:
     # Every this many additions, keys whose window or hold has passed are dropped: a flood
     # of made-up addresses must not grow the process for ever.
@@ -105,9 +112,7 @@ class RedisFailureCounter:
         self.prefix = prefix
 
     def _key(self, key: str) -> str:
-        # A digest, not the key: keys name e-mail addresses and client addresses, which are
-        # personal data that Redis (its dumps, MONITOR, KEYS) must not hold in the clear.
-        return f"{self.prefix}:throttle:{hashlib.sha256(key.encode()).hexdigest()}"
+        return redis_key(self.prefix, key)
 
     async def count(self, key: str) -> int:
         value = await self.redis.get(self._key(key))
@@ -199,7 +204,8 @@ return {allowed, tostring(level)}
 
 
 class RedisBudgetStore:
-    """The buckets in Redis, shared by every process (keys under ``<prefix>:throttle:``)."""
+    """The buckets in Redis, shared by every process (``redis_key``: digests under
+    ``<prefix>:throttle:``)."""
 
     # Every request draws: a Redis that hangs must not hang them (nor fill the log).
     TIMEOUT_SECONDS = 0.25
@@ -214,7 +220,7 @@ class RedisBudgetStore:
         try:
             async with asyncio.timeout(self.TIMEOUT_SECONDS):
                 allowed, level = await self._draw(
-                    keys=[f"{self.prefix}:throttle:budget:{key}"], args=[size, rate, cost]
+                    keys=[redis_key(self.prefix, f"budget:{key}")], args=[size, rate, cost]
                 )
         except (RedisError, OSError, TimeoutError) as exc:
             # Redis unreachable or slow: serve, uncounted (each operation's cost is still

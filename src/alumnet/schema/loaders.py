@@ -26,6 +26,9 @@ class Loaders:
         self.token_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
             load_fn=partial(identity.tokens_by_id, db)
         )
+        self.two_factor_by_user_id: DataLoader[int, Row[Any] | None] = DataLoader(
+            load_fn=partial(identity.two_factor_by_user_id, db)
+        )
         self.session_by_id: DataLoader[int, Row[Any] | None] = DataLoader(
             load_fn=partial(identity.sessions_by_id, db)
         )

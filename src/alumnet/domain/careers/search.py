@@ -440,7 +440,7 @@ async def notify_matches(rt: Runtime) -> dict[str, int]:
         if row.user_id not in viewers:
             async with rt.database.connect() as conn:
                 viewers[row.user_id] = await viewer_of(
-                    conn, int(row.user_id), None, required_roles(rt.settings)
+                    conn, int(row.user_id), None, required=required_roles(rt.settings)
                 )
         viewer = viewers[row.user_id]
         if viewer is None:

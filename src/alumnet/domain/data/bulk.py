@@ -84,7 +84,7 @@ def _connection(data: dict[str, Any] | None, path: list[str]) -> dict[str, Any] 
 
 async def _viewer(rt: Runtime, user_id: int, scope: str | None) -> Viewer:
     async with rt.database.connect() as conn:
-        viewer = await viewer_of(conn, user_id, scope, required_roles(rt.settings))
+        viewer = await viewer_of(conn, user_id, scope, required=required_roles(rt.settings))
     if viewer is None or not viewer.can(Permission.DATA_BULK):
         raise BulkQueryFailed("The person who asked for this query may no longer run it.")
     return viewer

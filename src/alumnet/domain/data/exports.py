@@ -364,7 +364,7 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     roles are read now: what they may see when it runs is what it holds."""
     async with rt.database.connect() as conn:
         viewer = await viewer_of(
-            conn, int(args["user_id"]), args.get("scope"), required_roles(rt.settings)
+            conn, int(args["user_id"]), args.get("scope"), required=required_roles(rt.settings)
         )
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")

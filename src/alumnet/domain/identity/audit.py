@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alumnet.persistence.models import AuditEvent
 from alumnet.persistence.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from alumnet.domain.runtime import Runtime
 
 AUDIT_CHANNEL = "audit"
 
@@ -34,3 +37,11 @@ def record(
     )
     uow.session.add(event)
     return event
+
+
+async def record_apart(rt: Runtime, uow: UnitOfWork, action: str, **given: Any) -> None:
+    """Like ``record``, in a transaction of its own, for a refusal that concerns access:
+    ``uow``'s transaction is rolled back with the error that follows. Write it before
+    ``uow`` has written anything (SQLite's one writer would keep it waiting)."""
+    async with rt.transaction(actor_id=uow.actor_id, origin=uow.origin) as own:
+        record(own, action, **given)

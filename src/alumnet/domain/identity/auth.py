@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alumnet.domain.errors import DomainError, Problems, check_moment, check_text
@@ -26,6 +26,7 @@ from alumnet.domain.identity.permissions import (
     Role,
     TokenScope,
     Viewer,
+    permissions_from,
 )
 from alumnet.domain.identity.secrets import PAT_PREFIX, REFRESH_PREFIX, digest, new_secret
 from alumnet.domain.identity.users import (
@@ -180,24 +181,16 @@ async def _start_session(
     device = sessions.describe_device(uow.origin.user_agent)
     # A device is new if the account has signed in from others, and never from it (sessions
     # older than device names count as none: the first sign-in since sets the baseline).
-    seen = (
+    mine = Session.user_id == user.id
+    seen, here = (
         await uow.session.execute(
-            select(Session.id)
-            .where(Session.user_id == user.id, Session.device.is_not(None))
-            .limit(1)
-        )
-    ).first()
-    known = (
-        seen is None
-        or (
-            await uow.session.execute(
-                select(Session.id)
-                .where(Session.user_id == user.id, Session.device == device)
-                .limit(1)
+            select(
+                exists().where(mine, Session.device.is_not(None)),
+                exists().where(mine, Session.device == device),
             )
-        ).first()
-        is not None
-    )
+        )
+    ).one()
+    known = here or not seen
     session = Session(
         user_id=user.id,
         ip=uow.origin.ip,
@@ -493,16 +486,11 @@ def _grants(rows: Sequence[Any]) -> tuple[Grant, ...]:
             assignment_id=int(r.grant_id),
             role_id=int(r.grant_role_id),
             role_name=str(r.grant_role_name),
-            permissions=frozenset(
-                Permission(p) for p in r.grant_permissions or () if p in _PERMISSION_VALUES
-            ),
+            permissions=permissions_from(r.grant_permissions),
             batch_id=r.grant_batch_id,
             mission_id=r.grant_mission_id,
         )
     return tuple(sorted(seen.values(), key=lambda g: g.assignment_id))
-
-
-_PERMISSION_VALUES = frozenset(p.value for p in Permission)
 
 
 def _authenticated(
@@ -614,7 +602,8 @@ async def viewer_of(
     conn: AsyncConnection,
     user_id: int,
     scope: str | None = None,
-    required: frozenset[Role] = frozenset(),
+    *,
+    required: frozenset[Role],
 ) -> Viewer | None:
     """The viewer a background job acts as on a user's behalf (an export, a bulk query):
     their roles as they are now, within the scope of the token that asked (``scope_of``),

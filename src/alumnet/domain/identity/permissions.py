@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from alumnet.domain.errors import NotAuthenticated, PermissionDenied
 
@@ -67,6 +69,17 @@ class Permission(StrEnum):
 
 
 ALL_PERMISSIONS = frozenset(Permission)
+_BY_VALUE = {p.value: p for p in Permission}
+
+
+def permission_named(value: str) -> Permission | None:
+    """The permission a stored value ("cohorts:read") names, if any."""
+    return _BY_VALUE.get(value)
+
+
+def permissions_from(values: Iterable[str] | None) -> frozenset[Permission]:
+    """The permissions stored values name (a custom role's); unknown values are ignored."""
+    return frozenset(p for v in values or () if (p := _BY_VALUE.get(v)) is not None)
 
 
 class TokenScope(StrEnum):
@@ -230,19 +243,19 @@ class Viewer:
     def is_authenticated(self) -> bool:
         return self.user_id is not None
 
-    def _cut(self, granted: frozenset[Permission]) -> frozenset[Permission]:
-        if self.scope in (TokenScope.READ, TokenScope.WRITE):
-            return granted - ADMIN_PERMISSIONS
-        return granted
+    def _token_allows(self, permission: Permission) -> bool:
+        """A READ or WRITE token carries none of the administrative permissions."""
+        limited = self.scope in (TokenScope.READ, TokenScope.WRITE)
+        return not (limited and permission in ADMIN_PERMISSIONS)
 
-    @property
+    @cached_property
     def permissions(self) -> frozenset[Permission]:
-        """What this viewer may do everywhere."""
+        """What this viewer may do everywhere (worked out once: every check asks)."""
         granted = permissions_of(self.roles)
         for grant in self.grants:
             if grant.everywhere:
                 granted |= grant.permissions
-        return self._cut(granted)
+        return frozenset(p for p in granted if self._token_allows(p))
 
     @property
     def may_write(self) -> bool:
@@ -256,7 +269,7 @@ class Viewer:
             return False
         if permission in self.permissions:
             return True
-        if within is None or permission not in self._cut(frozenset({permission})):
+        if within is None or not self._token_allows(permission):
             return False
         return any(
             permission in g.permissions and g.covers(within)
@@ -269,13 +282,13 @@ class Viewer:
         mission (lists then show what ``scoped_batches``/``scoped_missions`` allow)."""
         return self.can(permission) or bool(
             self.is_authenticated
-            and permission in self._cut(frozenset({permission}))
+            and self._token_allows(permission)
             and any(permission in g.permissions for g in self.grants)
         )
 
     def scoped_batches(self, permission: Permission) -> frozenset[int]:
         """The batches this viewer holds ``permission`` within (besides everywhere)."""
-        if permission not in self._cut(frozenset({permission})):
+        if not self._token_allows(permission):
             return frozenset()
         return frozenset(
             g.batch_id
@@ -285,7 +298,7 @@ class Viewer:
 
     def scoped_missions(self, permission: Permission) -> frozenset[int]:
         """The missions this viewer holds ``permission`` within (besides their batches)."""
-        if permission not in self._cut(frozenset({permission})):
+        if not self._token_allows(permission):
             return frozenset()
         return frozenset(
             g.mission_id

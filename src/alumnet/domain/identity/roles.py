@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from alumnet.domain.cohorts.access import reach_of_mission
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import (
@@ -26,6 +27,8 @@ from alumnet.domain.identity.permissions import (
     Reach,
     Role,
     Viewer,
+    permission_named,
+    permissions_from,
 )
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.db import Reader
@@ -41,7 +44,6 @@ from alumnet.persistence.uow import UnitOfWork
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 1000
-_VALUES = {p.value: p for p in Permission}
 
 
 @dataclass(frozen=True)
@@ -68,25 +70,21 @@ async def _refuse(
     rt: Runtime, uow: UnitOfWork, action: str, details: dict[str, Any], error: DomainError
 ) -> DomainError:
     """Audit a refused access change in a transaction of its own; the error to raise."""
-    async with rt.transaction(actor_id=uow.actor_id, origin=uow.origin) as other:
-        audit.record(
-            other,
-            "custom_role.refused",
-            object_type="CustomRole",
-            object_ids=[details["role"]] if details.get("role") is not None else [],
-            details={
-                "attempt": action,
-                **details,
-                "codes": [p.code for p in error.problems],
-            },
-        )
+    await audit.record_apart(
+        rt,
+        uow,
+        "custom_role.refused",
+        object_type="CustomRole",
+        object_ids=[details["role"]] if details.get("role") is not None else [],
+        details={"attempt": action, **details, "codes": [p.code for p in error.problems]},
+    )
     return error
 
 
 def _parse_permissions(problems: Problems, values: list[str]) -> frozenset[Permission]:
     found: set[Permission] = set()
     for i, value in enumerate(values):
-        permission = _VALUES.get(value)
+        permission = permission_named(value)
         if permission is None:
             problems.add(
                 "UNKNOWN_PERMISSION",
@@ -193,23 +191,15 @@ async def _reach(uow: UnitOfWork, scope: Scope) -> Reach:
             raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
         return Reach(batch_id=scope.batch_id)
     if scope.mission_id is not None:
-        batch = (
-            await uow.session.execute(
-                select(Mission.batch_id).where(Mission.id == scope.mission_id)
-            )
-        ).scalar_one_or_none()
-        if batch is None:
+        reach = await reach_of_mission(uow.session, scope.mission_id)
+        if reach.mission_id is None:
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
-        return Reach(batch_id=batch, mission_id=scope.mission_id)
+        return reach
     return Reach()
 
 
-def _held_within(
-    viewer: Viewer, wanted: frozenset[Permission], scope: Scope, reach: Reach
-) -> list[str]:
-    """Permissions the viewer does not hold within this scope."""
-    if scope.everywhere:
-        return sorted(p.value for p in wanted if not viewer.can(p))
+def _held_within(viewer: Viewer, wanted: frozenset[Permission], reach: Reach) -> list[str]:
+    """Permissions the viewer does not hold there (everywhere, for ``Reach()``)."""
     return sorted(p.value for p in wanted if not viewer.can(p, within=reach))
 
 
@@ -223,10 +213,12 @@ async def _not_held_where_given(
 ) -> list[str]:
     """Of ``wanted``, what the viewer does not hold wherever the role is given (and
     everywhere, if ``everywhere``)."""
+    if all(viewer.can(p) for p in wanted):
+        return []  # held everywhere: held wherever the role is
     not_held = set(_not_held(viewer, wanted)) if everywhere else set()
     for a in assignments:
         scope = Scope(a.batch_id, a.mission_id)
-        not_held |= set(_held_within(viewer, wanted, scope, await _reach(uow, scope)))
+        not_held |= set(_held_within(viewer, wanted, await _reach(uow, scope)))
     return sorted(not_held)
 
 
@@ -254,7 +246,7 @@ async def update_role(
     wanted = None if permissions is None else _parse_permissions(problems, permissions)
     if clean and not problems.items and await _by_name(uow, clean, exclude=role.id):
         problems.add("NAME_TAKEN", "A custom role of that name exists already.", "name")
-    before = frozenset(_VALUES[p] for p in role.permissions if p in _VALUES)
+    before = permissions_from(role.permissions)
     added = frozenset() if wanted is None else wanted - before
     removed = frozenset() if wanted is None else before - wanted
     # Adding or taking away: only what the viewer holds themselves, wherever it is held.
@@ -310,7 +302,7 @@ async def delete_role(rt: Runtime, uow: UnitOfWork, viewer: Viewer, role_id: int
     viewer.require(Permission.ROLES_ASSIGN)
     role = await _role(uow, role_id, lock=True)
     holders = await _assignments(uow, role.id)
-    granted = frozenset(_VALUES[p] for p in role.permissions if p in _VALUES)
+    granted = permissions_from(role.permissions)
     not_held = await _not_held_where_given(uow, viewer, granted, holders, everywhere=not holders)
     if not_held:
         raise await _refuse(
@@ -368,7 +360,7 @@ async def assign_role(
     if await uow.session.get(User, user_id) is None:
         raise DomainError.of("NOT_FOUND", "No such user.", "userId")
     reach = await _reach(uow, scope)
-    granted = frozenset(_VALUES[p] for p in role.permissions if p in _VALUES)
+    granted = permissions_from(role.permissions)
     unscopable = sorted(p.value for p in granted if p not in SCOPABLE_PERMISSIONS)
     if unscopable and not scope.everywhere:
         raise DomainError.of(
@@ -377,7 +369,7 @@ async def assign_role(
             "or mission: " + ", ".join(unscopable) + ".",
             "scope",
         )
-    not_held = _held_within(viewer, granted, scope, reach)
+    not_held = _held_within(viewer, granted, reach)
     where = {"batch": scope.batch_id, "mission": scope.mission_id}
     if not_held:
         raise await _refuse(
@@ -465,8 +457,8 @@ async def revoke_role(
         )  # fmt: skip
     role = await _role(uow, assignment.role_id)
     scope = Scope(assignment.batch_id, assignment.mission_id)
-    granted = frozenset(_VALUES[p] for p in role.permissions if p in _VALUES)
-    not_held = _held_within(viewer, granted, scope, await _reach(uow, scope))
+    granted = permissions_from(role.permissions)
+    not_held = _held_within(viewer, granted, await _reach(uow, scope))
     if not_held:
         raise await _refuse(
             rt, uow, "revoke",
@@ -538,15 +530,20 @@ async def permission_check(
     permission: Permission,
     batch_id: int | None = None,
     mission_id: int | None = None,
+    two_factor_roles: frozenset[Role] = frozenset(),
 ) -> PermissionCheck | None:
     """Whether the user may use ``permission`` (everywhere, or for an object of the batch
     or mission given), and why, in plain words. None if the viewer may not ask or the
-    user does not exist."""
+    user does not exist. ``two_factor_roles``: the roles that need two-factor sign-in
+    (``two_factor.required_roles``): those, and custom roles, work only through a
+    credential that passed it, and not at all before the user has enrolled."""
     if not may_read_roles(viewer):
         return None
     async with db.connect() as conn:
         user = (
-            await conn.execute(select(User.id, User.status).where(User.id == user_id))
+            await conn.execute(
+                select(User.id, User.status, User.two_factor_enabled_at).where(User.id == user_id)
+            )
         ).one_or_none()
         if user is None:
             return None
@@ -596,10 +593,18 @@ async def permission_check(
 
     reasons: list[str] = []
     allowed = False
+    # Through a role that needs the second factor (or a custom role, while any does): only
+    # from a sign-in that passed it, and not at all before enrolling.
+    enrolled = user.two_factor_enabled_at is not None
+    needs_second_factor = False
     for role in roles:
         if permission in ROLE_PERMISSIONS.get(role, frozenset()):
-            allowed = True
             reasons.append(f"The built-in role {role.value} grants {permission.value} everywhere.")
+            if role in two_factor_roles:
+                needs_second_factor = True
+            else:
+                allowed = True
+    by_built_in = allowed
     for assignment in grants:
         name, values = assignment.name, assignment.permissions
         if permission.value not in (values or ()):
@@ -621,6 +626,19 @@ async def permission_check(
             reasons.append(
                 f"The custom role {name!r} grants {permission.value} only within {where}, "
                 f"not {here}."
+            )
+    if two_factor_roles and not by_built_in and (allowed or needs_second_factor):
+        if enrolled:
+            allowed = True
+            reasons.append(
+                "Only from a sign-in with their second factor (or a token made by one): the "
+                "role that grants it requires two-factor sign-in."
+            )
+        else:
+            allowed = False
+            reasons.append(
+                "Not until they turn two-factor sign-in on: the role that grants it "
+                "requires it (twoFactorEnroll)."
             )
     if not reasons:
         reasons.append(f"None of their roles, built-in or custom, grants {permission.value}.")

@@ -7,8 +7,9 @@
   stored, so that no code (nor an older one) is accepted twice.
 - Five wrong codes within 15 minutes lock the second factor for 15 minutes; the lock is
   audited, and a right code does not open it early.
-- Roles that require it (``Settings.two_factor_required_roles``) are withheld from a user
-  until they have enrolled: they keep everything else, and are told why.
+- Roles that require it (``Settings.two_factor_required_roles``), and custom roles, are
+  withheld from a credential that has not passed the second factor (auth._authenticated):
+  the user keeps everything else, and tokenCreate says enrolment is due.
 - Turning it off takes the password and a code; a user manager can reset it for
   someone who lost their authenticator and their recovery codes (audited; the user is
   told by e-mail).
@@ -39,17 +40,15 @@ from alumnet.domain.identity.jwt_tokens import (
     issue_challenge,
     read_challenge,
 )
-from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.secrets import digest
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.db import Reader
 from alumnet.persistence.models import (
     PersonalAccessToken,
     RecoveryCode,
     Session,
     TwoFactor,
     User,
-    UserRole,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -178,12 +177,10 @@ def _wrong_code() -> DomainError:
 async def _audit_apart(
     rt: Runtime, uow: UnitOfWork, action: str, user_id: int, **details: Any
 ) -> None:
-    """An access event written in a transaction of its own: the request's is rolled back
-    with the error that follows."""
-    async with rt.transaction(origin=uow.origin) as own:
-        audit.record(
-            own, action, object_type="User", object_ids=[user_id], actor_id=user_id, details=details
-        )
+    await audit.record_apart(
+        rt, uow, action, object_type="User", object_ids=[user_id], actor_id=user_id,
+        details=details,
+    )  # fmt: skip
 
 
 async def _attempt(rt: Runtime, user_id: int) -> int:
@@ -554,7 +551,7 @@ async def reset(
         object_type="User",
         object_ids=[user_id],
         actor_id=None if operator else actor,
-        details={"reason": reason, "via": "cli"} if viewer.via == "cli" else {"reason": reason},
+        details={"reason": reason, "via": "cli"} if operator else {"reason": reason},
     )
     await mail.queue_email(
         uow,
@@ -566,43 +563,10 @@ async def reset(
     return user
 
 
-@dataclass(frozen=True)
-class Status:
-    enabled: bool
-    pending: bool
-    required: bool
-    recovery_codes_left: int
-    locked: bool
+async def locked(rt: Runtime, user_id: int) -> bool:
+    """Whether too many wrong codes have locked the user's second factor for now."""
+    return await rt.failures.held(_lock_key(user_id))
 
 
-async def status_of(rt: Runtime, db: Reader, user_id: int) -> Status:
-    async with db.connect() as conn:
-        row = (
-            await conn.execute(select(TwoFactor.confirmed_at).where(TwoFactor.user_id == user_id))
-        ).first()
-        left = (
-            await conn.execute(
-                select(func.count())
-                .select_from(RecoveryCode)
-                .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
-            )
-        ).scalar_one()
-        roles = set(
-            (await conn.execute(select(UserRole.role).where(UserRole.user_id == user_id)))
-            .scalars()
-            .all()
-        )
-    enabled = row is not None and row.confirmed_at is not None
-    return Status(
-        enabled=enabled,
-        pending=row is not None and not enabled,
-        required=bool(roles & rt.settings.two_factor_required_roles),
-        recovery_codes_left=int(left) if enabled else 0,
-        locked=await rt.failures.held(_lock_key(user_id)),
-    )
-
-
-def required_roles(settings: Settings) -> frozenset[Any]:
-    from alumnet.domain.identity.permissions import Role
-
+def required_roles(settings: Settings) -> frozenset[Role]:
     return frozenset(Role(r) for r in settings.two_factor_required_roles)

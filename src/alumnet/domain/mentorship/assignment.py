@@ -158,7 +158,7 @@ async def run(
     mission_id = int(args["mission_id"])
     async with rt.database.connect() as conn:
         viewer = await viewer_of(
-            conn, int(args["user_id"]), args.get("scope"), required_roles(rt.settings)
+            conn, int(args["user_id"]), args.get("scope"), required=required_roles(rt.settings)
         )
         batch = (
             await conn.execute(select(Mission.batch_id).where(Mission.id == mission_id))

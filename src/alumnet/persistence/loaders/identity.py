@@ -6,10 +6,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alumnet.persistence.db import Reader
-from alumnet.persistence.models import AuditEvent, PersonalAccessToken, Session, User, UserRole
+from alumnet.persistence.models import (
+    AuditEvent,
+    PersonalAccessToken,
+    RecoveryCode,
+    Session,
+    TwoFactor,
+    User,
+    UserRole,
+)
 
 USER_COLUMNS = (
     User.id,
@@ -72,6 +80,25 @@ AUDIT_COLUMNS = (
     AuditEvent.request_id,
     AuditEvent.summary,
 )
+
+
+async def two_factor_by_user_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    """Each user's authenticator (when confirmed) and unused recovery codes, or None."""
+    left = (
+        select(func.count())
+        .where(RecoveryCode.user_id == TwoFactor.user_id, RecoveryCode.used_at.is_(None))
+        .scalar_subquery()
+    )
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(TwoFactor.user_id, TwoFactor.confirmed_at, left.label("codes_left")).where(
+                    TwoFactor.user_id.in_(ids)
+                )
+            )
+        ).all()
+    found = {row.user_id: row for row in rows}
+    return [found.get(i) for i in ids]
 
 
 SESSION_COLUMNS = (

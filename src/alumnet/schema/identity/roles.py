@@ -3,7 +3,7 @@ one batch or mission; and why someone can or cannot do something."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
@@ -15,6 +15,9 @@ from strawberry import relay
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import roles
 from alumnet.domain.identity.permissions import Permission as DomainPermission
+from alumnet.domain.identity.permissions import permissions_from
+from alumnet.domain.identity.two_factor import required_roles
+from alumnet.persistence.db import Reader
 from alumnet.persistence.models import CustomRole as CustomRoleModel
 from alumnet.persistence.models import CustomRoleAssignment as AssignmentModel
 from alumnet.schema.context import Info
@@ -22,7 +25,7 @@ from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.identity.types import Permission
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk, int_ids, visible_user
-from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
+from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires_any
 
 if TYPE_CHECKING:
@@ -55,8 +58,14 @@ _ASSIGNMENT_COLUMNS = (
 
 
 def _permissions(values: Iterable[str]) -> list[Permission]:
-    known = {p.value: p.name for p in DomainPermission}
-    return [Permission[known[v]] for v in sorted(values) if v in known]
+    return [Permission(p.value) for p in sorted(permissions_from(values))]
+
+
+async def _roles_by_id(db: Reader, ids: Sequence[int]) -> list[Any]:
+    async with db.connect() as conn:
+        query = select(*_ROLE_COLUMNS).where(CustomRoleModel.id.in_(ids))
+        found = {r.id: r for r in (await conn.execute(query)).all()}
+    return [found.get(i) for i in ids]
 
 
 @strawberry.type(
@@ -175,9 +184,8 @@ class CustomRole(relay.Node):
             held = {g.role_id for g in viewer.grants}
             wanted = [i for i in wanted if i in held]
         if wanted:
-            query = select(*_ROLE_COLUMNS).where(CustomRoleModel.id.in_(wanted))
-            async with info.context.reads.connect() as conn:
-                found = {r.id: r for r in (await conn.execute(query)).all()}
+            rows = await reads_loader(info, "custom_role_by_id", _roles_by_id).load_many(wanted)
+            found = {r.id: r for r in rows if r is not None}
         return [cls.from_row(found[i]) if i in found else None for i in ids]
 
     @strawberry.field(description="Who made it (if you may see them).")
@@ -299,6 +307,7 @@ class RolesQuery:
                 info.context.reads, info.context.viewer, user_id=user,
                 permission=DomainPermission[permission.name], batch_id=batch,
                 mission_id=mission,
+                two_factor_roles=required_roles(info.context.runtime.settings),
             )  # fmt: skip
         except DomainError as exc:
             from alumnet.schema.errors import bad_input

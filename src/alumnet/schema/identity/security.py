@@ -120,7 +120,6 @@ class TwoFactorPayload:
 @strawberry.enum(description="Why a session mutation failed.")
 class SessionErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such session of yours.")
-    FORBIDDEN = ev("FORBIDDEN", description="A read-only token cannot end sessions.")
     INVALID = ev("INVALID", description="The input is not valid; see the message.")
 
 

@@ -496,13 +496,16 @@ class User(relay.Node):
         viewer = info.context.viewer
         if viewer.user_id != self.id and not viewer.can(rules.Permission.USERS_MANAGE):
             return None
-        found = await two_factor.status_of(info.context.runtime, info.context.reads, self.id)
+        loaders, rt = info.context.loaders, info.context.runtime
+        found = await loaders.two_factor_by_user_id.load(self.id)
+        roles = await loaders.roles_by_user_id.load(self.id)
+        enabled = found is not None and found.confirmed_at is not None
         return TwoFactorStatus(
-            enabled=found.enabled,
-            pending=found.pending,
-            required=found.required,
-            recovery_codes_left=found.recovery_codes_left,
-            locked=found.locked,
+            enabled=enabled,
+            pending=found is not None and not enabled,
+            required=bool(set(roles) & rt.settings.two_factor_required_roles),
+            recovery_codes_left=int(found.codes_left) if found is not None and enabled else 0,
+            locked=await two_factor.locked(rt, self.id),
         )
 
     @relay.connection(
