@@ -505,7 +505,8 @@ class User(relay.Node):
             pending=found is not None and not enabled,
             required=bool(set(roles) & rt.settings.two_factor_required_roles),
             recovery_codes_left=int(found.codes_left) if found is not None and enabled else 0,
-            locked=await two_factor.locked(rt, self.id),
+            # Only a user with an authenticator (enrolled or enrolling) can be locked.
+            locked=found is not None and await two_factor.locked(rt, self.id),
         )
 
     @relay.connection(
