@@ -10,10 +10,12 @@ programme (tests/test_authorization.py `world`)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -758,17 +760,54 @@ async def _subscribe(w: World, role: str, made: Request) -> tuple[str, Any]:
     if not hasattr(result, "__anext__"):
         body = {"errors": [e.formatted for e in result.errors or []], "data": result.data}
         return outcome(body, _field_of(made.query)), body
+    # Allowed means listening: the subscription entered the bus. A refusal comes before
+    # that, however slow a loaded machine makes it; after it, a moment for a late one.
+    listening = asyncio.Event()
+    _LISTENING.set(listening)
+    _spy_on_bus(runtime)
+    following = asyncio.ensure_future(result.__anext__())
+    entered = asyncio.ensure_future(listening.wait())
     try:
-        first = await asyncio.wait_for(result.__anext__(), 0.3)
-    except TimeoutError:
-        return "allowed", None
-    except StopAsyncIteration:
-        # Ended before any event: the object is not one this viewer may watch.
-        return "hidden", None
+        await asyncio.wait({following, entered}, timeout=30,
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if not following.done():
+            await asyncio.wait({following}, timeout=0.3)
+        if not following.done():
+            return "allowed", None
+        try:
+            first = following.result()
+        except StopAsyncIteration:
+            # Ended before any event: the object is not one this viewer may watch.
+            return "hidden", None
     finally:
+        entered.cancel()
+        following.cancel()
+        await asyncio.gather(following, entered, return_exceptions=True)
         await result.aclose()
     body = {"errors": [e.formatted for e in first.errors or []], "data": first.data}
     return outcome(body, _field_of(made.query)), body
+
+
+_LISTENING: contextvars.ContextVar[asyncio.Event] = contextvars.ContextVar("listening")
+
+
+def _spy_on_bus(runtime: Any) -> None:
+    """Each subscription entering the bus says so to the check that started it."""
+    bus = runtime.bus
+    if getattr(bus, "_matrix_spy", False):
+        return
+    subscription = bus.subscription
+
+    @asynccontextmanager
+    async def spied(channel: str) -> AsyncIterator[Any]:
+        async with subscription(channel) as events:
+            listening = _LISTENING.get(None)
+            if listening is not None:
+                listening.set()
+            yield events
+
+    bus.subscription = spied
+    bus._matrix_spy = True
 
 
 def _field_of(query: str) -> str:
