@@ -14,6 +14,13 @@ from strawberry.types.base import StrawberryOptional
 from alumnet.config import Settings
 from alumnet.observability import current_stats
 from alumnet.persistence.db import is_timeout
+from alumnet.schema.analytics.dashboards import DashboardQuery
+from alumnet.schema.analytics.reports import ReportsQuery
+from alumnet.schema.analytics.risk import RiskMutation, RiskQuery
+from alumnet.schema.analytics.subscriptions import (
+    ReportSubscriptionMutation,
+    ReportSubscriptionQuery,
+)
 from alumnet.schema.careers.mutations import CareersMutation
 from alumnet.schema.careers.queries import CareersQuery, CareersSubscription
 from alumnet.schema.careers.types import (
@@ -137,6 +144,10 @@ class Query(
     CareersQuery,
     EventsQuery,
     MentorshipQuery,
+    DashboardQuery,
+    ReportsQuery,
+    RiskQuery,
+    ReportSubscriptionQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -187,6 +198,8 @@ class Mutation(
     CareersMutation,
     EventsMutation,
     MentorshipMutation,
+    RiskMutation,
+    ReportSubscriptionMutation,
 ):
     pass
 

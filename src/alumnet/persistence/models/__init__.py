@@ -1,5 +1,10 @@
 """All tables, imported so that ``Base.metadata`` knows every one of them."""
 
+from alumnet.persistence.models.analytics import (
+    ReportSubscription,
+    RiskModel,
+    RiskPrediction,
+)
 from alumnet.persistence.models.base import (
     Base,
 )
@@ -201,7 +206,10 @@ __all__ = [
     "RecoveryCode",
     "RefreshToken",
     "ReminderSent",
+    "ReportSubscription",
     "Resource",
+    "RiskModel",
+    "RiskPrediction",
     "RiskRules",
     "SavedJobPosting",
     "Session",

@@ -1,0 +1,1 @@
+"""Analytics in GraphQL: dashboards, reports, early warning, scheduled reports."""

@@ -1,0 +1,10 @@
+"""(filled in by its part of the analytics context)"""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class DashboardQuery:
+    pass
