@@ -64,6 +64,9 @@ class Permission(StrEnum):
     MENTORSHIP_OFFER = "mentorship:offer"
     # Tune the mentor matching's weights and read the mentorship figures.
     MENTORSHIP_MANAGE = "mentorship:manage"
+    # Read the programme's reports and figures: attendance, submissions, mentors, notices,
+    # engagement (within the batches or missions one's reach covers), and subscribe to them.
+    ANALYTICS_READ = "analytics:read"
     # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
     SCHEMA_INTROSPECT = "schema:introspect"
 
@@ -130,6 +133,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EVENTS_MANAGE,
             Permission.MENTORSHIP_OFFER,
             Permission.MENTORSHIP_MANAGE,
+            Permission.ANALYTICS_READ,
         }
     ),
     Role.SRE: frozenset(
@@ -146,6 +150,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CAREERS_POST,
             Permission.EVENTS_HOST,
             Permission.MENTORSHIP_OFFER,
+            Permission.ANALYTICS_READ,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE, Permission.MENTORSHIP_OFFER}),

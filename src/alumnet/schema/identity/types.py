@@ -163,6 +163,11 @@ class Permission(Enum):
         "mentorship:manage",
         description="Tune the mentor matching's weights and read the mentorship figures.",
     )
+    ANALYTICS_READ = strawberry.enum_value(
+        "analytics:read",
+        description="Read the programme's reports and figures (attendance, submissions, "
+        "mentors, notices, engagement) within one's reach, and subscribe to them.",
+    )
     SCHEMA_INTROSPECT = strawberry.enum_value(
         "schema:introspect",
         description="In production, introspect the schema (GraphiQL) and get "
