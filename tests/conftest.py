@@ -305,6 +305,9 @@ async def api(app: Any, settings: Settings, mailbox: Mailbox) -> AsyncIterator[A
     _truncate(settings.database_url)
     # Truncation starts ids again and bypasses the ORM: forget the credentials checked.
     app.state.runtime.credentials.invalidate(None)
+    # …and bypasses the tracking of written tables: forget the cached aggregates too.
+    if app.state.runtime.aggregates is not None:
+        await app.state.runtime.aggregates.forget()
     mailbox.messages.clear()
     mailbox.open.set()
     failures = app.state.runtime.failures

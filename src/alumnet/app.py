@@ -588,6 +588,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ready else 503,
         )
 
+    # The insights page (static/insights, docs/INSIGHTS.md): one static page, served like
+    # GraphiQL (its assets from /static, nothing from a CDN) under the same CSP; it signs in
+    # and reads `dashboard` over /graphql itself, so it is the same for everyone.
+    insights_index = STATIC_DIR / "insights" / "index.html"
+    insights_html = insights_index.read_text() if insights_index.exists() else None
+
+    async def insights(request: Request) -> Response:
+        if insights_html is None:
+            return HTMLResponse("The insights page is missing from this build.", status_code=500)
+        return HTMLResponse(insights_html, headers={"Cache-Control": "no-cache"})
+
     networks = [ipaddress.ip_network(n, strict=False) for n in settings.metrics_networks]
 
     def may_scrape(request: Request) -> bool:
@@ -632,20 +643,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
         """A signed, short-lived link to one of one's stored files (an export), streamed."""
         found = files.read_link(settings, request.query_params.get("token", ""))
         stored = await files.owned(runtime.database, *found) if found else None
-        if stored is not None and found is not None and found[2]:
-            # Shared with the link's user (a student's work for a mentor, a mission's
-            # document): only while they may still read it.
+        viewer = None
+        if stored is not None and found is not None:
+            # Only while the link's user may still sign in (a link e-mailed days ago to
+            # someone suspended or deleted since opens nothing).
             async with runtime.database.connect() as conn:
                 viewer = await viewer_of(
                     conn, found[0], None, required=required_roles(runtime.settings)
                 )
-            if viewer is None or not (
+            if viewer is None:
+                stored = None
+        # Shared with the link's user (a student's work for a mentor, a mission's document):
+        # only while they may still read it.
+        if (
+            stored is not None
+            and found is not None
+            and viewer is not None
+            and found[2]
+            and not (
                 await grading.may_read_file(runtime.database, viewer, stored.id)
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
                 or await certificates.may_read_file(runtime.database, viewer, stored.id)
                 or await applications.may_read_file(runtime.database, viewer, stored.id)
-            ):
-                stored = None
+            )
+        ):
+            stored = None
         if stored is None:
             return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
         return StreamingResponse(
@@ -791,6 +813,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/insights", insights),
             *link_pages(runtime),
             Route("/downloads/file", file_download),
             Route("/downloads/import-template", import_template_download),

@@ -10,6 +10,11 @@ from alumnet.config import JOB_CONNECTIONS_PER_JOB, Settings
 from alumnet.domain.identity.credential_cache import CredentialCache
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
+from alumnet.persistence.aggregates import (
+    AggregateStore,
+    MemoryAggregateStore,
+    RedisAggregateStore,
+)
 from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
 from alumnet.persistence.db import Database
 from alumnet.persistence.throttle import (
@@ -48,15 +53,26 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
     bus: EventBus
     failures: FailureCounter
     budgets: BudgetStore
+    # Cached aggregates: in Redis, one store for every process; else one for this process
+    # (its requests' runtime and its in-process jobs' alike).
+    aggregates: AggregateStore | None = None
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         bus = RedisEventBus(redis, settings.queue_prefix)
         failures = RedisFailureCounter(redis, settings.signin_window_seconds, settings.queue_prefix)
         budgets = RedisBudgetStore(redis, settings.queue_prefix)
+        if settings.analytics_cache_seconds > 0:
+            # A worker's job ends with its process: its commits wait until their bumps
+            # are made (a few seconds at most) rather than leave them owed.
+            aggregates = RedisAggregateStore(
+                redis, settings.queue_prefix, settings.secret_key, patient=worker
+            )
     else:
         bus = InProcessEventBus()
         failures = MemoryFailureCounter(settings.signin_window_seconds)
         budgets = MemoryBudgetStore()
+        if settings.analytics_cache_seconds > 0:
+            aggregates = MemoryAggregateStore()
     hasher = make_password_hasher(settings)
     dispatcher = Dispatcher(bus)
     # One per process: what its requests checked, and where its transactions' changes to
@@ -67,10 +83,20 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
 
     def runtime_on(db: Database) -> Runtime:
         made = Runtime(
-            settings, db, dispatcher, bus, failures, hasher, credentials=checked, budgets=budgets
+            settings,
+            db,
+            dispatcher,
+            bus,
+            failures,
+            hasher,
+            credentials=checked,
+            budgets=budgets,
+            aggregates=aggregates,
         )
         made.queries = SchemaQueries(made)
         db.on_credentials = checked.committed
+        # Tables written by its committed transactions move their generations on.
+        db.on_written = aggregates.bump if aggregates is not None else None
         return made
 
     if settings.redis_url:
@@ -115,5 +141,8 @@ async def close_runtime(runtime: Runtime, dispatcher: Dispatcher | None = None) 
         await dispatcher.queue.close()
     if runtime.credentials is not None:
         await runtime.credentials.flush()
+    if runtime.aggregates is not None:
+        # What this process owes the shared cache is paid before its Redis client closes.
+        await runtime.aggregates.close()
     await runtime.bus.close()
     await runtime.database.dispose()

@@ -1,4 +1,4 @@
-"""The ``alumnet`` command: serve, worker, migrate, seed, export-schema, user, token."""
+"""The ``alumnet`` command: serve, worker, migrate, seed, export-schema, user, token, cache."""
 
 from __future__ import annotations
 
@@ -35,10 +35,15 @@ token_app = typer.Typer(help="Personal access tokens for scripts.", no_args_is_h
 operations_app = typer.Typer(
     help="Registered GraphQL operations (persisted queries).", no_args_is_help=True
 )
+cache_app = typer.Typer(
+    help="The cache of heavy aggregates (dashboards' and reports' figures).",
+    no_args_is_help=True,
+)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(operations_app, name="operations")
+app.add_typer(cache_app, name="cache")
 
 FIRST_QUERY = """query FirstLook {
   viewer { id name email roles permissions emailVerified }
@@ -266,6 +271,7 @@ def migrate_upgrade(
     settings = _settings()
     migrations.upgrade(settings.database_url, revision)
     typer.echo(f"Database at revision {migrations.current(settings.database_url)}.")
+    _forget_aggregates(settings, quiet=True)
 
 
 @migrate_app.command("downgrade")
@@ -278,6 +284,7 @@ def migrate_downgrade(
     settings = _settings()
     migrations.downgrade(settings.database_url, revision)
     typer.echo(f"Database at revision {migrations.current(settings.database_url)}.")
+    _forget_aggregates(settings, quiet=True)
 
 
 @migrate_app.command("current")
@@ -288,6 +295,43 @@ def migrate_current() -> None:
     settings = _settings()
     typer.echo(f"current: {migrations.current(settings.database_url)}")
     typer.echo(f"latest:  {migrations.head()}")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Forget every cached aggregate, in every process sharing Redis (after writes alumnet
+    did not make: psql, a restore)."""
+    if not _forget_aggregates(_settings(), quiet=False):
+        raise typer.Exit(1)
+
+
+def _forget_aggregates(settings: Settings, *, quiet: bool) -> bool:
+    """Make the cached aggregates of every process sharing Redis unreachable (migrations
+    change what they were computed from). False when Redis could not be reached."""
+    if settings.analytics_cache_seconds <= 0:
+        if not quiet:
+            typer.echo("The aggregates cache is off (ALUMNET_ANALYTICS_CACHE_SECONDS=0).")
+        return True
+    if not settings.redis_url:
+        if not quiet:
+            typer.echo(
+                "Without Redis each `alumnet serve` keeps its own cache: restart it to clear "
+                "it, or wait ALUMNET_ANALYTICS_CACHE_SECONDS."
+            )
+        return True
+    from alumnet.domain.analytics.cache import forget
+
+    if _with_runtime(settings, forget):
+        if not quiet:
+            typer.echo("Cached aggregates forgotten.")
+        return True
+    typer.secho(
+        "Redis could not be reached: cached aggregates may be served until they expire; "
+        "run `alumnet cache clear` once it is back.",
+        fg=typer.colors.RED if not quiet else typer.colors.YELLOW,
+        err=True,
+    )
+    return False
 
 
 @app.command()

@@ -341,6 +341,11 @@ class Settings:
     # While the event bus is silent (Redis unreachable), what the cache trusts instead: an
     # entry at most this old, so that a sign-out or suspension still stops access soon.
     auth_cache_fallback_seconds: float = 1.0
+    # How long a heavy aggregate (a dashboard's, a report's figures) is kept once computed.
+    # Every committed change to a table it reads makes it unreachable at once (before the
+    # response of the request that made the change), so this bounds only memory and what
+    # writes made outside alumnet (psql, a restore) leave stale. 0 turns the cache off.
+    analytics_cache_seconds: float = 300.0
     # Production's registered-operations mode: only the operations registered with
     # `alumnet operations register` run (by their hash, or their exact text).
     persisted_only: bool = False
@@ -525,6 +530,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         auth_cache_fallback_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_FALLBACK_SECONDS", Settings.auth_cache_fallback_seconds
+        ),
+        analytics_cache_seconds=_seconds_or_off(
+            env, "ALUMNET_ANALYTICS_CACHE_SECONDS", Settings.analytics_cache_seconds
         ),
         persisted_only=_strict_bool(env, "ALUMNET_PERSISTED_ONLY"),
         gc_threshold=_int(env, "ALUMNET_GC_THRESHOLD", Settings.gc_threshold),

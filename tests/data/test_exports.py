@@ -245,3 +245,17 @@ async def test_your_files_are_a_connection(programme: Programme) -> None:
     last = (await p.gql("manager", FILES, cursor))["data"]["exports"]
     assert [e["node"]["name"] for e in last["edges"]] == ["roster.csv"]
     assert (await p.gql("s1", FILES))["data"]["exports"]["totalCount"] == 0
+
+
+async def test_a_link_opens_nothing_once_its_owner_is_suspended(programme: Programme) -> None:
+    """A link (e-mailed ones live for days) is honoured only while its owner may sign in."""
+    p = programme
+    await ok(p, "manager", EXPORT, {"i": {"kind": "POINTS", "format": "CSV",
+             "missionId": p.ids["ma"]}}, "exportCreate")  # fmt: skip
+    await p.api.run_jobs()
+    url = urlparse((await listed(p, "manager", "downloadUrl"))[0]["downloadUrl"])
+    assert (await p.api.client.get(f"{url.path}?{url.query}")).status_code == 200
+    suspend = "mutation($id: ID!) { userSuspend(input: {id: $id}) { userErrors { code } } }"
+    await ok(p, "admin", suspend, {"id": p.ids["manager"]}, "userSuspend")
+    refused = await p.api.client.get(f"{url.path}?{url.query}")
+    assert refused.status_code == 404

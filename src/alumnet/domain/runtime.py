@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from alumnet.config import Settings
+from alumnet.persistence.aggregates import AggregateStore
 from alumnet.persistence.bus import EventBus
 from alumnet.persistence.db import Database
 from alumnet.persistence.throttle import BudgetStore, FailureCounter
@@ -65,6 +66,8 @@ class Runtime:
     credentials: CredentialCache | None = None
     # Query-cost budgets (domain/identity/budgets.py); None: no budgets are kept.
     budgets: BudgetStore | None = None
+    # Cached aggregates (domain/analytics/cache.py); None: the cache is off.
+    aggregates: AggregateStore | None = None
 
     @asynccontextmanager
     async def transaction(

@@ -31,7 +31,7 @@ from alumnet.observability import (
     get_logger,
     record_sql,
 )
-from alumnet.persistence import trigrams
+from alumnet.persistence import trigrams, written
 
 log = get_logger(__name__)
 
@@ -270,6 +270,11 @@ class Database:
         # What to do once a transaction of this database has committed a change to
         # credentials (persistence/credentials.py): set by the composition root.
         self.on_credentials: Callable[[frozenset[int] | None], None] | None = None
+        # What to tell once a transaction of this database has committed writes to tables
+        # (persistence/written.py; the aggregates cache's generations): set by the
+        # composition root, None when nothing is cached.
+        self.on_written: written.OnWritten | None = None
+        written.track(self.engine.sync_engine, lambda: self.on_written)
         self.sessionmaker = async_sessionmaker(
             self.engine,
             expire_on_commit=False,
@@ -420,6 +425,8 @@ async def copy_rows(session: Any, table: Any, rows: list[dict[str, Any]]) -> Non
 
     json_columns = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
     connection = await session.connection()
+    # COPY goes around the engine's events: its table is noted as written here.
+    written.note(connection, [table.name])
     raw = await connection.get_raw_connection()
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     async with raw.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alumnet.domain.analytics import early_warning
+from alumnet.domain.analytics import scheduled as scheduled_reports
 from alumnet.domain.careers import postings, search
 from alumnet.domain.communication import notifications, reminders
 from alumnet.domain.data import bulk, exports, files, imports
@@ -66,11 +68,15 @@ async def run_import(rt: Runtime, job: Job) -> dict[str, Any]:
         # A fraction of the bytes is not known while streaming: report rows done instead.
         await report_progress(rt, job, min(0.99, done.processed / max(done.processed + 1000, 1)))
 
-    return await imports.execute(rt, import_id, progress)
+    return await imports.execute(rt, import_id, progress, job_id=job.id)
 
 
 async def roll_back_import(rt: Runtime, job: Job) -> dict[str, Any]:
-    return await imports.rollback(rt, int(job.args["import_id"]))
+    return await imports.rollback(rt, int(job.args["import_id"]), job_id=job.id)
+
+
+async def resume_stopped_imports(rt: Runtime, job: Job) -> dict[str, Any]:
+    return {"resumed": await imports.resume_stopped(rt)}
 
 
 async def produce_export(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -119,6 +125,7 @@ HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
     risk.REFRESH_JOB: refresh_risk,
+    early_warning.TRAIN_JOB: early_warning.run,
     notifications.DIGEST_JOB: send_digests,
     reminders.REMINDERS_JOB: send_reminders,
     certificates.ISSUE_JOB: issue_certificates,
@@ -126,6 +133,7 @@ HANDLERS: dict[str, JobHandler] = {
     personal_data.EXPORT_JOB: export_personal_data,
     imports.IMPORT_JOB: run_import,
     imports.ROLLBACK_JOB: roll_back_import,
+    imports.RESUME_JOB: resume_stopped_imports,
     exports.EXPORT_JOB: produce_export,
     files.CLEANUP_JOB: delete_expired_files,
     bulk.BULK_JOB: run_bulk_query,
@@ -135,6 +143,8 @@ HANDLERS: dict[str, JobHandler] = {
     mentorship_requests.EXPIRE_JOB: expire_mentorship_requests,
     mentorship_sessions.REMINDERS_JOB: remind_of_mentorship_sessions,
     mentor_assignment.AUTO_ASSIGN_JOB: auto_assign_mentors,
+    scheduled_reports.SEND_JOB: scheduled_reports.send_reports,
+    scheduled_reports.REPORT_JOB: scheduled_reports.report,
 }
 
 QUEUES = ("default", "email")

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from redis import Redis
 from rq import Queue, Retry, Worker
 
+from alumnet.domain.data import imports
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
 from alumnet.observability import JOB_QUEUE_CONCURRENCY, JOB_QUEUE_JOBS, get_logger
@@ -309,6 +310,10 @@ class Dispatcher:
         await self.bus.publish_many(events)
 
     async def requeue_stale(self) -> int:
-        """Queue the jobs a stopped process left behind (see ``JobQueue.recover``)."""
+        """Queue the jobs a stopped process left behind (see ``JobQueue.recover``); how
+        many. Then hand the imports whose worker stopped to new jobs
+        (``imports.resume_stopped``, logged)."""
         assert self.runtime is not None
-        return await self.queue.recover(self.runtime)
+        left = await self.queue.recover(self.runtime)
+        await imports.resume_stopped(self.runtime)
+        return left

@@ -10,11 +10,14 @@ from typing import Any
 
 from croniter import croniter
 
+from alumnet.domain.analytics.early_warning import TRAIN_JOB as RISK_TRAIN_JOB
+from alumnet.domain.analytics.scheduled import SEND_JOB as REPORTS_SEND_JOB
 from alumnet.domain.careers.postings import CLOSE_JOB
 from alumnet.domain.careers.search import SAVED_SEARCH_JOB
 from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.communication.reminders import REMINDERS_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
+from alumnet.domain.data.imports import RESUME_JOB as IMPORTS_RESUME_JOB
 from alumnet.domain.events import reminders as event_reminders
 from alumnet.domain.mentorship.requests import EXPIRE_JOB as MENTORSHIP_EXPIRE_JOB
 from alumnet.domain.mentorship.sessions import REMINDERS_JOB as SESSION_REMINDERS_JOB
@@ -28,6 +31,7 @@ log = get_logger(__name__)
 # (job name, arguments, cron expression in UTC)
 SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REFRESH_JOB, {"mission_id": None}, "0 2 * * *"),  # nightly: bans ending, at-risk lists
+    (RISK_TRAIN_JOB, {}, "20 2 * * *"),  # nightly, after the at-risk lists: early warning
     (DIGEST_JOB, {}, "0 6 * * *"),  # daily digest e-mails
     (REMINDERS_JOB, {}, "*/15 * * * *"),  # reminders and alerts, each sent once
     (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
@@ -38,6 +42,8 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (event_reminders.REMINDERS_JOB, {}, "*/5 * * * *"),
     (MENTORSHIP_EXPIRE_JOB, {}, "15 0 * * *"),  # nightly: unanswered mentorship requests
     (SESSION_REMINDERS_JOB, {}, "*/5 * * * *"),  # mentorship sessions: a day, an hour before
+    (IMPORTS_RESUME_JOB, {}, "*/5 * * * *"),  # imports whose worker stopped, to go on
+    (REPORTS_SEND_JOB, {}, "10 * * * *"),  # hourly: scheduled reports that are due
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never

@@ -11,6 +11,9 @@ from alumnet.domain.errors import DomainError
 
 # A report covers at most five years (a programme's history, never an accident's century).
 MAX_RANGE_DAYS = 5 * 366
+# The days a range may name at all (the comparison period before it must exist too).
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2999, 12, 31)
 # Groups smaller than this are not broken down where a figure would identify a person
 # (a mission's average of three students is nearly each student's own figure).
 MIN_GROUP = 5
@@ -45,6 +48,11 @@ class DateRange:
         before it. Upside down or over five years is refused, naming the field."""
         end = until or today
         start = since or end - timedelta(days=default_days - 1)
+        for day, name in ((start, fields[0]), (end, fields[1])):
+            if not EARLIEST <= day <= LATEST:
+                raise DomainError.of(
+                    "INVALID", f"`{name}` must be a day from {EARLIEST} to {LATEST}.", name
+                )
         if start > end:
             raise DomainError.of("INVALID", "`to` must be on or after `from`.", fields[1])
         if (end - start).days + 1 > MAX_RANGE_DAYS:

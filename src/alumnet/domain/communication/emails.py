@@ -38,6 +38,12 @@ def render_digest(items: Sequence[Any], *, more: int) -> tuple[str, str]:
     )
 
 
+def render_pair(name: str, **context: Any) -> tuple[str, str]:
+    """(plain text, HTML) of an e-mail that is not a notification, from its two templates
+    ``name``.txt and ``name``.html (a scheduled report's: ``report``)."""
+    return _render(f"{name}.txt", **context), _render(f"{name}.html", **context)
+
+
 def with_footer(text: str, html: str | None, *, kind: str, url: str) -> tuple[str, str | None]:
     """The e-mail's parts with the unsubscribe footer for this recipient."""
     text = text.rstrip("\n") + "\n" + _render("footer.txt", kind=kind, url=url)

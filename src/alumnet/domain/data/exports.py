@@ -1,5 +1,6 @@
 """Exports: a mission's roster, attendance, submissions or points, directory results, a
-job posting's applications, an event's registrations or a period's events, as CSV,
+job posting's applications, an event's registrations, a period's events, or a report
+(``analytics.reports``: its table, charts drawn natively in Excel), as CSV,
 Excel (typed columns, a header row) or JSON Lines,
 written by a job a batch of rows at a time into a stored file, downloaded through a
 short-lived signed link.
@@ -15,7 +16,7 @@ import io
 import tempfile
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,12 +24,15 @@ import orjson
 from sqlalchemy import String, case, cast, func, null, select, true
 from sqlalchemy.orm import aliased
 
+from alumnet.domain.analytics import reports
+from alumnet.domain.analytics.common import DateRange
+from alumnet.domain.analytics.reports import scope as report_scope
 from alumnet.domain.careers import postings as careers
 from alumnet.domain.cohorts import access, roster
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
 from alumnet.domain.engagement import attendance
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, PermissionDenied
 from alumnet.domain.events import catalogue
 from alumnet.domain.identity import audit, budgets
 from alumnet.domain.identity.auth import scope_of, viewer_of
@@ -57,8 +61,10 @@ from alumnet.persistence.models import (
 from alumnet.persistence.uow import UnitOfWork
 
 EXPORT_JOB = "data.export"
+# A report's export kind is its name and "_report" ("attendance_report" …).
+REPORT_KINDS = {f"{name}_report": name for name in reports.REPORTS}
 KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications",
-         "event_registrations", "events")  # fmt: skip
+         "event_registrations", "events", *REPORT_KINDS)  # fmt: skip
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 KEEP = timedelta(days=2)
@@ -102,6 +108,8 @@ class ExportRequest:
     # Event registrations: one event's, for its organisers. Events: those starting from
     # ``since`` to ``until`` (days, UTC), for holders of events:manage.
     event_id: int | None = None
+    # Reports: their filters as JSON (``reports.check_filters``), over ``since`` to ``until``.
+    filters: dict[str, Any] = field(default_factory=dict)
 
     def as_args(self) -> dict[str, Any]:
         return {k: plain(v) for k, v in asdict(self).items()}
@@ -149,6 +157,8 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
         ):
             raise DomainError.of("INVALID", "`to` is on or after `from`, within three years.",
                                  "to")  # fmt: skip
+    elif wanted.kind in REPORT_KINDS:
+        wanted = await _report_request(uow, viewer, wanted)
     elif wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
         if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
@@ -167,6 +177,21 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
                  details={"kind": wanted.kind, "format": wanted.format,
                           "mission": wanted.mission_id})  # fmt: skip
     return int(job.id)
+
+
+async def _report_request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> ExportRequest:
+    """A report's export, checked as its query checks it (the range, the filters, a mission
+    or batch within the viewer's reach; PermissionDenied for a report they may not read),
+    with the range's days fixed now."""
+    report = REPORT_KINDS[wanted.kind]
+    period = DateRange.of(wanted.since, wanted.until, today=reports.today())
+    checked = report_scope.check(report, wanted.filters)
+    reach = await report_scope.reach_of(uow.session, viewer, report)
+    if report in report_scope.PROGRAMME:
+        missions = await report_scope.missions_of(uow.session, reach, checked)
+        # Rows per student only for who may see the students, as the query decides.
+        reach.require_people(checked.group_by, (m.id for m in missions))
+    return replace(wanted, since=period.since, until=period.until, filters=checked.as_json())
 
 
 def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[str], Any]:
@@ -369,6 +394,8 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     if viewer is None:
         raise ExportFailed("The person who asked for this export can no longer sign in.")
     wanted = ExportRequest.from_args(args)
+    if wanted.kind in REPORT_KINDS:
+        return await _report_file(rt, viewer, wanted)
     if wanted.kind not in ("directory", "applications") and not viewer.can(Permission.DATA_EXPORT):
         raise ExportFailed("The person who asked for this export may no longer export.")
     header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
@@ -393,6 +420,42 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
             rt, owner_id=viewer.user_id, name=name, content_type=FORMATS[fmt], expires_in=KEEP
         )
     return {"fileId": stored.id, "rows": count, "name": name}
+
+
+async def _report_file(rt: Runtime, viewer: Viewer, wanted: ExportRequest) -> dict[str, Any]:
+    """A report's table (``reports.build_table``, as the viewer may read it now) as a file:
+    CSV and JSON Lines keyed by the columns' names; Excel with its charts drawn natively
+    and its notes on a sheet of their own (``analytics.workbook``)."""
+    from alumnet.domain.analytics import workbook
+
+    assert wanted.since is not None
+    assert wanted.until is not None
+    report = REPORT_KINDS[wanted.kind]
+    try:
+        table = await reports.build_table(
+            rt, viewer, report, DateRange(wanted.since, wanted.until), wanted.filters
+        )
+    except (DomainError, PermissionDenied) as exc:
+        raise ExportFailed(f"The report can no longer be read as asked: {exc}") from None
+    header = [c.name for c in table.columns]
+    await budgets.spend_patiently(rt, viewer, len(table.rows) * (1 + len(header)))
+    fmt = wanted.format
+    name = f"{wanted.kind}-{wanted.since}-{wanted.until}.{fmt}"
+    with files.LocalOutput(rt.settings.export_max_bytes) as local:
+        if fmt == "xlsx":
+            local.write(workbook.xlsx(table))
+        elif fmt == "csv":
+            local.write(_csv_line(header))
+            for row in table.rows:
+                local.write(_csv_line([neutralise(plain(v)) for v in row]))
+        else:
+            for row in table.rows:
+                record = dict(zip(header, (plain(v) for v in row), strict=True))
+                local.write(orjson.dumps(record) + b"\n")
+        stored = await local.store(
+            rt, owner_id=viewer.user_id, name=name, content_type=FORMATS[fmt], expires_in=KEEP
+        )
+    return {"fileId": stored.id, "rows": len(table.rows), "name": name}
 
 
 def _csv_line(values: list[Any]) -> bytes:

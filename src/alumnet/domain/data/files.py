@@ -140,11 +140,19 @@ async def chunks(db: Any, file_id: int) -> AsyncIterator[bytes]:
         seq += 1
 
 
-def download_url(settings: Settings, user_id: int, file_id: int, *, shared: bool = False) -> str:
-    """A link to one of ``user_id``'s files; ``shared``: to a file someone else owns that
-    the caller has just checked ``user_id`` may read (a student's work, for a mentor)."""
+def download_url(
+    settings: Settings,
+    user_id: int,
+    file_id: int,
+    *,
+    shared: bool = False,
+    ttl: timedelta = LINK_TTL,
+) -> str:
+    """A link to one of ``user_id``'s files, valid for ``ttl`` (an e-mailed one longer);
+    ``shared``: to a file someone else owns that the caller has just checked ``user_id``
+    may read (a student's work, for a mentor)."""
     claims = {"sub": str(user_id), "file": file_id, "aud": LINK_AUDIENCE,
-              "exp": datetime.now(UTC) + LINK_TTL}  # fmt: skip
+              "exp": datetime.now(UTC) + ttl}  # fmt: skip
     if shared:
         claims["shared"] = True
     token = jwt.encode(claims, settings.secret_key, algorithm="HS256")

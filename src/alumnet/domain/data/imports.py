@@ -5,14 +5,25 @@ for rollback.
 
 A run writes one batch of rows per transaction, so a bad row never stops the rest; with
 ``all_or_nothing`` the whole file is one transaction and any rejected row undoes it.
+
+Every run ends COMPLETED (its counts those of the rows committed) or FAILED with a plain
+reason; one that stopped part way keeps its committed rows, which a rollback undoes and a
+new run goes on from. Runs of one file at the same time are told apart (ALREADY_RUNNING
+unless forced) and safe: people, enrolments and assignments are written insert-or-ignore,
+and one created meanwhile by another run counts as unchanged (or updated) here. A run whose
+process stops without a word (a worker killed) is handed to a new job by the next start
+or the scheduled sweep (``resume_stopped``), which goes on from its recorded rows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +34,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     tuple_,
@@ -31,23 +41,34 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table, plain
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, Problem
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import invite as send_invitations
+from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.people.duplicates import email_key
 from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER, refresh_years_of_record
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.db import copy_rows, insert_or_ignore
+from alumnet.observability import get_logger
+from alumnet.persistence.db import (
+    copy_rows,
+    insert_or_ignore,
+    inserted_id,
+    is_busy,
+    is_timeout,
+    upsert,
+)
 from alumnet.persistence.models import (
     AttendanceDay,
     Enrollment,
     Import,
     ImportRow,
+    Job,
     MentorAssignment,
     Mission,
     MissionMentor,
@@ -60,9 +81,19 @@ from alumnet.persistence.models import (
 )
 from alumnet.persistence.uow import UnitOfWork
 
+log = get_logger(__name__)
+
 IMPORT_JOB = "data.import"
 ROLLBACK_JOB = "data.import_rollback"
+RESUME_JOB = "data.import_resume"  # the sweep of runs whose worker stopped (every 5 minutes)
 BATCH = 1000
+# A run or rollback that has shown no sign of life (a committed batch) for this long has
+# stopped: the next start or sweep hands it to a new job. One whose process ran on the
+# machine looking is known at once (the process is gone).
+IMPORT_STALE = timedelta(minutes=2)
+WORKING = ("running", "rolling_back")
+# PostgreSQL's advisory locks of "runs of one file" (the second key: the file's checksum).
+FILE_LOCK = 0x1A7F
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d %B %Y",
                 "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%m/%d/%Y")  # fmt: skip
@@ -356,18 +387,68 @@ async def create(
     return record
 
 
+class AlreadyRunning(DomainError):
+    """ALREADY_RUNNING: this import, or another of the same file, is at work now; names
+    the import at work (``import_id``), for the caller to follow."""
+
+    def __init__(self, import_id: int, message: str) -> None:
+        super().__init__(Problem(code="ALREADY_RUNNING", message=message))
+        self.import_id = import_id
+
+
+async def run(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    import_id: int,
+    *,
+    dry_run: bool,
+    invite: bool | None = None,
+    force: bool = False,
+) -> Import:
+    """``importRun``: preview or run an uploaded import again (see ``start``)."""
+    viewer.require(Permission.DATA_IMPORT)
+    record = await _locked(uow, import_id)
+    if record is None:
+        raise DomainError.of("NOT_FOUND", "No such import.", "importId")
+    await start(uow, record, dry_run=dry_run, invite=invite, force=force)
+    return record
+
+
 async def start(
-    uow: UnitOfWork, record: Import, *, dry_run: bool, invite: bool | None = None
+    uow: UnitOfWork,
+    record: Import,
+    *,
+    dry_run: bool,
+    invite: bool | None = None,
+    force: bool = False,
 ) -> int:
     """Queue a preview or a run. A run happens once: its rows are the rollback's record (a
-    completed import is uploaded again to run again), so its job is never retried."""
-    if record.status == "completed" or (record.status in ("uploaded", "running")
-                                         and record.job_id is not None):  # fmt: skip
+    completed import is uploaded again to run again), so its job is never retried; a run
+    that stopped part way (FAILED, or its worker gone) goes on from its recorded rows.
+    Refuses (ALREADY_RUNNING) while this import is at work, and a run while another import
+    of the same file is run (unless ``force``) or rolled back."""
+    if record.status == "completed":
         raise DomainError.of(
             "INVALID",
-            "This import is running or has run; upload the file again to run it again.",
+            "This import has run; upload the file again to run it again.",
             "importId",
         )
+    if record.status in ("rolling_back", "rolled_back"):
+        raise DomainError.of(
+            "INVALID", f"This import is {record.status.replace('_', ' ')}.", "importId"
+        )
+    now = datetime.now(UTC)
+    await _lock_file(uow, record.sha256)
+    await _refuse_while_at_work(uow, record, now, doing=None if dry_run else "run", force=force)
+    if dry_run and record.rows_of_run and record.status in (*WORKING, "failed"):
+        raise DomainError.of(
+            "INVALID",
+            "This run stopped part way (see its error): run it again to go on from where it "
+            "stopped, or roll back what it wrote. A preview would lose the record of it.",
+            "importId",
+        )
+    if record.status in WORKING:  # its process stopped without a word (not at work)
+        await _fence(uow, record, now, "its worker stopped; run again")
     record.dry_run = dry_run
     if invite is not None:
         record.invite = invite
@@ -376,39 +457,369 @@ async def start(
     return job.id
 
 
-async def execute(rt: Runtime, import_id: int, report: Report | None = None) -> dict[str, Any]:
-    """Preview or run an import (as its ``dry_run`` says), in batches."""
-    async with rt.database.session() as session:
-        record = await session.get(Import, import_id)
+async def _locked(uow: UnitOfWork, import_id: int) -> Import | None:
+    """An import, locked for a change of its state after its file's lock (one order for
+    every caller: no deadlock between two runs of one file)."""
+    sha256 = await uow.session.scalar(select(Import.sha256).where(Import.id == import_id))
+    if sha256 is None:
+        return None
+    await _lock_file(uow, sha256)
+    return await uow.session.get(Import, import_id, with_for_update=True, populate_existing=True)
+
+
+async def _lock_file(uow: UnitOfWork, sha256: str) -> None:
+    """Until commit, the one right to start or roll back runs of this file: two requests
+    at once are answered in turn, the second knowing of the first. PostgreSQL: an advisory
+    lock of the checksum; SQLite: its one write lock (a read FOR UPDATE takes it)."""
+    session = uow.session
+    if session.get_bind().dialect.name == "postgresql":
+        key = int(sha256[:8] or "0", 16) - 2**31
+        await session.execute(
+            select(func.pg_advisory_xact_lock(cast(FILE_LOCK, Integer), cast(key, Integer)))
+        )
+        return
+    await session.execute(
+        select(Import.id).where(Import.sha256 == sha256).limit(1).with_for_update()
+    )
+
+
+async def _refuse_while_at_work(
+    uow: UnitOfWork, record: Import, now: datetime, *, doing: str | None, force: bool = False
+) -> None:
+    """ALREADY_RUNNING while this import is at work (or its job waits), or, for a run or a
+    rollback (``doing``), while another import of the same file is run (unless ``force``)
+    or rolled back. Previews are no one's concern: they write nothing."""
+    session = uow.session
+    twins: Sequence[Import] = []
+    if doing is not None:
+        found = await session.execute(
+            select(Import)
+            .where(Import.sha256 == record.sha256, Import.id != record.id,
+                   Import.dry_run.is_(False),
+                   Import.status.in_(("uploaded", "previewed", "failed", *WORKING)))
+            .order_by(Import.id)
+        )  # fmt: skip
+        twins = found.scalars().all()
+    waiting = [r.job_id for r in (record, *twins) if r.job_id is not None]
+    unfinished = set(
+        (await session.execute(
+            select(Job.id).where(Job.id.in_(waiting), Job.status.in_(job_rules.UNFINISHED))
+        )).scalars()
+    ) if waiting else set()  # fmt: skip
+    if _at_work(record, unfinished, now):
+        raise AlreadyRunning(
+            record.id,
+            "This import is being previewed, run or rolled back now: follow it "
+            "(importProgress), or wait for it to end.",
+        )
+    for twin in twins:
+        if not _at_work(twin, unfinished, now):
+            continue
+        if twin.status == "rolling_back" or doing != "run":
+            raise AlreadyRunning(
+                twin.id,
+                f"Another import of this file (the same checksum) is being "
+                f"{'rolled back' if twin.status == 'rolling_back' else 'run'} now; {doing} "
+                "this one when it has ended.",
+            )
+        if not force:
+            raise AlreadyRunning(
+                twin.id,
+                "Another import of this file (the same checksum) is being run now: follow "
+                "it, or set force to run this one as well (the people it writes meanwhile "
+                "count as unchanged here).",
+            )
+
+
+def _at_work(record: Import, unfinished: set[int], now: datetime) -> bool:
+    """Whether an import is at work now, or about to be (its job waits in line)."""
+    if record.status in WORKING:
+        return not _abandoned(record.runner, record.heartbeat_at, record.id, now)
+    return record.job_id in unfinished
+
+
+# The imports this process works on now: a record naming this process as its runner but
+# missing here was left by a run that stopped (and, in tests, by one made to stop).
+_WORKING_HERE: set[int] = set()
+_PROC = os.path.exists("/proc/self/stat")
+
+
+def _machine() -> str:
+    """Where this process's pids mean something: the host, and its pid namespace (two
+    containers may share a host name)."""
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()[:80]}/{namespace}"
+
+
+_HOST = _machine()
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, from /proc), or None if it is gone
+    (a zombie is gone); "" where there is no /proc to ask."""
+    if not _PROC:
+        return ""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _this_process() -> str:
+    """This process, as an import's runner: host, pid and start (a pid used again by
+    another process is not mistaken for it)."""
+    pid = os.getpid()
+    return f"{_HOST}:{pid}:{_started(pid) or ''}"
+
+
+def _alive(runner: str, import_id: int) -> bool | None:
+    """Whether the process named ``runner`` still works on the import; None when it ran
+    on another machine (only its heartbeat can tell)."""
+    parts = runner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return None
+    pid, started = int(parts[1]), parts[2]
+    if pid == os.getpid():
+        return import_id in _WORKING_HERE and started == (_started(pid) or "")
+    if _PROC:
+        return _started(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _abandoned(runner: str | None, heartbeat_at: datetime | None, import_id: int,
+               now: datetime) -> bool:  # fmt: skip
+    """Whether a run or rollback at work has stopped without a word: its process is gone
+    (known at once on this machine), or, where that cannot be known (another machine, or
+    handed to a job not yet started), no sign of life for IMPORT_STALE."""
+    alive = _alive(runner, import_id) if runner else None
+    if alive is not None:
+        return not alive
+    return heartbeat_at is None or heartbeat_at < now - IMPORT_STALE
+
+
+async def _fence(uow: UnitOfWork, record: Import, now: datetime, why: str) -> None:
+    """Take an import from the process that stopped working on it: a new attempt (a late
+    batch of the old one is refused), its job given up."""
+    record.attempt += 1
+    record.runner = None
+    record.heartbeat_at = now
+    if record.job_id is not None:
+        await job_rules.give_up(
+            uow.session, record.job_id, f"Import {record.id}: {why} (handed to a new job)."
+        )
+
+
+async def resume_stopped(rt: Runtime) -> int:
+    """Hand each import whose run or rollback stopped without a word (``_abandoned``) to a
+    new job, which goes on from its recorded rows (a preview or an all-or-nothing run, which
+    committed nothing, starts again). Run when a server or worker starts and every five
+    minutes (``RESUME_JOB``); answers how many."""
+    now = datetime.now(UTC)
+    async with rt.database.connect() as conn:
+        found = (await conn.execute(
+            select(Import.id, Import.runner, Import.heartbeat_at, Import.attempt)
+            .where(Import.status.in_(WORKING))
+        )).all()  # fmt: skip
+    resumed = 0
+    for import_id, runner, heartbeat_at, attempt in found:
+        if not _abandoned(runner, heartbeat_at, import_id, now):
+            continue
+        async with rt.transaction() as uow:
+            record = await uow.session.get(Import, import_id, with_for_update=True)
+            if record is None or record.attempt != attempt or record.status not in WORKING:
+                continue  # taken up meanwhile
+            await _fence(uow, record, now, "its worker stopped")
+            name = IMPORT_JOB if record.status == "running" else ROLLBACK_JOB
+            job = await uow.add_job(name, {"import_id": import_id}, max_attempts=1)
+            record.job_id = job.id
+            uow.publish(channel(import_id), {"id": import_id})
+        log.warning("import_resumed", import_id=import_id, job_id=job.id, status=record.status)
+        resumed += 1
+    return resumed
+
+
+class _Superseded(Exception):
+    """Another attempt has taken the import over: this one stops, writing nothing more."""
+
+
+@dataclass
+class _Attempt:
+    """One attempt at an import or its rollback, as claimed."""
+
+    import_id: int
+    attempt: int
+    kind: str = ""
+    dry_run: bool = False
+    all_or_nothing: bool = False
+    invite: bool = False
+    file_id: int | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    resume: bool = False
+
+
+async def _claim(
+    rt: Runtime, import_id: int, job_id: int | None, statuses: tuple[str, ...]
+) -> _Attempt | str:
+    """Take an import up in this process: the attempt, or why not (its status; "superseded"
+    when it was handed to another job; "busy" while a live process works on it)."""
+    now = datetime.now(UTC)
+    async with rt.transaction() as uow:
+        record = await uow.session.get(Import, import_id, with_for_update=True)
         if record is None:
             raise LookupError("no such import")
-        if record.status in ("completed", "rolling_back", "rolled_back"):
-            return {"skipped": record.status}
-        kind, dry_run, all_or_nothing = record.kind, record.dry_run, record.all_or_nothing
-        invite = record.invite
-        file_id, override = record.file_id, dict(record.mapping or {})
-        record.status = "running"
-        await session.execute(delete(ImportRow).where(ImportRow.import_id == import_id))
-        await session.commit()
-    assert file_id is not None
-    local = await files.spool(rt.database, file_id)
+        if record.status not in statuses:
+            return str(record.status)
+        if job_id is not None and record.job_id != job_id:
+            return "superseded"
+        if record.runner is not None and not _abandoned(
+            record.runner, record.heartbeat_at, import_id, now
+        ):
+            return "busy"
+        attempt = _Attempt(
+            import_id=import_id, attempt=record.attempt + 1, kind=record.kind,
+            dry_run=record.dry_run, all_or_nothing=record.all_or_nothing, invite=record.invite,
+            file_id=record.file_id, mapping=dict(record.mapping or {}),
+        )  # fmt: skip
+        if record.status != "rolling_back":
+            attempt.resume = record.rows_of_run and not record.dry_run and not record.all_or_nothing
+            if not attempt.resume:
+                await uow.session.execute(delete(ImportRow).where(ImportRow.import_id == import_id))
+                record.rows_of_run = not record.dry_run and not record.all_or_nothing
+            record.status, record.error, record.finished_at = "running", None, None
+        record.attempt = attempt.attempt
+        record.runner = _this_process()
+        record.heartbeat_at = now
+        uow.publish(channel(import_id), {"id": import_id})
+    _WORKING_HERE.add(import_id)
+    return attempt
+
+
+async def _hold(uow: UnitOfWork, attempt: _Attempt) -> None:
+    """A batch's lock on its import (PostgreSQL: its row; SQLite: the write lock, so that
+    what the batch reads stays so until it commits), if the attempt is still this one."""
+    now_attempt = await uow.session.scalar(
+        select(Import.attempt).where(Import.id == attempt.import_id).with_for_update()
+    )
+    if now_attempt != attempt.attempt:
+        raise _Superseded
+
+
+async def _written(
+    uow: UnitOfWork, attempt: _Attempt, progress: Progress | None = None, **values: Any
+) -> None:
+    """The import's counts (``progress``), other ``values`` and a sign of life, in the
+    caller's transaction, if the attempt is still this one (else ``_Superseded``)."""
+    if progress is not None:
+        values.update(total=progress.total, processed=progress.processed, **progress.counts)
+    done = await uow.session.execute(
+        update(Import)
+        .where(Import.id == attempt.import_id, Import.attempt == attempt.attempt)
+        .values(heartbeat_at=datetime.now(UTC), **values)
+        .returning(Import.id)
+    )
+    if done.first() is None:
+        raise _Superseded
+    uow.publish(channel(attempt.import_id), {"id": attempt.import_id})
+
+
+async def execute(
+    rt: Runtime, import_id: int, report: Report | None = None, *, job_id: int | None = None
+) -> dict[str, Any]:
+    """Preview or run an import (as its ``dry_run`` says), in batches, for the job
+    ``job_id`` (None: the command line's own run). Ends it COMPLETED, PREVIEWED or FAILED
+    with a plain reason, whatever happens (an unexpected error is raised again after)."""
+    claimed = await _claim(rt, import_id, job_id, ("uploaded", "previewed", "failed", "running"))
+    if isinstance(claimed, str):
+        return {"skipped": claimed}
+    attempt = claimed
+    progress = Progress()  # what is committed
     try:
+        skip = await _recorded(rt, attempt, progress) if attempt.resume else None
+        assert attempt.file_id is not None
+        local = await files.spool(rt.database, attempt.file_id)
         try:
-            table = open_table(local)
-            mapping = map_columns(table.headers, kind, override)
-        except (Unreadable, DomainError) as exc:
-            message = str(exc) if isinstance(exc, Unreadable) else exc.problems[0].message
-            await _finish(rt, import_id, Progress(), status="failed", error=message)
-            return {"error": message}
-        progress = Progress()
-        outcome = await _process(rt, import_id, kind, table, mapping, dry_run=dry_run,
-                                 all_or_nothing=all_or_nothing, progress=progress,
-                                 report=report, invite=invite)  # fmt: skip
+            try:
+                table = open_table(local)
+                mapping = map_columns(table.headers, attempt.kind, attempt.mapping)
+            except (Unreadable, DomainError) as exc:
+                message = str(exc) if isinstance(exc, Unreadable) else exc.problems[0].message
+                await _end(rt, attempt, progress, "failed", error=message)
+                return {"error": message}
+            status = await _process(rt, attempt, table, mapping, progress, report, skip)
+        finally:
+            local.close()
+    except _Superseded:
+        log.info("import_superseded", import_id=import_id, attempt=attempt.attempt)
+        return {"skipped": "superseded"}
+    except Exception as exc:
+        with contextlib.suppress(_Superseded):
+            await _end(rt, attempt, progress, "failed", error=_reason(exc, attempt, progress))
+        raise
     finally:
-        local.close()
-    status = "previewed" if dry_run else ("failed" if outcome else "completed")
-    await _finish(rt, import_id, progress, status=status, error=outcome)
+        _WORKING_HERE.discard(import_id)
     return {"status": status, **progress.counts, "total": progress.total}
+
+
+def _reason(exc: Exception, attempt: _Attempt, progress: Progress) -> str:
+    """Why a run stopped, for the people who ran it: no stack trace, nothing it read."""
+    if isinstance(exc, IntegrityError):
+        what = "a row that conflicts with data written at the same time by someone else"
+    elif is_busy(exc):
+        what = "a database too busy to answer"
+    elif is_timeout(exc):
+        what = "a statement that took too long"
+    else:
+        what = f"an unexpected error ({type(exc).__name__})"
+    if attempt.dry_run:
+        return f"Stopped by {what}; nothing was written (a preview). Preview it again."
+    if attempt.all_or_nothing:
+        return f"Stopped by {what}; nothing was written (all or nothing). Run it again."
+    return (
+        f"Stopped by {what}. The {progress.processed:,} rows before it are recorded and "
+        "written: run it again to go on from there, or roll them back."
+    )
+
+
+async def _recorded(rt: Runtime, attempt: _Attempt, progress: Progress) -> _Skip:
+    """What an earlier attempt of this run committed: its counts (into ``progress``), the
+    last row it recorded and the rows it rejected."""
+    async with rt.database.connect() as conn:
+        counted = (await conn.execute(
+            select(ImportRow.action, func.count(), func.max(ImportRow.row_number))
+            .where(ImportRow.import_id == attempt.import_id).group_by(ImportRow.action)
+        )).all()  # fmt: skip
+        rejected = set(
+            (await conn.execute(
+                select(ImportRow.row_number)
+                .where(ImportRow.import_id == attempt.import_id, ImportRow.action == "rejected")
+            )).scalars()
+        )  # fmt: skip
+    last = 0
+    for action, count, highest in counted:
+        progress.counts[str(action)] = progress.counts.get(str(action), 0) + int(count)
+        progress.processed += int(count)
+        last = max(last, int(highest))
+    progress.total = progress.processed
+    return _Skip(last=last, rejected=rejected)
+
+
+@dataclass
+class _Skip:
+    """Rows an earlier attempt of a run recorded: up to ``last``, ``rejected`` refused."""
+
+    last: int
+    rejected: set[int]
 
 
 def _batches(table: Table, mapping: dict[int, str]) -> Iterator[list[Candidate]]:
@@ -442,84 +853,131 @@ class _State:
 
 async def _process(
     rt: Runtime,
-    import_id: int,
-    kind: str,
+    attempt: _Attempt,
     table: Table,
     mapping: dict[int, str],
-    *,
-    dry_run: bool,
-    all_or_nothing: bool,
     progress: Progress,
     report: Report | None,
-    invite: bool = False,
-) -> str | None:
-    """Every batch; returns why the whole import failed (all-or-nothing), if it did."""
-    apply = not dry_run
-    state = _State(invite=rt.settings if invite and apply else None)
-    if not (all_or_nothing and apply):
+    skip: _Skip | None,
+) -> str:
+    """Every batch (after those an earlier attempt of the run recorded, ``skip``), then the
+    import's end; returns its final status. ``progress`` follows what is committed."""
+    apply = not attempt.dry_run
+    state = _State(invite=rt.settings if attempt.invite and apply else None)
+    if not (attempt.all_or_nothing and apply):
         for batch in _batches(table, mapping):
+            if skip is not None and batch[0].row_number <= skip.last:
+                done = [c for c in batch if c.row_number <= skip.last]
+                await _replay(rt, attempt, [c for c in done if c.row_number not in skip.rejected],
+                              state)  # fmt: skip
+                batch = [c for c in batch if c.row_number > skip.last]
+                if not batch:
+                    continue
             async with rt.transaction() as uow:
-                await _record_rows(uow, await _batch(uow, import_id, kind, batch, state, apply))
-            _count(progress, batch, state)
-            await _progress(rt, import_id, progress, report)
-        return None
+                await _hold(uow, attempt)
+                rows = await _batch(uow, attempt.import_id, attempt.kind, batch, state, apply)
+                await _record_rows(uow, rows)
+                counted = _count(progress, batch, state)
+                await _written(uow, attempt, counted)
+            _take(progress, counted)
+            if report is not None:
+                await report(progress)
+        status = "completed" if apply else "previewed"
+        await _end(rt, attempt, progress, status)
+        return status
+    pending = Progress()
     try:
         async with rt.transaction() as whole:
             for batch in _batches(table, mapping):
-                await _record_rows(whole, await _batch(whole, import_id, kind, batch, state, apply))
-                _count(progress, batch, state)
-                if progress.counts["rejected"]:
+                rows = await _batch(whole, attempt.import_id, attempt.kind, batch, state, apply)
+                await _record_rows(whole, rows)
+                pending = _count(pending, batch, state)
+                if pending.counts["rejected"]:
                     raise _Abort
-                await _progress(rt, import_id, progress, report)
+                if not rt.database.is_sqlite:
+                    # Progress, and a sign of life, beside the run's transaction (on SQLite
+                    # they would wait for its end: it holds the one write lock).
+                    async with rt.transaction() as beat:
+                        await _written(beat, attempt, pending)
+                    if report is not None:
+                        await report(pending)
+            await _finish(whole, attempt, pending, "completed")
     except _Abort:
+        failed = Progress(total=pending.total, processed=pending.processed)
+        failed.counts["rejected"] = len(state.rejected)
         async with rt.transaction() as uow:  # keep why, for the report
+            await _hold(uow, attempt)
             await _record_rows(uow, state.rejected)
-        return (
-            f"Row {state.rejected[0]['row_number']} was rejected; nothing was written "
-            "(all or nothing)."
-        )
-    return None
+            await _finish(uow, attempt, failed, "failed", error=(
+                f"Row {state.rejected[0]['row_number']} was rejected; nothing was written "
+                "(all or nothing)."
+            ))  # fmt: skip
+        _take(progress, failed)
+        return "failed"
+    _take(progress, pending)
+    return "completed"
 
 
-def _count(progress: Progress, batch: list[Candidate], state: _State) -> None:
-    progress.processed += len(batch)
-    progress.total = progress.processed
-    for c in batch:
-        progress.counts[state.outcome.pop(c.row_number)] += 1
-
-
-async def _progress(rt: Runtime, import_id: int, progress: Progress, report: Report | None) -> None:
+async def _replay(rt: Runtime, attempt: _Attempt, batch: list[Candidate], state: _State) -> None:
+    """Rows an earlier attempt of the run wrote, read again without writing: what they said
+    still counts (a later row saying the same is a duplicate); their outcome stays as
+    recorded."""
     async with rt.transaction() as uow:
-        await uow.session.execute(
-            update(Import)
-            .where(Import.id == import_id)
-            .values(total=progress.total, processed=progress.processed, **progress.counts)
-        )
-        uow.publish(channel(import_id), {"id": import_id})
-    if report is not None:
-        await report(progress)
+        if batch:
+            await _batch(uow, attempt.import_id, attempt.kind, batch, state, False)
+        await _written(uow, attempt)  # a sign of life: a long file takes a while to read again
+    state.outcome.clear()
+    state.rejected.clear()
+
+
+def _count(progress: Progress, batch: list[Candidate], state: _State) -> Progress:
+    """``progress`` with a batch's outcomes added: a new one (the old stands until the
+    batch commits)."""
+    counts = dict(progress.counts)
+    for c in batch:
+        counts[state.outcome.pop(c.row_number)] += 1
+    processed = progress.processed + len(batch)
+    return Progress(total=processed, processed=processed, counts=counts)
+
+
+def _take(progress: Progress, committed: Progress) -> None:
+    progress.total, progress.processed = committed.total, committed.processed
+    progress.counts = dict(committed.counts)
 
 
 async def _finish(
-    rt: Runtime, import_id: int, progress: Progress, *, status: str, error: str | None
+    uow: UnitOfWork,
+    attempt: _Attempt,
+    progress: Progress | None,
+    status: str,
+    *,
+    error: str | None = None,
 ) -> None:
-    async with rt.transaction() as uow:
+    """An attempt's end, in the caller's transaction, if the import is still its own: the
+    status, the counts (of what is committed), why it failed; no runner any more."""
+    values: dict[str, Any] = {"status": status, "error": error[:500] if error else None,
+                              "runner": None}  # fmt: skip
+    if status != "rolled_back":  # when the run ended stays
+        values["finished_at"] = datetime.now(UTC)
+    await _written(uow, attempt, progress, **values)
+    if status == "completed":
+        # Run once, and rolled back from its rows: the spreadsheet (everyone's data in it,
+        # kept whole) is needed no more. Its name, size and checksum stay. (A run that
+        # stopped part way keeps it, to go on.)
         await uow.session.execute(
-            update(Import).where(Import.id == import_id).values(
-                status=status, error=error, finished_at=datetime.now(UTC),
-                total=progress.total, processed=progress.processed, **progress.counts,
+            delete(StoredFile).where(
+                StoredFile.id == select(Import.file_id).where(Import.id == attempt.import_id)
+                .scalar_subquery()
             )
         )  # fmt: skip
-        if status == "completed":
-            # Run once, and rolled back from its rows: the spreadsheet (everyone's data in
-            # it, kept whole) is needed no more. Its name, size and checksum stay.
-            await uow.session.execute(
-                delete(StoredFile).where(
-                    StoredFile.id == select(Import.file_id).where(Import.id == import_id)
-                    .scalar_subquery()
-                )
-            )  # fmt: skip
-        uow.publish(channel(import_id), {"id": import_id})
+
+
+async def _end(
+    rt: Runtime, attempt: _Attempt, progress: Progress | None, status: str, *,
+    error: str | None = None,
+) -> None:  # fmt: skip
+    async with rt.transaction() as uow:
+        await _finish(uow, attempt, progress, status, error=error)
 
 
 def channel(import_id: int) -> str:
@@ -600,6 +1058,89 @@ def _namesakes(session: Any, pairs: list[tuple[str, int]]) -> Select[Any]:
     )
 
 
+@dataclass
+class _Known:
+    """What the database holds of some people: users by lower-case e-mail (with the values
+    an import sets), their profiles by user id, and who has the import's role."""
+
+    users: dict[str, Any]
+    profiles: dict[int, Any]
+    with_role: set[int]
+
+
+async def _known(session: Any, kind: str, emails: list[str]) -> _Known:
+    found_users = await session.execute(
+        select(User.id, User.email_lower, *[User.__table__.c[f] for f in USER_FIELDS])
+        .where(User.email_lower.in_(emails))
+    )  # fmt: skip
+    users = {str(r.email_lower): r for r in found_users.all()}
+    ids = [r.id for r in users.values()]
+    found_profiles = await session.execute(
+        select(Profile.user_id, *[Profile.__table__.c[f] for f in PROFILE_FIELDS])
+        .where(Profile.user_id.in_(ids))
+    )  # fmt: skip
+    with_role = set(
+        (await session.execute(
+            select(UserRole.user_id).where(UserRole.role == ROLE[kind], UserRole.user_id.in_(ids))
+        )).scalars()
+    )  # fmt: skip
+    return _Known(users, {int(r.user_id): r for r in found_profiles.all()}, with_role)
+
+
+# A person to update: the row, the user, the user's and the profile's new values, the
+# profile's values before.
+_Update = tuple[Candidate, int, dict[str, Any], dict[str, Any], dict[str, Any]]
+# A person to create: the row, the user's and the profile's values.
+_Create = tuple[Candidate, dict[str, Any], dict[str, Any]]
+
+
+@dataclass
+class _PeoplePlan:
+    """A batch of people as read: each row's report, who to create, who to update."""
+
+    rows: list[dict[str, Any]]
+    creates: list[_Create]
+    updates: list[_Update]
+    profiles: dict[int, Any]  # the existing people's profiles, by user id
+
+
+def _compare(
+    import_id: int,
+    kind: str,
+    c: Candidate,
+    user: Any,
+    profile: Any,
+    has_role: bool,
+    wanted_user: dict[str, Any],
+    wanted_profile: dict[str, Any],
+) -> tuple[dict[str, Any], _Update | None]:
+    """An existing person against what the row says: the row's report (unchanged or
+    update, with the values before and after), and the update to make if any. For the
+    people a batch found, and for those another run created while it ran."""
+    key = c.values["email"].lower()
+    before_user = {f: getattr(user, f) for f in wanted_user if getattr(user, f) != wanted_user[f]}
+    before_profile = {
+        f: getattr(profile, f) if profile is not None else None for f in wanted_profile
+        if (getattr(profile, f) if profile is not None else None) != wanted_profile[f]
+    }  # fmt: skip
+    changed_user = {f: wanted_user[f] for f in before_user}
+    changed_profile = {f: wanted_profile[f] for f in before_profile}
+    # What else the row gives an existing person, to be undone with it: the role of the
+    # kind of import (a student listed among alumni becomes one), and a profile.
+    added_before: dict[str, Any] = {}
+    added_after: dict[str, Any] = {}
+    if not has_role:
+        added_before[ROLE_KEY], added_after[ROLE_KEY] = None, ROLE[kind]
+    if profile is None and changed_profile:
+        added_before[PROFILE_KEY], added_after[PROFILE_KEY] = None, PROFILE_CREATED
+    if not changed_user and not changed_profile and not added_after:
+        return _row(import_id, c, "unchanged", key=key, target="User", target_id=user.id), None
+    row = _row(import_id, c, "update", key=key, target="User", target_id=user.id,
+               before=_as_json(before_user | before_profile | added_before),
+               after=_as_json(changed_user | changed_profile | added_after))  # fmt: skip
+    return row, (c, int(user.id), changed_user, changed_profile, before_profile)
+
+
 async def _people(
     uow: UnitOfWork,
     import_id: int,
@@ -608,25 +1149,22 @@ async def _people(
     state: _State,
     apply: bool,
 ) -> list[dict[str, Any]]:
+    plan = await _plan_people(uow, import_id, kind, batch, state)
+    if apply:
+        await _apply_people(uow, import_id, kind, plan, state.invite)
+    await _programmes_by_code(uow, plan.rows)
+    return plan.rows
+
+
+async def _plan_people(
+    uow: UnitOfWork, import_id: int, kind: str, batch: list[Candidate], state: _State
+) -> _PeoplePlan:
+    """Read a batch's people and decide each row (create, update, unchanged, reject)."""
     session = uow.session
-    emails = [c.values["email"].lower() for c in batch if "email" in c.values]
-    found_users = await session.execute(
-        select(User.id, User.email_lower, *[User.__table__.c[f] for f in USER_FIELDS])
-        .where(User.email_lower.in_(emails))
-    )  # fmt: skip
-    users = {str(r.email_lower): r for r in found_users.all()}
-    found_profiles = await session.execute(
-        select(Profile.user_id, *[Profile.__table__.c[f] for f in PROFILE_FIELDS])
-        .where(Profile.user_id.in_([r.id for r in users.values()]))
-    )  # fmt: skip
-    profiles = {int(r.user_id): r for r in found_profiles.all()}
-    with_role = set(
-        (await session.execute(
-            select(UserRole.user_id).where(
-                UserRole.role == ROLE[kind], UserRole.user_id.in_([r.id for r in users.values()])
-            )
-        )).scalars()
-    )  # fmt: skip
+    known = await _known(
+        session, kind, [c.values["email"].lower() for c in batch if "email" in c.values]
+    )
+    users = known.users
     numbers = [c.values["student_number"] for c in batch if "student_number" in c.values]
     taken = dict(
         (await session.execute(
@@ -647,9 +1185,7 @@ async def _people(
     namesakes: dict[tuple[str, Any], list[tuple[int, str]]] = {}
     for uid, name, year, address in alike.all():
         namesakes.setdefault((name, year), []).append((int(uid), str(address)))
-    rows: list[dict[str, Any]] = []
-    creates: list[tuple[Candidate, dict[str, Any], dict[str, Any]]] = []
-    updates: list[tuple[Candidate, int, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+    plan = _PeoplePlan(rows=[], creates=[], updates=[], profiles=known.profiles)
     for c in batch:
         _require(kind, c)
         key = c.values.get("email", "").lower()
@@ -662,7 +1198,7 @@ async def _people(
         if number and number in taken and (user is None or taken[number] != user.id):
             c.problem("student_number", "TAKEN", "Another person has this student number.")
         if c.problems:
-            rows.append(_row(import_id, c, "reject", key=key or None))
+            plan.rows.append(_row(import_id, c, "reject", key=key or None))
             continue
         state.seen.add(key)
         if number:
@@ -679,40 +1215,19 @@ async def _people(
                 if address != key
             ] + [uid for address, u in users.items() if address != key
                  and email_key(address) == email_key(key) for uid in [u.id]]  # fmt: skip
-            creates.append((c, wanted_user, wanted_profile))
-            rows.append(_row(import_id, c, "create", key=key, target="User",
-                             duplicates=dupes or None,
-                             after=_as_json(wanted_user | wanted_profile)))  # fmt: skip
+            plan.creates.append((c, wanted_user, wanted_profile))
+            plan.rows.append(_row(import_id, c, "create", key=key, target="User",
+                                  duplicates=dupes or None,
+                                  after=_as_json(wanted_user | wanted_profile)))  # fmt: skip
             continue
-        profile = profiles.get(int(user.id))
-        before_user = {
-            f: getattr(user, f) for f in wanted_user if getattr(user, f) != wanted_user[f]
-        }
-        before_profile = {
-            f: getattr(profile, f) if profile is not None else None for f in wanted_profile
-            if (getattr(profile, f) if profile is not None else None) != wanted_profile[f]
-        }  # fmt: skip
-        changed_user = {f: wanted_user[f] for f in before_user}
-        changed_profile = {f: wanted_profile[f] for f in before_profile}
-        # What else the row gives an existing person, to be undone with it: the role of the
-        # kind of import (a student listed among alumni becomes one), and a profile.
-        added_before: dict[str, Any] = {}
-        added_after: dict[str, Any] = {}
-        if user.id not in with_role:
-            added_before[ROLE_KEY], added_after[ROLE_KEY] = None, ROLE[kind]
-        if profile is None and changed_profile:
-            added_before[PROFILE_KEY], added_after[PROFILE_KEY] = None, PROFILE_CREATED
-        if not changed_user and not changed_profile and not added_after:
-            rows.append(_row(import_id, c, "unchanged", key=key, target="User", target_id=user.id))
-            continue
-        updates.append((c, int(user.id), changed_user, changed_profile, before_profile))
-        rows.append(_row(import_id, c, "update", key=key, target="User", target_id=user.id,
-                         before=_as_json(before_user | before_profile | added_before),
-                         after=_as_json(changed_user | changed_profile | added_after)))  # fmt: skip
-    if apply:
-        await _apply_people(uow, kind, creates, updates, profiles, rows, state.invite)
-    await _programmes_by_code(uow, rows)
-    return rows
+        row, change = _compare(
+            import_id, kind, c, user, known.profiles.get(int(user.id)),
+            user.id in known.with_role, wanted_user, wanted_profile,
+        )  # fmt: skip
+        plan.rows.append(row)
+        if change is not None:
+            plan.updates.append(change)
+    return plan
 
 
 async def _programmes_by_code(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
@@ -733,20 +1248,20 @@ async def _programmes_by_code(uow: UnitOfWork, rows: list[dict[str, Any]]) -> No
 
 
 async def _apply_people(
-    uow: UnitOfWork,
-    kind: str,
-    creates: list[tuple[Candidate, dict[str, Any], dict[str, Any]]],
-    updates: list[tuple[Candidate, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
-    profiles: dict[int, Any],
-    rows: list[dict[str, Any]],
-    invite: Settings | None,
+    uow: UnitOfWork, import_id: int, kind: str, plan: _PeoplePlan, invite: Settings | None
 ) -> None:
+    """Write a batch's people as planned. Created insert-or-ignore (in e-mail order, one
+    lock order for every run): one that another run created since the batch read counts
+    as unchanged, or as updated if its values differ. Fills the rows' ids in."""
     session = uow.session
     now = datetime.now(UTC)
-    by_row = {r["row_number"]: r for r in rows}
+    where = {r["row_number"]: i for i, r in enumerate(plan.rows)}
+    updates, profiles = list(plan.updates), dict(plan.profiles)
+    creates = sorted(plan.creates, key=lambda made: str(made[0].values["email"]).lower())
     if creates:
         made = await session.execute(
-            insert(User).returning(User.id, sort_by_parameter_order=True),
+            upsert(session, User).on_conflict_do_nothing(index_elements=["email_lower"])
+            .returning(User.id, User.email_lower),
             [{"email": c.values["email"], "email_lower": c.values["email"].lower(),
               "name": u["name"], "phone": u.get("phone"),
               "graduation_year": u.get("graduation_year") or p.get("expected_graduation_year"),
@@ -758,20 +1273,46 @@ async def _apply_people(
               "status": "active", "created_at": now, "updated_at": now}
              for c, u, p in creates],
         )  # fmt: skip
-        ids = [int(i) for i in made.scalars()]
-        await session.execute(insert(UserRole), [{"user_id": i, "role": ROLE[kind]} for i in ids])
-        await session.execute(
-            insert(Profile),
-            [_new_profile(i, p, now) for i, (_, _, p) in zip(ids, creates, strict=True)],
-        )
-        for i, (c, _, _) in zip(ids, creates, strict=True):
-            by_row[c.row_number]["target_id"] = i
-        if invite is not None:
-            people = [(i, row.values["email"], str(values["name"]))
-                      for i, (row, values, _) in zip(ids, creates, strict=True)]  # fmt: skip
-            await send_invitations(uow, invite, people)
+        ids = {str(address): int(i) for i, address in made.all()}
+        fresh = [(ids[c.values["email"].lower()], c, u, p) for c, u, p in creates
+                 if c.values["email"].lower() in ids]  # fmt: skip
+        if fresh:
+            await session.execute(
+                upsert(session, UserRole).on_conflict_do_nothing(),
+                [{"user_id": i, "role": ROLE[kind]} for i, _, _, _ in fresh],
+            )
+            await session.execute(
+                upsert(session, Profile).on_conflict_do_nothing(),
+                [_new_profile(i, p, now) for i, _, _, p in fresh],
+            )
+            for i, c, _, _ in fresh:
+                plan.rows[where[c.row_number]]["target_id"] = i
+            if invite is not None:
+                await send_invitations(
+                    uow, invite, [(i, c.values["email"], str(u["name"])) for i, c, u, _ in fresh]
+                )
+        raced = [(c, u, p) for c, u, p in creates if c.values["email"].lower() not in ids]
+        if raced:
+            # Created by another run since this batch read them: as they are now.
+            known = await _known(session, kind, [c.values["email"].lower() for c, _, _ in raced])
+            profiles.update(known.profiles)
+            for c, wanted_user, wanted_profile in raced:
+                user = known.users.get(c.values["email"].lower())
+                if user is None:  # and removed again meanwhile
+                    c.problem("email", "CONFLICT", "Created and removed by someone else at the "
+                              "same time; run the import again for this row.")  # fmt: skip
+                    key = c.values["email"].lower()
+                    plan.rows[where[c.row_number]] = _row(import_id, c, "reject", key=key)
+                    continue
+                row, change = _compare(
+                    import_id, kind, c, user, known.profiles.get(int(user.id)),
+                    user.id in known.with_role, wanted_user, wanted_profile,
+                )  # fmt: skip
+                plan.rows[where[c.row_number]] = row
+                if change is not None:
+                    updates.append(change)
     staff_set = []
-    for _, user_id, user_values, profile_values, _ in updates:
+    for _, user_id, user_values, profile_values, _ in sorted(updates, key=lambda u: u[1]):
         year = user_values.get("graduation_year") or profile_values.get("expected_graduation_year")
         if year is not None:
             staff_set.append(user_id)
@@ -782,16 +1323,16 @@ async def _apply_people(
             await session.execute(
                 update(User).where(User.id == user_id).values(**user_values, updated_at=now)
             )
-        if profile_values:
-            if user_id in profiles:
-                await session.execute(
-                    update(Profile).where(Profile.user_id == user_id)
-                    .values(**profile_values, updated_at=now)
-                )  # fmt: skip
-            else:
-                await session.execute(
-                    insert(Profile).values(_new_profile(user_id, profile_values, now))
-                )
+        if profile_values and (
+            user_id in profiles
+            or not await insert_or_ignore(
+                session, Profile, _new_profile(user_id, profile_values, now), ["user_id"]
+            )
+        ):
+            await session.execute(
+                update(Profile).where(Profile.user_id == user_id)
+                .values(**profile_values, updated_at=now)
+            )  # fmt: skip
         await insert_or_ignore(session, UserRole, {"user_id": user_id, "role": ROLE[kind]},
                                ["user_id", "role"])  # fmt: skip
     if staff_set:
@@ -912,14 +1453,18 @@ async def _memberships(
                 continue
             target = None
             if apply:
-                made = await session.execute(
-                    insert(Enrollment).returning(Enrollment.id).values(
-                        mission_id=mission, student_id=student, status="active",
-                        created_at=now, updated_at=now,
-                    )
+                target = await inserted_id(
+                    session, Enrollment,
+                    {"mission_id": mission, "student_id": student, "status": "active",
+                     "created_at": now, "updated_at": now},
+                    ["mission_id", "student_id"],
                 )  # fmt: skip
-                target = int(made.scalar_one())
-                enrolled[(mission, int(student))] = target
+                if target is None:
+                    # Enrolled since this batch read (another run at the same time): as is.
+                    rows.append(await _enrolled_meanwhile(session, import_id, c, key, mission,
+                                                          int(student)))  # fmt: skip
+                    continue
+                enrolled[(mission, int(student))] = int(target)
             rows.append(_row(import_id, c, "create", key=key, target="Enrollment",
                              target_id=target, after={"status": "active"}))  # fmt: skip
             continue
@@ -932,17 +1477,35 @@ async def _memberships(
             continue
         target = None
         if apply:
-            made = await session.execute(
-                insert(MentorAssignment).returning(MentorAssignment.id).values(
-                    enrollment_id=enrollment, mission_id=mission, student_id=student,
-                    mentor_id=mentor, created_at=now,
-                )
+            target = await inserted_id(
+                session, MentorAssignment,
+                {"enrollment_id": enrollment, "mission_id": mission, "student_id": student,
+                 "mentor_id": mentor, "created_at": now},
+                ["enrollment_id", "mentor_id"],
             )  # fmt: skip
-            target = int(made.scalar_one())
         assigned.add((enrollment, mentor))
+        if apply and target is None:  # assigned since this batch read (another run): as is
+            rows.append(_row(import_id, c, "unchanged", key=key, target="MentorAssignment"))
+            continue
         rows.append(_row(import_id, c, "create", key=key, target="MentorAssignment",
                          target_id=target, after={}))  # fmt: skip
     return rows
+
+
+async def _enrolled_meanwhile(
+    session: Any, import_id: int, c: Candidate, key: str | None, mission: int, student: int
+) -> dict[str, Any]:
+    """The row of an enrolment another run made since the batch read: unchanged (or, gone
+    again meanwhile, refused)."""
+    found = await session.scalar(
+        select(Enrollment.id).where(Enrollment.mission_id == mission,
+                                    Enrollment.student_id == student)
+    )  # fmt: skip
+    if found is None:
+        c.problem("", "CONFLICT", "Enrolled and removed by someone else at the same time; run "
+                  "the import again for this row.")  # fmt: skip
+        return _row(import_id, c, "reject", key=key)
+    return _row(import_id, c, "unchanged", key=key, target="Enrollment", target_id=int(found))
 
 
 def _shown_key(c: Candidate) -> str | None:
@@ -955,51 +1518,72 @@ def _shown_key(c: Candidate) -> str | None:
 
 
 async def request_rollback(uow: UnitOfWork, viewer: Viewer, import_id: int) -> Import:
+    """``importRollback``: queue the undoing of a completed run, or of what a run that
+    stopped part way wrote; not while it, or another import of its file, is at work."""
     viewer.require(Permission.DATA_IMPORT)
-    record = await uow.session.get(Import, import_id, with_for_update=True)
+    record = await _locked(uow, import_id)
     if record is None:
         raise DomainError.of("NOT_FOUND", "No such import.", "importId")
-    if record.status != "completed":
-        raise DomainError.of("NOT_ROLLBACKABLE", "Only a completed import can be rolled back.",
-                             "importId")  # fmt: skip
+    if not (record.status == "completed" or (record.status == "failed" and record.rows_of_run)):
+        raise DomainError.of(
+            "NOT_ROLLBACKABLE",
+            "Only a completed run, or a run that stopped part way, can be rolled back.",
+            "importId",
+        )
+    now = datetime.now(UTC)
+    await _refuse_while_at_work(uow, record, now, doing="roll back")
     record.status = "rolling_back"
+    record.runner, record.heartbeat_at = None, now
     job = await uow.add_job(ROLLBACK_JOB, {"import_id": import_id})
     record.job_id = job.id
     audit.record(uow, "import.rollback", object_type="Import", object_ids=[import_id])
     return record
 
 
-async def rollback(rt: Runtime, import_id: int) -> dict[str, Any]:
+async def rollback(rt: Runtime, import_id: int, *, job_id: int | None = None) -> dict[str, Any]:
     """Undo what an import created or changed, newest first, except what changed since
-    (reported, not overwritten)."""
-    undone, kept = 0, []
+    (reported, not overwritten). A rollback that stopped part way goes on: the rows it
+    undid are marked so, the others are looked at again."""
+    claimed = await _claim(rt, import_id, job_id, ("rolling_back",))
+    if isinstance(claimed, str):
+        return {"skipped": claimed}
+    attempt = claimed
+    kept: list[int] = []
     last = None
-    while True:
+    try:
+        while True:
+            async with rt.transaction() as uow:
+                await _hold(uow, attempt)
+                query = (
+                    select(ImportRow)
+                    .where(ImportRow.import_id == import_id,
+                           ImportRow.action.in_(("created", "updated")))
+                    .order_by(ImportRow.row_number.desc()).limit(BATCH)
+                )  # fmt: skip
+                if last is not None:
+                    query = query.where(ImportRow.row_number < last)
+                rows = (await uow.session.execute(query)).scalars().all()
+                if not rows:
+                    break
+                last = rows[-1].row_number
+                for row in rows:
+                    if await _undo(uow, row):
+                        row.action = "rolled_back"
+                    else:
+                        kept.append(row.row_number)
+                await _written(uow, attempt)
         async with rt.transaction() as uow:
-            query = (
-                select(ImportRow)
-                .where(ImportRow.import_id == import_id,
-                       ImportRow.action.in_(("created", "updated")))
-                .order_by(ImportRow.row_number.desc()).limit(BATCH)
+            undone = await uow.session.scalar(
+                select(func.count()).where(ImportRow.import_id == import_id,
+                                           ImportRow.action == "rolled_back")
             )  # fmt: skip
-            if last is not None:
-                query = query.where(ImportRow.row_number < last)
-            rows = (await uow.session.execute(query)).scalars().all()
-            if not rows:
-                break
-            last = rows[-1].row_number
-            for row in rows:
-                if await _undo(uow, row):
-                    undone += 1
-                    row.action = "rolled_back"
-                else:
-                    kept.append(row.row_number)
-    async with rt.transaction() as uow:
-        await uow.session.execute(
-            update(Import).where(Import.id == import_id).values(status="rolled_back")
-        )
-        uow.publish(channel(import_id), {"id": import_id})
-    return {"undone": undone, "changedSince": kept[:1000], "changedSinceCount": len(kept)}
+            await _finish(uow, attempt, None, "rolled_back")
+    except _Superseded:
+        return {"skipped": "superseded"}
+    finally:
+        _WORKING_HERE.discard(import_id)
+    return {"undone": int(undone or 0), "changedSince": kept[:1000],
+            "changedSinceCount": len(kept)}  # fmt: skip
 
 
 def _as_created(profile: Profile, imported: Iterable[str]) -> bool:

@@ -184,6 +184,7 @@ SCOPABLE_PERMISSIONS = frozenset(
         Permission.INTEGRITY_DECIDE,
         Permission.OUTREACH,
         Permission.NOTICES_POST,
+        Permission.ANALYTICS_READ,
     }
 )
 

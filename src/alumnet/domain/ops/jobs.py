@@ -26,6 +26,7 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 STATUSES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED)
+UNFINISHED = (PENDING, RETRYING, RUNNING)
 
 
 def job_channel(job_id: int) -> str:
@@ -171,6 +172,17 @@ async def report_progress(rt: Runtime, job: Job, fraction: float) -> None:
         await conn.execute(update(Job).where(Job.id == job.id).values(progress=job.progress))
         await conn.commit()
     await rt.bus.publish(job_channel(job.id), _event(job))
+
+
+async def give_up(session: Any, job_id: int, reason: str) -> None:
+    """A job whose process stopped without a word (a worker killed), its work handed to a
+    new job: failed with ``reason``, in the caller's transaction, so that a late delivery
+    of it does nothing (``execute`` claims only unfinished jobs)."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED))
+        .values(status=FAILED, last_error=reason[:2000], finished_at=datetime.now(UTC))
+    )
 
 
 async def stale_job_ids(

@@ -1,4 +1,5 @@
-"""Call lists from at-risk students, call logs with outcomes, and follow-ups."""
+"""Call lists from at-risk students (the rules' lists, the early-warning model's
+predictions, or both), call logs with outcomes, and follow-ups."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
+from alumnet.domain.analytics import early_warning
 from alumnet.domain.cohorts import access
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
@@ -28,16 +30,27 @@ from alumnet.persistence.uow import UnitOfWork
 OUTCOMES = ("picked_up", "no_answer", "phone_off", "busy", "wrong_number", "reschedule")
 TEXT_MAX = 5000
 LIST_MAX = 500
+# Whom a list takes: the rules' at-risk list, the early-warning model's predictions, or both.
+SOURCES = ("rules", "prediction", "both")
 
 
 def script_for(name: str, reasons: Sequence[str]) -> str:
     first = name.split()[0] if name.strip() else "there"
     said = " ".join(reasons)
+    opening = f"We noticed: {said}" if said else "We wanted to hear how the mission is going."
     return (
-        f"Hello {first}, this is your student relationship executive. We noticed: {said} "
+        f"Hello {first}, this is your student relationship executive. {opening} "
         "Is everything all right? What is getting in the way, and what would help you "
         "catch up this week? (Agree on one concrete step and a date to check in.)"
     )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    enrollment_id: int
+    student_id: int
+    reasons: list[str]
+    script: str
 
 
 async def _require_where(
@@ -59,8 +72,13 @@ async def generate(
     assigned_to_id: int | None,
     limit: int,
     title: str | None,
+    source: str = "rules",
+    min_probability: float = 0.5,
 ) -> tuple[CallList, int]:
-    """A prioritised call list of the at-risk students of a mission or a batch."""
+    """A prioritised call list of the at-risk students of a mission or a batch: by the
+    rules (most urgent first), by the early-warning model (students predicted at least
+    ``min_probability`` to finish below the bar, highest first), or both (the predicted
+    ones first, then the rules' others)."""
     me = viewer.require_somewhere(Permission.OUTREACH)
     problems = Problems()
     if (mission_id is None) == (batch_id is None):
@@ -69,6 +87,13 @@ async def generate(
         await _require_where(uow, viewer, mission_id, batch_id)
     if not 1 <= limit <= LIST_MAX:
         problems.add("OUT_OF_RANGE", f"A list has 1 to {LIST_MAX} students.", "limit")
+    if source not in SOURCES:
+        problems.add("INVALID", "Unknown source.", "source")
+    elif source != "rules":
+        if not 0 <= min_probability <= 1:
+            problems.add("OUT_OF_RANGE", "A probability is 0 to 1.", "minProbability")
+        if (missing := await early_warning.unavailable(uow)) is not None:
+            problems.add(missing.code, missing.message, "source")
     assignee = assigned_to_id or me
     sre = await uow.session.execute(
         select(UserRole.user_id).where(
@@ -87,18 +112,38 @@ async def generate(
     if mission_id is not None:
         if await uow.session.get(Mission, mission_id) is None:
             raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
-        query = query.where(AtRisk.mission_id == mission_id)
+        missions = select(Mission.id).where(Mission.id == mission_id)
     else:
-        query = query.where(
-            AtRisk.mission_id.in_(select(Mission.id).where(Mission.batch_id == batch_id))
-        )
+        missions = select(Mission.id).where(Mission.batch_id == batch_id)
+    query = query.where(AtRisk.mission_id.in_(missions))
+    flagged = [] if source == "prediction" else (await uow.session.execute(query)).all()
+    predicted = (
+        []
+        if source == "rules"
+        else await early_warning.call_candidates(uow, missions, min_probability, limit * 4)
+    )
+    by_rules = {row.enrollment_id: row for row in flagged}
+    candidates = [
+        _Entry(p.enrollment_id, p.student_id,
+               [*(by_rules[p.enrollment_id].reasons if p.enrollment_id in by_rules else []),
+                *p.reasons],
+               script_for(p.name, list(by_rules[p.enrollment_id].reasons)
+                          if p.enrollment_id in by_rules else p.noticed))
+        for p in predicted
+    ]  # fmt: skip
+    taken = {p.enrollment_id for p in predicted}
+    candidates += [
+        _Entry(r.enrollment_id, r.student_id, list(r.reasons), script_for(r.name, r.reasons))
+        for r in flagged
+        if r.enrollment_id not in taken
+    ]
     rows = []
     seen: set[int] = set()
-    for row in (await uow.session.execute(query)).all():
+    for entry in candidates:
         # A student at risk in two missions of a batch is called once (most urgent first).
-        if row.student_id not in seen:
-            seen.add(row.student_id)
-            rows.append(row)
+        if entry.student_id not in seen:
+            seen.add(entry.student_id)
+            rows.append(entry)
     call_list = CallList(
         title=(title or "").strip()[:200] or f"Call list of {datetime.now(UTC):%Y-%m-%d}",
         mission_id=mission_id, batch_id=batch_id, assigned_to_id=assignee, created_by_id=me,
@@ -107,11 +152,12 @@ async def generate(
     uow.session.add(call_list)
     await uow.session.flush()
     rows = rows[:limit]
-    for priority, (enrollment_id, student_id, reasons, _, name) in enumerate(rows, start=1):
+    for priority, entry in enumerate(rows, start=1):
         uow.session.add(
             CallListEntry(
-                call_list_id=call_list.id, enrollment_id=enrollment_id, student_id=student_id,
-                priority=priority, reasons=list(reasons), script=script_for(name, reasons),
+                call_list_id=call_list.id, enrollment_id=entry.enrollment_id,
+                student_id=entry.student_id, priority=priority, reasons=entry.reasons,
+                script=entry.script,
             )
         )  # fmt: skip
     await uow.session.flush()
@@ -120,7 +166,7 @@ async def generate(
         "call_list.generate",
         object_type="CallList",
         object_ids=[call_list.id],
-        details={"students": len(rows), "assignedTo": assignee},
+        details={"students": len(rows), "assignedTo": assignee, "source": source},
     )
     return call_list, len(rows)
 

@@ -89,6 +89,7 @@ WITHHELD_TABLES = {
     "call_logs": "Notes SREs and mentors keep of their calls to you.",
     "follow_ups": "Reminders staff set themselves to call you again.",
     "at_risk": "Staff's assessment of who may need help, and its scores.",
+    "risk_predictions": "The early-warning model's estimate for staff of who may need help.",
     "call_list_entries": "Staff's call lists, with the scripts they use.",
 }
 WITHHELD_COLUMNS = {

@@ -61,7 +61,8 @@ class RiskPrediction(Base):
     mission_id: Mapped[int] = _fk("missions")
     student_id: Mapped[int] = _fk("users", index=True)
     probability: Mapped[float] = mapped_column(Float)
-    # [{"name": ..., "label": ..., "value": ..., "weight": ...}], largest effect first.
+    # [{"name": ..., "label": ..., "value": ..., "contribution": ...}]: the three raising the
+    # probability most, largest first (contribution: coefficient x standardised value).
     factors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_id: Mapped[int] = _fk("risk_models", index=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -83,6 +84,9 @@ class ReportSubscription(Base):
     # The report's filters (mission, batch, how many days back …), as its query takes them.
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why alumnet stopped it (its owner may no longer read the report); None while active
+    # or when its owner paused it.
+    stopped_reason: Mapped[str | None] = mapped_column(String(300), default=None)
     next_run_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)
     last_job_id: Mapped[int | None] = _fk("jobs", nullable=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alumnet.persistence.models.base import Base, utcnow
@@ -54,7 +54,8 @@ class Import(Base):
         BigId, ForeignKey("stored_files.id", ondelete="SET NULL")
     )
     filename: Mapped[str] = mapped_column(String(255))
-    sha256: Mapped[str] = mapped_column(String(64))
+    # Runs of one file (the same checksum) at once are told apart (`ALREADY_RUNNING`).
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigId)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     all_or_nothing: Mapped[bool] = mapped_column(default=False)
@@ -74,6 +75,16 @@ class Import(Base):
     job_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Who is working on it, for a run or rollback that stops without a word (a worker
+    # killed): the process ("host/pid namespace:pid:start"; None once done or handed to a
+    # new job), its last sign of life (each batch), and the number of times a job has taken
+    # it up, which a batch must still find to commit (a stale process's batch is refused).
+    runner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None]
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Whether the recorded rows are a run's (written: rolled back from, and gone on from
+    # when a run stopped part way) rather than a preview's (replaced by the next attempt).
+    rows_of_run: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ImportRow(Base):

@@ -26,6 +26,7 @@ from alumnet.persistence.models import MentorAssignment as MentorAssignmentModel
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import User as UserModel
 from alumnet.schema import fastpath
+from alumnet.schema.analytics import risk as early_warning
 from alumnet.schema.communication import types as communication
 from alumnet.schema.context import Info
 from alumnet.schema.engagement import types as engagement
@@ -364,6 +365,15 @@ class Enrollment(relay.Node):
         ] = None,
     ) -> Iterable[integrity.CallLog] | None:
         return await integrity.enrollment_call_logs(info, self, order_by)
+
+    @strawberry.field(
+        description="The student's predicted chance of finishing this mission below its bar, "
+        "with the factors behind it (docs/EARLY_WARNING.md): for outreach staff and cohort "
+        "managers within reach and the student's mentors; null for anyone else (the student "
+        "included), and when there is no prediction (not active, or no trained model)."
+    )
+    async def risk(self, info: Info) -> early_warning.EnrollmentRisk | None:
+        return await early_warning.enrollment_risk(info, self)
 
 
 async def _users_by_id(reads: Any, ids: Sequence[int]) -> list[User | None]:

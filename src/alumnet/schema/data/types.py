@@ -4,7 +4,8 @@ history, and the live `importProgress` subscription."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, cast
 
@@ -15,11 +16,11 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from alumnet.domain.data import exports, files, imports, templates
-from alumnet.domain.errors import DomainError
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.models import Import as ImportModel
 from alumnet.persistence.models import ImportRow, StoredFile
+from alumnet.schema.analytics.reports import ReportFilter
 from alumnet.schema.cohorts.types import EnrollmentFilter
 from alumnet.schema.context import Info
 from alumnet.schema.engagement.types import AttendanceFilter
@@ -82,10 +83,15 @@ class ImportKind(Enum):
 @strawberry.enum(description="Where an import stands.")
 class ImportStatus(Enum):
     UPLOADED = ev("uploaded", description="Stored; not read yet.")
-    RUNNING = ev("running", description="Being previewed or run.")
+    RUNNING = ev("running", description="Being previewed or run (or, its worker gone, about "
+                 "to go on from the rows it recorded: within minutes, at once when a worker "
+                 "starts on its machine).")  # fmt: skip
     PREVIEWED = ev("previewed", description="Checked row by row; nothing written.")
     COMPLETED = ev("completed", description="Run: every valid row written.")
-    FAILED = ev("failed", description="Stopped: see `error` (nothing written if all or nothing).")
+    FAILED = ev("failed", description="Stopped: see `error`. Nothing written if all or nothing "
+                "(or a preview); otherwise the rows before it stopped were written and "
+                "recorded (`rows`): `importRun` goes on from there, `importRollback` undoes "
+                "them.")  # fmt: skip
     ROLLING_BACK = ev("rolling_back", description="Being undone.")
     ROLLED_BACK = ev("rolled_back", description="Undone (except rows changed since).")
 
@@ -268,7 +274,13 @@ class ImportErrorCode(Enum):
     TOO_LARGE = ev("TOO_LARGE", description="The file is larger than allowed.")
     EMPTY = ev("EMPTY", description="The file is empty.")
     NOT_FOUND = ev("NOT_FOUND", description="No such import.")
-    NOT_ROLLBACKABLE = ev("NOT_ROLLBACKABLE", description="Only completed imports roll back.")
+    NOT_ROLLBACKABLE = ev("NOT_ROLLBACKABLE", description="Only a completed run, or a run "
+                          "that stopped part way, rolls back.")  # fmt: skip
+    ALREADY_RUNNING = ev("ALREADY_RUNNING", description="This import, or another of the same "
+                         "file (the same `sha256`), is being previewed, run or rolled back now "
+                         "(or its job waits): the payload's `alreadyRunning` is that import. "
+                         "Follow it, or wait for it to end; `force` runs a file while another "
+                         "import of it runs.")  # fmt: skip
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -298,6 +310,14 @@ class ColumnMappingInput:
     )
 
 
+FORCE = (
+    "With `dryRun: false`: run even while another import of the same file (the same "
+    "`sha256`) is being run, instead of answering `ALREADY_RUNNING`; the people, enrolments "
+    "and assignments it writes meanwhile count as unchanged here, so each is written once. "
+    "Never while that import is being rolled back."
+)
+
+
 @strawberry.input(description="A spreadsheet to import (multipart request).")
 class ImportUploadInput:
     file: Upload = strawberry.field(description="A .csv (any delimiter or encoding) or .xlsx.")
@@ -316,6 +336,7 @@ class ImportUploadInput:
         description="When run, e-mail each person it creates an invitation to choose a "
         "password. Without it they exist but cannot sign in until they reset their password.",
     )
+    force: bool = strawberry.field(default=False, description=FORCE)
 
 
 @strawberry.input(description="Run (or preview again) an uploaded import.")
@@ -325,26 +346,52 @@ class ImportRunInput:
     invite: bool | None = strawberry.field(
         default=None, description="Invite the people it creates (null: as uploaded)."
     )
+    force: bool = strawberry.field(default=False, description=FORCE)
 
 
 @strawberry.input(description="Undo an import.")
 class ImportRollbackInput:
-    import_id: relay.GlobalID = strawberry.field(description="A completed import.")
+    import_id: relay.GlobalID = strawberry.field(
+        description="A completed import, or a run that stopped part way (FAILED)."
+    )
 
 
 @strawberry.type(description="The import and the job working on it.")
 class ImportPayload:
     import_: Import | None = strawberry.field(name="import", description="The import.")
     job: Job | None = strawberry.field(description="Follow it with `importProgress`.")
+    already_running: Import | None = strawberry.field(
+        description="With `ALREADY_RUNNING`: the import at work now (this one, or another of "
+        "the same file); follow it with `importProgress`. Null otherwise."
+    )
     user_errors: list[ImportProblem] = strawberry.field(description="Empty on success.")
 
 
-async def _payload(info: Info, found: Any, problems: Any) -> ImportPayload:
-    node = None
+async def _payload(info: Info, change: Callable[[Any], Any]) -> ImportPayload:
+    """An import mutation's answer: ``change`` in one transaction; the import it changed,
+    or the problems and, with ALREADY_RUNNING, the import at work (named in the message
+    by its global id)."""
+    at_work: list[int] = []
+
+    async def noting(uow: Any) -> Any:
+        try:
+            return await change(uow)
+        except imports.AlreadyRunning as exc:
+            at_work.append(exc.import_id)
+            raise
+
+    found, problems = await run_in_transaction(info, noting)
+    node = running = None
     if found is not None:
         [node] = await Import.resolve_nodes(info=info, node_ids=[str(found.id)])
+    if at_work:
+        [running] = await Import.resolve_nodes(info=info, node_ids=[str(at_work[0])])
+        named = global_id("Import", at_work[0])
+        problems = [replace(p, message=f"{p.message} (import {named})")
+                    if p.code == "ALREADY_RUNNING" else p for p in problems]  # fmt: skip
     return ImportPayload(
         import_=node, job=await job_node(info, found.job_id) if found is not None else None,
+        already_running=running,
         user_errors=user_errors(ImportProblem, ImportErrorCode, problems),
     )  # fmt: skip
 
@@ -463,50 +510,37 @@ class DataMutation:
                 mapping=mapping, all_or_nothing=input.all_or_nothing, dry_run=input.dry_run,
                 limit=limit, invite=input.invite,
             )  # fmt: skip
-            await imports.start(uow, record, dry_run=input.dry_run)
+            await imports.start(uow, record, dry_run=input.dry_run, force=input.force)
             return record
 
-        found, problems = await run_in_transaction(info, change)
-        return await _payload(info, found, problems)
+        return await _payload(info, change)
 
-    @strawberry.mutation(description="Run (or preview again) an uploaded import, as a job.")
+    @strawberry.mutation(
+        description="Run (or preview again) an uploaded import, as a job. A run that stopped "
+        "part way (FAILED, or RUNNING with its worker gone) goes on from the rows it recorded. "
+        "`ALREADY_RUNNING` while it, or another import of the same file, is at work."
+    )
     async def import_run(
         self, info: Info, input: Annotated[ImportRunInput, arg("The import.")]
     ) -> ImportPayload:
         viewer = info.context.viewer
-
-        async def change(uow: Any) -> Any:
-            viewer.require(Permission.DATA_IMPORT)
-            record = await uow.session.get(
-                ImportModel, pk_of(input.import_id, "Import", "importId"), with_for_update=True
-            )
-            if record is None:
-                raise DomainError.of("NOT_FOUND", "No such import.", "importId")
-            if record.status in ("running", "rolling_back", "rolled_back"):
-                raise DomainError.of(
-                    "INVALID", f"This import is {record.status.replace('_', ' ')}.", "importId"
-                )
-            await imports.start(uow, record, dry_run=input.dry_run, invite=input.invite)
-            return record
-
-        found, problems = await run_in_transaction(info, change)
-        return await _payload(info, found, problems)
+        return await _payload(info, lambda uow: imports.run(
+            uow, viewer, pk_of(input.import_id, "Import", "importId"), dry_run=input.dry_run,
+            invite=input.invite, force=input.force,
+        ))  # fmt: skip
 
     @strawberry.mutation(
-        description="Undo what a completed import created or changed, except rows changed "
-        "since (reported in the job's result, not overwritten)."
+        description="Undo what a completed import (or a run that stopped part way) created "
+        "or changed, except rows changed since (reported in the job's result, not "
+        "overwritten). `ALREADY_RUNNING` while another import of the same file is at work."
     )
     async def import_rollback(
         self, info: Info, input: Annotated[ImportRollbackInput, arg("The import.")]
     ) -> ImportPayload:
         viewer = info.context.viewer
-        found, problems = await run_in_transaction(
-            info,
-            lambda uow: imports.request_rollback(
-                uow, viewer, pk_of(input.import_id, "Import", "importId")
-            ),
-        )
-        return await _payload(info, found, problems)
+        return await _payload(info, lambda uow: imports.request_rollback(
+            uow, viewer, pk_of(input.import_id, "Import", "importId")
+        ))  # fmt: skip
 
 
 @strawberry.type
@@ -543,6 +577,14 @@ class ExportKind(Enum):
     SUBMISSIONS = ev("submissions", description="A mission's submissions.")
     POINTS = ev("points", description="A mission's points, highest first.")
     DIRECTORY = ev("directory", description="Directory results, as you may see them.")
+    ATTENDANCE_REPORT = ev(
+        "attendance_report", description="`attendanceReport`'s rows (`report` says which)."
+    )
+    SUBMISSIONS_REPORT = ev("submissions_report", description="`submissionsReport`'s rows.")
+    MENTORS_REPORT = ev("mentors_report", description="`mentorsReport`'s rows.")
+    NOTICES_REPORT = ev("notices_report", description="`noticesReport`'s rows.")
+    ENGAGEMENT_REPORT = ev("engagement_report", description="`engagementReport`'s rows.")
+    ALUMNI_REPORT = ev("alumni_report", description="`alumniReport`'s figures.")
 
 
 @strawberry.enum(description="The file format.")
@@ -550,6 +592,26 @@ class ExportFormat(Enum):
     CSV = ev("csv", description="CSV (UTF-8, comma-separated, a header row).")
     XLSX = ev("xlsx", description="Excel, with a header row and typed columns.")
     JSONL = ev("jsonl", description="JSON Lines: one object per row.")
+
+
+@strawberry.input(description="Which report to export (the `…_REPORT` kinds), as its query "
+                  "takes it: the file holds the query's rows, as you may read them.")  # fmt: skip
+class ReportExportInput:
+    start: date | None = strawberry.field(
+        default=None, name="from", description="The first day. Default: 27 days before `to`."
+    )
+    end: date | None = strawberry.field(
+        default=None, name="to", description="The last day (within five years). Default: today."
+    )
+    filter: ReportFilter | None = strawberry.field(
+        default=None, description="One mission or batch (programme reports)."
+    )
+    group_by: str | None = strawberry.field(
+        default=None,
+        description="How rows are grouped, as the report query's `groupBy` (or "
+        "`engagementReport`'s `interval`) says it: `WEEK`, `STUDENT` …; default: the "
+        "query's.",
+    )
 
 
 @strawberry.input(description="An export to make, narrowed by the same filters as the list "
@@ -574,6 +636,9 @@ class ExportCreateInput:
     )
     directory: DirectoryFilter | None = strawberry.field(
         default=None, description="DIRECTORY: as `directory(filter:)`."
+    )
+    report: ReportExportInput | None = strawberry.field(
+        default=None, description="The `…_REPORT` kinds: the range and filters of the report."
     )
 
 
@@ -633,6 +698,22 @@ def export_request(given: ExportCreateInput) -> exports.ExportRequest:
     """The domain's request from the input; ids that name nothing match nothing."""
     enrollments, attendance = given.enrollments, given.attendance
     student = attendance.student_id if attendance is not None else None
+    kind = str(given.kind.value)
+    if kind in exports.REPORT_KINDS:
+        report = given.report or ReportExportInput()
+        chosen = report.filter or ReportFilter()
+        filters: dict[str, Any] = {
+            "mission_id": _pk(chosen.mission_id, "Mission"),
+            "batch_id": _pk(chosen.batch_id, "Batch"),
+        }
+        if report.group_by is not None:
+            filters["group_by"] = report.group_by.strip().lower()
+        if kind in ("engagement_report", "alumni_report"):
+            filters = {k: v for k, v in filters.items() if k == "group_by"}
+        return exports.ExportRequest(
+            kind=kind, format=str(given.format.value), since=report.start,
+            until=report.end, filters=filters,
+        )  # fmt: skip
     return exports.ExportRequest(
         kind=str(given.kind.value), format=str(given.format.value),
         mission_id=_pk(given.mission_id, "Mission"),
@@ -722,7 +803,8 @@ async def export_requested(info: Info, wanted: exports.ExportRequest) -> ExportP
 class ExportMutation:
     @strawberry.mutation(
         description="Export a mission's roster, attendance, submissions or points "
-        "(`data:export`), or directory results (anyone, as they may see them), as a job."
+        "(`data:export`), directory results (anyone, as they may see them), or a report (who "
+        "may read it, as they may read it), as a job."
     )
     async def export_create(
         self, info: Info, input: Annotated[ExportCreateInput, arg("The export.")]

@@ -24,7 +24,7 @@ from alumnet.schema.integrity.types import (
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk
 from alumnet.schema.ops.types import Job, job_node
-from alumnet.schema.outreach.types import CallList, FollowUp
+from alumnet.schema.outreach.types import CallList, CallListSource, FollowUp
 
 ev = strawberry.enum_value
 
@@ -113,6 +113,11 @@ class OutreachErrorCode(Enum):
     OUT_OF_RANGE = ev("OUT_OF_RANGE", description="A number is out of range.")
     REQUIRED = ev("REQUIRED", description="A required value is missing.")
     TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
+    NO_RISK_MODEL = ev(
+        "NO_RISK_MODEL",
+        description="No trained early-warning model (none yet, or too little history): "
+        "build the list from the rules.",
+    )
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -173,6 +178,16 @@ class CallListGenerateInput:
     )
     limit: int = strawberry.field(default=50, description="At most this many (1 to 500).")
     title: str | None = strawberry.field(default=None, description="A title.")
+    source: CallListSource = strawberry.field(
+        default=CallListSource.RULES,
+        description="Whom to take: the rules' at-risk list (the default), the early-warning "
+        "model's predictions, or both.",
+    )
+    min_probability: float = strawberry.field(
+        default=0.5,
+        description="With PREDICTION or BOTH: students predicted at least this likely (0 to "
+        "1) to finish below the mission's bar.",
+    )
 
 
 @strawberry.type(description="The call list, or why there is none.")
@@ -357,7 +372,8 @@ class IntegrityMutation:
                 uow, viewer, mission_id=_optional_pk(input.mission_id, "Mission"),
                 batch_id=_optional_pk(input.batch_id, "Batch"),
                 assigned_to_id=_optional_pk(input.assigned_to_id, "User"),
-                limit=input.limit, title=input.title,
+                limit=input.limit, title=input.title, source=str(input.source.value),
+                min_probability=input.min_probability,
             ),
         )  # fmt: skip
         return CallListPayload(

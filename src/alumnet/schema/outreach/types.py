@@ -82,6 +82,26 @@ async def mission_at_risk(info: Info, mission_id: int, first: int) -> list[AtRis
     ]  # fmt: skip
 
 
+@strawberry.enum(description="Which students a generated call list takes.")
+class CallListSource(Enum):
+    RULES = ev(
+        "rules",
+        description="The mission's at-risk list by its rules (`Mission.atRisk`), most urgent "
+        "first.",
+    )
+    PREDICTION = ev(
+        "prediction",
+        description="Active students the early-warning model predicts at least "
+        "`minProbability` likely to finish below the mission's bar (`Enrollment.risk`), "
+        "highest first; needs a trained model (`riskModel`).",
+    )
+    BOTH = ev(
+        "both",
+        description="Those predicted (highest first), then the rules' other at-risk "
+        "students (most urgent first); a student on both lists carries both reasons.",
+    )
+
+
 @strawberry.type(description="A student on a call list.")
 class CallListEntry:
     priority: int = strawberry.field(description="1 is called first.")
