@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from alumnet.config import load_settings
 from alumnet.persistence.db import sync_url
-from alumnet.persistence.migrations import include_name
+from alumnet.persistence.migrations import include_name, include_object_on
 from alumnet.persistence.models import Base
 from alumnet.persistence.models.base import UTCDateTime
 
@@ -35,6 +35,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=url.startswith("sqlite"),
         include_name=include_name,
+        include_object=include_object_on("sqlite" if url.startswith("sqlite") else "postgresql"),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -59,6 +60,7 @@ def _run(connection: object) -> None:
         compare_type=True,
         render_item=render_item,
         include_name=include_name,
+        include_object=include_object_on(connection.dialect.name),  # type: ignore[attr-defined]
     )
     with context.begin_transaction():
         context.run_migrations()

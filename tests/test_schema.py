@@ -18,7 +18,7 @@ from sqlalchemy import create_engine
 
 from alumnet.config import Settings, load_settings
 from alumnet.persistence.db import sync_url
-from alumnet.persistence.migrations import include_name
+from alumnet.persistence.migrations import include_name, include_object_on
 from alumnet.persistence.models import Base
 from alumnet.schema import build_schema
 
@@ -63,7 +63,9 @@ def test_schema_graphql_is_current() -> None:
 def test_models_and_migrations_agree(settings: Settings, migrated: str) -> None:
     engine = create_engine(sync_url(migrated))
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        opts = {"include_name": include_name,
+                "include_object": include_object_on(conn.dialect.name)}  # fmt: skip
+        context = MigrationContext.configure(conn, opts=opts)
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []

@@ -156,9 +156,19 @@ def upgrade() -> None:
     )
     for table, column in TIMES:
         op.create_index(f"ix_{table}_{column}", table, [column], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(
+            "ix_submissions_assignment_covering",
+            "submissions",
+            ["assignment_id", "enrollment_id"],
+            unique=False,
+            postgresql_include=["mission_id", "late"],
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_submissions_assignment_covering", table_name="submissions")
     for table, column in TIMES:
         op.drop_index(f"ix_{table}_{column}", table_name=table)
     op.drop_index("ix_attendance_days_present", table_name="attendance_days")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +20,21 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     and their shadow tables), which migrations make with raw SQL and triggers keep; no
     model describes them."""
     return not (type_ == "table" and name is not None and name.startswith("fts_"))
+
+
+def include_object_on(dialect: str) -> Callable[..., bool]:
+    """What autogenerate compares on ``dialect``: not the indexes a model makes only on
+    another database (``Index(...).ddl_if(dialect=...)``, e.g. PostgreSQL's covering
+    indexes with INCLUDE)."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        wanted = getattr(obj, "_ddl_if", None)
+        if wanted is None or wanted.dialect is None:
+            return True
+        names = (wanted.dialect,) if isinstance(wanted.dialect, str) else tuple(wanted.dialect)
+        return dialect in names
+
+    return include
 
 
 def migrations_dir() -> Path:
