@@ -31,6 +31,22 @@ def upgrade() -> None:
         "UPDATE imports SET rows_of_run = true WHERE NOT dry_run AND NOT all_or_nothing"
         " AND status IN ('completed', 'running', 'failed', 'rolling_back')"
     )
+    # Imports at work (or whose process stopped) when this version came in: FAILED with a
+    # plain reason, not taken up silently at the first start; an admin decides whether to
+    # run them again (going on from their recorded rows) or roll them back.
+    op.execute("UPDATE imports SET rows_of_run = true WHERE status = 'rolling_back'")
+    op.execute(
+        "UPDATE imports SET status = 'failed', error = 'The rollback was under way when "
+        "alumnet was upgraded and did not finish: roll it back again.' "
+        "WHERE status = 'rolling_back'"
+    )
+    op.execute(
+        "UPDATE imports SET status = 'failed', error = CASE WHEN rows_of_run THEN 'The run "
+        "was under way when alumnet was upgraded and did not finish: run it again to go on "
+        "from its recorded rows, or roll them back.' ELSE 'The run was under way when "
+        "alumnet was upgraded and did not finish; nothing of it was kept. Run it again.' "
+        "END WHERE status = 'running'"
+    )
 
 
 def downgrade() -> None:

@@ -24,7 +24,7 @@ from strawberry.relay import from_base64
 from alumnet.domain.data import imports
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.persistence.db import sync_url
-from alumnet.persistence.models import Enrollment, Import, ImportRow, Job, User
+from alumnet.persistence.models import Enrollment, Import, ImportRow, Job, StoredFile, User
 from alumnet.persistence.uow import Origin
 from tests import commands
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, Api, app_api, env_for
@@ -262,6 +262,8 @@ async def test_a_run_that_fails_keeps_its_rows_to_go_on_or_roll_back(
         if then == "run":
             await ok(p, "admin", RUN, {"n": imported}, "importRun")
         else:
+            spreadsheet = (await record_of(p.api, pk(imported))).file_id
+            assert spreadsheet is not None
             await ok(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
         outcomes[then] = await status(p, imported)
     went_on, undone = outcomes["run"], outcomes["undo"]
@@ -269,6 +271,9 @@ async def test_a_run_that_fails_keeps_its_rows_to_go_on_or_roll_back(
     assert await people(p.api, "run") == (250, 250)
     assert undone["status"] == "ROLLED_BACK"
     assert await people(p.api, "undo") == (0, 0)
+    async with rt.database.connect() as conn:  # never to run again: its spreadsheet goes
+        kept = await conn.execute(select(StoredFile.id).where(StoredFile.id == spreadsheet))
+        assert kept.first() is None
 
 
 def _gid(import_id: int) -> str:
@@ -537,3 +542,197 @@ async def test_a_worker_killed_mid_import_leaves_it_to_the_next_one(
     async with p.api.app.state.runtime.database.connect() as conn:
         given_up = (await conn.execute(select(Job.status).where(Job.id == first_job))).scalar()
     assert given_up == "failed"
+
+
+async def _aged(api: Api, import_id: int, by: timedelta) -> None:
+    """An import's last sign of life, ``by`` ago (its job has waited that long)."""
+    async with api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Import).where(Import.id == import_id)
+            .values(heartbeat_at=datetime.now(UTC) - by)
+        )  # fmt: skip
+
+
+async def test_a_rollback_waiting_in_line_is_at_work_however_long_it_waits(
+    programme: Programme, held: Api
+) -> None:
+    """A rollback whose job waits in a busy queue past IMPORT_STALE is still at work: its
+    twin is not run meanwhile (it would write the people the rollback then takes away)."""
+    p = programme
+    content = people_file(20, "rbq")
+    earlier = await previewed(p, content)
+    await ok(p, "admin", RUN, {"n": earlier}, "importRun")
+    twin = await previewed(p, content)
+    h = Programme(api=held, tokens=p.tokens, ids=p.ids)
+    await ok(h, "admin", ROLLBACK, {"n": earlier}, "importRollback")  # its job waits
+    await _aged(p.api, pk(earlier), imports.IMPORT_STALE + timedelta(minutes=1))
+    late = await call(h, "admin", RUN, {"n": twin}, "importRun")
+    assert codes(late) == ["ALREADY_RUNNING"] and late["alreadyRunning"]["id"] == earlier
+    assert await imports.resume_stopped(held.app.state.runtime) == 0  # waiting, not stopped
+    await release(p.api)
+    assert (await status(p, earlier))["status"] == "ROLLED_BACK"
+    assert await people(p.api, "rbq") == (0, 0)
+    await ok(p, "admin", RUN, {"n": twin}, "importRun")
+    assert (await status(p, twin))["status"] == "COMPLETED"
+    assert await people(p.api, "rbq") == (20, 20)
+
+
+async def test_the_sweep_leaves_a_handed_over_job_that_waits_in_line(
+    programme: Programme, held: Api
+) -> None:
+    """A run handed to a new job, that job waiting in a busy queue: later sweeps leave it
+    (it is not given up and replaced again and again); it runs when its turn comes."""
+    p = programme
+    imported = await _cli_import(p.api, people_file(30, "swp"))
+    rt = p.api.app.state.runtime
+    async with rt.transaction() as uow:
+        await uow.session.execute(
+            update(Import).where(Import.id == imported).values(
+                status="running", runner=None, rows_of_run=True,
+                heartbeat_at=datetime.now(UTC) - imports.IMPORT_STALE - timedelta(minutes=1),
+            )
+        )  # fmt: skip
+    swept = held.app.state.runtime
+    assert await imports.resume_stopped(swept) == 1
+    handed = (await record_of(p.api, imported)).job_id
+    await _aged(p.api, imported, imports.IMPORT_STALE + timedelta(minutes=1))
+    assert await imports.resume_stopped(swept) == 0
+    assert (await record_of(p.api, imported)).job_id == handed
+    await release(p.api)
+    done = await record_of(p.api, imported)
+    assert (done.status, done.job_id, done.created) == ("completed", handed, 30)
+    async with rt.database.connect() as conn:
+        job = (await conn.execute(select(Job.status).where(Job.id == handed))).scalar()
+    assert job == "succeeded"
+
+
+async def test_a_run_that_fails_before_any_row_did_not_stop_part_way(
+    programme: Programme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing written: FAILED saying so, a preview allowed, nothing to roll back."""
+    p = programme
+    made = await upload(p, "admin", b"nothing,here\n1,2\n", dryRun=False)
+    unmapped = made["data"]["importUpload"]["import"]["id"]
+    rt = p.api.app.state.runtime
+    broken = _gid(await _cli_import(p.api, people_file(5, "early")))
+    with stopping_at(monkeypatch, 1, RuntimeError("a secret detail")), pytest.raises(RuntimeError):
+        await imports.execute(rt, pk(broken))
+    failed = await status(p, broken)
+    assert failed["status"] == "FAILED" and failed["total"] == 0
+    assert "before any row was written" in failed["error"] and "secret" not in failed["error"]
+    assert (await status(p, unmapped))["status"] == "FAILED"
+    for imported in (unmapped, broken):
+        undo = await call(p, "admin", ROLLBACK, {"n": imported}, "importRollback")
+        assert codes(undo) == ["NOT_ROLLBACKABLE"]
+        preview = await call(p, "admin", RUN, {"n": imported, "d": True}, "importRun")
+        assert preview["userErrors"] == []
+    assert (await status(p, broken))["status"] == "PREVIEWED"
+
+
+async def test_a_student_number_taken_meanwhile_refuses_the_row_and_makes_no_user(
+    programme: Programme,
+) -> None:
+    """A batch read a new person's student number as free; another import gave it away
+    before the batch wrote: the row is refused (TAKEN), the user not made."""
+    p = programme
+    rt = p.api.app.state.runtime
+    async with rt.transaction(origin=Origin(via="cli")) as uow:
+        record = await imports.create(
+            uow, Viewer(via="cli"), kind="students", filename="late.csv",
+            read=_reader(b"email,name\nx@example.org,X\n"), mapping=None,
+            all_or_nothing=False, dry_run=False, limit=10**6,
+        )  # fmt: skip
+    mapping = {0: "email", 1: "name", 2: "student_number"}
+    batch = [
+        imports.candidate(2, ["later@example.org", "Later", "SN-777"], mapping, 3),
+        imports.candidate(3, ["other@example.org", "Other", "SN-778"], mapping, 3),
+    ]
+    state = imports._State()
+    async with rt.transaction() as uow:
+        plan = await imports._plan_people(uow, record.id, "students", batch, state)
+    first = b"email,name,student number\nfirst@example.org,First,SN-777\n"
+    made = await upload(p, "admin", first, dryRun=False, kind="STUDENTS")
+    assert (await status(p, made["data"]["importUpload"]["import"]["id"]))["created"] == 1
+    async with rt.transaction() as uow:
+        await imports._apply_people(uow, record.id, "students", plan, None)
+    rows = {r["row_number"]: r for r in plan.rows}
+    assert rows[2]["action"] == "reject" and rows[2]["target_id"] is None
+    assert [x["code"] for x in rows[2]["problems"]] == ["TAKEN"]
+    assert rows[3]["action"] == "create" and rows[3]["target_id"] is not None
+    async with rt.database.connect() as conn:
+        found = (await conn.execute(
+            select(User.email_lower).where(User.email_lower.in_(
+                ["later@example.org", "other@example.org", "first@example.org"]))
+        )).scalars().all()  # fmt: skip
+    assert sorted(found) == ["first@example.org", "other@example.org"]
+
+
+@on_postgresql
+async def test_membership_files_naming_people_in_other_orders_do_not_deadlock(
+    programme: Programme,
+) -> None:
+    """Two enrolment files naming the same students in opposite orders, run at once (held
+    at their first write until both are there): both complete, each enrolment once."""
+    p = programme
+    students = [f"order{i}@example.org" for i in range(60)]
+    for s in students:
+        await p.api.create_user(s, ["STUDENT"], name=s)
+    forward = "email,mission\n" + "".join(f"{s},B1-A\n" for s in students)
+    backward = "email,mission\n" + "".join(f"{s},B1-A\n" for s in reversed(students))
+    async for inprocess in app_api(p.api, redis_url=None):
+        h = Programme(api=inprocess, tokens=p.tokens, ids=p.ids)
+        runs = [await previewed(h, f.encode(), kind="ENROLLMENTS") for f in (forward, backward)]
+        with _locked(p.api, "LOCK TABLE enrollments IN SHARE MODE") as lock:
+            await ok(h, "admin", RUN, {"n": runs[0]}, "importRun")
+            await ok(h, "admin", RUN, {"n": runs[1]}, "importRun")
+            await _until(lambda: _waiting(lock, "enrollments") >= 2, "both at their first write")
+        done = [await status(h, r) for r in runs]
+        assert [d["status"] for d in done] == ["COMPLETED", "COMPLETED"], done
+        assert done[0]["created"] + done[1]["created"] == 60
+        assert done[0]["unchanged"] + done[1]["unchanged"] == 60
+
+
+async def test_a_job_given_up_stays_failed_when_its_late_handler_ends(api: Api) -> None:
+    """The sweep gave a slow worker's job up (its import handed to a new job); the late
+    handler's end does not mark it succeeded."""
+    from alumnet.domain.ops import jobs as job_rules
+
+    rt = api.app.state.runtime
+    async with rt.transaction() as uow:  # a row only: no queue runs it
+        job = Job(name="test.slow", args={}, max_attempts=1)
+        uow.session.add(job)
+        await uow.session.flush()
+
+    async def slow(runtime: Any, running: Job) -> dict[str, Any]:
+        async with runtime.transaction() as uow:
+            await job_rules.give_up(uow.session, running.id, "Import 1: handed to a new job.")
+        return {"skipped": "superseded"}
+
+    assert await job_rules.execute(rt, job.id, {"test.slow": slow}) == "succeeded"
+    async with rt.database.connect() as conn:
+        row = (await conn.execute(select(Job.status, Job.last_error).where(Job.id == job.id))).one()
+    assert tuple(row) == ("failed", "Import 1: handed to a new job.")
+
+
+def test_the_machine_of_a_runner_tells_hosts_with_one_name_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two hosts of one name whose pid namespaces have one inode differ by their boot."""
+    import builtins
+
+    real = builtins.open
+    seen = []
+    for boot in ("boot-a", "boot-b"):
+
+        def fake(path: Any, *args: Any, boot: str = boot, **kwargs: Any) -> Any:
+            if path == "/proc/sys/kernel/random/boot_id":
+                import io
+
+                return io.StringIO(boot + "\n")
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", fake)
+        seen.append(imports._machine())
+    monkeypatch.setattr(builtins, "open", real)
+    assert seen[0] != seen[1]
+    assert len(imports._this_process()) <= 128 and ":" not in imports._HOST

@@ -18,6 +18,7 @@ or the scheduled sweep (``resume_stopped``), which goes on from its recorded row
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -94,6 +95,7 @@ IMPORT_STALE = timedelta(minutes=2)
 WORKING = ("running", "rolling_back")
 # PostgreSQL's advisory locks of "runs of one file" (the second key: the file's checksum).
 FILE_LOCK = 0x1A7F
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE of a transaction stopped to end a deadlock
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d %B %Y",
                 "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%m/%d/%Y")  # fmt: skip
@@ -500,12 +502,13 @@ async def _refuse_while_at_work(
             .order_by(Import.id)
         )  # fmt: skip
         twins = found.scalars().all()
-    waiting = [r.job_id for r in (record, *twins) if r.job_id is not None]
-    unfinished = set(
-        (await session.execute(
-            select(Job.id).where(Job.id.in_(waiting), Job.status.in_(job_rules.UNFINISHED))
-        )).scalars()
-    ) if waiting else set()  # fmt: skip
+    jobs = [r.job_id for r in (record, *twins) if r.job_id is not None]
+    unfinished: dict[int, str] = {
+        int(i): str(st) for i, st in (await session.execute(
+            select(Job.id, Job.status)
+            .where(Job.id.in_(jobs), Job.status.in_(job_rules.UNFINISHED))
+        )).all()
+    } if jobs else {}  # fmt: skip
     if _at_work(record, unfinished, now):
         raise AlreadyRunning(
             record.id,
@@ -531,9 +534,17 @@ async def _refuse_while_at_work(
             )
 
 
-def _at_work(record: Import, unfinished: set[int], now: datetime) -> bool:
-    """Whether an import is at work now, or about to be (its job waits in line)."""
+# A job in line, not yet taken up by a worker.
+WAITING = (job_rules.PENDING, job_rules.RETRYING)
+
+
+def _at_work(record: Import, unfinished: dict[int, str], now: datetime) -> bool:
+    """Whether an import is at work now, or about to be (its job waits in line, however
+    long: a busy queue). Once a process has claimed it, whether that process still works
+    on it (``_abandoned``). ``unfinished``: the unfinished jobs' statuses, by id."""
     if record.status in WORKING:
+        if record.runner is None and unfinished.get(record.job_id or 0) in WAITING:
+            return True
         return not _abandoned(record.runner, record.heartbeat_at, record.id, now)
     return record.job_id in unfinished
 
@@ -545,13 +556,23 @@ _PROC = os.path.exists("/proc/self/stat")
 
 
 def _machine() -> str:
-    """Where this process's pids mean something: the host, and its pid namespace (two
-    containers may share a host name)."""
+    """Where this process's pids mean something: the host name, and a digest of its pid
+    namespace, the kernel's boot and the machine's id (two containers, or two hosts, may
+    share a host name and a namespace's inode; the boot id differs between hosts and
+    between boots of one)."""
+    facts = []
     try:
-        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+        facts.append(os.readlink("/proc/self/ns/pid"))
     except OSError:
-        namespace = ""
-    return f"{socket.gethostname()[:80]}/{namespace}"
+        facts.append("")
+    for path in ("/proc/sys/kernel/random/boot_id", "/etc/machine-id"):
+        try:
+            with open(path) as known:
+                facts.append(known.read().strip())
+        except OSError:
+            facts.append("")
+    digest = hashlib.sha256("\n".join(facts).encode()).hexdigest()[:16]
+    return f"{socket.gethostname()[:60].replace(':', '_')}/{digest}"
 
 
 _HOST = _machine()
@@ -628,17 +649,32 @@ async def resume_stopped(rt: Runtime) -> int:
     now = datetime.now(UTC)
     async with rt.database.connect() as conn:
         found = (await conn.execute(
-            select(Import.id, Import.runner, Import.heartbeat_at, Import.attempt)
+            select(Import.id, Import.runner, Import.heartbeat_at, Import.attempt, Job.status)
+            .outerjoin(Job, Job.id == Import.job_id)
             .where(Import.status.in_(WORKING))
         )).all()  # fmt: skip
     resumed = 0
-    for import_id, runner, heartbeat_at, attempt in found:
+    for import_id, runner, heartbeat_at, attempt, job_status in found:
+        if runner is None and job_status in WAITING:
+            continue  # handed to a job that waits in line (a busy queue): not stopped
         if not _abandoned(runner, heartbeat_at, import_id, now):
             continue
         async with rt.transaction() as uow:
-            record = await uow.session.get(Import, import_id, with_for_update=True)
+            record = await uow.session.get(
+                Import, import_id, with_for_update=True, populate_existing=True
+            )
             if record is None or record.attempt != attempt or record.status not in WORKING:
                 continue  # taken up meanwhile
+            # Again under the lock: a slow process may have shown a sign of life since.
+            now = datetime.now(UTC)
+            if not _abandoned(record.runner, record.heartbeat_at, import_id, now):
+                continue
+            job_now = (
+                await uow.session.scalar(select(Job.status).where(Job.id == record.job_id))
+                if record.job_id is not None else None
+            )  # fmt: skip
+            if record.runner is None and job_now in WAITING:
+                continue
             await _fence(uow, record, now, "its worker stopped")
             name = IMPORT_JOB if record.status == "running" else ROLLBACK_JOB
             job = await uow.add_job(name, {"import_id": import_id}, max_attempts=1)
@@ -695,7 +731,9 @@ async def _claim(
             attempt.resume = record.rows_of_run and not record.dry_run and not record.all_or_nothing
             if not attempt.resume:
                 await uow.session.execute(delete(ImportRow).where(ImportRow.import_id == import_id))
-                record.rows_of_run = not record.dry_run and not record.all_or_nothing
+                # Set by the first batch a run commits (``_process``): a run that fails
+                # before any is no run that stopped part way.
+                record.rows_of_run = False
             record.status, record.error, record.finished_at = "running", None, None
         record.attempt = attempt.attempt
         record.runner = _this_process()
@@ -775,6 +813,11 @@ def _reason(exc: Exception, attempt: _Attempt, progress: Progress) -> str:
     """Why a run stopped, for the people who ran it: no stack trace, nothing it read."""
     if isinstance(exc, IntegrityError):
         what = "a row that conflicts with data written at the same time by someone else"
+    elif getattr(getattr(exc, "orig", None), "sqlstate", None) == DEADLOCK:
+        what = (
+            "a deadlock with another write at the same time (the database stopped this run "
+            "to let the other go on)"
+        )
     elif is_busy(exc):
         what = "a database too busy to answer"
     elif is_timeout(exc):
@@ -785,6 +828,8 @@ def _reason(exc: Exception, attempt: _Attempt, progress: Progress) -> str:
         return f"Stopped by {what}; nothing was written (a preview). Preview it again."
     if attempt.all_or_nothing:
         return f"Stopped by {what}; nothing was written (all or nothing). Run it again."
+    if progress.processed == 0:
+        return f"Stopped by {what} before any row was written. Run it again."
     return (
         f"Stopped by {what}. The {progress.processed:,} rows before it are recorded and "
         "written: run it again to go on from there, or roll them back."
@@ -878,7 +923,7 @@ async def _process(
                 rows = await _batch(uow, attempt.import_id, attempt.kind, batch, state, apply)
                 await _record_rows(uow, rows)
                 counted = _count(progress, batch, state)
-                await _written(uow, attempt, counted)
+                await _written(uow, attempt, counted, **({"rows_of_run": True} if apply else {}))
             _take(progress, counted)
             if report is not None:
                 await report(progress)
@@ -923,6 +968,7 @@ async def _replay(rt: Runtime, attempt: _Attempt, batch: list[Candidate], state:
     still counts (a later row saying the same is a duplicate); their outcome stays as
     recorded."""
     async with rt.transaction() as uow:
+        await _hold(uow, attempt)  # what it reads stays so until its sign of life commits
         if batch:
             await _batch(uow, attempt.import_id, attempt.kind, batch, state, False)
         await _written(uow, attempt)  # a sign of life: a long file takes a while to read again
@@ -960,10 +1006,10 @@ async def _finish(
     if status != "rolled_back":  # when the run ended stays
         values["finished_at"] = datetime.now(UTC)
     await _written(uow, attempt, progress, **values)
-    if status == "completed":
-        # Run once, and rolled back from its rows: the spreadsheet (everyone's data in it,
-        # kept whole) is needed no more. Its name, size and checksum stay. (A run that
-        # stopped part way keeps it, to go on.)
+    if status in ("completed", "rolled_back"):
+        # Run once (or rolled back, never to run again), and rolled back from its rows: the
+        # spreadsheet (everyone's data in it, kept whole) is needed no more. Its name, size
+        # and checksum stay. (A run that stopped part way keeps it, to go on.)
         await uow.session.execute(
             delete(StoredFile).where(
                 StoredFile.id == select(Import.file_id).where(Import.id == attempt.import_id)
@@ -1277,13 +1323,31 @@ async def _apply_people(
         fresh = [(ids[c.values["email"].lower()], c, u, p) for c, u, p in creates
                  if c.values["email"].lower() in ids]  # fmt: skip
         if fresh:
+            # The new people's profiles first. A user made just now has none, so a profile
+            # not written conflicts on its student number, given to someone else since this
+            # batch read: that row is refused and its user not made (this transaction).
+            written = set(
+                (await session.execute(
+                    upsert(session, Profile).on_conflict_do_nothing()
+                    .returning(Profile.user_id),
+                    [_new_profile(i, p, now) for i, _, _, p in sorted(fresh, key=lambda f: f[0])],
+                )).scalars()
+            )  # fmt: skip
+            taken = [(i, c) for i, c, _, _ in fresh if i not in written]
+            if taken:
+                await session.execute(delete(User).where(User.id.in_([i for i, _ in taken])))
+                for _, c in taken:
+                    c.problem("student_number", "TAKEN",
+                              "Another person has this student number (given at the same "
+                              "time by someone else).")  # fmt: skip
+                    plan.rows[where[c.row_number]] = _row(
+                        import_id, c, "reject", key=c.values["email"].lower()
+                    )
+                fresh = [f for f in fresh if f[0] in written]
+        if fresh:
             await session.execute(
                 upsert(session, UserRole).on_conflict_do_nothing(),
                 [{"user_id": i, "role": ROLE[kind]} for i, _, _, _ in fresh],
-            )
-            await session.execute(
-                upsert(session, Profile).on_conflict_do_nothing(),
-                [_new_profile(i, p, now) for i, _, _, p in fresh],
             )
             for i, c, _, _ in fresh:
                 plan.rows[where[c.row_number]]["target_id"] = i
@@ -1411,6 +1475,11 @@ async def _memberships(
         )).all()
     }  # fmt: skip
     rows: list[dict[str, Any]] = []
+    # What to insert, written after every row is decided, in key order (one lock order for
+    # every run: two files naming the same people in other orders do not deadlock). Each:
+    # the key, the row's place in ``rows``, the row, its shown key.
+    enrol: list[tuple[tuple[int, int], int, Candidate, str | None]] = []
+    assign: list[tuple[tuple[int, int, int, int], int, Candidate, str | None]] = []
     now = datetime.now(UTC)
     for c in batch:
         _require(kind, c)
@@ -1451,22 +1520,10 @@ async def _memberships(
                 rows.append(_row(import_id, c, "unchanged", key=key, target="Enrollment",
                                  target_id=enrollment))  # fmt: skip
                 continue
-            target = None
             if apply:
-                target = await inserted_id(
-                    session, Enrollment,
-                    {"mission_id": mission, "student_id": student, "status": "active",
-                     "created_at": now, "updated_at": now},
-                    ["mission_id", "student_id"],
-                )  # fmt: skip
-                if target is None:
-                    # Enrolled since this batch read (another run at the same time): as is.
-                    rows.append(await _enrolled_meanwhile(session, import_id, c, key, mission,
-                                                          int(student)))  # fmt: skip
-                    continue
-                enrolled[(mission, int(student))] = int(target)
+                enrol.append(((mission, int(student)), len(rows), c, key))
             rows.append(_row(import_id, c, "create", key=key, target="Enrollment",
-                             target_id=target, after={"status": "active"}))  # fmt: skip
+                             after={"status": "active"}))  # fmt: skip
             continue
         if enrollment is None:
             c.problem("mission", "NOT_ENROLLED", "The student is not enrolled in this mission.")
@@ -1475,20 +1532,35 @@ async def _memberships(
         if (enrollment, mentor) in assigned:
             rows.append(_row(import_id, c, "unchanged", key=key, target="MentorAssignment"))
             continue
-        target = None
-        if apply:
-            target = await inserted_id(
-                session, MentorAssignment,
-                {"enrollment_id": enrollment, "mission_id": mission, "student_id": student,
-                 "mentor_id": mentor, "created_at": now},
-                ["enrollment_id", "mentor_id"],
-            )  # fmt: skip
         assigned.add((enrollment, mentor))
-        if apply and target is None:  # assigned since this batch read (another run): as is
-            rows.append(_row(import_id, c, "unchanged", key=key, target="MentorAssignment"))
-            continue
+        if apply:
+            assert mentor is not None
+            assign.append(((enrollment, int(mentor), mission, int(student)), len(rows), c, key))
         rows.append(_row(import_id, c, "create", key=key, target="MentorAssignment",
-                         target_id=target, after={}))  # fmt: skip
+                         after={}))  # fmt: skip
+    for (mission, student), at, c, key in sorted(enrol, key=lambda e: e[0]):
+        target = await inserted_id(
+            session, Enrollment,
+            {"mission_id": mission, "student_id": student, "status": "active",
+             "created_at": now, "updated_at": now},
+            ["mission_id", "student_id"],
+        )  # fmt: skip
+        if target is None:
+            # Enrolled since this batch read (another run at the same time): as is.
+            rows[at] = await _enrolled_meanwhile(session, import_id, c, key, mission, student)
+        else:
+            rows[at]["target_id"] = int(target)
+    for (enrollment, mentor, mission, student), at, c, key in sorted(assign, key=lambda a: a[0]):
+        target = await inserted_id(
+            session, MentorAssignment,
+            {"enrollment_id": enrollment, "mission_id": mission, "student_id": student,
+             "mentor_id": mentor, "created_at": now},
+            ["enrollment_id", "mentor_id"],
+        )  # fmt: skip
+        if target is None:  # assigned since this batch read (another run): as is
+            rows[at] = _row(import_id, c, "unchanged", key=key, target="MentorAssignment")
+        else:
+            rows[at]["target_id"] = target
     return rows
 
 

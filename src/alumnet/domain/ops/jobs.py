@@ -160,8 +160,11 @@ SETTLE_PATIENCE = timedelta(minutes=2)
 async def _settle(rt: Runtime, job: Job, **values: Any) -> None:
     """Record an attempt's outcome (a short write of the job's own row, tried again while
     the database is busy: the outcome of work done must not be lost to a moment's lock);
-    then tell the job's subscribers."""
-    await write_patiently(rt.database, update(Job).where(Job.id == job.id).values(**values))
+    then tell the job's subscribers. Not over a job given up meanwhile (``give_up``: its
+    work handed to another job), whose FAILED stays."""
+    await write_patiently(
+        rt.database, update(Job).where(Job.id == job.id, Job.status == RUNNING).values(**values)
+    )
     await rt.bus.publish(job_channel(job.id), _event(job))
 
 
