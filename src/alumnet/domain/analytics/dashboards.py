@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alumnet.domain.analytics.common import DateRange, small
 from alumnet.domain.analytics.reports.scope import COUNTED
+from alumnet.domain.analytics.stats import ratio
 from alumnet.domain.communication import tickets as ticket_figures
 from alumnet.domain.engagement.rules import Rules
 from alumnet.domain.errors import DomainError
@@ -187,10 +188,6 @@ class _Lend:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         yield self.conn
-
-
-def rate(part: float, whole: float | None) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _tag(text: str) -> Any:
@@ -817,7 +814,7 @@ def _trend(
         slot[0] += present.get((mission["id"], day), 0)
         slot[1] += mission["students"]
     return [
-        {"date": k.isoformat(), "present": p, "possible": n, "rate": rate(p, n)}
+        {"date": k.isoformat(), "present": p, "possible": n, "rate": ratio(p, n)}
         for k, (p, n) in points.items()
     ]
 
@@ -843,9 +840,9 @@ def _roll_up(section: JSONDict) -> JSONDict:
         for key in BATCH_SUMS:
             line[key] += m[key]
     for line in batches.values():
-        line["attendance_rate"] = rate(line["present"], line["possible"])
-        line["submission_rate"] = rate(line["handed_in"], line["expected"])
-        line["acknowledgement_rate"] = rate(line["acknowledged"], line["acknowledgeable"])
+        line["attendance_rate"] = ratio(line["present"], line["possible"])
+        line["submission_rate"] = ratio(line["handed_in"], line["expected"])
+        line["acknowledgement_rate"] = ratio(line["acknowledged"], line["acknowledgeable"])
     section["batches"] = list(batches.values())
     # Each mission's trend covers (at least) the days of the overall one it has.
     since = date.fromisoformat(section["range"]["since"])
@@ -862,7 +859,7 @@ def _roll_up(section: JSONDict) -> JSONDict:
                 sums[point["date"]][0] += point["present"]
                 sums[point["date"]][1] += point["possible"]
     section["attendance_trend"] = [
-        {"date": k, "present": p, "possible": n, "rate": rate(p, n)} for k, (p, n) in sums.items()
+        {"date": k, "present": p, "possible": n, "rate": ratio(p, n)} for k, (p, n) in sums.items()
     ]
     return section
 
@@ -939,19 +936,19 @@ async def manager(
             "days": days,
             "present": attended,
             "possible": students * days,
-            "attendance_rate": rate(attended, students * days),
+            "attendance_rate": ratio(attended, students * days),
             "due": due,
             "handed_in": handed,
             "late": late,
             "expected": due * students,
-            "submission_rate": rate(handed, due * students),
+            "submission_rate": ratio(handed, due * students),
             "points": points.get(m),
             "at_risk": counts.get(("at_risk", m, ""), (0, 0))[0],
             "open_appeals": counts.get(("appeals", m, ""), (0, 0))[0],
             "notices": notices,
             "acknowledged": acked,
             "acknowledgeable": notices * students,
-            "acknowledgement_rate": rate(acked, notices * students),
+            "acknowledgement_rate": ratio(acked, notices * students),
             "mentors": len(mentors),
             "students_per_mentor": round(students / len(mentors), 2) if mentors else None,
             "withheld": False,
@@ -1127,8 +1124,8 @@ async def mentor(db: Reader, me: int, *, now: datetime, first: int) -> JSONDict:
             if not small(n - n_mine):
                 whole = {
                     "students": n,
-                    "points": rate(int(pts or 0), n),
-                    "attendance_rate": rate(int(days or 0), n * elapsed),
+                    "points": ratio(int(pts or 0), n),
+                    "attendance_rate": ratio(int(days or 0), n * elapsed),
                 }
             missions.append(
                 {
@@ -1138,8 +1135,8 @@ async def mentor(db: Reader, me: int, *, now: datetime, first: int) -> JSONDict:
                     "students": n,
                     "mentees_average": {
                         "students": n_mine,
-                        "points": rate(int(pts_mine or 0), n_mine),
-                        "attendance_rate": rate(int(days_mine or 0), n_mine * elapsed),
+                        "points": ratio(int(pts_mine or 0), n_mine),
+                        "attendance_rate": ratio(int(days_mine or 0), n_mine * elapsed),
                     },
                     "mission_average": whole,
                     "withheld": whole is None,
@@ -1417,7 +1414,7 @@ async def sre(
             "p90_first_reply_seconds": sla.p90_first_reply_seconds,
             "within_sla": int(within_sla),
             "outside_sla": int(outside_sla),
-            "within_sla_rate": rate(int(within_sla), decided),
+            "within_sla_rate": ratio(int(within_sla), decided),
             "oldest_awaiting_since": _iso(sla.oldest_awaiting_since),
             "open_by_age": [
                 {"label": label, "count": int(n)}
