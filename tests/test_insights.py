@@ -23,6 +23,7 @@ from graphql import FieldNode, SelectionSetNode, build_schema, parse, validate
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
 from alumnet.app import CSP
+from alumnet.domain.identity import two_factor
 from tests.cohorts.conftest import ASSIGN, BATCH, ENROLL, MISSION, Programme
 from tests.conftest import PASSWORD, Api, _serve
 from tests.engagement.conftest import ok
@@ -355,7 +356,12 @@ async def two_factor_for(p: Programme, who: str) -> pyotp.TOTP:
     that the current one is still unused)."""
     enrol = await ok(p, who, ENROL, {"p": PASSWORD}, "twoFactorEnroll")
     totp = pyotp.TOTP(enrol["secret"])
-    await ok(p, who, CONFIRM, {"c": totp.at(time.time() - 30)}, "twoFactorConfirm")
+    # The confirmation is read against the instant its code was made, so that a slow
+    # request crossing into the next step cannot make it two steps old.
+    now = time.time()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(two_factor, "clock", lambda: now)
+        await ok(p, who, CONFIRM, {"c": totp.at(now - 30)}, "twoFactorConfirm")
     return totp
 
 
