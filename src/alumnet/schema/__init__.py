@@ -58,6 +58,12 @@ from alumnet.schema.communication.types import (
     CommunicationSubscription,
     Notice,
 )
+from alumnet.schema.community.moderation import ModerationMutation, ModerationQuery
+from alumnet.schema.community.pages import PageMutation, PageQuery
+from alumnet.schema.community.photos import PhotoMutation, PhotoQuery
+from alumnet.schema.community.posts import Post, PostMutation, PostQuery, PostSubscription
+from alumnet.schema.community.references import ReferenceMutation, ReferenceQuery
+from alumnet.schema.community.volunteering import VolunteeringMutation, VolunteeringQuery
 from alumnet.schema.data.bulk import BulkQueryMutation
 from alumnet.schema.data.types import (
     DataMutation,
@@ -148,6 +154,12 @@ class Query(
     ReportsQuery,
     RiskQuery,
     ReportSubscriptionQuery,
+    PostQuery,
+    ModerationQuery,
+    PhotoQuery,
+    ReferenceQuery,
+    VolunteeringQuery,
+    PageQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -200,6 +212,12 @@ class Mutation(
     MentorshipMutation,
     RiskMutation,
     ReportSubscriptionMutation,
+    PostMutation,
+    ModerationMutation,
+    PhotoMutation,
+    ReferenceMutation,
+    VolunteeringMutation,
+    PageMutation,
 ):
     pass
 
@@ -218,6 +236,7 @@ class Subscription(
     CareersSubscription,
     EventsSubscription,
     MentorshipSubscription,
+    PostSubscription,
 ):
     pass
 
@@ -273,6 +292,7 @@ NODE_TYPES = [
     Mentorship,
     MentorshipSession,
     MentorshipGoal,
+    Post,
 ]
 
 

@@ -100,6 +100,14 @@ DEFAULTS: dict[str, Channels] = {
     # A sign-in from a new device (identity/sessions.py): the e-mail about it is always
     # sent by identity itself, whatever the preferences; this is the in-app notice.
     "security": Channels(in_app=True, email=False, digest=False),
+    # Community: a mention of you; a comment on your post or a reply to your comment;
+    # moderation news (for authors, and new reports for moderators); reference requests and
+    # their answers and reminders; volunteering confirmed, declined or recorded for you.
+    "mention": Channels(in_app=True, email=False, digest=True),
+    "comment": Channels(in_app=True, email=False, digest=True),
+    "moderation": Channels(in_app=True, email=True, digest=False),
+    "reference": Channels(in_app=True, email=True, digest=False),
+    "volunteering": Channels(in_app=True, email=False, digest=True),
 }
 KINDS = tuple(DEFAULTS)
 

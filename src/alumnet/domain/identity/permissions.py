@@ -67,6 +67,14 @@ class Permission(StrEnum):
     # Read the programme's reports and figures: attendance, submissions, mentors, notices,
     # engagement (within the batches or missions one's reach covers), and subscribe to them.
     ANALYTICS_READ = "analytics:read"
+    # Community: work the moderation queue (hide, restore, warn), delete anyone's posts and
+    # comments.
+    COMMUNITY_MODERATE = "community:moderate"
+    # Edit the public pages (about, contacts, quick links, feature cards) and revert them.
+    PAGES_EDIT = "pages:edit"
+    # Record alumni's volunteering, confirm or decline what they offer, and read the
+    # volunteer-hours reports.
+    VOLUNTEERING_MANAGE = "volunteering:manage"
     # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
     SCHEMA_INTROSPECT = "schema:introspect"
 
@@ -134,6 +142,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MENTORSHIP_OFFER,
             Permission.MENTORSHIP_MANAGE,
             Permission.ANALYTICS_READ,
+            Permission.COMMUNITY_MODERATE,
+            Permission.PAGES_EDIT,
+            Permission.VOLUNTEERING_MANAGE,
         }
     ),
     Role.SRE: frozenset(
@@ -151,6 +162,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EVENTS_HOST,
             Permission.MENTORSHIP_OFFER,
             Permission.ANALYTICS_READ,
+            Permission.COMMUNITY_MODERATE,
         }
     ),
     Role.MENTOR: frozenset({Permission.TOKENS_CREATE, Permission.MENTORSHIP_OFFER}),

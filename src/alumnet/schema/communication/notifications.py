@@ -79,6 +79,23 @@ class NotificationKind(Enum):
         "security",
         description="Your account was signed in to from a new device (also sent by e-mail).",
     )
+    MENTION = ev("mention", description="Someone mentioned you (@name) in a post or a comment.")
+    COMMENT = ev("comment", description="A comment on your post, or a reply to your comment.")
+    MODERATION = ev(
+        "moderation",
+        description="Moderation news: your post or comment hidden or restored, a warning to "
+        "you, or (for moderators) a new report in the queue.",
+    )
+    REFERENCE = ev(
+        "reference",
+        description="A reference request to you, its answer, a reference shared with you, or "
+        "a reminder of a deadline.",
+    )
+    VOLUNTEERING = ev(
+        "volunteering",
+        description="Volunteering you offered was confirmed or declined, or staff recorded "
+        "some for you.",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -168,6 +168,21 @@ class Permission(Enum):
         description="Read the programme's reports and figures (attendance, submissions, "
         "mentors, notices, engagement) within one's reach, and subscribe to them.",
     )
+    COMMUNITY_MODERATE = strawberry.enum_value(
+        "community:moderate",
+        description="Work the community's moderation queue (hide, restore, warn) and delete "
+        "anyone's posts and comments.",
+    )
+    PAGES_EDIT = strawberry.enum_value(
+        "pages:edit",
+        description="Edit the public pages (about, contacts, quick links, feature cards) and "
+        "revert them to an earlier revision.",
+    )
+    VOLUNTEERING_MANAGE = strawberry.enum_value(
+        "volunteering:manage",
+        description="Record alumni's volunteering, confirm or decline what they offer, and "
+        "read the volunteer-hours reports.",
+    )
     SCHEMA_INTROSPECT = strawberry.enum_value(
         "schema:introspect",
         description="In production, introspect the schema (GraphiQL) and get "
