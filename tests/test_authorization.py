@@ -378,6 +378,11 @@ async def _more(w: World, tokens: dict[str, str], people: dict[str, tuple[str, s
          "audience": {"roles": ["MANAGER"], "batchIds": [],
                       "graduationYears": []}}, "Announcement",
     )  # fmt: skip
+    await _make(
+        w, tokens["MANAGER"], "pageSave",
+        {"slug": "matrix-page", "title": "Matrix page", "sections": [{"markdown": "Matrix"}]},
+        "Page",
+    )  # fmt: skip
     out["Programme"] = await _make(
         w, admin, "programmeCreate",
         {"code": "MXP", "name": "Matrix studies", "firstGraduationYear": 2000}, "Programme",
@@ -447,6 +452,9 @@ async def _more(w: World, tokens: dict[str, str], people: dict[str, tuple[str, s
         w, tokens["other-student"], "mentorshipGoalAdd",
         {"mentorshipId": out["Mentorship"], "title": "Matrix goal"}, "MentorshipGoal",
     )  # fmt: skip
+    # An alumnus's offered volunteering (its token kept to offer more: volunteeringDelete).
+    w.tokens["other-alumnus"] = tokens["other-alumnus"]
+    out["VolunteerEngagement"] = (await _fresh_engagement(w))["VolunteerEngagement"]
 
 
 async def _upload(api: Api, token: str | None, content: bytes) -> Any:
@@ -540,11 +548,16 @@ ID_BY_OPERATION = {
     "mentorship": "Mentorship",
     "jobUpdated": "Job",
     "notification": "Notification",
+    "volunteering": "VolunteerEngagement",
 }
 
 
 # Where an argument's name says otherwise for one operation.
-ID_TYPES_OF = {("mentorshipRequestCreate", "mentorId"): "MentorOffer"}
+ID_TYPES_OF = {
+    ("mentorshipRequestCreate", "mentorId"): "MentorOffer",
+    # An alumnus (the world's `User` is a student): only the gate is checked.
+    ("volunteeringRecord", "userId"): "Alumnus",
+}
 
 
 def id_type(operation: str, name: str) -> str:
@@ -597,6 +610,8 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType, name: str, w: World, pick:
         return "a wrong horse battery"
     if lowered == "timezone":
         return "Europe/London"
+    if lowered == "slug" and pick.startswith("page"):
+        return "matrix-page"  # the world's public page
     if lowered == "query" and pick == "bulkQueryRun":
         return "query { batches(first: 1) { edges { node { id } } } }"
     if lowered in {"start", "end"}:
@@ -915,8 +930,17 @@ async def _fresh_resource(w: World) -> dict[str, str]:
 ABOUT_ONESELF = {"personalAccessTokenCreate", "profileUpdate", "degreeAdd"}
 
 
+async def _fresh_engagement(w: World) -> dict[str, str]:
+    made = await _make(
+        w, w.tokens["other-alumnus"], "volunteeringOffer",
+        {"kind": "SPEAKING", "title": f"Matrix talk {w.next()}", "occurredOn": "2026-06-01",
+         "hours": "1.5"}, "VolunteerEngagement",
+    )  # fmt: skip
+    return {"VolunteerEngagement": made}
+
+
 # Mutations that delete the object they name, and how to make another.
-FRESH = {"resourceDelete": _fresh_resource}
+FRESH = {"resourceDelete": _fresh_resource, "volunteeringDelete": _fresh_engagement}
 
 
 def _names_outside(w: World, body: Any) -> bool:

@@ -214,6 +214,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("photos", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_photos_owner_id"), ["owner_id"], unique=False)
+    # The profile's uploaded photo. No foreign key: on SQLite adding one rebuilds the table
+    # and drops its search triggers (0026).
+    op.add_column(
+        "profiles",
+        sa.Column("photo_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+    )
 
     op.create_table(
         "post_likes",
@@ -408,6 +414,69 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_content_reports_reporter_id"), ["reporter_id"], unique=False
         )
+        batch_op.create_index(
+            "uq_content_reports_open_post",
+            ["reporter_id", "post_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open' AND post_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND post_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "uq_content_reports_open_comment",
+            ["reporter_id", "comment_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open' AND comment_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND comment_id IS NOT NULL"),
+        )
+
+    op.create_table(
+        "community_warnings",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("post_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "comment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column(
+            "issued_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_community_warnings_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["post_id"],
+            ["posts.id"],
+            name=op.f("fk_community_warnings_post_id_posts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["comment_id"],
+            ["comments.id"],
+            name=op.f("fk_community_warnings_comment_id_comments"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["issued_by_id"],
+            ["users.id"],
+            name=op.f("fk_community_warnings_issued_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_community_warnings")),
+    )
+    with op.batch_alter_table("community_warnings", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_community_warnings_user", ["user_id", "created_at", "id"], unique=False
+        )
 
     op.create_table(
         "photo_variants",
@@ -464,7 +533,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("occurred_on", sa.Date(), nullable=False),
-        sa.Column("hours", sa.Numeric(precision=6, scale=2), nullable=False),
+        sa.Column("hours_hundredths", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
             "mission_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -473,6 +542,12 @@ def upgrade() -> None:
         sa.Column(
             "recorded_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column(
+            "reviewed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("review_note", sa.Text(), nullable=True),
+        sa.Column("client_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -494,16 +569,30 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
+            ["reviewed_by_id"],
+            ["users.id"],
+            name=op.f("fk_volunteer_engagements_reviewed_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
             name=op.f("fk_volunteer_engagements_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_volunteer_engagements")),
+        sa.UniqueConstraint(
+            "recorded_by_id",
+            "client_id",
+            name=op.f("uq_volunteer_engagements_recorded_by_id_client_id"),
+        ),
     )
     with op.batch_alter_table("volunteer_engagements", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_volunteer_engagements_person", ["user_id", "occurred_on"], unique=False
+            "ix_volunteer_engagements_person", ["user_id", "occurred_on", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_volunteer_engagements_queue", ["status", "occurred_on", "id"], unique=False
         )
         batch_op.create_index("ix_volunteer_engagements_when", ["occurred_on", "id"], unique=False)
 
@@ -511,6 +600,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("volunteer_engagements", schema=None) as batch_op:
         batch_op.drop_index("ix_volunteer_engagements_when")
+        batch_op.drop_index("ix_volunteer_engagements_queue")
         batch_op.drop_index("ix_volunteer_engagements_person")
 
     op.drop_table("volunteer_engagements")
@@ -519,7 +609,21 @@ def downgrade() -> None:
 
     op.drop_table("post_images")
     op.drop_table("photo_variants")
+    with op.batch_alter_table("community_warnings", schema=None) as batch_op:
+        batch_op.drop_index("ix_community_warnings_user")
+
+    op.drop_table("community_warnings")
     with op.batch_alter_table("content_reports", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_content_reports_open_comment",
+            postgresql_where=sa.text("status = 'open' AND comment_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND comment_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "uq_content_reports_open_post",
+            postgresql_where=sa.text("status = 'open' AND post_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND post_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_content_reports_reporter_id"))
         batch_op.drop_index("ix_content_reports_queue")
         batch_op.drop_index(batch_op.f("ix_content_reports_post_id"))
@@ -543,6 +647,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_post_likes_user")
 
     op.drop_table("post_likes")
+    op.drop_column("profiles", "photo_id")
     with op.batch_alter_table("photos", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_photos_owner_id"))
 

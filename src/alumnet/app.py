@@ -43,6 +43,8 @@ from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.cors import Cors, origin_pattern
 from alumnet.domain.careers import applications
+from alumnet.domain.community import pages as public_pages
+from alumnet.domain.community import photos
 from alumnet.domain.data import files, templates
 from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.events import calendar
@@ -79,6 +81,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 # How long browsers and CDNs may keep a signed-out read asked for by GET: short, since
 # some public answers can be withdrawn (a certificate revoked).
 PUBLIC_MAX_AGE_SECONDS = 10
+# How long a public page (GET /pages/<slug>) may be kept before asking again with its ETag.
+PAGE_MAX_AGE_SECONDS = 60
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -415,6 +419,7 @@ class RequestMiddleware:
                 settings.import_max_bytes,
                 settings.submission_max_bytes,
                 settings.resource_max_bytes,
+                settings.photo_max_bytes,
             )
             + 1024 * 1024
         )
@@ -676,6 +681,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      "Cache-Control": "no-store"},
         )  # fmt: skip
 
+    async def photo_download(request: Request) -> Response:
+        """One size of a photo at its signed link (domain/community/photos.py says which
+        links last and which expire), cached as its link allows; 304 when unchanged."""
+        found = await photos.served(
+            runtime.database, settings, request.path_params["photo_id"],
+            request.path_params["size"], dict(request.query_params),
+        )  # fmt: skip
+        if found is None:
+            return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
+        headers = {"Cache-Control": found.cache_control, "ETag": found.etag}
+        if found.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(found.size)
+        return StreamingResponse(
+            photos.content(runtime.database, found), media_type=found.content_type,
+            headers=headers,
+        )  # fmt: skip
+
     async def import_template_download(request: Request) -> Response:
         """An empty import template (`importTemplates`' signed link): headers, no data."""
         found = templates.read_link(settings, request.query_params.get("token", ""))
@@ -731,6 +754,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if body is None:
             return error_response(404, "NOT_FOUND", "This link is not valid or has expired.")
         return _calendar_file(body, "mentorship-session.ics")
+
+    async def public_page(request: Request) -> Response:
+        """A public page (domain/community/pages.py) as JSON, for anyone: one read in
+        autocommit (never a write), an ETag of the body, and 304 when the reader has it."""
+        reads = SharedConnection(runtime.database)
+        try:
+            row = await public_pages.public_page(reads, str(request.path_params["slug"]))
+        finally:
+            await reads.close()
+        if row is None:
+            return error_response(404, "NOT_FOUND", "There is no such page.")
+        body = public_pages.public_body(row)
+        tag = public_pages.etag(body)
+        headers = {"ETag": tag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE_SECONDS}"}
+        if public_pages.etag_matches(request.headers.get("if-none-match"), tag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     async def calendar_feed(request: Request) -> Response:
         """A person's private calendar feed, for calendar applications to subscribe to: the
@@ -817,10 +857,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *link_pages(runtime),
             Route("/downloads/file", file_download),
             Route("/downloads/import-template", import_template_download),
+            Route("/photos/{photo_id}/{size}", photo_download),
             Route("/calendar/event.ics", event_calendar),
             Route("/calendar/series.ics", event_calendar),
             Route("/calendar/session.ics", session_calendar),
             Route("/calendar/feed/{token}.ics", calendar_feed),
+            Route("/pages/{slug}", public_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

@@ -329,6 +329,8 @@ class Settings:
     mentorship_request_days: int = 14
     # The largest document staff or mentors may add to a mission's resources.
     resource_max_bytes: int = 50 * 1024 * 1024
+    # The largest photo (profile photo or post image) one may upload.
+    photo_max_bytes: int = 10 * 1024 * 1024
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -524,6 +526,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         resource_max_bytes=_positive_int(
             env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),
+        photo_max_bytes=_positive_int(env, "ALUMNET_PHOTO_MAX_BYTES", Settings.photo_max_bytes),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
         auth_cache_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_SECONDS", Settings.auth_cache_seconds

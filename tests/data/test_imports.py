@@ -262,7 +262,7 @@ async def test_a_gigabyte_upload_is_refused_before_it_is_read(programme: Program
 
     p = programme
     # The body cap is the largest upload any field accepts, so every limit is lowered.
-    names = ("import_max_bytes", "submission_max_bytes", "resource_max_bytes")
+    names = ("import_max_bytes", "submission_max_bytes", "resource_max_bytes", "photo_max_bytes")
     limits = dict.fromkeys(names, 1024 * 1024)
     app = create_app(dataclasses.replace(p.api.settings, **limits))
     operations = json.dumps({"query": "mutation($i: ImportUploadInput!) { importUpload(input: "

@@ -58,12 +58,32 @@ from alumnet.schema.communication.types import (
     CommunicationSubscription,
     Notice,
 )
-from alumnet.schema.community.moderation import ModerationMutation, ModerationQuery
-from alumnet.schema.community.pages import PageMutation, PageQuery
-from alumnet.schema.community.photos import PhotoMutation, PhotoQuery
-from alumnet.schema.community.posts import Post, PostMutation, PostQuery, PostSubscription
-from alumnet.schema.community.references import ReferenceMutation, ReferenceQuery
-from alumnet.schema.community.volunteering import VolunteeringMutation, VolunteeringQuery
+from alumnet.schema.community.moderation import (
+    CommunityWarning,
+    ContentReport,
+    ModerationItem,
+    ModerationMutation,
+    ModerationQuery,
+)
+from alumnet.schema.community.pages import Page, PageMutation, PageQuery, PageRevision
+from alumnet.schema.community.photos import Photo, PhotoMutation, PhotoQuery
+from alumnet.schema.community.posts import (
+    Comment,
+    Post,
+    PostMutation,
+    PostQuery,
+    PostSubscription,
+)
+from alumnet.schema.community.references import (
+    ReferenceMutation,
+    ReferenceQuery,
+    ReferenceRequest,
+)
+from alumnet.schema.community.volunteering import (
+    VolunteerEngagement,
+    VolunteeringMutation,
+    VolunteeringQuery,
+)
 from alumnet.schema.data.bulk import BulkQueryMutation
 from alumnet.schema.data.types import (
     DataMutation,
@@ -293,6 +313,15 @@ NODE_TYPES = [
     MentorshipSession,
     MentorshipGoal,
     Post,
+    Comment,
+    Page,
+    PageRevision,
+    ReferenceRequest,
+    Photo,
+    VolunteerEngagement,
+    ContentReport,
+    ModerationItem,
+    CommunityWarning,
 ]
 
 

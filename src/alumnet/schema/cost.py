@@ -53,6 +53,7 @@ NODES_MAX_IDS = 100
 LIST_CAPS: dict[str, int] = {
     "MentorOffer.availability": 21,
     "Mentorship.goals": 100,
+    "ModerationItem.reasons": 4,  # one per report reason
     "Mentorship.viewerFeedback": 201,  # each session's, and the end's
     "Query.mentorSuggestions": 50,
     "Event.questions": 10,
@@ -63,12 +64,14 @@ LIST_CAPS: dict[str, int] = {
     "EventReport.byBatch": 200,  # the 200 first by name
     "EventPayload.events": 52,  # a series' occurrences
     "Query.eventsReport": 5,  # one per kind
+    "VolunteeringReport.rows": 302,  # graduation years 1900 to 2200, and unknown
     "User.jobPostingSearches": 20,  # saved searches: 20 a person
     "User.jobRecommendations": 100,
     "Company.alumni": 100,
     "JobPosting.funnel": 8,  # one step per application status
     "JobPosting.reports": 100,  # the newest 100
     "JobApplication.history": 100,  # the first 100 moves
+    "Post.images": 4,  # at most four a post (domain/community/posts.py)
     "JobPostingFacets.kinds": 4,
     "JobPostingFacets.remote": 3,
     "JobPostingFacets.countries": 30,
@@ -90,6 +93,7 @@ LIST_CAPS: dict[str, int] = {
     "DirectoryFacets.countries": 30,
     "DirectoryFacets.skills": 30,
     "DuplicateCandidate.people": 2,
+    "Photo.variants": 3,  # photos.SIZES
     "Enrollment.mentors": 10,  # one or two, as a rule
     "Enrollment.submissions": 200,  # one per assignment of the mission
     "Enrollment.integrityFlags": 20,
@@ -174,10 +178,14 @@ LIST_CAPS: dict[str, int] = {
     "Mission.workByStudent": 1000,
     "Mission.gradingBacklog": 100,  # the mission's mentors
     "User.mentors": 50,
+    "Page.sections": 50,  # domain/community/pages.py: SECTIONS_MAX
+    "PageRevision.sections": 50,
+    "PageDiff.sections": 100,  # those of both revisions
     # userErrors: one per problem found; most mutations find a few at most.
     "EnrollmentBulkCreatePayload.userErrors": 5000,
     "MeetingAttendanceRecordPayload.userErrors": 500,
     "AnnouncementPayload.userErrors": 250,
+    "PagePayload.userErrors": 160,  # up to three for each of 50 sections
     "ProfilePayload.userErrors": 1000,
 }
 USER_ERRORS_CAP = 50

@@ -8,6 +8,8 @@ from alumnet.domain.analytics import early_warning
 from alumnet.domain.analytics import scheduled as scheduled_reports
 from alumnet.domain.careers import postings, search
 from alumnet.domain.communication import notifications, reminders
+from alumnet.domain.community import photos, previews
+from alumnet.domain.community import references as reference_requests
 from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
@@ -121,6 +123,18 @@ async def auto_assign_mentors(rt: Runtime, job: Job) -> dict[str, Any]:
     return await mentor_assignment.run(rt, dict(job.args), progress)
 
 
+async def process_photo(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await photos.process(rt, int(job.args["photo_id"]))
+
+
+async def sweep_photos(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await photos.sweep(rt))
+
+
+async def sweep_reference_requests(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await reference_requests.sweep(rt))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -145,6 +159,10 @@ HANDLERS: dict[str, JobHandler] = {
     mentor_assignment.AUTO_ASSIGN_JOB: auto_assign_mentors,
     scheduled_reports.SEND_JOB: scheduled_reports.send_reports,
     scheduled_reports.REPORT_JOB: scheduled_reports.report,
+    reference_requests.SWEEP_JOB: sweep_reference_requests,
+    photos.PROCESS_JOB: process_photo,
+    photos.SWEEP_JOB: sweep_photos,
+    previews.LINK_PREVIEW_JOB: previews.make,
 }
 
 QUEUES = ("default", "email")

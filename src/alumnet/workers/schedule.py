@@ -16,6 +16,8 @@ from alumnet.domain.careers.postings import CLOSE_JOB
 from alumnet.domain.careers.search import SAVED_SEARCH_JOB
 from alumnet.domain.communication.notifications import DIGEST_JOB
 from alumnet.domain.communication.reminders import REMINDERS_JOB
+from alumnet.domain.community.photos import SWEEP_JOB as PHOTOS_SWEEP_JOB
+from alumnet.domain.community.references import SWEEP_JOB as REFERENCES_SWEEP_JOB
 from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.data.imports import RESUME_JOB as IMPORTS_RESUME_JOB
 from alumnet.domain.events import reminders as event_reminders
@@ -36,6 +38,7 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REMINDERS_JOB, {}, "*/15 * * * *"),  # reminders and alerts, each sent once
     (FIND_JOB, {}, "30 2 * * *"),  # nightly: likely duplicate people
     (CLEANUP_JOB, {}, "45 2 * * *"),  # nightly: expired export files
+    (PHOTOS_SWEEP_JOB, {}, "50 2 * * *"),  # nightly: photos failed or never put to use
     (CLOSE_JOB, {}, "5 0 * * *"),  # nightly: job postings past their closing date
     (SAVED_SEARCH_JOB, {}, "20 * * * *"),  # hourly: new postings matching saved searches
     # Every five minutes: events' reminders (a day and an hour before), ended ones completed.
@@ -44,6 +47,8 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (SESSION_REMINDERS_JOB, {}, "*/5 * * * *"),  # mentorship sessions: a day, an hour before
     (IMPORTS_RESUME_JOB, {}, "*/5 * * * *"),  # imports whose worker stopped, to go on
     (REPORTS_SEND_JOB, {}, "10 * * * *"),  # hourly: scheduled reports that are due
+    # Daily: reference requests past their deadline expire; writers reminded once before.
+    (REFERENCES_SWEEP_JOB, {}, "30 6 * * *"),
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never
@@ -52,6 +57,7 @@ AT_START: list[tuple[str, dict[str, Any]]] = [
     (REMINDERS_JOB, {}),
     (event_reminders.REMINDERS_JOB, {}),
     (SESSION_REMINDERS_JOB, {}),
+    (REFERENCES_SWEEP_JOB, {}),
 ]
 
 

@@ -233,6 +233,10 @@ def _check_fields(problems: Problems, changes: dict[str, Any]) -> dict[str, Any]
             values[name] = value
         else:  # programme_id, show_viewers, open_to_students
             values[name] = value
+    if "photo_url" in values:
+        # An address given (or cleared) by hand replaces an uploaded photo
+        # (community/photos.py), whose permanent link then stops working.
+        values["photo_id"] = None
     return values
 
 

@@ -5,7 +5,6 @@ revisions; and uploaded photos with their resized variants."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -13,11 +12,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -199,7 +198,26 @@ class ContentReport(Base):
     Status: open, then resolved with the moderator's action (hide, restore, warn, dismiss)."""
 
     __tablename__ = "content_reports"
-    __table_args__ = (Index("ix_content_reports_queue", "status", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_content_reports_queue", "status", "created_at", "id"),
+        # One open report per person per post or comment (a second is the first again).
+        Index(
+            "uq_content_reports_open_post",
+            "reporter_id",
+            "post_id",
+            unique=True,
+            postgresql_where=text("status = 'open' AND post_id IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND post_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_content_reports_open_comment",
+            "reporter_id",
+            "comment_id",
+            unique=True,
+            postgresql_where=text("status = 'open' AND comment_id IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND comment_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[IdPK]
     post_id: Mapped[int | None] = mapped_column(
@@ -221,6 +239,26 @@ class ContentReport(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+
+
+class CommunityWarning(Base):
+    """A moderator's warning to the author of a post or comment (which may since have been
+    deleted): seen by the author and by moderators."""
+
+    __tablename__ = "community_warnings"
+    __table_args__ = (Index("ix_community_warnings_user", "user_id", "created_at", "id"),)
+
+    id: Mapped[IdPK]
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    post_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("posts.id", ondelete="SET NULL"))
+    comment_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("comments.id", ondelete="SET NULL")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    issued_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ReferenceRequest(Base):
@@ -260,12 +298,15 @@ class ReferenceRequest(Base):
 class VolunteerEngagement(Base):
     """An alumnus's volunteering: speaking, training, judging, mentoring at an event,
     hosting a visit, other. Offered by the alumnus (status offered, until staff confirm or
-    decline it) or recorded by staff (confirmed)."""
+    decline it) or recorded by staff (confirmed). Hours are kept in hundredths of an hour
+    (exact on both databases, summed in SQL without rounding)."""
 
     __tablename__ = "volunteer_engagements"
     __table_args__ = (
-        Index("ix_volunteer_engagements_person", "user_id", "occurred_on"),
+        Index("ix_volunteer_engagements_person", "user_id", "occurred_on", "id"),
         Index("ix_volunteer_engagements_when", "occurred_on", "id"),
+        Index("ix_volunteer_engagements_queue", "status", "occurred_on", "id"),
+        UniqueConstraint("recorded_by_id", "client_id"),
     )
 
     id: Mapped[IdPK]
@@ -274,17 +315,27 @@ class VolunteerEngagement(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     occurred_on: Mapped[date]
-    hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    # 1.5 hours is 150.
+    hours_hundredths: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("events.id", ondelete="SET NULL")
     )
     mission_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("missions.id", ondelete="SET NULL")
     )
+    # offered, confirmed, declined
     status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    # Who entered it: the alumnus (an offer) or a member of staff (a record).
     recorded_by_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )
+    reviewed_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    reviewed_at: Mapped[datetime | None]
+    # Why staff declined an offer (or a note on confirming it), shown to the alumnus.
+    review_note: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -67,6 +67,10 @@ class Profile(Base):
     headline: Mapped[str | None] = mapped_column(String(200))
     bio: Mapped[str | None] = mapped_column(Text)
     photo_url: Mapped[str | None] = mapped_column(String(500))
+    # The uploaded photo shown (community.photos; its medium size's link is photo_url). No
+    # foreign key: adding one would rebuild this table on SQLite, and its search triggers
+    # with it; a photo in use is never swept, and one gone reads as none.
+    photo_id: Mapped[int | None] = mapped_column(BigId)
     city: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     job_title: Mapped[str | None] = mapped_column(String(200))

@@ -40,6 +40,7 @@ from alumnet.schema.pagination import (
 
 if TYPE_CHECKING:
     from alumnet.schema.careers.types import RemoteMode
+    from alumnet.schema.community.photos import Photo
     from alumnet.schema.identity.types import User
 
 ev = strawberry.enum_value
@@ -288,6 +289,17 @@ class Profile(relay.Node):
     def _sees(self, info: Info, group: str) -> bool:
         level = getattr(self._row, f"{group}_visibility")
         return privacy.may_see(info.context.viewer, self.id, level)
+
+    @strawberry.field(
+        description="The uploaded profile photo, in its sizes, with lasting links (null if "
+        "none, or if `photoUrl` is an address given by hand)."
+    )
+    async def photo(
+        self, info: Info
+    ) -> Annotated[Photo, strawberry.lazy("alumnet.schema.community.photos")] | None:
+        from alumnet.schema.community.photos import photos_of_profile
+
+        return await photos_of_profile(info, getattr(self._row, "photo_id", None), self.photo_url)
 
     @strawberry.field(description="Verified badge: a degree or the academic record is verified.")
     async def verified(self, info: Info) -> bool:
