@@ -153,3 +153,54 @@ async def test_seeded_demo_is_alive_today(api: Api) -> None:
     )
     assert attended["data"]["attendanceSubmit"]["created"] is True
     assert attended["data"]["attendanceSubmit"]["attendance"]["day"] == today.isoformat()
+
+
+async def test_the_demo_community_is_lively(api: Api) -> None:
+    """A feed with comments and likes whose counts add up, a report waiting for the
+    moderators, reference requests in every state, volunteering, and the public pages."""
+    from alumnet.persistence.models import Comment, CommentLike, Post, PostLike
+
+    runtime = api.app.state.runtime
+    await seed_demo(runtime, scale=0.03)
+    student = await api.sign_in("student@demo.alumnet.dev", PASSWORD)
+    alumnus = await api.sign_in("alumnus@demo.alumnet.dev", PASSWORD)
+    manager = await api.sign_in("manager@demo.alumnet.dev", PASSWORD)
+    feed = await api.gql(
+        "{ feed(first: 20) { edges { node { likeCount commentCount author { name } } } } }",
+        token=student,
+    )
+    posts = [e["node"] for e in feed["data"]["feed"]["edges"]]
+    assert len(posts) == 20 and posts[0]["author"]["name"] == "Stella Student"
+    assert any(p["likeCount"] for p in posts) and any(p["commentCount"] for p in posts)
+    async with runtime.database.connect() as conn:
+        likes = select(func.count()).where(PostLike.post_id == Post.id).scalar_subquery()
+        comments = select(func.count()).where(Comment.post_id == Post.id).scalar_subquery()
+        wrong = select(func.count()).where(
+            (Post.like_count != likes) | (Post.comment_count != comments)
+        )
+        assert (await conn.execute(wrong)).scalar_one() == 0
+        liked = select(func.count()).where(CommentLike.comment_id == Comment.id)
+        wrong = select(func.count()).where(Comment.like_count != liked.scalar_subquery())
+        assert (await conn.execute(wrong)).scalar_one() == 0
+    staff = await api.gql(
+        "{ moderationQueue { edges { node { reportCount } } }"
+        " volunteeringReport(groupBy: KIND) { total { hours } }"
+        ' page(slug: "about") { title } }',
+        token=manager,
+    )
+    assert [e["node"]["reportCount"] for e in staff["data"]["moderationQueue"]["edges"]] == [2]
+    assert float(staff["data"]["volunteeringReport"]["total"]["hours"]) > 0
+    assert staff["data"]["page"]["title"]
+    asked = await api.gql("{ pendingReferences { totalCount } viewer { id } }", token=alumnus)
+    assert asked["data"]["pendingReferences"]["totalCount"] >= 1
+    made = await api.gql(
+        "{ referenceRequests(first: 100) { edges { node { status } } } }", token=student
+    )
+    states = {e["node"]["status"] for e in made["data"]["referenceRequests"]["edges"]}
+    assert {"PENDING", "ACCEPTED", "DECLINED", "SENT"} <= states, states
+    mine = await api.gql(
+        "query($u: ID!) { volunteering(userId: $u) { totalCount } }",
+        {"u": asked["data"]["viewer"]["id"]},
+        token=alumnus,
+    )
+    assert mine["data"]["volunteering"]["totalCount"] >= 3

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.careers.demo import seed_careers
 from alumnet.domain.communication.demo import seed_notices, seed_tickets
+from alumnet.domain.community.demo import seed_community
 from alumnet.domain.engagement import points
 from alumnet.domain.engagement.demo import seed_engagement
 from alumnet.domain.errors import DomainError
@@ -149,6 +150,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         await seed_careers(uow, DEMO_DOMAIN)
         await seed_events(uow, DEMO_DOMAIN)
         await seed_mentorship(uow, DEMO_DOMAIN)
+        await seed_community(uow, DEMO_DOMAIN)
         created = int((await uow.session.execute(count)).scalar_one()) - before
     # The points of the missions with a history, recalculated as the app does after a
     # change of rules: the ledger written above already adds up, so this changes nothing.

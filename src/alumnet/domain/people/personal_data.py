@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
+from alumnet.domain.community import erasure as community_erasure
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import plain
 from alumnet.domain.errors import DomainError, Problems, check_text
@@ -51,6 +52,7 @@ from alumnet.persistence.models import (
     PersonalExport,
     Profile,
     ProfileView,
+    ReferenceRequest,
     SavedJobPosting,
     Session,
     SocialLink,
@@ -76,7 +78,7 @@ OWN_COLUMNS = {"user_id", "student_id", "sender_id", "author_id", "actor_id", "f
                "reporter_id"}  # fmt: skip
 # Who follows them is shown to them anyway; the files they handed in or asked for are
 # listed (name, type, size, checksum: their contents are read from the work itself).
-OWN = {("follows", "followee_id"), ("stored_files", "owner_id")}
+OWN = {("follows", "followee_id"), ("stored_files", "owner_id"), ("photos", "owner_id")}
 EXPORT_TTL = timedelta(days=7)
 # Never exported: secrets, and search documents derived from the rest.
 HIDDEN = {"password_hash", "token_hash", "secret_hash", "search_basic", "search_all",
@@ -104,6 +106,14 @@ WITHHELD_COLUMNS = {
     ("point_entries", "created_by_id"): "Which staff member adjusted your points.",
     ("submissions", "graded_by_id"): "Which mentor or staff member graded your work.",
     ("submission_versions", "graded_by_id"): "Who graded the earlier versions of your work.",
+    ("posts", "hidden_by_id"): "Which moderator hid your post.",
+    ("posts", "deleted_by_id"): "Which moderator deleted your post (when not you).",
+    ("comments", "hidden_by_id"): "Which moderator hid your comment.",
+    ("comments", "deleted_by_id"): "Which moderator deleted your comment (when not you).",
+    ("content_reports", "resolved_by_id"): "Which moderator dealt with your report.",
+    ("community_warnings", "issued_by_id"): "Which moderator warned you.",
+    ("volunteer_engagements", "recorded_by_id"): "Which staff member recorded your volunteering.",
+    ("volunteer_engagements", "reviewed_by_id"): "Which staff member reviewed your offer.",
 }
 ERASED_TEXT = "[erased]"
 
@@ -166,6 +176,22 @@ async def export(rt: Runtime, user_id: int) -> dict[str, Any]:
         feedback = [_row(r, "event_feedback") for r in said.all()]
         if feedback:
             tables["event_feedback"] = feedback
+        # References they asked for (the text only where its writer shared it with them),
+        # and those they were asked to write, with what they wrote.
+        asked = await conn.execute(
+            select(ReferenceRequest.__table__).where(
+                or_(
+                    ReferenceRequest.requester_id == user_id,
+                    ReferenceRequest.writer_id == user_id,
+                )
+            )
+        )
+        requests = [
+            {**r, "text": r["text"] if r["writer_id"] == user_id or r["shared"] else None}
+            for r in (_row(r, "reference_requests") for r in asked.all())
+        ]
+        if requests:
+            tables["reference_requests"] = requests
     data["tables"] = tables
     data["withheld"] = {
         "why": "Other people's notes and judgements about you, and who made them, are not "
@@ -340,6 +366,9 @@ async def erase_user(uow: UnitOfWork, user: User) -> None:
     await registrations.release_person(uow, me)
     # Mentorship: their requests close, their mentorships end, what they wrote goes.
     await mentorship_requests.release_person(uow, me)
+    # Community: their posts and comments blanked and gone from the lists, their likes
+    # taken back, their photos deleted, their references closed (community/erasure.py).
+    await community_erasure.release_person(uow, me, ERASED_TEXT)
     await session.execute(delete(EventHost).where(EventHost.user_id == me))
     await session.execute(delete(CalendarFeed).where(CalendarFeed.user_id == me))
     # What the SREs' call lists and call logs say of them (scripts greet them by name).

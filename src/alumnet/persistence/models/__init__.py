@@ -45,6 +45,7 @@ from alumnet.persistence.models.communication import (
 from alumnet.persistence.models.community import (
     Comment,
     CommentLike,
+    CommunityWarning,
     ContentReport,
     Page,
     PageRevision,
@@ -161,6 +162,7 @@ __all__ = [
     "Certificate",
     "Comment",
     "CommentLike",
+    "CommunityWarning",
     "Company",
     "ContentReport",
     "Conversation",
