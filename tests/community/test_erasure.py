@@ -74,11 +74,12 @@ async def test_an_erased_person_leaves_the_community(programme: Programme) -> No
         ))  # fmt: skip
     erased = await p.gql("alumnus", ERASE, {"p": PASSWORD})
     assert erased["data"]["personalDataErase"]["erased"], erased
-    # Their post is gone from every list; their comment out of its post's list; the
-    # counts are taken back; the reply to them stays counted.
+    # Their post is gone from every list; their comment (with the reply to it) out of its
+    # post's list and count; their likes taken back.
     assert (await p.gql("s1", NODE, {"id": theirs}))["data"]["node"] is None
     seen = (await p.gql("s1", NODE, {"id": other}))["data"]["node"]
-    assert seen["likeCount"] == 1 and seen["commentCount"] == 1
+    assert seen["likeCount"] == 1 and seen["commentCount"] == 0
+    assert seen["comments"]["totalCount"] == 0
     assert "alumnus".upper() not in seen["bodyMarkdown"] and "[erased]" in seen["bodyMarkdown"]
     feed = await p.gql("s2", "{ feed(first: 50) { edges { node { id } } } }")
     assert theirs not in {e["node"]["id"] for e in feed["data"]["feed"]["edges"]}
@@ -120,3 +121,53 @@ async def test_the_export_holds_a_reference_text_only_where_shared(programme: Pr
     data = b"".join([c async for c in files.chunks(runtime.database, made["fileId"])])
     rows = json.loads(data)["tables"]["reference_requests"]
     assert sorted(str(r["text"]) for r in rows) == ["None", "Shared with you."]
+
+
+async def test_erasing_a_top_comment_takes_its_replies_and_the_quotes(programme: Programme) -> None:
+    """Their top comment goes with the replies to it (as a deletion does), out of the
+    post's count; the moderators' notification quoting their reported post loses the quote."""
+    from alumnet.persistence.models import Notification
+
+    p = programme
+    post = await new_post(p, "s1", "A question for everyone")
+    top = await payload(p, "alumnus", COMMENT, {"i": {"postId": post, "body": "Ask me."}},
+                        "commentCreate")  # fmt: skip
+    for who in ("s2", "s3"):
+        reply = {"i": {"postId": post, "parentId": top["comment"]["id"], "body": "Thanks"}}
+        await payload(p, who, COMMENT, reply, "commentCreate")
+    await payload(p, "s2", COMMENT, {"i": {"postId": post, "body": "Me too"}}, "commentCreate")
+    theirs = await new_post(p, "alumnus", "ALUMNUS SECRET WORDS")
+    report = """mutation($i: ContentReportInput!) { contentReport(input: $i) {
+      userErrors { code } } }"""
+    await payload(p, "s1", report, {"i": {"postId": theirs, "reason": "SPAM"}}, "contentReport")
+    quoted = select(func.count()).where(Notification.body.contains("ALUMNUS SECRET"))
+    assert await scalar(p, quoted) >= 1
+
+    erased = await p.gql("alumnus", ERASE, {"p": PASSWORD})
+    assert erased["data"]["personalDataErase"]["erased"], erased
+    seen = (await p.gql("s1", NODE, {"id": post}))["data"]["node"]
+    assert seen["commentCount"] == 1 == seen["comments"]["totalCount"], seen
+    assert await scalar(p, quoted) == 0
+
+
+async def test_a_merge_of_two_who_liked_the_same_post_counts_one_like(
+    programme: Programme,
+) -> None:
+    p = programme
+    post = await new_post(p, "s1", "Like me")
+    said = await payload(p, "s1", COMMENT, {"i": {"postId": post, "body": "And me"}},
+                         "commentCreate")  # fmt: skip
+    for who in ("s2", "s3"):
+        await payload(p, who, LIKE, {"i": {"postId": post, "liked": True}}, "postLike")
+        liked = {"i": {"commentId": said["comment"]["id"], "liked": True}}
+        await payload(p, who, COMMENT_LIKE, liked, "commentLike")
+    merge = """mutation($k: ID!, $m: ID!) { userMerge(input: {keepId: $k, mergeId: $m}) {
+      userErrors { code } } }"""
+    await payload(p, "admin", merge, {"k": p.ids["s2"], "m": p.ids["s3"]}, "userMerge")
+    seen = (await p.gql("s2", NODE, {"id": post}))["data"]["node"]
+    assert seen["likeCount"] == 1
+    counted = await scalar(p, select(Comment.like_count).where(
+        Comment.id == pk(said["comment"]["id"])))  # fmt: skip
+    assert counted == 1
+    gone = await payload(p, "s2", LIKE, {"i": {"postId": post, "liked": False}}, "postLike")
+    assert gone["post"]["likeCount"] == 0

@@ -238,6 +238,12 @@ async def test_staff_never_review_or_record_their_own(people: Programme) -> None
                        "volunteeringRecord")  # fmt: skip
     assert codes(found) == ["NOT_ALLOWED"]
     await ok(p, "manager", REVIEW, {"i": {"id": own["id"], "confirm": True}}, "volunteeringReview")
+    # Nor change or delete their own once it has been reviewed.
+    changed = await call(p, "both", UPDATE, {"i": {"id": own["id"], "hours": "24"}},
+                         "volunteeringUpdate")  # fmt: skip
+    assert codes(changed) == ["ALREADY_REVIEWED"]
+    gone = await call(p, "both", DELETE, {"i": {"id": own["id"]}}, "volunteeringDelete")
+    assert codes(gone) == ["ALREADY_REVIEWED"]
 
 
 async def test_bad_input_is_refused_and_nothing_is_written(people: Programme) -> None:

@@ -267,11 +267,17 @@ async def test_two_hundred_at_once_for_fifty_places_across_two_servers(people: E
             async def one(index: int, token: str) -> Any:
                 base = servers[index % 2][1]
                 body = {"query": query, "variables": {"e": event["id"]}}
-                response = await client.post(
-                    f"http://{base}/graphql",
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                # A server too busy for a request answers 503 with nothing written; a client
+                # tries again, as this one does (a loaded machine gets there).
+                for _ in range(20):
+                    response = await client.post(
+                        f"http://{base}/graphql",
+                        json=body,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    if response.status_code != 503:
+                        break
+                    await asyncio.sleep(0.2)
                 return response.json()
 
             answers = await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
@@ -279,6 +285,7 @@ async def test_two_hundred_at_once_for_fifty_places_across_two_servers(people: E
         for process, _ in servers:
             process.terminate()
             process.wait(timeout=10)
+    assert all("errors" not in a for a in answers), [a["errors"] for a in answers if "errors" in a]
     found = [a["data"]["eventRegister"]["registration"]["status"] for a in answers]
     assert found.count("CONFIRMED") == 50 and found.count("WAITLISTED") == 150
     rows = await statuses(p, event["id"])

@@ -1,11 +1,13 @@
-"""What erasing a person does to the community: what they wrote is blanked and leaves
-every list, their likes are taken back (the counts with them), their photos and their files
-go, mentions of them in others' texts lose their name, and their volunteering keeps its
-hours (so the reports still add up) without its words."""
+"""What erasing or merging people does to the community. Erasing: what they wrote is
+blanked and leaves every list, their likes are taken back (the counts with them), their
+photos and their files go, mentions of them in others' texts lose their name, and their
+volunteering keeps its hours (so the reports still add up) without its words. Merging: the
+likes both accounts gave count once."""
 
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
@@ -18,6 +20,7 @@ from alumnet.persistence.models import (
     CommentLike,
     CommunityWarning,
     ContentReport,
+    Notification,
     Photo,
     PhotoVariant,
     Post,
@@ -47,38 +50,58 @@ async def release_person(uow: UnitOfWork, me: int, erased: str) -> None:
         .execution_options(synchronize_session=False)
     )
     await session.execute(delete(CommentLike).where(CommentLike.user_id == me))
-    # Their comments still counted leave the counts of their posts and of the comments
-    # they reply to, as a deletion does.
-    live = select(Comment.id).where(Comment.author_id == me, Comment.deleted_at.is_(None))
-    gone = (
-        select(Comment.post_id, func.count().label("n"))
-        .where(Comment.id.in_(live))
-        .group_by(Comment.post_id)
+    # Their comments still counted go (with the replies to their top comments, as a
+    # deletion does), and leave the counts of their posts and of the comments they reply
+    # to: marked first, so that a deletion meanwhile is not counted twice.
+    marked = await session.execute(
+        update(Comment)
+        .where(Comment.author_id == me, Comment.deleted_at.is_(None))
+        .values(deleted_at=now)
+        .returning(Comment.id, Comment.post_id, Comment.parent_id)
+        .execution_options(synchronize_session=False)
     )
-    for post_id, n in (await session.execute(gone)).all():
-        await session.execute(
-            update(Post)
-            .where(Post.id == post_id)
-            .values(comment_count=Post.comment_count - n)
-            .execution_options(synchronize_session=False)
-        )
-    replies = (
-        select(Comment.parent_id, func.count().label("n"))
-        .where(Comment.id.in_(live), Comment.parent_id.is_not(None))
-        .group_by(Comment.parent_id)
-    )
-    for parent_id, n in (await session.execute(replies)).all():
-        await session.execute(
+    went = list(marked.all())
+    tops = [c.id for c in went if c.parent_id is None]
+    if tops:
+        replies = await session.execute(
             update(Comment)
-            .where(Comment.id == parent_id)
-            .values(reply_count=Comment.reply_count - n)
+            .where(Comment.parent_id.in_(tops), Comment.deleted_at.is_(None))
+            .values(deleted_at=now)
+            .returning(Comment.id, Comment.post_id, Comment.parent_id)
             .execution_options(synchronize_session=False)
         )
+        went += replies.all()
+    for model, column, key in (
+        (Post, "comment_count", Counter(c.post_id for c in went)),
+        (Comment, "reply_count", Counter(c.parent_id for c in went if c.parent_id is not None)),
+    ):
+        for row_id, n in sorted(key.items()):
+            await session.execute(
+                update(model)
+                .where(model.id == row_id)
+                .values({column: getattr(model, column) - n})
+                .execution_options(synchronize_session=False)
+            )
+    # Notifications that quote what they wrote (a comment on someone's post, a mention,
+    # a report to the moderators) lose the quote.
+    their_posts = select(Post.id).where(Post.author_id == me)
+    their_comments = select(Comment.id).where(Comment.author_id == me)
+    await session.execute(
+        update(Notification)
+        .where(
+            or_(
+                (Notification.subject_type == "Post") & Notification.subject_id.in_(their_posts),
+                (Notification.subject_type == "Comment")
+                & Notification.subject_id.in_(their_comments),
+            )
+        )
+        .values(title=erased, body=erased)
+    )
     blank = {"body_markdown": erased, "body_html": render(erased), "client_id": None}
     await session.execute(
         update(Comment)
         .where(Comment.author_id == me)
-        .values(**blank, deleted_at=func.coalesce(Comment.deleted_at, now))
+        .values(**blank)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
@@ -144,3 +167,20 @@ async def _forget_mentions(uow: UnitOfWork, me: int, erased: str) -> None:
                     .values(body_markdown=changed, body_html=render(changed))
                     .execution_options(synchronize_session=False)
                 )
+
+
+async def recount_likes_of(uow: UnitOfWork, user_id: int) -> None:
+    """The like counts of everything ``user_id`` likes, counted again from the likes: after
+    a merge of two accounts that both liked something, one like of theirs is gone."""
+    session = uow.session
+    for model, like, key in (
+        (Post, PostLike, PostLike.post_id),
+        (Comment, CommentLike, CommentLike.comment_id),
+    ):
+        counted = select(func.count()).where(key == model.id).scalar_subquery()
+        await session.execute(
+            update(model)
+            .where(model.id.in_(select(key).where(like.user_id == user_id)))
+            .values(like_count=counted)
+            .execution_options(synchronize_session=False)
+        )

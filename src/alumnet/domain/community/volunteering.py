@@ -383,10 +383,11 @@ async def review(
 
 
 async def _changeable(uow: UnitOfWork, viewer: Viewer, engagement_id: int) -> VolunteerEngagement:
-    """Staff change any engagement; its alumnus their own while it is offered."""
+    """Staff change anyone else's engagement; its alumnus their own while it is offered
+    (staff too: nobody changes their own engagement once it has been reviewed)."""
     me = viewer.require_user()
     engagement = await _locked(uow, viewer, engagement_id)
-    if viewer.can(Permission.VOLUNTEERING_MANAGE):
+    if viewer.can(Permission.VOLUNTEERING_MANAGE) and engagement.user_id != me:
         return engagement
     if engagement.user_id != me:
         raise DomainError.of("NOT_FOUND", "No such engagement.", "id")

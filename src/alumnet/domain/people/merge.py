@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, UniqueConstraint, delete, exists, func, select, update
 from sqlalchemy.sql import Select
 
+from alumnet.domain.community import erasure as community_erasure
 from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -103,6 +104,8 @@ async def merge(uow: UnitOfWork, viewer: Viewer, keep_id: int, merged_id: int) -
             update(table).where(column == merged_id).values({column.name: keep_id})
         )
         moved[table.name] += _count(result)
+    # Both liked the same post or comment: one like was dropped above, and its count with it.
+    await community_erasure.recount_likes_of(uow, keep_id)
     keep_user = await session.get(User, keep_id)
     if keep_user is not None and keep_user.staff_graduation_year is None:
         keep_user.staff_graduation_year = merged.staff_graduation_year
