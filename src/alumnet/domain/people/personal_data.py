@@ -111,6 +111,7 @@ WITHHELD_COLUMNS = {
     ("comments", "hidden_by_id"): "Which moderator hid your comment.",
     ("comments", "deleted_by_id"): "Which moderator deleted your comment (when not you).",
     ("content_reports", "resolved_by_id"): "Which moderator dealt with your report.",
+    ("content_reports", "resolution_note"): "The moderators' own note on your report.",
     ("community_warnings", "issued_by_id"): "Which moderator warned you.",
     ("volunteer_engagements", "recorded_by_id"): "Which staff member recorded your volunteering.",
     ("volunteer_engagements", "reviewed_by_id"): "Which staff member reviewed your offer.",
