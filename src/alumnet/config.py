@@ -331,6 +331,9 @@ class Settings:
     resource_max_bytes: int = 50 * 1024 * 1024
     # The largest photo (profile photo or post image) one may upload.
     photo_max_bytes: int = 10 * 1024 * 1024
+    # The most pixels (width times height) a photo may have, read from its header; decoding one
+    # (in a job, one at a time per process) takes up to ~16 bytes a pixel at its peak.
+    photo_max_pixels: int = 24_000_000
     # Largest spreadsheet accepted for import (an upload is refused as soon as it passes it).
     import_max_bytes: int = 100 * 1024 * 1024
     # Largest file an export or a bulk query may produce (the job fails, saying so, past it).
@@ -527,6 +530,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ALUMNET_RESOURCE_MAX_BYTES", Settings.resource_max_bytes
         ),
         photo_max_bytes=_positive_int(env, "ALUMNET_PHOTO_MAX_BYTES", Settings.photo_max_bytes),
+        photo_max_pixels=_positive_int(env, "ALUMNET_PHOTO_MAX_PIXELS", Settings.photo_max_pixels),
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
         auth_cache_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_SECONDS", Settings.auth_cache_seconds

@@ -4,12 +4,22 @@ their decisions (hide, restore, warn, dismiss) with what the authors and readers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from strawberry.relay import from_base64
 
-from alumnet.persistence.models import AuditEvent, ContentReport, Post
+from alumnet.domain.community.moderation import REPORTS_PER_DAY
+from alumnet.persistence.models import (
+    AuditEvent,
+    Batch,
+    ContentReport,
+    CustomRole,
+    CustomRoleAssignment,
+    Post,
+)
 from alumnet.persistence.models.community import CommunityWarning
 from tests.conftest import Api
 
@@ -116,6 +126,10 @@ async def community(api: Api) -> Community:
 
 def codes(payload: Any) -> list[str]:
     return [e["code"] for e in payload["userErrors"]]
+
+
+def pk(global_id: str) -> int:
+    return int(from_base64(global_id)[1])
 
 
 def error_codes(body: Any) -> set[str]:
@@ -468,3 +482,77 @@ async def test_the_resolved_list_pages_latest_first(community: Community) -> Non
     assert seen == list(reversed(posts))
     item = (await c.queue(status="RESOLVED", first=1))["edges"][0]["node"]
     assert [r["node"]["status"] for r in item["reports"]["edges"]] == ["RESOLVED"]
+
+
+async def test_only_moderators_everywhere_hear_of_a_report(community: Community) -> None:
+    c = community
+    # A custom role carrying community:moderate, held everywhere by one person and (as
+    # the API refuses to grant it so, written here) within a batch by another.
+    async with c.api.app.state.runtime.transaction() as uow:
+        batch = Batch(name="B9", code="B9", starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
+        role = CustomRole(name="Moderators", name_lower="moderators",
+                          permissions=["community:moderate"])  # fmt: skip
+        uow.session.add_all([batch, role])
+        await uow.session.flush()
+        uow.session.add_all([
+            CustomRoleAssignment(user_id=pk(c.ids["other"]), role_id=role.id, scope_key=""),
+            CustomRoleAssignment(user_id=pk(c.ids["mentor"]), role_id=role.id,
+                                 batch_id=batch.id, scope_key=f"b{batch.id}"),
+        ])  # fmt: skip
+    post = await c.post("author", "Buy cheap watches at my shop!")
+    assert (await c.report("reader", postId=post))["userErrors"] == []
+    for who in ("sre", "manager", "admin", "other"):
+        assert len(await c.news(who)) == 1, who
+    # The scoped holder cannot see the queue, nor do they get its excerpts.
+    assert error_codes(await c.gql("mentor", QUEUE)) == {"FORBIDDEN"}
+    assert await c.news("mentor") == []
+
+
+async def test_reports_per_person_are_limited_per_day(community: Community) -> None:
+    c = community
+    now = datetime.now(UTC)
+    async with c.api.app.state.runtime.transaction() as uow:
+        made = [Post(author_id=pk(c.ids["author"]), body_markdown="x", body_html="<p>x</p>",
+                     limited=False, created_at=now) for _ in range(REPORTS_PER_DAY)]  # fmt: skip
+        uow.session.add_all(made)
+        await uow.session.flush()
+        uow.session.add_all(
+            ContentReport(post_id=p.id, reporter_id=pk(c.ids["reader"]), reason="spam",
+                          status="open", created_at=now)
+            for p in made
+        )  # fmt: skip
+    post = await c.post("author", "One more.")
+    before = await c.count(ContentReport)
+    refused = await c.report("reader", postId=post)
+    assert codes(refused) == ["TOO_MANY"] and refused["report"] is None
+    assert await c.count(ContentReport) == before
+    # Someone else may still report it; and a day later the reader may again.
+    assert (await c.report("other", postId=post))["userErrors"] == []
+    async with c.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(ContentReport)
+            .where(ContentReport.reporter_id == pk(c.ids["reader"]))
+            .values(created_at=now - timedelta(hours=25))
+        )
+    assert (await c.report("reader", postId=post))["userErrors"] == []
+
+
+async def test_warning_twice_is_the_first_warning(community: Community) -> None:
+    c = community
+    post = await c.post("other", "A post.")
+    comment = await c.comment("author", post, "Off-topic advert.")
+    await c.report("reader", commentId=comment, reason="SPAM")
+    first = await c.resolve("sre", commentId=comment, action="WARN", note="On topic, please.")
+    assert first["changed"] is True and first["reportsClosed"] == 1
+    # Retried (or warned by another moderator meanwhile, after a new report).
+    await c.report("mentor", commentId=comment, reason="SPAM")
+    again = await c.resolve("manager", commentId=comment, action="WARN", note="Again.")
+    assert again["userErrors"] == [] and again["changed"] is False
+    assert again["reportsClosed"] == 1 and again["warning"]["id"] == first["warning"]["id"]
+    assert await c.count(CommunityWarning) == 1
+    assert len(await c.news("author")) == 1
+    # A warning for another item is a new one.
+    other = await c.comment("author", post, "Another advert.")
+    third = await c.resolve("sre", commentId=other, action="WARN")
+    assert third["changed"] is True and third["warning"]["id"] != first["warning"]["id"]
+    assert len(await c.news("author")) == 2

@@ -1,6 +1,7 @@
-"""Photos: uploads checked by content (JPEG, PNG, WebP; size and pixel caps), re-encoded by
-a job without metadata, served at signed links with cache headers, the profile photo, who
-sees which photo, and the nightly sweep."""
+"""Photos: uploads checked by their header (JPEG, PNG, WebP; size and pixel caps) without
+decoding a pixel, decoded (one at a time), checked and re-encoded by a job without
+metadata, served at signed links with cache headers, the profile photo, who sees which
+photo, and the nightly sweep."""
 
 from __future__ import annotations
 
@@ -77,8 +78,9 @@ def webp(width: int = 100, height: int = 50) -> bytes:
     return out.getvalue()
 
 
-def png_announcing(width: int, height: int) -> bytes:
-    """A few hundred bytes claiming a huge image (a decompression bomb's header)."""
+def png_announcing(width: int, height: int, data: bytes | None = None) -> bytes:
+    """A few hundred bytes claiming a huge image (a decompression bomb's header), its
+    pixel data ``data`` (4 KB of compressed zeros unless given)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -87,8 +89,21 @@ def png_announcing(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 4096)) + chunk(b"IEND", b"")
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 4096) if data is None else data)
+        + chunk(b"IEND", b"")
     )  # fmt: skip
+
+
+def webp_announcing(width: int, height: int) -> bytes:
+    """A 40-byte lossless WebP of one colour whose header says ``width`` by ``height``:
+    it decodes to that size (6320 by 6320 takes ~600 MB to decode)."""
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1), (1, 2, 3)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    assert data[12:16] == b"VP8L" and data[20] == 0x2F
+    bits = int.from_bytes(data[21:25], "little") & ~0x0FFFFFFF
+    data[21:25] = (bits | (width - 1) | ((height - 1) << 14)).to_bytes(4, "little")
+    return bytes(data)
 
 
 async def upload(
@@ -194,19 +209,23 @@ async def test_png_and_webp_are_taken_whatever_their_name_and_never_upscaled(api
 
 
 async def test_bad_files_are_refused_and_nothing_is_written(api: Api) -> None:
+    """Refused by the request: too large, or a header that is not a JPEG, PNG or WebP
+    image's, or one announcing too many pixels (read from the header, never decoded)."""
     _, token = await api.create_user("owner@example.org", ["ALUMNUS"])
-    good = png(40, 40)
     gif = io.BytesIO()
     Image.new("RGB", (10, 10)).save(gif, "GIF")
     huge = b"\xff\xd8\xff\xe0" + b"\x00" * (30 * 1024 * 1024)
-    truncated = jpeg_with_location(400, 300)
     cases = [
         (huge, "big.jpg", "FILE_TOO_LARGE"),
         (b"\x7fELF\x02\x01\x01" + b"\x00" * 2000, "photo.png", "FILE_TYPE"),
         (b"MZ\x90\x00" + b"\x00" * 2000, "photo.png", "FILE_TYPE"),
-        (good[:33] + b"#!/bin/sh\nrm -rf /\n" * 50 + good[-12:], "photo.png", "FILE_TYPE"),
-        (good[: len(good) // 2], "cut.png", "FILE_TYPE"),
-        (truncated[: len(truncated) // 2], "cut.jpg", "FILE_TYPE"),
+        (b"#!/bin/sh\nrm -rf /\n" * 50, "photo.png", "FILE_TYPE"),
+        (
+            png(40, 40)[:33] + b"#!/bin/sh\nrm -rf /\n" * 50 + png(40, 40)[-12:],
+            "sh.png",
+            "FILE_TYPE",
+        ),
+        (png(40, 40)[:20], "cut-in-its-header.png", "FILE_TYPE"),
         (
             b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
             "a.svg",
@@ -216,6 +235,9 @@ async def test_bad_files_are_refused_and_nothing_is_written(api: Api) -> None:
         (b"", "empty.png", "FILE_TYPE"),
         (png_announcing(20_000, 20_000), "bomb.png", "TOO_MANY_PIXELS"),
         (png_announcing(8_000, 6_000), "bomb.png", "TOO_MANY_PIXELS"),
+        (png_announcing(6_000, 4_001), "bomb.png", "TOO_MANY_PIXELS"),  # just over 24 MP
+        (webp_announcing(6320, 6320), "bomb.webp", "TOO_MANY_PIXELS"),
+        (webp_announcing(16384, 16384), "bomb.webp", "TOO_MANY_PIXELS"),
     ]
     for data, name, code in cases:
         made = await upload(api, token, data, name=name)
@@ -223,12 +245,164 @@ async def test_bad_files_are_refused_and_nothing_is_written(api: Api) -> None:
         found = [(e["code"], e["field"]) for e in made["userErrors"]]
         assert found == [(code, ["input", "file"])], name
     assert await counts(api) == (0, 0, 0)
+    bomb = await upload(api, token, webp_announcing(6320, 6320))
+    assert bomb["userErrors"][0]["message"] == (
+        "The image has 6320 × 6320 pixels; at most 24 megapixels are accepted."
+    )
     # Not a file at all (a string where the upload goes): a userError, not a crash.
     body = await api.gql(UPLOAD, {"i": {"file": "x", "purpose": "POST"}}, token=token)
     assert body["data"]["photoUpload"]["userErrors"][0]["code"] == "INVALID"
     # Signed out: refused before anything is read.
     body = await api.gql(UPLOAD, {"i": {"file": None, "purpose": "POST"}})
     assert body["data"] is None or body["data"]["photoUpload"] is None
+
+
+async def test_the_request_never_decodes_a_photo(api: Api, monkeypatch: Any) -> None:
+    """A few KB can announce an image that takes hundreds of MB to decode: the request
+    reads headers only; the job decodes."""
+    import threading
+
+    from PIL import ImageFile, PngImagePlugin, WebPImagePlugin
+
+    _, token = await api.create_user("owner@example.org", ["ALUMNUS"])
+    checking = threading.local()  # set in the request's check (its thread), not in jobs
+    decoded: list[str] = []
+    real_inspect = photos.inspect
+
+    def inspect(local: Any, max_pixels: int) -> Any:
+        checking.on = True
+        try:
+            return real_inspect(local, max_pixels)
+        finally:
+            checking.on = False
+
+    def spy(cls: Any, name: str) -> None:
+        real = getattr(cls, name)
+
+        def wrapped(self: Any, *args: Any) -> Any:
+            if getattr(checking, "on", False):
+                decoded.append(f"{self.format}.{name}")
+            return real(self, *args)
+
+        monkeypatch.setattr(cls, name, wrapped)
+
+    monkeypatch.setattr(photos, "inspect", inspect)
+    for cls, name in [(ImageFile.ImageFile, "load"), (ImageFile.ImageFile, "verify"),
+                      (PngImagePlugin.PngImageFile, "verify"),
+                      (WebPImagePlugin.WebPImageFile, "load")]:  # fmt: skip
+        spy(cls, name)
+    given = [png(30, 20), jpeg_with_location(64, 48), webp(50, 40), webp_announcing(300, 200),
+             png_announcing(6_000, 4_000)]  # fmt: skip
+    made = []
+    for data in given:
+        one = await upload(api, token, data)
+        assert one["userErrors"] == [], one
+        assert one["photo"]["status"] == "PENDING"
+        made.append(one["photo"])
+    assert decoded == []
+    assert [(m["width"], m["height"]) for m in made] == [
+        (30, 20), (64, 48), (50, 40), (300, 200), (6000, 4000)
+    ]  # fmt: skip
+    await api.run_jobs()
+    status = [(await node(api, token, m["id"]))["status"] for m in made]
+    # The 24 MP PNG is only a header and 4 KB: its job finds the rest missing.
+    assert status == ["READY", "READY", "READY", "READY", "FAILED"]
+
+
+async def test_a_body_damaged_after_a_good_header_fails_in_the_job(api: Api) -> None:
+    """What moved from the request to the job: a file whose header is a JPEG's, PNG's or
+    WebP's but whose body is truncated, or is something else, is taken, then failed by its
+    job with the reason, its upload deleted and no size made."""
+    _, token = await api.create_user("owner@example.org", ["ALUMNUS"])
+    good = png(40, 40)
+    truncated = jpeg_with_location(400, 300)
+    lossy = webp(300, 200)
+    cases = [
+        (png_announcing(40, 40, b"#!/bin/sh\nrm -rf /\n" * 50), "script.png"),
+        (good[: len(good) // 2], "cut.png"),
+        (truncated[: len(truncated) // 2], "cut.jpg"),
+        (lossy[:40] + b"\x00" * 200, "cut.webp"),
+        (png_announcing(2_000, 1_000), "bomb.png"),
+    ]
+    made = []
+    for data, name in cases:
+        one = await upload(api, token, data, name=name)
+        assert one["userErrors"] == [], name
+        made.append(one["photo"]["id"])
+    await api.run_jobs()
+    for gid, (_, name) in zip(made, cases, strict=True):
+        found = await node(api, token, gid)
+        assert found["status"] == "FAILED", name
+        assert found["failureReason"] == "The image is damaged or incomplete.", name
+        assert found["variants"] == [] and found["url"] is None
+    assert await counts(api) == (len(cases), 0, 0)
+
+
+async def test_a_file_that_breaks_the_decoder_fails_and_its_job_ends(
+    api: Api, monkeypatch: Any
+) -> None:
+    _, token = await api.create_user("owner@example.org", ["ALUMNUS"])
+
+    def broken(local: Any, max_pixels: int) -> Any:
+        raise KeyError("a decoder's surprise")
+
+    monkeypatch.setattr(photos, "_render", broken)
+    made = await upload(api, token, png(20, 20))
+    # The job's handler, here (in-process, the queue may have run it already: the same).
+    outcome = await photos.process(api.app.state.runtime, pk(made["photo"]["id"], "Photo"))
+    assert outcome["status"] == "failed"
+    found = await node(api, token, made["photo"]["id"])
+    assert found["status"] == "FAILED"
+    assert found["failureReason"] == "The image could not be processed; upload another."
+    assert await counts(api) == (1, 0, 0)
+
+
+def test_one_photo_at_a_time_is_decoded(monkeypatch: Any) -> None:
+    import threading
+
+    inside, most, lock = 0, 0, threading.Lock()
+    both_started = threading.Barrier(2, timeout=5)
+
+    def slow(local: Any, max_pixels: int) -> Any:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with lock:
+            inside -= 1
+        return (1, 1, [])
+
+    monkeypatch.setattr(photos, "_render", slow)
+
+    def run() -> None:
+        both_started.wait()
+        photos.render(io.BytesIO(), 1)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == photos.DECODERS == 1
+
+
+def test_a_jpeg_is_decoded_at_a_reduced_scale(monkeypatch: Any) -> None:
+    """A 4000 x 2000 JPEG is decoded at half its size at most (its largest variant is 1600)."""
+    from PIL import JpegImagePlugin
+
+    decoded: list[tuple[int, int]] = []
+    real = JpegImagePlugin.JpegImageFile.load
+
+    def load(self: Any) -> Any:
+        decoded.append(self.size)
+        return real(self)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", load)
+    width, height, rendered = photos.render(io.BytesIO(jpeg_with_location()), 24_000_000)
+    assert (width, height) == (2000, 4000)
+    assert decoded and all(w <= 2000 for w, _ in decoded), decoded
+    assert [r.size for r in rendered] == ["small", "medium", "large"]
 
 
 async def test_uploads_a_day_are_limited(api: Api, monkeypatch: Any) -> None:

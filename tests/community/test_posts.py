@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from strawberry.relay import from_base64, to_base64
 
+from alumnet.domain.communication import notices
 from alumnet.persistence.models import Comment, CommentLike, Photo, Post, PostImage, PostLike
 from tests.cohorts.conftest import Programme
 from tests.community.conftest import codes, payload
@@ -326,13 +327,12 @@ async def test_hidden_posts_take_no_comments_nor_likes(programme: Programme) -> 
         assert codes(liked) == ["NOT_FOUND"], who
     assert await in_db(p, select(func.count()).select_from(Comment)) == 1
     assert await in_db(p, select(func.count()).select_from(PostLike)) == 0
-    # Its author may still correct it: people mentioned then hear of it only if they may
-    # read it (moderators), not the others.
+    # Nor may its author change it (HIDDEN, nothing written): nobody hears of a mention.
     body = f"{mention(p, 's2')} {mention(p, 'manager')}"
     edited = await payload(p, "s1", UPDATE, {"i": {"id": post, "body": body}}, "postUpdate")
-    assert edited["userErrors"] == []
-    assert await notifications(p, "s2") == []
-    assert [n["kind"] for n in await notifications(p, "manager")] == ["MENTION"]
+    assert codes(edited) == ["HIDDEN"] and edited["post"] is None
+    assert await in_db(p, select(Post.body_markdown).where(Post.id == pk(post))) == "Soon hidden"
+    assert await notifications(p, "s2") == [] and await notifications(p, "manager") == []
     # Its author and moderators still read it; others do not.
     assert await sees(p, "s1", post) and await sees(p, "manager", post)
     assert not await sees(p, "s2", post) and not await sees(p, "s2", kept["comment"]["id"])
@@ -401,3 +401,140 @@ async def test_concurrent_likes_and_unlikes_keep_the_count(programme: Programme)
     comment_likes = await in_db(p, select(func.count()).select_from(CommentLike))
     assert await in_db(p, select(Comment.like_count)) == comment_likes
     assert likes > 0
+
+
+RESOLVE = """mutation($i: ModerationResolveInput!) { moderationResolve(input: $i) {
+  changed userErrors { code } } }"""
+BLOCK = """mutation($u: ID!) { userBlock(input: {userId: $u}) { blocked userErrors { code } } }"""
+UNBLOCK = (
+    """mutation($u: ID!) { userUnblock(input: {userId: $u}) { blocked userErrors { code } } }"""
+)
+
+
+async def comment_on(
+    p: Programme, who: str, post: str, body: str, parent: str | None = None
+) -> Any:
+    given = {"postId": post, "body": body, **({"parentId": parent} if parent else {})}
+    return await payload(p, who, COMMENT, {"i": given}, "commentCreate")
+
+
+async def test_a_hidden_comment_is_not_edited_and_mentions_nobody(programme: Programme) -> None:
+    p = programme
+    post = await new_post(p, "s1", "Open")
+    nasty = (await comment_on(p, "s2", post, "nasty"))["comment"]["id"]
+    hidden = await payload(p, "admin", RESOLVE, {"i": {"commentId": nasty, "action": "HIDE"}},
+                           "moderationResolve")  # fmt: skip
+    assert hidden == {"changed": True, "userErrors": []}
+    body = f"still nasty {mention(p, 's3')}"
+    edited = await payload(p, "s2", COMMENT_UPDATE, {"i": {"id": nasty, "body": body}},
+                           "commentUpdate")  # fmt: skip
+    assert codes(edited) == ["HIDDEN"] and edited["comment"] is None
+    assert await notifications(p, "s3") == [] and not await sees(p, "s3", nasty)
+    assert await in_db(p, select(Comment.body_markdown).where(Comment.id == pk(nasty))) == "nasty"
+    # Its author's reply on it cannot be changed either, while its top comment is hidden.
+    shown = (await comment_on(p, "s3", post, "fine"))["comment"]["id"]
+    reply = (await comment_on(p, "s2", post, "r", parent=shown))["comment"]["id"]
+    await payload(p, "admin", RESOLVE, {"i": {"commentId": shown, "action": "HIDE"}},
+                  "moderationResolve")  # fmt: skip
+    on_hidden = await payload(p, "s2", COMMENT_UPDATE, {"i": {"id": reply, "body": body}},
+                              "commentUpdate")  # fmt: skip
+    assert codes(on_hidden) == ["HIDDEN"]
+    assert "MENTION" not in {n["kind"] for n in await notifications(p, "s3")}
+
+
+async def test_a_reply_under_a_hidden_or_deleted_comment_is_not_read_by_others(
+    programme: Programme,
+) -> None:
+    p = programme
+    post = await new_post(p, "s1", "Discuss")
+    top = (await comment_on(p, "s2", post, "top"))["comment"]["id"]
+    reply = (await comment_on(p, "s3", post, "reply", parent=top))["comment"]["id"]
+    assert await sees(p, "alumnus", reply)
+    await hide(p, Comment, top)
+    for who in ("alumnus", "s1", "m1"):
+        assert not await sees(p, who, reply), who
+        node = (await p.gql(who, NODE, {"id": post}))["data"]["node"]
+        assert node["comments"]["totalCount"] == 0, who
+        liked = await payload(p, who, COMMENT_LIKE, {"i": {"commentId": reply}}, "commentLike")
+        assert codes(liked) == ["NOT_FOUND"], who
+    # Its author and moderators as before.
+    for who in ("s3", "manager", "sre"):
+        assert await sees(p, who, reply), who
+    moderated = (await p.gql("sre", NODE, {"id": post}))["data"]["node"]["comments"]
+    assert moderated["edges"][0]["node"]["replies"]["totalCount"] == 1
+    # A top comment deleted (without its replies, as before replies went with it): the same.
+    other = (await comment_on(p, "s2", post, "second"))["comment"]["id"]
+    late = (await comment_on(p, "s3", post, "late", parent=other))["comment"]["id"]
+    async with p.api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(
+            update(Comment).where(Comment.id == pk(other)).values(deleted_at=datetime.now(UTC))
+        )
+    assert not await sees(p, "alumnus", late) and await sees(p, "s3", late)
+
+
+async def test_blocks_stop_comments_and_notifications(programme: Programme) -> None:
+    p = programme
+    assert (await payload(p, "s2", BLOCK, {"u": p.ids["s1"]}, "userBlock"))["blocked"] is True
+    before = await in_db(p, select(func.count()).select_from(Comment))
+    # Neither mentions the other to any effect.
+    mine = await new_post(p, "s1", f"Hello {mention(p, 's2')}")
+    theirs = await new_post(p, "s2", f"Hello {mention(p, 's1')}")
+    assert await notifications(p, "s2") == [] and await notifications(p, "s1") == []
+    # Neither comments on the other's posts (as if there were no such post).
+    refused = await comment_on(p, "s1", theirs, "hi")
+    assert codes(refused) == ["NOT_FOUND"] and refused["userErrors"][0]["field"] == [
+        "input", "postId",
+    ]  # fmt: skip
+    assert codes(await comment_on(p, "s2", mine, "hi")) == ["NOT_FOUND"]
+    # Nor replies to the other's comments elsewhere; mentions there tell nobody either.
+    third = await new_post(p, "s3", "Third")
+    theirs_there = (await comment_on(p, "s2", third, "s2 here"))["comment"]["id"]
+    assert codes(await comment_on(p, "s1", third, "x", parent=theirs_there)) == ["NOT_FOUND"]
+    assert await in_db(p, select(func.count()).select_from(Comment)) == before + 1
+    mentioning = await comment_on(p, "s1", third, f"cc {mention(p, 's2')} {mention(p, 'm1')}")
+    assert mentioning["userErrors"] == []
+    assert await notifications(p, "s2") == []
+    assert [n["kind"] for n in await notifications(p, "m1")] == ["MENTION"]
+    mine_there = mentioning["comment"]["id"]
+    assert codes(await comment_on(p, "s2", third, "x", parent=mine_there)) == ["NOT_FOUND"]
+    # Unblocked, all is as before.
+    await payload(p, "s2", UNBLOCK, {"u": p.ids["s1"]}, "userUnblock")
+    assert (await comment_on(p, "s1", theirs, "hi"))["userErrors"] == []
+    assert [n["kind"] for n in await notifications(p, "s2")] == ["COMMENT"]
+
+
+async def test_a_mention_notifies_once_per_post_or_comment_ever(programme: Programme) -> None:
+    p = programme
+    post = await new_post(p, "s1", f"Hi {mention(p, 's2')}")
+    for body in ("Hi", f"Hi {mention(p, 's2')}", "Hi again", f"Hey {mention(p, 's2')}"):
+        edited = await payload(p, "s1", UPDATE, {"i": {"id": post, "body": body}}, "postUpdate")
+        assert edited["userErrors"] == []
+    assert [n["kind"] for n in await notifications(p, "s2")] == ["MENTION"]
+    comment = await comment_on(p, "s3", post, f"cc {mention(p, 'm1')} {mention(p, 's1')}")
+    comment_id = comment["comment"]["id"]
+    for body in ("cc", f"cc {mention(p, 'm1')} {mention(p, 's1')}"):
+        edited = await payload(p, "s3", COMMENT_UPDATE, {"i": {"id": comment_id, "body": body}},
+                               "commentUpdate")  # fmt: skip
+        assert edited["userErrors"] == []
+    assert [n["kind"] for n in await notifications(p, "m1")] == ["MENTION"]
+    # The post's author heard of the comment (with its text), once, and not of the mention.
+    assert [n["kind"] for n in await notifications(p, "s1")] == ["COMMENT"]
+    # A mention in another post or comment is news again.
+    await new_post(p, "s1", f"Again {mention(p, 's2')}")
+    assert len(await notifications(p, "s2")) == 2
+
+
+async def test_texts_render_no_images(programme: Programme) -> None:
+    p = programme
+    body = f"![](https://tracker.invalid/p.png) ![a][r] hi {mention(p, 's2')}\n\n[r]: https://t.invalid/q.png"
+    post = await payload(p, "s1", POST, {"i": {"body": body}}, "postCreate")
+    html = post["post"]["bodyHtml"]
+    assert "<img" not in html and f'href="user:{p.ids["s2"]}"' in html
+    comment = await comment_on(p, "s2", post["post"]["id"], body)
+    assert "<img" not in comment["comment"]["bodyHtml"]
+    assert f'href="user:{p.ids["s2"]}"' in comment["comment"]["bodyHtml"]
+    edited = await payload(p, "s1", UPDATE, {"i": {"id": post["post"]["id"], "body": body}},
+                           "postUpdate")  # fmt: skip
+    assert "<img" not in edited["post"]["bodyHtml"]
+    # Notices and announcements render as they did.
+    assert "<img" in notices.render("![](https://example.invalid/p.png)")

@@ -89,6 +89,15 @@ class Handler(BaseHTTPRequestHandler):
                              b'content="A huge page">' + b" " * 65536)  # fmt: skip
             case "/slow":
                 self._trickle()
+            case "/broken":  # CVE-2025-6069: quadratic in the standard library's parser
+                self._send(200, "text/html", b"<title>Broken</title>" + b"<a" * 250_000)
+            case charset if charset.startswith("/charset?"):
+                # A charset named by the headers and a <meta> (a codec, not an encoding).
+                given = charset.split("?", 1)[1]
+                body = f'<meta charset="{given}"><title>Caf\u00e9 {given}</title>'.encode()
+                self._send(200, f"text/html; charset={given}", body)
+            case "/to-other-port":
+                self._send(302, "text/html", b"", Location=f"http://{HOST}:6379/page")
             case _:
                 self._send(404, "text/plain", b"")
 
@@ -125,8 +134,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def served() -> Iterator[Served]:
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     server = ThreadingHTTPServer((HOST, 0), Handler)
+    # The server's port is allowed as its address is, for the test only.
+    monkeypatch.setattr(previews, "PORTS", (80, 443, server.server_address[1]))
     server.daemon_threads = True
     server.hosts = []  # type: ignore[attr-defined]
     server.sent = {}  # type: ignore[attr-defined]
@@ -254,7 +265,9 @@ async def test_a_slow_server_is_cut_at_the_deadline(served: Served) -> None:
         "http://224.0.0.1/",
         "http://2130706433/",  # 127.0.0.1 written as one number
         "http://0x7f.1/",
-        "https://127.0.0.1:8443/",
+        "https://127.0.0.1/",
+        "http://[fec0::1]/",  # site-local (deprecated, never public)
+        "http://[::ffff:fec0:1]/",
     ],
 )
 async def test_addresses_that_are_not_public_are_refused(url: str) -> None:
@@ -316,7 +329,7 @@ def test_public_addresses() -> None:
         assert is_public(ipaddress.ip_address(text)), text
     for text in ["127.0.0.1", "10.0.0.1", "169.254.169.254", "192.0.2.1", "198.18.0.1",
                  "255.255.255.255", "::1", "fc00::1", "ff02::1", "2001:db8::1",
-                 "::ffff:192.168.1.1", "2001::1"]:  # fmt: skip
+                 "::ffff:192.168.1.1", "2001::1", "fec0::1", "fef0::1:2"]:  # fmt: skip
         assert not is_public(ipaddress.ip_address(text)), text
     assert is_public(ipaddress.ip_address(HOST), ALLOWED)
     assert not is_public(ipaddress.ip_address("127.0.0.1"), ALLOWED)
@@ -375,8 +388,8 @@ async def test_a_post_link_gets_its_preview_from_the_job(
 
 async def test_a_loopback_link_fails_in_the_worker_with_a_reason(api: Api, served: Served) -> None:
     _, token = await api.create_user("poster@example.org", ["ALUMNUS"])
-    port = served.base.rsplit(":", 1)[1]
-    post = await _post(api, token, f"http://127.0.0.1:{port}/page")
+    # On the web's port (the worker, in its own process on Redis, allows no other).
+    post = await _post(api, token, "http://127.0.0.1/page")
     await api.run_jobs()
     link = (await api.gql(LINK, {"id": post}, token=token))["data"]["node"]["link"]
     assert link["status"] == "FAILED" and link["title"] is None
@@ -404,6 +417,118 @@ async def test_a_job_for_a_changed_link_stores_nothing(
         await session.commit()
     outcome = await previews.make(api.app.state.runtime, job)
     assert outcome["stored"] is False
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.org:22/", "http://example.org:6379/", "https://example.org:8443/",
+     "http://93.184.216.34:8080/", "https://[2606:4700:4700::1111]:25/",
+     "http://example.org:0/"],
+)  # fmt: skip
+async def test_only_the_webs_ports_are_fetched(url: str) -> None:
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[Any]:
+        asked.append(host)
+        raise AssertionError("never looked up, never connected to")
+
+    with pytest.raises(Refused) as refused:
+        await fetch(url, resolver=resolver)
+    assert refused.value.reason == "Only links on the web's usual ports (80 and 443) have previews."
+    assert asked == []  # refused before its name is looked up
+
+
+async def test_a_redirect_to_another_port_is_refused(served: Served) -> None:
+    with pytest.raises(Refused) as refused:
+        await fetch(f"{served.base}/to-other-port", allowed=ALLOWED)
+    assert "usual ports" in refused.value.reason
+    assert len(served.hosts) == 1
+
+
+async def test_broken_markup_is_read_in_a_moment(served: Served) -> None:
+    """A page of half-open tags (quadratic in the standard library's html.parser: minutes
+    of one job, the event loop stalled) takes milliseconds."""
+    page = "<title>x</title>" + "<a" * 250_000
+    started = time.monotonic()
+    assert previews.parse(page, "https://example.org/")["title"] == "x"
+    assert previews.parse("<title>" + "<a" * 250_000, "https://example.org/")["title"]
+    assert previews.parse("<title>" + "&amp;" * 100_000, "https://example.org/")["title"]
+    assert previews.parse("<meta " * 100_000 + "<title>y", "https://example.org/")
+    assert time.monotonic() - started < 0.5
+    started = time.monotonic()
+    found = await fetch(f"{served.base}/broken", allowed=ALLOWED)
+    assert found["title"] == "Broken"
+    assert time.monotonic() - started < 1
+
+
+def test_only_the_head_is_read() -> None:
+    html = (
+        '<html><head><title>Head</title><script>var s = "<meta name=description content=no>";'
+        '</script><meta name="description" content="yes"></head><body>'
+        '<meta property="og:title" content="In the body"><svg><title>No</title></svg>'
+    )
+    found = previews.parse(html, "https://example.org/")
+    assert found["title"] == "Head" and found["description"] == "yes"
+    # Without a <head>, what comes before the body's first content is the head.
+    assert (
+        previews.parse("<title>T</title><p>x</p><title>U</title>", "https://e.org/")["title"] == "T"
+    )
+
+
+@pytest.mark.parametrize(
+    "charset", ["rot13", "base64", "hex", "zlib", "bz2", "uu", "quopri", "idna", "punycode",
+                "undefined", "unicode_escape", "utf-7", "no-such-charset", "utf-8\x00"],
+)  # fmt: skip
+async def test_a_charset_that_is_no_text_encoding_is_read_as_utf8(
+    served: Served, charset: str
+) -> None:
+    # Straight from the bytes, as the headers and the page's <meta> name it.
+    body = f'<meta charset="{charset}"><title>Caf\u00e9</title>'.encode()
+    assert previews.parse(previews.decode(body, charset), "https://e.org/")["title"] == "Caf\u00e9"
+    assert previews.decode(body, None).endswith("<title>Caf\u00e9</title>")
+    if "\x00" in charset:
+        return
+    # And from a server that sends it.
+    found = await fetch(f"{served.base}/charset?{charset}", allowed=ALLOWED)
+    assert found["title"] == f"Caf\u00e9 {charset}"
+
+
+def test_real_text_encodings_are_kept() -> None:
+    latin = "<title>Caf\u00e9</title>".encode("latin-1")
+    for name in ("iso-8859-1", "latin1", "cp1252", "windows-1252"):
+        assert previews.decode(latin, name) == "<title>Caf\u00e9</title>", name
+    utf16 = "<title>Caf\u00e9</title>".encode("utf-16")
+    assert previews.decode(utf16, "utf-16") == "<title>Caf\u00e9</title>"
+    shift_jis = "<meta charset=shift_jis><title>\u540c\u7a93\u4f1a</title>".encode("shift_jis")
+    assert previews.parse(previews.decode(shift_jis, None), "https://e.org/")["title"] == (
+        "\u540c\u7a93\u4f1a"
+    )
+    for name in ("rot13", "base64", "zlib", "idna", "utf-7", "undefined", "nope", ""):
+        assert previews.text_encoding(name) is None, name
+
+
+async def test_a_page_that_breaks_the_reading_fails_the_preview_and_the_job_ends(
+    api: Api, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(previews, "ALLOWED_NETWORKS", ALLOWED)
+    _, token = await api.create_user("poster@example.org", ["ALUMNUS"])
+    # A codec for a charset: read as UTF-8, the preview made.
+    rot13 = await _post(api, token, f"{served.base}/charset?rot13")
+    outcome = await previews.make(api.app.state.runtime, await _job(api, _pk(rot13)))
+    assert outcome["status"] == "ready"
+    link = (await api.gql(LINK, {"id": rot13}, token=token))["data"]["node"]["link"]
+    assert link["status"] == "READY" and link["title"] == "Caf\u00e9 rot13"
+
+    # Whatever else goes wrong in the reading ends the job, the preview failed with a reason.
+    def broken(page: Any) -> Any:
+        raise LookupError("unknown encoding: x-broken")
+
+    monkeypatch.setattr(previews, "read", broken)
+    post = await _post(api, token, f"{served.base}/page")
+    outcome = await previews.make(api.app.state.runtime, await _job(api, _pk(post)))
+    assert outcome == {"stored": True, "status": "failed", "reason": "The page could not be read."}
+    link = (await api.gql(LINK, {"id": post}, token=token))["data"]["node"]["link"]
+    assert link["status"] == "FAILED" and link["title"] is None
 
 
 def _certificate(name: str) -> tuple[bytes, bytes]:
@@ -438,7 +563,9 @@ def _certificate(name: str) -> tuple[bytes, bytes]:
 
 
 @pytest.fixture
-def served_tls(tmp_path: Any) -> Iterator[tuple[int, Any, list[str]]]:
+def served_tls(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[int, Any, list[str]]]:
     """An HTTPS server on the test's address with a certificate for `alumni.example`; the
     client context that trusts it; the names clients asked for (SNI)."""
     import ssl
@@ -451,6 +578,7 @@ def served_tls(tmp_path: Any) -> Iterator[tuple[int, Any, list[str]]]:
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     context.sni_callback = lambda sock, name, ctx: names.append(str(name)) and None
     server = ThreadingHTTPServer((HOST, 0), Handler)
+    monkeypatch.setattr(previews, "PORTS", (80, 443, server.server_address[1]))
     server.daemon_threads = True
     server.hosts = []  # type: ignore[attr-defined]
     server.sent = {}  # type: ignore[attr-defined]

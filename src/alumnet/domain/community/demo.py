@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from alumnet.domain.careers.demo import ids_of_role
-from alumnet.domain.communication.notices import render
 from alumnet.domain.community import pages, references, volunteering
+from alumnet.domain.community.posts import render
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.persistence.models import (
     Comment,

@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
 
-from alumnet.domain.communication.notices import render
 from alumnet.domain.community import references
-from alumnet.domain.community.posts import MENTION, user_pk
+from alumnet.domain.community.posts import MENTION, render, user_pk
 from alumnet.persistence.models import (
     Comment,
     CommentLike,

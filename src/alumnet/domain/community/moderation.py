@@ -5,24 +5,34 @@
 A queue item is a post or a comment with reports, named by one key: a post's id times
 two, a comment's id times two plus one, so that posts and comments share one sort order.
 Moderators hear of an item once, when its first open report arrives (not once per report):
-later reports of the same item add to the queue item they already know of.
+later reports of the same item add to the queue item they already know of. Only those who
+hold `community:moderate` everywhere hear of it (they alone see the queue). A person files
+at most ``REPORTS_PER_DAY`` reports in any 24 hours (TOO_MANY), so that one account cannot
+flood the queue. Warning an author again for an item they were already warned about
+returns the first warning and tells nobody (safe to retry).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, union, update
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.community import posts
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.domain.identity.users import holders_of
-from alumnet.persistence.models import Comment, ContentReport, Post
+from alumnet.persistence.models import (
+    Comment,
+    ContentReport,
+    CustomRole,
+    CustomRoleAssignment,
+    Post,
+    UserRole,
+)
 from alumnet.persistence.models.community import CommunityWarning
 from alumnet.persistence.uow import UnitOfWork
 
@@ -32,6 +42,7 @@ OPEN = "open"
 RESOLVED = "resolved"
 NOTE_MAX = 1000
 EXCERPT = 200
+REPORTS_PER_DAY = 50
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,26 @@ async def _readable(uow: UnitOfWork, viewer: Viewer, target: Target) -> Any:
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
+async def moderators(uow: UnitOfWork) -> Any:
+    """The ids of those who hold `community:moderate` everywhere, as a SELECT: through a
+    built-in role or a custom role held everywhere (as ``holders_of`` finds them, without
+    the custom roles held within a batch or mission: those do not open the queue)."""
+    built_in = select(UserRole.user_id).where(UserRole.role.in_(posts.MODERATING_ROLES))
+    carrying = [
+        role_id
+        for role_id, granted in (
+            await uow.session.execute(select(CustomRole.id, CustomRole.permissions))
+        ).all()
+        if Permission.COMMUNITY_MODERATE.value in (granted or ())
+    ]
+    if not carrying:
+        return built_in
+    everywhere = select(CustomRoleAssignment.user_id).where(
+        CustomRoleAssignment.role_id.in_(carrying), CustomRoleAssignment.scope_key == ""
+    )
+    return union(built_in, everywhere)
+
+
 async def report(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -110,7 +141,7 @@ async def report(
 ) -> ContentReport:
     """Report a post or a comment the viewer may read. Reporting it again while the first
     report is open returns the first. Moderators are notified of the item's first open
-    report only."""
+    report only. At most ``REPORTS_PER_DAY`` new reports a person in 24 hours."""
     me = viewer.require_user()
     problems = Problems()
     target = _target(problems, post_id, comment_id)
@@ -133,6 +164,18 @@ async def report(
     earlier = mine.scalar_one_or_none()
     if earlier is not None:
         return earlier
+    since = datetime.now(UTC) - timedelta(days=1)
+    recent = await uow.session.execute(
+        select(func.count())
+        .select_from(ContentReport)
+        .where(ContentReport.reporter_id == me, ContentReport.created_at > since)
+    )
+    if recent.scalar_one() >= REPORTS_PER_DAY:
+        raise DomainError.of(
+            "TOO_MANY",
+            f"You have made {REPORTS_PER_DAY} reports in the last 24 hours: moderators will "
+            "go through them; try again later.",
+        )
     others_open = (
         await uow.session.execute(
             select(ContentReport.id).where(target.of_reports(), ContentReport.status == OPEN)
@@ -147,10 +190,9 @@ async def report(
     await uow.session.flush()
     notified = 0
     if others_open is None:
-        moderators = await holders_of(uow, Permission.COMMUNITY_MODERATE)
         what = "A post" if target.post_id is not None else "A comment"
         notified = await notify(
-            uow, moderators,
+            uow, await moderators(uow),
             Event(kind="moderation", title=f"{what} was reported for moderation ({reason})",
                   body=_excerpt(item.body_markdown), subject_type=target.kind,
                   subject_id=target.id),
@@ -190,8 +232,9 @@ async def resolve(
     """A moderator's decision on a post or a comment: hide it (it leaves every list; its
     author still sees it, marked hidden), restore it, warn its author, or dismiss the
     reports. Each closes the item's open reports with the action and is audited; the author
-    is told of a hide, a restore and a warning. Hiding what is hidden and restoring what
-    is shown change nothing but the reports (safe to retry)."""
+    is told of a hide, a restore and a warning. Hiding what is hidden, restoring what is
+    shown and warning again for an item whose author was warned for it change nothing but
+    the reports (safe to retry; the warning is the first one)."""
     me = viewer.require(Permission.COMMUNITY_MODERATE)
     problems = Problems()
     target = _target(problems, post_id, comment_id)
@@ -213,6 +256,20 @@ async def resolve(
     elif action == "restore" and item.hidden_at is not None:
         item.hidden_at, item.hidden_by_id, changed = None, None, True
     elif action == "warn":
+        warning = (
+            await uow.session.execute(
+                select(CommunityWarning)
+                .where(
+                    CommunityWarning.user_id == item.author_id,
+                    (CommunityWarning.post_id == target.post_id)
+                    if target.post_id is not None
+                    else (CommunityWarning.comment_id == target.comment_id),
+                )
+                .order_by(CommunityWarning.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if action == "warn" and warning is None:
         warning = CommunityWarning(
             user_id=item.author_id, post_id=target.post_id, comment_id=target.comment_id,
             note=cleaned, issued_by_id=me, created_at=now,

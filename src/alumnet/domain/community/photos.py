@@ -1,7 +1,10 @@
-"""Photos: profile photos and post images. An upload is checked by decoding it (JPEG, PNG
-or WebP only, size- and pixel-capped) and kept as sent until a job re-encodes it to WebP
-in a few sizes (EXIF orientation applied, colours converted to sRGB, every bit of
-metadata left behind) and deletes the original.
+"""Photos: profile photos and post images. An upload is checked from its header only
+(JPEG, PNG or WebP by its first bytes, size- and pixel-capped: no pixel is decoded in the
+request, as a file of a few KB can announce an image that takes hundreds of MB to decode)
+and kept as sent until a job decodes it whole, checks it, and re-encodes it to WebP in a
+few sizes (EXIF orientation applied, colours converted to sRGB, every bit of metadata left
+behind), then deletes the original; a file whose body is damaged fails there, with the
+reason. One photo at a time is decoded in a process, a JPEG at a reduced scale.
 
 Links: a photo that is its owner's current profile photo is public by design (everyone
 signed in sees it on the profile, and an ``<img>`` carries no token): its link is signed,
@@ -18,7 +21,10 @@ import base64
 import hashlib
 import hmac
 import io
+import math
+import struct
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +50,7 @@ from alumnet.domain.errors import DomainError
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.people import profiles
+from alumnet.observability import get_logger
 from alumnet.persistence.models import (
     Photo,
     PhotoVariant,
@@ -55,6 +62,8 @@ from alumnet.persistence.models import (
 )
 from alumnet.persistence.uow import UnitOfWork
 
+log = get_logger(__name__)
+
 PROCESS_JOB = "community.photo_process"
 SWEEP_JOB = "community.photo_sweep"
 
@@ -65,8 +74,12 @@ PENDING, READY, FAILED = "pending", "ready", "failed"
 # Decoded by Pillow only as one of these (no SVG: it is a document that can carry scripts;
 # no GIF: animated GIFs are better sent as video, and a still one converts to PNG).
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-# A decompression bomb: a small file announcing a huge image. Refused from its header.
-MAX_PIXELS = 40_000_000
+# A decompression bomb: a small file announcing a huge image. Refused from its header past
+# ``Settings.photo_max_pixels`` (24 megapixels unless set): decoding costs up to ~16 bytes a
+# pixel (a lossless WebP), so 24 MP is ~400 MB at the peak of one decode.
+# Photos decoded at once in one process (a job's thread; requests never decode).
+DECODERS = 1
+_decoding = threading.BoundedSemaphore(DECODERS)
 VARIANT_TYPE = "image/webp"
 ORIENTATION = 0x0112  # the EXIF tag
 WEBP_QUALITY = 82
@@ -89,11 +102,15 @@ class Unreadable(Exception):
 
 
 class TooManyPixels(Unreadable):
-    def __init__(self, width: int | None = None, height: int | None = None) -> None:
+    def __init__(self, limit: int, width: int | None = None, height: int | None = None) -> None:
         size = f"{width} × {height} pixels" if width and height else "too many pixels"
-        super().__init__(
-            f"The image has {size}; at most {MAX_PIXELS // 1_000_000} megapixels are accepted."
-        )
+        super().__init__(f"The image has {size}; at most {megapixels(limit)} are accepted.")
+
+
+def megapixels(pixels: int) -> str:
+    if pixels % 1_000_000 == 0:
+        return f"{pixels // 1_000_000} megapixels"
+    return f"{pixels:,} pixels"
 
 
 @dataclass(frozen=True)
@@ -110,42 +127,39 @@ def _open(local: BinaryIO) -> Any:
     return Image.open(local, formats=list(FORMATS))
 
 
-def inspect(local: BinaryIO) -> Inspected:
-    """What the file is, read from its content: a JPEG, PNG or WebP image of at most
-    ``MAX_PIXELS`` that decodes completely (a truncated file, or another file behind an
-    image's first bytes, is refused). Raises ``Unreadable``."""
+def inspect(local: BinaryIO, max_pixels: int) -> Inspected:
+    """What the file is, from its header: a JPEG, PNG or WebP image (by its content) of at
+    most ``max_pixels``. No pixel is decoded: a body damaged after a good header is the
+    job's to find. Raises ``Unreadable``."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with _open(local) as image:
             kind, (width, height) = image.format, image.size
-            if width * height > MAX_PIXELS:
-                raise TooManyPixels(width, height)
-            image.verify()
-        with _open(local) as image:
-            if kind == "JPEG":
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
-    except Unreadable:
-        raise
     except Image.DecompressionBombError as exc:
-        raise TooManyPixels() from exc
+        raise TooManyPixels(max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise Unreadable(TYPE_MESSAGE) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as exc:
         raise Unreadable("The image is damaged or incomplete.") from exc
     if kind not in FORMATS or width < 1 or height < 1:
         raise Unreadable(TYPE_MESSAGE)
+    if width * height > max_pixels:
+        raise TooManyPixels(max_pixels, width, height)
     return Inspected(kind, width, height)
 
 
 async def receive(
-    name: str, read: Callable[[int], Awaitable[bytes]], limit: int, field: str = "file"
+    name: str,
+    read: Callable[[int], Awaitable[bytes]],
+    limit: int,
+    max_pixels: int,
+    field: str = "file",
 ) -> tuple[files.Received, Inspected]:
     """An uploaded photo copied to a local temporary file, a chunk at a time, before
     anything is written: FILE_TOO_LARGE as soon as it passes ``limit`` bytes (the rest is
-    never read), FILE_TYPE unless its content is a whole JPEG, PNG or WebP image (its name
-    and declared type do not matter), TOO_MANY_PIXELS past ``MAX_PIXELS``."""
+    never read), FILE_TYPE unless its header is a JPEG, PNG or WebP image's (its name and
+    declared type do not matter), TOO_MANY_PIXELS past ``max_pixels``."""
     local = tempfile.TemporaryFile()  # noqa: SIM115 (closed by Received.close, or here)
     try:
         size = 0
@@ -157,7 +171,7 @@ async def receive(
         if size == 0:
             raise DomainError.of("FILE_TYPE", TYPE_MESSAGE, field)
         try:
-            found = await asyncio.to_thread(inspect, local)
+            found = await asyncio.to_thread(inspect, local, max_pixels)
         except Unreadable as exc:
             code = "TOO_MANY_PIXELS" if isinstance(exc, TooManyPixels) else "FILE_TYPE"
             raise DomainError.of(code, str(exc), field) from None
@@ -178,8 +192,10 @@ async def upload(
     name: str,
     read: Callable[[int], Awaitable[bytes]],
     limit: int,
+    max_pixels: int,
 ) -> Photo:
-    """A new photo of the viewer's, pending until its job has made its variants."""
+    """A new photo of the viewer's, pending until its job has made its variants (or found
+    that it cannot be decoded: it is then failed, with the reason)."""
     owner_id = viewer.require_user()
     if purpose not in PURPOSES:
         raise DomainError.of("INVALID", "Say whether it is a profile photo or a post image.",
@@ -193,7 +209,7 @@ async def upload(
             "TOO_MANY", f"You have uploaded {DAILY_MAX} photos in the last day; try later.",
             "file",
         )  # fmt: skip
-    received, found = await receive(name, read, limit)
+    received, found = await receive(name, read, limit, max_pixels)
     try:
         stored = await files.store_received(
             uow.session, received, owner_id=owner_id, expires_in=ORIGINAL_TTL
@@ -221,24 +237,40 @@ class Rendered:
     height: int
 
 
-def render(local: BinaryIO) -> tuple[int, int, list[Rendered]]:
-    """The variants of an image: turned upright as its EXIF orientation says, converted
-    to sRGB, resized (never up) and encoded to WebP from bare pixels, so that no EXIF
-    (location included), XMP, ICC profile or comment survives. Raises ``Unreadable``."""
+def render(local: BinaryIO, max_pixels: int) -> tuple[int, int, list[Rendered]]:
+    """The variants of an image, one image at a time in this process (``DECODERS``):
+    checked whole (``verify``: a PNG's checksums), turned upright as its EXIF orientation
+    says, converted to sRGB, resized (never up) and encoded to WebP from bare pixels, so
+    that no EXIF (location included), XMP, ICC profile or comment survives. Raises
+    ``Unreadable``."""
+    with _decoding:
+        return _render(local, max_pixels)
+
+
+def _render(local: BinaryIO, max_pixels: int) -> tuple[int, int, list[Rendered]]:
     from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
     try:
         with _open(local) as opened:
-            width, height = opened.size
-            if width * height > MAX_PIXELS:
-                raise TooManyPixels(width, height)
+            kind, (width, height) = opened.format, opened.size
+            if kind not in FORMATS or width < 1 or height < 1:
+                raise Unreadable(TYPE_MESSAGE)
+            if width * height > max_pixels:
+                raise TooManyPixels(max_pixels, width, height)
+            opened.verify()
+        with _open(local) as opened:
             # Turned a quarter (EXIF orientations 5 to 8): width and height swap.
             if opened.getexif().get(ORIENTATION) in (5, 6, 7, 8):
                 width, height = height, width
-            # Down to the largest size first (in place; a JPEG is decoded at a reduced
-            # scale), so that nothing below holds the full image: its EXIF and ICC profile
-            # stay in ``info`` for what follows.
             longest = max(SIZES.values())
+            scale = longest / max(opened.size)
+            if kind == "JPEG" and scale < 1:
+                # Decoded at the smallest scale (1/2, 1/4 or 1/8) still at least the largest
+                # size: a fraction of the memory and time of the whole image.
+                w, h = opened.size
+                opened.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+            # Down to the largest size first (in place), so that nothing below holds the
+            # full image: its EXIF and ICC profile stay in ``info`` for what follows.
             opened.thumbnail((longest, longest), Image.Resampling.LANCZOS)
             upright = ImageOps.exif_transpose(opened)
             assert upright is not None
@@ -271,10 +303,10 @@ def render(local: BinaryIO) -> tuple[int, int, list[Rendered]]:
     except Unreadable:
         raise
     except Image.DecompressionBombError as exc:
-        raise TooManyPixels() from exc
+        raise TooManyPixels(max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise Unreadable(TYPE_MESSAGE) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as exc:
         raise Unreadable("The image is damaged or incomplete.") from exc
 
 
@@ -295,9 +327,12 @@ async def process(rt: Any, photo_id: int) -> dict[str, Any]:
     else:
         local = await files.spool(rt.database, found.original_file_id)
         try:
-            outcome = await asyncio.to_thread(render, local)
+            outcome = await asyncio.to_thread(render, local, rt.settings.photo_max_pixels)
         except Unreadable as exc:
             outcome = str(exc)
+        except Exception as exc:  # a file that breaks the decoder fails; never retried
+            log.exception("photo_process_error", photo=photo_id, error=type(exc).__name__)
+            outcome = "The image could not be processed; upload another."
         finally:
             local.close()
     async with rt.transaction() as uow:

@@ -3,7 +3,19 @@ counts kept in the same transaction as the likes and comments that change them.
 
 Mentions are written ``@[Name](user:<User id>)`` (the global id a frontend holds): the
 mentioned person is notified when they may read the post, at most ``MENTIONS_MAX`` a
-post or comment. A reply to a reply attaches to the top comment (one level of replies).
+post or comment, and once per post or comment ever (an edit that takes a mention out and
+puts it back tells nobody again). A reply to a reply attaches to the top comment (one level
+of replies).
+
+Blocks (``userBlock``) stand between people here as in messages: nobody is notified of a
+mention, a comment or a reply by someone they blocked or who blocked them, and neither may
+comment on the other's posts nor reply to the other's comments (NOT_FOUND, as for a post
+one may not comment on). Hidden posts and comments cannot be edited (HIDDEN) and never
+notify anyone of a mention.
+
+Texts render as notices do (raw HTML escaped, unsafe links refused) but without images:
+an image in Markdown would be fetched by every reader's browser (a tracking pixel) and
+would bypass the photo checks and the limit of ``IMAGES_MAX`` images a post.
 """
 
 from __future__ import annotations
@@ -16,7 +28,19 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, delete, exists, literal, or_, select, update
+from markdown_it import MarkdownIt
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    delete,
+    exists,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from alumnet.domain.communication.announcements import (
@@ -26,14 +50,16 @@ from alumnet.domain.communication.announcements import (
     recipients,
     target_values,
 )
-from alumnet.domain.communication.notices import render
+from alumnet.domain.communication.messages import blocked_between
 from alumnet.domain.communication.notifications import Event, notify
+from alumnet.domain.communication.reminders import mark_once
 from alumnet.domain.community import previews
 from alumnet.domain.errors import DomainError, Problems, Sent, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import ROLE_PERMISSIONS, Permission, Viewer
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
+    Block,
     Comment,
     CommentLike,
     Photo,
@@ -58,6 +84,16 @@ URL = re.compile(r"https?://[^\s<>\"'()\[\]]+", re.IGNORECASE)
 MODERATING_ROLES = tuple(
     role.value for role, held in ROLE_PERMISSIONS.items() if Permission.COMMUNITY_MODERATE in held
 )
+# As notices render (see the module's docstring), less the image rule: ``![x](url)`` is left
+# a plain link. Mentions (``[Name](user:…)``) stay links.
+_MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
+)
+
+
+def render(markdown: str) -> str:
+    """A post's or a comment's Markdown as safe HTML, without images."""
+    return str(_MARKDOWN.render(markdown))
 
 
 def comments_channel(post_id: int) -> str:
@@ -101,12 +137,20 @@ def open_to(viewer: Viewer) -> ColumnElement[bool]:
 
 def comment_shown(viewer: Viewer) -> ColumnElement[bool]:
     """SQL: the comments the viewer may read on a post they may read: not deleted; a
-    hidden one only to its author and moderators."""
+    hidden one, or a reply whose top comment is hidden or deleted, only to its author and
+    moderators."""
     alive = Comment.deleted_at.is_(None)
     if viewer.can(Permission.COMMUNITY_MODERATE):
         return alive
     me = viewer.user_id if viewer.user_id is not None else -1
-    return and_(alive, or_(Comment.hidden_at.is_(None), Comment.author_id == me))
+    top = aliased(Comment)
+    top_shown = or_(
+        Comment.parent_id.is_(None),
+        exists().where(
+            top.id == Comment.parent_id, top.hidden_at.is_(None), top.deleted_at.is_(None)
+        ),
+    )
+    return and_(alive, or_(and_(Comment.hidden_at.is_(None), top_shown), Comment.author_id == me))
 
 
 def comment_readable(viewer: Viewer) -> ColumnElement[bool]:
@@ -192,12 +236,27 @@ async def _audience_of(uow: UnitOfWork, post_id: int) -> Audience:
     return Audience(roles=tuple(roles), batch_ids=tuple(batches), graduation_years=tuple(years))
 
 
-async def readers_among(uow: UnitOfWork, post: Post, user_ids: Sequence[int]) -> list[int]:
+def unblocked(me: int) -> ColumnElement[bool]:
+    """SQL: the users with no block between them and ``me``, either way."""
+    return ~exists().where(
+        or_(
+            and_(Block.blocker_id == me, Block.blocked_id == User.id),
+            and_(Block.blocker_id == User.id, Block.blocked_id == me),
+        )
+    )
+
+
+async def readers_among(
+    uow: UnitOfWork, post: Post, user_ids: Sequence[int], *, writer: int | None = None
+) -> list[int]:
     """Those among ``user_ids`` who may read the post now (active people of its audience,
-    its author, moderators; only the last two while it is hidden)."""
+    its author, moderators; only the last two while it is hidden) and, given the
+    ``writer`` who would tell them, have no block between them and the writer."""
     if not user_ids:
         return []
     query = select(User.id).where(User.id.in_(list(user_ids)), User.status == "active")
+    if writer is not None:
+        query = query.where(unblocked(writer))
     moderators = select(UserRole.user_id).where(UserRole.role.in_(MODERATING_ROLES))
     if post.hidden_at is not None or post.deleted_at is not None:
         query = query.where(or_(User.id == post.author_id, User.id.in_(moderators)))
@@ -225,16 +284,26 @@ async def _notify_mentions(
     subject: tuple[str, int] | None = None,
 ) -> int:
     """Notify the people ``markdown`` mentions (and ``before`` did not), who may read the
-    post, except the writer and those in ``skip``."""
+    post and have no block with the writer, except the writer and those in ``skip`` (told
+    otherwise), each once per post or comment ever (recorded, with those in ``skip``, as
+    reminders are: one statement on a unique index). Nobody, while the post is hidden."""
+    if post.hidden_at is not None or post.deleted_at is not None:
+        return 0
     earlier = set(mentioned(before))
-    wanted = [
-        u for u in mentioned(markdown)
-        if u not in earlier and u != viewer.user_id and u not in skip
-    ]  # fmt: skip
-    readers = await readers_among(uow, post, wanted)
+    wanted = [u for u in mentioned(markdown) if u not in earlier and u != viewer.user_id]
+    readers = await readers_among(uow, post, wanted, writer=viewer.user_id)
     if not readers:
         return 0
     kind, pk = subject or ("Post", post.id)
+    fresh = await mark_once(
+        uow, "mention",
+        select(literal(pk, BigInteger), User.id, literal(kind, String))
+        .where(User.id.in_(readers)),
+    )  # fmt: skip
+    first_time = {user for _, user, _ in fresh}
+    readers = [u for u in readers if u in first_time and u not in skip]
+    if not readers:
+        return 0
     where = "a comment" if kind == "Comment" else "a post"
     return await notify(
         uow, readers,
@@ -341,8 +410,11 @@ async def _own_post(uow: UnitOfWork, viewer: Viewer, post_id: int, *, moderate: 
 async def edit(
     uow: UnitOfWork, viewer: Viewer, post_id: int, *, body: str, link_url: str | None = None
 ) -> Post:
-    """Correct a post (its author): marked edited; people newly mentioned are notified."""
+    """Correct a post (its author): marked edited; people newly mentioned are notified. A
+    hidden post cannot be changed (HIDDEN)."""
     post = await _own_post(uow, viewer, post_id, moderate=False)
+    if post.hidden_at is not None:
+        raise DomainError.of("HIDDEN", "A moderator hid this post: it cannot be edited.", "id")
     problems = Problems()
     markdown = _check_body(problems, body, limit=BODY_MAX, label="The post")
     link = _check_link(problems, link_url) if link_url is not None else first_link(markdown)
@@ -408,6 +480,8 @@ async def add_comment(
         if earlier is not None:
             return earlier
     post = await _open_post(uow, viewer, post_id, "postId")
+    if post.author_id != me and await blocked_between(uow, me, post.author_id):
+        raise DomainError.of("NOT_FOUND", "No such post.", "postId")
     problems = Problems()
     _check_client_id(problems, client_id)
     markdown = _check_body(problems, body, limit=COMMENT_MAX, label="The comment")
@@ -423,7 +497,18 @@ async def add_comment(
         ).scalar_one_or_none()  # fmt: skip
         if parent is not None and parent.parent_id is not None:
             parent = await uow.session.get(Comment, parent.parent_id)
-        if parent is None or parent.deleted_at is not None or parent.hidden_at is not None:
+        if parent is not None:
+            # Locked, so that a reply never lands on a comment being deleted meanwhile
+            # (its deletion takes its replies out of the counts).
+            parent = await uow.session.get(
+                Comment, parent.id, with_for_update=True, populate_existing=True
+            )
+        if (
+            parent is None
+            or parent.deleted_at is not None
+            or parent.hidden_at is not None
+            or (parent.author_id != me and await blocked_between(uow, me, parent.author_id))
+        ):
             problems.add("NOT_FOUND", "No such comment on this post.", "parentId")
     problems.raise_if_any()
     comment = Comment(
@@ -439,7 +524,7 @@ async def add_comment(
     told = parent.author_id if parent is not None else post.author_id
     skip: list[int] = []
     if told != me:
-        readers = await readers_among(uow, post, [told])
+        readers = await readers_among(uow, post, [told], writer=me)
         if readers:
             skip = readers
             what = "replied to your comment" if parent is not None else "commented on your post"
@@ -472,16 +557,25 @@ async def _own_comment(
 
 
 async def edit_comment(uow: UnitOfWork, viewer: Viewer, comment_id: int, *, body: str) -> Comment:
-    """Correct a comment (its author): marked edited; people newly mentioned are notified."""
+    """Correct a comment (its author): marked edited; people newly mentioned are notified.
+    A hidden comment, one on a hidden post or a reply whose top comment is hidden or
+    deleted cannot be changed (HIDDEN)."""
     comment = await _own_comment(uow, viewer, comment_id, moderate=False)
+    post = await uow.session.get(Post, comment.post_id)
+    assert post is not None
+    top = await uow.session.get(Comment, comment.parent_id) if comment.parent_id else None
+    if (
+        comment.hidden_at is not None
+        or post.hidden_at is not None
+        or (top is not None and (top.hidden_at is not None or top.deleted_at is not None))
+    ):
+        raise DomainError.of("HIDDEN", "A moderator hid this comment: it cannot be edited.", "id")
     problems = Problems()
     markdown = _check_body(problems, body, limit=COMMENT_MAX, label="The comment")
     problems.raise_if_any()
     before = comment.body_markdown
     comment.body_markdown, comment.body_html = markdown, render(markdown)
     comment.edited_at = datetime.now(UTC)
-    post = await uow.session.get(Post, comment.post_id)
-    assert post is not None
     await _notify_mentions(
         uow, viewer, post, markdown, before=before, subject=("Comment", comment.id)
     )
@@ -489,12 +583,24 @@ async def edit_comment(uow: UnitOfWork, viewer: Viewer, comment_id: int, *, body
 
 
 async def remove_comment(uow: UnitOfWork, viewer: Viewer, comment_id: int) -> Comment:
-    """Delete a comment (soft): its author, or a moderator (audited). The counts of its
-    post (and of the comment it replies to) go down by one."""
+    """Delete a comment (soft): its author, or a moderator (audited). A top comment goes
+    with its replies (they were answers to it). The counts of its post (and of the comment
+    it replies to) go down by as many as went."""
     me = viewer.require_user()
     comment = await _own_comment(uow, viewer, comment_id, moderate=True)
-    comment.deleted_at, comment.deleted_by_id = datetime.now(UTC), me
-    await _add(uow, Post, comment.post_id, comment_count=-1)
+    now = datetime.now(UTC)
+    comment.deleted_at, comment.deleted_by_id = now, me
+    gone = 1
+    if comment.parent_id is None:
+        replies = await uow.session.execute(
+            update(Comment)
+            .where(Comment.parent_id == comment.id, Comment.deleted_at.is_(None))
+            .values(deleted_at=now, deleted_by_id=me)
+            .returning(Comment.id)
+            .execution_options(synchronize_session=False)
+        )
+        gone += len(replies.all())
+    await _add(uow, Post, comment.post_id, comment_count=-gone)
     if comment.parent_id is not None:
         await _add(uow, Comment, comment.parent_id, reply_count=-1)
     if comment.author_id != me:
@@ -537,7 +643,7 @@ async def like_comment(uow: UnitOfWork, viewer: Viewer, comment_id: int, *, like
         await uow.session.execute(
             select(Comment).where(
                 Comment.id == comment_id, Comment.deleted_at.is_(None),
-                Comment.hidden_at.is_(None),
+                Comment.hidden_at.is_(None), comment_shown(viewer),
                 exists().where(Post.id == Comment.post_id, open_to(viewer)),
             )
         )

@@ -2,14 +2,21 @@
 it, and what its page says in Open Graph tags (or its <title>) is kept with the post.
 
 The fetch is made safe against a link that aims at the server's own network: only http
-and https; the host name is resolved first and every address it resolves to must be
-public (no loopback, private, link-local, shared, multicast, reserved or unspecified
-address, nor one of these inside IPv6); the connection is then made to the address that
-was checked (the name goes in the Host header and in TLS's SNI, and the certificate is
-checked against the name), so that a second DNS answer cannot send it elsewhere. Redirects
-are followed by hand, at most three, each checked as the first. The whole fetch has one
-deadline, at most 512 KB of the body is read, and only HTML is parsed. The page's image is
-kept as an address only, never fetched.
+and https, on the web's ports (80 and 443); the host name is resolved first and every
+address it resolves to must be public (no loopback, private, link-local, site-local,
+shared, multicast, reserved or unspecified address, nor one of these inside IPv6); the
+connection is then made to the address that was checked (the name goes in the Host header
+and in TLS's SNI, and the certificate is checked against the name), so that a second DNS
+answer cannot send it elsewhere. Redirects are followed by hand, at most three, each
+checked as the first. The whole fetch has one deadline, at most 512 KB of the body is
+read, and only HTML is parsed. The page's image is kept as an address only, never fetched.
+
+The page is read with libxml2's HTML parser (lxml), whose time grows in step with the
+markup however broken it is (never the network, never an entity from outside the page),
+only as far as the end of its <head>, in a thread: nothing a page holds can stall the
+event loop. Its text is decoded as its headers or a <meta> say only when that is a real
+text encoding (not a codec such as rot13, base64 or zlib), else as UTF-8; whatever goes
+wrong, the job ends with the preview failed and a reason, never retried for ever.
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
+from lxml import etree
 from sqlalchemy import select, update
 
 from alumnet.domain.errors import BIDI_CONTROLS
@@ -49,6 +56,10 @@ DESCRIPTION_MAX = 1000
 SITE_NAME_MAX = 200
 USER_AGENT = "alumnet-link-preview/1.0 (+Open Graph)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# The ports a link may name (its scheme's default when it names none): a public host's
+# other services are not this server's to reach.
+PORTS: tuple[int, ...] = (80, 443)
+PARSE_CHUNK = 16 * 1024  # the parser is fed this much at a time, until the <head> ends
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -106,6 +117,7 @@ def is_public(address: IPAddress, allowed: Sequence[Network] = ()) -> bool:
             or address.is_multicast
             or address.is_reserved
             or address.is_unspecified
+            or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
         )
     )
 
@@ -125,7 +137,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _checked_url(url: str) -> httpx.URL:
+def _checked_url(url: str, ports: Sequence[int] = PORTS) -> httpx.URL:
     if len(url) > URL_MAX:
         raise Refused("The link is too long.")
     try:
@@ -138,6 +150,12 @@ def _checked_url(url: str) -> httpx.URL:
         raise Refused("The link is not a valid web address.")
     if parsed.userinfo:
         raise Refused("Links with a user name or password have no preview.")
+    port = parsed.port if parsed.port is not None else 443 if parsed.scheme == "https" else 80
+    if port not in ports:
+        raise Refused(
+            "Only links on the web's usual ports ("
+            + " and ".join(str(p) for p in ports) + ") have previews."
+        )  # fmt: skip
     return parsed
 
 
@@ -159,12 +177,13 @@ async def _get(
     allowed: Sequence[Network],
     resolver: Resolver,
     max_bytes: int,
+    ports: Sequence[int],
 ) -> Page:
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
-        parsed = _checked_url(current)
+        parsed = _checked_url(current, ports)
         host = parsed.raw_host.decode("ascii")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        port = parsed.port if parsed.port is not None else 443 if parsed.scheme == "https" else 80
         addresses = await resolver(host.strip("[]"), port)
         if not addresses:
             raise Refused("The link's host name could not be found.")
@@ -220,11 +239,14 @@ async def fetch(
     deadline: float = TIMEOUT,
     max_bytes: int = MAX_BYTES,
     verify: ssl.SSLContext | bool = True,
+    ports: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The preview of the page at ``url``: ``{"url", "title", "description", "image",
     "siteName"}``; raises ``Refused`` with the reason when there is none. ``verify``: the
-    TLS context that checks certificates (the system's authorities by default)."""
+    TLS context that checks certificates (the system's authorities by default); ``allowed``
+    and ``ports``: tests' own server (``ALLOWED_NETWORKS`` and ``PORTS`` otherwise)."""
     allowed = ALLOWED_NETWORKS if allowed is None else allowed
+    ports = PORTS if ports is None else ports
     try:
         async with asyncio.timeout(deadline):
             async with httpx.AsyncClient(
@@ -233,13 +255,14 @@ async def fetch(
                 headers={"Accept-Encoding": "identity"},
             ) as client:  # fmt: skip
                 page = await _get(
-                    client, url, allowed=allowed, resolver=resolver, max_bytes=max_bytes
-                )
+                    client, url, allowed=allowed, resolver=resolver, max_bytes=max_bytes,
+                    ports=ports,
+                )  # fmt: skip
     except TimeoutError as exc:
         raise Refused("The page took too long to answer.") from exc
     except (httpx.HTTPError, OSError) as exc:  # ssl.SSLError is an OSError
         raise Refused("The page could not be reached.") from exc
-    found = parse(decode(page.body, page.charset), page.url)
+    found = await asyncio.to_thread(read, page)
     if not (found.get("title") or found.get("description")):
         raise Refused("The page has no title or description to show.")
     return {"url": url, **found}
@@ -247,52 +270,89 @@ async def fetch(
 
 # -- parsing ---------------------------------------------------------------------------------
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{1,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I
+)
+# Text encodings to Python that are no web page's charset: they refuse to replace what
+# they cannot decode (idna, punycode, undefined), or read escapes (unicode-escape), or
+# are forbidden in HTML (utf-7).
+NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "utf-7"}
+)
+
+
+def text_encoding(name: str | None) -> str | None:
+    """The codec a page's charset names, if it is a real text encoding (bytes to text):
+    rot13, base64, hex, zlib and the like are codecs to Python, not charsets."""
+    if not name:
+        return None
+    try:
+        info = codecs.lookup(name.strip())
+    except (LookupError, ValueError, TypeError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in NOT_CHARSETS:
+        return None
+    return info.name
 
 
 def decode(body: bytes, charset: str | None) -> str:
     """The page's text: the charset from its headers, else from a <meta> near its start,
-    else UTF-8 (undecodable bytes replaced)."""
+    else UTF-8 (undecodable bytes replaced). A charset that is not a text encoding is
+    passed over."""
     candidates = [charset]
     found = _META_CHARSET.search(body[:4096])
     if found:
         candidates.append(found.group(1).decode("ascii"))
     for name in candidates:
-        if not name:
+        encoding = text_encoding(name)
+        if encoding is None:
             continue
         try:
-            codecs.lookup(name)
-        except LookupError:
+            return body.decode(encoding, errors="replace")
+        except (UnicodeError, LookupError, ValueError, TypeError):
             continue
-        return body.decode(name, errors="replace")
     return body.decode("utf-8", errors="replace")
 
 
-class _OpenGraph(HTMLParser):
+class _Head:
+    """An lxml parser target: the <meta> tags and the first <title> of the page's <head>;
+    ``done`` once the <head> has ended (the parser is fed no more)."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.meta: dict[str, str] = {}
         self.title: list[str] = []
+        self.done = False
+        self._title_length = 0
         self._in_title = False
         self._title_done = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "meta":
-            given = {k.lower(): (v or "") for k, v in attrs}
+    def start(self, tag: str, attrib: Any) -> None:
+        if self.done:
+            return
+        if tag == "body":
+            self.done = True
+        elif tag == "meta":
+            given = {str(k).lower(): str(v) for k, v in attrib.items()}
             key = (given.get("property") or given.get("name") or "").strip().lower()
             if key and key not in self.meta and "content" in given:
                 self.meta[key] = given["content"]
         elif tag == "title" and not self._title_done:
             self._in_title = True
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if tag == "title" and self._in_title:
             self._in_title = False
             self._title_done = True
+        elif tag == "head":
+            self.done = True
 
-    def handle_data(self, data: str) -> None:
-        if self._in_title and sum(map(len, self.title)) < TITLE_MAX * 4:
+    def data(self, data: str) -> None:
+        if self._in_title and self._title_length < TITLE_MAX * 4:
             self.title.append(data)
+            self._title_length += len(data)
+
+    def close(self) -> None:
+        return None
 
 
 def clean(value: str | None, limit: int) -> str | None:
@@ -326,22 +386,36 @@ def _image(value: str | None, base: str) -> str | None:
 
 def parse(html: str, base: str) -> dict[str, Any]:
     """Open Graph title, description, image and site name (falling back to the <title>,
-    and to the description <meta>)."""
-    parser = _OpenGraph()
+    and to the description <meta>), from the page's <head>. libxml2's HTML parser takes
+    time in step with the text, whatever its markup; it never reaches the network."""
+    head = _Head()
+    parser = etree.HTMLParser(
+        target=head, encoding="utf-8", recover=True, no_network=True, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )  # fmt: skip
+    data = html.encode("utf-8", errors="replace")
     try:
-        parser.feed(html)
+        for start in range(0, len(data), PARSE_CHUNK):
+            parser.feed(data[start : start + PARSE_CHUNK])
+            if head.done:
+                break
         parser.close()
-    except AssertionError:  # html.parser's answer to some broken markup
+    except etree.LxmlError:  # what libxml2 could not recover from: what was read is kept
         pass
-    meta = parser.meta
+    meta = head.meta
     return {
-        "title": clean(meta.get("og:title") or "".join(parser.title), TITLE_MAX),
+        "title": clean(meta.get("og:title") or "".join(head.title), TITLE_MAX),
         "description": clean(
             meta.get("og:description") or meta.get("description"), DESCRIPTION_MAX
         ),
         "image": _image(meta.get("og:image:secure_url") or meta.get("og:image"), base),
         "siteName": clean(meta.get("og:site_name"), SITE_NAME_MAX),
     }
+
+
+def read(page: Page) -> dict[str, Any]:
+    """A fetched page's preview: decoded and parsed (run in a thread, off the event loop)."""
+    return parse(decode(page.body, page.charset), page.url)
 
 
 # -- the job ---------------------------------------------------------------------------------
@@ -362,6 +436,9 @@ async def make(rt: Runtime, job: Job, *, resolver: Resolver = resolve) -> dict[s
         status = READY
     except Refused as refused:
         preview, status = {"url": url, "reason": refused.reason}, FAILED
+    except Exception as exc:  # a page that breaks the reading fails; its job is not retried
+        log.exception("link_preview_error", post=post_id, error=type(exc).__name__)
+        preview, status = {"url": url, "reason": "The page could not be read."}, FAILED
     preview["fetchedAt"] = datetime.now(UTC).isoformat()
     async with rt.transaction() as uow:
         changed = await uow.session.execute(

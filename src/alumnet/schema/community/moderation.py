@@ -374,6 +374,9 @@ class ContentReportErrorCode(Enum):
     NOT_FOUND = ev("NOT_FOUND", description="No such post or comment that you may read.")
     REQUIRED = ev("REQUIRED", description="Name a post or a comment (exactly one).")
     OWN_CONTENT = ev("OWN_CONTENT", description="You cannot report what you wrote.")
+    TOO_MANY = ev(
+        "TOO_MANY", description="You made too many reports in the last 24 hours: try later."
+    )
     TOO_LONG = ev("TOO_LONG", description="The note is longer than allowed.")
     CONFLICT = ev("CONFLICT", description="The same report was made at the same moment.")
     INVALID = ev("INVALID", description=INVALID)

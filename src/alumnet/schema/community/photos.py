@@ -221,10 +221,15 @@ class PhotoErrorCode(Enum):
     FILE_TOO_LARGE = ev("FILE_TOO_LARGE", description="The file is larger than the limit.")
     FILE_TYPE = ev(
         "FILE_TYPE",
-        description="The file is not a complete JPEG, PNG or WebP image (read from its "
-        "content; SVG and GIF are not accepted), or it is damaged.",
+        description="The file is not a JPEG, PNG or WebP image (read from its header; SVG "
+        "and GIF are not accepted), or its header is damaged. A body damaged after a good "
+        "header is found by the job: the photo is then `FAILED`, with its `failureReason`.",
     )
-    TOO_MANY_PIXELS = ev("TOO_MANY_PIXELS", description="The image has more than 40 megapixels.")
+    TOO_MANY_PIXELS = ev(
+        "TOO_MANY_PIXELS",
+        description="The image has more pixels than accepted (`ALUMNET_PHOTO_MAX_PIXELS`, "
+        "24 megapixels by default).",
+    )
     TOO_MANY = ev("TOO_MANY", description="You have uploaded 100 photos in the last day.")
     NOT_FOUND = ev("NOT_FOUND", description="No such photo of yours.")
     WRONG_PURPOSE = ev("WRONG_PURPOSE", description="The photo was uploaded for another use.")
@@ -241,8 +246,9 @@ class PhotoError(UserError):
 class PhotoUploadInput:
     file: Upload | None = strawberry.field(
         description="Required. The image, as a part of a GraphQL multipart request: JPEG, "
-        "PNG or WebP (read from its content, whatever its name), at most `ALUMNET_PHOTO_MAX_BYTES` "
-        "(10 MB by default) and 40 megapixels."
+        "PNG or WebP (read from its content, whatever its name), at most "
+        "`ALUMNET_PHOTO_MAX_BYTES` (10 MB by default) and `ALUMNET_PHOTO_MAX_PIXELS` (24 "
+        "megapixels by default)."
     )
     purpose: PhotoPurpose = strawberry.field(description="What it is for.")
 
@@ -306,9 +312,10 @@ class PhotoQuery:
 class PhotoMutation:
     @strawberry.mutation(
         description="Upload a photo (signed-in people) through the GraphQL multipart "
-        "request spec. It is checked at once; a job then makes its sizes (WebP, EXIF "
-        "orientation applied, all metadata including location removed) and deletes the "
-        "upload. Photos not put to use within a day are deleted."
+        "request spec. Its type, size and pixels are checked at once, from its header; a "
+        "job then decodes it whole and makes its sizes (WebP, EXIF orientation applied, all "
+        "metadata including location removed), or marks it `FAILED` with the reason if it "
+        "is damaged, and deletes the upload. Photos not put to use within a day are deleted."
     )
     async def photo_upload(
         self, info: Info, input: Annotated[PhotoUploadInput, arg("The photo.")]
@@ -321,7 +328,7 @@ class PhotoMutation:
             name, read = uploaded(given)
             return await photos.upload(
                 uow, viewer, purpose=str(input.purpose.value), name=name, read=read,
-                limit=settings.photo_max_bytes,
+                limit=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels,
             )  # fmt: skip
 
         found, problems = await run_in_transaction(info, change)
