@@ -353,8 +353,17 @@ async def test_the_history_follows_the_work_privacy_of_the_profile(people: Progr
     await offered(p, title="Waiting")
     await ok(p, "alumnus", PROFILE_UPDATE, {"i": {"headline": "Engineer"}}, "profileUpdate")
 
+    profile_id = to_base64("Profile", int(_pk(p.ids["alumnus"])))
+    on_profile = "query($p: ID!) { node(id: $p) { ... on Profile { volunteering { title } } } }"
+
     async def seen(viewer: str) -> list[str]:
-        return sorted(e["title"] for e in await history(p, viewer, "alumnus"))
+        titles = sorted(e["title"] for e in await history(p, viewer, "alumnus"))
+        # The profile shows the same (when the viewer may see the profile at all).
+        body = await p.gql(viewer, on_profile, {"p": profile_id})
+        shown = body["data"]["node"]
+        if shown is not None:
+            assert sorted(e["title"] for e in shown["volunteering"]) == titles, viewer
+        return titles
 
     everyone = {"alumnus": ["Shown", "Waiting"], "a2": ["Shown"], "s1": ["Shown"],
                 "m1": ["Shown"], "sre": ["Shown"], "manager": ["Shown", "Waiting"]}  # fmt: skip
@@ -374,7 +383,6 @@ async def test_the_history_follows_the_work_privacy_of_the_profile(people: Progr
     # The person through their profile id too; a suspended alumnus's history is gone.
     await ok(p, "alumnus", PROFILE_UPDATE, {"i": {"privacy": {"work": "EVERYONE"}}},
              "profileUpdate")  # fmt: skip
-    profile_id = to_base64("Profile", int(_pk(p.ids["alumnus"])))
     body = await p.gql("a2", HISTORY, {"u": profile_id})
     assert [e["node"]["profile"]["name"] for e in body["data"]["volunteering"]["edges"]] == [
         "ALUMNUS Person"]  # fmt: skip

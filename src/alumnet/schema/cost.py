@@ -165,6 +165,7 @@ LIST_CAPS: dict[str, int] = {
     "Profile.skills": 50,
     "Profile.achievements": 50,
     "Profile.degrees": 10,
+    "Profile.volunteering": 20,  # PROFILE_HISTORY (schema/community/volunteering.py)
     "ProfileViews.viewers": 100,
     "Query.programmes": 1000,
     "Query.personalDataExports": 20,

@@ -10,12 +10,13 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from strawberry import relay
 
 from alumnet.domain.community import volunteering
 from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.loaders.common import grouped
 from alumnet.persistence.models import VolunteerEngagement as EngagementModel
 from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
@@ -395,6 +396,36 @@ def _payload(found: Any, problems: list[Any]) -> VolunteeringPayload:
         engagement=VolunteerEngagement.from_row(found) if found is not None else None,
         user_errors=user_errors(VolunteeringError, VolunteeringErrorCode, problems),
     )
+
+
+PROFILE_HISTORY = 20
+
+
+async def history_of_profile(info: Info, user_id: int) -> list[VolunteerEngagement]:
+    """A person's latest volunteering as the viewer may see it (``readable``), for their
+    profile: at most PROFILE_HISTORY, one statement for every profile of the answer."""
+    condition = volunteering.readable(info.context.viewer)
+
+    async def load(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
+        e = EngagementModel
+        rank = (
+            func.row_number()
+            .over(partition_by=e.user_id, order_by=(e.occurred_on.desc(), e.id.desc()))
+            .label("rank")
+        )
+        inner = select(*e.__table__.c, rank).where(e.user_id.in_(list(ids)))
+        if condition is not None:
+            inner = inner.where(condition)
+        ranked = inner.subquery()
+        query = (
+            select(*[ranked.c[c.name] for c in e.__table__.c])
+            .where(ranked.c.rank <= PROFILE_HISTORY)
+            .order_by(ranked.c.occurred_on.desc(), ranked.c.id.desc())
+        )
+        return await grouped(reads, query, "user_id", ids)
+
+    rows = await reads_loader(info, ("community", "profile_volunteering"), load).load(user_id)
+    return [VolunteerEngagement.from_row(r) for r in rows]
 
 
 @strawberry.type

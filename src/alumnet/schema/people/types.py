@@ -41,6 +41,7 @@ from alumnet.schema.pagination import (
 if TYPE_CHECKING:
     from alumnet.schema.careers.types import RemoteMode
     from alumnet.schema.community.photos import Photo
+    from alumnet.schema.community.volunteering import VolunteerEngagement
     from alumnet.schema.identity.types import User
 
 ev = strawberry.enum_value
@@ -300,6 +301,21 @@ class Profile(relay.Node):
         from alumnet.schema.community.photos import photos_of_profile
 
         return await photos_of_profile(info, getattr(self._row, "photo_id", None), self.photo_url)
+
+    @strawberry.field(
+        description="Their volunteering, latest first (at most 20; the whole history is "
+        "`volunteering(userId:)`): to others the confirmed engagements only, when they may "
+        "see this profile's work; all of it to the person and to staff who manage "
+        "volunteering."
+    )
+    async def volunteering(
+        self, info: Info
+    ) -> list[
+        Annotated[VolunteerEngagement, strawberry.lazy("alumnet.schema.community.volunteering")]
+    ]:
+        from alumnet.schema.community.volunteering import history_of_profile
+
+        return await history_of_profile(info, self.id)
 
     @strawberry.field(description="Verified badge: a degree or the academic record is verified.")
     async def verified(self, info: Info) -> bool:
