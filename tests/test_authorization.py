@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import json
 import os
 import re
@@ -153,6 +154,11 @@ class World:
     outside: dict[str, str] = field(default_factory=dict)
     # Objects in the STUDENT's and MENTOR's reach (their own mission, mentee, conversation).
     inside: dict[str, str] = field(default_factory=dict)
+    # Objects that are one role's own only (the STUDENT's and the MENTOR's posts, comments,
+    # photos; the reference request the STUDENT made to the MENTOR), by role.
+    mine: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The batch of the STUDENT's and the MENTOR's mission.
+    home_batch: str = ""
     counter: int = 0
 
     def next(self) -> int:
@@ -211,15 +217,21 @@ async def _build(api: Api) -> World:
             "{ code } } }",
             {"i": {"headline": f"{PERSON} headline", "city": "Matrixville"}},
         )
-    batch = await _ok(
-        api,
-        admin,
-        "mutation($i: BatchCreateInput!) { batchCreate(input: $i) { batch { id } userErrors "
-        "{ code } } }",
-        {"i": {"name": "Matrix batch", "code": "MX", "startsOn": "2026-01-01",
-               "endsOn": "2027-12-31"}},
-    )  # fmt: skip
-    w.outside["Batch"] = batch["batch"]["id"]
+    # Each mission in a batch of its own: a post to the other mission's batch is out of the
+    # STUDENT's and the MENTOR's reach.
+    batches: dict[str, str] = {}
+    for code in ("MX-IN", "MX-OUT"):
+        batch = await _ok(
+            api,
+            admin,
+            "mutation($i: BatchCreateInput!) { batchCreate(input: $i) { batch { id } "
+            "userErrors { code } } }",
+            {"i": {"name": f"Matrix batch {code}", "code": code, "startsOn": "2026-01-01",
+                   "endsOn": "2027-12-31"}},
+        )  # fmt: skip
+        batches[code] = batch["batch"]["id"]
+    w.outside["Batch"] = batches["MX-OUT"]
+    w.home_batch = batches["MX-IN"]
     for where, code, mentor, student in [
         (w.inside, "MX-IN", "MENTOR", "STUDENT"),
         (w.outside, "MX-OUT", "other-mentor", "other-student"),
@@ -229,7 +241,7 @@ async def _build(api: Api) -> World:
             admin,
             "mutation($i: MissionCreateInput!) { missionCreate(input: $i) { mission { id } "
             "userErrors { code } } }",
-            {"i": {"batchId": batch["batch"]["id"], "title": code, "code": code,
+            {"i": {"batchId": batches[code], "title": code, "code": code,
                    "status": "ACTIVE"}},
         )  # fmt: skip
         where["Mission"] = mission["mission"]["id"]
@@ -455,6 +467,79 @@ async def _more(w: World, tokens: dict[str, str], people: dict[str, tuple[str, s
     # An alumnus's offered volunteering (its token kept to offer more: volunteeringDelete).
     w.tokens["other-alumnus"] = tokens["other-alumnus"]
     out["VolunteerEngagement"] = (await _fresh_engagement(w))["VolunteerEngagement"]
+    await _community(w, tokens, people)
+
+
+async def _community(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
+    """The other student's post (to the other mission's batch only: moderators and that
+    batch's people read it), their comment on it and a moderator's warning about that
+    comment, their photo (ready, not their profile photo) and their pending reference
+    request to the other mentor. The STUDENT's and the MENTOR's own (`World.mine`): a post
+    to their batch, a comment on it, a photo, and the STUDENT's request to the MENTOR."""
+    out = w.outside
+    # The other student's token kept to post and comment more (postDelete, commentDelete).
+    w.tokens["other-student"] = tokens["other-student"]
+    out["Post"] = (await _fresh_post(w))["Post"]
+    out["Comment"] = (await _fresh_comment(w))["Comment"]
+    # The STUDENT's and the MENTOR's own: a post to their batch, a comment on it, a photo.
+    for role in ("STUDENT", "MENTOR"):
+        w.mine[role] = await _fresh_post(w, role)
+        w.mine[role].update(await _fresh_comment(w, role))
+        w.mine[role]["Photo"] = await _photo(w.api, tokens[role])
+    asked = await _make(
+        w, tokens["STUDENT"], "referenceRequestCreate",
+        {"writerId": people["MENTOR"][0], "purpose": "Matrix reference",
+         "deadline": (datetime.now(UTC) + timedelta(days=90)).date().isoformat(),
+         "recipientEmail": "matrix-hr@example.org"},
+        "ReferenceRequest",
+    )  # fmt: skip
+    for role in ("STUDENT", "MENTOR"):
+        w.mine[role]["ReferenceRequest"] = asked
+    out["CommunityWarning"] = await _make(
+        w, tokens["ADMIN"], "moderationResolve",
+        {"commentId": out["Comment"], "action": "WARN", "note": "Matrix warning"},
+        "CommunityWarning",
+    )  # fmt: skip
+    out["Photo"] = await _photo(w.api, tokens["other-student"])
+    out["ReferenceRequest"] = await _make(
+        w, tokens["other-student"], "referenceRequestCreate",
+        {"writerId": people["other-mentor"][0], "purpose": "Matrix reference",
+         "deadline": (datetime.now(UTC) + timedelta(days=90)).date().isoformat(),
+         "recipientName": "Matrix Ltd", "recipientEmail": "matrix-hr@example.org"},
+        "ReferenceRequest",
+    )  # fmt: skip
+
+
+async def _photo(api: Api, token: str) -> str:
+    """A photo uploaded (GraphQL multipart) and made ready by its job."""
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 10)).save(image, "PNG")
+    query = (
+        "mutation($i: PhotoUploadInput!) { photoUpload(input: $i) { photo { id } "
+        "userErrors { code } } }"
+    )
+    response = await api.client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(
+                {"query": query, "variables": {"i": {"file": None, "purpose": "PROFILE"}}}
+            ),
+            "map": json.dumps({"0": ["variables.i.file"]}),
+        },
+        files={"0": ("matrix.png", image.getvalue(), "image/png")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = response.json()
+    assert "errors" not in body and body["data"]["photoUpload"]["userErrors"] == [], body
+    await api.run_jobs()
+    photo = str(body["data"]["photoUpload"]["photo"]["id"])
+    found = await api.gql(
+        "query($id: ID!) { node(id: $id) { ... on Photo { status } } }", {"id": photo}, token=token
+    )
+    assert found["data"]["node"] == {"status": "READY"}, found
+    return photo
 
 
 async def _upload(api: Api, token: str | None, content: bytes) -> Any:
@@ -520,6 +605,9 @@ ID_TYPES = {
     "mentorshipId": "Mentorship",
     "sessionId": "MentorshipSession",
     "roleId": "CustomRole",
+    "postId": "Post",
+    "commentId": "Comment",
+    "photoId": "Photo",
 }
 # What `id` names, from the operation's name (longest prefix first).
 ID_BY_OPERATION = {
@@ -549,6 +637,9 @@ ID_BY_OPERATION = {
     "jobUpdated": "Job",
     "notification": "Notification",
     "volunteering": "VolunteerEngagement",
+    "post": "Post",
+    "comment": "Comment",
+    "reference": "ReferenceRequest",
 }
 
 
@@ -557,6 +648,10 @@ ID_TYPES_OF = {
     ("mentorshipRequestCreate", "mentorId"): "MentorOffer",
     # An alumnus (the world's `User` is a student): only the gate is checked.
     ("volunteeringRecord", "userId"): "Alumnus",
+    # The world's `User` (a student, not a writer): a held person, so `yes` is checked.
+    ("referenceRequestCreate", "writerId"): "User",
+    # One's own ready photos: only the gate is checked (others' are refused, NOT_FOUND).
+    ("postCreate", "imageIds"): "own Photo",
 }
 
 
@@ -585,6 +680,8 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType, name: str, w: World, pick:
         values = list(type_.values)
         return values[0]
     lowered = name.lower()
+    if pick == "feed" and name == "first":
+        return 100  # the whole feed (a page of one would show only the newest post)
     match type_.name:
         case "Int":
             return 1
@@ -655,6 +752,9 @@ OPTIONAL_IDS: dict[str, tuple[str, ...]] = {
     "exportCreate": ("missionId",),
     "outreachDashboard": ("missionId",),
     "applicationUpdated": ("jobPostingId",),
+    "profilePhotoSet": ("photoId",),
+    "contentReport": ("commentId",),
+    "moderationResolve": ("postId",),
 }
 
 
@@ -867,11 +967,14 @@ async def test_policy(world: World, kind: str, name: str) -> None:
     async def check(role: str) -> None:
         answer = row.answers[role]
         own = {**inside, "User": str(world.viewers[role])} if name in ABOUT_ONESELF else inside
+        own = {**own, **world.mine.get(role, {})}
+        if name in FRESH_MINE and role in world.mine:
+            own = {**own, **await FRESH_MINE[name](world, role)}
         mine = request(kind, name, world, own)
         if (
             answer == "own"
             and role in {"STUDENT", "MENTOR"}
-            and all(k in world.inside for k, _ in mine.names)
+            and all(k in world.inside or k in world.mine[role] for k, _ in mine.names)
         ):
             got, body = await ask(world, kind, name, role, own)
             if got not in _expected(answer, mine.names, outside=False):
@@ -910,7 +1013,7 @@ async def _dump(w: World, kind: str, name: str, path: Path) -> None:
     seen: dict[str, Any] = {"kind": kind, "name": name, "names": names}
     seen["own"] = all(k in w.inside for k, _ in names)
     for role in ROLES:
-        got_in, _ = await ask(w, kind, name, role, inside)
+        got_in, _ = await ask(w, kind, name, role, {**inside, **w.mine.get(role, {})})
         got_out, body = await ask(w, kind, name, role, outside)
         seen[role] = [got_in, got_out, str(body)[:400], _names_outside(w, body)]
     with path.open("a") as out:
@@ -939,8 +1042,37 @@ async def _fresh_engagement(w: World) -> dict[str, str]:
     return {"VolunteerEngagement": made}
 
 
-# Mutations that delete the object they name, and how to make another.
-FRESH = {"resourceDelete": _fresh_resource, "volunteeringDelete": _fresh_engagement}
+async def _fresh_post(w: World, role: str = "other-student") -> dict[str, str]:
+    """A post to the author's batch only: the other student's, or one of the role's own."""
+    batch = w.outside["Batch"] if role == "other-student" else w.home_batch
+    made = await _make(
+        w, w.tokens[role], "postCreate",
+        {"body": f"Matrix post {w.next()}",
+         "audience": {"roles": [], "batchIds": [batch], "graduationYears": []}},
+        "Post",
+    )  # fmt: skip
+    return {"Post": made}
+
+
+async def _fresh_comment(w: World, role: str = "other-student") -> dict[str, str]:
+    post = w.outside["Post"] if role == "other-student" else w.mine[role]["Post"]
+    made = await _make(
+        w, w.tokens[role], "commentCreate",
+        {"postId": post, "body": f"Matrix comment {w.next()}"}, "Comment",
+    )  # fmt: skip
+    return {"Comment": made}
+
+
+# Mutations that delete (or hide) the object they name, and how to make another.
+FRESH = {
+    "resourceDelete": _fresh_resource,
+    "volunteeringDelete": _fresh_engagement,
+    "postDelete": _fresh_post,
+    "commentDelete": _fresh_comment,
+    "moderationResolve": _fresh_post,
+}
+# The same for one's own objects (the STUDENT's and the MENTOR's).
+FRESH_MINE = {"postDelete": _fresh_post, "commentDelete": _fresh_comment}
 
 
 def _names_outside(w: World, body: Any) -> bool:
