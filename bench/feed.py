@@ -202,13 +202,12 @@ def explain(user_id: int) -> str:
             )
             return [r[0] for r in conn.execute(str(compiled)).fetchall()]
 
-        authors = ids(feed.circle(user_id, ids(feed.my_batches(user_id))))
+        authors = sorted(ids(feed.circle(user_id)))
         conn.execute("SET jit = off")  # as feed.read_page does
-        compiled = feed.page(viewer, None, 21, authors).compile(
-            dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True}
-        )
-        statement = "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)
-        rows = conn.execute(statement, compiled.params).fetchall()  # type: ignore[arg-type]
+        dialect = postgresql.psycopg.dialect()
+        query = feed.page(viewer, None, 21, dialect).params(feed_me=user_id, circle=authors)
+        compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)).fetchall()
     return "\n".join(r[0] for r in rows)
 
 

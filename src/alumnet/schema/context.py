@@ -45,18 +45,27 @@ class Context:
 
     _scope: CohortScope | None = None
     _within: dict[Permission, frozenset[int] | None] = field(default_factory=dict)
+    # Resolvers run side by side (two dataloader batches at once): the first to ask loads,
+    # the others wait for it rather than load the same again.
+    _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def cohort_scope(self) -> CohortScope:
         """What this viewer is related to in cohorts; loaded once per request."""
         if self._scope is None:
-            self._scope = await load_scope(self.reads, self.viewer)
+            async with self._loading:
+                if self._scope is None:
+                    self._scope = await load_scope(self.reads, self.viewer)
         return self._scope
 
     async def missions_within(self, permission: Permission) -> frozenset[int] | None:
         """The missions the viewer holds ``permission`` for (None: everywhere); loaded once
         per request, and only for holders of a custom role scoped to batches or missions."""
         if permission not in self._within:
-            self._within[permission] = await missions_within(self.reads, self.viewer, permission)
+            async with self._loading:
+                if permission not in self._within:
+                    self._within[permission] = await missions_within(
+                        self.reads, self.viewer, permission
+                    )
         return self._within[permission]
 
     async def still_signed_in(self) -> bool:

@@ -8,8 +8,8 @@ import binascii
 from collections.abc import AsyncGenerator, Iterable
 from datetime import UTC, datetime
 from enum import Enum
-from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Self
 
 import orjson
 import strawberry
@@ -81,6 +81,16 @@ async def _images_of(reads: Any, ids: Any) -> list[list[int]]:
     )
     rows = await grouped(reads, query, "post_id", ids)
     return [[r.photo_id for r in found] for found in rows]
+
+
+# What a post read with a feed page carries (PostgreSQL, `feed.page`) and others do not.
+UNKNOWN: Any = object()
+
+
+class _Target(NamedTuple):
+    role: str | None
+    batch_id: int | None
+    graduation_year: int | None
 
 
 def _viewer_liked(info: Info, kind: str, model: Any, column: str, pk: int) -> Any:
@@ -185,7 +195,7 @@ class Comment(relay.Node):
         max_results=COMMENTS_MAX,
     )
     def replies(self, info: Info) -> Iterable[Any]:
-        query = select(CommentModel.__table__).where(posts.comment_shown(info.context.viewer))
+        query = _shown_comments(feed.viewer_shape(info.context.viewer))
         return KeysetQuery(
             query, COMMENT_ORDER, Comment.from_row, info.context.reads,
             partition=(CommentModel.parent_id, self.id), batch_key="Comment.replies",
@@ -193,6 +203,21 @@ class Comment(relay.Node):
 
 
 COMMENT_ORDER = [SortKey(CommentModel.created_at), SortKey(CommentModel.id)]
+
+
+@lru_cache(maxsize=1024)
+def _shown_comments(viewer: Viewer) -> Any:
+    """The comments the viewer may read (built once per viewer: `_top_comments`)."""
+    return select(CommentModel.__table__).where(posts.comment_shown(viewer))
+
+
+@lru_cache(maxsize=1024)
+def _top_comments(viewer: Viewer) -> Any:
+    """The top-level comments the viewer may read: built once per viewer (its shape:
+    `feed.viewer_shape`), not once per post of a page."""
+    return select(CommentModel.__table__).where(
+        CommentModel.parent_id.is_(None), posts.comment_shown(viewer)
+    )
 
 
 @strawberry.type(description="Comments, a page at a time.")
@@ -242,18 +267,34 @@ class Post(relay.Node):
     async def author(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
         return await visible_user(info, self._row.author_id)  # type: ignore[no-any-return]
 
+    # The next three are sync when the row carries what they show (read with a feed page,
+    # `feed.page`): an awaitable otherwise, which GraphQL awaits (a field resolved by a
+    # coroutine costs more, on each of a page's posts).
     @strawberry.field(description="Who may read it (everyone signed in, or an audience).")
-    async def audience(self, info: Info) -> AnnouncementAudience:
+    def audience(self, info: Info) -> AnnouncementAudience:
         if not self._row.limited:
             return audience_of_targets([])
+        found = getattr(self._row, "feed_targets", UNKNOWN)
+        if found is not UNKNOWN:
+            return audience_of_targets([_Target(*values) for values in found or ()])
+        return self._audience_later(info)  # type: ignore[return-value]
+
+    async def _audience_later(self, info: Info) -> AnnouncementAudience:
         targets = await reads_loader(info, ("post", "targets"), _targets_of).load(self.id)
         return audience_of_targets(targets)
 
     @strawberry.field(description="Its images, in the order they were given (up to four).")
-    async def images(self, info: Info) -> list[Annotated[Photo, strawberry.lazy(PHOTOS)]]:
+    def images(self, info: Info) -> list[Annotated[Photo, strawberry.lazy(PHOTOS)]]:
+        ids = getattr(self._row, "feed_image_ids", UNKNOWN)
+        if ids is not UNKNOWN and not ids:
+            return []
+        return self._images_later(info, ids)  # type: ignore[return-value]
+
+    async def _images_later(self, info: Info, ids: Any) -> list[Photo]:
         from alumnet.schema.community.photos import Photo
 
-        ids = await reads_loader(info, ("post", "images"), _images_of).load(self.id)
+        if ids is UNKNOWN:
+            ids = await reads_loader(info, ("post", "images"), _images_of).load(self.id)
         if not ids:
             return []
         # The post is readable, so are the photos shown with it.
@@ -264,7 +305,13 @@ class Post(relay.Node):
         return _link_of(self._row)
 
     @strawberry.field(description="Whether you like it.")
-    async def viewer_has_liked(self, info: Info) -> bool:
+    def viewer_has_liked(self, info: Info) -> bool:
+        liked = getattr(self._row, "feed_viewer_liked", None)
+        if liked is not None:
+            return bool(liked)
+        return self._liked_later(info)  # type: ignore[return-value]
+
+    async def _liked_later(self, info: Info) -> bool:
         found = _viewer_liked(info, "Post", PostLike, "post_id", self.id)
         return bool(await found) if found is not None else False
 
@@ -274,9 +321,7 @@ class Post(relay.Node):
         max_results=COMMENTS_MAX,
     )
     def comments(self, info: Info) -> Iterable[Comment]:
-        query = select(CommentModel.__table__).where(
-            CommentModel.parent_id.is_(None), posts.comment_shown(info.context.viewer)
-        )
+        query = _top_comments(feed.viewer_shape(info.context.viewer))
         return KeysetQuery(
             query, COMMENT_ORDER, Comment.from_row, info.context.reads,
             partition=(CommentModel.post_id, self.id), batch_key="Post.comments",
@@ -319,6 +364,7 @@ class PostErrorCode(Enum):
     REQUIRED = ev("REQUIRED", description="The text is empty.")
     TOO_LONG = ev("TOO_LONG", description="The text is longer than allowed.")
     TOO_MANY = ev("TOO_MANY", description="Too many images, mentions or audience values.")
+    HIDDEN = ev("HIDDEN", description="Hidden by a moderator: it cannot be edited.")
     CONFLICT = ev("CONFLICT", description="Changed by someone else at the same time: try again.")
     INVALID = ev("INVALID", description=INVALID)
 
@@ -338,6 +384,10 @@ class CommentErrorCode(Enum):
     REQUIRED = ev("REQUIRED", description="The text is empty.")
     TOO_LONG = ev("TOO_LONG", description="The text is longer than allowed.")
     TOO_MANY = ev("TOO_MANY", description="Too many mentions.")
+    HIDDEN = ev(
+        "HIDDEN",
+        description="Hidden by a moderator (or on a hidden post or comment): it cannot be edited.",
+    )
     CONFLICT = ev("CONFLICT", description="Changed by someone else at the same time: try again.")
     INVALID = ev("INVALID", description=INVALID)
 
@@ -482,8 +532,10 @@ class PostQuery:
         position = _feed_position(after) if after else None
         rows: list[Any] = []
         if first > 0:
+            me = viewer.user_id if viewer.user_id is not None else -1
             async with info.context.reads.connect() as conn:
-                rows = await feed.read_page(conn, viewer, position, first + 1)
+                authors = await feed.circle_of(info.context.runtime, conn, me)
+                rows = await feed.read_page(conn, viewer, position, first + 1, authors)
         more = len(rows) > first
         rows = rows[:first]
         edges = [relay.Edge(cursor=_feed_cursor(r), node=Post.from_row(r)) for r in rows]
