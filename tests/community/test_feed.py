@@ -260,3 +260,19 @@ async def test_comment_added_only_on_a_post_one_may_read(programme: Programme) -
         await payload(p, "m1", COMMENT, {"i": {"postId": limited, "body": body}}, "commentCreate")
         heard = (await next_of(watcher))["commentAdded"]
         assert heard["bodyMarkdown"] == body and heard["post"] == {"id": limited}
+
+
+def test_a_few_kept_statements_serve_every_page_size() -> None:
+    """A client asking for every page size cannot crowd out the statements kept for other
+    kinds of viewer: sizes share a few statements (the page drops the extra rows)."""
+    from sqlalchemy.dialects import postgresql
+
+    from alumnet.domain.community import feed
+    from alumnet.domain.identity.permissions import Role, Viewer
+
+    feed._page.cache_clear()
+    for user_id in (1, 2):
+        viewer = Viewer(user_id=user_id, roles=frozenset({Role.STUDENT}))
+        for size in range(1, 102):
+            feed.page(viewer, None, size, postgresql.dialect())  # type: ignore[no-untyped-call]
+    assert feed._page.cache_info().currsize == len(feed.SIZES)

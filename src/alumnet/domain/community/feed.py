@@ -123,19 +123,20 @@ async def read_page(
 ) -> list[Row[Any]]:
     """The next ``size`` posts of the viewer's feed (``authors``: their circle)."""
     query = page(viewer, after, size, conn.dialect)
+    # The kept statement reads a few sizes only (SIZES): the rest of its rows are dropped.
     values: dict[str, Any] = {"feed_me": viewer.user_id if viewer.user_id is not None else -1,
                               "circle": authors}  # fmt: skip
     if after is not None:
         values.update(after_at=after.created_at, after_id=after.id)
     if conn.dialect.name != "postgresql":
-        return list((await conn.execute(query, values)).all())
+        return list((await conn.execute(query, values)).all())[:size]
     # The page's estimate counts the audience check for every post passed over (it runs
     # for the few limited ones only): high enough for PostgreSQL to compile the query
     # (JIT), which takes longer (~70 ms at a million posts) than running it (~5 ms). Reads
     # run outside transactions (no SET LOCAL): the setting is put back at once.
     await conn.execute(text("SET jit = off"))
     try:
-        return list((await conn.execute(query, values)).all())
+        return list((await conn.execute(query, values)).all())[:size]
     finally:
         await conn.execute(text("RESET jit"))
 
@@ -163,8 +164,8 @@ def viewer_shape(viewer: Viewer) -> Viewer:
 
 
 def page(viewer: Viewer, after: Position | None, size: int, dialect: Dialect) -> Select[Any]:
-    """The statement of the next ``size`` posts of the viewer's feed after ``after`` (each
-    row with its ``tier``), newest first within each tier. Its parameters: ``feed_me``
+    """The statement of the next ``size`` posts (or a few more: ``SIZES``) of the viewer's
+    feed after ``after`` (each row with its ``tier``), newest first within each tier. Its parameters: ``feed_me``
     (the viewer's id), ``circle`` (``circle``'s ids) and, after a position, ``after_at``
     and ``after_id``."""
     # The statement depends on the viewer's id only through `feed_me`: it is kept for
@@ -172,10 +173,17 @@ def page(viewer: Viewer, after: Position | None, size: int, dialect: Dialect) ->
     me = _ME if viewer.user_id is not None else None
     shape = viewer_shape(dataclasses.replace(viewer, user_id=me))
     tier = None if after is None else after.tier
-    return _page(shape, tier, int(size), dialect.name == "postgresql")
+    # A few sizes, so that a client asking for every page size from 1 to 100 cannot crowd
+    # the kept statements of other kinds of viewer out.
+    kept = next((s for s in SIZES if s >= size), int(size))
+    return _page(shape, tier, kept, dialect.name == "postgresql")
 
 
-@lru_cache(maxsize=256)
+# The sizes a kept statement reads (a page of `first` posts reads first + 1).
+SIZES = (11, 21, 51, 101)
+
+
+@lru_cache(maxsize=1024)
 def _page(shape: Viewer, after_tier: int | None, size: int, postgres: bool) -> Select[Any]:
     rest = _part(shape, OTHERS, after_tier, size, postgres).subquery()
     if after_tier == OTHERS:
