@@ -165,9 +165,9 @@ def viewer_shape(viewer: Viewer) -> Viewer:
 
 def page(viewer: Viewer, after: Position | None, size: int, dialect: Dialect) -> Select[Any]:
     """The statement of the next ``size`` posts (or a few more: ``SIZES``) of the viewer's
-    feed after ``after`` (each row with its ``tier``), newest first within each tier. Its parameters: ``feed_me``
-    (the viewer's id), ``circle`` (``circle``'s ids) and, after a position, ``after_at``
-    and ``after_id``."""
+    feed after ``after`` (each row with its ``tier``), newest first within each tier. Its
+    parameters: ``feed_me`` (the viewer's id), ``circle`` (``circle``'s ids) and, after a
+    position, ``after_at`` and ``after_id``."""
     # The statement depends on the viewer's id only through `feed_me`: it is kept for
     # every viewer alike but for their id (roles, permissions, grants, token scope).
     me = _ME if viewer.user_id is not None else None
