@@ -18,20 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, union, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 
 from alumnet.domain.communication.notifications import Event, notify
 from alumnet.domain.community import posts
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import holders_of
 from alumnet.persistence.models import (
     Comment,
     ContentReport,
-    CustomRole,
-    CustomRoleAssignment,
     Post,
-    UserRole,
 )
 from alumnet.persistence.models.community import CommunityWarning
 from alumnet.persistence.uow import UnitOfWork
@@ -110,26 +108,6 @@ async def _readable(uow: UnitOfWork, viewer: Viewer, target: Target) -> Any:
     return (await uow.session.execute(query)).scalar_one_or_none()
 
 
-async def moderators(uow: UnitOfWork) -> Any:
-    """The ids of those who hold `community:moderate` everywhere, as a SELECT: through a
-    built-in role or a custom role held everywhere (as ``holders_of`` finds them, without
-    the custom roles held within a batch or mission: those do not open the queue)."""
-    built_in = select(UserRole.user_id).where(UserRole.role.in_(posts.MODERATING_ROLES))
-    carrying = [
-        role_id
-        for role_id, granted in (
-            await uow.session.execute(select(CustomRole.id, CustomRole.permissions))
-        ).all()
-        if Permission.COMMUNITY_MODERATE.value in (granted or ())
-    ]
-    if not carrying:
-        return built_in
-    everywhere = select(CustomRoleAssignment.user_id).where(
-        CustomRoleAssignment.role_id.in_(carrying), CustomRoleAssignment.scope_key == ""
-    )
-    return union(built_in, everywhere)
-
-
 async def report(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -192,7 +170,7 @@ async def report(
     if others_open is None:
         what = "A post" if target.post_id is not None else "A comment"
         notified = await notify(
-            uow, await moderators(uow),
+            uow, await holders_of(uow, Permission.COMMUNITY_MODERATE, everywhere=True),
             Event(kind="moderation", title=f"{what} was reported for moderation ({reason})",
                   body=_excerpt(item.body_markdown), subject_type=target.kind,
                   subject_id=target.id),

@@ -56,7 +56,8 @@ from alumnet.domain.communication.reminders import mark_once
 from alumnet.domain.community import previews
 from alumnet.domain.errors import DomainError, Problems, Sent, check_text
 from alumnet.domain.identity import audit
-from alumnet.domain.identity.permissions import ROLE_PERMISSIONS, Permission, Viewer
+from alumnet.domain.identity.permissions import Permission, Viewer
+from alumnet.domain.identity.users import holders_of
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
     Block,
@@ -68,7 +69,6 @@ from alumnet.persistence.models import (
     PostLike,
     PostTarget,
     User,
-    UserRole,
 )
 from alumnet.persistence.uow import UnitOfWork
 
@@ -81,9 +81,6 @@ LINK_MAX = 2_000
 POSTS_CHANNEL = "community:posts"
 MENTION = re.compile(r"@\[([^\[\]\n]{1,100})\]\(user:([A-Za-z0-9+/=_-]{1,100})\)")
 URL = re.compile(r"https?://[^\s<>\"'()\[\]]+", re.IGNORECASE)
-MODERATING_ROLES = tuple(
-    role.value for role, held in ROLE_PERMISSIONS.items() if Permission.COMMUNITY_MODERATE in held
-)
 # As notices render (see the module's docstring), less the image rule: ``![x](url)`` is left
 # a plain link. Mentions (``[Name](user:…)``) stay links.
 _MARKDOWN = (
@@ -257,7 +254,7 @@ async def readers_among(
     query = select(User.id).where(User.id.in_(list(user_ids)), User.status == "active")
     if writer is not None:
         query = query.where(unblocked(writer))
-    moderators = select(UserRole.user_id).where(UserRole.role.in_(MODERATING_ROLES))
+    moderators = await holders_of(uow, Permission.COMMUNITY_MODERATE, everywhere=True)
     if post.hidden_at is not None or post.deleted_at is not None:
         query = query.where(or_(User.id == post.author_id, User.id.in_(moderators)))
     elif post.limited:

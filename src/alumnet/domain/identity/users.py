@@ -129,11 +129,16 @@ def dummy_hash(rt: Runtime) -> str:
 
 
 async def holders_of(
-    uow: UnitOfWork, permission: Permission, *, mission_id: int | None = None
+    uow: UnitOfWork,
+    permission: Permission,
+    *,
+    mission_id: int | None = None,
+    everywhere: bool = False,
 ) -> Any:
     """The ids of users who hold ``permission``, as a SELECT: through a built-in role, or
     a custom role held everywhere; and with ``mission_id``, a custom role held within that
-    mission or its batch (without: within anywhere)."""
+    mission or its batch (without: within anywhere, unless ``everywhere``: only those
+    held everywhere, for what no scope narrows, such as the moderation queue)."""
     roles = [r.value for r, granted in ROLE_PERMISSIONS.items() if permission in granted]
     built_in = select(UserRole.user_id).where(UserRole.role.in_(roles))
     # Custom roles are few: those that carry it are found here, not in JSON by SQL.
@@ -147,7 +152,9 @@ async def holders_of(
     if not carrying:
         return built_in
     held: ColumnElement[bool] = CustomRoleAssignment.role_id.in_(carrying)
-    if mission_id is not None:
+    if everywhere:
+        held &= CustomRoleAssignment.scope_key == ""
+    elif mission_id is not None:
         batch = select(Mission.batch_id).where(Mission.id == mission_id).scalar_subquery()
         held &= (
             (CustomRoleAssignment.scope_key == "")
