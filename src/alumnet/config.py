@@ -117,8 +117,10 @@ def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
 CORS_DEVELOPMENT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
 # Roles that must sign in with a second factor in production unless
 # ALUMNET_TWO_FACTOR_ROLES says otherwise (the built-in roles' names).
-TWO_FACTOR_PRODUCTION_ROLES = frozenset({"ADMIN", "MANAGER", "SRE"})
-_ROLE_NAMES = frozenset({"ADMIN", "DEVELOPER", "MANAGER", "SRE", "MENTOR", "STUDENT", "ALUMNUS"})
+TWO_FACTOR_PRODUCTION_ROLES = frozenset({"ADMIN", "MANAGER", "SRE", "ADVANCEMENT"})
+_ROLE_NAMES = frozenset(
+    {"ADMIN", "DEVELOPER", "MANAGER", "SRE", "MENTOR", "STUDENT", "ALUMNUS", "ADVANCEMENT"}
+)
 
 
 def _two_factor_roles(env: Mapping[str, str], name: str) -> frozenset[str] | None:
@@ -198,6 +200,7 @@ QUERY_BUDGETS_DEFAULT: tuple[tuple[str, QueryBudget], ...] = (
     ("ALUMNUS", QueryBudget(200_000, 10_000)),
     ("MENTOR", QueryBudget(500_000, 25_000)),
     ("SRE", QueryBudget(1_000_000, 50_000)),
+    ("ADVANCEMENT", QueryBudget(1_000_000, 50_000)),
     ("MANAGER", QueryBudget(2_000_000, 100_000)),
     ("DEVELOPER", QueryBudget(2_000_000, 100_000)),
     ("ADMIN", QueryBudget(2_000_000, 100_000)),

@@ -110,6 +110,13 @@ from alumnet.schema.events.queries import EventsQuery, EventsSubscription
 from alumnet.schema.events.types import Event, EventAttendee, EventFeedback, EventRegistration
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
+from alumnet.schema.giving.campaigns import CampaignMutation, CampaignQuery, CampaignSubscription
+from alumnet.schema.giving.donors import DonorMutation, DonorQuery
+from alumnet.schema.giving.gifts import GiftMutation, GiftQuery
+from alumnet.schema.giving.payments import PaymentMutation, PaymentQuery
+from alumnet.schema.giving.pledges import PledgeMutation, PledgeQuery
+from alumnet.schema.giving.receipts import ReceiptMutation, ReceiptQuery
+from alumnet.schema.giving.reports import GivingReportMutation, GivingReportQuery
 from alumnet.schema.identity.mutations import IdentityMutation
 from alumnet.schema.identity.queries import IdentityQuery
 from alumnet.schema.identity.roles import (
@@ -180,6 +187,13 @@ class Query(
     ReferenceQuery,
     VolunteeringQuery,
     PageQuery,
+    CampaignQuery,
+    GiftQuery,
+    PaymentQuery,
+    PledgeQuery,
+    ReceiptQuery,
+    DonorQuery,
+    GivingReportQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -238,6 +252,13 @@ class Mutation(
     ReferenceMutation,
     VolunteeringMutation,
     PageMutation,
+    CampaignMutation,
+    GiftMutation,
+    PaymentMutation,
+    PledgeMutation,
+    ReceiptMutation,
+    DonorMutation,
+    GivingReportMutation,
 ):
     pass
 
@@ -257,6 +278,7 @@ class Subscription(
     EventsSubscription,
     MentorshipSubscription,
     PostSubscription,
+    CampaignSubscription,
 ):
     pass
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, insert, or_, select, update
 
+from alumnet.domain import money
 from alumnet.domain.communication.notices import BODY_MAX, render
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label, check_text
@@ -56,49 +57,7 @@ REASON_MAX = 1000
 SALARY_MAX = 10**12
 CLOSING_MAX = timedelta(days=366)
 CLOSE_JOB = "careers.close_expired"
-# Currencies whose minor unit is not the hundredth (ISO 4217); the rest have two digits.
-MINOR_DIGITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}  # fmt: skip
 COUNTRY = re.compile(r"[A-Z]{2}")
-CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-AMOUNT_DIGITS = 15  # no salary figure has more digits before the point
-
-
-def minor_units(amount: Decimal, currency: str) -> int | None:
-    """An amount in major units as an integer of minor units; None if it is not a finite
-    amount of at most 15 digits before the point and at most the currency's digits after
-    it (trailing zeros aside). Exact, and cheap whatever the exponent given: the digits
-    are never scaled by the exponent itself."""
-    if not amount.is_finite():
-        return None
-    sign, digits, exponent = amount.as_tuple()
-    assert isinstance(exponent, int)
-    if not any(digits):
-        return 0
-    if amount.adjusted() >= AMOUNT_DIGITS:
-        return None
-    shift = exponent + MINOR_DIGITS.get(currency, 2)
-    if shift >= 0:
-        value = int("".join(map(str, digits)) or "0") * 10**shift
-    else:
-        cut = -shift
-        if any(digits[-cut:]):
-            return None  # finer than the currency's minor unit
-        kept = digits[: len(digits) - cut] if cut < len(digits) else ()
-        value = int("".join(map(str, kept)) or "0")
-    return int(-value if sign else value)
-
-
-def major_units(minor: int | None, currency: str | None) -> Decimal | None:
-    if minor is None or currency is None:
-        return None
-    digits = MINOR_DIGITS.get(currency, 2)
-    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
 
 
 def audiences_for(viewer: Viewer) -> tuple[str, ...]:
@@ -259,7 +218,7 @@ def _salary(problems: Problems, given: PostingFields, current: JobPosting | None
     if not currency:
         problems.add("REQUIRED", "Give the salary's currency (ISO 4217, e.g. USD).", "currency")
         return {}
-    if not CURRENCY.fullmatch(currency):
+    if not money.known(currency):
         problems.add("INVALID", "A currency is an ISO 4217 code (USD, GHS, KES).", "currency")
         return {}
     found: dict[str, Any] = {"currency": currency}
@@ -272,9 +231,9 @@ def _salary(problems: Problems, given: PostingFields, current: JobPosting | None
         if amount is None:
             found[name] = getattr(current, name) if current is not None else None
             continue
-        minor = minor_units(amount, currency)
+        minor = money.minor_units(amount, currency)
         if minor is None or not 0 <= minor <= SALARY_MAX:
-            digits = MINOR_DIGITS.get(currency, 2)
+            digits = money.digits(currency)
             problems.add(
                 "INVALID",
                 f"A salary is an amount of 0 or more with at most {digits} decimal places "

@@ -108,6 +108,9 @@ DEFAULTS: dict[str, Channels] = {
     "moderation": Channels(in_app=True, email=True, digest=False),
     "reference": Channels(in_app=True, email=True, digest=False),
     "volunteering": Channels(in_app=True, email=False, digest=True),
+    # Giving: your gift confirmed or declined, its receipt, a pledge instalment coming due;
+    # for giving staff, a self-reported gift to confirm and a pledge that lapsed.
+    "giving": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

@@ -18,6 +18,7 @@ class Role(StrEnum):
     MENTOR = "MENTOR"
     STUDENT = "STUDENT"
     ALUMNUS = "ALUMNUS"
+    ADVANCEMENT = "ADVANCEMENT"
 
 
 class Permission(StrEnum):
@@ -75,6 +76,9 @@ class Permission(StrEnum):
     # Record alumni's volunteering, confirm or decline what they offer, and read the
     # volunteer-hours reports.
     VOLUNTEERING_MANAGE = "volunteering:manage"
+    # Giving: campaigns and funds, record, confirm and refund gifts, pledges, receipts, giving
+    # levels, donors' names on anonymous gifts, and the giving reports (top donors among them).
+    GIVING = "giving"
     # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
     SCHEMA_INTROSPECT = "schema:introspect"
 
@@ -169,6 +173,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.STUDENT: frozenset({Permission.TOKENS_CREATE}),
     Role.ALUMNUS: frozenset(
         {Permission.TOKENS_CREATE, Permission.CAREERS_POST, Permission.MENTORSHIP_OFFER}
+    ),
+    # The advancement (development) office: fundraising, and the people it raises from.
+    Role.ADVANCEMENT: frozenset(
+        {
+            Permission.TOKENS_CREATE,
+            Permission.USERS_READ,
+            Permission.DATA_EXPORT,
+            Permission.GIVING,
+        }
     ),
 }
 

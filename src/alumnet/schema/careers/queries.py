@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy import func, literal, or_, select
 from strawberry import relay
 
+from alumnet.domain import money
 from alumnet.domain.careers import applications, figures, postings, search
 from alumnet.domain.errors import Problems
 from alumnet.domain.identity.permissions import Permission
@@ -119,7 +120,9 @@ def posting_filter(
     currency = (given.currency or "").strip().upper() or None
     salary = None
     if given.salary_from is not None:
-        salary = postings.minor_units(given.salary_from, currency or "")
+        # Without a currency the amount is read as one of two decimals, so that the answer
+        # is the missing currency (REQUIRED) rather than a bad amount.
+        salary = money.minor_units(given.salary_from, currency or "USD")
         if salary is None or not 0 <= salary <= postings.SALARY_MAX:
             collected.add("INVALID", "salaryFrom is not an amount in that currency.", "filter")
     found = search.PostingFilter(

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from alumnet.domain import money
 from alumnet.domain.careers import applications, figures, postings, search
 from alumnet.domain.data import files
 from alumnet.domain.identity.permissions import Permission
@@ -275,8 +276,8 @@ class JobPosting(relay.Node):
             description_html=row.description_html, kind=JobPostingKind(row.kind),
             city=row.city, country=row.country, remote=RemoteMode(row.remote),
             currency=row.currency,
-            salary_from=postings.major_units(row.salary_min, row.currency),
-            salary_to=postings.major_units(row.salary_max, row.currency),
+            salary_from=money.major_units(row.salary_min, row.currency),
+            salary_to=money.major_units(row.salary_max, row.currency),
             audience=JobPostingAudience(row.audience), apply_url=row.apply_url,
             closes_on=row.closes_on, status=JobPostingStatus(row.status),
             posted_at=row.created_at, published_at=row.published_at, closed_at=row.closed_at,
@@ -688,7 +689,7 @@ def filter_json(args: dict[str, Any]) -> dict[str, Any]:
     """A saved filter (the domain's) in the shape of `JobPostingFilter`; empty parts left
     out."""
     given = search.PostingFilter.from_args(args)
-    salary = postings.major_units(given.salary_from, given.currency)
+    salary = money.major_units(given.salary_from, given.currency)
     shown: dict[str, Any] = {
         "kind": [k.upper() for k in given.kinds], "remote": [r.upper() for r in given.remote],
         "country": given.country, "skills": list(given.skills),

@@ -96,6 +96,11 @@ class NotificationKind(Enum):
         description="Volunteering you offered was confirmed or declined, or staff recorded "
         "some for you.",
     )
+    GIVING = ev(
+        "giving",
+        description="Your gift was confirmed or declined, its receipt is ready, or a pledge "
+        "instalment is coming due; for giving staff, a gift to confirm or a lapsed pledge.",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -79,6 +79,10 @@ class Role(Enum):
     MENTOR = strawberry.enum_value("MENTOR", description="Mentors the students assigned to them.")
     STUDENT = strawberry.enum_value("STUDENT", description="A student of the programme.")
     ALUMNUS = strawberry.enum_value("ALUMNUS", description="A graduate of the institution.")
+    ADVANCEMENT = strawberry.enum_value(
+        "ADVANCEMENT",
+        description="The advancement office: campaigns, gifts, pledges, receipts and donors.",
+    )
 
 
 @strawberry.enum(description="A named capability; roles grant permissions.")
@@ -182,6 +186,11 @@ class Permission(Enum):
         "volunteering:manage",
         description="Record alumni's volunteering, confirm or decline what they offer, and "
         "read the volunteer-hours reports.",
+    )
+    GIVING = strawberry.enum_value(
+        "giving",
+        description="Campaigns and funds; record, confirm and refund gifts; pledges, receipts "
+        "and giving levels; donors' names on anonymous gifts; the giving reports.",
     )
     SCHEMA_INTROSPECT = strawberry.enum_value(
         "schema:introspect",

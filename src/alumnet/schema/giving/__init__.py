@@ -1,0 +1,2 @@
+"""Giving: campaigns and funds, gifts and refunds, online payments, pledges, receipts,
+donors and giving levels, and the giving reports."""

@@ -1,0 +1,15 @@
+"""Giving: pledges."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class PledgeQuery:
+    pass
+
+
+@strawberry.type
+class PledgeMutation:
+    pass

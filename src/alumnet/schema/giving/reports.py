@@ -1,0 +1,15 @@
+"""Giving: reports."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class GivingReportQuery:
+    pass
+
+
+@strawberry.type
+class GivingReportMutation:
+    pass
