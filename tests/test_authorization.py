@@ -44,7 +44,17 @@ from alumnet.config import Settings, load_settings
 from tests.conftest import Api, Mailbox, _truncate
 
 POLICY = Path(__file__).resolve().parent.parent / "docs" / "AUTHORIZATION.md"
-ROLES = ["ANONYMOUS", "STUDENT", "ALUMNUS", "MENTOR", "SRE", "MANAGER", "DEVELOPER", "ADMIN"]
+ROLES = [
+    "ANONYMOUS",
+    "STUDENT",
+    "ALUMNUS",
+    "MENTOR",
+    "SRE",
+    "MANAGER",
+    "DEVELOPER",
+    "ADMIN",
+    "ADVANCEMENT",
+]
 ANSWERS = {"yes", "no", "own"}
 KINDS = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}
 DENIED_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
@@ -107,7 +117,8 @@ class Row:
 
 
 def policy() -> dict[tuple[str, str], Row]:
-    """docs/AUTHORIZATION.md's table: `| kind | operation | ANONYMOUS | … | ADMIN | rule |`."""
+    """docs/AUTHORIZATION.md's table: `| kind | operation | ANONYMOUS | … | rule |`, an answer
+    column for each of ROLES, in its order."""
     rows: dict[tuple[str, str], Row] = {}
     header: list[str] | None = None
     for line in POLICY.read_text().splitlines():
@@ -120,6 +131,9 @@ def policy() -> dict[tuple[str, str], Row]:
             continue
         if header is None or set(cells[0]) <= {"-", ":", " "}:
             continue
+        assert len(cells) == len(header), (
+            f"{cells[1]}: {len(cells)} cells, but the header has {len(header)} ({header})"
+        )
         answers = dict(zip(header[2 : 2 + len(ROLES)], cells[2 : 2 + len(ROLES)], strict=True))
         assert list(answers) == ROLES, f"the table's columns must be {ROLES}"
         for role, answer in answers.items():
@@ -191,6 +205,7 @@ async def _build(api: Api) -> World:
     people: dict[str, tuple[str, str]] = {}
     for who, role in [
         ("ADMIN", "ADMIN"),
+        ("ADVANCEMENT", "ADVANCEMENT"),
         ("DEVELOPER", "DEVELOPER"),
         ("MANAGER", "MANAGER"),
         ("SRE", "SRE"),
@@ -468,6 +483,41 @@ async def _more(w: World, tokens: dict[str, str], people: dict[str, tuple[str, s
     w.tokens["other-alumnus"] = tokens["other-alumnus"]
     out["VolunteerEngagement"] = (await _fresh_engagement(w))["VolunteerEngagement"]
     await _community(w, tokens, people)
+    await _giving(w, tokens, people)
+
+
+async def _giving(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
+    """Giving: a fund, an active campaign (and a draft one, for giving staff only), the other
+    alumnus's confirmed gift (recorded by the ADVANCEMENT, receipted), their pending
+    self-reported gift and their monthly pledge: others' gifts and pledges for the rest."""
+    out = w.outside
+    staff = tokens["ADVANCEMENT"]
+    alumnus = tokens["other-alumnus"]
+    out["Fund"] = await _make(
+        w, staff, "fundCreate", {"code": "MX-FUND", "name": "Matrix scholarships"}, "Fund"
+    )
+    for status in ("ACTIVE", "DRAFT"):
+        made = await _make(
+            w, staff, "campaignCreate",
+            {"name": f"Matrix appeal {status.lower()}", "currency": "USD", "goal": "10000",
+             "startsOn": "2026-01-01", "fundIds": [out["Fund"]], "status": status},
+            "Campaign",
+        )  # fmt: skip
+        if status == "ACTIVE":
+            out["Campaign"] = made
+    gift = {"amount": "25.50", "currency": "USD", "date": "2026-01-15", "fundId": out["Fund"],
+            "campaignId": out["Campaign"], "paymentMethod": "CARD", "anonymous": False}  # fmt: skip
+    out["Gift"] = await _make(
+        w, staff, "giftRecord", {**gift, "userId": people["other-alumnus"][0]}, "Gift"
+    )
+    out["PendingGift"] = await _make(w, alumnus, "giftReport", gift, "Gift")
+    out["Pledge"] = await _make(
+        w, alumnus, "pledgeCreate",
+        {"fundId": out["Fund"], "currency": "USD", "instalmentAmount": "10",
+         "frequency": "MONTHLY", "instalments": 12, "startsOn": "2026-02-01",
+         "anonymous": False}, "Pledge",
+    )  # fmt: skip
+    await w.api.run_jobs()  # the gift's receipt
 
 
 async def _community(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
@@ -608,6 +658,11 @@ ID_TYPES = {
     "postId": "Post",
     "commentId": "Comment",
     "photoId": "Photo",
+    "fundId": "Fund",
+    "fundIds": "Fund",
+    "campaignId": "Campaign",
+    "giftId": "Gift",
+    "pledgeId": "Pledge",
 }
 # What `id` names, from the operation's name (longest prefix first).
 ID_BY_OPERATION = {
@@ -640,6 +695,10 @@ ID_BY_OPERATION = {
     "post": "Post",
     "comment": "Comment",
     "reference": "ReferenceRequest",
+    "fund": "Fund",
+    "campaign": "Campaign",
+    "gift": "Gift",
+    "pledge": "Pledge",
 }
 
 
@@ -652,6 +711,9 @@ ID_TYPES_OF = {
     ("referenceRequestCreate", "writerId"): "User",
     # One's own ready photos: only the gate is checked (others' are refused, NOT_FOUND).
     ("postCreate", "imageIds"): "own Photo",
+    # A fund anyone may give to: a pledge is one's own by its donor (oneself), not its fund;
+    # only the gate is checked.
+    ("pledgeCreate", "fundId"): "any Fund",
 }
 
 
@@ -1087,5 +1149,6 @@ def _named(w: World, text: str) -> list[str]:
 
 
 # Objects of the world that everyone may see: the one batch, the programme, the approved
-# job posting, the mentor's public offer and the published event.
-SHARED = {"Batch", "Programme", "JobPosting", "MentorOffer", "Event"}
+# job posting, the mentor's public offer, the published event, the fund and the active
+# campaign.
+SHARED = {"Batch", "Programme", "JobPosting", "MentorOffer", "Event", "Fund", "Campaign"}

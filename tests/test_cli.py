@@ -52,6 +52,19 @@ async def test_migrate_current_seed_and_create_admin(api: Api) -> None:
     assert "new users" in first.stdout
     again = alumnet(settings, "seed", "--demo", "--if-empty")
     assert "not loaded" in again.stdout
+    # The demo's giving totals add up; one changed behind alumnet's back is found and fixed.
+    counted = alumnet(settings, "giving", "recount")
+    assert counted.returncode == 0 and "add up" in counted.stdout, counted.stdout
+    from sqlalchemy import update
+
+    from alumnet.persistence.models import DonorYear
+
+    async with api.app.state.runtime.transaction() as uow:
+        await uow.session.execute(update(DonorYear).values(total_minor=DonorYear.total_minor + 1))
+    off = alumnet(settings, "giving", "recount")
+    assert off.returncode == 1 and "differ" in off.stdout, off.stdout
+    assert alumnet(settings, "giving", "recount", "--fix").returncode == 0
+    assert alumnet(settings, "giving", "recount").returncode == 0
     token = await api.sign_in("manager@demo.alumnet.dev", "alumnet-demo")
     listed = await api.gql("{ users { totalCount } }", token=token)
     assert listed["data"]["users"]["totalCount"] > 4000

@@ -157,7 +157,8 @@ async def test_seeded_demo_is_alive_today(api: Api) -> None:
 
 async def test_the_demo_community_is_lively(api: Api) -> None:
     """A feed with comments and likes whose counts add up, a report waiting for the
-    moderators, reference requests in every state, volunteering, and the public pages."""
+    moderators, reference requests in every state, volunteering, the public pages, and
+    giving whose totals add up."""
     from alumnet.persistence.models import Comment, CommentLike, Post, PostLike
 
     runtime = api.app.state.runtime
@@ -204,3 +205,15 @@ async def test_the_demo_community_is_lively(api: Api) -> None:
         token=alumnus,
     )
     assert mine["data"]["volunteering"]["totalCount"] >= 3
+    # Giving: five years of gifts whose running totals add up to a recount of the gifts.
+    from alumnet.domain.giving import recount
+    from alumnet.persistence.models import Gift, PledgeInstalment
+
+    async with runtime.transaction() as uow:
+        assert await recount.differences(uow) == []
+        years = select(func.count(func.distinct(Gift.receipt_year)))
+        assert (await uow.session.execute(years)).scalar_one() >= 4
+        paid = select(func.count()).where(PledgeInstalment.gift_id.is_not(None))
+        assert (await uow.session.execute(paid)).scalar_one() > 0
+    advancement = await api.sign_in("advancement@demo.alumnet.dev", PASSWORD)
+    assert advancement

@@ -48,6 +48,7 @@ from alumnet.domain.community import photos
 from alumnet.domain.data import files, templates
 from alumnet.domain.engagement import certificates, grading, resources
 from alumnet.domain.events import calendar
+from alumnet.domain.giving import receipts as gift_receipts
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate, viewer_of
 from alumnet.domain.identity.permissions import ANONYMOUS, Viewer
 from alumnet.domain.identity.two_factor import required_roles
@@ -74,6 +75,7 @@ from alumnet.schema.errors import (
     timed_out,
 )
 from alumnet.schema.extensions import may_see_schema, without_suggestions
+from alumnet.webhooks import webhook_routes
 
 log = get_logger("alumnet.http")
 
@@ -670,6 +672,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 or await resources.may_read_file(runtime.database, viewer, stored.id)
                 or await certificates.may_read_file(runtime.database, viewer, stored.id)
                 or await applications.may_read_file(runtime.database, viewer, stored.id)
+                or await gift_receipts.may_read_file(runtime.database, viewer, stored.id)
             )
         ):
             stored = None
@@ -863,6 +866,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/calendar/session.ics", session_calendar),
             Route("/calendar/feed/{token}.ics", calendar_feed),
             Route("/pages/{slug}", public_page, methods=["GET"]),
+            *webhook_routes(runtime),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         lifespan=lifespan,

@@ -13,8 +13,10 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from alumnet.domain import money
 
 MIN_SECRET_LENGTH = 32
 # Secrets that have been public (in this source, or in examples): never accepted.
@@ -171,6 +173,24 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     return tuple(origins)
 
 
+def _currency(env: Mapping[str, str], name: str, default: str) -> str:
+    """An ISO 4217 currency one can pay in (upper-cased), as ``alumnet.domain.money`` knows
+    them."""
+    code = (env.get(name) or default).strip().upper()
+    if not money.known(code):
+        raise ConfigurationError(f"{name} must be an ISO 4217 currency code (USD, EUR), got "
+                                 f"{env.get(name)!r}")  # fmt: skip
+    return code
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset)."""
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be {' or '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -256,6 +276,8 @@ class Settings:
     secret_source: str = "unset"
     smtp_url: str | None = None
     mail_from: str = "alumnet <no-reply@alumnet.local>"
+    # The institution's name, as printed on gift receipts.
+    institution_name: str = "alumnet"
     # Where people reach this server: the links in e-mails (verification, password reset,
     # unsubscribe) and downloads start with it. `alumnet serve` sets it to the address it
     # listens on unless ALUMNET_PUBLIC_URL says otherwise (behind a proxy, say so there).
@@ -371,6 +393,16 @@ class Settings:
     request_deadline: float = 5.0
     # Whether GET /graphql serves GraphiQL (None: everywhere but production).
     graphiql: bool | None = None
+    # The currency giving reports count in when none is asked (ISO 4217).
+    giving_currency: str = "USD"
+    # Online payments (domain/giving/payments.py): ``manual`` (none: staff record gifts) or
+    # ``signed`` (a hosted payment page at ``payments_checkout_url``, whose webhooks are
+    # signed with ``payments_webhook_secret`` and accepted within ``payments_webhook_tolerance``
+    # seconds of their timestamp, either way).
+    payments_provider: str = "manual"
+    payments_checkout_url: str | None = None
+    payments_webhook_secret: str | None = field(default=None, repr=False)
+    payments_webhook_tolerance: float = 300.0
 
     @property
     def is_production(self) -> bool:
@@ -402,6 +434,23 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def _check_payments(self) -> None:
+        """The signed provider needs its page and its webhook secret (in production, one of
+        at least 32 characters): without them a webhook could not be verified."""
+        if self.payments_provider != "signed":
+            return
+        if not self.payments_checkout_url:
+            raise ConfigurationError(
+                "ALUMNET_PAYMENTS_PROVIDER=signed needs ALUMNET_PAYMENTS_CHECKOUT_URL (the "
+                "provider's hosted payment page)."
+            )
+        secret = self.payments_webhook_secret or ""
+        if not secret or (self.is_production and len(secret) < MIN_SECRET_LENGTH):
+            raise ConfigurationError(
+                "ALUMNET_PAYMENTS_PROVIDER=signed needs ALUMNET_PAYMENTS_WEBHOOK_SECRET, the "
+                f"secret shared with the provider ({SECRET_HELP})."
+            )
+
     def checked(self) -> Settings:
         """These settings, fit to start on, with their secret key: from ALUMNET_SECRET_KEY
         (at least 32 characters, never a published one), or on the embedded SQLite
@@ -412,6 +461,7 @@ class Settings:
             raise ConfigurationError("ALUMNET_DEBUG must be off in production.")
         if self.metrics_token is not None and len(self.metrics_token) < 24:
             raise ConfigurationError("ALUMNET_METRICS_TOKEN is too short: use 24+ characters.")
+        self._check_payments()
         if self.secret_key:
             if self.secret_key in KNOWN_SECRETS:
                 raise ConfigurationError(
@@ -490,6 +540,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret_source="ALUMNET_SECRET_KEY" if secret else "unset",
         smtp_url=env.get("ALUMNET_SMTP_URL") or None,
         mail_from=env.get("ALUMNET_MAIL_FROM", Settings.mail_from),
+        institution_name=(env.get("ALUMNET_INSTITUTION_NAME") or "").strip()[:200]
+        or Settings.institution_name,
         public_url=_url(env, "ALUMNET_PUBLIC_URL", Settings.public_url) or Settings.public_url,
         frontend_url=_url(env, "ALUMNET_FRONTEND_URL", None),
         cors_origins=_origins(env, "ALUMNET_CORS_ORIGINS"),
@@ -557,4 +609,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ALUMNET_REQUEST_DEADLINE", Settings.request_deadline
         ),
         graphiql=_strict_bool(env, "ALUMNET_GRAPHIQL") if env.get("ALUMNET_GRAPHIQL") else None,
+        giving_currency=_currency(env, "ALUMNET_GIVING_CURRENCY", Settings.giving_currency),
+        payments_provider=_choice(env, "ALUMNET_PAYMENTS_PROVIDER", ("manual", "signed")),
+        payments_checkout_url=_url(env, "ALUMNET_PAYMENTS_CHECKOUT_URL", None),
+        payments_webhook_secret=(env.get("ALUMNET_PAYMENTS_WEBHOOK_SECRET") or "").strip() or None,
+        payments_webhook_tolerance=_positive_seconds(
+            env, "ALUMNET_PAYMENTS_WEBHOOK_TOLERANCE", Settings.payments_webhook_tolerance
+        ),
     )

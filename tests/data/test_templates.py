@@ -79,7 +79,7 @@ async def test_import_templates_describe_every_column_for_importers_only(
     body = await p.gql("admin", TEMPLATES)
     assert "errors" not in body, body
     found = {t["kind"]: t for t in body["data"]["importTemplates"]}
-    assert set(found) == {"ALUMNI", "STUDENTS", "ENROLLMENTS", "MENTOR_ASSIGNMENTS"}
+    assert set(found) == {"ALUMNI", "STUDENTS", "ENROLLMENTS", "MENTOR_ASSIGNMENTS", "GIFTS"}
     alumni = {f["field"]: f for f in found["ALUMNI"]["fields"]}
     assert alumni["email"]["required"] and alumni["name"]["required"]
     assert not alumni["graduation_year"]["required"]

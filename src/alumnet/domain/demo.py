@@ -14,6 +14,7 @@ from alumnet.domain.engagement import points
 from alumnet.domain.engagement.demo import seed_engagement
 from alumnet.domain.errors import DomainError
 from alumnet.domain.events.demo import seed_events
+from alumnet.domain.giving.demo import seed_giving
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.identity.users import ensure_user
@@ -46,6 +47,7 @@ DEMO_PEOPLE = [
     (Role.MENTOR, "Mo Mentor"),
     (Role.STUDENT, "Stella Student"),
     (Role.ALUMNUS, "Alex Alumnus"),
+    (Role.ADVANCEMENT, "Avery Advancement"),
 ]
 
 FIRST_NAMES = [
@@ -151,6 +153,7 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         await seed_events(uow, DEMO_DOMAIN)
         await seed_mentorship(uow, DEMO_DOMAIN)
         await seed_community(uow, DEMO_DOMAIN)
+        await seed_giving(uow, DEMO_DOMAIN)
         created = int((await uow.session.execute(count)).scalar_one()) - before
     # The points of the missions with a history, recalculated as the app does after a
     # change of rules: the ledger written above already adds up, so this changes nothing.

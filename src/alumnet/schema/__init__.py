@@ -110,11 +110,22 @@ from alumnet.schema.events.queries import EventsQuery, EventsSubscription
 from alumnet.schema.events.types import Event, EventAttendee, EventFeedback, EventRegistration
 from alumnet.schema.extensions import schema_extensions
 from alumnet.schema.fastpath import AlumnetExecutionContext
-from alumnet.schema.giving.campaigns import CampaignMutation, CampaignQuery, CampaignSubscription
-from alumnet.schema.giving.donors import DonorMutation, DonorQuery
-from alumnet.schema.giving.gifts import GiftMutation, GiftQuery
-from alumnet.schema.giving.payments import PaymentMutation, PaymentQuery
-from alumnet.schema.giving.pledges import PledgeMutation, PledgeQuery
+from alumnet.schema.giving.campaigns import (
+    Campaign,
+    CampaignMutation,
+    CampaignQuery,
+    CampaignSubscription,
+    Fund,
+)
+from alumnet.schema.giving.donors import Donor, DonorMutation, DonorQuery, GivingLevel
+from alumnet.schema.giving.gifts import Gift, GiftMutation, GiftQuery
+from alumnet.schema.giving.payments import PaymentIntent, PaymentMutation, PaymentQuery
+from alumnet.schema.giving.pledges import (
+    Pledge,
+    PledgeInstalment,
+    PledgeMutation,
+    PledgeQuery,
+)
 from alumnet.schema.giving.receipts import ReceiptMutation, ReceiptQuery
 from alumnet.schema.giving.reports import GivingReportMutation, GivingReportQuery
 from alumnet.schema.identity.mutations import IdentityMutation
@@ -344,6 +355,14 @@ NODE_TYPES = [
     ContentReport,
     ModerationItem,
     CommunityWarning,
+    Pledge,
+    PledgeInstalment,
+    Fund,
+    Campaign,
+    PaymentIntent,
+    Gift,
+    Donor,
+    GivingLevel,
 ]
 
 

@@ -72,6 +72,19 @@ LIST_CAPS: dict[str, int] = {
     "JobPosting.reports": 100,  # the newest 100
     "JobApplication.history": 100,  # the first 100 moves
     "Post.images": 4,  # at most four a post (domain/community/posts.py)
+    "Gift.refunds": 100,  # schema/giving/gifts.py REFUNDS_MAX
+    # Giving: a currency list holds the few currencies an institution takes (at most 20);
+    # a donor's years, at most the years since 1900 in those currencies, realistically 500.
+    "DonorSummary.lifetime": 20,
+    "DonorSummary.years": 500,
+    "DonorLastGiving.total": 20,
+    "Query.givingLevels": 100,  # domain/giving/levels.py LEVELS_MAX
+    "Query.topDonors": 100,  # domain/giving/reports.py TOP_MAX
+    "GivingTotals.rows": 1000,  # by MONTH at most 120; campaigns and funds
+    "GivingParticipation.rows": 200,  # graduation years on record
+    "YearlyReceipt.totals": 200,  # one per currency given in
+    "Campaign.funds": 20,  # domain/giving/campaigns.py FUNDS_MAX
+    "CampaignProgress.byFund": 20,  # its funds
     "JobPostingFacets.kinds": 4,
     "JobPostingFacets.remote": 3,
     "JobPostingFacets.countries": 30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from alumnet.domain.analytics import early_warning
@@ -14,6 +15,8 @@ from alumnet.domain.data import bulk, exports, files, imports
 from alumnet.domain.engagement import certificates, points
 from alumnet.domain.engagement.rules import RECALCULATE_JOB
 from alumnet.domain.events import reminders as event_reminders
+from alumnet.domain.giving import pledges
+from alumnet.domain.giving import receipts as giving_receipts
 from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.mentorship import assignment as mentor_assignment
 from alumnet.domain.mentorship import requests as mentorship_requests
@@ -135,6 +138,24 @@ async def sweep_reference_requests(rt: Runtime, job: Job) -> dict[str, Any]:
     return dict(await reference_requests.sweep(rt))
 
 
+async def sweep_pledges(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await pledges.sweep(rt))
+
+
+async def send_gift_receipt(rt: Runtime, job: Job) -> dict[str, Any]:
+    after = job.args.get("after")
+    return dict(
+        await giving_receipts.send(
+            rt, int(job.args["gift_id"]), datetime.fromisoformat(after) if after else None
+        )
+    )
+
+
+async def send_yearly_receipts(rt: Runtime, job: Job) -> dict[str, Any]:
+    year = job.args.get("year")
+    return dict(await giving_receipts.send_yearly(rt, int(year) if year is not None else None))
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -160,9 +181,12 @@ HANDLERS: dict[str, JobHandler] = {
     scheduled_reports.SEND_JOB: scheduled_reports.send_reports,
     scheduled_reports.REPORT_JOB: scheduled_reports.report,
     reference_requests.SWEEP_JOB: sweep_reference_requests,
+    pledges.SWEEP_JOB: sweep_pledges,
     photos.PROCESS_JOB: process_photo,
     photos.SWEEP_JOB: sweep_photos,
     previews.LINK_PREVIEW_JOB: previews.make,
+    giving_receipts.RECEIPT_JOB: send_gift_receipt,
+    giving_receipts.YEARLY_JOB: send_yearly_receipts,
 }
 
 QUEUES = ("default", "email")

@@ -21,6 +21,8 @@ from alumnet.domain.community.references import SWEEP_JOB as REFERENCES_SWEEP_JO
 from alumnet.domain.data.files import CLEANUP_JOB
 from alumnet.domain.data.imports import RESUME_JOB as IMPORTS_RESUME_JOB
 from alumnet.domain.events import reminders as event_reminders
+from alumnet.domain.giving.pledges import SWEEP_JOB as PLEDGES_SWEEP_JOB
+from alumnet.domain.giving.receipts import YEARLY_JOB as GIVING_YEARLY_JOB
 from alumnet.domain.mentorship.requests import EXPIRE_JOB as MENTORSHIP_EXPIRE_JOB
 from alumnet.domain.mentorship.sessions import REMINDERS_JOB as SESSION_REMINDERS_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
@@ -49,6 +51,10 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (REPORTS_SEND_JOB, {}, "10 * * * *"),  # hourly: scheduled reports that are due
     # Daily: reference requests past their deadline expire; writers reminded once before.
     (REFERENCES_SWEEP_JOB, {}, "30 6 * * *"),
+    # Daily: pledge instalments due, reminded, missed; lapsed pledges; open-ended extended.
+    (PLEDGES_SWEEP_JOB, {}, "40 0 * * *"),
+    # Daily in January: each donor with an account e-mailed last year's giving summary once.
+    (GIVING_YEARLY_JOB, {}, "0 7 * 1 *"),
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never

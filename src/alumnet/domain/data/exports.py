@@ -14,16 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, case, cast, func, null, select, true
+from sqlalchemy import String, case, cast, func, literal, null, select, true
 from sqlalchemy.orm import aliased
 
+from alumnet.domain import money
 from alumnet.domain.analytics import reports
 from alumnet.domain.analytics.common import DateRange
 from alumnet.domain.analytics.reports import scope as report_scope
@@ -34,6 +35,7 @@ from alumnet.domain.data.tabular import plain
 from alumnet.domain.engagement import attendance
 from alumnet.domain.errors import DomainError, PermissionDenied
 from alumnet.domain.events import catalogue
+from alumnet.domain.giving import reports as giving_reports
 from alumnet.domain.identity import audit, budgets
 from alumnet.domain.identity.auth import scope_of, viewer_of
 from alumnet.domain.identity.permissions import Permission, Viewer
@@ -44,6 +46,8 @@ from alumnet.persistence.mentoring import whole_mission_join
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
+    Donor,
+    DonorYear,
     Enrollment,
     Event,
     EventFeedback,
@@ -63,8 +67,10 @@ from alumnet.persistence.uow import UnitOfWork
 EXPORT_JOB = "data.export"
 # A report's export kind is its name and "_report" ("attendance_report" …).
 REPORT_KINDS = {f"{name}_report": name for name in reports.REPORTS}
+# Giving's lists (``giving.reports``), for giving staff: one calendar year's.
+GIVING_KINDS = ("lybunt", "sybunt", "giving_participation")
 KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications",
-         "event_registrations", "events", *REPORT_KINDS)  # fmt: skip
+         "event_registrations", "events", *REPORT_KINDS, *GIVING_KINDS)  # fmt: skip
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 KEEP = timedelta(days=2)
@@ -110,6 +116,8 @@ class ExportRequest:
     event_id: int | None = None
     # Reports: their filters as JSON (``reports.check_filters``), over ``since`` to ``until``.
     filters: dict[str, Any] = field(default_factory=dict)
+    # Giving's lists: the calendar year (default: this year).
+    year: int | None = None
 
     def as_args(self) -> dict[str, Any]:
         return {k: plain(v) for k, v in asdict(self).items()}
@@ -159,6 +167,10 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
                                  "to")  # fmt: skip
     elif wanted.kind in REPORT_KINDS:
         wanted = await _report_request(uow, viewer, wanted)
+    elif wanted.kind in GIVING_KINDS:
+        viewer.require(Permission.GIVING)
+        year = giving_reports.check_year(wanted.year or giving_reports.this_year())
+        wanted = replace(wanted, year=year)
     elif wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
         if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
@@ -258,6 +270,8 @@ def _source(viewer: Viewer, wanted: ExportRequest, dialect: str) -> tuple[list[s
         assert wanted.since is not None
         assert wanted.until is not None
         return _events(viewer, wanted.since, wanted.until)
+    if wanted.kind in GIVING_KINDS:
+        return _giving(viewer, wanted.kind, wanted.year or giving_reports.this_year())
     found = directory.match(viewer, wanted.query, wanted.directory, dialect)
     work = privacy.visible(viewer, Profile.user_id, Profile.work_visibility)
     location = privacy.visible(viewer, Profile.user_id, Profile.location_visibility)
@@ -366,6 +380,56 @@ def _events(viewer: Viewer, since: date, until: date) -> tuple[list[str], Any]:
     ], query
 
 
+def _giving(viewer: Viewer, kind: str, year: int) -> tuple[list[str], Any]:
+    """A LYBUNT or SYBUNT list (a row per donor and currency of their last year of giving,
+    by name) or the participation report by graduation year, as giving staff read them."""
+    DY = DonorYear
+    if kind == "giving_participation":
+        gave = (
+            select(Donor.user_id).join(DY, DY.donor_id == Donor.id)
+            .where(DY.year == year, DY.total_minor > 0, Donor.user_id.is_not(None))
+            .distinct().subquery()
+        )  # fmt: skip
+        key = User.record_graduation_year
+        query = (
+            select(literal(year), key, func.count(User.id), func.count(gave.c.user_id))
+            .outerjoin(gave, gave.c.user_id == User.id)
+            .where(giving_reports.alumni())
+            .group_by(key)
+            .order_by(key.is_(None), key)
+        )  # fmt: skip
+        return ["year", "graduation_year", "alumni", "donors"], query
+    listed = giving_reports.lapsed(viewer, kind, year).subquery()
+    last = (
+        select(DY.donor_id, func.max(DY.year).label("year"))
+        .where(DY.donor_id.in_(select(listed.c.id)), DY.year < year, DY.total_minor > 0)
+        .group_by(DY.donor_id)
+        .subquery()
+    )
+    query = (
+        select(listed.c.name, listed.c.email, User.record_graduation_year, last.c.year,
+               DY.currency, DY.total_minor)
+        .join(last, last.c.donor_id == listed.c.id)
+        .join(DY, (DY.donor_id == listed.c.id) & (DY.year == last.c.year))
+        .outerjoin(User, User.id == listed.c.user_id)
+        .order_by(listed.c.name, listed.c.id, DY.currency)
+    )  # fmt: skip
+    return ["name", "email", "graduation_year", "last_gift_year", "currency",
+            "last_year_total"], query  # fmt: skip
+
+
+def _amounts(kind: str) -> Callable[[list[Any]], list[Any]] | None:
+    """What turns a row's minor units into exact amounts (the last two columns: currency,
+    minor units), for the kinds that have money in them."""
+    if kind not in ("lybunt", "sybunt"):
+        return None
+
+    def convert(row: list[Any]) -> list[Any]:
+        return [*row[:-1], money.major_units(row[-1], row[-2])]
+
+    return convert
+
+
 async def _rows(rt: Runtime, query: Any, viewer: Viewer, columns: int) -> AsyncGenerator[list[Any]]:
     """The query's rows, streamed (a server-side cursor on PostgreSQL), a batch at a time:
     one statement however large the export, and never the whole result in memory. They
@@ -396,25 +460,33 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     wanted = ExportRequest.from_args(args)
     if wanted.kind in REPORT_KINDS:
         return await _report_file(rt, viewer, wanted)
-    if wanted.kind not in ("directory", "applications") and not viewer.can(Permission.DATA_EXPORT):
+    if wanted.kind in GIVING_KINDS:
+        if not viewer.can(Permission.GIVING):
+            raise ExportFailed("The person who asked for this export no longer works in giving.")
+    elif wanted.kind not in ("directory", "applications") and not viewer.can(
+        Permission.DATA_EXPORT
+    ):
         raise ExportFailed("The person who asked for this export may no longer export.")
     header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
+    convert = _amounts(wanted.kind)
     fmt = wanted.format
     name = f"{wanted.kind}.{fmt}"
     count = 0
     with files.LocalOutput(rt.settings.export_max_bytes) as local:
         if fmt == "xlsx":
-            count = await _xlsx(rt, local, header, query, viewer)
+            count = await _xlsx(rt, local, header, query, viewer, convert)
         else:
             if fmt == "csv":
                 local.write(_csv_line(header))
             async with aclosing(_rows(rt, query, viewer, len(header))) as rows:
-                async for row in rows:
+                async for found in rows:
+                    row = convert(found) if convert is not None else found
                     if fmt == "csv":
                         local.write(_csv_line([neutralise(plain(v)) for v in row]))
                     else:
                         record = dict(zip(header, (plain(v) for v in row), strict=True))
-                        local.write(orjson.dumps(record) + b"\n")
+                        # Amounts (Decimal) as exact text.
+                        local.write(orjson.dumps(record, default=str) + b"\n")
                     count += 1
         stored = await local.store(
             rt, owner_id=viewer.user_id, name=name, content_type=FORMATS[fmt], expires_in=KEEP
@@ -465,7 +537,12 @@ def _csv_line(values: list[Any]) -> bytes:
 
 
 async def _xlsx(
-    rt: Runtime, output: files.LocalOutput, header: list[str], query: Any, viewer: Viewer
+    rt: Runtime,
+    output: files.LocalOutput,
+    header: list[str],
+    query: Any,
+    viewer: Viewer,
+    convert: Callable[[list[Any]], list[Any]] | None = None,
 ) -> int:
     """An Excel file, written row by row (openpyxl's write-only mode): numbers and dates
     stay typed."""
@@ -476,7 +553,8 @@ async def _xlsx(
     sheet.append(header)
     count = 0
     async with aclosing(_rows(rt, query, viewer, len(header))) as rows:
-        async for row in rows:
+        async for found in rows:
+            row = convert(found) if convert is not None else found
             sheet.append([
                 neutralise(v.replace(tzinfo=None) if isinstance(v, datetime) else v) for v in row
             ])  # fmt: skip

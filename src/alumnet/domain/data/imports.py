@@ -1,7 +1,15 @@
-"""Imports: a spreadsheet of alumni, students, enrolments or mentor assignments, read as a
-stream, checked row by row, previewed (nothing written) or run in batches, idempotent by
-natural key (e-mail, student number), with every row's outcome kept for the report and
-for rollback.
+"""Imports: a spreadsheet of alumni, students, enrolments, mentor assignments or historical
+gifts, read as a stream, checked row by row, previewed (nothing written) or run in batches,
+idempotent by natural key (e-mail, student number; a gift's key), with every row's outcome
+kept for the report and for rollback.
+
+Gifts are imported by giving staff (``giving``; no ``data:import`` needed, and ``data:import``
+alone does not reach them: an import of gifts names donors and amounts). Each row is recorded
+through ``giving.gifts.record`` (source ``import``: the same rules, the totals kept, no receipt
+number), once per idempotency key: ``import:<key>`` from the file's key column, else a digest
+of the donor's e-mail, the date, the amount, the currency, the fund and the reference. A
+rollback takes each gift out of the totals and deletes it, except one refunded or matched to
+a pledge instalment since (kept, and reported as changed since).
 
 A run writes one batch of rows per transaction, so a bad row never stops the rest; with
 ``all_or_nothing`` the whole file is one transaction and any rejected row undoes it.
@@ -25,6 +33,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -45,9 +54,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
+from alumnet.domain import money
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table, plain
-from alumnet.domain.errors import DomainError, Problem
+from alumnet.domain.errors import DomainError, PermissionDenied, Problem, Problems
+from alumnet.domain.giving import gifts as gift_rules
+from alumnet.domain.giving import totals as gift_totals
+from alumnet.domain.giving.donors import DonorRef
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import invite as send_invitations
@@ -66,13 +79,18 @@ from alumnet.persistence.db import (
 )
 from alumnet.persistence.models import (
     AttendanceDay,
+    Campaign,
+    CampaignFund,
     Enrollment,
+    Fund,
+    Gift,
     Import,
     ImportRow,
     Job,
     MentorAssignment,
     Mission,
     MissionMentor,
+    PledgeInstalment,
     Profile,
     Programme,
     StoredFile,
@@ -107,11 +125,17 @@ KINDS: dict[str, tuple[str, ...]] = {
                  "expected_graduation_year", "semester", "phone", "date_of_birth"),
     "enrollments": ("student", "email", "student_number", "mission"),
     "mentor_assignments": ("student", "email", "student_number", "mission", "mentor_email"),
+    "gifts": ("donor_email", "donor_name", "amount", "currency", "date", "fund", "campaign",
+              "payment_method", "reference", "anonymous", "tribute_kind", "tribute_name",
+              "key"),
 }  # fmt: skip
 REQUIRED = {
     "alumni": ("email", "name"), "students": ("email", "name"),
     "enrollments": ("mission",), "mentor_assignments": ("mission", "mentor_email"),
+    "gifts": ("donor_email", "amount", "currency", "date", "fund"),
 }  # fmt: skip
+# The permission an import of each kind needs (imports of other kinds: data:import).
+PERMISSION = {"gifts": Permission.GIVING}
 # Headers as offices write them, compared after `normalise` (case, spacing, punctuation and
 # anything in brackets ignored): "E-mail Address", "Year of graduation (YYYY)", "D.O.B".
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -161,6 +185,55 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 # expect to graduate.
 KIND_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "students": {"expected_graduation_year": SYNONYMS["graduation_year"]},
+    "gifts": {
+        "donor_email": (
+            "Email",
+            "E-mail",
+            "Email address",
+            "E-mail address",
+            "Donor e-mail",
+            "Donor email address",
+            "Donor's email",
+            "Mail",
+        ),
+        "donor_name": (
+            "Name",
+            "Full name",
+            "Donor",
+            "Donor's name",
+            "Giver",
+            "Constituent",
+            "Constituent name",
+        ),
+        "amount": ("Gift amount", "Amount given", "Donation", "Donation amount", "Value", "Sum"),
+        "currency": ("Currency code", "Ccy", "Gift currency"),
+        "date": (
+            "Gift date",
+            "Date of gift",
+            "Date given",
+            "Donation date",
+            "Received",
+            "Received on",
+            "Date received",
+        ),
+        "fund": ("Fund code", "Designation", "Designation code", "Gift designation"),
+        "campaign": ("Campaign name", "Appeal", "Appeal name"),
+        "payment_method": ("Method", "Payment type", "Paid by", "Payment", "Tender"),
+        "reference": (
+            "Payment reference",
+            "Ref",
+            "Receipt",
+            "Receipt number",
+            "Cheque number",
+            "Transaction",
+            "Transaction ID",
+            "Transaction reference",
+        ),
+        "anonymous": ("Anon", "Anonymous gift", "Is anonymous"),
+        "tribute_kind": ("Tribute", "Tribute type", "In honour or memory"),
+        "tribute_name": ("Honouree", "Honoree", "In honour of", "In memory of", "Tribute to"),
+        "key": ("Gift ID", "Gift key", "External ID", "Import ID", "Source ID", "Legacy ID"),
+    },
 }
 # Fields a row is named by in either of two ways; `student` holds an e-mail or a number.
 ANY_OF = {"enrollments": ("student", "email", "student_number"),
@@ -181,6 +254,30 @@ PROFILE_FIELDS = ("company", "job_title", "city", "country", "date_of_birth", "p
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise DomainError.of("INVALID", "Unknown kind of import.", "kind")
+
+
+def permission(kind: str) -> Permission:
+    """What importing ``kind`` needs: ``giving`` for gifts (advancement staff import them),
+    ``data:import`` for the others."""
+    return PERMISSION.get(kind, Permission.DATA_IMPORT)
+
+
+def may_import(viewer: Viewer, kind: str) -> bool:
+    """Whether ``viewer`` may upload, run, roll back and read imports of ``kind``."""
+    return viewer.can(permission(kind))
+
+
+def kinds_for(viewer: Viewer) -> list[str]:
+    """The kinds of import ``viewer`` may see and make (none: no import at all)."""
+    return [k for k in KINDS if may_import(viewer, k)]
+
+
+def _require_some(viewer: Viewer) -> None:
+    """The first gate of a change to an import (its kind, and so its own gate, is read
+    after): some kind of import."""
+    viewer.require_user()
+    if not kinds_for(viewer):
+        raise PermissionDenied(Permission.DATA_IMPORT.value)
 
 
 def synonyms(kind: str, field_name: str) -> tuple[str, ...]:
@@ -273,6 +370,85 @@ def _int(c: Candidate, name: str, text: str, low: int, high: int) -> None:
     c.values[name] = value
 
 
+# An amount as offices write it: digits, a decimal point, thousands set off by commas.
+AMOUNT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$")
+YES = {"yes", "y", "true", "1", "x"}
+NO = {"no", "n", "false", "0"}
+METHOD_WORDS = {"check": "cheque", "credit_card": "card", "debit_card": "card",
+                "transfer": "bank_transfer", "bank": "bank_transfer", "wire": "bank_transfer",
+                "wire_transfer": "bank_transfer", "eft": "bank_transfer"}  # fmt: skip
+TRIBUTE_WORDS = {"honour": "honour", "honor": "honour", "in_honour": "honour",
+                 "in_honor": "honour", "in_honour_of": "honour", "in_honor_of": "honour",
+                 "memory": "memory", "in_memory": "memory", "in_memory_of": "memory",
+                 "memorial": "memory"}  # fmt: skip
+# A key column's value, once ``import:`` is put before it, fits a gift's idempotency key.
+KEY_MAX = gift_rules.KEY_MAX - len("import:")
+
+
+def _word(text: str) -> str:
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+def _gift_amount(c: Candidate, name: str, text: str) -> None:
+    """An exact decimal (checked against its currency with the row): never a float."""
+    plain_text = text.replace(" ", "")
+    if not AMOUNT.match(plain_text):
+        c.problem(name, "INVALID_AMOUNT", f"{text[:40]!r} is not an amount (e.g. 1250.00).")
+        return
+    c.values[name] = Decimal(plain_text.replace(",", ""))
+
+
+def _gift_date(c: Candidate, name: str, text: str) -> None:
+    day = parse_date(text)
+    if day is None:
+        c.problem(name, "INVALID", f"{text[:40]!r} is not a date (e.g. 2024-03-12).")
+    else:
+        c.values[name] = day
+
+
+def _gift_anonymous(c: Candidate, name: str, text: str) -> None:
+    word = text.strip().lower()
+    if word in YES or word in NO:
+        c.values[name] = word in YES
+    else:
+        c.problem(name, "INVALID", "Anonymous is yes or no.")
+
+
+def _gift_method(c: Candidate, name: str, text: str) -> None:
+    word = METHOD_WORDS.get(_word(text), _word(text))
+    if word in gift_rules.METHODS:
+        c.values[name] = word
+    else:
+        c.problem(name, "INVALID",
+                  f"A payment method is one of: {', '.join(gift_rules.METHODS)}.")  # fmt: skip
+
+
+def _gift_tribute(c: Candidate, name: str, text: str) -> None:
+    word = TRIBUTE_WORDS.get(_word(text))
+    if word is None:
+        c.problem(name, "INVALID", "A tribute is in honour or in memory of someone.")
+    else:
+        c.values[name] = word
+
+
+def _gift_currency(c: Candidate, name: str, text: str) -> None:
+    c.values[name] = text.strip().upper()[:8]
+
+
+def _gift_key(c: Candidate, name: str, text: str) -> None:
+    if len(text) > KEY_MAX:
+        c.problem(name, "INVALID", f"A key has at most {KEY_MAX} characters.")
+    else:
+        c.values[name] = text
+
+
+GIFT_CELLS: dict[str, Callable[[Candidate, str, str], None]] = {
+    "amount": _gift_amount, "date": _gift_date, "anonymous": _gift_anonymous,
+    "payment_method": _gift_method, "tribute_kind": _gift_tribute, "currency": _gift_currency,
+    "key": _gift_key,
+}  # fmt: skip
+
+
 def candidate(row_number: int, cells: list[str], mapping: dict[int, str], width: int) -> Candidate:
     c = Candidate(row_number)
     student: dict[str, str] = {}
@@ -285,7 +461,9 @@ def candidate(row_number: int, cells: list[str], mapping: dict[int, str], width:
             continue
         if "\x00" in text or len(text) > 500:
             c.problem(name, "INVALID", "The cell is too long or holds control characters.")
-        elif name in ("email", "mentor_email"):
+        elif name in GIFT_CELLS:
+            GIFT_CELLS[name](c, name, text)
+        elif name in ("email", "mentor_email", "donor_email"):
             if EMAIL.match(text) and len(text) <= 254:
                 c.values[name] = text
             else:
@@ -359,7 +537,7 @@ async def create(
     """Store an upload (a chunk at a time, refusing it once past ``limit`` bytes) and
     record the import; the caller starts its job."""
     if viewer.user_id is not None or viewer.via != "cli":
-        viewer.require(Permission.DATA_IMPORT)
+        viewer.require(permission(kind))
     check_kind(kind)
     writer = await files.new_file(
         uow.session, owner_id=viewer.user_id, name=filename,
@@ -408,9 +586,9 @@ async def run(
     force: bool = False,
 ) -> Import:
     """``importRun``: preview or run an uploaded import again (see ``start``)."""
-    viewer.require(Permission.DATA_IMPORT)
+    _require_some(viewer)
     record = await _locked(uow, import_id)
-    if record is None:
+    if record is None or not may_import(viewer, record.kind):
         raise DomainError.of("NOT_FOUND", "No such import.", "importId")
     await start(uow, record, dry_run=dry_run, invite=invite, force=force)
     return record
@@ -890,6 +1068,9 @@ class _State:
     seen: set[str] = field(default_factory=set)  # natural keys met so far in the file
     programmes: dict[str, int | None] = field(default_factory=dict)
     missions: dict[str, int | None] = field(default_factory=dict)
+    funds: dict[str, Any] = field(default_factory=dict)  # upper-case code → fund (None: none)
+    # Lower-case name → the campaigns of that name but drafts, each with its funds.
+    campaigns: dict[str, list[tuple[Any, set[int]]]] = field(default_factory=dict)
     outcome: dict[int, str] = field(default_factory=dict)  # row number → counted outcome
     rejected: list[dict[str, Any]] = field(default_factory=list)
     # Set when the people a run creates are invited: the settings their links are made with.
@@ -1057,6 +1238,8 @@ async def _batch(
     """One batch: the rows to record; applies them unless previewing."""
     if kind in ROLE:
         rows = await _people(uow, import_id, kind, batch, state, apply)
+    elif kind == "gifts":
+        rows = await _gifts(uow, import_id, batch, state, apply)
     else:
         rows = await _memberships(uow, import_id, kind, batch, state, apply)
     for row in rows:
@@ -1580,6 +1763,201 @@ async def _enrolled_meanwhile(
     return _row(import_id, c, "unchanged", key=key, target="Enrollment", target_id=int(found))
 
 
+# Where a gift's rule names a field by its GraphQL name, the column that holds it.
+GIFT_COLUMNS = {"fundId": "fund", "campaignId": "campaign", "paymentMethod": "payment_method",
+                "tributeKind": "tribute_kind", "tributeName": "tribute_name",
+                "idempotencyKey": "key", "donorName": "donor_name", "donorEmail": "donor_email",
+                "donor": "donor_email", "userId": "donor_email", "softCreditUserId": "",
+                "note": ""}  # fmt: skip
+
+
+def _gift_problems(c: Candidate, problems: Sequence[Problem]) -> None:
+    for found in problems:
+        where = found.field[0] if isinstance(found.field, tuple) and found.field else found.field
+        column = GIFT_COLUMNS.get(str(where or ""), str(where or ""))
+        if not any(p["field"] == column and p["code"] == found.code for p in c.problems):
+            c.problem(column, found.code, found.message)
+
+
+async def _gift_lookups(uow: UnitOfWork, batch: list[Candidate], state: _State) -> dict[str, int]:
+    """What a batch of gifts names, read in a few statements: its funds and campaigns (kept
+    for the run) and the users with its donors' e-mails (answered: lower-case e-mail → id)."""
+    session = uow.session
+    codes = {c.values["fund"].upper() for c in batch if "fund" in c.values} - set(state.funds)
+    if codes:
+        found_funds = await session.execute(
+            select(Fund).where(func.upper(Fund.code).in_(list(codes)))
+        )
+        known = {f.code.upper(): f for f in found_funds.scalars()}
+        for code in codes:
+            state.funds[code] = known.get(code)
+    names = {c.values["campaign"].lower() for c in batch if "campaign" in c.values}
+    names -= set(state.campaigns)
+    if names:
+        found_campaigns = (await session.execute(
+            select(Campaign).where(func.lower(Campaign.name).in_(list(names)),
+                                   Campaign.status != "draft")
+        )).scalars().all()  # fmt: skip
+        listed: dict[int, set[int]] = {}
+        for campaign_id, fund_id in (await session.execute(
+            select(CampaignFund.campaign_id, CampaignFund.fund_id)
+            .where(CampaignFund.campaign_id.in_([k.id for k in found_campaigns]))
+        )).all():  # fmt: skip
+            listed.setdefault(int(campaign_id), set()).add(int(fund_id))
+        for name in names:
+            state.campaigns[name] = []
+        for campaign in found_campaigns:
+            state.campaigns[campaign.name.lower()].append(
+                (campaign, listed.get(int(campaign.id), set()))
+            )
+    emails = list({c.values["donor_email"].lower() for c in batch if "donor_email" in c.values})
+    users = await session.execute(
+        select(User.email_lower, User.id).where(User.email_lower.in_(emails))
+    )
+    return {str(address): int(i) for address, i in users.all()}
+
+
+def _gift_key_of(c: Candidate, minor: int, currency: str, fund: str) -> str:
+    """The row's idempotency key: its key column's, else a digest of what says which gift
+    it is (the same row in another file, or the file again, is the same gift)."""
+    if "key" in c.values:
+        return f"import:{c.values['key']}"
+    said = "\x1f".join([
+        c.values["donor_email"].lower(), c.values["date"].isoformat(), str(minor), currency,
+        fund.upper(), c.values.get("reference", ""),
+    ])  # fmt: skip
+    return f"import-sha256:{hashlib.sha256(said.encode()).hexdigest()}"
+
+
+def _gift_shown(c: Candidate) -> str | None:
+    """A gift as the file names it: its key, or the donor, the date and the amount."""
+    if "key" in c.values:
+        return str(c.values["key"])[:255]
+    parts = [c.values.get("donor_email"), c.values.get("date"), c.values.get("amount"),
+             c.values.get("currency")]  # fmt: skip
+    return " / ".join(str(p) for p in parts if p is not None)[:255] or None
+
+
+async def _gifts(
+    uow: UnitOfWork, import_id: int, batch: list[Candidate], state: _State, apply: bool
+) -> list[dict[str, Any]]:
+    """Historical gifts: each row checked as ``gifts.record`` checks a gift (a preview
+    writes nothing), then, in a run, recorded through it (source ``import``: the totals
+    kept, no receipt number), once per idempotency key."""
+    session = uow.session
+    users = await _gift_lookups(uow, batch, state)
+    planned: list[tuple[Candidate, str, DonorRef, gift_rules.GiftFields]] = []
+    for c in batch:
+        _require("gifts", c)
+        problems = Problems()
+        currency = ""
+        if "currency" in c.values:
+            currency = gift_rules.check_currency(problems, c.values["currency"])
+        minor = None
+        if "amount" in c.values and money.known(currency):
+            minor = gift_rules.check_amount(problems, c.values["amount"], currency)
+        if "date" in c.values:
+            gift_rules.check_date(problems, c.values["date"])
+        fund = state.funds.get(c.values.get("fund", "").upper())
+        if "fund" in c.values and (fund is None or not fund.active):
+            problems.add("NOT_FOUND", f"No open fund {c.values['fund']!r}.", "fund")
+        campaign = None
+        if "campaign" in c.values:
+            named = state.campaigns.get(c.values["campaign"].lower(), [])
+            if len(named) > 1:
+                problems.add("AMBIGUOUS", "Two campaigns have this name; rename one first.",
+                             "campaign")  # fmt: skip
+            elif not named:
+                problems.add("NOT_FOUND", f"No campaign {c.values['campaign']!r}.", "campaign")
+            else:
+                campaign, funds = named[0]
+                if campaign.currency != currency and "currency" in c.values:
+                    problems.add("WRONG_CURRENCY",
+                                 f"Gifts to this campaign are in {campaign.currency}.",
+                                 "currency")  # fmt: skip
+                if fund is not None and funds and fund.id not in funds:
+                    problems.add("WRONG_FUND", "This campaign does not raise for that fund.",
+                                 "fund")  # fmt: skip
+        if "tribute_kind" in c.values and "tribute_name" not in c.values:
+            problems.add("REQUIRED", "Name the person honoured (tribute_name).", "tribute_name")
+        if "tribute_name" in c.values and "tribute_kind" not in c.values:
+            problems.add("REQUIRED", "Say whether in honour or in memory (tribute_kind).",
+                         "tribute_kind")  # fmt: skip
+        address = c.values.get("donor_email", "").lower()
+        user_id = users.get(address)
+        if address and user_id is None and "donor_name" not in c.values:
+            problems.add("REQUIRED", "No one has this e-mail: an outside donor needs "
+                         "donor_name.", "donor_name")  # fmt: skip
+        _gift_problems(c, problems.items)
+        key = None
+        if not c.problems:
+            assert minor is not None
+            assert fund is not None
+            key = _gift_key_of(c, minor, currency, fund.code)
+            if key in state.seen:
+                c.problem("", "DUPLICATE_IN_FILE", "An earlier row is the same gift (give each "
+                          "gift a key or a reference to tell them apart).")  # fmt: skip
+        if c.problems or key is None:
+            continue
+        state.seen.add(key)
+        assert fund is not None
+        donor = DonorRef(user_id=user_id)
+        if user_id is None:
+            donor = DonorRef(name=c.values["donor_name"], email=c.values["donor_email"])
+        planned.append((c, key, donor, gift_rules.GiftFields(
+            amount=c.values["amount"], currency=currency, gift_date=c.values["date"],
+            fund_id=int(fund.id), campaign_id=int(campaign.id) if campaign is not None else None,
+            payment_method=c.values.get("payment_method", "other"),
+            reference=c.values.get("reference"), idempotency_key=key,
+            anonymous=bool(c.values.get("anonymous", False)),
+            tribute_kind=c.values.get("tribute_kind"), tribute_name=c.values.get("tribute_name"),
+        )))  # fmt: skip
+    recorded = {
+        str(g.idempotency_key): g for g in (await session.execute(
+            select(Gift).where(Gift.idempotency_key.in_([k for _, k, _, _ in planned]))
+        )).scalars()
+    } if planned and not apply else {}  # fmt: skip
+    rows: dict[int, dict[str, Any]] = {}
+    for c, key, donor, given in planned:
+        after = _as_json({
+            "donor_email": c.values["donor_email"], "amount": str(given.amount),
+            "currency": given.currency, "date": given.gift_date, "fund": c.values["fund"],
+            **{k: c.values[k] for k in ("donor_name", "campaign", "payment_method",
+               "reference", "anonymous", "tribute_kind", "tribute_name", "key")
+               if k in c.values},
+        })  # fmt: skip
+        earlier = recorded.get(key)
+        if earlier is not None and not apply:
+            if (earlier.amount_minor, earlier.currency, earlier.fund_id) != (
+                money.minor_units(given.amount, given.currency),
+                given.currency,
+                given.fund_id,
+            ):
+                c.problem("key", "IDEMPOTENCY_CONFLICT",
+                          "This key recorded a different gift already.")  # fmt: skip
+                continue
+            rows[c.row_number] = _row(import_id, c, "unchanged", key=_gift_shown(c),
+                                      target="Gift", target_id=earlier.id)  # fmt: skip
+            continue
+        if not apply:
+            rows[c.row_number] = _row(import_id, c, "create", key=_gift_shown(c), target="Gift",
+                                      after=after)  # fmt: skip
+            continue
+        try:
+            gift, new = await gift_rules.record(
+                uow, None, donor, given, source="import", import_id=import_id
+            )
+        except DomainError as exc:
+            _gift_problems(c, exc.problems)
+            continue
+        rows[c.row_number] = _row(
+            import_id, c, "create" if new else "unchanged", key=_gift_shown(c), target="Gift",
+            target_id=gift.id, after=after if new else None,
+        )  # fmt: skip
+    return [rows.get(c.row_number) or _row(import_id, c, "reject", key=_gift_shown(c))
+            for c in batch]  # fmt: skip
+
+
 def _shown_key(c: Candidate) -> str | None:
     """A membership row as the file names it: the student (e-mail or number), the mission
     and the mentor, never an id."""
@@ -1592,9 +1970,9 @@ def _shown_key(c: Candidate) -> str | None:
 async def request_rollback(uow: UnitOfWork, viewer: Viewer, import_id: int) -> Import:
     """``importRollback``: queue the undoing of a completed run, or of what a run that
     stopped part way wrote; not while it, or another import of its file, is at work."""
-    viewer.require(Permission.DATA_IMPORT)
+    _require_some(viewer)
     record = await _locked(uow, import_id)
-    if record is None:
+    if record is None or not may_import(viewer, record.kind):
         raise DomainError.of("NOT_FOUND", "No such import.", "importId")
     if not (record.status == "completed" or (record.status == "failed" and record.rows_of_run)):
         raise DomainError.of(
@@ -1759,6 +2137,8 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
             return False
         await session.delete(found)
         return True
+    if row.target_type == "Gift":
+        return await _undo_gift(uow, row)
     if row.target_type == "MentorAssignment":
         assignment = await session.get(MentorAssignment, row.target_id)
         if assignment is None:
@@ -1766,3 +2146,27 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         await session.delete(assignment)
         return True
     return False
+
+
+async def _undo_gift(uow: UnitOfWork, row: ImportRow) -> bool:
+    """Take an imported gift out of the totals and delete it, unless it has been refunded
+    or has paid a pledge instalment since (kept: a refund refers to it, and the pledge
+    counts it as paid; refund or unmatch it first)."""
+    session = uow.session
+    found = await session.execute(select(Gift).where(Gift.id == row.target_id).with_for_update())
+    gift = found.scalar_one_or_none()
+    if gift is None or gift.import_id != row.import_id or gift.status != "confirmed":
+        return False
+    since = await session.execute(
+        select(or_(
+            exists().where(Gift.refund_of_id == gift.id),
+            exists().where(PledgeInstalment.gift_id == gift.id),
+        ))
+    )  # fmt: skip
+    if since.scalar():
+        return False
+    await gift_totals.apply(uow, gift, -1)
+    await session.delete(gift)
+    audit.record(uow, "gift.remove", object_type="Gift", object_ids=[gift.id],
+                 details={"import": row.import_id})  # fmt: skip
+    return True

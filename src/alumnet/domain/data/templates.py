@@ -85,6 +85,60 @@ COLUMNS: dict[str, Column] = {
         "The e-mail address of a mentor known to alumnet.",
         "kofi.boateng@example.org",
     ),
+    # Gifts (historical giving, recorded by giving staff).
+    "donor_email": Column(
+        "Donor email",
+        "Who gave: a person with an account under this e-mail is the donor; anyone else is "
+        "an outside donor (give Donor name too).",
+        "ama.mensah@example.org",
+    ),
+    "donor_name": Column(
+        "Donor name",
+        "An outside donor's name (needed when no one has the e-mail; ignored otherwise).",
+        "Kwame Asante",
+    ),
+    "amount": Column(
+        "Amount",
+        "The amount, exact, in major units with at most the currency's decimals (a point for "
+        "decimals; commas may set off thousands); more than zero.",
+        "1250.00",
+    ),
+    "currency": Column("Currency", "The ISO 4217 code of the currency.", "USD"),
+    "date": Column(
+        "Gift date",
+        "The day it was given, not in the future: 2024-03-12, 12/03/2024 (day first), "
+        "12.03.2024 or 12 March 2024.",
+        "2024-03-12",
+    ),
+    "fund": Column("Fund code", "The code of an open fund (any letter case).", "SCHOL"),
+    "campaign": Column(
+        "Campaign",
+        "Optional: a campaign's exact name (any letter case; not a draft). The gift must be in "
+        "its currency and to one of its funds.",
+        "Library appeal",
+    ),
+    "payment_method": Column(
+        "Payment method",
+        "cash, cheque, card, bank transfer, online or other (empty: other).",
+        "bank transfer",
+    ),
+    "reference": Column(
+        "Reference", "The payment's reference (a cheque or transaction number).", "TRX-2024-118"
+    ),
+    "anonymous": Column(
+        "Anonymous", "yes: the donor's name is shown to giving staff only (empty: no).", "no"
+    ),
+    "tribute_kind": Column(
+        "Tribute", "Optional: in honour or in memory of someone (with Tribute name).", "memory"
+    ),
+    "tribute_name": Column("Tribute name", "The person honoured or remembered.", "Esi Owusu"),
+    "key": Column(
+        "Key",
+        "Optional: the gift's id in the system it comes from (up to 193 characters). A gift is "
+        "recorded once per key, however often it is imported; without one, a row is the same "
+        "gift as another with the same donor, date, amount, currency, fund and reference.",
+        "LEGACY-000123",
+    ),
 }
 # The columns of a kind's template file: the other fields are alternatives to these.
 ALTERNATIVES = {"first_name", "last_name", "student"}
@@ -101,6 +155,8 @@ DESCRIPTIONS = {
     "student by e-mail or student number.",
     "mentor_assignments": "Mentors for enrolled students, one a row; each row names the "
     "student by e-mail or student number.",
+    "gifts": "Historical gifts, one a row, recorded once each (giving staff): imported gifts "
+    "count in the campaign and donor totals and get no receipt from alumnet.",
 }
 
 

@@ -77,6 +77,16 @@ async def for_outside(uow: UnitOfWork, name: str, email: str) -> Donor:
     return found.scalar_one()
 
 
+def names(ref: DonorRef, donor: Donor) -> bool:
+    """Whether ``ref`` names ``donor`` (without making anyone): how a gift sent again under
+    its idempotency key is told from another gift under the same key."""
+    if ref.user_id is not None:
+        return donor.user_id == ref.user_id
+    if ref.donor_id is not None:
+        return donor.id == ref.donor_id
+    return donor.user_id is None and donor.email_key == email_key(ref.email or "")
+
+
 async def resolve(uow: UnitOfWork, ref: DonorRef) -> Donor:
     """The donor a reference names (made if new); INVALID unless exactly one kind of
     reference is given, NOT_FOUND for an id that names nothing."""

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from alumnet.domain import money
 from alumnet.domain.communication.notifications import Event as Notice
@@ -82,6 +82,15 @@ class GiftFields:
     pledge_id: int | None = None
 
 
+def readable(viewer: Viewer) -> ColumnElement[bool] | None:
+    """Which gifts ``viewer`` reads: every one with ``giving`` (None: no condition); else
+    their own donor's (anonymous ones included); nothing for a caller who is not signed in."""
+    if viewer.can(Permission.GIVING):
+        return None
+    mine = select(Donor.id).where(Donor.user_id == (viewer.user_id or -1))
+    return Gift.donor_id.in_(mine.scalar_subquery())
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 
@@ -128,7 +137,7 @@ def check_date(problems: Problems, day: date, field: str = "date") -> None:
         problems.add("INVALID", f"A gift is dated on or after {EARLIEST}.", field)
 
 
-async def _checked(uow: UnitOfWork, problems: Problems, given: GiftFields) -> dict[str, Any]:
+async def checked(uow: UnitOfWork, problems: Problems, given: GiftFields) -> dict[str, Any]:
     """The gift's columns, checked; every problem added, none raised."""
     currency = check_currency(problems, given.currency)
     minor = check_amount(problems, given.amount, currency)
@@ -189,13 +198,18 @@ async def _checked(uow: UnitOfWork, problems: Problems, given: GiftFields) -> di
     }  # fmt: skip
 
 
-def _same(gift: Gift, donor_id: int, values: dict[str, Any]) -> bool:
-    """Whether a gift already recorded under a key is the one sent again."""
+def _same(gift: Gift, donor: Donor | None, ref: DonorRef, values: dict[str, Any]) -> bool:
+    """Whether a gift already recorded under a key is the one sent again: the same donor,
+    amount, currency, date, fund and campaign (and a gift, not a refund)."""
     return (
-        gift.donor_id == donor_id
+        gift.kind == "gift"
+        and donor is not None
+        and donor_rules.names(ref, donor)
         and gift.amount_minor == values["amount_minor"]
         and gift.currency == values["currency"]
+        and gift.gift_date == values["gift_date"]
         and gift.fund_id == values["fund_id"]
+        and gift.campaign_id == values["campaign_id"]
     )
 
 
@@ -218,13 +232,12 @@ async def record(
     if viewer is not None and source != "self":
         viewer.require(Permission.GIVING)
     problems = Problems()
-    values = await _checked(uow, problems, given)
+    values = await checked(uow, problems, given)
     problems.raise_if_any()
     found = await _by_key(uow, given.idempotency_key)
-    who = await donor_rules.resolve(uow, donor) if found is None else None
     if found is not None:
-        return _again(found, found.donor_id, values), False
-    assert who is not None
+        return await _again(uow, found, donor, values), False
+    who = await donor_rules.resolve(uow, donor)
     now = datetime.now(UTC)
     row = {
         **values, "kind": "gift", "status": status, "donor_id": who.id, "source": source,
@@ -238,7 +251,7 @@ async def record(
     if inserted is None:  # another request recorded it meanwhile
         again = await _by_key(uow, given.idempotency_key)
         assert again is not None
-        return _again(again, who.id, values), False
+        return await _again(uow, again, donor, values), False
     gift = await uow.session.get(Gift, inserted[0])
     assert gift is not None
     if status == "confirmed":
@@ -251,8 +264,11 @@ async def record(
     return gift, True
 
 
-def _again(gift: Gift, donor_id: int, values: dict[str, Any]) -> Gift:
-    if not _same(gift, donor_id, values):
+async def _again(uow: UnitOfWork, gift: Gift, ref: DonorRef, values: dict[str, Any]) -> Gift:
+    """The gift a key recorded before, if it is the one sent again; IDEMPOTENCY_CONFLICT if
+    the key recorded something else."""
+    donor = await uow.session.get(Donor, gift.donor_id)
+    if not _same(gift, donor, ref, values):
         raise DomainError.of(
             "IDEMPOTENCY_CONFLICT", "That idempotency key recorded a different gift.",
             "idempotencyKey",
@@ -307,10 +323,10 @@ async def confirmed(uow: UnitOfWork, gift: Gift, *, receipt: bool = True) -> Non
         await receipts.queue(uow, gift)
 
 
-async def report_own(uow: UnitOfWork, viewer: Viewer, given: GiftFields) -> Gift:
+async def report_own(uow: UnitOfWork, viewer: Viewer, given: GiftFields) -> tuple[Gift, bool]:
     """An alumnus reports a gift they made (``pending``); giving staff are told, and one of
     them confirms or declines it. With an idempotency key, reporting again returns the
-    first report."""
+    first report (and False: nothing new)."""
     me = viewer.require_user()
     if Role.ALUMNUS not in viewer.roles:
         raise DomainError.of("NOT_ALLOWED", "Alumni report their own gifts.", None)
@@ -330,7 +346,7 @@ async def report_own(uow: UnitOfWork, viewer: Viewer, given: GiftFields) -> Gift
         uow, viewer, DonorRef(user_id=me), fields, source="self", status="pending"
     )
     if new:
-        staff = holders_of(uow, Permission.GIVING, everywhere=True)
+        staff = await holders_of(uow, Permission.GIVING, everywhere=True)
         amount = money.major_units(gift.amount_minor, gift.currency)
         await notify(
             uow, staff,
@@ -338,7 +354,7 @@ async def report_own(uow: UnitOfWork, viewer: Viewer, given: GiftFields) -> Gift
                    body=f"{amount} {gift.currency} on {gift.gift_date.isoformat()}.",
                    subject_type="Gift", subject_id=gift.id),
         )  # fmt: skip
-    return gift
+    return gift, new
 
 
 async def locked(uow: UnitOfWork, gift_id: int) -> Gift:
@@ -420,7 +436,8 @@ async def refund(
     gift = await locked(uow, gift_id)
     earlier = await _by_key(uow, idempotency_key)
     if earlier is not None:
-        if earlier.refund_of_id != gift_id:
+        sent = money.minor_units(amount, gift.currency) if amount is not None else None
+        if earlier.refund_of_id != gift_id or (sent is not None and sent != -earlier.amount_minor):
             raise DomainError.of("IDEMPOTENCY_CONFLICT",
                                  "That idempotency key recorded a different refund.",
                                  "idempotencyKey")  # fmt: skip

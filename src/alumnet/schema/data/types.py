@@ -16,7 +16,6 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from alumnet.domain.data import exports, files, imports, templates
-from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders.common import by_id
 from alumnet.persistence.models import Import as ImportModel
 from alumnet.persistence.models import ImportRow, StoredFile
@@ -57,11 +56,19 @@ T = TypeVar("T")
 async def _importers_only(
     info: Info, table: Any, node_ids: Iterable[str], from_row: Callable[[Any], T]
 ) -> list[T | None]:
-    """Nodes of an import (the import, its rows) by id: for those who may import only."""
+    """Nodes of an import (the import, its rows) by id: for those who may import its kind
+    only (gifts: `giving`; the others: `data:import`)."""
     ids = int_ids(node_ids)
-    if not info.context.viewer.can(Permission.DATA_IMPORT):
+    kinds = imports.kinds_for(info.context.viewer)
+    if not kinds:
         return [None for _ in ids]
-    found = await readable_rows(info, table, ids)
+    of_kinds = None
+    if len(kinds) < len(imports.KINDS):
+        of_kinds = (
+            table.c.kind.in_(kinds) if table is ImportModel.__table__
+            else table.c.import_id.in_(select(ImportModel.id).where(ImportModel.kind.in_(kinds)))
+        )  # fmt: skip
+    found = await readable_rows(info, table, ids, of_kinds)
     return [from_row(found[i]) if i in found else None for i in ids]
 
 
@@ -78,6 +85,10 @@ class ImportKind(Enum):
                      "number) and mission code.")  # fmt: skip
     MENTOR_ASSIGNMENTS = ev("mentor_assignments", description="Mentor assignments: student "
                             "(email or student number), mission code, mentor email.")  # fmt: skip
+    GIFTS = ev("gifts", description="Historical gifts (`giving`, not `data:import`): donor "
+               "email (and name for an outside donor), amount, currency, date, fund code, "
+               "campaign name, payment method, reference, anonymous, tribute, key. Each gift "
+               "is recorded once however often it is imported.")  # fmt: skip
 
 
 @strawberry.enum(description="Where an import stands.")
@@ -123,7 +134,8 @@ class ImportRowResult(relay.Node):
     natural_key: str | None = strawberry.field(
         description="Who or what the row is about, as the file names it: the e-mail address "
         "(people), or the student's e-mail or number, the mission code and the mentor's "
-        "e-mail (enrolments, mentor assignments), joined by ` / `. Never an id."
+        "e-mail (enrolments, mentor assignments), joined by ` / `; a gift by its key, or its "
+        "donor's e-mail, date, amount and currency. Never an id."
     )
     problems: list[RowProblem] = strawberry.field(description="Why it was refused.")
     target_id: strawberry.ID | None = strawberry.field(
@@ -462,8 +474,8 @@ def import_template(kind: ImportKind, user_id: int) -> ImportTemplate:
 class DataQuery:
     @strawberry.field(
         description="The columns each kind of import reads (the header to use, the other "
-        "headers understood, what goes in each) and template files to fill in "
-        "(`data:import`; empty for anyone else)."
+        "headers understood, what goes in each) and template files to fill in: the kinds "
+        "the viewer may import (`data:import`; gifts: `giving`); empty for anyone else."
     )
     def import_templates(
         self,
@@ -473,19 +485,24 @@ class DataQuery:
         ] = None,
     ) -> list[ImportTemplate]:
         viewer = info.context.viewer
-        if not viewer.can(Permission.DATA_IMPORT) or viewer.user_id is None:
+        allowed = imports.kinds_for(viewer)
+        if viewer.user_id is None:
             return []
         kinds = [kind] if kind is not None else list(ImportKind)
-        return [import_template(k, viewer.user_id) for k in kinds]
+        return [import_template(k, viewer.user_id) for k in kinds if str(k.value) in allowed]
 
     @relay.connection(
-        ImportConnection, description="Every import, newest first (`data:import`).",
+        ImportConnection, description="Every import, newest first, of the kinds the viewer may "
+        "import (`data:import`; gifts: `giving`).",
         max_results=1000,
     )  # fmt: skip
     def imports(self, info: Info) -> Iterable[Import]:
         query = select(ImportModel.__table__)
-        if not info.context.viewer.can(Permission.DATA_IMPORT):
+        kinds = imports.kinds_for(info.context.viewer)
+        if not kinds:
             query = query.where(ImportModel.id < 0)
+        elif len(kinds) < len(imports.KINDS):
+            query = query.where(ImportModel.kind.in_(kinds))
         return KeysetQuery(query, [SortKey(ImportModel.id, descending=True)], Import.from_row,
                            info.context.reads)  # fmt: skip
 
@@ -546,7 +563,8 @@ class DataMutation:
 @strawberry.type
 class DataSubscription:
     @strawberry.subscription(
-        description="The import each time its progress or status changes (`data:import`)."
+        description="The import each time its progress or status changes (`data:import`; "
+        "gifts: `giving`)."
     )
     async def import_progress(
         self,
@@ -554,7 +572,7 @@ class DataSubscription:
         import_id: Annotated[relay.GlobalID, strawberry.argument(description="The import.")],
     ) -> AsyncGenerator[Import, None]:
         pk = global_pk(import_id, "Import")
-        if pk is None or not info.context.viewer.can(Permission.DATA_IMPORT):
+        if pk is None or not imports.kinds_for(info.context.viewer):
             return
         async with info.context.runtime.bus.subscription(imports.channel(pk)) as events:
             async for _ in events:
@@ -585,6 +603,16 @@ class ExportKind(Enum):
     NOTICES_REPORT = ev("notices_report", description="`noticesReport`'s rows.")
     ENGAGEMENT_REPORT = ev("engagement_report", description="`engagementReport`'s rows.")
     ALUMNI_REPORT = ev("alumni_report", description="`alumniReport`'s figures.")
+    LYBUNT = ev(
+        "lybunt", description="`lybunt`'s donors of `year` (`giving`): a row per currency of "
+        "their last year of giving, with its total.",
+    )  # fmt: skip
+    SYBUNT = ev("sybunt", description="`sybunt`'s donors of `year` (`giving`), as LYBUNT.")
+    GIVING_PARTICIPATION = ev(
+        "giving_participation",
+        description="`givingParticipation`'s rows for `year` (`giving`): alumni and donors "
+        "by graduation year on record.",
+    )
 
 
 @strawberry.enum(description="The file format.")
@@ -639,6 +667,11 @@ class ExportCreateInput:
     )
     report: ReportExportInput | None = strawberry.field(
         default=None, description="The `…_REPORT` kinds: the range and filters of the report."
+    )
+    year: int | None = strawberry.field(
+        default=None,
+        description="LYBUNT, SYBUNT and GIVING_PARTICIPATION: the calendar year (default: "
+        "this year, UTC).",
     )
 
 
@@ -724,7 +757,7 @@ def export_request(given: ExportCreateInput) -> exports.ExportRequest:
         until=attendance.to if attendance else None,
         student_id=_pk(student, "User"),
         assignment_id=_pk(given.assignment_id, "Assignment"),
-        query=given.query, directory=directory_filter(given.directory),
+        query=given.query, directory=directory_filter(given.directory), year=given.year,
     )  # fmt: skip
 
 
