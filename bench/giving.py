@@ -161,10 +161,10 @@ def staff_token(client: httpx.Client) -> str:
                  extra=ENV)  # fmt: skip
     signed = base.gql(
         client,
-        """mutation { signIn(input: {email:
+        """mutation { tokenCreate(input: {email:
         "advancement@bench.alumnet.dev", password: "bench-password-123"}) { accessToken } }""",
     )
-    return str(signed["data"]["signIn"]["accessToken"])
+    return str(signed["data"]["tokenCreate"]["accessToken"])
 
 
 def timed(client: httpx.Client, token: str, query: str, variables: dict[str, Any],

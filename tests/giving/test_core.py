@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from alumnet.domain.errors import DomainError
-from alumnet.domain.giving import gifts
+from alumnet.domain.giving import gifts, recount
 from alumnet.domain.giving.donors import DonorRef
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.persistence.models import Campaign, CampaignFundTotal, DonorYear, Gift
@@ -93,3 +93,28 @@ async def test_bad_amounts_and_refunds_are_refused(giving: Giving) -> None:
         assert (total.raised_minor, total.gift_count) == (0, 1)
         count = len((await s.execute(select(Gift))).scalars().all())
         assert count == 3
+
+
+async def test_staff_neither_record_nor_refund_their_own_gift(giving: Giving) -> None:
+    """Four eyes: giving staff report their own gift (another confirms it), never record or
+    refund it themselves."""
+    g = giving
+    with pytest.raises(DomainError) as caught:
+        async with g.runtime.transaction() as uow:
+            await gifts.record(uow, staff(g), DonorRef(user_id=g.pks["advancement"]), fields(g),
+                               source="staff")  # fmt: skip
+    assert caught.value.problems[0].code == "NOT_ALLOWED"
+    async with g.runtime.transaction() as uow:
+        assert (await uow.session.execute(select(Gift))).first() is None
+    admin = Viewer(user_id=g.pks["admin"], roles=frozenset({Role.ADMIN}))
+    async with g.runtime.transaction() as uow:
+        gift, _ = await gifts.record(uow, admin, DonorRef(user_id=g.pks["advancement"]),
+                                     fields(g), source="staff")  # fmt: skip
+        gift_id = gift.id
+    with pytest.raises(DomainError) as caught:
+        async with g.runtime.transaction() as uow:
+            await gifts.refund(uow, staff(g), gift_id)
+    assert caught.value.problems[0].code == "NOT_ALLOWED"
+    async with g.runtime.transaction() as uow:
+        await gifts.refund(uow, admin, gift_id)
+        assert await recount.differences(uow) == []

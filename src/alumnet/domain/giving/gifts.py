@@ -238,6 +238,12 @@ async def record(
     if found is not None:
         return await _again(uow, found, donor, values), False
     who = await donor_rules.resolve(uow, donor)
+    if viewer is not None and source == "staff" and who.user_id == viewer.user_id:
+        # Four eyes: one's own gift is reported (giftReport) and confirmed by another.
+        raise DomainError.of(
+            "NOT_ALLOWED", "Report your own gift; another member of staff confirms it.",
+            "donor",
+        )  # fmt: skip
     now = datetime.now(UTC)
     row = {
         **values, "kind": "gift", "status": status, "donor_id": who.id, "source": source,
@@ -434,6 +440,12 @@ async def refund(
         viewer.require(Permission.GIVING)
     # The gift's lock first: a refund sent twice at once is then seen by the second.
     gift = await locked(uow, gift_id)
+    if viewer is not None and viewer.user_id is not None:
+        donor = await uow.session.get(Donor, gift.donor_id)
+        if donor is not None and donor.user_id == viewer.user_id:
+            raise DomainError.of(
+                "NOT_ALLOWED", "Another member of staff refunds your own gift.", "id"
+            )
     earlier = await _by_key(uow, idempotency_key)
     if earlier is not None:
         sent = money.minor_units(amount, gift.currency) if amount is not None else None

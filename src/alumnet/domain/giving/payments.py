@@ -207,7 +207,7 @@ def _signature_parts(header: str) -> tuple[str, list[str]]:
         key, _, value = part.strip().partition("=")
         if key == "t" and stamp is None and value.isascii() and value.isdigit():
             stamp = value if len(value) <= 12 else None
-        elif key == "v1" and _HEX.match(value):
+        elif key == "v1" and _HEX.fullmatch(value):
             given.append(value)
     if stamp is None or not given or len(given) > 8:
         raise BadSignature("The signature header is malformed.")
@@ -218,7 +218,7 @@ def _text(data: Mapping[str, Any], key: str, pattern: re.Pattern[str]) -> str | 
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise BadEvent(f"The event's {key} is not valid.")
     return value
 

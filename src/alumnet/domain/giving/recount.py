@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Integer, case, cast, delete, extract, func, insert, select, update
 
+from alumnet.domain.giving.pledges import PROMISED
 from alumnet.persistence.models import (
     Campaign,
     CampaignDonor,
@@ -21,7 +22,6 @@ from alumnet.persistence.models import (
 )
 from alumnet.persistence.uow import UnitOfWork
 
-OPEN_INSTALMENTS = ("scheduled", "due", "missed")
 # Per table, its key (the primary key) and its counts.
 Totals = dict[str, dict[Any, Any]]
 
@@ -62,8 +62,8 @@ async def _want(uow: UnitOfWork) -> Totals:
     pledged_rows = await session.execute(
         select(Pledge.campaign_id, Pledge.fund_id, func.sum(PledgeInstalment.amount_minor))
         .join(PledgeInstalment, PledgeInstalment.pledge_id == Pledge.id)
-        .where(Pledge.campaign_id.is_not(None), Pledge.status.in_(("active", "lapsed")),
-               PledgeInstalment.status.in_(OPEN_INSTALMENTS))
+        .where(Pledge.campaign_id.is_not(None), Pledge.status == "active",
+               PledgeInstalment.status.in_(PROMISED))
         .group_by(Pledge.campaign_id, Pledge.fund_id)
     )  # fmt: skip
     funds: dict[tuple[Any, ...], tuple[int, ...]] = {}

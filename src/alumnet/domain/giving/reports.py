@@ -509,4 +509,3 @@ def at_level(level: Any, year: int) -> ColumnElement[bool]:
         DY.donor_id == Donor.id, DY.year == year, DY.currency == level.currency,
         DY.total_minor >= level.min_yearly_minor, DY.total_minor > 0,
     )  # fmt: skip
-
