@@ -1011,6 +1011,11 @@ def _expected(answer: str, names: list[tuple[str, bool]], outside: bool) -> set[
     return {"allowed"}
 
 
+# Queries of one's own thing that answer null while one has none (`myGiving` before one's
+# first gift): null is their allowed answer, not a refusal.
+NULL_WHEN_NONE = frozenset({"myGiving"})
+
+
 @pytest.mark.parametrize(("kind", "name"), operations(), ids=lambda v: v)
 async def test_policy(world: World, kind: str, name: str) -> None:
     if os.environ.get("MATRIX_DUMP"):
@@ -1039,6 +1044,8 @@ async def test_policy(world: World, kind: str, name: str) -> None:
             and all(k in world.inside or k in world.mine[role] for k, _ in mine.names)
         ):
             got, body = await ask(world, kind, name, role, own)
+            if name in NULL_WHEN_NONE and got == "hidden":
+                got = "allowed"
             if got not in _expected(answer, mine.names, outside=False):
                 wrong.append(f"{role} (own objects): table says own, got {got}: {body}")
         others = outside
@@ -1047,6 +1054,8 @@ async def test_policy(world: World, kind: str, name: str) -> None:
             others = {**outside, **await FRESH[name](world)}
         made = request(kind, name, world, others)
         got, body = await ask(world, kind, name, role, others)
+        if name in NULL_WHEN_NONE and got == "hidden" and role != "ANONYMOUS":
+            got = "allowed"  # one's own, of which one has none yet
         if got not in _expected(answer, made.names, outside=True):
             wrong.append(f"{role}: table says {answer}, got {got}: {str(body)[:300]}")
         elif answer == "own" and not made.names and _names_outside(world, body):

@@ -231,3 +231,50 @@ async def test_who_may_import_gifts(giving: Giving) -> None:
     ran = await g.gql("advancement", RUN, {"n": alumni_import})
     assert ran["data"]["importRun"]["userErrors"] == [{"code": "NOT_FOUND"}]
     assert await _gifts(g) == []  # previews only, all along
+    # Nor theirs to follow: the subscription ends at once, before it listens for anything.
+    assert await _follow(g, "advancement", alumni_import) == ([], [])
+
+
+async def _follow(g: Giving, who: str, import_id: str) -> tuple[list[Any], list[str]]:
+    """``importProgress`` run in-process as the WebSocket handler runs it, for a moment:
+    what it sent before ending, and the bus channels it listened on (it must end by
+    itself, else the wait fails)."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from alumnet.domain.identity.auth import authenticate
+    from alumnet.schema import build_schema
+    from alumnet.schema.context import Context
+
+    runtime = g.runtime
+    token = g.tokens[who]
+    found = await authenticate(runtime, runtime.database, token)
+    context = Context(runtime=runtime, viewer=found.viewer, bearer=token)
+    schema = getattr(g.api.app.state, "schema", None) or build_schema(g.api.settings)
+    entered: list[str] = []
+    bus, subscription = runtime.bus, runtime.bus.subscription
+
+    @asynccontextmanager
+    async def spied(channel: str) -> Any:
+        entered.append(channel)
+        async with subscription(channel) as events:
+            yield events
+
+    bus.subscription = spied
+    try:
+        result = await schema.subscribe(
+            "subscription($n: ID!) { importProgress(importId: $n) { id status } }",
+            variable_values={"n": import_id}, context_value=context,
+        )  # fmt: skip
+        assert hasattr(result, "__anext__"), result
+
+        async def drained() -> list[Any]:
+            return [item async for item in result]
+
+        try:
+            sent = await asyncio.wait_for(drained(), 10)
+        finally:
+            await result.aclose()
+        return sent, entered
+    finally:
+        bus.subscription = subscription

@@ -11,8 +11,10 @@ the donor, to the pledge's fund and in its currency, matched to it in the gift's
 transaction: ``match_gift``) or missed (unpaid ``GRACE_DAYS`` after its date); the unpaid
 ones of a cancelled pledge are cancelled. A pledge with ``LAPSE_AFTER`` missed instalments
 (one, for a yearly pledge) lapses, and giving staff are told; a gift paid to a lapsed
-pledge makes it active again. A pledge with a number of instalments completes when all are
-paid.
+pledge makes it active again, and from then on only instalments due after that gift count
+towards lapsing again (``lapsed_at`` keeps the last lapse). Gifts dated before a pledge's
+start, and imported gifts, pay no instalment. A pledge with a number of instalments
+completes when all are paid.
 
 A campaign's pledged total (``totals.change_pledged``) is what its active pledges still
 promise: the scheduled and due instalments materialised so far (for an open-ended pledge,
@@ -32,6 +34,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import aliased
 
 from alumnet.domain import money
 from alumnet.domain.communication.notifications import Item, notify_each
@@ -349,11 +352,12 @@ async def match_gift(uow: UnitOfWork, gift: Gift) -> None:
     """A gift just confirmed pays the oldest unpaid instalment (scheduled, due or missed) it
     covers, of an active or lapsed pledge of its donor, to its fund, in its currency (of
     the pledge ``gift.pledge_id`` names, if it names one: then it must be the donor's, or
-    NOT_FOUND and nothing is written). The instalment is paid with the gift, the gift
-    linked to the pledge; a lapsed pledge becomes active again; a pledge whose every
-    instalment is paid is completed. The pledge's row is locked first, so that two gifts
+    NOT_FOUND and nothing is written) that started on or before the gift's date. Imported
+    gifts pay none. The instalment is paid with the gift, the gift linked to the pledge; a
+    lapsed pledge becomes active again; a pledge whose every instalment is paid is
+    completed. The pledge's row is locked first, so that two gifts
     at once pay two instalments and see each other's."""
-    if gift.kind != "gift" or gift.status != "confirmed":
+    if gift.kind != "gift" or gift.status != "confirmed" or gift.source == "import":
         return
     if gift.pledge_id is not None:
         named = await uow.session.get(Pledge, gift.pledge_id)
@@ -368,7 +372,8 @@ async def match_gift(uow: UnitOfWork, gift: Gift) -> None:
             select(Pledge.id)
             .join(PledgeInstalment, PledgeInstalment.pledge_id == Pledge.id)
             .where(Pledge.donor_id == gift.donor_id, Pledge.fund_id == gift.fund_id,
-                   Pledge.currency == gift.currency, Pledge.status.in_(OPEN), *wanted)
+                   Pledge.currency == gift.currency, Pledge.status.in_(OPEN),
+                   Pledge.starts_on <= gift.gift_date, *wanted)
             .order_by(PledgeInstalment.due_on, PledgeInstalment.id)
             .limit(1)
         )  # fmt: skip
@@ -401,8 +406,9 @@ async def _pay(uow: UnitOfWork, pledge: Pledge, instalment: PledgeInstalment, gi
     await uow.session.flush()
     change = 0
     if pledge.status == "lapsed":
-        # Counted again: what it still promises (this instalment is paid now).
-        pledge.status, pledge.lapsed_at = "active", None
+        # Counted again: what it still promises (this instalment is paid now). ``lapsed_at``
+        # stays: the sweep counts only instalments missed since this payment (``_lapse``).
+        pledge.status = "active"
         change = await _promised(uow, pledge.id)
     elif was in PROMISED:
         change = -instalment.amount_minor
@@ -569,12 +575,22 @@ async def _miss(rt: Runtime, on: date) -> int:
 
 async def _lapse(rt: Runtime) -> int:
     """Active pledges with ``LAPSE_AFTER`` missed instalments (one, if yearly) lapse: what
-    they still promise leaves the pledged total, and giving staff are told."""
-    missed = (
-        select(func.count())
-        .where(PledgeInstalment.pledge_id == Pledge.id, PledgeInstalment.status == "missed")
+    they still promise leaves the pledged total, and giving staff are told. A pledge that
+    lapsed before and was paid again counts only the instalments due after that payment
+    (the first confirmed after ``lapsed_at``), not those it had missed already."""
+    paid = aliased(PledgeInstalment)
+    reactivated = (
+        select(func.min(Gift.confirmed_at))
+        .join(paid, paid.gift_id == Gift.id)
+        .where(paid.pledge_id == Pledge.id, Gift.confirmed_at >= Pledge.lapsed_at)
         .scalar_subquery()
     )
+    missed = (
+        select(func.count())
+        .where(PledgeInstalment.pledge_id == Pledge.id, PledgeInstalment.status == "missed",
+               or_(Pledge.lapsed_at.is_(None), PledgeInstalment.due_on > reactivated))
+        .scalar_subquery()
+    )  # fmt: skip
     lapsed, now = 0, datetime.now(UTC)
     while True:
         async with rt.transaction() as uow:

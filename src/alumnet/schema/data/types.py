@@ -574,6 +574,10 @@ class DataSubscription:
         pk = global_pk(import_id, "Import")
         if pk is None or not imports.kinds_for(info.context.viewer):
             return
+        # Ended at once for an import the caller may not see (its kind, as the node).
+        [visible] = await Import.resolve_nodes(info=info, node_ids=[str(pk)])
+        if visible is None:
+            return
         async with info.context.runtime.bus.subscription(imports.channel(pk)) as events:
             async for _ in events:
                 if not await info.context.still_signed_in():
