@@ -42,6 +42,15 @@ def global_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
     return value
 
 
+def optional_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
+    """The key behind an optional id argument: None if not given, -1 if it names nothing
+    of that type (which the domain then answers NOT_FOUND)."""
+    if gid is None:
+        return None
+    pk = global_pk(gid, type_name)
+    return pk if pk is not None else -1
+
+
 async def load_visible(
     loader: DataLoader[int, Row[Any] | None],
     node_ids: Iterable[str],

@@ -22,7 +22,7 @@ from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, forbidden, not_authenticated, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, readable_rows, visible_user
+from alumnet.schema.nodes import global_pk, int_ids, optional_pk, readable_rows, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -363,13 +363,6 @@ class VolunteeringDeletePayload:
     user_errors: list[VolunteeringError] = strawberry.field(description="Empty on success.")
 
 
-def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    """None when not given; -1 when it names nothing of this type (NOT_FOUND)."""
-    if gid is None:
-        return None
-    return global_pk(gid, type_name) or -1
-
-
 def _person(gid: relay.GlobalID | None) -> int | None:
     """A person named by their `User` or their `Profile` id (the same key)."""
     if gid is None:
@@ -385,7 +378,8 @@ def _fields(given: Any) -> volunteering.Fields:
         description=description or None,
         clear_description=description is not None and not description.strip(),
         occurred_on=given.occurred_on, hours=given.hours,
-        event_id=_pk(given.event_id, "Event"), mission_id=_pk(given.mission_id, "Mission"),
+        event_id=optional_pk(given.event_id, "Event"),
+        mission_id=optional_pk(given.mission_id, "Mission"),
         clear_event=getattr(given, "clear_event", False),
         clear_mission=getattr(given, "clear_mission", False),
     )  # fmt: skip

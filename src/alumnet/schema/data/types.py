@@ -32,7 +32,14 @@ from alumnet.schema.mutations import (
     run_in_transaction,
     uploaded,
 )
-from alumnet.schema.nodes import global_id, global_pk, int_ids, readable_rows, visible_user
+from alumnet.schema.nodes import (
+    global_id,
+    global_pk,
+    int_ids,
+    optional_pk,
+    readable_rows,
+    visible_user,
+)
 from alumnet.schema.ops.types import Job, job_node
 from alumnet.schema.pagination import (
     MAX_PAGE,
@@ -740,8 +747,8 @@ def export_request(given: ExportCreateInput) -> exports.ExportRequest:
         report = given.report or ReportExportInput()
         chosen = report.filter or ReportFilter()
         filters: dict[str, Any] = {
-            "mission_id": _pk(chosen.mission_id, "Mission"),
-            "batch_id": _pk(chosen.batch_id, "Batch"),
+            "mission_id": optional_pk(chosen.mission_id, "Mission"),
+            "batch_id": optional_pk(chosen.batch_id, "Batch"),
         }
         if report.group_by is not None:
             filters["group_by"] = report.group_by.strip().lower()
@@ -753,20 +760,16 @@ def export_request(given: ExportCreateInput) -> exports.ExportRequest:
         )  # fmt: skip
     return exports.ExportRequest(
         kind=str(given.kind.value), format=str(given.format.value),
-        mission_id=_pk(given.mission_id, "Mission"),
+        mission_id=optional_pk(given.mission_id, "Mission"),
         statuses=tuple(str(s.value) for s in enrollments.status or ()) if enrollments else (),
         search=enrollments.search if enrollments else None,
         day=attendance.day if attendance else None,
         since=attendance.from_ if attendance else None,
         until=attendance.to if attendance else None,
-        student_id=_pk(student, "User"),
-        assignment_id=_pk(given.assignment_id, "Assignment"),
+        student_id=optional_pk(student, "User"),
+        assignment_id=optional_pk(given.assignment_id, "Assignment"),
         query=given.query, directory=directory_filter(given.directory), year=given.year,
     )  # fmt: skip
-
-
-def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    return None if gid is None else global_pk(gid, type_name) or -1
 
 
 @strawberry.type(description="Your files, a page at a time.")

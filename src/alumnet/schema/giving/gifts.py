@@ -30,7 +30,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.giving.types import Money
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, readable_rows, visible_user
+from alumnet.schema.nodes import global_pk, int_ids, optional_pk, readable_rows, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -457,13 +457,6 @@ class GiftPayload:
     user_errors: list[GiftError] = strawberry.field(description="Empty on success.")
 
 
-def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    """None when not given; -1 when it names nothing of this type (NOT_FOUND)."""
-    if gid is None:
-        return None
-    return global_pk(gid, type_name) or -1
-
-
 def _person(gid: relay.GlobalID | None) -> int | None:
     if gid is None:
         return None
@@ -475,8 +468,8 @@ def _fields(given: GiftRecordInput | GiftReportInput) -> gifts.GiftFields:
     credited = getattr(given, "soft_credit_user_id", None)
     return gifts.GiftFields(
         amount=given.amount, currency=given.currency, gift_date=given.date,
-        fund_id=_pk(given.fund_id, "Fund") or -1,
-        campaign_id=_pk(given.campaign_id, "Campaign"),
+        fund_id=optional_pk(given.fund_id, "Fund") or -1,
+        campaign_id=optional_pk(given.campaign_id, "Campaign"),
         payment_method=str(given.payment_method.value), reference=given.reference,
         idempotency_key=given.idempotency_key, anonymous=given.anonymous,
         tribute_kind=str(tribute.kind.value) if tribute else None,
@@ -549,11 +542,11 @@ class GiftQuery:
         query = select(g.__table__)
         if filter is not None:
             if filter.campaign_id is not None:
-                query = query.where(g.campaign_id == (_pk(filter.campaign_id, "Campaign")))
+                query = query.where(g.campaign_id == (optional_pk(filter.campaign_id, "Campaign")))
             if filter.fund_id is not None:
-                query = query.where(g.fund_id == _pk(filter.fund_id, "Fund"))
+                query = query.where(g.fund_id == optional_pk(filter.fund_id, "Fund"))
             if filter.donor_id is not None:
-                query = query.where(g.donor_id == _pk(filter.donor_id, "Donor"))
+                query = query.where(g.donor_id == optional_pk(filter.donor_id, "Donor"))
             if filter.status is not None:
                 query = query.where(g.status == str(filter.status.value))
             if filter.kind is not None:
@@ -604,7 +597,7 @@ class GiftMutation:
     ) -> GiftPayload:
         viewer = info.context.viewer
         donor = DonorRef(
-            user_id=_person(input.user_id), donor_id=_pk(input.donor_id, "Donor"),
+            user_id=_person(input.user_id), donor_id=optional_pk(input.donor_id, "Donor"),
             name=input.donor_name, email=input.donor_email,
         )  # fmt: skip
         fields = _fields(input)

@@ -19,7 +19,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.giving.types import Money
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, readable_rows
+from alumnet.schema.nodes import int_ids, optional_pk, readable_rows
 from alumnet.schema.permissions import requires
 
 ev = strawberry.enum_value
@@ -162,12 +162,6 @@ class GivingCheckoutStartPayload:
     user_errors: list[PaymentError] = strawberry.field(description="Empty on success.")
 
 
-def _pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    if gid is None:
-        return None
-    return global_pk(gid, type_name) or -1
-
-
 @strawberry.type
 class PaymentQuery:
     pass
@@ -188,9 +182,9 @@ class PaymentMutation:
         provider = payments.provider_of(info.context.runtime.settings)
         given = payments.CheckoutFields(
             amount=input.amount, currency=input.currency,
-            fund_id=_pk(input.fund_id, "Fund") or -1,
-            campaign_id=_pk(input.campaign_id, "Campaign"), anonymous=input.anonymous,
-            pledge_id=_pk(input.pledge_id, "Pledge"),
+            fund_id=optional_pk(input.fund_id, "Fund") or -1,
+            campaign_id=optional_pk(input.campaign_id, "Campaign"), anonymous=input.anonymous,
+            pledge_id=optional_pk(input.pledge_id, "Pledge"),
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info, lambda uow: payments.start_checkout(uow, viewer, provider, given)

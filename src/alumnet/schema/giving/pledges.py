@@ -24,7 +24,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.giving.types import Money
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, readable_rows
+from alumnet.schema.nodes import int_ids, optional_pk, readable_rows
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -371,14 +371,6 @@ def _newest(query: Any, info: Info) -> KeysetQuery[Pledge]:
     return KeysetQuery(query, sort, Pledge.from_row, info.context.reads)
 
 
-def _named(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    """The key behind an optional id: None if not given, -1 if it names nothing."""
-    if gid is None:
-        return None
-    pk = global_pk(gid, type_name)
-    return pk if pk is not None else -1
-
-
 @strawberry.type
 class PledgeQuery:
     @relay.connection(
@@ -399,10 +391,10 @@ class PledgeQuery:
             if filter.status is not None:
                 query = query.where(PledgeModel.status == filter.status.value)
             if filter.campaign_id is not None:
-                query = query.where(PledgeModel.campaign_id == _named(filter.campaign_id,
+                query = query.where(PledgeModel.campaign_id == optional_pk(filter.campaign_id,
                                                                       "Campaign"))  # fmt: skip
             if filter.donor_id is not None:
-                query = query.where(PledgeModel.donor_id == _named(filter.donor_id, "Donor"))
+                query = query.where(PledgeModel.donor_id == optional_pk(filter.donor_id, "Donor"))
         return _newest(query, info)
 
     @relay.connection(
@@ -447,12 +439,13 @@ class PledgeMutation:
         donor = None
         if any(n is not None for n in named):
             donor = DonorRef(
-                user_id=_named(input.user_id, "User"), donor_id=_named(input.donor_id, "Donor"),
+                user_id=optional_pk(input.user_id, "User"),
+                donor_id=optional_pk(input.donor_id, "Donor"),
                 name=input.donor_name, email=input.donor_email,
             )  # fmt: skip
         fields = pledges.PledgeFields(
-            fund_id=_named(input.fund_id, "Fund") or -1,
-            campaign_id=_named(input.campaign_id, "Campaign"), currency=input.currency,
+            fund_id=optional_pk(input.fund_id, "Fund") or -1,
+            campaign_id=optional_pk(input.campaign_id, "Campaign"), currency=input.currency,
             instalment_amount=input.instalment_amount, frequency=str(input.frequency.value),
             instalments=input.instalments, starts_on=input.starts_on,
             anonymous=input.anonymous, idempotency_key=input.idempotency_key,

@@ -22,7 +22,7 @@ from alumnet.schema.integrity.types import (
     IntegrityFlag,
 )
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk
+from alumnet.schema.nodes import global_pk, optional_pk
 from alumnet.schema.ops.types import Job, job_node
 from alumnet.schema.outreach.types import CallList, CallListSource, FollowUp
 
@@ -230,12 +230,6 @@ class FollowUpPayload:
     user_errors: list[OutreachError] = strawberry.field(description="Empty on success.")
 
 
-def _optional_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
-    if gid is None:
-        return None
-    return global_pk(gid, type_name) or -1
-
-
 @strawberry.type
 class IntegrityMutation:
     @strawberry.mutation(
@@ -268,7 +262,7 @@ class IntegrityMutation:
         data = decisions.DecisionInput(
             kind=str(input.kind.value), reason=input.reason, ban_ends_on=input.ban_ends_on,
             penalty_points=input.penalty_points,
-            flag_id=_optional_pk(input.flag_id, "IntegrityFlag"),
+            flag_id=optional_pk(input.flag_id, "IntegrityFlag"),
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info,
@@ -349,9 +343,7 @@ class IntegrityMutation:
         viewer = info.context.viewer
         found, problems = await run_in_transaction(
             info,
-            lambda uow: risk.request_refresh(
-                uow, viewer, _optional_pk(input.mission_id, "Mission")
-            ),
+            lambda uow: risk.request_refresh(uow, viewer, optional_pk(input.mission_id, "Mission")),
         )
         return AtRiskRefreshPayload(
             job=await job_node(info, found),
@@ -369,9 +361,9 @@ class IntegrityMutation:
         found, problems = await run_in_transaction(
             info,
             lambda uow: calls.generate(
-                uow, viewer, mission_id=_optional_pk(input.mission_id, "Mission"),
-                batch_id=_optional_pk(input.batch_id, "Batch"),
-                assigned_to_id=_optional_pk(input.assigned_to_id, "User"),
+                uow, viewer, mission_id=optional_pk(input.mission_id, "Mission"),
+                batch_id=optional_pk(input.batch_id, "Batch"),
+                assigned_to_id=optional_pk(input.assigned_to_id, "User"),
                 limit=input.limit, title=input.title, source=str(input.source.value),
                 min_probability=input.min_probability,
             ),
