@@ -119,9 +119,20 @@ def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
 CORS_DEVELOPMENT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
 # Roles that must sign in with a second factor in production unless
 # ALUMNET_TWO_FACTOR_ROLES says otherwise (the built-in roles' names).
-TWO_FACTOR_PRODUCTION_ROLES = frozenset({"ADMIN", "MANAGER", "SRE", "ADVANCEMENT"})
+TWO_FACTOR_PRODUCTION_ROLES = frozenset({"ADMIN", "MANAGER", "SRE", "ADVANCEMENT", "ADMISSIONS"})
 _ROLE_NAMES = frozenset(
-    {"ADMIN", "DEVELOPER", "MANAGER", "SRE", "MENTOR", "STUDENT", "ALUMNUS", "ADVANCEMENT"}
+    {
+        "ADMIN",
+        "DEVELOPER",
+        "MANAGER",
+        "SRE",
+        "MENTOR",
+        "STUDENT",
+        "ALUMNUS",
+        "ADVANCEMENT",
+        "FACULTY",
+        "ADMISSIONS",
+    }
 )
 
 
@@ -202,6 +213,52 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return raw.rstrip("/")
 
 
+# The lead score's rules and their weights in points (ALUMNET_LEAD_SCORE_WEIGHTS overrides
+# any of them, as RULE=points pairs): points for where the inquiry came from, for naming a
+# programme that is open, up to ``engagement`` points for the activity logged in the last 30
+# days, and up to ``recency`` points for a recent last contact (none after 60 days).
+LEAD_SCORE_WEIGHTS_DEFAULT: tuple[tuple[str, int], ...] = (
+    ("source_referral", 25),
+    ("source_walk_in", 20),
+    ("source_campaign", 10),
+    ("source_web_form", 10),
+    ("programme_fit", 20),
+    ("engagement", 25),
+    ("recency", 30),
+)
+_WEIGHT = re.compile(r"^\s*([a-z_]+)\s*=\s*(-?\d+)\s*$")
+
+
+def _weights(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """``rule=points`` pairs, comma-separated, over the defaults (0 to 100 points each)."""
+    weights = dict(LEAD_SCORE_WEIGHTS_DEFAULT)
+    for item in _names(env.get(name) or ""):
+        found = _WEIGHT.match(item.lower())
+        if found is None or found[1] not in weights:
+            raise ConfigurationError(
+                f"{name} must list rule=points pairs of the rules {', '.join(weights)} "
+                f"(such as source_referral=30), got {item!r}"
+            )
+        points = int(found[2])
+        if not 0 <= points <= 100:
+            raise ConfigurationError(f"{name}: {found[1]} must be 0 to 100 points, got {points}")
+        weights[found[1]] = points
+    return tuple(weights.items())
+
+
+def _ratio(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be from {low} to {high}, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class QueryBudget:
     """A query-cost budget (a leaky bucket): ``size`` points at most, ``rate`` points
@@ -221,6 +278,8 @@ QUERY_BUDGETS_DEFAULT: tuple[tuple[str, QueryBudget], ...] = (
     ("MENTOR", QueryBudget(500_000, 25_000)),
     ("SRE", QueryBudget(1_000_000, 50_000)),
     ("ADVANCEMENT", QueryBudget(1_000_000, 50_000)),
+    ("FACULTY", QueryBudget(1_000_000, 50_000)),
+    ("ADMISSIONS", QueryBudget(1_000_000, 50_000)),
     ("MANAGER", QueryBudget(2_000_000, 100_000)),
     ("DEVELOPER", QueryBudget(2_000_000, 100_000)),
     ("ADMIN", QueryBudget(2_000_000, 100_000)),
@@ -403,6 +462,16 @@ class Settings:
     payments_checkout_url: str | None = None
     payments_webhook_secret: str | None = field(default=None, repr=False)
     payments_webhook_tolerance: float = 300.0
+    # Academics: a faculty member's weekly target of logged hours unless one is set for them;
+    # feedback whose sentiment (VADER's compound score, -1 to 1) is at or below
+    # ``feedback_alert_below`` is told to academics staff.
+    faculty_weekly_hours: int = 30
+    feedback_alert_below: float = -0.6
+    # Admissions: the public inquiry form takes ``inquiries_per_address`` inquiries an hour
+    # from one client address and ``inquiries_per_hour`` from everyone; the lead score's rules.
+    inquiries_per_address: int = 5
+    inquiries_per_hour: int = 500
+    lead_score_weights: tuple[tuple[str, int], ...] = LEAD_SCORE_WEIGHTS_DEFAULT
 
     @property
     def is_production(self) -> bool:
@@ -616,4 +685,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         payments_webhook_tolerance=_positive_seconds(
             env, "ALUMNET_PAYMENTS_WEBHOOK_TOLERANCE", Settings.payments_webhook_tolerance
         ),
+        faculty_weekly_hours=_positive_int(
+            env, "ALUMNET_FACULTY_WEEKLY_HOURS", Settings.faculty_weekly_hours
+        ),
+        feedback_alert_below=_ratio(
+            env, "ALUMNET_FEEDBACK_ALERT_BELOW", Settings.feedback_alert_below, -1.0, 1.0
+        ),
+        inquiries_per_address=_positive_int(
+            env, "ALUMNET_INQUIRIES_PER_ADDRESS", Settings.inquiries_per_address
+        ),
+        inquiries_per_hour=_positive_int(
+            env, "ALUMNET_INQUIRIES_PER_HOUR", Settings.inquiries_per_hour
+        ),
+        lead_score_weights=_weights(env, "ALUMNET_LEAD_SCORE_WEIGHTS"),
     )

@@ -48,6 +48,8 @@ DEMO_PEOPLE = [
     (Role.STUDENT, "Stella Student"),
     (Role.ALUMNUS, "Alex Alumnus"),
     (Role.ADVANCEMENT, "Avery Advancement"),
+    (Role.FACULTY, "Farah Faculty"),
+    (Role.ADMISSIONS, "Cory Counsellor"),
 ]
 
 FIRST_NAMES = [
@@ -105,8 +107,13 @@ def demo_phone(i: int) -> str | None:
 DEMO_PHONES = {role: f"+44 7700 900{n:03d}" for n, (role, _) in enumerate(DEMO_PEOPLE, 1)}
 
 
+# The demo accounts' names before the @ where they are not the role's (counsellors work in
+# the admissions office).
+DEMO_MAILBOXES = {Role.ADMISSIONS: "counsellor"}
+
+
 def demo_email(role: Role) -> str:
-    return f"{role.value.lower()}@{DEMO_DOMAIN}"
+    return f"{DEMO_MAILBOXES.get(role, role.value.lower())}@{DEMO_DOMAIN}"
 
 
 def person_name(i: int) -> str:

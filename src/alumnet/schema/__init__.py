@@ -14,6 +14,20 @@ from strawberry.types.base import StrawberryOptional
 from alumnet.config import Settings
 from alumnet.observability import current_stats
 from alumnet.persistence.db import is_timeout
+from alumnet.schema.academics import curriculum as academics_curriculum
+from alumnet.schema.academics import feedback as academics_feedback
+from alumnet.schema.academics import progress as academics_progress
+from alumnet.schema.academics import time as academics_time
+from alumnet.schema.academics.curriculum import CurriculumMutation, CurriculumQuery
+from alumnet.schema.academics.feedback import StudentFeedbackMutation, StudentFeedbackQuery
+from alumnet.schema.academics.progress import TopicProgressMutation, TopicProgressQuery
+from alumnet.schema.academics.time import FacultyTimeMutation, FacultyTimeQuery
+from alumnet.schema.admissions import inquiries as admissions_inquiries
+from alumnet.schema.admissions import reports as admissions_reports
+from alumnet.schema.admissions import tasks as admissions_tasks
+from alumnet.schema.admissions.inquiries import InquiryMutation, InquiryQuery
+from alumnet.schema.admissions.reports import AdmissionsReportQuery
+from alumnet.schema.admissions.tasks import InquiryTaskMutation, InquiryTaskQuery
 from alumnet.schema.analytics.dashboards import DashboardQuery
 from alumnet.schema.analytics.reports import ReportsQuery
 from alumnet.schema.analytics.risk import RiskMutation, RiskQuery
@@ -205,6 +219,13 @@ class Query(
     ReceiptQuery,
     DonorQuery,
     GivingReportQuery,
+    CurriculumQuery,
+    TopicProgressQuery,
+    FacultyTimeQuery,
+    StudentFeedbackQuery,
+    InquiryQuery,
+    InquiryTaskQuery,
+    AdmissionsReportQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -270,6 +291,12 @@ class Mutation(
     ReceiptMutation,
     DonorMutation,
     GivingReportMutation,
+    CurriculumMutation,
+    TopicProgressMutation,
+    FacultyTimeMutation,
+    StudentFeedbackMutation,
+    InquiryMutation,
+    InquiryTaskMutation,
 ):
     pass
 
@@ -363,6 +390,13 @@ NODE_TYPES = [
     Gift,
     Donor,
     GivingLevel,
+    *academics_curriculum.TYPES,
+    *academics_progress.TYPES,
+    *academics_time.TYPES,
+    *academics_feedback.TYPES,
+    *admissions_inquiries.TYPES,
+    *admissions_tasks.TYPES,
+    *admissions_reports.TYPES,
 ]
 
 

@@ -111,6 +111,11 @@ DEFAULTS: dict[str, Channels] = {
     # Giving: your gift confirmed or declined, its receipt, a pledge instalment coming due;
     # for giving staff, a self-reported gift to confirm and a pledge that lapsed.
     "giving": Channels(in_app=True, email=True, digest=False),
+    # Academics: for academics staff and the recipient's managers, very negative feedback;
+    # for faculty, a new offering of theirs.
+    "academics": Channels(in_app=True, email=True, digest=False),
+    # Admissions: an inquiry assigned to you, a follow-up task of yours falling due.
+    "admissions": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

@@ -19,6 +19,8 @@ class Role(StrEnum):
     STUDENT = "STUDENT"
     ALUMNUS = "ALUMNUS"
     ADVANCEMENT = "ADVANCEMENT"
+    FACULTY = "FACULTY"
+    ADMISSIONS = "ADMISSIONS"
 
 
 class Permission(StrEnum):
@@ -79,6 +81,16 @@ class Permission(StrEnum):
     # Giving: campaigns and funds, record, confirm and refund gifts, pledges, receipts, giving
     # levels, donors' names on anonymous gifts, and the giving reports (top donors among them).
     GIVING = "giving"
+    # Academics, as a teacher: record topic progress and assessment marks of the students of
+    # the missions one's subjects are offered to, log one's own time, and read the feedback
+    # one receives.
+    ACADEMICS_TEACH = "academics:teach"
+    # Academics, as its manager: curricula (subjects, topics, offerings), everyone's progress,
+    # time and targets, and every feedback with its summaries.
+    ACADEMICS_MANAGE = "academics:manage"
+    # Admissions: inquiries, the counselling pipeline, follow-up tasks, converting an
+    # inquiry into a student, and the conversion figures.
+    ADMISSIONS = "admissions"
     # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
     SCHEMA_INTROSPECT = "schema:introspect"
 
@@ -149,6 +161,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.COMMUNITY_MODERATE,
             Permission.PAGES_EDIT,
             Permission.VOLUNTEERING_MANAGE,
+            Permission.ACADEMICS_MANAGE,
+            Permission.ACADEMICS_TEACH,
+            Permission.ADMISSIONS,
         }
     ),
     Role.SRE: frozenset(
@@ -182,6 +197,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DATA_EXPORT,
             Permission.GIVING,
         }
+    ),
+    # Teachers: the students of the missions their subjects are offered to, and their time.
+    Role.FACULTY: frozenset(
+        {Permission.TOKENS_CREATE, Permission.COHORTS_READ, Permission.ACADEMICS_TEACH}
+    ),
+    # The admissions office (counsellors): prospective students, from inquiry to enrolment.
+    Role.ADMISSIONS: frozenset(
+        {Permission.TOKENS_CREATE, Permission.ADMISSIONS, Permission.DATA_EXPORT}
     ),
 }
 

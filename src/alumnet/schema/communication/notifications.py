@@ -101,6 +101,15 @@ class NotificationKind(Enum):
         description="Your gift was confirmed or declined, its receipt is ready, or a pledge "
         "instalment is coming due; for giving staff, a gift to confirm or a lapsed pledge.",
     )
+    ACADEMICS = ev(
+        "academics",
+        description="For academics staff: very negative feedback from a student; for faculty, "
+        "a subject offering you lead.",
+    )
+    ADMISSIONS = ev(
+        "admissions",
+        description="An inquiry assigned to you, or a follow-up task of yours falling due.",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -83,6 +83,15 @@ class Role(Enum):
         "ADVANCEMENT",
         description="The advancement office: campaigns, gifts, pledges, receipts and donors.",
     )
+    FACULTY = strawberry.enum_value(
+        "FACULTY",
+        description="Teaches subjects: records students' topic progress and marks, logs time.",
+    )
+    ADMISSIONS = strawberry.enum_value(
+        "ADMISSIONS",
+        description="A counsellor of the admissions office: inquiries, the pipeline, "
+        "follow-ups and conversions.",
+    )
 
 
 @strawberry.enum(description="A named capability; roles grant permissions.")
@@ -191,6 +200,21 @@ class Permission(Enum):
         "giving",
         description="Campaigns and funds; record, confirm and refund gifts; pledges, receipts "
         "and giving levels; donors' names on anonymous gifts; the giving reports.",
+    )
+    ACADEMICS_TEACH = strawberry.enum_value(
+        "academics:teach",
+        description="Record topic progress and marks of the students of the missions one's "
+        "subjects are offered to; log one's own time; read the feedback one receives.",
+    )
+    ACADEMICS_MANAGE = strawberry.enum_value(
+        "academics:manage",
+        description="Curricula (subjects, topics, offerings); everyone's progress, time and "
+        "targets; every feedback and its summaries.",
+    )
+    ADMISSIONS = strawberry.enum_value(
+        "admissions",
+        description="Inquiries, the counselling pipeline, follow-up tasks, converting an "
+        "inquiry into a student, and the conversion figures.",
     )
     SCHEMA_INTROSPECT = strawberry.enum_value(
         "schema:introspect",

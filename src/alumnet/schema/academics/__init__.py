@@ -1,0 +1,2 @@
+"""Academics: subjects and topics, offerings, topic progress and assessments, faculty time,
+and students' feedback."""
