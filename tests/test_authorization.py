@@ -54,6 +54,8 @@ ROLES = [
     "DEVELOPER",
     "ADMIN",
     "ADVANCEMENT",
+    "FACULTY",
+    "ADMISSIONS",
 ]
 ANSWERS = {"yes", "no", "own"}
 KINDS = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}
@@ -206,6 +208,8 @@ async def _build(api: Api) -> World:
     for who, role in [
         ("ADMIN", "ADMIN"),
         ("ADVANCEMENT", "ADVANCEMENT"),
+        ("FACULTY", "FACULTY"),
+        ("ADMISSIONS", "ADMISSIONS"),
         ("DEVELOPER", "DEVELOPER"),
         ("MANAGER", "MANAGER"),
         ("SRE", "SRE"),

@@ -4,7 +4,7 @@ feedback; inquiries, their stage changes, activities and tasks
 
 Revision ID: 0033
 Revises: 0032
-Create Date: 2026-12-05 14:50:52.148824
+Create Date: 2026-12-05 15:14:06.958157
 """
 
 from collections.abc import Sequence
@@ -223,6 +223,7 @@ def upgrade() -> None:
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column(
             "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -246,6 +247,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inquiry_tasks")),
+        sa.UniqueConstraint(
+            "created_by_id",
+            "idempotency_key",
+            name=op.f("uq_inquiry_tasks_created_by_id_idempotency_key"),
+        ),
     )
     with op.batch_alter_table("inquiry_tasks", schema=None) as batch_op:
         batch_op.create_index(
@@ -625,9 +631,11 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("public_id", sa.BigInteger(), nullable=False),
         sa.Column(
             "author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("target", sa.String(length=16), nullable=False),
         sa.Column(
             "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -678,6 +686,12 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_student_feedback")),
+        sa.UniqueConstraint(
+            "author_id",
+            "idempotency_key",
+            name=op.f("uq_student_feedback_author_id_idempotency_key"),
+        ),
+        sa.UniqueConstraint("public_id", name=op.f("uq_student_feedback_public_id")),
     )
     with op.batch_alter_table("student_feedback", schema=None) as batch_op:
         batch_op.create_index(

@@ -406,7 +406,10 @@ def import_file(
         Path, typer.Argument(help="A .csv or .xlsx file.", exists=True, dir_okay=False)
     ],
     kind: Annotated[
-        str, typer.Option(help="alumni, students, enrollments, mentor-assignments or gifts.")
+        str,
+        typer.Option(
+            help="alumni, students, enrollments, mentor-assignments, gifts or curriculum."
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Preview: report every row, write nothing.")

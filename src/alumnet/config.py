@@ -243,6 +243,14 @@ def _weights(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
         if not 0 <= points <= 100:
             raise ConfigurationError(f"{name}: {found[1]} must be 0 to 100 points, got {points}")
         weights[found[1]] = points
+    best = max(v for k, v in weights.items() if k.startswith("source_")) + sum(
+        v for k, v in weights.items() if not k.startswith("source_")
+    )
+    if best > 100:
+        raise ConfigurationError(
+            f"{name}: the best source's points, programme_fit, engagement and recency add up "
+            f"to {best}; a lead score is at most 100 points, so their sum must be too"
+        )
     return tuple(weights.items())
 
 

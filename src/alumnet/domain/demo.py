@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from alumnet.domain.academics.demo import seed_academics
+from alumnet.domain.admissions import scoring
+from alumnet.domain.admissions.demo import seed_admissions
 from alumnet.domain.careers.demo import seed_careers
 from alumnet.domain.communication.demo import seed_notices, seed_tickets
 from alumnet.domain.community.demo import seed_community
@@ -161,11 +164,15 @@ async def seed_demo(rt: Runtime, scale: float = 1.0) -> int:
         await seed_mentorship(uow, DEMO_DOMAIN)
         await seed_community(uow, DEMO_DOMAIN)
         await seed_giving(uow, DEMO_DOMAIN)
+        await seed_academics(uow, DEMO_DOMAIN, alert_below=rt.settings.feedback_alert_below)
+        await seed_admissions(uow, DEMO_DOMAIN)
         created = int((await uow.session.execute(count)).scalar_one()) - before
     # The points of the missions with a history, recalculated as the app does after a
     # change of rules: the ledger written above already adds up, so this changes nothing.
     for mission_id in missions:
         await points.recalculate(rt, mission_id)
+    # The inquiries' lead scores, as the daily job gives them.
+    await scoring.rescore_all(rt)
     return created
 
 

@@ -73,6 +73,10 @@ LIST_CAPS: dict[str, int] = {
     "JobApplication.history": 100,  # the first 100 moves
     "Post.images": 4,  # at most four a post (domain/community/posts.py)
     "Gift.refunds": 100,  # schema/giving/gifts.py REFUNDS_MAX
+    "Topic.prerequisites": 50,  # domain/academics/curriculum.py PREREQUISITES_MAX
+    "Topic.requiredBy": 200,  # schema/academics/curriculum.py REQUIRED_BY_MAX
+    "Subject.programmes": 100,  # the programmes a subject is part of, realistically
+    "ProgrammeSubjectsPayload.subjects": 200,  # curriculum.PROGRAMME_SUBJECTS_MAX
     # Giving: a currency list holds the few currencies an institution takes (at most 20);
     # a donor's years, at most the years since 1900 in those currencies, realistically 500.
     "DonorSummary.lifetime": 20,
@@ -82,9 +86,21 @@ LIST_CAPS: dict[str, int] = {
     "Query.topDonors": 100,  # domain/giving/reports.py TOP_MAX
     "GivingTotals.rows": 1000,  # by MONTH at most 120; campaigns and funds
     "GivingParticipation.rows": 200,  # graduation years on record
+    "AssessmentMarksPayload.marks": 500,  # one per entry (assessments.ENTRIES_MAX)
+    "TopicProgressRecordPayload.progress": 500,  # one per entry (progress.ENTRIES_MAX)
+    "Query.myAcademicProgress": 200,  # a student's subjects (progress.SUBJECTS_MAX)
+    "Query.topicProgress": 1000,  # a subject's topics (progress.TOPICS_MAX)
     "YearlyReceipt.totals": 200,  # one per currency given in
+    # Admissions (domain/admissions/reports.py): 5 pipeline stages, 4 on the way, ROWS_MAX.
+    "AdmissionsFunnel.stages": 5,
+    "AdmissionsConversion.rows": 1000,
+    "Query.admissionsStageTimes": 4,
+    "Inquiry.stageChanges": 100,  # schema/admissions/inquiries.py STAGE_CHANGES_MAX
+    "LeadScore.reasons": 4,  # one per kind of rule: source, programme, engagement, recency
     "Campaign.funds": 20,  # domain/giving/campaigns.py FUNDS_MAX
     "CampaignProgress.byFund": 20,  # its funds
+    "Query.facultyWorkload": 1000,  # domain/academics/time.py WORKLOAD_MAX
+    "FacultyUtilisation.weeks": 52,  # time.WEEKS_MAX
     "JobPostingFacets.kinds": 4,
     "JobPostingFacets.remote": 3,
     "JobPostingFacets.countries": 30,
@@ -181,6 +197,8 @@ LIST_CAPS: dict[str, int] = {
     "Profile.volunteering": 20,  # PROFILE_HISTORY (schema/community/volunteering.py)
     "ProfileViews.viewers": 100,
     "Query.programmes": 1000,
+    "Query.feedbackSummary": 500,  # domain/academics/feedback.py SUMMARY_MAX
+    "Query.feedbackSentimentTrend": 263,  # weeks in five years (RANGE_MAX_DAYS)
     "Query.personalDataExports": 20,
     "Query.importTemplates": 4,  # one per kind of import
     "ImportTemplate.fields": 20,

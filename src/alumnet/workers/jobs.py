@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from alumnet.domain.academics import feedback as academics_feedback
+from alumnet.domain.admissions import scoring as admissions_scoring
+from alumnet.domain.admissions import tasks as admissions_tasks
 from alumnet.domain.analytics import early_warning
 from alumnet.domain.analytics import scheduled as scheduled_reports
 from alumnet.domain.careers import postings, search
@@ -151,9 +154,24 @@ async def send_gift_receipt(rt: Runtime, job: Job) -> dict[str, Any]:
     )
 
 
+async def remind_of_inquiry_tasks(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await admissions_tasks.remind(rt))
+
+
+async def score_feedback(rt: Runtime, job: Job) -> dict[str, Any]:
+    ids = job.args.get("ids")
+    return await academics_feedback.score_pending(
+        rt, [int(i) for i in ids] if ids is not None else None
+    )
+
+
 async def send_yearly_receipts(rt: Runtime, job: Job) -> dict[str, Any]:
     year = job.args.get("year")
     return dict(await giving_receipts.send_yearly(rt, int(year) if year is not None else None))
+
+
+async def rescore_inquiries(rt: Runtime, job: Job) -> dict[str, Any]:
+    return dict(await admissions_scoring.rescore_all(rt))
 
 
 HANDLERS: dict[str, JobHandler] = {
@@ -187,6 +205,9 @@ HANDLERS: dict[str, JobHandler] = {
     previews.LINK_PREVIEW_JOB: previews.make,
     giving_receipts.RECEIPT_JOB: send_gift_receipt,
     giving_receipts.YEARLY_JOB: send_yearly_receipts,
+    academics_feedback.SENTIMENT_JOB: score_feedback,
+    admissions_tasks.REMINDERS_JOB: remind_of_inquiry_tasks,
+    admissions_scoring.RESCORE_JOB: rescore_inquiries,
 }
 
 QUEUES = ("default", "email")

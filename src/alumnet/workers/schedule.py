@@ -10,6 +10,9 @@ from typing import Any
 
 from croniter import croniter
 
+from alumnet.domain.academics.feedback import SENTIMENT_JOB as FEEDBACK_SENTIMENT_JOB
+from alumnet.domain.admissions.scoring import RESCORE_JOB as INQUIRY_RESCORE_JOB
+from alumnet.domain.admissions.tasks import REMINDERS_JOB as INQUIRY_TASKS_JOB
 from alumnet.domain.analytics.early_warning import TRAIN_JOB as RISK_TRAIN_JOB
 from alumnet.domain.analytics.scheduled import SEND_JOB as REPORTS_SEND_JOB
 from alumnet.domain.careers.postings import CLOSE_JOB
@@ -55,6 +58,12 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (PLEDGES_SWEEP_JOB, {}, "40 0 * * *"),
     # Daily in January: each donor with an account e-mailed last year's giving summary once.
     (GIVING_YEARLY_JOB, {}, "0 7 * 1 *"),
+    # Nightly: feedback whose sentiment job failed or was lost, scored (and alerted) now.
+    (FEEDBACK_SENTIMENT_JOB, {}, "55 2 * * *"),
+    # Admissions follow-up tasks due within the hour or overdue: each assignee reminded once.
+    (INQUIRY_TASKS_JOB, {}, "*/15 * * * *"),
+    # Daily: open inquiries' lead scores again (recency falls with every day without contact).
+    (INQUIRY_RESCORE_JOB, {}, "50 0 * * *"),
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never
@@ -64,6 +73,7 @@ AT_START: list[tuple[str, dict[str, Any]]] = [
     (event_reminders.REMINDERS_JOB, {}),
     (SESSION_REMINDERS_JOB, {}),
     (REFERENCES_SWEEP_JOB, {}),
+    (INQUIRY_TASKS_JOB, {}),
 ]
 
 

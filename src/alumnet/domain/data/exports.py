@@ -1,5 +1,6 @@
 """Exports: a mission's roster, attendance, submissions or points, directory results, a
-job posting's applications, an event's registrations, a period's events, or a report
+job posting's applications, an event's registrations, a period's events, a subject's
+progress table (or its students behind the plan) for a mission or batch, or a report
 (``analytics.reports``: its table, charts drawn natively in Excel), as CSV,
 Excel (typed columns, a header row) or JSON Lines,
 written by a job a batch of rows at a time into a stored file, downloaded through a
@@ -25,6 +26,7 @@ from sqlalchemy import String, case, cast, func, literal, null, select, true
 from sqlalchemy.orm import aliased
 
 from alumnet.domain import money
+from alumnet.domain.academics import progress as academic_progress
 from alumnet.domain.analytics import reports
 from alumnet.domain.analytics.common import DateRange
 from alumnet.domain.analytics.reports import scope as report_scope
@@ -46,6 +48,7 @@ from alumnet.persistence.mentoring import whole_mission_join
 from alumnet.persistence.models import (
     Assignment,
     AttendanceDay,
+    Batch,
     Donor,
     DonorYear,
     Enrollment,
@@ -59,6 +62,7 @@ from alumnet.persistence.models import (
     Mission,
     MissionMentor,
     Profile,
+    Subject,
     Submission,
     User,
 )
@@ -69,8 +73,12 @@ EXPORT_JOB = "data.export"
 REPORT_KINDS = {f"{name}_report": name for name in reports.REPORTS}
 # Giving's lists (``giving.reports``), for giving staff: one calendar year's.
 GIVING_KINDS = ("lybunt", "sybunt", "giving_participation")
+# Academics: a subject's progress table for a mission or batch (``academics.progress``), and
+# its students behind the plan, as the viewer may read them (and ``data:export``).
+ACADEMICS_KINDS = ("topic_progress", "students_behind")
 KINDS = ("roster", "attendance", "submissions", "points", "directory", "applications",
-         "event_registrations", "events", *REPORT_KINDS, *GIVING_KINDS)  # fmt: skip
+         "event_registrations", "events", *REPORT_KINDS, *GIVING_KINDS,
+         *ACADEMICS_KINDS)  # fmt: skip
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 KEEP = timedelta(days=2)
@@ -118,6 +126,9 @@ class ExportRequest:
     filters: dict[str, Any] = field(default_factory=dict)
     # Giving's lists: the calendar year (default: this year).
     year: int | None = None
+    # Academics: the subject, and the mission (``mission_id``) or the batch.
+    subject_id: int | None = None
+    batch_id: int | None = None
 
     def as_args(self) -> dict[str, Any]:
         return {k: plain(v) for k, v in asdict(self).items()}
@@ -171,6 +182,9 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
         viewer.require(Permission.GIVING)
         year = giving_reports.check_year(wanted.year or giving_reports.this_year())
         wanted = replace(wanted, year=year)
+    elif wanted.kind in ACADEMICS_KINDS:
+        viewer.require(Permission.DATA_EXPORT)
+        await _academics_request(uow, wanted)
     elif wanted.kind != "directory":
         viewer.require(Permission.DATA_EXPORT)
         if wanted.mission_id is None or await uow.session.get(Mission, wanted.mission_id) is None:
@@ -189,6 +203,64 @@ async def request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> int
                  details={"kind": wanted.kind, "format": wanted.format,
                           "mission": wanted.mission_id})  # fmt: skip
     return int(job.id)
+
+
+async def _academics_request(uow: UnitOfWork, wanted: ExportRequest) -> None:
+    """A progress table's subject, and its mission or batch (one at most), exist."""
+    if wanted.subject_id is None or await uow.session.get(Subject, wanted.subject_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such subject.", "subjectId")
+    if wanted.mission_id is not None and wanted.batch_id is not None:
+        raise DomainError.of("INVALID", "Give a mission or a batch, not both.", "missionId")
+    if wanted.mission_id is not None:
+        if await uow.session.get(Mission, wanted.mission_id) is None:
+            raise DomainError.of("NOT_FOUND", "No such mission.", "missionId")
+    elif wanted.batch_id is not None and await uow.session.get(Batch, wanted.batch_id) is None:
+        raise DomainError.of("NOT_FOUND", "No such batch.", "batchId")
+    roster.enrollment_conditions((), wanted.search)  # refuses a bad search now
+
+
+ACADEMICS_HEADER = ["name", "email", "topics", "completed", "in_progress", "needs_revision",
+                    "not_started", "percent_complete", "average_competency", "velocity",
+                    "forecast_completion", "expected_completed", "behind", "last_recorded_at",
+                    "topics_behind"]  # fmt: skip
+
+
+async def _academics(
+    rt: Runtime, viewer: Viewer, wanted: ExportRequest
+) -> tuple[list[str], Any, Callable[[list[Any]], list[Any]]]:
+    """A subject's progress table (``subjectProgress``) for a mission or batch, one row per
+    student by name, or its students behind the plan, most behind first; as the viewer may
+    read it when it runs. The forecast is computed from each row's velocity."""
+    at = academic_progress.now()
+    on = at.date()
+    async with rt.database.connect() as conn:
+        plans = await academic_progress.plans_of(conn, [wanted.subject_id or -1], on)
+    behind = wanted.kind == "students_behind"
+    scope = academic_progress.TableScope(
+        mission_id=wanted.mission_id, batch_id=wanted.batch_id, search=wanted.search,
+        behind_only=behind,
+    )  # fmt: skip
+    table = academic_progress.table(viewer, plans, scope, at)
+    c = table.selected_columns
+    query = table.with_only_columns(
+        c.name, c.email, c.topics, c.completed, c.in_progress, c.needs_revision, c.not_started,
+        c.percent, c.average_competency, c.velocity, c.expected, c.behind, c.last_recorded_at,
+        c.deficit,
+    )  # fmt: skip
+    if behind:
+        query = query.order_by(c.deficit.desc(), c.name, c.student_id)
+    else:
+        query = query.order_by(c.name, c.student_id)
+
+    def convert(row: list[Any]) -> list[Any]:
+        topics, completed, velocity = int(row[2]), int(row[3]), float(row[9] or 0)
+        percent = round(float(row[7] or 0), 2)
+        average = round(float(row[8]), 2) if row[8] is not None else None
+        when = academic_progress.forecast(topics, completed, velocity, on)
+        return [*row[:7], percent, average, round(velocity, 2), when, int(row[10]),
+                bool(row[11]), row[12], max(int(row[13]), 0)]  # fmt: skip
+
+    return ACADEMICS_HEADER, query, convert
 
 
 async def _report_request(uow: UnitOfWork, viewer: Viewer, wanted: ExportRequest) -> ExportRequest:
@@ -467,8 +539,12 @@ async def produce(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
         Permission.DATA_EXPORT
     ):
         raise ExportFailed("The person who asked for this export may no longer export.")
-    header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
-    convert = _amounts(wanted.kind)
+    convert: Callable[[list[Any]], list[Any]] | None
+    if wanted.kind in ACADEMICS_KINDS:
+        header, query, convert = await _academics(rt, viewer, wanted)
+    else:
+        header, query = _source(viewer, wanted, rt.database.engine.dialect.name)
+        convert = _amounts(wanted.kind)
     fmt = wanted.format
     name = f"{wanted.kind}.{fmt}"
     count = 0

@@ -11,6 +11,14 @@ of the donor's e-mail, the date, the amount, the currency, the fund and the refe
 rollback takes each gift out of the totals and deletes it, except one refunded or matched to
 a pledge instalment since (kept, and reported as changed since).
 
+A curriculum is imported by academics managers (``academics:manage``), read whole (one
+batch, at most 20,000 rows): subjects and topics are created or updated by code, topics
+ordered within their subject, prerequisites replaced once every row's topic is known, and a
+row that names an unknown topic or would close a circle of prerequisites is rejected (the
+circle named). Its rollback deletes the topics it created (not one with progress or an
+assessment since: kept and reported), puts back what it changed, and puts back a subject's
+order unless it was reordered since.
+
 A run writes one batch of rows per transaction, so a bad row never stops the rest; with
 ``all_or_nothing`` the whole file is one transaction and any rejected row undoes it.
 
@@ -30,6 +38,7 @@ import hashlib
 import os
 import re
 import socket
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +64,7 @@ from sqlalchemy.exc import IntegrityError
 
 from alumnet.config import Settings
 from alumnet.domain import money
+from alumnet.domain.academics import curriculum as curriculum_rules
 from alumnet.domain.data import files
 from alumnet.domain.data.tabular import Table, Unreadable, normalise, open_table, plain
 from alumnet.domain.errors import DomainError, PermissionDenied, Problem, Problems
@@ -93,8 +103,13 @@ from alumnet.persistence.models import (
     PledgeInstalment,
     Profile,
     Programme,
+    ProgrammeSubject,
     StoredFile,
+    Subject,
+    SubjectOffering,
     Submission,
+    Topic,
+    TopicPrerequisite,
     User,
     UserRole,
 )
@@ -128,14 +143,19 @@ KINDS: dict[str, tuple[str, ...]] = {
     "gifts": ("donor_email", "donor_name", "amount", "currency", "date", "fund", "campaign",
               "payment_method", "reference", "anonymous", "tribute_kind", "tribute_name",
               "key"),
+    "curriculum": ("subject_code", "subject_name", "topic_code", "topic_title",
+                   "topic_description", "position", "estimated_hours", "prerequisites",
+                   "programme_code"),
 }  # fmt: skip
 REQUIRED = {
     "alumni": ("email", "name"), "students": ("email", "name"),
     "enrollments": ("mission",), "mentor_assignments": ("mission", "mentor_email"),
     "gifts": ("donor_email", "amount", "currency", "date", "fund"),
+    # A new subject's rows need its name (one of them is enough): checked row by row.
+    "curriculum": ("subject_code", "topic_code", "topic_title", "estimated_hours"),
 }  # fmt: skip
 # The permission an import of each kind needs (imports of other kinds: data:import).
-PERMISSION = {"gifts": Permission.GIVING}
+PERMISSION = {"gifts": Permission.GIVING, "curriculum": Permission.ACADEMICS_MANAGE}
 # Headers as offices write them, compared after `normalise` (case, spacing, punctuation and
 # anything in brackets ignored): "E-mail Address", "Year of graduation (YYYY)", "D.O.B".
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -234,6 +254,37 @@ KIND_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "tribute_name": ("Honouree", "Honoree", "In honour of", "In memory of", "Tribute to"),
         "key": ("Gift ID", "Gift key", "External ID", "Import ID", "Source ID", "Legacy ID"),
     },
+    "curriculum": {
+        "subject_code": ("Subject", "Subject ID", "Module code", "Module", "Course code"),
+        "subject_name": ("Subject title", "Module name", "Module title", "Course name"),
+        "topic_code": ("Topic", "Topic ID", "Topic no", "Topic number"),
+        "topic_title": ("Title", "Topic name"),
+        "topic_description": ("Description", "Details", "Topic details", "Summary"),
+        "position": ("Order", "Sequence", "Seq", "Topic order", "Sort order"),
+        "estimated_hours": (
+            "Hours",
+            "Estimated hours",
+            "Est hours",
+            "Duration",
+            "Duration hours",
+            "Hours estimated",
+        ),
+        "prerequisites": (
+            "Prerequisite",
+            "Prerequisite topics",
+            "Pre-requisites",
+            "Requires",
+            "Depends on",
+            "Needs",
+        ),
+        "programme_code": (
+            "Programme",
+            "Program",
+            "Program code",
+            "Degree programme",
+            "Degree program",
+        ),
+    },
 }
 # Fields a row is named by in either of two ways; `student` holds an e-mail or a number.
 ANY_OF = {"enrollments": ("student", "email", "student_number"),
@@ -258,7 +309,7 @@ def check_kind(kind: str) -> None:
 
 def permission(kind: str) -> Permission:
     """What importing ``kind`` needs: ``giving`` for gifts (advancement staff import them),
-    ``data:import`` for the others."""
+    ``academics:manage`` for a curriculum, ``data:import`` for the others."""
     return PERMISSION.get(kind, Permission.DATA_IMPORT)
 
 
@@ -442,6 +493,68 @@ def _gift_key(c: Candidate, name: str, text: str) -> None:
         c.values[name] = text
 
 
+# A curriculum's position column is a sort key within its subject (1, 2, 3 or 10, 20, 30).
+POSITION_MAX = 100_000
+
+
+def _curriculum_code(c: Candidate, name: str, text: str) -> None:
+    code = text.strip().upper()
+    if curriculum_rules.CODE.match(code):
+        c.values[name] = code
+    else:
+        c.problem(name, "INVALID", f"A code is {curriculum_rules.CODE_RULE} (e.g. PY-101).")
+
+
+def _curriculum_hours(c: Candidate, name: str, text: str) -> None:
+    problems = Problems()
+    minutes = curriculum_rules.minutes_of(problems, text.strip().replace(",", "."))
+    if problems.items:
+        c.problem(name, "INVALID_HOURS", problems.items[0].message)
+    else:
+        c.values[name] = minutes
+
+
+def _curriculum_position(c: Candidate, name: str, text: str) -> None:
+    _int(c, name, text, 1, POSITION_MAX)
+
+
+def _curriculum_prerequisites(c: Candidate, name: str, text: str) -> None:
+    """Topic codes separated by ";" (or ","): "T1" in the row's subject, "SUBJ/T1" in
+    another."""
+    found: list[tuple[str | None, str]] = []
+    for part in re.split(r"[;,]", text):
+        part = part.strip().upper()
+        if not part:
+            continue
+        subject, _, code = part.rpartition("/")
+        subject = subject.strip()
+        code = code.strip()
+        valid = curriculum_rules.CODE.match(code) and (
+            not subject or curriculum_rules.CODE.match(subject)
+        )
+        if not valid:
+            c.problem(name, "INVALID", f"{part[:70]!r} is not a topic code (T1, or SUBJECT/T1).")
+            return
+        if (subject or None, code) not in found:
+            found.append((subject or None, code))
+    if len(found) > curriculum_rules.PREREQUISITES_MAX:
+        c.problem(name, "TOO_MANY", f"A topic has at most {curriculum_rules.PREREQUISITES_MAX} "
+                  "prerequisites.")  # fmt: skip
+        return
+    c.values[name] = found
+
+
+def _curriculum_description(c: Candidate, name: str, text: str) -> None:
+    c.values[name] = text.strip()
+
+
+CURRICULUM_CELLS: dict[str, Callable[[Candidate, str, str], None]] = {
+    "subject_code": _curriculum_code, "topic_code": _curriculum_code,
+    "estimated_hours": _curriculum_hours, "position": _curriculum_position,
+    "prerequisites": _curriculum_prerequisites, "topic_description": _curriculum_description,
+}  # fmt: skip
+
+
 GIFT_CELLS: dict[str, Callable[[Candidate, str, str], None]] = {
     "amount": _gift_amount, "date": _gift_date, "anonymous": _gift_anonymous,
     "payment_method": _gift_method, "tribute_kind": _gift_tribute, "currency": _gift_currency,
@@ -463,6 +576,8 @@ def candidate(row_number: int, cells: list[str], mapping: dict[int, str], width:
             c.problem(name, "INVALID", "The cell is too long or holds control characters.")
         elif name in GIFT_CELLS:
             GIFT_CELLS[name](c, name, text)
+        elif name in CURRICULUM_CELLS:
+            CURRICULUM_CELLS[name](c, name, text)
         elif name in ("email", "mentor_email", "donor_email"):
             if EMAIL.match(text) and len(text) <= 254:
                 c.values[name] = text
@@ -1045,12 +1160,12 @@ class _Skip:
     rejected: set[int]
 
 
-def _batches(table: Table, mapping: dict[int, str]) -> Iterator[list[Candidate]]:
+def _batches(table: Table, mapping: dict[int, str], size: int = BATCH) -> Iterator[list[Candidate]]:
     width = len(table.headers)
     batch: list[Candidate] = []
     for number, cells in table.rows:
         batch.append(candidate(number, cells, mapping, width))
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
@@ -1075,6 +1190,11 @@ class _State:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     # Set when the people a run creates are invited: the settings their links are made with.
     invite: Settings | None = None
+    # The fields the file's columns fill (a curriculum's prerequisites column replaces a
+    # topic's prerequisites only when the file has one).
+    columns: set[str] = field(default_factory=set)
+    # A curriculum is read whole, as one batch: set once it has been.
+    curriculum_read: bool = False
 
 
 async def _process(
@@ -1089,9 +1209,13 @@ async def _process(
     """Every batch (after those an earlier attempt of the run recorded, ``skip``), then the
     import's end; returns its final status. ``progress`` follows what is committed."""
     apply = not attempt.dry_run
-    state = _State(invite=rt.settings if attempt.invite and apply else None)
+    state = _State(invite=rt.settings if attempt.invite and apply else None,
+                   columns=set(mapping.values()))  # fmt: skip
+    # A curriculum is one batch: prerequisites name topics of any row, and a circle is
+    # only seen whole.
+    size = CURRICULUM_ROWS_MAX if attempt.kind == "curriculum" else BATCH
     if not (attempt.all_or_nothing and apply):
-        for batch in _batches(table, mapping):
+        for batch in _batches(table, mapping, size):
             if skip is not None and batch[0].row_number <= skip.last:
                 done = [c for c in batch if c.row_number <= skip.last]
                 await _replay(rt, attempt, [c for c in done if c.row_number not in skip.rejected],
@@ -1114,7 +1238,7 @@ async def _process(
     pending = Progress()
     try:
         async with rt.transaction() as whole:
-            for batch in _batches(table, mapping):
+            for batch in _batches(table, mapping, size):
                 rows = await _batch(whole, attempt.import_id, attempt.kind, batch, state, apply)
                 await _record_rows(whole, rows)
                 pending = _count(pending, batch, state)
@@ -1240,6 +1364,8 @@ async def _batch(
         rows = await _people(uow, import_id, kind, batch, state, apply)
     elif kind == "gifts":
         rows = await _gifts(uow, import_id, batch, state, apply)
+    elif kind == "curriculum":
+        rows = await _curriculum(uow, import_id, batch, state, apply)
     else:
         rows = await _memberships(uow, import_id, kind, batch, state, apply)
     for row in rows:
@@ -2139,6 +2265,8 @@ async def _undo(uow: UnitOfWork, row: ImportRow) -> bool:
         return True
     if row.target_type == "Gift":
         return await _undo_gift(uow, row)
+    if row.target_type == "Topic":
+        return await _undo_topic(uow, row)
     if row.target_type == "MentorAssignment":
         assignment = await session.get(MentorAssignment, row.target_id)
         if assignment is None:
@@ -2169,4 +2297,459 @@ async def _undo_gift(uow: UnitOfWork, row: ImportRow) -> bool:
     await session.delete(gift)
     audit.record(uow, "gift.remove", object_type="Gift", object_ids=[gift.id],
                  details={"import": row.import_id})  # fmt: skip
+    return True
+
+
+# --- curricula -----------------------------------------------------------------------------
+
+# A curriculum file is read whole (one batch, one transaction): at most this many rows.
+CURRICULUM_ROWS_MAX = 20_000
+# What a topic row's before and after hold (besides the subject and programme it may add).
+TOPIC_VALUES = ("title", "description", "estimated_hours", "position", "prerequisites")
+
+
+@dataclass
+class _TopicRow:
+    """A curriculum row that passed its own checks: its topic as "SUBJECT/CODE" and the
+    prerequisites it gives (None: the file has no prerequisites column: kept as they are)."""
+
+    c: Candidate
+    subject: str
+    label: str
+    prerequisites: list[str] | None
+
+
+def _topic_label(c: Candidate) -> str | None:
+    if "subject_code" in c.values and "topic_code" in c.values:
+        return f"{c.values['subject_code']}/{c.values['topic_code']}"
+    return None
+
+
+def _hours(minutes: int) -> float:
+    return curriculum_rules.hours_of(minutes)
+
+
+async def _curriculum(
+    uow: UnitOfWork, import_id: int, batch: list[Candidate], state: _State, apply: bool
+) -> list[dict[str, Any]]:
+    """A curriculum, read whole: subjects and topics created or updated by code, their order
+    (the file's ``position``, else its order, within each subject; topics of the subject the
+    file does not name come after), prerequisites replaced (when the file has the column)
+    once every row's topic is known, and subjects added to programmes. A row naming an
+    unknown topic, or whose prerequisites would close a circle, is rejected (with the circle
+    named), and so, in turn, are rows that need a topic a rejected row would have made."""
+    session = uow.session
+    if state.curriculum_read:
+        for c in batch:
+            c.problem("", "TOO_MANY", f"A curriculum file has at most {CURRICULUM_ROWS_MAX:,} "
+                      "rows: import the rest in another file.")  # fmt: skip
+        return [_row(import_id, c, "reject", key=_topic_label(c)) for c in batch]
+    state.curriculum_read = True
+    replacing = "prerequisites" in state.columns
+
+    # What alumnet holds of the subjects the file names (prerequisites' too).
+    codes = {c.values["subject_code"] for c in batch if "subject_code" in c.values}
+    codes |= {s for c in batch for s, _ in c.values.get("prerequisites", []) if s}
+    subjects: dict[str, Subject] = {}
+    if codes:
+        found_subjects = await session.execute(
+            select(Subject).where(func.upper(Subject.code).in_(sorted(codes)))
+        )
+        subjects = {str(s.code).upper(): s for s in found_subjects.scalars()}
+    code_of = {int(s.id): code for code, s in subjects.items()}
+    topics_found = (await session.execute(
+        select(Topic).where(Topic.subject_id.in_(list(code_of)))
+        .order_by(Topic.subject_id, Topic.position, Topic.id)
+    )).scalars().all() if code_of else []  # fmt: skip
+    existing: dict[str, Topic] = {}
+    present: dict[str, list[str]] = defaultdict(list)  # subject → its topics in order
+    for stored_topic in topics_found:
+        subject_code = code_of[int(stored_topic.subject_id)]
+        existing[f"{subject_code}/{str(stored_topic.code).upper()}"] = stored_topic
+        present[subject_code].append(f"{subject_code}/{str(stored_topic.code).upper()}")
+    label_of = {int(t.id): known_label for known_label, t in existing.items()}
+    if apply:
+        await curriculum_rules.lock_graph(session)
+    by_id = await curriculum_rules.reachable_edges(session, list(label_of))
+    outside = {i for k, vs in by_id.items() for i in (k, *vs)} - set(label_of)
+    label_of |= {i: v.upper() for i, v in
+                 (await curriculum_rules.topic_labels(session, outside)).items()}  # fmt: skip
+    stored_edges = {label_of[k]: {label_of[v] for v in vs} for k, vs in by_id.items()}
+    programme_codes = {c.values["programme_code"].upper() for c in batch
+                       if "programme_code" in c.values}  # fmt: skip
+    programmes: dict[str, int] = {}
+    if programme_codes:
+        found_programmes = await session.execute(
+            select(Programme.code, Programme.id)
+            .where(func.upper(Programme.code).in_(sorted(programme_codes)))
+        )  # fmt: skip
+        programmes = {str(code).upper(): int(i) for code, i in found_programmes.all()}
+    linked = set(
+        (await session.execute(
+            select(ProgrammeSubject.programme_id, ProgrammeSubject.subject_id)
+            .where(ProgrammeSubject.subject_id.in_(list(code_of)))
+        )).all()
+    ) if code_of else set()  # fmt: skip
+
+    # Each row on its own.
+    names: dict[str, str] = {}  # subject → its name, as the first row naming it gives it
+    planned: dict[int, _TopicRow] = {}
+    seen: dict[str, int] = {}
+    for c in batch:
+        for required in ("subject_code", "topic_code", "topic_title", "estimated_hours"):
+            if required not in c.values and not any(p["field"] == required for p in c.problems):
+                c.problem(required, "REQUIRED", f"{required} is required.")
+        subject = c.values.get("subject_code")
+        name = c.values.get("subject_name")
+        if subject and name:
+            if subject not in names:
+                names[subject] = name
+            elif names[subject] != name:
+                c.problem("subject_name", "INCONSISTENT",
+                          f"An earlier row names {subject} {names[subject]!r}.")  # fmt: skip
+        joined: str = c.values.get("programme_code", "").upper()
+        if joined and joined not in programmes:
+            c.problem("programme_code", "NOT_FOUND", f"No programme {joined!r}.")
+        label = _topic_label(c)
+        if label is not None and not c.problems:
+            if label in seen:
+                c.problem("topic_code", "DUPLICATE_IN_FILE", f"Row {seen[label]} has {label} too.")
+            else:
+                seen[label] = c.row_number
+        if c.problems or label is None or subject is None:
+            continue
+        wanted = None
+        if replacing:
+            wanted = sorted({f"{s or subject}/{t}" for s, t in c.values.get("prerequisites", [])})
+            if label in wanted:
+                c.problem("prerequisites", "SELF_PREREQUISITE",
+                          "A topic cannot be its own prerequisite.")  # fmt: skip
+                continue
+        planned[c.row_number] = _TopicRow(c, subject, label, wanted)
+    for number, t in list(planned.items()):
+        if t.subject not in subjects and t.subject not in names:
+            t.c.problem("subject_name", "REQUIRED",
+                        f"{t.subject} is a new subject: give its name (subject_name).")  # fmt: skip
+            del planned[number]
+
+    # Prerequisites: each a topic alumnet has or a row makes, and no circle. Rejecting a
+    # row may leave another without a topic it needs: again until nothing changes.
+    while True:
+        known = set(existing) | {t.label for t in planned.values()}
+        dropped = False
+        for number, t in list(planned.items()):
+            missing = [p for p in t.prerequisites or [] if p not in known]
+            if missing:
+                shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+                t.c.problem("prerequisites", "NOT_FOUND",
+                            f"No topic {shown} (in this file or in alumnet).")  # fmt: skip
+                del planned[number]
+                dropped = True
+        if dropped:
+            continue
+        graph = {k: set(v) for k, v in stored_edges.items()}
+        for t in planned.values():
+            if t.prerequisites is not None:
+                graph[t.label] = set(t.prerequisites)
+        circles = curriculum_rules.cyclic_components(graph)
+        for number, t in list(planned.items()):
+            inside = [p for p in t.prerequisites or []
+                      if t.label in circles and circles.get(p) == circles[t.label]]  # fmt: skip
+            if not inside:
+                continue
+            path = curriculum_rules.find_cycle(graph, t.label, inside) or [t.label, t.label]
+            t.c.problem("prerequisites", "CIRCULAR_PREREQUISITE",
+                        "These prerequisites make a circle: "
+                        f"{curriculum_rules.describe_cycle(path, {})} (each needs the next "
+                        "first).")  # fmt: skip
+            del planned[number]
+            dropped = True
+        if not dropped:
+            break
+
+    # The order of each subject's topics.
+    order: dict[str, list[str]] = {}
+    in_file: dict[str, list[_TopicRow]] = defaultdict(list)
+    for t in planned.values():
+        in_file[t.subject].append(t)
+    for subject, rows_of in in_file.items():
+        # The topics the file does not name keep their order, first; then the file's rows
+        # without a position, in file order; a row with one goes to that place.
+        named = {t.label for t in rows_of}
+        final = [x for x in present.get(subject, []) if x not in named]
+        final += [t.label for t in rows_of if "position" not in t.c.values]
+        placed = sorted((t.c.values["position"], t.c.row_number, t.label) for t in rows_of
+                        if "position" in t.c.values)  # fmt: skip
+        for place, _, label in placed:
+            final.insert(min(place - 1, len(final)), label)
+        order[subject] = final
+
+    # Each row's outcome, with what it changes (before and after, for the report and for
+    # rollback). A new subject, a renamed one and a programme joined are the first such row's.
+    rows: dict[int, dict[str, Any]] = {}
+    noted: set[str] = set()
+    joins: set[tuple[str, str]] = set()
+    changes: dict[int, dict[str, Any]] = {}  # row number → the topic's new values
+    for t in planned.values():
+        c = t.c
+        topic = existing.get(t.label)
+        wanted_values: dict[str, Any] = {
+            "title": c.values["topic_title"],
+            "estimated_hours": _hours(c.values["estimated_hours"]),
+            "position": order[t.subject].index(t.label) + 1,
+        }
+        if "topic_description" in c.values:
+            wanted_values["description"] = c.values["topic_description"]
+        elif topic is None:
+            wanted_values["description"] = ""
+        if t.prerequisites is not None:
+            wanted_values["prerequisites"] = t.prerequisites
+        elif topic is None:
+            wanted_values["prerequisites"] = []
+        added_before: dict[str, Any] = {}
+        added_after: dict[str, Any] = {}
+        subject_row = subjects.get(t.subject)
+        if t.subject not in noted:
+            noted.add(t.subject)
+            if subject_row is None:
+                added_before["subject_name"] = None
+                added_after["subject_name"] = names[t.subject]
+                added_after["subject_created"] = True
+            elif t.subject in names and names[t.subject] != subject_row.name:
+                added_before["subject_name"] = subject_row.name
+                added_after["subject_name"] = names[t.subject]
+            if subject_row is not None and order[t.subject] != present.get(t.subject, []):
+                # The subject's whole order, for a rollback to put back.
+                added_before["order"] = present.get(t.subject, [])
+                added_after["order"] = order[t.subject]
+        joined = c.values.get("programme_code", "").upper()
+        if (
+            joined
+            and (joined, t.subject) not in joins
+            and (subject_row is None or (programmes[joined], int(subject_row.id)) not in linked)
+        ):
+            joins.add((joined, t.subject))
+            added_before["programme"], added_after["programme"] = None, joined
+        if topic is None:
+            changes[c.row_number] = wanted_values
+            rows[c.row_number] = _row(import_id, c, "create", key=t.label, target="Topic",
+                                      before=added_before or None,
+                                      after=_as_json(wanted_values | added_after))  # fmt: skip
+            continue
+        now_values = {
+            "title": topic.title, "description": topic.description,
+            "estimated_hours": _hours(topic.estimated_minutes),
+            "position": present[t.subject].index(t.label) + 1,
+            "prerequisites": sorted(stored_edges.get(t.label, set())),
+        }  # fmt: skip
+        changed = {k: v for k, v in wanted_values.items() if now_values[k] != v}
+        if not changed and not added_after:
+            rows[c.row_number] = _row(import_id, c, "unchanged", key=t.label, target="Topic",
+                                      target_id=int(topic.id))  # fmt: skip
+            continue
+        changes[c.row_number] = changed
+        rows[c.row_number] = _row(
+            import_id, c, "update", key=t.label, target="Topic", target_id=int(topic.id),
+            before=_as_json({k: now_values[k] for k in changed} | added_before),
+            after=_as_json(changed | added_after),
+        )  # fmt: skip
+    if apply and (changes or any(r["after"] for r in rows.values())):
+        await _apply_curriculum(uow, import_id, planned, rows, changes, subjects, existing,
+                                order, by_id, programmes)  # fmt: skip
+    return [rows.get(c.row_number) or _row(import_id, c, "reject", key=_topic_label(c))
+            for c in batch]  # fmt: skip
+
+
+async def _apply_curriculum(
+    uow: UnitOfWork,
+    import_id: int,
+    planned: dict[int, _TopicRow],
+    rows: dict[int, dict[str, Any]],
+    changes: dict[int, dict[str, Any]],
+    subjects: dict[str, Subject],
+    existing: dict[str, Topic],
+    order: dict[str, list[str]],
+    stored: dict[int, set[int]],
+    programmes: dict[str, int],
+) -> None:
+    """Write a curriculum as ``_curriculum`` decided it: subjects, topics, their order,
+    then prerequisites (every topic exists by then), then programmes."""
+    session = uow.session
+    now = datetime.now(UTC)
+    made_subjects = made_topics = changed_topics = 0
+    for t in planned.values():
+        after = rows[t.c.row_number]["after"] or {}
+        if after.get("subject_created"):
+            subject = Subject(code=t.subject, name=after["subject_name"], description="",
+                              status="active", created_at=now, updated_at=now)  # fmt: skip
+            session.add(subject)
+            await session.flush()
+            subjects[t.subject] = subject
+            made_subjects += 1
+        elif "subject_name" in after:
+            subjects[t.subject].name = after["subject_name"]
+            subjects[t.subject].updated_at = now
+    for n, t in enumerate(planned.values()):
+        values = changes.get(t.c.row_number)
+        if values is None:
+            continue
+        found = existing.get(t.label)
+        if found is None:
+            topic = Topic(subject_id=subjects[t.subject].id, code=t.label.split("/", 1)[1],
+                          title=values["title"], description=values["description"],
+                          position=curriculum_rules.TOPICS_MAX * 1000 + n,
+                          estimated_minutes=t.c.values["estimated_hours"],
+                          created_at=now, updated_at=now)  # fmt: skip
+            session.add(topic)
+            await session.flush()
+            existing[t.label] = topic
+            rows[t.c.row_number]["target_id"] = int(topic.id)
+            made_topics += 1
+            continue
+        for key in ("title", "description"):
+            if key in values:
+                setattr(found, key, values[key])
+        if "estimated_hours" in values:
+            found.estimated_minutes = t.c.values["estimated_hours"]
+        found.updated_at = now
+        changed_topics += 1
+    await session.flush()
+    for subject_code, labels in order.items():
+        await curriculum_rules.renumber(
+            session, int(subjects[subject_code].id), [int(existing[x].id) for x in labels]
+        )
+    for t in planned.values():
+        if t.prerequisites is None:
+            continue
+        topic = existing[t.label]
+        await curriculum_rules.write_prerequisites(
+            session, int(topic.id), stored.get(int(topic.id), set()),
+            {int(existing[p].id) for p in t.prerequisites},
+        )  # fmt: skip
+    for t in planned.values():
+        code = (rows[t.c.row_number]["after"] or {}).get("programme")
+        if code is None:
+            continue
+        last = await session.scalar(
+            select(func.max(ProgrammeSubject.position))
+            .where(ProgrammeSubject.programme_id == programmes[code])
+        )  # fmt: skip
+        await insert_or_ignore(
+            session, ProgrammeSubject,
+            {"programme_id": programmes[code], "subject_id": int(subjects[t.subject].id),
+             "position": (last if last is not None else -1) + 1},
+            ["programme_id", "subject_id"],
+        )  # fmt: skip
+    audit.record(uow, "curriculum.import", object_type="Import", object_ids=[import_id],
+                 details={"subjectsCreated": made_subjects, "topicsCreated": made_topics,
+                          "topicsUpdated": changed_topics})  # fmt: skip
+
+
+async def _topic_now(session: Any, topic: Topic) -> dict[str, Any]:
+    """A topic's values as a curriculum row's before and after hold them (but position)."""
+    found = await session.execute(
+        select(Subject.code, Topic.code)
+        .join(TopicPrerequisite, TopicPrerequisite.requires_id == Topic.id)
+        .join(Subject, Subject.id == Topic.subject_id)
+        .where(TopicPrerequisite.topic_id == topic.id)
+    )  # fmt: skip
+    return {"title": topic.title, "description": topic.description,
+            "estimated_hours": _hours(topic.estimated_minutes),
+            "prerequisites": sorted(f"{s}/{t}".upper() for s, t in found.all())}  # fmt: skip
+
+
+async def _restore_order(
+    session: Any, subject: Subject, before: list[str], after: list[str]
+) -> None:
+    """Put a subject's topics back in the order an import found them, if they are still in
+    the order it left them (a reorder since is kept)."""
+    found = await session.execute(
+        select(Topic.id, Topic.code).where(Topic.subject_id == subject.id)
+        .order_by(Topic.position, Topic.id)
+    )  # fmt: skip
+    ids = {f"{subject.code}/{code}".upper(): int(i) for i, code in found.all()}
+    now = list(ids)
+    if [x for x in now if x in set(after)] != [x for x in after if x in ids]:
+        return
+    wanted = [x for x in before if x in ids] + [x for x in now if x not in set(before)]
+    await curriculum_rules.renumber(session, int(subject.id), [ids[x] for x in wanted])
+
+
+async def _undo_topic(uow: UnitOfWork, row: ImportRow) -> bool:
+    """Undo a curriculum row: delete the topic it created (unless progress or an assessment
+    is recorded for it since: kept), or put back what it changed; either only if the topic
+    still holds what the import wrote. The subject it created goes with its last topic
+    (unless offered or given other topics since); a programme it joined it to, it leaves."""
+    session = uow.session
+    topic = await session.get(Topic, row.target_id)
+    if topic is None:
+        return False
+    before, after = dict(row.before or {}), dict(row.after or {})
+    await curriculum_rules.lock_graph(session)
+    now_values = await _topic_now(session, topic)
+    if any(now_values[k] != after[k] for k in now_values if k in after):
+        return False
+    subject = await session.get(Subject, topic.subject_id)
+    assert subject is not None
+    if row.action == "created":
+        if await curriculum_rules.has_progress(session, [int(topic.id)]):
+            return False
+        await session.execute(
+            delete(TopicPrerequisite).where(or_(TopicPrerequisite.topic_id == topic.id,
+                                                TopicPrerequisite.requires_id == topic.id))
+        )  # fmt: skip
+        await session.delete(topic)
+        await session.flush()
+        await curriculum_rules.renumber(session, int(subject.id))
+    else:
+        if "prerequisites" in before:
+            wanted = [tuple(str(p).split("/", 1)) for p in before["prerequisites"]]
+            ids: list[int] = []
+            if wanted:
+                found = await session.execute(
+                    select(Topic.id, Subject.code, Topic.code)
+                    .join(Subject, Subject.id == Topic.subject_id)
+                    .where(tuple_(func.upper(Subject.code), func.upper(Topic.code)).in_(wanted))
+                )  # fmt: skip
+                ids = [int(i) for i, _, _ in found.all()]
+                if len(ids) != len(wanted):
+                    return False  # a topic it needed is gone: nothing to go back to
+            edges = await curriculum_rules.reachable_edges(session, ids)
+            edges.pop(int(topic.id), None)
+            if curriculum_rules.find_cycle(edges, int(topic.id), ids) is not None:
+                return False  # other changes since would make it a circle
+            current = (await session.execute(
+                select(TopicPrerequisite.requires_id).where(TopicPrerequisite.topic_id == topic.id)
+            )).scalars().all()  # fmt: skip
+            await curriculum_rules.write_prerequisites(
+                session, int(topic.id), [int(i) for i in current], ids
+            )
+        for key in ("title", "description"):
+            if key in before:
+                setattr(topic, key, before[key])
+        if "estimated_hours" in before:
+            topic.estimated_minutes = round(float(before["estimated_hours"]) * 60)
+        topic.updated_at = datetime.now(UTC)
+        await session.flush()
+    if "order" in after:
+        await _restore_order(session, subject, before.get("order") or [], after["order"])
+    if after.get("programme"):
+        joined = select(Programme.id).where(func.upper(Programme.code) == after["programme"])
+        await session.execute(
+            delete(ProgrammeSubject).where(
+                ProgrammeSubject.subject_id == subject.id,
+                ProgrammeSubject.programme_id.in_(joined),
+            )
+        )
+    if "subject_name" in after:
+        if after.get("subject_created"):
+            if not await session.scalar(select(exists().where(or_(
+                Topic.subject_id == subject.id, SubjectOffering.subject_id == subject.id,
+            )))):  # fmt: skip
+                await session.execute(
+                    delete(ProgrammeSubject).where(ProgrammeSubject.subject_id == subject.id)
+                )
+                await session.delete(subject)
+        elif subject.name == after["subject_name"]:
+            subject.name = before.get("subject_name") or subject.name
     return True

@@ -139,6 +139,48 @@ COLUMNS: dict[str, Column] = {
         "gift as another with the same donor, date, amount, currency, fund and reference.",
         "LEGACY-000123",
     ),
+    # Curricula (academics managers).
+    "subject_code": Column(
+        "Subject code",
+        "The subject's code: 1 to 32 letters, digits, - or _ (any letter case). A subject "
+        "alumnet has is updated, another is created.",
+        "PY-101",
+    ),
+    "subject_name": Column(
+        "Subject name",
+        "The subject's name: needed for a new subject (one row of it is enough); a different "
+        "name renames a subject alumnet has.",
+        "Python programming",
+    ),
+    "topic_code": Column(
+        "Topic code",
+        "The topic's code within its subject: 1 to 32 letters, digits, - or _. A topic the "
+        "subject has is updated, another is created.",
+        "T1",
+    ),
+    "topic_title": Column("Topic title", "What the topic is called.", "Variables and types"),
+    "topic_description": Column(
+        "Topic description", "Optional: what it covers (empty: kept as it is).", "Names, values"
+    ),
+    "position": Column(
+        "Position",
+        "Optional: its place in the subject (a number; 1 first). Without it, the file's order.",
+        "1",
+    ),
+    "estimated_hours": Column(
+        "Estimated hours", "The hours it takes: 0 to 1000, in quarter hours.", "2.5"
+    ),
+    "prerequisites": Column(
+        "Prerequisites",
+        "Optional: the topics to do first, separated by ';': T1 in the same subject, SUBJ/T1 "
+        "in another (empty: none). Without the column, prerequisites stay as they are.",
+        "T1; MATH-101/T3",
+    ),
+    "programme_code": Column(
+        "Programme code",
+        "Optional: a programme's code (any letter case); the subject is added to it.",
+        "BSC-CS",
+    ),
 }
 # The columns of a kind's template file: the other fields are alternatives to these.
 ALTERNATIVES = {"first_name", "last_name", "student"}
@@ -155,6 +197,8 @@ DESCRIPTIONS = {
     "student by e-mail or student number.",
     "mentor_assignments": "Mentors for enrolled students, one a row; each row names the "
     "student by e-mail or student number.",
+    "curriculum": "A curriculum, one topic a row (academics managers): subjects and their "
+    "topics created or updated by code, in order, with estimated hours and prerequisites.",
     "gifts": "Historical gifts, one a row, recorded once each (giving staff): imported gifts "
     "count in the campaign and donor totals and get no receipt from alumnet.",
 }

@@ -328,6 +328,16 @@ GRADUATION_YEARS = range(1900, 2201)
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
 
 
+def check_phone(problems: Problems, phone: str, field: str = "phone") -> str:
+    """A phone number trimmed; empty (none) is allowed, else it must look like one."""
+    cleaned = phone.strip()
+    if cleaned and not PHONE.match(cleaned):
+        problems.add(
+            "INVALID_PHONE", "A phone number is digits, spaces, ()- and a leading +.", field
+        )
+    return cleaned
+
+
 async def update_user(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -345,11 +355,7 @@ async def update_user(
         problems, name, field="name", max_length=NAME_MAX, min_length=1, label="Name"
     )
     new_email = check_email(problems, email) if email is not None else None
-    new_phone = phone.strip() if phone is not None else None
-    if new_phone and not PHONE.match(new_phone):
-        problems.add(
-            "INVALID_PHONE", "A phone number is digits, spaces, ()- and a leading +.", "phone"
-        )
+    new_phone = check_phone(problems, phone) if phone is not None else None
     if (
         graduation_year is not None
         and graduation_year != 0

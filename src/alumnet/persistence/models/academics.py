@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -255,10 +256,17 @@ class StudentFeedback(Base):
         Index("ix_student_feedback_author", "author_id", "created_at"),
         Index("ix_student_feedback_unscored", "scored_at", "id"),
         Index("ix_student_feedback_created", "created_at", "id"),
+        UniqueConstraint("public_id"),
+        UniqueConstraint("author_id", "idempotency_key"),
     )
 
     id: Mapped[IdPK]
+    # Its id in the API, and its order within a day for anyone the author is hidden from:
+    # random (1 to 2**62), so that neither says when it was given nor which came first.
+    public_id: Mapped[int] = mapped_column(BigInteger)
     author_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    # The author's key: sending the same feedback again with it returns the first.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     target: Mapped[str] = mapped_column(String(16))  # subject, topic, session, mentor
     subject_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("subjects.id", ondelete="SET NULL")

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alumnet.persistence.models.base import Base, utcnow
@@ -114,6 +123,7 @@ class InquiryTask(Base):
         Index("ix_inquiry_tasks_inquiry", "inquiry_id", "due_at"),
         Index("ix_inquiry_tasks_assignee", "assignee_id", "done_at", "due_at"),
         Index("ix_inquiry_tasks_due", "done_at", "reminded_at", "due_at"),
+        UniqueConstraint("created_by_id", "idempotency_key"),
     )
 
     id: Mapped[IdPK]
@@ -125,6 +135,8 @@ class InquiryTask(Base):
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
+    # Its creator's key: creating again with it returns the first task.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -64,7 +64,7 @@ async def _importers_only(
     info: Info, table: Any, node_ids: Iterable[str], from_row: Callable[[Any], T]
 ) -> list[T | None]:
     """Nodes of an import (the import, its rows) by id: for those who may import its kind
-    only (gifts: `giving`; the others: `data:import`)."""
+    only (gifts: `giving`; a curriculum: `academics:manage`; the others: `data:import`)."""
     ids = int_ids(node_ids)
     kinds = imports.kinds_for(info.context.viewer)
     if not kinds:
@@ -96,6 +96,12 @@ class ImportKind(Enum):
                "email (and name for an outside donor), amount, currency, date, fund code, "
                "campaign name, payment method, reference, anonymous, tribute, key. Each gift "
                "is recorded once however often it is imported.")  # fmt: skip
+    CURRICULUM = ev("curriculum", description="A curriculum (`academics:manage`, not "
+                    "`data:import`): subject code and name, topic code, title and description, "
+                    "position, estimated hours, prerequisites (topic codes separated by `;`: "
+                    "`T1` in the row's subject, `SUBJ/T1` in another), programme code. Subjects "
+                    "and topics are created or updated by code; prerequisites never make a "
+                    "circle.")  # fmt: skip
 
 
 @strawberry.enum(description="Where an import stands.")
@@ -482,7 +488,8 @@ class DataQuery:
     @strawberry.field(
         description="The columns each kind of import reads (the header to use, the other "
         "headers understood, what goes in each) and template files to fill in: the kinds "
-        "the viewer may import (`data:import`; gifts: `giving`); empty for anyone else."
+        "the viewer may import (`data:import`; gifts: `giving`; a curriculum: "
+        "`academics:manage`); empty for anyone else."
     )
     def import_templates(
         self,
@@ -500,7 +507,7 @@ class DataQuery:
 
     @relay.connection(
         ImportConnection, description="Every import, newest first, of the kinds the viewer may "
-        "import (`data:import`; gifts: `giving`).",
+        "import (`data:import`; gifts: `giving`; a curriculum: `academics:manage`).",
         max_results=1000,
     )  # fmt: skip
     def imports(self, info: Info) -> Iterable[Import]:
@@ -571,7 +578,7 @@ class DataMutation:
 class DataSubscription:
     @strawberry.subscription(
         description="The import each time its progress or status changes (`data:import`; "
-        "gifts: `giving`)."
+        "gifts: `giving`; a curriculum: `academics:manage`)."
     )
     async def import_progress(
         self,
@@ -623,6 +630,15 @@ class ExportKind(Enum):
         "giving_participation",
         description="`givingParticipation`'s rows for `year` (`giving`): alumni and donors "
         "by graduation year on record.",
+    )
+    TOPIC_PROGRESS = ev(
+        "topic_progress",
+        description="`subjectProgress`'s rows for `subjectId` (and `missionId` or `batchId`, "
+        "if given), as you may read them (`data:export`): one per student, by name.",
+    )
+    STUDENTS_BEHIND = ev(
+        "students_behind",
+        description="As TOPIC_PROGRESS, only the students behind the plan, most behind first.",
     )
 
 
@@ -683,6 +699,13 @@ class ExportCreateInput:
         default=None,
         description="LYBUNT, SYBUNT and GIVING_PARTICIPATION: the calendar year (default: "
         "this year, UTC).",
+    )
+    subject_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="TOPIC_PROGRESS and STUDENTS_BEHIND: the `Subject`."
+    )
+    batch_id: relay.GlobalID | None = strawberry.field(
+        default=None,
+        description="TOPIC_PROGRESS and STUDENTS_BEHIND: the `Batch` (or give `missionId`).",
     )
 
 
@@ -769,6 +792,8 @@ def export_request(given: ExportCreateInput) -> exports.ExportRequest:
         student_id=optional_pk(student, "User"),
         assignment_id=optional_pk(given.assignment_id, "Assignment"),
         query=given.query, directory=directory_filter(given.directory), year=given.year,
+        subject_id=optional_pk(given.subject_id, "Subject"),
+        batch_id=optional_pk(given.batch_id, "Batch"),
     )  # fmt: skip
 
 
