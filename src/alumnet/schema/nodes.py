@@ -42,6 +42,23 @@ def global_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
     return value
 
 
+def optional_gid(type_name: str, pk: int | None) -> relay.GlobalID | None:
+    """The global id of an optional link (None when there is none)."""
+    return relay.GlobalID(type_name, str(pk)) if pk is not None else None
+
+
+async def user_names(reads: Any, ids: Any) -> list[str | None]:
+    """A dataloader batch: the names of these users (None for one that is gone), for
+    fields that name a person the viewer need not be able to open (a recorder, an
+    assignee, a referee)."""
+    from alumnet.persistence.models import User
+
+    async with reads.connect() as conn:
+        rows = await conn.execute(select(User.id, User.name).where(User.id.in_(list(ids))))
+        found = {int(i): str(n) for i, n in rows.all()}
+    return [found.get(i) for i in ids]
+
+
 def optional_pk(gid: relay.GlobalID | None, type_name: str) -> int | None:
     """The key behind an optional id argument: None if not given, -1 if it names nothing
     of that type (which the domain then answers NOT_FOUND)."""

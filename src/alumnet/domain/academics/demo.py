@@ -393,7 +393,8 @@ async def _feedback(
     for row in rows:
         found = sentiment.score(row["comment"])
         very_negative = found.score <= alert_below
-        row.update(sentiment=found.score, sentiment_label=found.label, scored_at=now,
+        row.update(public_id=rng.getrandbits(62) + 1, sentiment=found.score,
+                   sentiment_label=found.label, scored_at=now,
                    alerted_at=now if very_negative else None)  # fmt: skip
     if rows:
         await session.execute(insert(StudentFeedback), rows)

@@ -27,7 +27,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, forbidden, not_authenticated, user_errors
 from alumnet.schema.identity.types import User
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_pk, readable_rows, visible_user
+from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, readable_rows, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires, requires_any
 
@@ -64,10 +64,6 @@ class FeedbackGroup(Enum):
 class FeedbackPeriod(Enum):
     WEEK = ev("week", description="ISO weeks, from Monday.")
     MONTH = ev("month", description="Calendar months.")
-
-
-def _gid(type_name: str, pk: int | None) -> relay.GlobalID | None:
-    return relay.GlobalID(type_name, str(pk)) if pk is not None else None
 
 
 def _ids(info: Info) -> feedback.FeedbackIds:
@@ -132,8 +128,9 @@ class StudentFeedback(relay.Node):
         moment = row.created_at
         return cls(
             id=ids.public(int(row.id)), target=FeedbackTarget(row.target),
-            subject_id=_gid("Subject", row.subject_id), topic_id=_gid("Topic", row.topic_id),
-            session_id=_gid("FacultyTimeEntry", row.session_id), rating=int(row.rating),
+            subject_id=optional_gid("Subject", row.subject_id),
+            topic_id=optional_gid("Topic", row.topic_id),
+            session_id=optional_gid("FacultyTimeEntry", row.session_id), rating=int(row.rating),
             comment=row.comment or "", anonymous=bool(row.anonymous),
             sentiment=float(row.sentiment) if row.sentiment is not None else None,
             sentiment_label=SentimentLabel(row.sentiment_label)
@@ -332,8 +329,8 @@ class FeedbackTrendPoint:
 def _summary_row(row: feedback.SummaryRow) -> FeedbackSummaryRow:
     f = row.figures
     return FeedbackSummaryRow(
-        subject_id=_gid("Subject", row.key) if row.group == "subject" else None,
-        recipient_id=_gid("User", row.key) if row.group == "faculty" else None,
+        subject_id=optional_gid("Subject", row.key) if row.group == "subject" else None,
+        recipient_id=optional_gid("User", row.key) if row.group == "faculty" else None,
         period_start=row.key if row.group == "period" else None, label=row.label,
         count=f.count, average_rating=f.average_rating, average_sentiment=f.average_sentiment,
         positive=f.positive, neutral=f.neutral, negative=f.negative, unscored=f.unscored,

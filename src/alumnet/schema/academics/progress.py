@@ -20,7 +20,15 @@ from alumnet.persistence.models import TopicProgress as ProgressModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, bad_input, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, optional_pk, readable_rows, visible_user
+from alumnet.schema.nodes import (
+    global_pk,
+    int_ids,
+    optional_gid,
+    optional_pk,
+    readable_rows,
+    user_names,
+    visible_user,
+)
 from alumnet.schema.pagination import (
     ORDER_DIRECTION_DESCRIPTION,
     CountedConnection,
@@ -42,29 +50,14 @@ ASSESSMENT = "Assessment"
 MARK = "AssessmentMark"
 
 
-def _gid(type_name: str, pk: int | None) -> relay.GlobalID | None:
-    return relay.GlobalID(type_name, str(pk)) if pk is not None else None
-
-
 def _moment(value: Any) -> datetime | None:
     return value if value is None or isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-async def _user_names(reads: Any, ids: Sequence[int]) -> list[str | None]:
-    from alumnet.persistence.models import User as UserModel
-
-    async with reads.connect() as conn:
-        rows = await conn.execute(
-            select(UserModel.id, UserModel.name).where(UserModel.id.in_(list(ids)))
-        )
-        found = {int(i): str(n) for i, n in rows.all()}
-    return [found.get(i) for i in ids]
 
 
 async def _recorder_name(info: Info, user_id: int | None) -> str | None:
     if user_id is None:
         return None
-    return await reads_loader(info, ("academics", "user_names"), _user_names).load(user_id)  # type: ignore[no-any-return]
+    return await reads_loader(info, ("academics", "user_names"), user_names).load(user_id)  # type: ignore[no-any-return]
 
 
 @strawberry.enum(description="Where a student stands on a topic.")
@@ -155,7 +148,7 @@ class TopicStanding:
         return cls(
             topic_id=relay.GlobalID("Topic", str(row.topic_id)), topic_code=row.code,
             topic_title=row.title, position=row.position,
-            estimated_minutes=row.estimated_minutes or 0, progress_id=_gid(TYPE, row.id),
+            estimated_minutes=row.estimated_minutes or 0, progress_id=optional_gid(TYPE, row.id),
             status=TopicProgressStatus(row.status or "not_started"),
             competency=row.competency, note=row.note, started_at=row.started_at,
             completed_at=row.completed_at, updated_at=row.updated_at,

@@ -19,7 +19,7 @@ from alumnet.persistence.models import FacultyTimeEntry as EntryModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, bad_input, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_pk, readable_rows, visible_user
+from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, readable_rows, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey
 from alumnet.schema.permissions import requires
 
@@ -42,10 +42,6 @@ class FacultyTimeKind(Enum):
     PREPARATION = ev("preparation", description="Preparing teaching or material.")
     ASSESSMENT = ev("assessment", description="Setting or marking assessments.")
     MENTORING = ev("mentoring", description="Mentoring students.")
-
-
-def _gid(type_name: str, pk: int | None) -> relay.GlobalID | None:
-    return relay.GlobalID(type_name, str(pk)) if pk is not None else None
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -78,8 +74,9 @@ class FacultyTimeEntry(relay.Node):
     def from_row(cls, row: Any) -> Self:
         return cls(
             id=row.id, kind=FacultyTimeKind(row.kind), started_at=faculty_time.utc(row.started_at),
-            ended_at=_aware(row.ended_at), subject_id=_gid("Subject", row.subject_id),
-            topic_id=_gid("Topic", row.topic_id), mission_id=_gid("Mission", row.mission_id),
+            ended_at=_aware(row.ended_at), subject_id=optional_gid("Subject", row.subject_id),
+            topic_id=optional_gid("Topic", row.topic_id),
+            mission_id=optional_gid("Mission", row.mission_id),
             created_at=faculty_time.utc(row.created_at), _row=row,
         )  # fmt: skip
 
@@ -638,7 +635,7 @@ class FacultyTimeMutation:
             info, lambda uow: faculty_time.delete(uow, viewer, pk_of(input.id, TYPE, "id"))
         )
         return FacultyTimeEntryDeletePayload(
-            deleted_id=_gid(TYPE, found),
+            deleted_id=optional_gid(TYPE, found),
             user_errors=user_errors(FacultyTimeError, FacultyTimeErrorCode, problems),
         )
 

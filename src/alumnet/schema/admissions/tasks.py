@@ -15,11 +15,10 @@ from alumnet.domain.admissions import tasks
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.models import Inquiry as InquiryModel
 from alumnet.persistence.models import InquiryTask as TaskModel
-from alumnet.persistence.models import User as UserModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_pk, readable_rows, visible_user
+from alumnet.schema.nodes import int_ids, optional_pk, readable_rows, user_names, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -40,15 +39,6 @@ async def _inquiry_names(reads: Any, ids: Sequence[int]) -> list[str | None]:
     async with reads.connect() as conn:
         rows = await conn.execute(
             select(InquiryModel.id, InquiryModel.name).where(InquiryModel.id.in_(list(ids)))
-        )
-        found = {int(i): str(n) for i, n in rows.all()}
-    return [found.get(i) for i in ids]
-
-
-async def _user_names(reads: Any, ids: Sequence[int]) -> list[str | None]:
-    async with reads.connect() as conn:
-        rows = await conn.execute(
-            select(UserModel.id, UserModel.name).where(UserModel.id.in_(list(ids)))
         )
         found = {int(i): str(n) for i, n in rows.all()}
     return [found.get(i) for i in ids]
@@ -115,7 +105,7 @@ class InquiryTask(relay.Node):
     async def assignee_name(self, info: Info) -> str | None:
         if self._row.assignee_id is None:
             return None
-        loader = reads_loader(info, ("InquiryTask", "users"), _user_names)
+        loader = reads_loader(info, ("InquiryTask", "users"), user_names)
         return await loader.load(self._row.assignee_id)  # type: ignore[no-any-return]
 
     @strawberry.field(

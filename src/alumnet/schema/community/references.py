@@ -17,7 +17,7 @@ from alumnet.persistence.models import ReferenceRequest as RequestModel
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import global_pk, int_ids, readable_rows
+from alumnet.schema.nodes import global_pk, int_ids, readable_rows, user_names
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -52,15 +52,6 @@ async def _people(info: Info, user_id: int) -> Any:
 
     [found] = await ProfileNode.resolve_nodes(info=info, node_ids=[str(user_id)])
     return found
-
-
-async def _user_names(reads: Any, ids: Sequence[int]) -> list[str | None]:
-    from alumnet.persistence.models import User
-
-    async with reads.connect() as conn:
-        rows = await conn.execute(select(User.id, User.name).where(User.id.in_(list(ids))))
-        found = {int(i): str(n) for i, n in rows.all()}
-    return [found.get(i) for i in ids]
 
 
 def _postings(info: Info) -> Any:
@@ -147,12 +138,12 @@ class ReferenceRequest(relay.Node):
 
     @strawberry.field(description="The requester's name.")
     async def requester_name(self, info: Info) -> str | None:
-        loader = reads_loader(info, ("references", "names"), _user_names)
+        loader = reads_loader(info, ("references", "names"), user_names)
         return await loader.load(self._row.requester_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The writer's name.")
     async def writer_name(self, info: Info) -> str | None:
-        loader = reads_loader(info, ("references", "names"), _user_names)
+        loader = reads_loader(info, ("references", "names"), user_names)
         return await loader.load(self._row.writer_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The requester's profile, as the directory shows it to you.")

@@ -24,7 +24,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.giving.types import Money
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_pk, readable_rows
+from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, readable_rows
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -58,10 +58,6 @@ class PledgeInstalmentStatus(Enum):
     PAID = ev("paid", description="Paid by a gift (`gift`).")
     MISSED = ev("missed", description="Unpaid 30 days after its date (a gift still pays it).")
     CANCELLED = ev("cancelled", description="Its pledge was cancelled before it was paid.")
-
-
-def _gid(type_name: str, pk: int | None) -> relay.GlobalID | None:
-    return relay.GlobalID(type_name, str(pk)) if pk is not None else None
 
 
 async def _figures(reads: Any, ids: Sequence[int]) -> list[Any]:
@@ -123,7 +119,8 @@ class PledgeInstalment(relay.Node):
         return cls(
             id=row.id, seq=row.seq, due_on=row.due_on, amount=Money.of(row.amount_minor, currency),
             status=PledgeInstalmentStatus(row.status), reminded_at=row.reminded_at,
-            gift_id=_gid("Gift", row.gift_id), pledge_id=relay.GlobalID(TYPE, str(row.pledge_id)),
+            gift_id=optional_gid("Gift", row.gift_id),
+            pledge_id=relay.GlobalID(TYPE, str(row.pledge_id)),
         )  # fmt: skip
 
     @classmethod
@@ -187,7 +184,7 @@ class Pledge(relay.Node):
             instalment_count=row.instalments, starts_on=row.starts_on,
             anonymous=bool(row.anonymous), created_at=row.created_at, lapsed_at=row.lapsed_at,
             cancelled_at=row.cancelled_at, fund_id=relay.GlobalID("Fund", str(row.fund_id)),
-            campaign_id=_gid("Campaign", row.campaign_id),
+            campaign_id=optional_gid("Campaign", row.campaign_id),
             donor_id=relay.GlobalID("Donor", str(row.donor_id)), _row=row,
         )  # fmt: skip
 
