@@ -145,9 +145,10 @@ def seed(students: int, topics: int, comments: int, inquiries: int) -> None:
             WITH st AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users
                         WHERE email_lower LIKE 'student%%'),
                  c AS (SELECT count(*) AS k FROM st)
-            INSERT INTO student_feedback (author_id, target, subject_id, rating, comment,
-                                          anonymous, created_at)
-            SELECT st.id, 'subject', (SELECT id FROM subjects WHERE code = 'BENCH'),
+            INSERT INTO student_feedback (public_id, author_id, target, subject_id, rating,
+                                          comment, anonymous, created_at)
+            SELECT floor(random() * 4611686018427387903)::bigint + 1, st.id, 'subject',
+                   (SELECT id FROM subjects WHERE code = 'BENCH'),
                    1 + g %% 5,
                    initcap(({phrases})[1 + g %% 20]) || ', and ' || ({phrases})[1 + (g / 20) %% 20]
                      || '. ' || initcap(({phrases})[1 + (g / 400) %% 20]) || ' (week '
@@ -299,8 +300,8 @@ PROGRESS_PAGE = """query($s: ID!, $m: ID!, $after: String) { subjectProgress(sub
   missionId: $m, first: 1000, after: $after) { pageInfo { hasNextPage endCursor }
   edges { node { student { id name } completed inProgress needsRevision percentComplete
     averageCompetency velocity forecastCompletion expectedCompleted behind } } } }"""
-FUNNEL = """{ admissionsFunnel { total lost conversion
-  stages { stage reached current conversionFromPrevious } } }"""
+FUNNEL = """{ admissionsFunnel { inquiries lost conversion
+  stages { stage reached current conversion } } }"""
 
 
 def main() -> None:

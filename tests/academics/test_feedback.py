@@ -1,17 +1,29 @@
-"""Students' feedback: giving it on each target and who may, its sentiment job and the
-alert on very negative feedback, anonymity towards the recipient (node, lists, order,
-time), the summaries and the trend, and statement counts."""
+"""Students' feedback: giving it on each target and who may, idempotency keys, its
+sentiment job and the alert on very negative feedback, anonymity towards the recipient
+(node, lists, order, time, random ids, the next-day delay, enough possible authors), the
+summaries and the trend, and statement counts."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from alumnet.domain.academics import feedback
-from alumnet.persistence.models import FacultyTimeEntry, Notification, StudentFeedback
+from alumnet.domain.identity.permissions import Role
+from alumnet.domain.identity.users import ensure_user
+from alumnet.persistence.models import (
+    Enrollment,
+    FacultyTimeEntry,
+    MentorAssignment,
+    Notification,
+    StudentFeedback,
+    SubjectOffering,
+)
 from alumnet.persistence.uow import Origin
 from tests.academics.conftest import Academics, codes, gid, pk_of
 
@@ -76,15 +88,48 @@ async def insert_rows(a: Academics, items: list[dict[str, Any]]) -> None:
 
 def row(a: Academics, author: str, **extra: Any) -> dict[str, Any]:
     base = {
-        "author_id": a.pks[author], "target": "subject", "subject_id": a.pks["subject"],
-        "recipient_id": a.pks["faculty"], "rating": 3, "comment": "fine", "anonymous": False,
-        "created_at": datetime.now(UTC),
+        "public_id": feedback.new_public_id(), "author_id": a.pks[author], "target": "subject",
+        "subject_id": a.pks["subject"], "recipient_id": a.pks["faculty"], "rating": 3,
+        "comment": "fine", "anonymous": False, "created_at": datetime.now(UTC),
     }  # fmt: skip
     return {**base, **extra}
 
 
+async def crowd(a: Academics, n: int, *, mentored: bool = False, mission: str = "mission") -> None:
+    """``n`` more students taking part in a mission (the first by default), mentored by
+    ``mentor`` if asked: more students who could give the same feedback."""
+    async with a.runtime.transaction(origin=Origin(via="cli")) as uow:
+        start = len([k for k in a.pks if k.startswith("crowd")])
+        for i in range(start, start + n):
+            user, _ = await ensure_user(
+                a.runtime, uow, email=f"crowd{i}@example.org", name=f"Crowd {i}",
+                roles=[Role.STUDENT], password="a long enough password 123",
+            )  # fmt: skip
+            enrolment = Enrollment(mission_id=a.pks[mission], student_id=user.id)
+            uow.session.add(enrolment)
+            await uow.session.flush()
+            if mentored:
+                uow.session.add(MentorAssignment(
+                    enrollment_id=enrolment.id, mission_id=a.pks[mission],
+                    student_id=user.id, mentor_id=a.pks["mentor"],
+                ))  # fmt: skip
+            a.pks[f"crowd{i}"] = int(user.id)
+
+
+async def age(a: Academics, *global_ids: str, days: int = 1) -> None:
+    """Move these feedback (all if none is named) ``days`` back in time, as if given then."""
+    wanted = [pk_of(g) for g in global_ids]
+    async with a.runtime.transaction(origin=Origin(via="cli")) as uow:
+        query = select(StudentFeedback)
+        if wanted:
+            query = query.where(StudentFeedback.public_id.in_(wanted))
+        for found in (await uow.session.execute(query)).scalars():
+            found.created_at = found.created_at - timedelta(days=days)
+
+
 async def test_feedback_on_each_target_and_who_may_give_it(academics: Academics) -> None:
     a = academics
+    await crowd(a, 1)  # three students could give feedback on the subject's sessions
     subject = gid("Subject", a.pks["subject"])
     on_subject = await ok(a, "student", target="SUBJECT", subjectId=subject, rating=5)
     # A student may not see a faculty member's account: the name says who it is about.
@@ -142,7 +187,8 @@ async def test_feedback_on_each_target_and_who_may_give_it(academics: Academics)
     assert codes(payload) == ["INVALID"]
     assert await rows(a) == 4
 
-    # Once a day per target; a retry with a key gets the first back, writing nothing.
+    # Once a day per target; a retry with a key gets the first back, writing nothing;
+    # other feedback with the same key is a conflict.
     again = await submit(a, "student", target="SUBJECT", subjectId=subject, rating=5)
     assert codes(again) == ["DUPLICATE"]
     first = await ok(a, "student2", target="SUBJECT", subjectId=subject, idempotencyKey="k1")
@@ -150,8 +196,18 @@ async def test_feedback_on_each_target_and_who_may_give_it(academics: Academics)
     assert retry["id"] == first["id"]
     changed = await submit(a, "student2", target="SUBJECT", subjectId=subject, rating=1,
                            idempotencyKey="k1")  # fmt: skip
-    assert codes(changed) == ["DUPLICATE"]
-    assert await rows(a) == 5
+    assert codes(changed) == ["IDEMPOTENCY_CONFLICT"] and changed["feedback"] is None
+    assert changed["userErrors"][0]["field"] == ["input", "idempotencyKey"]
+    elsewhere = await submit(a, "student2", target="TOPIC", topicId=gid("Topic", a.topics[0]),
+                             idempotencyKey="k1")  # fmt: skip
+    assert codes(elsewhere) == ["IDEMPOTENCY_CONFLICT"]
+    other_key = await submit(a, "student2", target="SUBJECT", subjectId=subject,
+                             idempotencyKey="k2")  # fmt: skip
+    assert codes(other_key) == ["DUPLICATE"]
+    # Keys are each author's own: another student's k1 is theirs.
+    assert (await ok(a, "student", target="TOPIC", topicId=gid("Topic", a.topics[3]),
+                     idempotencyKey="k1"))["id"] != first["id"]  # fmt: skip
+    assert await rows(a) == 6
 
     # 20 a day in all.
     await insert_rows(a, [row(a, "student2", target="topic") for _ in range(19)])
@@ -159,12 +215,57 @@ async def test_feedback_on_each_target_and_who_may_give_it(academics: Academics)
     assert codes(throttled) == ["NOT_FOUND"]  # checked before the limits
     topic = gid("Topic", a.topics[2])
     assert codes(await submit(a, "student2", target="TOPIC", topicId=topic)) == ["THROTTLED"]
-    assert await rows(a) == 24
+    assert await rows(a) == 25
 
     # Signed out: an authentication error.
     body = await a.api.gql(SUBMIT, {"input": {"target": "SUBJECT", "subjectId": subject,
                                               "rating": 3}})  # fmt: skip
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_idempotency_keys_across_days_races_and_id_collisions(
+    academics: Academics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = academics
+    subject = gid("Subject", a.pks["subject"])
+    given = {"target": "SUBJECT", "subjectId": subject, "rating": 5, "comment": " Good "}
+    first = await ok(a, "student", idempotencyKey="once", **given)
+    # Sent again on a later day: the first, nothing written (no DUPLICATE, no new row).
+    await age(a, first["id"])
+    again = await ok(a, "student", idempotencyKey="once", **given)
+    assert again["id"] == first["id"] and await rows(a) == 1
+    changed = await submit(a, "student", idempotencyKey="once", **{**given, "anonymous": True})
+    assert codes(changed) == ["IDEMPOTENCY_CONFLICT"] and await rows(a) == 1
+
+    # A request with the same key that committed between the lookup and the insert: the
+    # insert adds nothing, and the one written is returned (or a conflict if different).
+    await insert_rows(a, [row(a, "student2", idempotency_key="race", rating=5, comment="Good",
+                              created_at=datetime.now(UTC) - timedelta(days=1))])  # fmt: skip
+    real = feedback._by_key
+    misses: list[int] = []
+
+    async def late(uow: Any, me: int, key: str | None) -> Any:
+        if key == "race" and not misses:
+            misses.append(me)
+            return None
+        return await real(uow, me, key)
+
+    monkeypatch.setattr(feedback, "_by_key", late)
+    raced = await ok(a, "student2", idempotencyKey="race", **given)
+    async with a.runtime.transaction() as uow:
+        stored = (await uow.session.execute(
+            select(StudentFeedback.public_id).where(StudentFeedback.idempotency_key == "race")
+        )).scalar_one()  # fmt: skip
+    assert pk_of(raced["id"]) == stored and misses and await rows(a) == 2
+    misses.clear()
+    other = await submit(a, "student2", idempotencyKey="race", **{**given, "rating": 1})
+    assert codes(other) == ["IDEMPOTENCY_CONFLICT"] and await rows(a) == 2
+
+    # A public id drawn twice is drawn again.
+    drawn = iter([pk_of(first["id"]), 12345])
+    monkeypatch.setattr(feedback, "new_public_id", lambda: next(drawn))
+    fresh = await ok(a, "student", target="TOPIC", topicId=gid("Topic", a.topics[0]))
+    assert pk_of(fresh["id"]) == 12345 and await rows(a) == 3
 
 
 async def notifications_of(a: Academics, who: str) -> list[Any]:
@@ -179,6 +280,7 @@ async def notifications_of(a: Academics, who: str) -> list[Any]:
 
 async def test_the_job_scores_and_alerts_managers_once(academics: Academics) -> None:
     a = academics
+    await crowd(a, 1)
     subject = gid("Subject", a.pks["subject"])
     good = await ok(a, "student", target="SUBJECT", subjectId=subject, comment=POSITIVE)
     bad = await ok(a, "student2", target="SUBJECT", subjectId=subject, comment=NEGATIVE,
@@ -227,6 +329,39 @@ async def test_two_hundred_comments_scored_in_one_run(academics: Academics) -> N
     assert len(await notifications_of(a, "manager")) == 67
 
 
+async def test_the_job_counts_only_what_it_scored(academics: Academics) -> None:
+    a = academics
+    await insert_rows(a, [row(a, "student", comment=POSITIVE) for _ in range(6)])
+    async with a.runtime.transaction() as uow:
+        ids = sorted((await uow.session.execute(select(StudentFeedback.id))).scalars())
+    taken = ", ".join(str(i) for i in ids[:2])
+    engine = a.runtime.database.engine.sync_engine
+
+    fired: list[str] = []
+
+    def concurrent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # Another run scores two of the rows between this run's read and its UPDATE.
+        if (
+            not fired
+            and statement.lstrip().upper().startswith("UPDATE STUDENT_FEEDBACK")
+            and ("sentiment_label" in statement)
+        ):
+            fired.append(statement)
+            cursor.execute(
+                "UPDATE student_feedback SET sentiment = 0.5, sentiment_label = 'positive', "
+                f"scored_at = '2026-01-01 00:00:00' WHERE id IN ({taken})"
+            )
+
+    event.listen(engine, "before_cursor_execute", concurrent)
+    try:
+        done = await feedback.score_pending(a.runtime)
+    finally:
+        event.remove(engine, "before_cursor_execute", concurrent)
+    assert fired
+    assert done == {"scored": 4, "alerted": 0}
+    assert await feedback.score_pending(a.runtime) == {"scored": 0, "alerted": 0}
+
+
 def authors(body: dict[str, Any], key: str) -> list[Any]:
     assert "errors" not in body, body
     return [e["node"] for e in body["data"][key]["edges"]]
@@ -236,6 +371,7 @@ async def test_anonymous_feedback_never_reveals_its_author_to_its_recipient(
     academics: Academics,
 ) -> None:
     a = academics
+    await crowd(a, 2, mentored=True)  # the mentor mentors three, the subject has four
     subject = gid("Subject", a.pks["subject"])
     session = await add_session(a, "faculty")
     managed = await add_session(a, "manager")  # a session the MANAGER taught
@@ -247,12 +383,15 @@ async def test_anonymous_feedback_never_reveals_its_author_to_its_recipient(
     on_mentor = await ok(a, "student", target="MENTOR", mentorId=a.ids["mentor"], anonymous=True)
     # The payload itself shows the author their own.
     assert hidden["author"]["id"] == a.ids["student2"] and hidden["createdAt"] is not None
+    # Recipients see anonymous feedback from the next UTC day (test_..._the_next_day).
+    await age(a, hidden["id"], to_manager["id"], on_mentor["id"])
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
     # The recipient (faculty): no author, no time, by node and in the list.
     node = (await a.gql("faculty", NODE, {"id": hidden["id"]}))["data"]["node"]
     assert node["comment"] == "secret" and node["anonymous"] is True
     assert node["author"] is None and node["createdAt"] is None
-    assert node["createdOn"] == datetime.now(UTC).date().isoformat()
+    assert node["createdOn"] == yesterday
     listed = {n["id"]: n for n in authors(await a.gql("faculty", RECEIVED), "feedbackReceived")}
     assert set(listed) == {named["id"], hidden["id"]}
     assert listed[hidden["id"]]["author"] is None and listed[hidden["id"]]["createdAt"] is None
@@ -291,42 +430,167 @@ async def test_anonymous_feedback_never_reveals_its_author_to_its_recipient(
     assert authors(await a.gql("faculty", GIVEN), "myFeedbackGiven") == []
 
 
-async def test_ids_and_order_say_nothing_of_who_gave_what_when(academics: Academics) -> None:
+SUMMED = "{ feedbackSummary(groupBy: PERIOD) { count } }"
+TRENDED = "{ feedbackSentimentTrend(period: MONTH) { count } }"
+
+
+def total(body: dict[str, Any], key: str) -> int:
+    assert "errors" not in body, body
+    return sum(int(r["count"]) for r in body["data"][key])
+
+
+async def test_its_recipient_sees_anonymous_feedback_from_the_next_day(
+    academics: Academics,
+) -> None:
     a = academics
-    # Named and anonymous feedback interleaved in time, all about the faculty member.
+    await crowd(a, 1)
+    subject = gid("Subject", a.pks["subject"])
+    named = await ok(a, "student", target="TOPIC", topicId=gid("Topic", a.topics[0]))
+    hidden = await ok(a, "student2", target="SUBJECT", subjectId=subject, anonymous=True)
+
+    async def faculty_sees() -> tuple[Any, set[str], int, int, int]:
+        node = (await a.gql("faculty", NODE, {"id": hidden["id"]}))["data"]["node"]
+        body = await a.gql("faculty", RECEIVED)
+        listed = {n["id"] for n in authors(body, "feedbackReceived")}
+        count = body["data"]["feedbackReceived"]["totalCount"]
+        summed = total(await a.gql("faculty", SUMMED), "feedbackSummary")
+        trended = total(await a.gql("faculty", TRENDED), "feedbackSentimentTrend")
+        return node, listed, count, summed, trended
+
+    # The day it is given: not to its recipient, anywhere; the named one at once.
+    node, listed, count, summed, trended = await faculty_sees()
+    assert node is None and listed == {named["id"]}
+    assert (count, summed, trended) == (1, 1, 1)
+    # Managers, integrity staff and the author at once.
+    for who in ("manager", "admin", "student2"):
+        assert (await a.gql(who, NODE, {"id": hidden["id"]}))["data"]["node"] is not None, who
+    assert (await a.gql("manager", ALL))["data"]["studentFeedback"]["totalCount"] == 2
+    assert total(await a.gql("manager", SUMMED), "feedbackSummary") == 2
+    assert total(await a.gql("manager", TRENDED), "feedbackSentimentTrend") == 2
+    assert {n["id"] for n in authors(await a.gql("student2", GIVEN), "myFeedbackGiven")} == {
+        hidden["id"]
+    }
+
+    # From the next UTC day, to its recipient too (still without author or time).
+    await age(a, hidden["id"])
+    node, listed, count, summed, trended = await faculty_sees()
+    assert node is not None and node["author"] is None and node["createdAt"] is None
+    assert listed == {named["id"], hidden["id"]}
+    assert (count, summed, trended) == (2, 2, 2)
+
+
+async def test_anonymous_only_with_enough_possible_authors(academics: Academics) -> None:
+    a = academics
+    subject = gid("Subject", a.pks["subject"])
+    session = await add_session(a, "faculty")
+    topic = gid("Topic", a.topics[0])
+    targets = {
+        "MENTOR": {"target": "MENTOR", "mentorId": a.ids["mentor"]},
+        "SUBJECT": {"target": "SUBJECT", "subjectId": subject},
+        "TOPIC": {"target": "TOPIC", "topicId": topic},
+        "SESSION": {"target": "SESSION", "sessionId": session},
+    }
+    # The mentor mentors one student; the subject has two: anonymity would be a pretence.
+    for name, given in targets.items():
+        payload = await submit(a, "student", anonymous=True, **given)
+        assert codes(payload) == ["ANONYMITY_IMPOSSIBLE"], name
+        assert payload["userErrors"][0]["field"] == ["input", "anonymous"]
+        assert str(feedback.ANONYMITY_MIN) in payload["userErrors"][0]["message"]
+    assert await rows(a) == 0
+    # Named feedback is fine.
+    assert (await ok(a, "student", **targets["MENTOR"]))["anonymous"] is False
+
+    # A third student in the mission: the subject, its topics and sessions take anonymous
+    # feedback; the mentor (still one mentee) does not.
+    await crowd(a, 1)
+    for name in ("SUBJECT", "TOPIC", "SESSION"):
+        assert (await ok(a, "student2", anonymous=True, **targets[name]))["anonymous"], name
+    mentor = await submit(a, "student", anonymous=True, **targets["MENTOR"])
+    assert codes(mentor) == ["ANONYMITY_IMPOSSIBLE"]  # checked before DUPLICATE
+    # Three mentees: accepted (the next day: once a day per target).
+    await crowd(a, 2, mentored=True)
+    await age(a)
+    assert (await ok(a, "student", anonymous=True, **targets["MENTOR"]))["anonymous"] is True
+
+    # The recipient's own offerings count: faculty2 leads the subject for the second
+    # mission, where student3 is alone (the subject's four others do not hide them).
+    async with a.runtime.transaction(origin=Origin(via="cli")) as uow:
+        today = datetime.now(UTC).date()
+        uow.session.add(SubjectOffering(
+            subject_id=a.pks["subject"], mission_id=a.pks["mission2"],
+            faculty_id=a.pks["faculty2"], starts_on=today - timedelta(days=7),
+            ends_on=today + timedelta(days=30),
+        ))  # fmt: skip
+    alone = await submit(a, "student3", anonymous=True, **targets["SUBJECT"])
+    assert codes(alone) == ["ANONYMITY_IMPOSSIBLE"]
+    named = await ok(a, "student3", **targets["SUBJECT"])
+    assert named["recipientName"] == "Faculty2 Person"
+
+
+async def test_ids_are_random_and_order_says_nothing_of_who_gave_what_when(
+    academics: Academics,
+) -> None:
+    a = academics
+    subject = gid("Subject", a.pks["subject"])
+    # Two feedback given one after the other: their ids are neither row ids nor neighbours.
+    one = await ok(a, "student", target="SUBJECT", subjectId=subject)
+    two = await ok(a, "student2", target="SUBJECT", subjectId=subject)
+    async with a.runtime.transaction() as uow:
+        found = await uow.session.execute(select(StudentFeedback.id, StudentFeedback.public_id))
+        by_public = {int(p): int(i) for i, p in found.all()}
+    first, second = pk_of(one["id"]), pk_of(two["id"])
+    assert by_public[second] == by_public[first] + 1  # consecutive rows…
+    assert abs(second - first) > 1  # …but not consecutive ids
+    assert {first, second}.isdisjoint({by_public[first], by_public[second]})
+    assert all(0 < p <= 2**62 for p in (first, second))
+
+    # Named and anonymous feedback interleaved in time yesterday, all about the faculty
+    # member (who sees yesterday's anonymous feedback).
+    start = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), datetime.min.time(),
+                             tzinfo=UTC) + timedelta(hours=9)  # fmt: skip
     await insert_rows(
         a, [row(a, "student" if i % 2 else "student2", anonymous=bool(i % 2),
-                created_at=datetime.now(UTC) - timedelta(minutes=60 - i)) for i in range(12)]
+                created_at=start + timedelta(minutes=i)) for i in range(12)]
     )  # fmt: skip
     async with a.runtime.transaction() as uow:
-        pks = list((await uow.session.execute(select(StudentFeedback.id))).scalars())
-    ids = feedback.ids_for(a.api.settings.secret_key)
+        found = await uow.session.execute(
+            select(StudentFeedback.public_id)
+            .where(StudentFeedback.public_id.not_in([first, second]))
+            .order_by(StudentFeedback.id)
+        )  # fmt: skip
+        given_order = [int(p) for p in found.scalars()]
     listed = authors(await a.gql("faculty", RECEIVED), "feedbackReceived")
     got = [pk_of(n["id"]) for n in listed]
-    # Public ids are not row ids, and the order is the keyed scramble's, not time's.
-    assert sorted(ids.row_id(g) for g in got) == sorted(pks)  # type: ignore[type-var]
-    assert got == sorted(got)  # by the scramble (public id = scramble + 1)
-    assert [ids.row_id(g) for g in got] != sorted(pks)
-    assert [ids.permute(p) for p in range(1, 60)] != sorted(ids.permute(p) for p in range(1, 60))
-    # Paging through gives the same order.
+    # Today's first, then yesterday's; within a day by the random id, not by time.
+    assert sorted(got[:2]) == got[:2] and set(got[:2]) == {first, second}
+    assert got[2:] == sorted(given_order) and got[2:] != given_order
+    # Paging through gives the same order, and cursors carry only the day and the id.
     page = await a.gql("faculty", "{ feedbackReceived(first: 5) { pageInfo { endCursor } "
-                       "edges { node { id } } } }")  # fmt: skip
+                       "edges { cursor node { id } } } }")  # fmt: skip
     cursor = page["data"]["feedbackReceived"]["pageInfo"]["endCursor"]
+    for edge in page["data"]["feedbackReceived"]["edges"]:
+        raw = base64.urlsafe_b64decode(edge["cursor"]).decode()
+        values = json.loads(raw[raw.index("[") :])
+        assert values == [listed[0]["createdOn"] if pk_of(edge["node"]["id"]) in got[:2]
+                          else start.date().isoformat(), pk_of(edge["node"]["id"])]  # fmt: skip
     rest = await a.gql("faculty", "query($c: String) { feedbackReceived(first: 100, after: $c) "
                        "{ edges { node { id } } } }", {"c": cursor})  # fmt: skip
     paged = [e["node"]["id"] for e in page["data"]["feedbackReceived"]["edges"]] + [
         e["node"]["id"] for e in rest["data"]["feedbackReceived"]["edges"]
     ]
     assert paged == [n["id"] for n in listed]
+    # The author's own list: newest first by time.
+    mine = authors(await a.gql("student", GIVEN), "myFeedbackGiven")
+    times = [n["createdAt"] for n in mine]
+    assert times == sorted(times, reverse=True) and len(mine) == 7
     # Earlier days come after later ones.
     await insert_rows(a, [row(a, "student", created_at=datetime.now(UTC) - timedelta(days=3))])
     days = [n["createdOn"] for n in authors(await a.gql("faculty", RECEIVED), "feedbackReceived")]
-    assert days == sorted(days, reverse=True) and len(set(days)) == 2
-    # A random id, or another type's, names nothing.
-    for other in (gid("StudentFeedback", 1), gid("StudentFeedback", 2**62 + 5)):
-        assert (await a.gql("manager", NODE, {"id": other}))["data"]["node"] is None or (
-            ids.row_id(pk_of(other)) in pks
-        )
+    assert days == sorted(days, reverse=True) and len(set(days)) == 3
+    # A row id, or a random id, names nothing.
+    for other in (by_public[first], 1, 2**62 + 5):
+        body = await a.gql("manager", NODE, {"id": gid("StudentFeedback", other)})
+        assert body["data"]["node"] is None, other
 
 
 SUMMARY = """query($g: FeedbackGroup!, $from: Date, $to: Date) {
@@ -408,10 +672,11 @@ async def test_lists_take_as_many_statements_for_two_items_as_for_ten(
     counts: dict[str, list[int]] = {"manager": [], "faculty": [], "student": []}
     query = {"manager": ALL, "faculty": RECEIVED, "student": GIVEN}
     have = 0
+    yesterday = datetime.now(UTC) - timedelta(days=1)  # anonymous ones reach the recipient
     for n in (2, 10):
         await insert_rows(
             a, [row(a, "student", anonymous=bool(i % 2), sentiment=0.1, sentiment_label="positive",
-                    scored_at=datetime.now(UTC)) for i in range(n - have)]
+                    scored_at=datetime.now(UTC), created_at=yesterday) for i in range(n - have)]
         )  # fmt: skip
         have = n
         for who in counts:

@@ -111,6 +111,10 @@ async def test_an_idempotency_key_makes_one_inquiry(admissions: Admissions) -> N
         "name": "Someone Else", "email": "else@example.net", "source": "WALK_IN",
         "idempotencyKey": "walkin-7"}})  # fmt: skip
     assert codes(body["data"]["inquiryCreate"]) == ["IDEMPOTENCY_CONFLICT"]
+    # A colleague's key of the same name is theirs.
+    theirs = await make(a, who="counsellor2", idempotencyKey="walkin-7")
+    assert theirs["id"] != first["id"]
+    assert (await counts(a))[0] == 2
 
 
 async def test_bad_input_is_refused_and_writes_nothing(admissions: Admissions) -> None:

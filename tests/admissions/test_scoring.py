@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from alumnet.config import LEAD_SCORE_WEIGHTS_DEFAULT
 from alumnet.domain.admissions import scoring
@@ -122,3 +122,21 @@ def test_weights_that_could_pass_100_points_are_refused_at_start() -> None:
     for bad in ("source_referral=60", "recency=101", "loudness=5", "recency"):
         with pytest.raises(ConfigurationError):
             load_settings({"ALUMNET_LEAD_SCORE_WEIGHTS": bad})
+
+
+async def test_the_daily_job_skips_an_inquiry_being_changed(admissions: Admissions) -> None:
+    """A counsellor's change holds the inquiry's row: the job neither waits for it nor
+    overwrites the fresher score it writes (row locks: PostgreSQL)."""
+    a = admissions
+    if a.runtime.database.is_sqlite:
+        pytest.skip("row locks and SKIP LOCKED are PostgreSQL's; SQLite has one writer")
+    busy = await make(a, email="busy@example.net")
+    await make(a, email="idle@example.net")
+    async with a.runtime.transaction() as uow:
+        held = select(Inquiry).where(Inquiry.id == pk_of(busy["id"])).with_for_update()
+        row = (await uow.session.execute(held)).scalar_one()
+        assert await scoring.rescore_all(a.runtime) == {"scored": 1, "changed": 0}
+        row.score = 77
+    async with a.runtime.transaction() as uow:
+        stored = await uow.session.get(Inquiry, pk_of(busy["id"]))
+        assert stored is not None and stored.score == 77

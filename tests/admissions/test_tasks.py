@@ -4,10 +4,11 @@ reminders sent once by the job; seen by nobody else."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from alumnet.domain.admissions import tasks
 from alumnet.persistence.models import (
@@ -15,12 +16,14 @@ from alumnet.persistence.models import (
     InquiryActivity,
     InquiryTask,
     Notification,
+    User,
+    UserRole,
 )
 from alumnet.workers import schedule
 from tests.admissions.conftest import Admissions, codes, gid, pk_of
 
 FIELDS = """id inquiryId inquiryName title dueAt doneAt overdue remindedAt createdAt
-  assigneeId assigneeName assignee { id name }"""
+  assigneeId assignee { id name }"""
 ERRORS = "userErrors { field code message }"
 CREATE = f"""mutation($input: InquiryTaskCreateInput!) {{ inquiryTaskCreate(input: $input) {{
   inquiryTask {{ {FIELDS} }} {ERRORS} }} }}"""
@@ -94,7 +97,7 @@ async def test_tasks_are_added_changed_done_and_deleted(admissions: Admissions) 
     assert task["title"] == "Call back"
     assert task["inquiryId"] == inquiry and task["inquiryName"] == "Asha"
     assert task["assigneeId"] == a.ids["counsellor2"]
-    assert task["assigneeName"] == "Counsellor2 Person"
+    assert task["assignee"] == {"id": a.ids["counsellor2"], "name": "Counsellor2 Person"}
     assert task["doneAt"] is None and task["overdue"] is False and task["remindedAt"] is None
     assert await notified(a, "counsellor2") == ["A follow-up for you: Call back"]
     # Without a counsellor on the inquiry, the one who adds it; nobody is told.
@@ -301,9 +304,9 @@ async def test_only_admissions_holders_see_or_change_tasks(admissions: Admission
     a = admissions
     inquiry = await add_inquiry(a, "Gita", counsellor="counsellor")
     task = await add_task(a, inquiryId=inquiry, title="Call", dueAt=iso(now() + timedelta(hours=5)))
-    # A colleague is named to every counsellor, though `assignee` follows the user rules.
+    # A colleague is shown to every counsellor (as on an inquiry).
     seen = (await a.gql("counsellor2", NODE, {"id": task["id"]}))["data"]["node"]
-    assert seen["assigneeName"] == "Counsellor Person" and seen["title"] == "Call"
+    assert seen["assignee"]["name"] == "Counsellor Person" and seen["title"] == "Call"
     for who in ("manager", "admin"):
         assert (await a.gql(who, NODE, {"id": task["id"]}))["data"]["node"]["id"] == task["id"]
     for who in (*OUTSIDERS, None):
@@ -322,3 +325,89 @@ async def test_only_admissions_holders_see_or_change_tasks(admissions: Admission
     after = (await a.gql("counsellor", NODE, {"id": task["id"]}))["data"]["node"]
     assert after["title"] == "Call" and after["doneAt"] is None
     assert await counts(a) == (1, 1)
+
+
+async def test_an_idempotency_key_returns_the_first_task(admissions: Admissions) -> None:
+    a = admissions
+    inquiry = await add_inquiry(a, "Hana", counsellor="counsellor2")
+    due = iso(now() + timedelta(days=1))
+    sent = {"inquiryId": inquiry, "title": "Call", "dueAt": due, "idempotencyKey": "k-1"}
+    first = await add_task(a, **sent)
+    # Sent again (an assignee not given matches; one given must be the same): the same task,
+    # nothing written, nobody told twice.
+    assert (await add_task(a, **sent))["id"] == first["id"]
+    again = await add_task(a, **sent, assigneeId=a.ids["counsellor2"])
+    assert again["id"] == first["id"]
+    assert await counts(a) == (1, 1)
+    assert await notified(a, "counsellor2") == ["A follow-up for you: Call"]
+    # Different content with the key: a conflict, nothing written.
+    for changed in ({"title": "Email"}, {"dueAt": iso(now() + timedelta(days=2))},
+                    {"assigneeId": a.ids["counsellor"]},
+                    {"inquiryId": await add_inquiry(a, "Ivo")}):  # fmt: skip
+        body = await a.gql("counsellor", CREATE, {"input": {**sent, **changed}})
+        payload = body["data"]["inquiryTaskCreate"]
+        assert payload["inquiryTask"] is None
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+            ("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])], changed  # fmt: skip
+    body = await a.gql("counsellor", CREATE, {"input": {**sent, "idempotencyKey": "x" * 201}})
+    assert codes(body["data"]["inquiryTaskCreate"]) == ["INVALID"]
+    assert await counts(a) == (1, 1)
+    # Keys are each creator's own: a colleague's same key makes their own task.
+    theirs = await add_task(a, "counsellor2", **sent)
+    assert theirs["id"] != first["id"]
+    # Sent at once, several times: one task.
+    race = {**sent, "idempotencyKey": "k-race"}
+    bodies = await asyncio.gather(*(a.gql("manager", CREATE, {"input": race}) for _ in range(5)))
+    made = {b["data"]["inquiryTaskCreate"]["inquiryTask"]["id"] for b in bodies}
+    assert len(made) == 1, bodies
+    assert await counts(a) == (3, 3)
+
+
+async def test_reminders_skip_who_left_admissions(admissions: Admissions) -> None:
+    a = admissions
+    for who in ("gone", "moved"):
+        a.ids[who], a.tokens[who] = await a.api.create_user(f"{who}@example.org", ["ADMISSIONS"])
+        a.pks[who] = pk_of(a.ids[who])
+    inquiry = await add_inquiry(a, "Jana", counsellor="counsellor")
+    due = iso(now() + timedelta(minutes=20))
+    made = {}
+    for who in ("counsellor", "gone", "moved"):
+        sent = {"inquiryId": inquiry, "title": f"For {who}", "dueAt": due, "assigneeId": a.ids[who]}
+        made[who] = await add_task(a, **sent)
+    async with a.runtime.transaction() as uow:
+        gone = await uow.session.get(User, a.pks["gone"])
+        assert gone is not None
+        gone.status = "suspended"
+        await uow.session.execute(
+            update(UserRole).where(UserRole.user_id == a.pks["moved"]).values(role="STUDENT")
+        )
+    assert await tasks.remind(a.runtime) == {"tasks": 1, "reminded": 1}
+    assert await notified(a, "counsellor") == ["Due soon: For counsellor"]
+    for who in ("gone", "moved"):
+        assert await notified(a, who) == [f"A follow-up for you: For {who}"]
+        node = (await a.gql("counsellor", NODE, {"id": made[who]["id"]}))["data"]["node"]
+        assert node["remindedAt"] is None
+    # Handed to an active counsellor, it is reminded.
+    await a.ok("counsellor", UPDATE, {"input": {"id": made["gone"]["id"],
+                                               "assigneeId": a.ids["counsellor2"]}},
+               "inquiryTaskUpdate")  # fmt: skip
+    assert await tasks.remind(a.runtime) == {"tasks": 1, "reminded": 1}
+
+
+async def test_an_inquiry_and_a_task_show_their_people_alike(admissions: Admissions) -> None:
+    a = admissions
+    inquiry = await add_inquiry(a, "Kofi", counsellor="counsellor2")
+    task = await add_task(a, inquiryId=inquiry, title="Call", dueAt=iso(now() + timedelta(hours=4)))
+    query = """query($i: ID!, $t: ID!) {
+      i: node(id: $i) { ... on Inquiry { counsellor { id name email } student { id } } }
+      t: node(id: $t) { ... on InquiryTask { assignee { id name email } } } }"""
+    for who in ("counsellor", "manager", "admin"):
+        body = await a.gql(who, query, {"i": inquiry, "t": task["id"]})
+        assert "errors" not in body, body
+        shown = {"id": a.ids["counsellor2"], "name": "Counsellor2 Person",
+                 "email": "counsellor2@example.org"}  # fmt: skip
+        assert body["data"]["i"] == {"counsellor": shown, "student": None}
+        assert body["data"]["t"] == {"assignee": shown}
+    for who in (*OUTSIDERS, None):
+        body = await a.gql(who, query, {"i": inquiry, "t": task["id"]})
+        assert body["data"] == {"i": None, "t": None}, who

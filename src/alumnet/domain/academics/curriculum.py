@@ -63,10 +63,6 @@ OFFERING_SPAN_MAX = timedelta(days=366)
 STATUSES = ("active", "archived")
 
 
-def manages(viewer: Viewer) -> bool:
-    return viewer.can(Permission.ACADEMICS_MANAGE)
-
-
 def require_manager(viewer: Viewer) -> int:
     return viewer.require(Permission.ACADEMICS_MANAGE)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from alumnet.domain.academics import sentiment
+from alumnet.domain.academics import feedback, sentiment
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.persistence.models import (
     Assessment,
@@ -393,7 +393,7 @@ async def _feedback(
     for row in rows:
         found = sentiment.score(row["comment"])
         very_negative = found.score <= alert_below
-        row.update(public_id=rng.getrandbits(62) + 1, sentiment=found.score,
+        row.update(public_id=feedback.new_public_id(), sentiment=found.score,
                    sentiment_label=found.label, scored_at=now,
                    alerted_at=now if very_negative else None)  # fmt: skip
     if rows:

@@ -2,41 +2,41 @@
 a rating (1 to 5) and a comment, perhaps anonymous to its recipient; its sentiment,
 computed by a job; the summaries and the sentiment trend; alerts on very negative ones.
 
-Who sees a feedback: its author; its recipient (the faculty member or mentor it is about);
-academics managers (``academics:manage``) and integrity staff (``integrity:decide``),
-everything. The author of an anonymous feedback is shown to its author and to integrity
-staff only, and never to its recipient, whatever the recipient's permissions
-(``shows_author``).
+Who sees a feedback: its author; its recipient (the faculty member or mentor it is about),
+an anonymous one only from the UTC day after it was given (``arrived``); academics
+managers (``academics:manage``) and integrity staff (``integrity:decide``), everything at
+once. The author of an anonymous feedback is shown to its author and to integrity staff
+only, and never to its recipient, whatever the recipient's permissions (``shows_author``).
 
 Nothing else may give an anonymous author away to whoever the author is hidden from:
 
-- ids: a feedback's public id is a keyed permutation of its row id (``FeedbackIds``), so
-  that ids say nothing of the order feedback was given in;
+- ids: a feedback's public id (``public_id``) is random (1 to 2**62), drawn when it is
+  written, so that ids say nothing of the order feedback was given in;
 - time: its exact time is hidden (only its UTC day, ``created_on``), and the lists shown
-  to such viewers, and the date filters, go by days, never by time;
-- order: lists are ordered by day, then by that same keyed permutation, never by id or
-  time within a day;
+  to such viewers, and the date filters, go by days, never by time; its recipient sees an
+  anonymous one only from the next UTC day, so that polling a list, a count or a summary
+  does not tell when it arrived either;
+- order: lists are ordered by day, then by the random public id, never by row id or
+  time within a day (and their cursors carry only those two);
+- few authors: anonymous feedback is refused when fewer than ``ANONYMITY_MIN`` students
+  could have given it (``possible_authors``); a one-to-one session takes none at all (its
+  faculty member knows who it was with);
 - counts: summaries count per subject, recipient and week or month, never per author;
   no field of a ``User`` counts or lists anyone's feedback but the viewer's own;
 - alerts: the alert on very negative feedback never names its author, and is not sent
   to its recipient (who would learn the time it was given from it).
-
-A session with one student (a one-to-one: the entry names its student) takes no anonymous
-feedback: its faculty member knows who it was with.
 """
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Date,
     Table,
@@ -44,9 +44,9 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    distinct,
     exists,
     func,
-    literal_column,
     or_,
     select,
     type_coerce,
@@ -56,13 +56,15 @@ from sqlalchemy import (
 from alumnet.domain.academics import sentiment
 from alumnet.domain.academics.access import manages, subject_of_topic, taught_enrollments
 from alumnet.domain.analytics.stats import as_date, month_of, week_of
+from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import holders_of
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.mentoring import mentors_student
+from alumnet.persistence.db import upsert
+from alumnet.persistence.mentoring import mentors_enrollment, mentors_student
 from alumnet.persistence.models import (
     Enrollment,
     FacultyTimeEntry,
@@ -71,6 +73,7 @@ from alumnet.persistence.models import (
     SubjectOffering,
     User,
 )
+from alumnet.persistence.models.base import utcnow
 from alumnet.persistence.uow import UnitOfWork
 
 SENTIMENT_JOB = "academics.feedback_sentiment"
@@ -89,6 +92,12 @@ COMMENT_MAX = 2000
 KEY_MAX = 200
 # Feedback a student may give in one UTC day, in all.
 DAILY_MAX = 20
+# Anonymous feedback needs at least this many students who could have given it.
+ANONYMITY_MIN = 3
+# Public ids are drawn from 1 to PUBLIC_ID_MAX; a collision (about one in 10**18 for a
+# million feedback) is drawn again, at most this many times.
+PUBLIC_ID_MAX = 1 << 62
+PUBLIC_ID_ATTEMPTS = 5
 # Rows the sentiment job scores per transaction (one UPDATE, executed for many rows).
 BATCH = 500
 GROUPS = ("subject", "faculty", "period")
@@ -100,87 +109,16 @@ SUMMARY_MAX = 500
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return utcnow().date()
 
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-# -- ids that say nothing of order -----------------------------------------------------------
-
-_HALF = 31
-_MASK = (1 << _HALF) - 1
-_PRIME = 2_147_483_647  # 2**31 - 1
-_ROUNDS = 4
-ID_LIMIT = 1 << (2 * _HALF)  # row ids below this have a public id (all, in practice)
-
-
-@dataclass(frozen=True)
-class FeedbackIds:
-    """A keyed permutation of row ids below 2**62 (a four-round Feistel network on two
-    31-bit halves, its round function affine modulo 2**31 - 1, its keys from the server's
-    secret): the public id of a feedback is ``public(id)``, and lists sort by the same
-    value computed in SQL (``sql_key``), so that neither ids nor order say which feedback
-    came after which. Not cryptography: enough that ids are not sequential and cannot be
-    put back in order without the secret."""
-
-    keys: tuple[tuple[int, int], ...]
-
-    @staticmethod
-    def _round(right: int, key: tuple[int, int]) -> int:
-        return (right * key[0] + key[1]) % _PRIME
-
-    def permute(self, row_id: int) -> int:
-        left, right = row_id >> _HALF, row_id & _MASK
-        for key in self.keys:
-            left, right = right, (left + self._round(right, key)) & _MASK
-        return (left << _HALF) | right
-
-    def unpermute(self, value: int) -> int:
-        left, right = value >> _HALF, value & _MASK
-        for key in reversed(self.keys):
-            left, right = (right - self._round(left, key)) & _MASK, left
-        return (left << _HALF) | right
-
-    def public(self, row_id: int) -> int:
-        """The public id (1 to 2**62) of a row id."""
-        if not 0 < row_id < ID_LIMIT:
-            raise ValueError("feedback row id out of range")
-        return self.permute(row_id) + 1
-
-    def row_id(self, public: int) -> int | None:
-        """The row id behind a public id; None if it names none."""
-        if not 0 < public <= ID_LIMIT:
-            return None
-        found = self.unpermute(public - 1)
-        return found if found > 0 else None
-
-    def sql_key(self, column: Any) -> ColumnElement[int]:
-        """``permute(column)`` in SQL (PostgreSQL and SQLite alike): constants written into
-        the statement, integers below 2**62 throughout."""
-
-        def n(value: int) -> Any:
-            return literal_column(str(value), BigInteger)
-
-        left: Any = column.op(">>")(n(_HALF))
-        right: Any = column.op("&")(n(_MASK))
-        for mult, add in self.keys:
-            mixed = (right * n(mult) + n(add)) % n(_PRIME)
-            left, right = right, (left + mixed).op("&")(n(_MASK))
-        return type_coerce(left * n(1 << _HALF) + right, BigInteger)
-
-
-@lru_cache(maxsize=8)
-def ids_for(secret: str) -> FeedbackIds:
-    digest = hashlib.sha256(f"alumnet:student-feedback-ids:{secret}".encode()).digest()
-    keys = []
-    for i in range(_ROUNDS):
-        chunk = digest[8 * i : 8 * i + 8]
-        mult = int.from_bytes(chunk[:4], "big") % (_PRIME - 2) + 2
-        add = int.from_bytes(chunk[4:], "big") % _PRIME
-        keys.append((mult, add))
-    return FeedbackIds(tuple(keys))
+def new_public_id() -> int:
+    """A random public id, 1 to 2**62: says nothing of when or in which order."""
+    return secrets.randbits(62) + 1
 
 
 def day_of(column: Any, dialect: str) -> Any:
@@ -194,16 +132,26 @@ def day_of(column: Any, dialect: str) -> Any:
 
 
 def sees_all(viewer: Viewer) -> bool:
-    """Academics managers and integrity staff read every feedback."""
+    """Academics managers and integrity staff read every feedback, each as soon as given."""
     return manages(viewer) or viewer.can(Permission.INTEGRITY_DECIDE)
 
 
-def readable(viewer: Viewer) -> ColumnElement[bool] | None:
-    """SQL: the feedback the viewer may read (None: all): their own and that about them."""
+def arrived(now: datetime | None = None) -> ColumnElement[bool]:
+    """SQL: feedback its recipient may see by now: named feedback at once, anonymous
+    feedback from the UTC day after it was given (so that its arrival, seen by polling,
+    says nothing of when its author was active)."""
+    f = StudentFeedback
+    return or_(f.anonymous.is_(False), f.created_at < day_start((now or utcnow()).date()))
+
+
+def readable(viewer: Viewer, now: datetime | None = None) -> ColumnElement[bool] | None:
+    """SQL: the feedback the viewer may read (None: all): their own, and that about them
+    (anonymous feedback from the next UTC day, ``arrived``)."""
     if sees_all(viewer):
         return None
+    f = StudentFeedback
     me = viewer.user_id if viewer.user_id is not None else -1
-    return or_(StudentFeedback.author_id == me, StudentFeedback.recipient_id == me)
+    return or_(f.author_id == me, and_(f.recipient_id == me, arrived(now)))
 
 
 def shows_author(viewer: Viewer, row: Any) -> bool:
@@ -300,17 +248,22 @@ async def _offering_faculty(uow: UnitOfWork, subject_id: int, me: int, field: st
 async def _resolve(
     uow: UnitOfWork, me: int, given: FeedbackFields, now: datetime
 ) -> tuple[int | None, int | None, int | None, int | None]:
-    """(subject, topic, session, recipient) of the feedback, once its target is checked."""
+    """(subject, topic, session, recipient) of the feedback, once its target is checked,
+    and, when it is anonymous, that enough students could have given it."""
     if given.target == "subject":
         subject_id = int(given.subject_id or -1)
         if await uow.session.get(Subject, subject_id) is None:
             raise DomainError.of("NOT_FOUND", "No such subject.", "subjectId")
         recipient = await _offering_faculty(uow, subject_id, me, "subjectId")
+        if given.anonymous:
+            await _require_crowd(uow, _subject_students(subject_id, recipient))
         return subject_id, None, None, recipient
     if given.target == "topic":
         topic_id = int(given.topic_id or -1)
         subject_id = await subject_of_topic(uow.session, topic_id, "topicId")
         recipient = await _offering_faculty(uow, subject_id, me, "topicId")
+        if given.anonymous:
+            await _require_crowd(uow, _subject_students(subject_id, recipient))
         return subject_id, topic_id, None, recipient
     if given.target == "session":
         entry = await uow.session.get(FacultyTimeEntry, int(given.session_id or -1))
@@ -339,12 +292,44 @@ async def _resolve(
             started = started.replace(tzinfo=UTC)
         if started > now:
             raise DomainError.of("NOT_YET", "This session has not begun yet.", "sessionId")
+        if given.anonymous and entry.subject_id is not None:
+            # Those who may give feedback on it: its subject's students (as checked above).
+            await _require_crowd(uow, _subject_students(entry.subject_id, None))
         return entry.subject_id, entry.topic_id, entry.id, entry.faculty_id
     mentor_id = int(given.mentor_id or -1)
     mine = await uow.session.execute(select(mentors_student(mentor_id, me)))
     if mine.scalar_one() is not True:
         raise DomainError.of("NOT_FOUND", "No such mentor of yours.", "mentorId")
+    if given.anonymous:
+        mentees = select(Enrollment.student_id).where(mentors_enrollment(mentor_id), taking_part())
+        await _require_crowd(uow, mentees)
     return None, None, None, mentor_id
+
+
+def _subject_students(subject_id: int, recipient_id: int | None) -> Any:
+    """A SELECT of the students (with repeats) who could give feedback on this subject to
+    this recipient: those taking part in the missions the recipient's offerings of it
+    cover (any offering of it when nobody leads it)."""
+    return taught_enrollments(subject_id, recipient_id).with_only_columns(Enrollment.student_id)
+
+
+async def possible_authors(uow: UnitOfWork, students: Any) -> int:
+    """How many distinct students a SELECT of student ids names (one statement)."""
+    found = students.subquery()
+    query = select(func.count(distinct(found.c.student_id)))
+    return int((await uow.session.execute(query)).scalar_one())
+
+
+async def _require_crowd(uow: UnitOfWork, students: Any) -> None:
+    """ANONYMITY_IMPOSSIBLE unless at least ``ANONYMITY_MIN`` students could have given an
+    anonymous feedback: with fewer, its recipient could tell who gave it."""
+    if await possible_authors(uow, students) < ANONYMITY_MIN:
+        raise DomainError.of(
+            "ANONYMITY_IMPOSSIBLE",
+            f"Feedback can be anonymous only when at least {ANONYMITY_MIN} students could "
+            "have given it; fewer could, so its recipient would know it was you.",
+            "anonymous",
+        )
 
 
 def _same_target(given: FeedbackFields, subject_id: Any, topic_id: Any, session_id: Any,
@@ -359,41 +344,79 @@ def _same_target(given: FeedbackFields, subject_id: Any, topic_id: Any, session_
     return f.recipient_id == recipient_id
 
 
+def _named_in(row: StudentFeedback) -> int | None:
+    """The id of the object a stored feedback names, as it was given."""
+    target = row.target
+    if target == "subject":
+        return row.subject_id
+    if target == "topic":
+        return row.topic_id
+    if target == "session":
+        return row.session_id
+    return row.recipient_id
+
+
+def _given_again(row: StudentFeedback, given: FeedbackFields, comment: str) -> StudentFeedback:
+    """The feedback an idempotency key gave before, if the same is sent again;
+    IDEMPOTENCY_CONFLICT if the key gave different feedback."""
+    same = (
+        row.target == given.target
+        and _named_in(row) == given.named()[given.target]
+        and row.rating == given.rating
+        and (row.comment or "") == comment
+        and bool(row.anonymous) == given.anonymous
+    )
+    if not same:
+        raise DomainError.of(
+            "IDEMPOTENCY_CONFLICT",
+            "You gave different feedback with this idempotency key; use a new key.",
+            "idempotencyKey",
+        )
+    return row
+
+
+async def _by_key(uow: UnitOfWork, me: int, key: str | None) -> StudentFeedback | None:
+    if key is None:
+        return None
+    f = StudentFeedback
+    found = await uow.session.execute(
+        select(f).where(f.author_id == me, f.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    return found.scalar_one_or_none()
+
+
 async def submit(
     uow: UnitOfWork, viewer: Viewer, given: FeedbackFields, *, now: datetime | None = None
 ) -> tuple[StudentFeedback, bool]:
     """A student's feedback on something of theirs: a subject (or a topic of it) offered
     to a mission they take part in, a teaching session of such a subject or one-to-one
-    with them, or a mentor of theirs. Once a UTC day per target (DUPLICATE; sent again
-    with an idempotency key and the same rating, comment and anonymity, the first is
-    returned and nothing is written: ``False``), ``DAILY_MAX`` a day in all (THROTTLED).
-    Its sentiment is scored by a job queued with it."""
+    with them, or a mentor of theirs. With an idempotency key the author used before: the
+    same feedback is returned and nothing is written (``False``), different feedback is
+    IDEMPOTENCY_CONFLICT. Once a UTC day per target (DUPLICATE), ``DAILY_MAX`` a day in
+    all (THROTTLED); anonymous only when at least ``ANONYMITY_MIN`` students could have
+    given it (ANONYMITY_IMPOSSIBLE). Its sentiment is scored by a job queued with it."""
     me = viewer.require_user()
-    moment = now or datetime.now(UTC)
+    moment = now or utcnow()
     comment = _check(given)
+    key = given.idempotency_key
     # One student's feedback one at a time (the daily limits are read, then written).
     await uow.session.execute(select(User.id).where(User.id == me).with_for_update())
+    earlier = await _by_key(uow, me, key)
+    if earlier is not None:
+        return _given_again(earlier, given, comment), False
     subject_id, topic_id, session_id, recipient_id = await _resolve(uow, me, given, moment)
     f = StudentFeedback
     start = day_start(moment.date())
     todays = and_(f.author_id == me, f.created_at >= start,
                   f.created_at < start + timedelta(days=1))  # fmt: skip
-    same = (
-        await uow.session.execute(
-            select(f).where(todays, f.target == given.target,
-                            _same_target(given, subject_id, topic_id, session_id, recipient_id))
-            .order_by(f.id).limit(1)
-        )
-    ).scalar_one_or_none()  # fmt: skip
-    if same is not None:
-        retried = (
-            given.idempotency_key is not None
-            and same.rating == given.rating
-            and same.comment == comment
-            and same.anonymous == given.anonymous
-        )
-        if retried:
-            return same, False
+    same = await uow.session.execute(
+        select(exists().where(
+            todays, f.target == given.target,
+            _same_target(given, subject_id, topic_id, session_id, recipient_id),
+        ))
+    )  # fmt: skip
+    if same.scalar_one() is True:
         raise DomainError.of(
             "DUPLICATE", f"You gave feedback on this {given.target} today already.", "target"
         )
@@ -402,17 +425,34 @@ async def submit(
         raise DomainError.of(
             "THROTTLED", f"At most {DAILY_MAX} feedback a day; try again tomorrow (UTC).", None
         )
-    row = StudentFeedback(
-        author_id=me, target=given.target, subject_id=subject_id, topic_id=topic_id,
-        session_id=session_id, recipient_id=recipient_id, rating=given.rating,
-        comment=comment, anonymous=given.anonymous, created_at=moment,
-    )  # fmt: skip
-    uow.session.add(row)
-    await uow.session.flush()
+    values = {
+        "author_id": me, "idempotency_key": key, "target": given.target,
+        "subject_id": subject_id, "topic_id": topic_id, "session_id": session_id,
+        "recipient_id": recipient_id, "rating": given.rating, "comment": comment,
+        "anonymous": given.anonymous, "created_at": moment,
+    }  # fmt: skip
+    row_id = None
+    for _ in range(PUBLIC_ID_ATTEMPTS):
+        # No conflict target: a public id drawn twice, or the same key sent concurrently
+        # (author_id, idempotency_key), inserts nothing and is told apart below.
+        statement = upsert(uow.session, StudentFeedback).values(public_id=new_public_id(), **values)
+        inserted = (
+            await uow.session.execute(statement.on_conflict_do_nothing().returning(f.id))
+        ).first()
+        if inserted is not None:
+            row_id = inserted[0]
+            break
+        raced = await _by_key(uow, me, key)
+        if raced is not None:  # another request with this key wrote it meanwhile
+            return _given_again(raced, given, comment), False
+    if row_id is None:
+        raise DomainError.of("CONFLICT", "Could not record the feedback; try again.", None)
+    row = await uow.session.get(StudentFeedback, row_id)
+    assert row is not None
     job = await uow.add_job(SENTIMENT_JOB, {"ids": [row.id]})
     if given.anonymous:
         job.created_by_id = None  # the jobs list (ops) must not tie the author to it either
-    audit.record(uow, "feedback.submit", object_type=TYPE, object_ids=[row.id],
+    audit.record(uow, "feedback.submit", object_type=TYPE, object_ids=[row.public_id],
                  details={"target": given.target, "rating": given.rating,
                           "anonymous": given.anonymous})  # fmt: skip
     return row, True
@@ -462,8 +502,9 @@ async def _alert(uow: UnitOfWork, rt: Runtime, ids: list[int], now: datetime) ->
     recipient = User.__table__.alias("recipient")
     found = (
         await uow.session.execute(
-            select(f.c.id, f.c.target, f.c.rating, f.c.sentiment, f.c.recipient_id,
-                   Subject.name.label("subject"), recipient.c.name.label("recipient"))
+            select(f.c.id, f.c.public_id, f.c.target, f.c.rating, f.c.sentiment,
+                   f.c.recipient_id, Subject.name.label("subject"),
+                   recipient.c.name.label("recipient"))
             .outerjoin(Subject, Subject.id == f.c.subject_id)
             .outerjoin(recipient, recipient.c.id == f.c.recipient_id)
             .where(f.c.id.in_(list(taken))).order_by(f.c.id)
@@ -471,12 +512,11 @@ async def _alert(uow: UnitOfWork, rt: Runtime, ids: list[int], now: datetime) ->
     ).all()  # fmt: skip
     staff_query = await holders_of(uow, Permission.ACADEMICS_MANAGE, everywhere=True)
     staff = sorted({int(i) for i in (await uow.session.execute(staff_query)).scalars()})
-    ids_ = ids_for(rt.settings.secret_key)
     items = [
         Item(person, "Very negative feedback to review",
              f"A rating of {row.rating}/5 on {_about(row.target, row.subject, row.recipient)}, "
              f"its comment scored {float(row.sentiment):+.2f} (from -1 to 1).",
-             TYPE, ids_.public(int(row.id)))
+             TYPE, int(row.public_id))
         for row in found for person in staff if person != row.recipient_id
     ]  # fmt: skip
     await notify_each(uow, KIND, items)
@@ -509,7 +549,7 @@ async def score_pending(rt: Runtime, ids: Sequence[int] | None = None) -> dict[s
                 rows = (await uow.session.execute(query)).all()
                 if not rows:
                     break
-                now = datetime.now(UTC)
+                now = utcnow()
                 params, low = [], []
                 for row_id, comment in rows:
                     found = sentiment.score(comment or "")
@@ -517,8 +557,10 @@ async def score_pending(rt: Runtime, ids: Sequence[int] | None = None) -> dict[s
                                    "label": found.label, "at": now})  # fmt: skip
                     if found.score <= threshold:
                         low.append(int(row_id))
-                await uow.session.execute(statement, params)
-                scored += len(rows)
+                done = await uow.session.execute(statement, params)
+                # What this run scored: a concurrent run may have scored some meanwhile
+                # (``scored_at IS NULL`` then matches nothing), so not ``len(rows)``.
+                scored += max(int(getattr(done, "rowcount", 0) or 0), 0)
                 alerted += await _alert(uow, rt, low, now)
             if chunk is not None or len(rows) < BATCH:
                 break
@@ -599,7 +641,8 @@ def _scope(
     viewer: Viewer, since: date, until: date, subject_id: int | None, recipient_id: int | None
 ) -> list[ColumnElement[bool]]:
     """The feedback a summary counts: all for academics managers, else that about the
-    viewer; within the days, the subject and the recipient given."""
+    viewer (anonymous feedback from the UTC day after it was given, unless they are
+    integrity staff: ``arrived``); within the days, the subject and the recipient given."""
     f = StudentFeedback
     me = viewer.require_user()
     where: list[ColumnElement[bool]] = [
@@ -607,6 +650,8 @@ def _scope(
     ]  # fmt: skip
     if not manages(viewer):
         where.append(f.recipient_id == me)
+    if not sees_all(viewer):
+        where.append(arrived())
     if subject_id is not None:
         where.append(f.subject_id == subject_id)
     if recipient_id is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
@@ -37,6 +37,7 @@ from alumnet.persistence.models import (
     TopicProgress,
     User,
 )
+from alumnet.persistence.models.base import utcnow
 from alumnet.persistence.uow import UnitOfWork
 
 STATUSES = ("not_started", "in_progress", "completed", "needs_revision")
@@ -60,8 +61,8 @@ class ProgressEntry:
     note: str | None = None
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+# The current time, aware UTC (the models' own clock).
+now = utcnow
 
 
 def today() -> date:

@@ -58,6 +58,7 @@ from sqlalchemy import (
 )
 
 from alumnet.domain.academics.access import covers_mission, manages
+from alumnet.domain.analytics.stats import hours_between
 from alumnet.domain.cohorts.access import taking_part
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
@@ -76,7 +77,7 @@ from alumnet.persistence.models import (
     User,
     UserRole,
 )
-from alumnet.persistence.models.base import UTCDateTime
+from alumnet.persistence.models.base import UTCDateTime, utcnow
 from alumnet.persistence.uow import UnitOfWork
 
 KINDS = ("teaching", "preparation", "assessment", "mentoring")
@@ -107,8 +108,8 @@ class EntryFields:
     note: str | None = None
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+# The current time, aware UTC (the models' own clock).
+now = utcnow
 
 
 def utc(moment: datetime) -> datetime:
@@ -623,17 +624,11 @@ def _now_literal() -> Any:
     return literal(now(), UTCDateTime())
 
 
-def _elapsed_minutes(later: Any, earlier: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.extract("epoch", later - earlier) / 60.0
-    return (func.julianday(later) - func.julianday(earlier)) * 1440.0
-
-
 def counted_minutes(dialect: str) -> Any:
     """An entry's minutes as figures count them: its minutes, or a running timer's so far
     (at most 16 hours)."""
     e = FacultyTimeEntry
-    elapsed = _elapsed_minutes(_now_literal(), e.started_at, dialect)
+    elapsed = hours_between(_now_literal(), e.started_at, dialect) * 60.0
     running = case((elapsed > LONGEST_MINUTES, LONGEST_MINUTES), else_=elapsed)
     return cast(case((e.ended_at.is_(None), running), else_=e.minutes), Double)
 

@@ -1,40 +1,39 @@
-"""Converting an applied inquiry into a student: the STUDENT account made through the path
-staff use to add people (``users.create_user``: the invitation e-mail with a link to choose
-a password) and its profile (with the programme of interest), optionally enrolled in a
-mission (cohorts' roster), the inquiry enrolled (furthest 5) with a timeline entry.
+"""Converting an applied inquiry into a student: a STUDENT account made through identity's
+own path for it (``users.create_student``: the checks, the invitation e-mail with a link
+to choose a password, the audit row, as ``userCreate`` makes one) and its profile (with
+the programme of interest), optionally enrolled in a mission (cohorts' roster), the
+inquiry enrolled (furthest 5) with a timeline entry.
 
-An account that has the inquiry's e-mail already is linked if it is a student's, else
-EMAIL_TAKEN. Converting again returns the same student and writes nothing.
+``admissions`` is what converting needs, and it makes only STUDENT accounts: it grants no
+``users:manage``, and a token keeps its scope (a WRITE token converts, a READ token does
+not). An account that has the inquiry's e-mail already is linked only by a viewer who
+holds ``users:manage`` (who reads and manages users anyway) and only if it is a student's;
+for anyone else, and for any other account, ACCOUNT_EXISTS, the same answer for a student
+or a staff account, and nothing is written. The profile of an account the call did not
+create is never changed. Converting again returns the same student and writes nothing.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from sqlalchemy import select
 
 from alumnet.domain.admissions import inquiries
 from alumnet.domain.admissions.timeline import add_activity
 from alumnet.domain.cohorts import roster
-from alumnet.domain.errors import DomainError
+from alumnet.domain.errors import DomainError, PermissionDenied
 from alumnet.domain.identity import audit, users
-from alumnet.domain.identity.permissions import Grant, Permission, Reach, Role, Viewer
+from alumnet.domain.identity.permissions import Permission, Reach, Role, Viewer
 from alumnet.domain.people.profiles import profile_of
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import Inquiry, Mission, User, UserRole
 from alumnet.persistence.uow import UnitOfWork
 
+VIA = "inquiryConvert"
 
-def _adding_people(viewer: Viewer) -> Viewer:
-    """The counsellor, allowed for this one step to add a person the way ``userCreate``
-    does: admissions staff make students of applicants without managing users at large."""
-    grant = Grant(
-        assignment_id=0,
-        role_id=0,
-        role_name="admissions conversion",
-        permissions=frozenset({Permission.USERS_MANAGE}),
-    )
-    return replace(viewer, scope=None, grants=(*viewer.grants, grant))
+
+def _account_exists() -> DomainError:
+    return DomainError.of("ACCOUNT_EXISTS", "An account with this e-mail exists; a user "
+                          "manager can link it.", "id")  # fmt: skip
 
 
 async def _is_student(uow: UnitOfWork, user_id: int) -> bool:
@@ -44,6 +43,15 @@ async def _is_student(uow: UnitOfWork, user_id: int) -> bool:
         )
     )
     return found.first() is not None
+
+
+async def _may_link(uow: UnitOfWork, viewer: Viewer, existing: User) -> bool:
+    """Whether the viewer may link this existing account: a user manager, a student's."""
+    return (
+        viewer.can(Permission.USERS_MANAGE)
+        and existing.status != users.DELETED
+        and await _is_student(uow, existing.id)
+    )
 
 
 async def _mission(uow: UnitOfWork, viewer: Viewer, mission_id: int) -> Mission:
@@ -64,7 +72,10 @@ async def convert(
     inquiry_id: int,
     mission_id: int | None = None,
 ) -> tuple[Inquiry, User]:
-    """Make (or link) the inquiry's student and enrol the inquiry; see the module."""
+    """Make (or, for a user manager, link) the inquiry's student and enrol the inquiry;
+    see the module."""
+    if not viewer.may_write:
+        raise PermissionDenied("write")
     inquiry = await inquiries.locked(uow, viewer, inquiry_id)
     if inquiry.user_id is not None:
         student = await uow.session.get(User, inquiry.user_id)
@@ -79,19 +90,24 @@ async def convert(
     mission = await _mission(uow, viewer, mission_id) if mission_id is not None else None
     existing = await users.user_by_email(uow, inquiry.email)
     if existing is not None:
-        if existing.status == users.DELETED or not await _is_student(uow, existing.id):
-            raise DomainError.of("EMAIL_TAKEN", "This e-mail address belongs to an account "
-                                 "that is not a student's.", "id")  # fmt: skip
+        if not await _may_link(uow, viewer, existing):
+            raise _account_exists()
         student, made = existing, False
     else:
-        new = users.NewUser(email=inquiry.email, name=inquiry.name, roles=[Role.STUDENT])
-        student = await users.create_user(rt, uow, _adding_people(viewer), new)
+        try:
+            student = await users.create_student(rt, uow, viewer, inquiry.email, inquiry.name,
+                                                 via=VIA)  # fmt: skip
+        except DomainError as error:
+            # Made meanwhile by another request: the same neutral answer.
+            if any(p.code == "EMAIL_TAKEN" for p in error.problems):
+                raise _account_exists() from error
+            raise
         made = True
         if inquiry.phone and not student.phone:
             student.phone = inquiry.phone
-    profile = await profile_of(uow, student.id)
-    if inquiry.programme_id is not None and profile.programme_id is None:
-        profile.programme_id = inquiry.programme_id
+        profile = await profile_of(uow, student.id)
+        if inquiry.programme_id is not None and profile.programme_id is None:
+            profile.programme_id = inquiry.programme_id
     if mission is not None:
         await roster.enroll(uow, viewer, mission.id, student.id)
     inquiry.user_id = student.id

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, select
 
@@ -25,6 +26,7 @@ from alumnet.domain.errors import DomainError, Problems, check_label, check_mome
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import (
+    ACTIVE,
     check_email,
     check_phone,
     client_key,
@@ -103,11 +105,18 @@ def _text(problems: Problems, value: str | None, field: str, most: int, label: s
     return check_text(problems, value, field=field, max_length=most, label=label) or ""
 
 
-async def _is_counsellor(uow: UnitOfWork, user_id: int) -> bool:
+async def counsellors(uow: UnitOfWork) -> Any:
+    """SQL: the ids of active users who hold ``admissions`` (everywhere): those an inquiry
+    or a task may be assigned to, and reminded."""
     holders = await holders_of(uow, Permission.ADMISSIONS, everywhere=True)
-    found = await uow.session.execute(
-        select(User.id).where(User.id == user_id, User.status == "active", User.id.in_(holders))
-    )
+    return select(User.id).where(User.status == ACTIVE, User.id.in_(holders))
+
+
+async def is_counsellor(uow: UnitOfWork, user_id: int) -> bool:
+    """Whether the user is active and holds ``admissions``."""
+    if user_id < 0:
+        return False
+    found = await uow.session.execute((await counsellors(uow)).where(User.id == user_id))
     return found.first() is not None
 
 
@@ -280,11 +289,13 @@ async def create(
         problems.add("INVALID", f"An idempotency key has 1 to {KEY_MAX} characters.",
                      "idempotencyKey")  # fmt: skip
     await _programme(uow, problems, given.programme_id)
-    if given.counsellor_id is not None and not await _is_counsellor(uow, given.counsellor_id):
+    if given.counsellor_id is not None and not await is_counsellor(uow, given.counsellor_id):
         problems.add("NOT_COUNSELLOR", "Assign the inquiry to someone with `admissions`.",
                      "counsellorId")  # fmt: skip
     problems.raise_if_any()
     if key is not None:
+        # Each member of staff's keys are their own (two counsellors' "row-17" differ).
+        key = f"staff:{me}:{key}"
         found = await uow.session.execute(select(Inquiry).where(Inquiry.idempotency_key == key))
         earlier = found.scalar_one_or_none()
         if earlier is not None:
@@ -394,7 +405,7 @@ async def assign(
     """Give the inquiry to a counsellor (someone with ``admissions``, told unless it is
     oneself), or to nobody (None)."""
     inquiry = await locked(uow, viewer, inquiry_id)
-    if counsellor_id is not None and not await _is_counsellor(uow, counsellor_id):
+    if counsellor_id is not None and not await is_counsellor(uow, counsellor_id):
         raise DomainError.of("NOT_COUNSELLOR", "Assign the inquiry to someone with "
                              "`admissions`.", "counsellorId")  # fmt: skip
     if counsellor_id == inquiry.counsellor_id:

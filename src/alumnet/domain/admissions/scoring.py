@@ -100,7 +100,8 @@ def is_open(last_graduation_year: int | None, on: datetime) -> bool:
     return last_graduation_year is None or last_graduation_year >= on.year
 
 
-def _days(since: datetime, now: datetime) -> int:
+def _days_since(since: datetime, now: datetime) -> int:
+    """Whole days from ``since`` to ``now`` (0 if ahead)."""
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return max(0, (now - since).days)
@@ -135,7 +136,7 @@ async def rescore(rt: Runtime, uow: UnitOfWork, inquiry: Inquiry) -> None:
         has_programme=inquiry.programme_id is not None,
         programme_open=is_open(last_year, now),
         activities_recent=int(counts.get(inquiry.id, 0)),
-        days_since_contact=_days(inquiry.last_activity_at or inquiry.created_at or now, now),
+        days_since_contact=_days_since(inquiry.last_activity_at or inquiry.created_at or now, now),
     )
     total, reasons = score(facts, rt.settings.lead_score_weights)
     inquiry.score = total
@@ -146,7 +147,9 @@ async def rescore(rt: Runtime, uow: UnitOfWork, inquiry: Inquiry) -> None:
 async def rescore_all(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """The daily job: every inquiry in an open stage scored again, ``BATCH`` a
     transaction (one read of the inquiries with their programme, one of their activity
-    counts, one bulk update)."""
+    counts, one bulk update). The read locks the rows it scores and skips those locked
+    (PostgreSQL): an inquiry a counsellor is changing is scored by that change, and a
+    score written meanwhile is never overwritten with an older one."""
     moment = now or datetime.now(UTC)
     after, done, changed = 0, 0, 0
     while True:
@@ -160,6 +163,7 @@ async def rescore_all(rt: Runtime, now: datetime | None = None) -> dict[str, int
                     .where(Inquiry.stage.in_(SCORED_STAGES), Inquiry.id > after)
                     .order_by(Inquiry.id)
                     .limit(BATCH)
+                    .with_for_update(of=Inquiry, skip_locked=True)
                 )
             ).all()  # fmt: skip
             if rows:
@@ -172,7 +176,7 @@ async def rescore_all(rt: Runtime, now: datetime | None = None) -> dict[str, int
                         has_programme=r.programme_id is not None,
                         programme_open=is_open(r.last_graduation_year, moment),
                         activities_recent=int(counts.get(r.id, 0)),
-                        days_since_contact=_days(r.last_activity_at or r.created_at, moment),
+                        days_since_contact=_days_since(r.last_activity_at or r.created_at, moment),
                     )
                     total, reasons = score(facts, rt.settings.lead_score_weights)
                     changed += int(total != r.score)

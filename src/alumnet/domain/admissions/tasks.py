@@ -9,7 +9,12 @@ task added or done writes a ``task`` entry on its inquiry's timeline.
 Reminders (``remind``, the job ``REMINDERS_JOB`` every 15 minutes): each open task due
 within the next hour, or overdue, and not reminded yet, notifies its assignee once (kind
 ``admissions``) and records ``reminded_at``. Moving a task's due time or its assignee makes
-it due a reminder again.
+it due a reminder again. A task whose assignee was deactivated or no longer holds
+``admissions`` is skipped (no reminder; it waits to be reassigned, or for them to be back).
+
+Creating with an idempotency key: the same creator and key return the first task (same
+content) or IDEMPOTENCY_CONFLICT, and nothing is written; the unique (creator, key) makes
+it safe when two requests race.
 """
 
 from __future__ import annotations
@@ -21,19 +26,21 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select, update
 
+from alumnet.domain.admissions.inquiries import counsellors, is_counsellor
 from alumnet.domain.admissions.timeline import add_activity
 from alumnet.domain.communication.notifications import Item, notify_each
 from alumnet.domain.errors import DomainError, Problems, check_label, check_moment
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
-from alumnet.domain.identity.users import holders_of
 from alumnet.domain.runtime import Runtime
-from alumnet.persistence.models import Inquiry, InquiryTask, User
+from alumnet.persistence.db import inserted_id
+from alumnet.persistence.models import Inquiry, InquiryTask
 from alumnet.persistence.uow import UnitOfWork
 
 REMINDERS_JOB = "admissions.task_reminders"
 KIND = "admissions"
 TITLE_MAX = 200
+KEY_MAX = 200
 # A due time may lie at most this far in the past (a task noted after the fact) or ahead.
 PAST_MAX = timedelta(days=1)
 AHEAD_MAX = relativedelta(years=2)
@@ -52,12 +59,14 @@ def now() -> datetime:
 @dataclass(frozen=True)
 class TaskFields:
     """A new task. Ids are primary keys (-1: an id that names nothing); ``assignee_id``
-    None: the inquiry's counsellor, else the one who adds it."""
+    None: the inquiry's counsellor, else the one who adds it; ``idempotency_key``: the
+    creator's key, which returns the first task made with it."""
 
     inquiry_id: int
     title: str
     due_at: datetime
     assignee_id: int | None = None
+    idempotency_key: str | None = None
 
 
 def _check_due(problems: Problems, given: datetime, at: datetime) -> datetime | None:
@@ -71,17 +80,8 @@ def _check_due(problems: Problems, given: datetime, at: datetime) -> datetime | 
     return due
 
 
-async def _may_be_assigned(uow: UnitOfWork, user_id: int) -> bool:
-    """Whether the user is active and holds ``admissions``."""
-    staff = await holders_of(uow, Permission.ADMISSIONS, everywhere=True)
-    found = await uow.session.execute(
-        select(User.id).where(User.id == user_id, User.status == "active", User.id.in_(staff))
-    )
-    return found.first() is not None
-
-
 async def _check_assignee(uow: UnitOfWork, problems: Problems, user_id: int) -> None:
-    if user_id < 0 or not await _may_be_assigned(uow, user_id):
+    if not await is_counsellor(uow, user_id):
         problems.add("NOT_COUNSELLOR", "Assign the task to someone who works on admissions.",
                      "assigneeId")  # fmt: skip
 
@@ -122,8 +122,38 @@ async def _tell_assignee(uow: UnitOfWork, viewer: Viewer, task: InquiryTask, nam
     ])  # fmt: skip
 
 
+async def _by_key(uow: UnitOfWork, creator: int, key: str) -> InquiryTask | None:
+    found = await uow.session.execute(
+        select(InquiryTask).where(InquiryTask.created_by_id == creator,
+                                  InquiryTask.idempotency_key == key)
+    )  # fmt: skip
+    return found.scalar_one_or_none()
+
+
+def _same_or_conflict(
+    earlier: InquiryTask | None, given: TaskFields, title: str, due: datetime
+) -> InquiryTask:
+    """The task the key made before, if it was made with the same content (an assignee
+    not given matches whoever it went to)."""
+    if earlier is None:
+        raise DomainError.of("CONFLICT", "A concurrent change won; try again.", "idempotencyKey")
+    was = earlier.due_at if earlier.due_at.tzinfo else earlier.due_at.replace(tzinfo=UTC)
+    same = (
+        earlier.inquiry_id == given.inquiry_id
+        and earlier.title == title
+        and was == due
+        and given.assignee_id in (None, earlier.assignee_id)
+    )
+    if not same:
+        raise DomainError.of("IDEMPOTENCY_CONFLICT", "That idempotency key made a different "
+                             "task.", "idempotencyKey")  # fmt: skip
+    return earlier
+
+
 async def create(uow: UnitOfWork, viewer: Viewer, given: TaskFields) -> InquiryTask:
-    """Add a follow-up task to an inquiry (``admissions``)."""
+    """Add a follow-up task to an inquiry (``admissions``); with an idempotency key, the
+    task the same creator made with it before (same content, else
+    IDEMPOTENCY_CONFLICT), nothing written."""
     me = viewer.require(Permission.ADMISSIONS)
     at = now()
     problems = Problems()
@@ -136,18 +166,34 @@ async def create(uow: UnitOfWork, viewer: Viewer, given: TaskFields) -> InquiryT
     assignee = given.assignee_id
     if assignee is not None:
         await _check_assignee(uow, problems, assignee)
+    key = given.idempotency_key
+    if key is not None and not 0 < len(key) <= KEY_MAX:
+        problems.add("INVALID", f"An idempotency key has 1 to {KEY_MAX} characters.",
+                     "idempotencyKey")  # fmt: skip
     problems.raise_if_any()
     assert inquiry is not None
     assert due is not None
+    if key is not None:
+        earlier = await _by_key(uow, me, key)
+        if earlier is not None:
+            return _same_or_conflict(earlier, given, title, due)
     if assignee is None:
         counsellor = inquiry.counsellor_id
-        assignee = counsellor if counsellor and await _may_be_assigned(uow, counsellor) else me
-    task = InquiryTask(
-        inquiry_id=inquiry.id, assignee_id=assignee, title=title, due_at=due,
-        created_by_id=me, created_at=at,
-    )  # fmt: skip
-    uow.session.add(task)
-    await uow.session.flush()
+        assignee = counsellor if counsellor and await is_counsellor(uow, counsellor) else me
+    values = {"inquiry_id": inquiry.id, "assignee_id": assignee, "title": title, "due_at": due,
+              "created_by_id": me, "created_at": at, "idempotency_key": key}  # fmt: skip
+    if key is None:
+        task = InquiryTask(**values)
+        uow.session.add(task)
+        await uow.session.flush()
+    else:
+        made = await inserted_id(uow.session, InquiryTask, values,
+                                 ["created_by_id", "idempotency_key"])  # fmt: skip
+        if made is None:  # another request with the key made it meanwhile
+            return _same_or_conflict(await _by_key(uow, me, key), given, title, due)
+        found = await uow.session.get(InquiryTask, made)
+        assert found is not None
+        task = found
     await add_activity(uow, inquiry, "task", f"Task added: {title} (due "
                        f"{due.strftime('%Y-%m-%d %H:%M')} UTC)", actor_id=me)  # fmt: skip
     await _tell_assignee(uow, viewer, task, inquiry.name)
@@ -234,14 +280,17 @@ async def delete(uow: UnitOfWork, viewer: Viewer, task_id: int) -> int:
 
 
 async def remind(rt: Runtime, at: datetime | None = None) -> dict[str, int]:
-    """The job every 15 minutes: each open task with an assignee, due within the next hour
-    (from ``at``, now by default) or overdue, and not reminded yet, notifies its assignee
-    once; ``BATCH`` tasks per transaction. Running it again sends nothing more."""
+    """The job every 15 minutes: each open task due within the next hour (from ``at``, now
+    by default) or overdue, and not reminded yet, notifies its assignee once;
+    ``BATCH`` tasks per transaction. Running it again sends nothing more. Tasks whose
+    assignee is deactivated, deleted or no longer holds ``admissions`` are skipped (and
+    stay unreminded)."""
     moment = at or now()
     reminded = tasks = 0
     after = 0
     while True:
         async with rt.transaction() as uow:
+            staff = await counsellors(uow)
             found = (
                 await uow.session.execute(
                     select(InquiryTask.id, InquiryTask.assignee_id, InquiryTask.title,
@@ -249,7 +298,7 @@ async def remind(rt: Runtime, at: datetime | None = None) -> dict[str, int]:
                     .join(Inquiry, Inquiry.id == InquiryTask.inquiry_id)
                     .where(InquiryTask.done_at.is_(None), InquiryTask.reminded_at.is_(None),
                            InquiryTask.due_at <= moment + REMIND_BEFORE,
-                           InquiryTask.assignee_id.is_not(None), InquiryTask.id > after)
+                           InquiryTask.assignee_id.in_(staff), InquiryTask.id > after)
                     .order_by(InquiryTask.id)
                     .limit(BATCH)
                     .with_for_update(of=InquiryTask, skip_locked=True)

@@ -253,7 +253,31 @@ class NewUser:
 
 
 async def create_user(rt: Runtime, uow: UnitOfWork, viewer: Viewer, data: NewUser) -> User:
+    """A user of any roles, made by a user manager (``userCreate``)."""
     viewer.require(Permission.USERS_MANAGE)
+    return await _add_person(rt, uow, data)
+
+
+async def create_student(
+    rt: Runtime, uow: UnitOfWork, actor: Viewer, email: str, name: str, *, via: str
+) -> User:
+    """A STUDENT account, made the way ``create_user`` makes one (checks, the account, its
+    invitation e-mail, the audit row as ``actor``) but without ``users:manage``: for a
+    caller that has checked its own permission first (admissions' conversion checks
+    ``admissions``; ``via`` names it in the audit row). Only ever a STUDENT, never with a
+    password; a read-only token is refused."""
+    actor.require_user()
+    if not actor.may_write:
+        raise PermissionDenied("write")
+    data = NewUser(email=email, name=name, roles=[Role.STUDENT])
+    return await _add_person(rt, uow, data, via=via)
+
+
+async def _add_person(
+    rt: Runtime, uow: UnitOfWork, data: NewUser, *, via: str | None = None
+) -> User:
+    """The one way staff make a user: checked, inserted, invited (without a password),
+    audited. Callers check who may."""
     problems = Problems()
     email = check_email(problems, data.email)
     name = check_text(
@@ -281,7 +305,7 @@ async def create_user(rt: Runtime, uow: UnitOfWork, viewer: Viewer, data: NewUse
         "user.create",
         object_type="User",
         object_ids=[user.id],
-        details={"roles": sorted(r.value for r in data.roles)},
+        details={"roles": sorted(r.value for r in data.roles), **({"via": via} if via else {})},
     )
     return user
 

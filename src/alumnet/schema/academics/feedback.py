@@ -3,8 +3,9 @@ and the feedback summaries.
 
 Anonymity (see domain/academics/feedback.py): whoever the author of an anonymous feedback
 is hidden from (its recipient always) gets no `author`, no `createdAt` (only `createdOn`,
-the UTC day), and lists ordered by day and then by a keyed scramble of the id; feedback
-ids themselves are not sequential."""
+the UTC day), and lists ordered by day and then by the random public id (their cursors
+carry only those); feedback ids are that random public id. Its recipient sees an
+anonymous feedback only from the UTC day after it was given."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, forbidden, not_authenticated, user_errors
 from alumnet.schema.identity.types import User
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, readable_rows, visible_user
+from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires, requires_any
 
@@ -66,10 +67,6 @@ class FeedbackPeriod(Enum):
     MONTH = ev("month", description="Calendar months.")
 
 
-def _ids(info: Info) -> feedback.FeedbackIds:
-    return feedback.ids_for(info.context.runtime.settings.secret_key)
-
-
 def _dialect(info: Info) -> str:
     return "sqlite" if info.context.runtime.database.is_sqlite else "postgresql"
 
@@ -86,9 +83,11 @@ async def _names(reads: Any, ids: Sequence[int]) -> list[str | None]:
 @strawberry.type(
     description="A student's feedback on a subject, a topic, a session or a mentor: a rating "
     "and a comment, and the comment's sentiment once scored (within seconds). Seen by its "
-    "author, its recipient, academics managers and integrity staff. An anonymous feedback's "
-    "author is shown only to the author and to integrity staff, never to its recipient; "
-    "to whoever it is hidden from, its exact time is hidden too (`createdOn` only)."
+    "author, its recipient (an anonymous one only from the UTC day after it was given), "
+    "academics managers and integrity staff (at once). An anonymous feedback's author is "
+    "shown only to the author and to integrity staff, never to its recipient; to whoever "
+    "it is hidden from, its exact time is hidden too (`createdOn` only). Its id is random: "
+    "it says nothing of when it was given."
 )
 class StudentFeedback(relay.Node):
     id: relay.NodeID[int]
@@ -123,11 +122,11 @@ class StudentFeedback(relay.Node):
     _recipient_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, row: Any, viewer: Viewer, ids: feedback.FeedbackIds) -> Self:
+    def from_row(cls, row: Any, viewer: Viewer) -> Self:
         shown = feedback.shows_author(viewer, row)
         moment = row.created_at
         return cls(
-            id=ids.public(int(row.id)), target=FeedbackTarget(row.target),
+            id=int(row.public_id), target=FeedbackTarget(row.target),
             subject_id=optional_gid("Subject", row.subject_id),
             topic_id=optional_gid("Topic", row.topic_id),
             session_id=optional_gid("FacultyTimeEntry", row.session_id), rating=int(row.rating),
@@ -144,11 +143,19 @@ class StudentFeedback(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = _ids(info)
-        rows = [ids.row_id(i) if i is not None else None for i in int_ids(node_ids)]
+        wanted = int_ids(node_ids)
         viewer = info.context.viewer
-        found = await readable_rows(info, FeedbackModel.__table__, rows, feedback.readable(viewer))
-        return [cls.from_row(found[r], viewer, ids) if r in found else None for r in rows]
+        found: dict[int, Any] = {}
+        asked = sorted({i for i in wanted if i is not None})
+        if asked and viewer.is_authenticated:
+            table = FeedbackModel.__table__
+            query = select(table).where(table.c.public_id.in_(asked))
+            visible = feedback.readable(viewer)
+            if visible is not None:
+                query = query.where(visible)
+            async with info.context.reads.connect() as conn:
+                found = {int(r.public_id): r for r in (await conn.execute(query)).all()}
+        return [cls.from_row(found[i], viewer) if i in found else None for i in wanted]
 
     @strawberry.field(
         description="Who gave it: null when it is anonymous and you are neither its author "
@@ -189,7 +196,13 @@ class StudentFeedbackErrorCode(Enum):
     NOT_YET = ev("NOT_YET", description="The session has not begun yet.")
     ANONYMITY_IMPOSSIBLE = ev(
         "ANONYMITY_IMPOSSIBLE",
-        description="Feedback on a one-to-one session cannot be anonymous.",
+        description="This feedback cannot be anonymous: it is on a one-to-one session, or "
+        f"fewer than {feedback.ANONYMITY_MIN} students could have given it (its recipient "
+        "would know who did).",
+    )
+    IDEMPOTENCY_CONFLICT = ev(
+        "IDEMPOTENCY_CONFLICT",
+        description="You gave different feedback with this idempotency key; use a new key.",
     )
     DUPLICATE = ev(
         "DUPLICATE", description="You gave feedback on this today already (one a day, UTC)."
@@ -238,14 +251,17 @@ class StudentFeedbackSubmitInput:
     )
     anonymous: bool = strawberry.field(
         default=False,
-        description="Hide who you are from its recipient (integrity staff still see it). "
-        "Not for a one-to-one session.",
+        description="Hide who you are from its recipient (integrity staff still see it); "
+        "the recipient sees it from the next UTC day. Not for a one-to-one session, nor "
+        f"when fewer than {feedback.ANONYMITY_MIN} students could have given it "
+        "(ANONYMITY_IMPOSSIBLE).",
     )
     idempotency_key: str | None = strawberry.field(
         default=None,
-        description="Any key of yours (at most 200 characters): sending the same feedback "
-        "again the same day with a key returns the first and writes nothing (without one, "
-        "it is DUPLICATE). The key itself is not kept.",
+        description="Any key of yours (at most 200 characters), kept with the feedback: "
+        "sending the same feedback again with it, on any day, returns the first and writes "
+        "nothing; different feedback with it is IDEMPOTENCY_CONFLICT. Without a key, the "
+        "same target again the same day is DUPLICATE.",
     )
 
 
@@ -371,24 +387,24 @@ def _days(since: date | None, until: date | None) -> list[Any]:
 
 def _list(info: Info, *where: Any, by_day: bool = True) -> KeysetQuery[StudentFeedback]:
     """Feedback the viewer may read among ``where``: by day (newest first, UTC), then by
-    the keyed scramble of the id, never by time or id (``by_day`` False: the author's own
-    list, newest first by time)."""
+    the random public id, never by time or row id, so that cursors carry only the day and
+    the public id (``by_day`` False: the author's own list, newest first by time)."""
     viewer = info.context.viewer
-    ids = _ids(info)
-    key = ids.sql_key(FeedbackModel.id).label("order_key")
-    day = feedback.day_of(FeedbackModel.created_at, _dialect(info)).label("day")
-    query = select(*FeedbackModel.__table__.c, key, day).where(*where)
+    f = FeedbackModel
+    if by_day:
+        day = feedback.day_of(f.created_at, _dialect(info)).label("day")
+        query = select(*f.__table__.c, day)
+        first = SortKey(day, descending=True, attr="day")
+    else:
+        query = select(*f.__table__.c)
+        first = SortKey(f.created_at, descending=True)
+    query = query.where(*where)
     visible = feedback.readable(viewer)
     if visible is not None:
         query = query.where(visible)
-    first = (
-        SortKey(day, descending=True, attr="day")
-        if by_day
-        else SortKey(FeedbackModel.created_at, descending=True)
-    )
-    sort = [first, SortKey(key, attr="order_key")]
+    sort = [first, SortKey(f.public_id)]
     return KeysetQuery(
-        query, sort, lambda row: StudentFeedback.from_row(row, viewer, ids), info.context.reads
+        query, sort, lambda row: StudentFeedback.from_row(row, viewer), info.context.reads
     )
 
 
@@ -408,7 +424,8 @@ class StudentFeedbackQuery:
         StudentFeedbackConnection,
         description="The feedback about you (as a faculty member or mentor), by day given, "
         "newest first (UTC); within a day in no meaningful order, so that an anonymous "
-        "feedback's place says nothing of who gave it.",
+        "feedback's place says nothing of who gave it. Anonymous feedback appears from the "
+        "UTC day after it was given (at once for academics managers and integrity staff).",
         max_results=1000,
         extensions=requires(),
     )
@@ -459,8 +476,9 @@ class StudentFeedbackQuery:
         extensions=requires(),
         description="Feedback counted and averaged by subject, by recipient or by week or "
         "month, from `from` to `to` (UTC days; by default the year to today, at most five "
-        "years): every feedback for academics managers, else that about you. At most 500 "
-        "groups, the largest first (periods in order). Never per author.",
+        "years): every feedback for academics managers, else that about you (anonymous "
+        "feedback counted from the UTC day after it was given, unless you are integrity "
+        "staff). At most 500 groups, the largest first (periods in order). Never per author.",
     )
     async def feedback_summary(
         self,
@@ -497,7 +515,9 @@ class StudentFeedbackQuery:
         description="Feedback week by week (from Monday) or month by month, from the period "
         "holding `from` to the one holding `to` (UTC days; by default the year to today, at "
         "most five years): count, average sentiment and rating, periods without feedback "
-        "included (count 0). Every feedback for academics managers, else that about you.",
+        "included (count 0). Every feedback for academics managers, else that about you "
+        "(anonymous feedback counted from the UTC day after it was given, unless you are "
+        "integrity staff).",
     )
     async def feedback_sentiment_trend(
         self,
@@ -533,9 +553,11 @@ class StudentFeedbackMutation:
         extensions=requires(),
         description="Give feedback, as a student, on a subject offered to a mission you take "
         "part in (or a topic of it), a teaching session of such a subject or one-to-one with "
-        "you, or a mentor of yours: once a day per target, 20 a day in all (UTC days). Its "
-        "sentiment is scored within seconds; very negative feedback is brought to academics "
-        "managers' attention (never naming its author).",
+        "you, or a mentor of yours: once a day per target, 20 a day in all (UTC days); "
+        "anonymous only when at least 3 students could have given it; sent again with the "
+        "same idempotency key, the first is returned. Its sentiment is scored within "
+        "seconds; very negative feedback is brought to academics managers' attention (never "
+        "naming its author).",
     )
     async def student_feedback_submit(
         self, info: Info, input: Annotated[StudentFeedbackSubmitInput, arg("The feedback.")]
@@ -556,9 +578,7 @@ class StudentFeedbackMutation:
 
         found, problems = await run_in_transaction(info, change)
         return StudentFeedbackPayload(
-            feedback=StudentFeedback.from_row(found, viewer, _ids(info))
-            if found is not None
-            else None,
+            feedback=StudentFeedback.from_row(found, viewer) if found is not None else None,
             user_errors=user_errors(StudentFeedbackError, StudentFeedbackErrorCode, problems),
         )
 

@@ -20,6 +20,7 @@ from alumnet.persistence.models import Inquiry as InquiryModel
 from alumnet.persistence.models import InquiryActivity as ActivityModel
 from alumnet.persistence.models import InquiryStageChange as StageChangeModel
 from alumnet.persistence.models import Programme as ProgrammeModel
+from alumnet.schema.admissions.people import office_user
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, bad_input, user_errors
 from alumnet.schema.identity.types import User
@@ -136,15 +137,6 @@ async def _lost_from(reads: Any, ids: Sequence[int]) -> list[str | None]:
     return [found.get(i) for i in ids]
 
 
-async def _user(info: Info, user_id: int | None) -> User | None:
-    """A person reached through an inquiry the viewer sees (its counsellor, its student,
-    who logged an entry): shown, not checked again."""
-    if user_id is None:
-        return None
-    row = await info.context.loaders.user_by_id.load(user_id)
-    return User.from_row(row) if row is not None else None
-
-
 @strawberry.type(description="One move of an inquiry in the pipeline.")
 class InquiryStageChange:
     from_stage: InquiryStage | None = strawberry.field(
@@ -165,7 +157,7 @@ class InquiryStageChange:
 
     @strawberry.field(description="Who moved it; null for the public form or the system.")
     async def changed_by(self, info: Info) -> User | None:
-        return await _user(info, self._by)
+        return await office_user(info, self._by)
 
 
 @strawberry.type(
@@ -202,7 +194,7 @@ class InquiryActivity(relay.Node):
 
     @strawberry.field(description="Who logged it or did it; null for the public form.")
     async def actor(self, info: Info) -> User | None:
-        return await _user(info, self._actor)
+        return await office_user(info, self._actor)
 
 
 @strawberry.type(description="An inquiry's timeline, a page at a time.")
@@ -273,13 +265,15 @@ class Inquiry(relay.Node):
         )
         return Programme.from_row(row) if row is not None else None
 
-    @strawberry.field(description="The counsellor it is assigned to, if any.")
+    @strawberry.field(
+        description="The counsellor it is assigned to, if any (a fellow member of the office)."
+    )
     async def counsellor(self, info: Info) -> User | None:
-        return await _user(info, self._row.counsellor_id)
+        return await office_user(info, self._row.counsellor_id)
 
-    @strawberry.field(description="The student account it became (once converted).")
+    @strawberry.field(description="The student account it became (once converted); null before.")
     async def student(self, info: Info) -> User | None:
-        return await _user(info, self._row.user_id)
+        return await office_user(info, self._row.user_id)
 
     @strawberry.field(
         description="The stages `inquiryStageChange` may move it to now (enrolled is "
@@ -437,9 +431,10 @@ class InquiryErrorCode(Enum):
     EMAIL_REQUIRED = ev(
         "EMAIL_REQUIRED", description="Converting needs the applicant's e-mail address."
     )
-    EMAIL_TAKEN = ev(
-        "EMAIL_TAKEN",
-        description="The e-mail address belongs to an account that is not a student's.",
+    ACCOUNT_EXISTS = ev(
+        "ACCOUNT_EXISTS",
+        description="An account with the inquiry's e-mail exists (of any kind): only a user "
+        "manager (`users:manage`) may link it, and only a student's.",
     )
     CONFLICT = ev("CONFLICT", description="A concurrent change won; try again.")
     INVALID = ev("INVALID", description=INVALID)
@@ -766,11 +761,13 @@ class InquiryMutation:
 
     @strawberry.mutation(
         extensions=requires(Permission.ADMISSIONS),
-        description="Convert an applied inquiry into a student (admissions staff): a STUDENT "
-        "account made as `userCreate` makes one (an invitation e-mail to choose a "
-        "password) with a profile, or an existing student's account with that e-mail "
-        "linked (another kind of account: EMAIL_TAKEN); optionally enrolled in a mission. "
-        "The inquiry is enrolled. Converting again returns the same student.",
+        description="Convert an applied inquiry into a student (admissions staff; a WRITE "
+        "token will do): a new STUDENT account made as `userCreate` makes one (an invitation "
+        "e-mail to choose a password) with a profile holding the programme of interest; "
+        "optionally enrolled in a mission. If an account with that e-mail exists, a user "
+        "manager (`users:manage`) links it when it is a student's (its profile left as it "
+        "is); otherwise ACCOUNT_EXISTS, whatever the account, and nothing is written. The "
+        "inquiry is enrolled. Converting again returns the same student.",
     )
     async def inquiry_convert(
         self, info: Info, input: Annotated[InquiryConvertInput, arg("The conversion.")]

@@ -15,10 +15,11 @@ from alumnet.domain.admissions import tasks
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.models import Inquiry as InquiryModel
 from alumnet.persistence.models import InquiryTask as TaskModel
+from alumnet.schema.admissions.people import office_user
 from alumnet.schema.context import Info
 from alumnet.schema.errors import UserError, user_errors
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
-from alumnet.schema.nodes import int_ids, optional_pk, readable_rows, user_names, visible_user
+from alumnet.schema.nodes import int_ids, optional_pk, readable_rows
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
 from alumnet.schema.permissions import requires
 
@@ -99,20 +100,11 @@ class InquiryTask(relay.Node):
         return await loader.load(self._row.inquiry_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
-        description="Its assignee's name (shown to everyone who sees the task, unlike "
-        "`assignee`, which follows the rules of `node(id:)` for users)."
-    )
-    async def assignee_name(self, info: Info) -> str | None:
-        if self._row.assignee_id is None:
-            return None
-        loader = reads_loader(info, ("InquiryTask", "users"), user_names)
-        return await loader.load(self._row.assignee_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(
-        description="The user it is assigned to, if you may see them (as `node(id:)`)."
+        description="The user it is assigned to (a fellow member of the office); null if "
+        "their account was deleted."
     )
     async def assignee(self, info: Info) -> Annotated[User, strawberry.lazy(IDENTITY)] | None:
-        return await visible_user(info, self._row.assignee_id)  # type: ignore[no-any-return]
+        return await office_user(info, self._row.assignee_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Follow-up tasks, a page at a time.")
@@ -134,6 +126,11 @@ class InquiryTaskErrorCode(Enum):
     TOO_LONG = ev("TOO_LONG", description="The title is longer than 200 characters.")
     REQUIRED = ev("REQUIRED", description="A required value is missing or blank.")
     CONFLICT = ev("CONFLICT", description="A concurrent change won; try again.")
+    IDEMPOTENCY_CONFLICT = ev(
+        "IDEMPOTENCY_CONFLICT",
+        description="You made a different task with this idempotency key (another inquiry, "
+        "title, due time or assignee).",
+    )
     INVALID = ev("INVALID", description=INVALID)
 
 
@@ -168,6 +165,12 @@ class InquiryTaskCreateInput:
         default=None,
         description="The `User` to do it: an active holder of `admissions`. By default the "
         "inquiry's counsellor, or else you.",
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Your key (1 to 200 characters): sending again with it returns the task "
+        "you first made with it and writes nothing; with different content (inquiry, "
+        "title, due time, an assignee given): IDEMPOTENCY_CONFLICT. Keys are yours alone.",
     )
 
 
@@ -289,7 +292,9 @@ class InquiryTaskMutation:
         extensions=requires(Permission.ADMISSIONS),
         description="Add a follow-up task to an inquiry (`admissions`): its assignee (by "
         "default the inquiry's counsellor, else you) is told if it is someone else, and "
-        "reminded once an hour before it falls due; the inquiry's timeline records it.",
+        "reminded once an hour before it falls due (unless deactivated or no longer in "
+        "admissions by then); the inquiry's timeline records it. An idempotency key "
+        "makes sending again safe.",
     )
     async def inquiry_task_create(
         self, info: Info, input: Annotated[InquiryTaskCreateInput, arg("The task.")]
@@ -298,6 +303,7 @@ class InquiryTaskMutation:
         fields = tasks.TaskFields(
             inquiry_id=optional_pk(input.inquiry_id, "Inquiry") or -1, title=input.title,
             due_at=input.due_at, assignee_id=optional_pk(input.assignee_id, "User"),
+            idempotency_key=input.idempotency_key,
         )  # fmt: skip
         found, problems = await run_in_transaction(
             info, lambda uow: tasks.create(uow, viewer, fields)
