@@ -60,7 +60,8 @@ ROLES = [
 ANSWERS = {"yes", "no", "own"}
 KINDS = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}
 DENIED_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
-HIDDEN_CODES = {"NOT_FOUND", "FORBIDDEN", "NOT_ALLOWED", "NOT_YOURS", "NOT_ENROLLED"}
+# NOT_TAUGHT: a subject (public) not offered to a mission the student takes part in.
+HIDDEN_CODES = {"NOT_FOUND", "FORBIDDEN", "NOT_ALLOWED", "NOT_YOURS", "NOT_ENROLLED", "NOT_TAUGHT"}
 PERSON = "Matrix"
 
 
@@ -176,6 +177,10 @@ class World:
     # The batch of the STUDENT's and the MENTOR's mission.
     home_batch: str = ""
     counter: int = 0
+    # The global ids of the people who are not in the table (the other student, …).
+    others: dict[str, str] = field(default_factory=dict)
+    # Teaching sessions logged so far (each on a day of its own: entries never overlap).
+    sessions: int = 0
 
     def next(self) -> int:
         self.counter += 1
@@ -219,6 +224,8 @@ async def _build(api: Api) -> World:
         ("other-student", "STUDENT"),
         ("other-mentor", "MENTOR"),
         ("other-alumnus", "ALUMNUS"),
+        ("other-faculty", "FACULTY"),
+        ("other-admissions", "ADMISSIONS"),
     ]:
         people[who] = await api.create_user(
             f"matrix-{who.lower()}@example.org", [role], name=f"{PERSON} {who.title()}"
@@ -332,8 +339,11 @@ async def _build(api: Api) -> World:
     return w
 
 
-async def _make(w: World, token: str | None, name: str, given: dict[str, Any], kind: str) -> str:
-    """Run a mutation that must succeed; the global id of the first `kind` it answers."""
+async def _make(
+    w: World, token: str | None, name: str, given: dict[str, Any], kind: str | None
+) -> str:
+    """Run a mutation that must succeed; the global id of the first `kind` it answers (with
+    no kind: "")."""
     schema = graphql_schema()
     assert schema.mutation_type is not None
     field_ = schema.mutation_type.fields[name]
@@ -355,6 +365,8 @@ async def _make(w: World, token: str | None, name: str, given: dict[str, Any], k
                     return found
         return None
 
+    if kind is None:
+        return ""
     found = find(payload)
     assert found, f"{name} answered no {kind}: {payload}"
     return found
@@ -488,6 +500,8 @@ async def _more(w: World, tokens: dict[str, str], people: dict[str, tuple[str, s
     out["VolunteerEngagement"] = (await _fresh_engagement(w))["VolunteerEngagement"]
     await _community(w, tokens, people)
     await _giving(w, tokens, people)
+    await _academics(w, tokens, people)
+    await _admissions(w, tokens, people)
 
 
 async def _giving(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
@@ -522,6 +536,145 @@ async def _giving(w: World, tokens: dict[str, str], people: dict[str, tuple[str,
          "anonymous": False}, "Pledge",
     )  # fmt: skip
     await w.api.run_jobs()  # the gift's receipt
+
+
+def _when(days_ago: int, hour: int = 10) -> str:
+    """A UTC moment `days_ago` days back at `hour` o'clock, as GraphQL takes it."""
+    day = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (day - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
+
+
+async def _academics(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
+    """Academics: a subject with a topic offered to each mission (the STUDENT's led by the
+    FACULTY, the other student's by the other faculty member), each student's topic progress
+    and mark in an assessment of it, a teaching session each faculty member logged, and each
+    student's feedback on their subject. The FACULTY's own (`World.mine`): themselves (as
+    `facultyId`) and their session; the STUDENT's: their feedback."""
+    admin = tokens["ADMIN"]
+    today = datetime.now(UTC).date()
+    starts = (today - timedelta(days=28)).isoformat()
+    ends = (today + timedelta(days=60)).isoformat()
+    w.tokens["other-faculty"] = tokens["other-faculty"]
+    w.mine["FACULTY"] = {"Faculty": people["FACULTY"][0]}
+    w.outside["Faculty"] = people["other-faculty"][0]
+    for where, code, faculty, student in [
+        (w.inside, "MX-IN", "FACULTY", "STUDENT"),
+        (w.outside, "MX-OUT", "other-faculty", "other-student"),
+    ]:
+        where["Subject"] = await _make(
+            w, admin, "subjectCreate",
+            {"code": f"{code}-S", "name": f"Matrix subject {code}", "description": "Matrix"},
+            "Subject",
+        )  # fmt: skip
+        where["Topic"] = (await _fresh_topic(w, where["Subject"]))["Topic"]
+        where["SubjectOffering"] = await _make(
+            w, admin, "subjectOfferingCreate",
+            {"subjectId": where["Subject"], "missionId": where["Mission"],
+             "facultyId": people[faculty][0], "startsOn": starts, "endsOn": ends},
+            "SubjectOffering",
+        )  # fmt: skip
+        await _make(
+            w, tokens[faculty], "topicProgressRecord",
+            {"topicId": where["Topic"],
+             "entries": [{"studentId": people[student][0], "status": "IN_PROGRESS"}]}, None,
+        )  # fmt: skip
+        where["Assessment"] = await _make(
+            w, tokens[faculty], "assessmentCreate",
+            {"topicId": where["Topic"], "kind": "QUIZ", "title": "Matrix quiz",
+             "maxMarks": 10, "heldOn": today.isoformat()}, "Assessment",
+        )  # fmt: skip
+        await _make(
+            w, tokens[faculty], "assessmentMarksRecord",
+            {"assessmentId": where["Assessment"],
+             "entries": [{"studentId": people[student][0], "marks": 7}]}, None,
+        )  # fmt: skip
+        session = await _fresh_time_entry(w, faculty, where["Subject"])
+        feedback = await _make(
+            w, tokens[student], "studentFeedbackSubmit",
+            {"target": "SUBJECT", "subjectId": where["Subject"], "rating": 4,
+             "comment": "Matrix: clear and useful", "anonymous": False}, "StudentFeedback",
+        )  # fmt: skip
+        if faculty == "FACULTY":
+            w.mine["FACULTY"].update(session)
+            w.mine["STUDENT"]["StudentFeedback"] = feedback
+        else:
+            w.outside.update(session)
+            w.outside["StudentFeedback"] = feedback
+    await w.api.run_jobs()  # the feedback's sentiment
+
+
+async def _fresh_topic(w: World, subject: str | None = None) -> dict[str, str]:
+    made = await _make(
+        w, w.tokens["ADMIN"], "topicCreate",
+        {"subjectId": subject or w.outside["Subject"], "code": f"MX{w.next()}",
+         "title": "Matrix topic", "description": "Matrix", "estimatedHours": 2}, "Topic",
+    )  # fmt: skip
+    return {"Topic": made}
+
+
+async def _fresh_offering(w: World) -> dict[str, str]:
+    """A new subject offered to the other mission (a subject is offered to a mission once)."""
+    today = datetime.now(UTC).date()
+    n = w.next()
+    subject = await _make(
+        w, w.tokens["ADMIN"], "subjectCreate",
+        {"code": f"MX-S{n}", "name": f"Matrix subject {n}", "description": "Matrix"}, "Subject",
+    )  # fmt: skip
+    made = await _make(
+        w, w.tokens["ADMIN"], "subjectOfferingCreate",
+        {"subjectId": subject, "missionId": w.outside["Mission"],
+         "startsOn": today.isoformat(), "endsOn": (today + timedelta(days=60)).isoformat()},
+        "SubjectOffering",
+    )  # fmt: skip
+    return {"SubjectOffering": made}
+
+
+async def _fresh_time_entry(
+    w: World, role: str = "other-faculty", subject: str | None = None
+) -> dict[str, str]:
+    """A teaching hour the faculty member logged, on a day of its own (entries never
+    overlap): the other faculty member's, or the FACULTY's own."""
+    if subject is None:
+        subject = w.outside["Subject"] if role == "other-faculty" else w.inside["Subject"]
+    w.sessions += 1
+    days = 1 + w.sessions
+    made = await _make(
+        w, w.tokens[role], "facultyTimeLog",
+        {"kind": "TEACHING", "startedAt": _when(days), "endedAt": _when(days, 11),
+         "subjectId": subject, "note": "Matrix session"}, "FacultyTimeEntry",
+    )  # fmt: skip
+    return {"FacultyTimeEntry": made}
+
+
+async def _admissions(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
+    """Admissions: an inquiry the ADMISSIONS counsels, with a call logged and a follow-up
+    task assigned to them (their own, `World.mine`) and one assigned to another counsellor:
+    out of everyone's reach but the admissions office's."""
+    office = tokens["ADMISSIONS"]
+    w.others["other-admissions"] = people["other-admissions"][0]
+    w.outside["Inquiry"] = await _make(
+        w, office, "inquiryCreate",
+        {"name": "Matrix Prospect", "email": "matrix-prospect@example.org",
+         "source": "WALK_IN", "programmeId": w.outside["Programme"],
+         "counsellorId": people["ADMISSIONS"][0]}, "Inquiry",
+    )  # fmt: skip
+    await _make(
+        w, office, "inquiryActivityLog",
+        {"id": w.outside["Inquiry"], "kind": "CALL", "summary": "Matrix call"}, None,
+    )  # fmt: skip
+    w.mine["ADMISSIONS"] = await _fresh_task(w, w.viewers["ADMISSIONS"])
+    w.outside["InquiryTask"] = (await _fresh_task(w))["InquiryTask"]
+
+
+async def _fresh_task(w: World, assignee: str | None = None) -> dict[str, str]:
+    """A follow-up task of the inquiry: the other counsellor's, or the one given's."""
+    made = await _make(
+        w, w.tokens["ADMISSIONS"], "inquiryTaskCreate",
+        {"inquiryId": w.outside["Inquiry"], "title": f"Matrix call back {w.next()}",
+         "dueAt": _when(-3), "assigneeId": assignee or w.others["other-admissions"]},
+        "InquiryTask",
+    )  # fmt: skip
+    return {"InquiryTask": made}
 
 
 async def _community(w: World, tokens: dict[str, str], people: dict[str, tuple[str, str]]) -> None:
@@ -667,6 +820,14 @@ ID_TYPES = {
     "campaignId": "Campaign",
     "giftId": "Gift",
     "pledgeId": "Pledge",
+    "subjectId": "Subject",
+    "subjectIds": "Subject",
+    "topicId": "Topic",
+    "topicIds": "Topic",
+    "prerequisiteIds": "Topic",
+    "assessmentId": "Assessment",
+    "facultyId": "Faculty",
+    "inquiryId": "Inquiry",
 }
 # What `id` names, from the operation's name (longest prefix first).
 ID_BY_OPERATION = {
@@ -703,6 +864,12 @@ ID_BY_OPERATION = {
     "campaign": "Campaign",
     "gift": "Gift",
     "pledge": "Pledge",
+    "subjectOffering": "SubjectOffering",
+    "subject": "Subject",
+    "topic": "Topic",
+    "facultyTimeEntry": "FacultyTimeEntry",
+    "inquiryTask": "InquiryTask",
+    "inquiry": "Inquiry",
 }
 
 
@@ -718,6 +885,8 @@ ID_TYPES_OF = {
     # A fund anyone may give to: a pledge is one's own by its donor (oneself), not its fund;
     # only the gate is checked.
     ("pledgeCreate", "fundId"): "any Fund",
+    # The other faculty member, about whom the other student's feedback is.
+    ("feedbackSummary", "recipientId"): "Faculty",
 }
 
 
@@ -821,6 +990,10 @@ OPTIONAL_IDS: dict[str, tuple[str, ...]] = {
     "profilePhotoSet": ("photoId",),
     "contentReport": ("commentId",),
     "moderationResolve": ("postId",),
+    "studentFeedbackSubmit": ("subjectId",),
+    "facultyUtilisation": ("facultyId",),
+    "facultyTimeLog": ("facultyId",),
+    "feedbackSummary": ("recipientId",),
 }
 
 
@@ -1018,6 +1191,21 @@ def _expected(answer: str, names: list[tuple[str, bool]], outside: bool) -> set[
 # Queries of one's own thing that answer null while one has none (`myGiving` before one's
 # first gift): null is their allowed answer, not a refusal.
 NULL_WHEN_NONE = frozenset({"myGiving"})
+# Lists about the object they name that answer empty (not null) when the viewer may read
+# none of it (a student's topics, a subject's progress and assessments, a faculty member's
+# time, the feedback about someone): empty is their hidden answer. Each list is asked
+# where the world holds something to show to those who may read it.
+EMPTY_WHEN_HIDDEN = frozenset(
+    {"topicProgress", "subjectProgress", "assessments", "facultyTimeEntries", "feedbackSummary"}
+)
+# Figures without ids (a trend of every period, zeros included): `yes` and `own` are told
+# apart by the words of the table only.
+FIGURES = frozenset({"feedbackSentimentTrend"})
+
+
+def _empty(body: dict[str, Any], name: str) -> bool:
+    data = (body.get("data") or {}).get(name)
+    return data == [] or (isinstance(data, dict) and data.get("totalCount") == 0)
 
 
 @pytest.mark.parametrize(("kind", "name"), operations(), ids=lambda v: v)
@@ -1039,17 +1227,19 @@ async def test_policy(world: World, kind: str, name: str) -> None:
         answer = row.answers[role]
         own = {**inside, "User": str(world.viewers[role])} if name in ABOUT_ONESELF else inside
         own = {**own, **world.mine.get(role, {})}
-        if name in FRESH_MINE and role in world.mine:
-            own = {**own, **await FRESH_MINE[name](world, role)}
+        if name in FRESH_MINE and role in FRESH_MINE[name][1]:
+            make, _ = FRESH_MINE[name]
+            own = {**own, **await make(world, role)}
         mine = request(kind, name, world, own)
-        if (
-            answer == "own"
-            and role in {"STUDENT", "MENTOR"}
-            and all(k in world.inside or k in world.mine[role] for k, _ in mine.names)
-        ):
+        # The STUDENT's and the MENTOR's reach, and what is each role's own (the FACULTY's).
+        reach = {**(world.inside if role in {"STUDENT", "MENTOR"} else {}),
+                 **world.mine.get(role, {})}  # fmt: skip
+        if answer == "own" and role in world.mine and all(k in reach for k, _ in mine.names):
             got, body = await ask(world, kind, name, role, own)
             if name in NULL_WHEN_NONE and got == "hidden":
                 got = "allowed"
+            if name in EMPTY_WHEN_HIDDEN and got == "allowed" and _empty(body, name):
+                got = "hidden"
             if got not in _expected(answer, mine.names, outside=False):
                 wrong.append(f"{role} (own objects): table says own, got {got}: {body}")
         others = outside
@@ -1060,12 +1250,20 @@ async def test_policy(world: World, kind: str, name: str) -> None:
         got, body = await ask(world, kind, name, role, others)
         if name in NULL_WHEN_NONE and got == "hidden" and role != "ANONYMOUS":
             got = "allowed"  # one's own, of which one has none yet
+        if name in EMPTY_WHEN_HIDDEN and got == "allowed" and _empty(body, name):
+            got = "hidden"
         if got not in _expected(answer, made.names, outside=True):
             wrong.append(f"{role}: table says {answer}, got {got}: {str(body)[:300]}")
         elif answer == "own" and not made.names and _names_outside(world, body):
             named = _named(world, json.dumps(body))
             wrong.append(f"{role}: table says own, but the answer names others' {named}: {body}")
-        elif answer == "yes" and not made.names and mixed and not _names_outside(world, body):
+        elif (
+            answer == "yes"
+            and not made.names
+            and mixed
+            and name not in FIGURES
+            and not _names_outside(world, body)
+        ):
             wrong.append(
                 f"{role}: table says yes (not own), but the answer names no others': {body}"
             )
@@ -1145,9 +1343,17 @@ FRESH = {
     "postDelete": _fresh_post,
     "commentDelete": _fresh_comment,
     "moderationResolve": _fresh_post,
+    "topicDelete": _fresh_topic,
+    "subjectOfferingDelete": _fresh_offering,
+    "facultyTimeEntryDelete": _fresh_time_entry,
+    "inquiryTaskDelete": _fresh_task,
 }
-# The same for one's own objects (the STUDENT's and the MENTOR's).
-FRESH_MINE = {"postDelete": _fresh_post, "commentDelete": _fresh_comment}
+# The same for one's own objects (the STUDENT's, the MENTOR's and the FACULTY's).
+FRESH_MINE = {
+    "postDelete": (_fresh_post, {"STUDENT", "MENTOR"}),
+    "commentDelete": (_fresh_comment, {"STUDENT", "MENTOR"}),
+    "facultyTimeEntryDelete": (_fresh_time_entry, {"FACULTY"}),
+}
 
 
 def _names_outside(w: World, body: Any) -> bool:
@@ -1163,5 +1369,16 @@ def _named(w: World, text: str) -> list[str]:
 
 # Objects of the world that everyone may see: the one batch, the programme, the approved
 # job posting, the mentor's public offer, the published event, the fund and the active
-# campaign.
-SHARED = {"Batch", "Programme", "JobPosting", "MentorOffer", "Event", "Fund", "Campaign"}
+# campaign; the subjects and topics (anyone signed in reads them) and faculty members.
+SHARED = {
+    "Batch",
+    "Programme",
+    "JobPosting",
+    "MentorOffer",
+    "Event",
+    "Fund",
+    "Campaign",
+    "Subject",
+    "Topic",
+    "Faculty",
+}

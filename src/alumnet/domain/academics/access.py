@@ -133,12 +133,25 @@ async def require_may_record(
     student_ids: list[int],
     field: str = "studentIds",
 ) -> None:
-    """That each of these students takes part in a mission the subject is offered to
-    (OUTSIDE_MISSIONS otherwise) and the viewer may record their progress in it
-    (NOT_ALLOWED). One statement for any number of students."""
+    """That the viewer may record these students' progress in the subject: managers, for
+    students who take part in a mission it is offered to (OUTSIDE_MISSIONS otherwise);
+    anyone else, for the students they teach or mentor in it (NOT_ALLOWED otherwise,
+    whatever the reason, so that the answer says nothing of other students' missions).
+    One statement for any number of students."""
     viewer.require_user()
     wanted = sorted(set(student_ids))
     if not wanted:
+        return
+    if not manages(viewer):
+        mine = students_taught(viewer, subject_id).where(Enrollment.student_id.in_(wanted))
+        allowed = {int(s) for s in (await session.execute(mine.distinct())).scalars()}
+        if any(s not in allowed for s in wanted):
+            raise DomainError.of(
+                "NOT_ALLOWED",
+                "You record progress only for the students of your own offerings of this "
+                "subject, and for your mentees in the missions it is offered to.",
+                field,
+            )
         return
     taught = taught_enrollments(subject_id).where(Enrollment.student_id.in_(wanted))
     found = {int(s) for s in (await session.execute(
@@ -155,16 +168,5 @@ async def require_may_record(
                 else f"{len(outside)} of these students take"
             )
             + " part in.",
-            field,
-        )
-    if manages(viewer):
-        return
-    mine = students_taught(viewer, subject_id).where(Enrollment.student_id.in_(wanted))
-    allowed = {int(s) for s in (await session.execute(mine.distinct())).scalars()}
-    if any(s not in allowed for s in wanted):
-        raise DomainError.of(
-            "NOT_ALLOWED",
-            "Only the subject's faculty, the students' mentors and academics managers record "
-            "their progress.",
             field,
         )

@@ -2743,9 +2743,11 @@ async def _undo_topic(uow: UnitOfWork, row: ImportRow) -> bool:
         )
     if "subject_name" in after:
         if after.get("subject_created"):
-            if not await session.scalar(select(exists().where(or_(
-                Topic.subject_id == subject.id, SubjectOffering.subject_id == subject.id,
-            )))):  # fmt: skip
+            still_used = or_(
+                exists().where(Topic.subject_id == subject.id),
+                exists().where(SubjectOffering.subject_id == subject.id),
+            )
+            if not await session.scalar(select(still_used)):
                 await session.execute(
                     delete(ProgrammeSubject).where(ProgrammeSubject.subject_id == subject.id)
                 )
