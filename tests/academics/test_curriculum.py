@@ -312,6 +312,26 @@ async def test_offerings(academics: Academics) -> None:
         ),
         ({**given, "missionId": None, "batchId": batch, "endsOn": _day(0)}, "INVALID_DATES"),
         ({**given, "missionId": None, "batchId": batch, "endsOn": _day(400)}, "INVALID_DATES"),
+        (
+            {
+                **given,
+                "missionId": None,
+                "batchId": batch,
+                "startsOn": "0001-01-01",
+                "endsOn": "0001-06-01",
+            },
+            "INVALID_DATES",
+        ),
+        (
+            {
+                **given,
+                "missionId": None,
+                "batchId": batch,
+                "startsOn": _day(2000),
+                "endsOn": _day(2100),
+            },
+            "INVALID_DATES",
+        ),
         ({**given, "subjectId": gid("Subject", 99999)}, "NOT_FOUND"),
     ]
     for values, code in cases:

@@ -237,6 +237,15 @@ async def test_excel_and_the_command_line(academics: Academics, tmp_path: Path) 
     assert run.returncode == 0, run.stderr
     assert (await _curriculum(a))["ALG"] == [("SEARCH", 60, []), ("SORT", 135, ["ALG/SEARCH"])]
 
+    # No subject past 500 topics: the rows beyond are rejected, the rest imported.
+    many = tmp_path / "many.csv"
+    many.write_text("Subject code,Topic code,Topic title,Estimated hours\n" + "".join(
+        f"ALG,T{n},Topic {n},1\n" for n in range(500)))  # fmt: skip
+    run = alumnet(a.api.settings, "import", str(many), "--kind", "curriculum")
+    assert run.returncode == 0, run.stderr
+    assert "2 rejected" in run.stdout, run.stdout
+    assert len((await _curriculum(a))["ALG"]) == 500
+
 
 async def test_who_may_import_a_curriculum(academics: Academics) -> None:
     a = academics

@@ -17,6 +17,7 @@ from alumnet.domain.academics import feedback
 from alumnet.domain.identity.permissions import Role
 from alumnet.domain.identity.users import ensure_user
 from alumnet.persistence.models import (
+    AuditEvent,
     Enrollment,
     FacultyTimeEntry,
     MentorAssignment,
@@ -383,6 +384,11 @@ async def test_anonymous_feedback_never_reveals_its_author_to_its_recipient(
     on_mentor = await ok(a, "student", target="MENTOR", mentorId=a.ids["mentor"], anonymous=True)
     # The payload itself shows the author their own.
     assert hidden["author"]["id"] == a.ids["student2"] and hidden["createdAt"] is not None
+    # The audit log (read by whoever holds audit:read) holds the named one only.
+    async with a.runtime.database.connect() as conn:
+        audited = (await conn.execute(select(AuditEvent.object_ids).where(
+            AuditEvent.action == "feedback.submit"))).scalars().all()  # fmt: skip
+    assert [[str(i) for i in ids] for ids in audited] == [[str(pk_of(named["id"]))]]
     # Recipients see anonymous feedback from the next UTC day (test_..._the_next_day).
     await age(a, hidden["id"], to_manager["id"], on_mentor["id"])
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()

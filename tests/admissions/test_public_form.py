@@ -151,11 +151,21 @@ async def test_the_same_email_within_a_day_joins_its_open_inquiry(
             .where(InquiryActivity.inquiry_id == inquiry.id).order_by(InquiryActivity.id)
         )).all()  # fmt: skip
     assert [e.kind for e in entries] == ["submitted", "submitted"]
-    assert entries[1].summary == "Submitted the form again: Also: is there parking?"
+    assert entries[1].summary == (
+        "Submitted the public form again (not verified: anyone may "
+        "use the form): Also: is there parking?"
+    )
+    # Someone else's name with that address is an inquiry of its own, not an entry in it.
+    await send(a.api, email="tomas@example.net", name="Not Tomas", message="I withdraw.")
+    assert len(await inquiries(a)) == 2
+    async with a.runtime.transaction() as uow:
+        stranger = (await uow.session.execute(
+            select(Inquiry).where(Inquiry.name == "Not Tomas"))).scalar_one()  # fmt: skip
+        stranger.stage = "lost"
     # Once it is closed (lost), the same e-mail makes a new inquiry.
     async with a.runtime.transaction() as uow:
         found = await uow.session.get(Inquiry, inquiry.id)
         assert found is not None
         found.stage = "lost"
     await send(a.api)
-    assert len(await inquiries(a)) == 2
+    assert len(await inquiries(a)) == 3

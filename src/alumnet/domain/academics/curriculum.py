@@ -58,6 +58,9 @@ HOURS_MAX = 1000
 QUARTER = 15  # minutes
 PREREQUISITES_MAX = 50
 TOPICS_MAX = 500  # a subject's topics
+# When an offering may start: not before this, nor further ahead than this.
+OFFERING_EARLIEST = date(2000, 1, 1)
+OFFERING_AHEAD_MAX = timedelta(days=5 * 365)
 PROGRAMME_SUBJECTS_MAX = 200
 OFFERING_SPAN_MAX = timedelta(days=366)
 STATUSES = ("active", "archived")
@@ -833,7 +836,11 @@ def _check_dates(problems: Problems, starts_on: date | None, ends_on: date | Non
     if starts_on is None or ends_on is None:
         problems.add("REQUIRED", "Give both dates.", "startsOn" if starts_on is None else "endsOn")
         return
-    if not starts_on < ends_on:
+    today = datetime.now(UTC).date()
+    if not OFFERING_EARLIEST <= starts_on <= today + OFFERING_AHEAD_MAX:
+        problems.add("INVALID_DATES", f"An offering starts from {OFFERING_EARLIEST.year} to "
+                     f"{OFFERING_AHEAD_MAX.days // 365} years ahead.", "startsOn")  # fmt: skip
+    elif not starts_on < ends_on:
         problems.add("INVALID_DATES", "An offering ends after it starts.", "endsOn")
     elif ends_on - starts_on > OFFERING_SPAN_MAX:
         problems.add("INVALID_DATES", "An offering lasts at most a year.", "endsOn")

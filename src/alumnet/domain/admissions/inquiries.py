@@ -187,12 +187,17 @@ class PublicForm:
     website: str | None = None  # the honeypot: people leave it empty
 
 
+def _same_name(one: str, other: str) -> bool:
+    return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
+
+
 async def submit(rt: Runtime, uow: UnitOfWork, viewer: Viewer, form: PublicForm) -> None:
     """The public form: no sign-in needed. Checked first (errors say what to fix); then
     counted against ``inquiries_per_address`` an hour from the client address and
     ``inquiries_per_hour`` from everyone (THROTTLED past either, nothing written); then a
     filled honeypot answers as a success and writes nothing. The same e-mail within 24
-    hours adds a "submitted again" entry to its open inquiry instead of a second inquiry.
+    hours and the same name adds a "submitted again" entry to its open inquiry instead of a
+    second inquiry (another name with that e-mail makes an inquiry of its own).
     Staff are not told of each inquiry (a spam amplifier); it is scored at once."""
     problems = Problems()
     name = _name(problems, form.name)
@@ -228,10 +233,13 @@ async def submit(rt: Runtime, uow: UnitOfWork, viewer: Viewer, form: PublicForm)
             .with_for_update()
         )  # fmt: skip
         earlier = found.scalar_one_or_none()
-        if earlier is not None:
+        # The same person again only if the name matches too: anyone may type anyone's
+        # address into the form, and must not write into their inquiry under it.
+        if earlier is not None and _same_name(earlier.name, name):
             said = f": {message}" if message else "."
             await timeline.add_activity(uow, earlier, "submitted",
-                                        f"Submitted the form again{said}",
+                                        f"Submitted the public form again (not verified: "
+                                        f"anyone may use the form){said}",
                                         actor_id=viewer.user_id)  # fmt: skip
             earlier.updated_at = now()
             await scoring.rescore(rt, uow, earlier)

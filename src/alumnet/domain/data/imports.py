@@ -2431,6 +2431,16 @@ async def _curriculum(
             t.c.problem("subject_name", "REQUIRED",
                         f"{t.subject} is a new subject: give its name (subject_name).")  # fmt: skip
             del planned[number]
+    # No subject past its topics' limit: the rows of new topics beyond it are rejected.
+    count = {subject: len(labels) for subject, labels in present.items()}
+    for number, t in list(planned.items()):
+        if t.label in existing:
+            continue
+        count[t.subject] = count.get(t.subject, 0) + 1
+        if count[t.subject] > curriculum_rules.TOPICS_MAX:
+            t.c.problem("topic_code", "TOO_MANY", f"A subject has at most "
+                        f"{curriculum_rules.TOPICS_MAX} topics.")  # fmt: skip
+            del planned[number]
 
     # Prerequisites: each a topic alumnet has or a row makes, and no circle. Rejecting a
     # row may leave another without a topic it needs: again until nothing changes.
