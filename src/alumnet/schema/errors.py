@@ -7,6 +7,8 @@ authentication failures and bugs; a bug's details are masked outside development
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -15,7 +17,7 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.relay.types import GlobalIDValueError
 
-from alumnet.domain.errors import Problem
+from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied, Problem
 from alumnet.schema.persisted import CODES as PERSISTED_CODES
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -54,6 +56,32 @@ def not_authenticated() -> GraphQLError:
 
 def forbidden() -> GraphQLError:
     return GraphQLError("You do not have permission to do this.", extensions={"code": FORBIDDEN})
+
+
+def refusal(exc: DomainError) -> GraphQLError:
+    """A report's DomainError as a GraphQL error: a mission or batch outside reach is
+    NOT_FOUND (as one that does not exist), what the viewer may not break down
+    FORBIDDEN, anything else BAD_USER_INPUT; ``extensions.field`` names the argument."""
+    problem = exc.problems[0]
+    code = {"NOT_FOUND": "NOT_FOUND", "FORBIDDEN": FORBIDDEN}.get(problem.code, BAD_USER_INPUT)
+    return GraphQLError(
+        problem.message, extensions={"code": code, "field": list(problem.field or ())}
+    )
+
+
+@contextmanager
+def report_errors() -> Iterator[None]:
+    """Around a report or a list that refuses with GraphQL errors rather than userErrors:
+    its DomainError as ``refusal`` says, not signed in UNAUTHENTICATED, not allowed
+    FORBIDDEN."""
+    try:
+        yield
+    except DomainError as exc:
+        raise refusal(exc) from None
+    except NotAuthenticated:
+        raise not_authenticated() from None
+    except PermissionDenied:
+        raise forbidden() from None
 
 
 def bad_input(message: str) -> GraphQLError:

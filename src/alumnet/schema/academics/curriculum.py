@@ -3,7 +3,6 @@ and the offerings of subjects to missions and batches."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
@@ -15,6 +14,7 @@ from strawberry import relay
 
 from alumnet.domain.academics import curriculum
 from alumnet.domain.identity.permissions import Permission
+from alumnet.persistence.loaders.common import grouped
 from alumnet.persistence.models import Mission as MissionModel
 from alumnet.persistence.models import Programme as ProgrammeModel
 from alumnet.persistence.models import ProgrammeSubject as ProgrammeSubjectModel
@@ -89,11 +89,7 @@ async def _programmes(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
         .where(ProgrammeSubjectModel.subject_id.in_(list(ids)))
         .order_by(ProgrammeModel.code)
     )
-    found: dict[int, list[Any]] = defaultdict(list)
-    async with reads.connect() as conn:
-        for row in (await conn.execute(query)).all():
-            found[int(row.subject_id)].append(row)
-    return [found.get(i, []) for i in ids]
+    return await grouped(reads, query, "subject_id", ids)
 
 
 async def _prerequisites(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
@@ -105,11 +101,7 @@ async def _prerequisites(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
         .where(PrerequisiteModel.topic_id.in_(list(ids)))
         .order_by(SubjectModel.code, TopicModel.position, TopicModel.id)
     )
-    found: dict[int, list[Any]] = defaultdict(list)
-    async with reads.connect() as conn:
-        for row in (await conn.execute(query)).all():
-            found[int(row.of)].append(row)
-    return [found.get(i, []) for i in ids]
+    return await grouped(reads, query, "of", ids)
 
 
 async def _required_by(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
@@ -121,11 +113,7 @@ async def _required_by(reads: Any, ids: Sequence[int]) -> list[list[Any]]:
         .where(PrerequisiteModel.requires_id.in_(list(ids)))
         .order_by(SubjectModel.code, TopicModel.position, TopicModel.id)
     )
-    found: dict[int, list[Any]] = defaultdict(list)
-    async with reads.connect() as conn:
-        for row in (await conn.execute(query)).all():
-            found[int(row.of)].append(row)
-    return [found.get(i, [])[:REQUIRED_BY_MAX] for i in ids]
+    return [rows[:REQUIRED_BY_MAX] for rows in await grouped(reads, query, "of", ids)]
 
 
 # --- node types ----------------------------------------------------------------------------

@@ -19,13 +19,15 @@ from sqlalchemy import select
 from strawberry import relay
 
 from alumnet.domain.academics import feedback
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.persistence.models import StudentFeedback as FeedbackModel
 from alumnet.persistence.models import User as UserModel
-from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
-from alumnet.schema.errors import UserError, forbidden, not_authenticated, user_errors
+from alumnet.schema.errors import (
+    UserError,
+    report_errors,
+    user_errors,
+)
 from alumnet.schema.identity.types import User
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, run_in_transaction
 from alumnet.schema.nodes import int_ids, optional_gid, optional_pk, visible_user
@@ -363,14 +365,8 @@ def _trend_point(point: feedback.TrendPoint) -> FeedbackTrendPoint:
 
 
 async def _checked(run: Callable[[], Awaitable[T]]) -> T:
-    try:
+    with report_errors():
         return await run()
-    except DomainError as exc:
-        raise refusal(exc) from None
-    except NotAuthenticated:
-        raise not_authenticated() from None
-    except PermissionDenied:
-        raise forbidden() from None
 
 
 def _days(since: date | None, until: date | None) -> list[Any]:

@@ -12,12 +12,10 @@ import strawberry
 from strawberry import relay
 
 from alumnet.domain.admissions import reports
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.identity.permissions import Permission
 from alumnet.schema.admissions.inquiries import InquirySource, InquiryStage
-from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
-from alumnet.schema.errors import forbidden, not_authenticated
+from alumnet.schema.errors import report_errors
 from alumnet.schema.nodes import global_id, optional_pk
 from alumnet.schema.permissions import requires
 
@@ -26,15 +24,8 @@ T = TypeVar("T")
 
 
 async def _checked(run: Callable[[], Awaitable[T]]) -> T:
-    """A report's refusals as GraphQL errors (bad arguments BAD_USER_INPUT)."""
-    try:
+    with report_errors():
         return await run()
-    except DomainError as exc:
-        raise refusal(exc) from None
-    except NotAuthenticated:
-        raise not_authenticated() from None
-    except PermissionDenied:
-        raise forbidden() from None
 
 
 @strawberry.enum(description="How an admissions conversion report's rows are grouped.")

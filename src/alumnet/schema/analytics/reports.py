@@ -26,10 +26,12 @@ from alumnet.domain.analytics.reports import (
 )
 from alumnet.domain.analytics.reports import notices as notice_figures
 from alumnet.domain.analytics.reports.scope import Filters
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.identity.permissions import Permission
 from alumnet.schema.context import Info
-from alumnet.schema.errors import BAD_USER_INPUT, FORBIDDEN, forbidden, not_authenticated
+from alumnet.schema.errors import (
+    BAD_USER_INPUT,
+    report_errors,
+)
 from alumnet.schema.nodes import global_id, global_pk
 from alumnet.schema.pagination import MAX_PAGE
 from alumnet.schema.permissions import IsAuthenticated, requires, requires_any
@@ -83,17 +85,6 @@ def period_of(since: date, until: date) -> ReportPeriod:
     return ReportPeriod(start=since, end=until)
 
 
-def refusal(exc: DomainError) -> GraphQLError:
-    """A report's DomainError as a GraphQL error: a mission or batch outside reach is
-    NOT_FOUND (as one that does not exist), what the viewer may not break down
-    FORBIDDEN, anything else BAD_USER_INPUT; ``extensions.field`` names the argument."""
-    problem = exc.problems[0]
-    code = {"NOT_FOUND": "NOT_FOUND", "FORBIDDEN": FORBIDDEN}.get(problem.code, BAD_USER_INPUT)
-    return GraphQLError(
-        problem.message, extensions={"code": code, "field": list(problem.field or ())}
-    )
-
-
 def filters_of(given: ReportFilter | None, group_by: str | None) -> dict[str, Any]:
     """The report's filters as JSON (as scheduled reports store them); ids of another
     kind are NOT_FOUND."""
@@ -125,18 +116,12 @@ async def read_report(
     filters: dict[str, Any],
 ) -> Any:
     """The report's figures for the viewer, or the GraphQL error that says why not."""
-    try:
+    with report_errors():
         period = DateRange.of(since, until, today=reports.today())
         checked = reports.scope.check(report, filters)
         return await reports.read(
             info.context.runtime, info.context.reads, info.context.viewer, report, period, checked
         )
-    except DomainError as exc:
-        raise refusal(exc) from None
-    except NotAuthenticated:
-        raise not_authenticated() from None
-    except PermissionDenied:
-        raise forbidden() from None
 
 
 def rows_wanted(first: int) -> int:

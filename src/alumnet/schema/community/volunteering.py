@@ -14,13 +14,15 @@ from sqlalchemy import func, select
 from strawberry import relay
 
 from alumnet.domain.community import volunteering
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.loaders.common import grouped
 from alumnet.persistence.models import VolunteerEngagement as EngagementModel
-from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
-from alumnet.schema.errors import UserError, forbidden, not_authenticated, user_errors
+from alumnet.schema.errors import (
+    UserError,
+    report_errors,
+    user_errors,
+)
 from alumnet.schema.mutations import CODE_DESCRIPTION, INVALID, arg, pk_of, run_in_transaction
 from alumnet.schema.nodes import global_pk, int_ids, optional_pk, readable_rows, visible_user
 from alumnet.schema.pagination import CountedConnection, KeysetQuery, SortKey, reads_loader
@@ -488,16 +490,10 @@ class VolunteeringQuery:
         ] = None,
     ) -> VolunteeringReport:
         group = str(group_by.value)
-        try:
+        with report_errors():
             span = volunteering.period(since, until, datetime.now(UTC).date())
             async with info.context.reads.connect() as conn:
                 rows, total = await volunteering.report(conn, info.context.viewer, span, group)
-        except DomainError as exc:
-            raise refusal(exc) from None
-        except NotAuthenticated:
-            raise not_authenticated() from None
-        except PermissionDenied:
-            raise forbidden() from None
         return VolunteeringReport(
             since=span.since, until=span.until, group_by=group_by,
             rows=[_figures(r, group) for r in rows], total=_figures(total, group),

@@ -13,13 +13,11 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from strawberry import relay
 
-from alumnet.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from alumnet.domain.giving import reports
 from alumnet.domain.identity.permissions import Permission
 from alumnet.persistence.models import Donor as DonorModel
-from alumnet.schema.analytics.reports import refusal
 from alumnet.schema.context import Info
-from alumnet.schema.errors import forbidden, not_authenticated
+from alumnet.schema.errors import report_errors
 from alumnet.schema.giving.donors import Donor, DonorConnection, base_currency
 from alumnet.schema.giving.types import Money
 from alumnet.schema.nodes import global_id
@@ -31,15 +29,8 @@ T = TypeVar("T")
 
 
 async def _checked(run: Callable[[], Awaitable[T]]) -> T:
-    """A report's refusals as GraphQL errors (bad arguments BAD_USER_INPUT)."""
-    try:
+    with report_errors():
         return await run()
-    except DomainError as exc:
-        raise refusal(exc) from None
-    except NotAuthenticated:
-        raise not_authenticated() from None
-    except PermissionDenied:
-        raise forbidden() from None
 
 
 def _currency(info: Info, currency: str | None) -> str:
@@ -153,14 +144,8 @@ class TopDonor:
 
 def _lapsed(info: Info, kind: str, year: int | None) -> KeysetQuery[Donor]:
     chosen = year if year is not None else reports.this_year()
-    try:
+    with report_errors():
         query = reports.lapsed(info.context.viewer, kind, chosen)
-    except DomainError as exc:
-        raise refusal(exc) from None
-    except NotAuthenticated:
-        raise not_authenticated() from None
-    except PermissionDenied:
-        raise forbidden() from None
     sort = [SortKey(DonorModel.name), SortKey(DonorModel.id)]
     return KeysetQuery(
         query, sort, lambda row: Donor.from_row(row, before=chosen), info.context.reads
