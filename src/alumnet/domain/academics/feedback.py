@@ -486,6 +486,10 @@ def _about(target: str, subject: str | None, recipient: str | None) -> str:
     return f"the mentor {recipient or '(deleted)'}"
 
 
+# More very negative feedback than this in one batch is told to each manager as one summary.
+ALERTS_EACH = 5
+
+
 async def _alert(uow: UnitOfWork, rt: Runtime, ids: list[int], now: datetime) -> int:
     """Academics managers told once of each of these very negative feedback (``alerted_at``
     taken first, so that two runs never both tell): never who wrote it, and not its
@@ -514,13 +518,24 @@ async def _alert(uow: UnitOfWork, rt: Runtime, ids: list[int], now: datetime) ->
     ).all()  # fmt: skip
     staff_query = await holders_of(uow, Permission.ACADEMICS_MANAGE, everywhere=True)
     staff = sorted({int(i) for i in (await uow.session.execute(staff_query)).scalars()})
-    items = [
-        Item(person, "Very negative feedback to review",
-             f"A rating of {row.rating}/5 on {_about(row.target, row.subject, row.recipient)}, "
-             f"its comment scored {float(row.sentiment):+.2f} (from -1 to 1).",
-             TYPE, int(row.public_id))
-        for row in found for person in staff if person != row.recipient_id
-    ]  # fmt: skip
+    items = []
+    for person in staff:
+        mine = [row for row in found if person != row.recipient_id]
+        if len(mine) > ALERTS_EACH:
+            # A backlog scored at once (an import, the nightly catch-up): one summary, not
+            # a notification and an e-mail for each.
+            items.append(Item(person, f"{len(mine)} very negative feedback to review",
+                              "Their comments scored at or below "
+                              f"{rt.settings.feedback_alert_below:+.2f} (from -1 to 1): see "
+                              "studentFeedback with the label NEGATIVE."))  # fmt: skip
+            continue
+        items.extend(
+            Item(person, "Very negative feedback to review",
+                 f"A rating of {row.rating}/5 on "
+                 f"{_about(row.target, row.subject, row.recipient)}, its comment scored "
+                 f"{float(row.sentiment):+.2f} (from -1 to 1).", TYPE, int(row.public_id))
+            for row in mine
+        )  # fmt: skip
     await notify_each(uow, KIND, items)
     return len(taken)
 
