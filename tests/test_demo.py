@@ -217,3 +217,61 @@ async def test_the_demo_community_is_lively(api: Api) -> None:
         assert (await uow.session.execute(paid)).scalar_one() > 0
     advancement = await api.sign_in("advancement@demo.alumnet.dev", PASSWORD)
     assert advancement
+
+
+async def test_the_demo_teaches_and_counsels(api: Api) -> None:
+    """faculty@ leads offerings whose students have progress, some behind the plan, time
+    logged and feedback scored; counsellor@ has inquiries at every stage with their scores,
+    tasks, and a funnel that agrees with them; student@ has progress of their own."""
+    runtime = api.app.state.runtime
+    await seed_demo(runtime, scale=0.03)
+    faculty = await api.sign_in("faculty@demo.alumnet.dev", PASSWORD)
+    counsellor = await api.sign_in("counsellor@demo.alumnet.dev", PASSWORD)
+    student = await api.sign_in("student@demo.alumnet.dev", PASSWORD)
+
+    led = await api.gql(
+        "{ mySubjectOfferings { edges { node { id subject { id name topicCount } "
+        "mission { id } } } } }",
+        token=faculty,
+    )
+    offerings = [e["node"] for e in led["data"]["mySubjectOfferings"]["edges"]]
+    assert offerings, led
+    first = next(o for o in offerings if o["mission"] is not None)
+    table = await api.gql(
+        "query($s: ID!, $m: ID!) { subjectProgress(subjectId: $s, missionId: $m, first: 200) "
+        "{ totalCount edges { node { completed behind velocity } } } }",
+        {"s": first["subject"]["id"], "m": first["mission"]["id"]},
+        token=faculty,
+    )
+    rows = [e["node"] for e in table["data"]["subjectProgress"]["edges"]]
+    assert rows and any(r["completed"] for r in rows) and any(r["behind"] for r in rows)
+    week = await api.gql("{ facultyUtilisation(weeks: 2) { weeks { totalMinutes } } }",
+                         token=faculty)  # fmt: skip
+    assert any(w["totalMinutes"] for w in week["data"]["facultyUtilisation"]["weeks"]), week
+    received = await api.gql(
+        "{ feedbackReceived(first: 50) { totalCount edges { node { sentimentLabel } } } }",
+        token=faculty,
+    )
+    labels = {e["node"]["sentimentLabel"] for e in received["data"]["feedbackReceived"]["edges"]}
+    assert {"POSITIVE", "NEGATIVE"} <= labels, received
+    mine = await api.gql("{ myAcademicProgress { completed topics } }", token=student)
+    assert any(r["completed"] for r in mine["data"]["myAcademicProgress"]), mine
+
+    inquiries = await api.gql(
+        "{ inquiries(first: 1000, orderBy: SCORE) { totalCount edges { node { stage "
+        "leadScore { score reasons { rule points } } } } } }",
+        token=counsellor,
+    )
+    found = [e["node"] for e in inquiries["data"]["inquiries"]["edges"]]
+    assert {"NEW", "CONTACTED", "APPLIED", "ENROLLED", "LOST"} <= {i["stage"] for i in found}
+    scored = [i for i in found if i["stage"] not in ("ENROLLED", "LOST")]
+    assert all(i["leadScore"]["score"] == sum(r["points"] for r in i["leadScore"]["reasons"])
+               for i in scored)  # fmt: skip
+    funnel = await api.gql("{ admissionsFunnel { inquiries stages { stage reached } } }",
+                           token=counsellor)  # fmt: skip
+    assert (
+        funnel["data"]["admissionsFunnel"]["inquiries"]
+        == (inquiries["data"]["inquiries"]["totalCount"])
+    )
+    tasks = await api.gql("{ myInquiryTasks { totalCount } }", token=counsellor)
+    assert tasks["data"]["myInquiryTasks"]["totalCount"] > 0, tasks
