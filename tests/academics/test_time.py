@@ -120,13 +120,19 @@ async def test_overlapping_entries_are_refused_and_nothing_is_written(
     a = academics
     first = await log(a, "faculty", 10, 12)
     assert first["userErrors"] == []
-    for start, end in ((9, 10.5), (11.5, 13), (10.5, 11), (9, 13), (10, 12)):
-        payload = await log(a, "faculty", start, end)
+    for start, end, kind in ((9, 10.5, "PREPARATION"), (11.5, 13, "PREPARATION"),
+                             (10.5, 11, "PREPARATION"), (9, 13, "PREPARATION"),
+                             (10, 12, "MENTORING")):  # fmt: skip
+        payload = await log(a, "faculty", start, end, kind=kind)
         assert codes(payload) == ["TIME_CONFLICT"], (start, end)
         assert payload["entry"] is None
         message = payload["userErrors"][0]["message"]
         assert (BASE + timedelta(hours=10)).strftime("%Y-%m-%d %H:%M UTC") in message
         assert (BASE + timedelta(hours=12)).strftime("%H:%M UTC") in message
+    assert await stored(a) == 1
+    # The same entry sent again (a script's retry) is the first, not a conflict.
+    again = await log(a, "faculty", 10, 12)
+    assert again["userErrors"] == [] and again["entry"]["id"] == first["entry"]["id"]
     assert await stored(a) == 1
     # Touching ends are fine; another faculty member's time is theirs.
     assert (await log(a, "faculty", 12, 13))["userErrors"] == []

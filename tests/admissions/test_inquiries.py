@@ -287,6 +287,12 @@ async def test_logged_contacts_raise_engagement_and_refuse_bad_times(
         errors = body["data"]["inquiryActivityLog"]["userErrors"]
         assert [(e["code"], e["field"]) for e in errors] == [(code, ["input", field])], change
     assert await counts(a) == before
+    # Given its time, the same contact sent again is the first.
+    when = datetime.now(UTC).replace(microsecond=0).isoformat()
+    given = {"id": inquiry["id"], "kind": "MEETING", "summary": "Campus tour.", "occurredAt": when}
+    first = await a.ok("counsellor", LOG, {"input": given}, "inquiryActivityLog")
+    again = await a.ok("counsellor", LOG, {"input": given}, "inquiryActivityLog")
+    assert again["activity"]["id"] == first["activity"]["id"]
 
 
 async def test_the_list_filters_sorts_and_pages(admissions: Admissions) -> None:

@@ -380,6 +380,10 @@ def _details(entry: FacultyTimeEntry) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _same(column: Any, value: int | None) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
 async def log(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -389,7 +393,9 @@ async def log(
     *,
     faculty_id: int | None = None,
 ) -> FacultyTimeEntry:
-    """Log time already spent (see the module's rules)."""
+    """Log time already spent (see the module's rules). The same entry sent again (same
+    times, kind, subject, topic, student and mission) returns the first and writes
+    nothing."""
     at = now()
     faculty = await _faculty_for(uow, viewer, faculty_id)
     start, end = utc(started_at), utc(ended_at)
@@ -398,6 +404,16 @@ async def log(
     fields = await _check_about(uow, problems, faculty, given, by_manager=manages(viewer))
     problems.raise_if_any()
     await _lock(uow, faculty)
+    e = FacultyTimeEntry
+    # The same entry sent again (a script's retry) is the one it made, not a conflict.
+    same = (await uow.session.execute(select(e).where(
+        e.faculty_id == faculty, e.started_at == start, e.ended_at == end,
+        e.kind == fields.kind, _same(e.subject_id, fields.subject_id),
+        _same(e.topic_id, fields.topic_id), _same(e.student_id, fields.student_id),
+        _same(e.mission_id, fields.mission_id),
+    ))).scalars().first()  # fmt: skip
+    if same is not None:
+        return same
     await _refuse_overlap(uow, faculty, start, end, own=faculty == viewer.user_id)
     entry = FacultyTimeEntry(
         faculty_id=faculty, kind=fields.kind, subject_id=fields.subject_id,

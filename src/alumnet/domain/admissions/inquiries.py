@@ -540,7 +540,7 @@ async def log_activity(
 ) -> tuple[Inquiry, InquiryActivity]:
     """A call, e-mail, meeting or note on the inquiry's timeline; dated now, or when it
     happened (not in the future, not before the inquiry). It moves the last contact and
-    the score."""
+    the score. Given its time, the same contact sent again returns the first."""
     inquiry = await locked(uow, viewer, inquiry_id)
     problems = Problems()
     if kind not in timeline.LOGGED_KINDS:
@@ -561,6 +561,16 @@ async def log_activity(
             problems.add("OUT_OF_RANGE", "It cannot have happened before the inquiry.",
                          "occurredAt")  # fmt: skip
     problems.raise_if_any()
+    if when is not None:
+        # The same contact sent again (a script's retry: same time, kind, summary, person)
+        # is the one it logged.
+        a = InquiryActivity
+        same = (await uow.session.execute(select(a).where(
+            a.inquiry_id == inquiry.id, a.kind == kind, a.occurred_at == when,
+            a.summary == (text or ""), a.actor_id == viewer.user_id,
+        ))).scalars().first()  # fmt: skip
+        if same is not None:
+            return inquiry, same
     activity = await timeline.add_activity(
         uow, inquiry, kind, text or "", actor_id=viewer.user_id, outcome=result or None,
         occurred_at=when,
