@@ -165,8 +165,10 @@ from alumnet.schema.mentorship.types import (
     MentorshipSession,
 )
 from alumnet.schema.nodes import global_id
+from alumnet.schema.ops import webhooks as ops_webhooks
 from alumnet.schema.ops.queries import OpsQuery, OpsSubscription
 from alumnet.schema.ops.types import Job
+from alumnet.schema.ops.webhooks import WebhookMutation, WebhookQuery
 from alumnet.schema.outreach.types import CallList, FollowUp, OutreachQuery
 from alumnet.schema.people.mutations import PeopleMutation
 from alumnet.schema.people.types import (
@@ -226,6 +228,7 @@ class Query(
     InquiryQuery,
     InquiryTaskQuery,
     AdmissionsReportQuery,
+    WebhookQuery,
 ):
     node: relay.Node | None = relay.node(
         description="The object with this global id, or null if it does not exist or you may "
@@ -297,6 +300,7 @@ class Mutation(
     StudentFeedbackMutation,
     InquiryMutation,
     InquiryTaskMutation,
+    WebhookMutation,
 ):
     pass
 
@@ -397,6 +401,7 @@ NODE_TYPES = [
     *admissions_inquiries.TYPES,
     *admissions_tasks.TYPES,
     *admissions_reports.TYPES,
+    *ops_webhooks.TYPES,
 ]
 
 

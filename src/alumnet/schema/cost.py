@@ -53,6 +53,7 @@ NODES_MAX_IDS = 100
 LIST_CAPS: dict[str, int] = {
     "MentorOffer.availability": 21,
     "Mentorship.goals": 100,
+    "WebhookDelivery.attemptLog": 20,  # the newest 20 attempts (nine at most by itself)
     "ModerationItem.reasons": 4,  # one per report reason
     "Mentorship.viewerFeedback": 201,  # each session's, and the end's
     "Query.mentorSuggestions": 50,

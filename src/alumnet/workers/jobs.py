@@ -24,7 +24,7 @@ from alumnet.domain.identity.mail import EMAIL_JOB
 from alumnet.domain.mentorship import assignment as mentor_assignment
 from alumnet.domain.mentorship import requests as mentorship_requests
 from alumnet.domain.mentorship import sessions as mentorship_sessions
-from alumnet.domain.ops import mail
+from alumnet.domain.ops import mail, webhooks
 from alumnet.domain.ops.jobs import JobHandler, report_progress
 from alumnet.domain.outreach import risk
 from alumnet.domain.people import duplicates, personal_data
@@ -174,6 +174,14 @@ async def rescore_inquiries(rt: Runtime, job: Job) -> dict[str, Any]:
     return dict(await admissions_scoring.rescore_all(rt))
 
 
+async def deliver_webhook(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await webhooks.deliver(rt, int(job.args["delivery_id"]))
+
+
+async def retry_webhooks(rt: Runtime, job: Job) -> dict[str, Any]:
+    return await webhooks.retry_due(rt)
+
+
 HANDLERS: dict[str, JobHandler] = {
     EMAIL_JOB: send_email,
     RECALCULATE_JOB: recalculate_points,
@@ -208,6 +216,8 @@ HANDLERS: dict[str, JobHandler] = {
     academics_feedback.SENTIMENT_JOB: score_feedback,
     admissions_tasks.REMINDERS_JOB: remind_of_inquiry_tasks,
     admissions_scoring.RESCORE_JOB: rescore_inquiries,
+    webhooks.DELIVER_JOB: deliver_webhook,
+    webhooks.RETRY_JOB: retry_webhooks,
 }
 
 QUEUES = ("default", "email")

@@ -28,6 +28,7 @@ from alumnet.domain.giving.pledges import SWEEP_JOB as PLEDGES_SWEEP_JOB
 from alumnet.domain.giving.receipts import YEARLY_JOB as GIVING_YEARLY_JOB
 from alumnet.domain.mentorship.requests import EXPIRE_JOB as MENTORSHIP_EXPIRE_JOB
 from alumnet.domain.mentorship.sessions import REMINDERS_JOB as SESSION_REMINDERS_JOB
+from alumnet.domain.ops.webhooks import RETRY_JOB as WEBHOOKS_RETRY_JOB
 from alumnet.domain.outreach.risk import REFRESH_JOB
 from alumnet.domain.people.duplicates import FIND_JOB
 from alumnet.domain.runtime import Runtime
@@ -64,6 +65,8 @@ SCHEDULE: list[tuple[str, dict[str, Any], str]] = [
     (INQUIRY_TASKS_JOB, {}, "*/15 * * * *"),
     # Daily: open inquiries' lead scores again (recency falls with every day without contact).
     (INQUIRY_RESCORE_JOB, {}, "50 0 * * *"),
+    # Every five minutes: failed webhook deliveries whose back-off has passed, sent again.
+    (WEBHOOKS_RETRY_JOB, {}, "*/5 * * * *"),
 ]
 
 # Recorded once more when a scheduler starts: jobs that send only what is due and never

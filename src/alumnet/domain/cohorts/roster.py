@@ -13,6 +13,7 @@ from alumnet.domain.errors import DomainError, Problem, Problems, Sent
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Reach, Role, Viewer
 from alumnet.domain.identity.users import normalise_email
+from alumnet.domain.ops import webhooks
 from alumnet.persistence.db import insert_or_ignore, like_pattern, upsert
 from alumnet.persistence.models import (
     Enrollment,
@@ -53,6 +54,17 @@ def enrollment_conditions(statuses: Sequence[str], search: str | None) -> list[A
 
 def roster_channel(mission_id: int) -> str:
     return f"mission:{mission_id}:roster"
+
+
+async def _enrollments_changed(
+    uow: UnitOfWork, mission_id: int, change: str, status: str, student_ids: Sequence[int]
+) -> None:
+    """The roster's news for webhooks: one event however many students (a bulk enrolment
+    lists them all)."""
+    await webhooks.emit(uow, webhooks.EventType.ENROLLMENT_CHANGED, {
+        "missionId": webhooks.gid("Mission", mission_id), "change": change, "status": status,
+        "studentIds": [webhooks.gid("User", s) for s in sorted(set(student_ids))],
+    })  # fmt: skip
 
 
 def _roster_changed(
@@ -194,6 +206,7 @@ async def enroll(
         details={"mission": mission_id, "student": student_id},
     )
     _roster_changed(uow, mission_id, "ENROLLED", [student_id])
+    await _enrollments_changed(uow, mission_id, "ENROLLED", status, [student_id])
     return enrollment, True
 
 
@@ -296,6 +309,7 @@ async def enroll_many(
             summary=f"{len(new)} students enrolled",
         )
         _roster_changed(uow, mission_id, "ENROLLED", new)
+        await _enrollments_changed(uow, mission_id, "ENROLLED", "active", new)
     result.added = len(new)
     result.already_present = len(present)
     return result
@@ -331,6 +345,9 @@ async def set_enrollment_status(
             details={"from": previous, "to": status},
         )
         _roster_changed(uow, enrollment.mission_id, "STATUS_CHANGED", [enrollment.student_id])
+        await _enrollments_changed(
+            uow, enrollment.mission_id, "STATUS_CHANGED", status, [enrollment.student_id]
+        )
     return enrollment
 
 

@@ -116,6 +116,8 @@ DEFAULTS: dict[str, Channels] = {
     "academics": Channels(in_app=True, email=True, digest=False),
     # Admissions: an inquiry assigned to you, a follow-up task of yours falling due.
     "admissions": Channels(in_app=True, email=True, digest=False),
+    # Ops: a webhook endpoint you registered was disabled after a day of failed deliveries.
+    "webhooks": Channels(in_app=True, email=True, digest=False),
 }
 KINDS = tuple(DEFAULTS)
 

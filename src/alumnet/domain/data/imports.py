@@ -75,6 +75,7 @@ from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import invite as send_invitations
 from alumnet.domain.ops import jobs as job_rules
+from alumnet.domain.ops import webhooks
 from alumnet.domain.people.duplicates import email_key
 from alumnet.domain.people.profiles import COUNTRY, STUDENT_NUMBER, refresh_years_of_record
 from alumnet.domain.runtime import Runtime
@@ -1311,6 +1312,11 @@ async def _finish(
     if status != "rolled_back":  # when the run ended stays
         values["finished_at"] = datetime.now(UTC)
     await _written(uow, attempt, progress, **values)
+    if status in ("completed", "failed") and not attempt.dry_run:
+        await webhooks.emit(uow, webhooks.EventType.IMPORT_FINISHED, {
+            "id": webhooks.gid("Import", attempt.import_id), "kind": attempt.kind,
+            "status": status, "counts": dict(progress.counts) if progress is not None else {},
+        })  # fmt: skip
     if status in ("completed", "rolled_back"):
         # Run once (or rolled back, never to run again), and rolled back from its rows: the
         # spreadsheet (everyone's data in it, kept whole) is needed no more. Its name, size

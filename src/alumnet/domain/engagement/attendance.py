@@ -22,6 +22,7 @@ from alumnet.domain.engagement.common import (
 from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Viewer
+from alumnet.domain.ops import webhooks
 from alumnet.persistence.models import AttendanceDay
 from alumnet.persistence.uow import UnitOfWork
 
@@ -57,6 +58,18 @@ class Recorded:
     status: str
     created: bool
     recorded_at: datetime
+
+
+async def _recorded(
+    uow: UnitOfWork, record_id: int, enrollment_id: int, mission_id: int, student_id: int,
+    day: date, status: str,
+) -> None:  # fmt: skip
+    await webhooks.emit(uow, webhooks.EventType.ATTENDANCE_RECORDED, {
+        "id": webhooks.gid("AttendanceRecord", record_id),
+        "enrollmentId": webhooks.gid("Enrollment", enrollment_id),
+        "missionId": webhooks.gid("Mission", mission_id),
+        "studentId": webhooks.gid("User", student_id), "day": day.isoformat(), "status": status,
+    })  # fmt: skip
 
 
 _COLUMNS = (
@@ -147,6 +160,7 @@ async def submit(
             student_id=student_id, points=place.rules.attendance_points,
             reason=points.ATTENDANCE, source_type=points.ATTENDANCE, source_id=row.id,
         )  # fmt: skip
+        await _recorded(uow, row.id, place.enrollment_id, mission_id, student_id, day, "present")
     return Recorded(
         id=row.id, enrollment_id=place.enrollment_id, student_id=student_id,
         mission_id=mission_id, day=day, kind=row.kind, report=row.report, status=row.status,
@@ -232,6 +246,8 @@ async def correct(
             uow, "attendance.correct", object_type="Enrollment", object_ids=[enrollment_id],
             details={"day": day.isoformat(), "from": before, "to": wanted, "reason": why},
         )  # fmt: skip
+        await _recorded(uow, existing.id, enrollment_id, place.mission_id, place.student_id, day,
+                        wanted)  # fmt: skip
     return Recorded(
         id=existing.id, enrollment_id=enrollment_id, student_id=place.student_id,
         mission_id=place.mission_id, day=day, kind=existing.kind, report=existing.report,

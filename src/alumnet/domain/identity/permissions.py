@@ -93,6 +93,9 @@ class Permission(StrEnum):
     ADMISSIONS = "admissions"
     # In production, introspect the schema and get "Did you mean …?" in errors (GraphiQL).
     SCHEMA_INTROSPECT = "schema:introspect"
+    # Register outgoing webhook endpoints, rotate their secrets, read and redeliver their
+    # deliveries (admins only).
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -127,6 +130,7 @@ ADMIN_PERMISSIONS = frozenset(
         Permission.TOKENS_CREATE,
         Permission.DATA_IMPORT,
         Permission.DATA_BULK,
+        Permission.WEBHOOKS_MANAGE,
     }
 )
 

@@ -95,6 +95,20 @@ def _decrypt(settings: Settings, stored: str) -> str:
         ) from exc
 
 
+def seal(settings: Settings, secret: str) -> str:
+    """Another secret kept at rest the way authenticator secrets are (a webhook's signing
+    secret): encrypted with the first of the same keys."""
+    return _encrypt(settings, secret)
+
+
+def unseal(settings: Settings, stored: str) -> str | None:
+    """What ``seal`` kept, or None when no key in the settings opens it any more."""
+    try:
+        return _cipher(settings).decrypt(stored.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        return None
+
+
 def _current(settings: Settings, stored: str) -> str:
     """``stored`` encrypted with the first key: as it is if it is already, else again
     (a rotated key takes over as codes are checked; `alumnet user two-factor-rekey`

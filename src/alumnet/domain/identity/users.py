@@ -31,6 +31,7 @@ from alumnet.domain.identity.permissions import (
     Viewer,
 )
 from alumnet.domain.identity.secrets import digest, new_secret
+from alumnet.domain.ops import webhooks
 from alumnet.domain.people.profiles import refresh_years_of_record
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import (
@@ -338,6 +339,9 @@ async def _insert_user(
     for role in sorted(set(roles)):
         uow.session.add(UserRole(user_id=user.id, role=role.value))
     await uow.session.flush()
+    await webhooks.emit(uow, webhooks.EventType.USER_CREATED, {
+        "id": webhooks.gid("User", user.id), "roles": sorted(r.value for r in set(roles)),
+    })  # fmt: skip
     return user
 
 
@@ -417,6 +421,9 @@ async def update_user(
             object_ids=[user.id],
             details={"changed": sorted(changes)},
         )
+        await webhooks.emit(uow, webhooks.EventType.USER_UPDATED, {
+            "id": webhooks.gid("User", user.id), "changed": sorted(changes),
+        })  # fmt: skip
     return user
 
 

@@ -25,6 +25,7 @@ from alumnet.domain.errors import DomainError, Problems, check_text
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Viewer
 from alumnet.domain.identity.users import holders_of
+from alumnet.domain.ops import webhooks
 from alumnet.persistence.db import insert_or_ignore
 from alumnet.persistence.models import (
     AccessChange,
@@ -191,6 +192,12 @@ async def decide(
         details={"decision": decision.id, "kind": data.kind, "penalty": data.penalty_points,
                  "banEndsOn": data.ban_ends_on.isoformat() if data.ban_ends_on else None},
     )  # fmt: skip
+    await webhooks.emit(uow, webhooks.EventType.INTEGRITY_DECISION, {
+        "id": webhooks.gid("IntegrityDecision", decision.id),
+        "enrollmentId": webhooks.gid("Enrollment", enrollment_id),
+        "missionId": webhooks.gid("Mission", place.mission_id),
+        "studentId": webhooks.gid("User", place.student_id), "kind": data.kind,
+    })  # fmt: skip
     mission = await uow.session.get(Mission, place.mission_id)
     what = {"warn": "a warning", "ban": "a ban", "delist": "removal"}[data.kind]
     await _notify(

@@ -161,6 +161,9 @@ from alumnet.persistence.models.ops import (
     Job,
     OutboundEmail,
     PersistedOperation,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from alumnet.persistence.models.people import (
     Achievement,
@@ -319,5 +322,8 @@ __all__ = [
     "UserRole",
     "UserSkill",
     "VolunteerEngagement",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WorkExperience",
 ]

@@ -110,6 +110,11 @@ class NotificationKind(Enum):
         "admissions",
         description="An inquiry assigned to you, or a follow-up task of yours falling due.",
     )
+    WEBHOOKS = ev(
+        "webhooks",
+        description="A webhook endpoint you registered was disabled after a day of failed "
+        "deliveries.",
+    )
 
 
 @strawberry.type(description="Something that concerns you.")

@@ -221,6 +221,11 @@ class Permission(Enum):
         description="In production, introspect the schema (GraphiQL) and get "
         '"Did you mean …?" suggestions in error messages.',
     )
+    WEBHOOKS_MANAGE = strawberry.enum_value(
+        "webhooks:manage",
+        description="Register outgoing webhook endpoints, rotate their signing secrets, and "
+        "read and redeliver their deliveries.",
+    )
 
 
 @strawberry.enum(description="Whether a user can sign in.")
