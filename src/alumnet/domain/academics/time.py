@@ -380,10 +380,6 @@ def _details(entry: FacultyTimeEntry) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _same(column: Any, value: int | None) -> Any:
-    return column.is_(None) if value is None else column == value
-
-
 async def log(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -408,9 +404,10 @@ async def log(
     # The same entry sent again (a script's retry) is the one it made, not a conflict.
     same = (await uow.session.execute(select(e).where(
         e.faculty_id == faculty, e.started_at == start, e.ended_at == end,
-        e.kind == fields.kind, _same(e.subject_id, fields.subject_id),
-        _same(e.topic_id, fields.topic_id), _same(e.student_id, fields.student_id),
-        _same(e.mission_id, fields.mission_id),
+        e.kind == fields.kind, e.subject_id.is_not_distinct_from(fields.subject_id),
+        e.topic_id.is_not_distinct_from(fields.topic_id),
+        e.student_id.is_not_distinct_from(fields.student_id),
+        e.mission_id.is_not_distinct_from(fields.mission_id),
     ))).scalars().first()  # fmt: skip
     if same is not None:
         return same
