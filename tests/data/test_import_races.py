@@ -598,6 +598,16 @@ async def test_the_sweep_leaves_a_handed_over_job_that_waits_in_line(
     await _aged(p.api, imported, imports.IMPORT_STALE + timedelta(minutes=1))
     assert await imports.resume_stopped(swept) == 0
     assert (await record_of(p.api, imported)).job_id == handed
+    # A worker has just taken the job up and not yet claimed the import: not stopped either.
+    async with rt.transaction() as uow:
+        await uow.session.execute(
+            update(Job).where(Job.id == handed)
+            .values(status="running", started_at=datetime.now(UTC))
+        )  # fmt: skip
+    assert await imports.resume_stopped(swept) == 0
+    async with rt.transaction() as uow:
+        await uow.session.execute(update(Job).where(Job.id == handed).values(status="pending"))
+    assert (await record_of(p.api, imported)).job_id == handed
     await release(p.api)
     done = await record_of(p.api, imported)
     assert (done.status, done.job_id, done.created) == ("completed", handed, 30)

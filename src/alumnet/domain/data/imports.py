@@ -797,9 +797,9 @@ async def _refuse_while_at_work(
         )  # fmt: skip
         twins = found.scalars().all()
     jobs = [r.job_id for r in (record, *twins) if r.job_id is not None]
-    unfinished: dict[int, str] = {
-        int(i): str(st) for i, st in (await session.execute(
-            select(Job.id, Job.status)
+    unfinished: dict[int, tuple[str, datetime | None]] = {
+        int(i): (str(st), started) for i, st, started in (await session.execute(
+            select(Job.id, Job.status, Job.started_at)
             .where(Job.id.in_(jobs), Job.status.in_(job_rules.UNFINISHED))
         )).all()
     } if jobs else {}  # fmt: skip
@@ -832,12 +832,28 @@ async def _refuse_while_at_work(
 WAITING = (job_rules.PENDING, job_rules.RETRYING)
 
 
-def _at_work(record: Import, unfinished: dict[int, str], now: datetime) -> bool:
-    """Whether an import is at work now, or about to be (its job waits in line, however
-    long: a busy queue). Once a process has claimed it, whether that process still works
-    on it (``_abandoned``). ``unfinished``: the unfinished jobs' statuses, by id."""
+def _handed_over(
+    runner: str | None, job: tuple[str, datetime | None] | None, now: datetime
+) -> bool:
+    """Whether an import is handed to a job that has not claimed it yet: the job waits in
+    line (however long: a busy queue), or a worker took it up less than IMPORT_STALE ago
+    and is about to claim the import. ``job``: its status and when it started."""
+    if runner is not None or job is None:
+        return False
+    status, started = job
+    if status in WAITING:
+        return True
+    return status == job_rules.RUNNING and started is not None and started >= now - IMPORT_STALE
+
+
+def _at_work(
+    record: Import, unfinished: dict[int, tuple[str, datetime | None]], now: datetime
+) -> bool:
+    """Whether an import is at work now, or about to be (``_handed_over``). Once a
+    process has claimed it, whether that process still works on it (``_abandoned``).
+    ``unfinished``: the unfinished jobs' statuses and starts, by id."""
     if record.status in WORKING:
-        if record.runner is None and unfinished.get(record.job_id or 0) in WAITING:
+        if _handed_over(record.runner, unfinished.get(record.job_id or 0), now):
             return True
         return not _abandoned(record.runner, record.heartbeat_at, record.id, now)
     return record.job_id in unfinished
@@ -943,14 +959,16 @@ async def resume_stopped(rt: Runtime) -> int:
     now = datetime.now(UTC)
     async with rt.database.connect() as conn:
         found = (await conn.execute(
-            select(Import.id, Import.runner, Import.heartbeat_at, Import.attempt, Job.status)
+            select(Import.id, Import.runner, Import.heartbeat_at, Import.attempt, Job.status,
+                   Job.started_at)
             .outerjoin(Job, Job.id == Import.job_id)
             .where(Import.status.in_(WORKING))
         )).all()  # fmt: skip
     resumed = 0
-    for import_id, runner, heartbeat_at, attempt, job_status in found:
-        if runner is None and job_status in WAITING:
-            continue  # handed to a job that waits in line (a busy queue): not stopped
+    for import_id, runner, heartbeat_at, attempt, job_status, job_started in found:
+        handed = (job_status, job_started) if job_status is not None else None
+        if _handed_over(runner, handed, now):
+            continue  # its job waits in line (a busy queue) or is taking it up: not stopped
         if not _abandoned(runner, heartbeat_at, import_id, now):
             continue
         async with rt.transaction() as uow:
@@ -963,11 +981,13 @@ async def resume_stopped(rt: Runtime) -> int:
             now = datetime.now(UTC)
             if not _abandoned(record.runner, record.heartbeat_at, import_id, now):
                 continue
-            job_now = (
-                await uow.session.scalar(select(Job.status).where(Job.id == record.job_id))
+            taken = (
+                (await uow.session.execute(
+                    select(Job.status, Job.started_at).where(Job.id == record.job_id)
+                )).one_or_none()
                 if record.job_id is not None else None
             )  # fmt: skip
-            if record.runner is None and job_now in WAITING:
+            if _handed_over(record.runner, (taken[0], taken[1]) if taken else None, now):
                 continue
             await _fence(uow, record, now, "its worker stopped")
             name = IMPORT_JOB if record.status == "running" else ROLLBACK_JOB
