@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from alumnet.domain import money
 
 MIN_SECRET_LENGTH = 32
@@ -335,6 +337,13 @@ class Settings:
     env: str = "development"
     var_dir: Path = Path("var")
     database_url: str = ""
+    # Read replicas of the primary (streaming replicas): requests' reads go to one of them
+    # (persistence/replicas.py), unless it lags more than ``replica_max_lag`` seconds or is
+    # down; a request that wrote, and a viewer who wrote in the last
+    # ``read_your_writes_seconds``, read from the primary.
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag: float = 10.0
+    read_your_writes_seconds: float = 15.0
     redis_url: str | None = None
     # Signs access tokens, unsubscribe and download links. Set by ALUMNET_SECRET_KEY; on the
     # embedded default, generated once and kept in var/secret_key (see ``checked``).
@@ -480,6 +489,11 @@ class Settings:
     inquiries_per_address: int = 5
     inquiries_per_hour: int = 500
     lead_score_weights: tuple[tuple[str, int], ...] = LEAD_SCORE_WEIGHTS_DEFAULT
+    # OpenTelemetry traces, exported by OTLP over HTTP to this collector's base URL (the
+    # exporter adds /v1/traces); None: no tracing (the default).
+    otlp_endpoint: str | None = None
+    # The service's name in traces (``service.name``).
+    service_name: str = "alumnet"
 
     @property
     def is_production(self) -> bool:
@@ -528,6 +542,30 @@ class Settings:
                 f"secret shared with the provider ({SECRET_HELP})."
             )
 
+    def _check_replicas(self) -> None:
+        """Replicas are PostgreSQL servers other than the primary: a replica URL that is the
+        primary's (same host, port and database) would send nothing anywhere new."""
+        if not self.database_replica_urls:
+            return
+        if self.is_sqlite:
+            raise ConfigurationError(
+                "ALUMNET_DATABASE_REPLICA_URLS needs a PostgreSQL primary "
+                "(ALUMNET_DATABASE_URL): the embedded SQLite database has no replicas."
+            )
+        primary = _server_of(self.database_url)
+        for url in self.database_replica_urls:
+            if not url.startswith("postgresql"):
+                raise ConfigurationError(
+                    f"ALUMNET_DATABASE_REPLICA_URLS: {_redacted(url)} is not a PostgreSQL URL."
+                )
+            if _server_of(url) == primary:
+                raise ConfigurationError(
+                    f"ALUMNET_DATABASE_REPLICA_URLS: {_redacted(url)} is the primary "
+                    "(ALUMNET_DATABASE_URL) itself: list its replicas, or nothing."
+                )
+        if len(set(map(_server_of, self.database_replica_urls))) != len(self.database_replica_urls):
+            raise ConfigurationError("ALUMNET_DATABASE_REPLICA_URLS lists a replica twice.")
+
     def checked(self) -> Settings:
         """These settings, fit to start on, with their secret key: from ALUMNET_SECRET_KEY
         (at least 32 characters, never a published one), or on the embedded SQLite
@@ -539,6 +577,7 @@ class Settings:
         if self.metrics_token is not None and len(self.metrics_token) < 24:
             raise ConfigurationError("ALUMNET_METRICS_TOKEN is too short: use 24+ characters.")
         self._check_payments()
+        self._check_replicas()
         if self.secret_key:
             if self.secret_key in KNOWN_SECRETS:
                 raise ConfigurationError(
@@ -592,6 +631,28 @@ def _embedded_secret(path: Path) -> tuple[str, str]:
     return kept, f"{path} (made at an earlier start)"
 
 
+def _server_of(url: str) -> tuple[str, int, str]:
+    """The server and database a URL names (host in lower case, default port filled)."""
+    parsed = make_url(url)
+    host = (parsed.host or "localhost").lower()
+    if host in {"127.0.0.1", "::1", "localhost"}:
+        host = "localhost"
+    return host, parsed.port or 5432, parsed.database or ""
+
+
+def _redacted(url: str) -> str:
+    """A URL as it may be said in an error or a log: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(an unreadable URL)"
+
+
+def _replica_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(normalise_database_url(u.strip()) for u in raw.split(",") if u.strip())
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     app_env = env.get("ALUMNET_ENV", "development").strip().lower() or "development"
@@ -612,6 +673,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env=app_env,
         var_dir=var_dir,
         database_url=normalise_database_url(database_url),
+        database_replica_urls=_replica_urls(env, "ALUMNET_DATABASE_REPLICA_URLS"),
+        replica_max_lag=_positive_seconds(env, "ALUMNET_REPLICA_MAX_LAG", Settings.replica_max_lag),
+        read_your_writes_seconds=_positive_seconds(
+            env, "ALUMNET_READ_YOUR_WRITES_SECONDS", Settings.read_your_writes_seconds
+        ),
         redis_url=env.get("ALUMNET_REDIS_URL") or None,
         secret_key=secret,
         secret_source="ALUMNET_SECRET_KEY" if secret else "unset",
@@ -706,4 +772,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ALUMNET_INQUIRIES_PER_HOUR", Settings.inquiries_per_hour
         ),
         lead_score_weights=_weights(env, "ALUMNET_LEAD_SCORE_WEIGHTS"),
+        otlp_endpoint=_url(env, "ALUMNET_OTLP_ENDPOINT", None),
+        service_name=(env.get("ALUMNET_SERVICE_NAME") or "").strip()[:100] or Settings.service_name,
     )

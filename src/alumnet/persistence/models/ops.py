@@ -39,6 +39,13 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # A scheduled job's slot ("name@2026-12-05T10:15"): two schedulers recording the same
+    # slot record one job (workers/schedule.py).
+    schedule_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    # The trace context of the request or job that recorded it (W3C traceparent and
+    # tracestate), so that its run joins that trace (observability tracing); None when
+    # tracing is off.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class OutboundEmail(Base):
