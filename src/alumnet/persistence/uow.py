@@ -64,13 +64,17 @@ class UnitOfWork:
         *,
         queue: str = "default",
         max_attempts: int | None = None,
+        schedule_key: str | None = None,
     ) -> Job:
+        """Record a job, queued once the transaction commits. ``schedule_key``: the
+        scheduled slot it is for (unique: see workers/schedule.py)."""
         job = Job(
             name=name,
             args=args,
             queue=queue,
             max_attempts=max_attempts or self.job_attempts,
             created_by_id=self.actor_id,
+            schedule_key=schedule_key,
         )
         self.session.add(job)
         await self.session.flush()
