@@ -7,13 +7,12 @@ import asyncio
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api, _serve, app_api, env_for
+from tests.conftest import Api, _serve, app_api
 
 VIEWER = "query Me { viewer { email } }"
 HEALTH = "query Hello { __typename }"
@@ -42,13 +41,9 @@ def code(body: dict[str, Any]) -> str:
 
 def operations(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
     """`alumnet operations ARGS…`, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "alumnet.cli", "operations", *args],
-        env=env_for(api.settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    from tests.test_cli import alumnet
+
+    return alumnet(api.settings, "operations", *args)
 
 
 async def register(api: Api, tmp_path: Path, *documents: str) -> subprocess.CompletedProcess[str]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from alumnet.persistence.models import PersonalAccessToken
-from tests.conftest import PASSWORD, Api, env_for
+from tests.conftest import PASSWORD, Api
 
 CREATE = """mutation($i: PersonalAccessTokenCreateInput!) {
   personalAccessTokenCreate(input: $i) {
@@ -83,38 +81,19 @@ async def test_nobody_sees_or_revokes_another_users_tokens(api: Api) -> None:
 
 
 async def test_cli_creates_a_token_for_an_admin(api: Api) -> None:
+    from tests.test_cli import alumnet
+
     await api.create_user("admin@example.org", ["ADMIN"])
     result = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "alumnet.cli",
-            "token",
-            "create",
-            "--email",
-            "admin@example.org",
-            "--name",
-            "ci",
-            "--expires-in-days",
-            "30",
-        ],
-        env=env_for(api.settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        alumnet, api.settings, "token", "create", "--email", "admin@example.org",
+        "--name", "ci", "--expires-in-days", "30",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     secret = result.stdout.strip()
     body = await api.gql("{ viewer { email roles } }", token=secret)
     assert body["data"]["viewer"] == {"email": "admin@example.org", "roles": ["ADMIN"]}
     missing = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "alumnet.cli", "token", "create", "--email", "nobody@example.org"],
-        env=env_for(api.settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        alumnet, api.settings, "token", "create", "--email", "nobody@example.org"
     )
     assert missing.returncode == 1
     assert "NOT_FOUND" in missing.stderr
