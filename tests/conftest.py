@@ -141,6 +141,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         env["ALUMNET_REDIS_URL"] = settings.redis_url
     else:
         env.pop("ALUMNET_REDIS_URL", None)
+    if settings.otlp_endpoint:
+        env["ALUMNET_OTLP_ENDPOINT"] = settings.otlp_endpoint
     return env
 
 
@@ -332,16 +334,27 @@ def _free_port() -> int:
 
 
 def _serve(
-    api: Api, stderr: Any, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
-    """`alumnet serve` on a free port, once it answers; the process and its host:port."""
+    api: Api, stderr: Any, extra_env: dict[str, str] | None = None, *, fresh: bool = False
+) -> tuple[subprocess.Popen[bytes] | commands.Started, str]:
+    """`alumnet serve` on a free port, once it answers; the process and its host:port.
+
+    Forked as tests/commands.py forks commands (~1.5 s of CPU less a server), or, ``fresh``,
+    started as `python -m alumnet.cli serve`. ``stderr``: DEVNULL or a file opened by name.
+    """
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "alumnet.cli", "serve", "--port", str(port)],
-        env={**env_for(api.settings), **(extra_env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
+    args = ["serve", "--port", str(port)]
+    env = {**env_for(api.settings), **(extra_env or {})}
+    process: subprocess.Popen[bytes] | commands.Started
+    if fresh:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alumnet.cli", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    else:
+        errors = os.devnull if stderr == subprocess.DEVNULL else str(stderr.name)
+        process = commands.start(args, env, errors)
     base = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -367,7 +380,7 @@ def server(api: Api) -> Iterator[str]:
 @dataclass
 class LoggedServer:
     base: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | commands.Started
     log: Path
 
     def stop(self) -> list[str]:

@@ -38,7 +38,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from alumnet import tracing
 from alumnet.bootstrap import build_runtime, close_runtime
 from alumnet.config import Settings, load_settings
 from alumnet.cors import Cors, origin_pattern
@@ -247,7 +249,9 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         shared = None
         if isinstance(request, Request):
             # Closed by RequestMiddleware once the response is sent.
-            shared = state["alumnet.reads"] = SharedConnection(self.runtime.database)
+            shared = state["alumnet.reads"] = SharedConnection(
+                self.runtime.database, self.runtime.replicas
+            )
         context = Context(
             runtime=self.runtime,
             request=request,
@@ -262,6 +266,10 @@ class AlumnetGraphQL(GraphQL[Context, None]):
         if isinstance(request, Request):
             state["alumnet.context"] = context
             context.viewer = await self._viewer(context, request.headers.get("authorization"))
+            if shared is not None:
+                # Signing in read (and may have written) on the primary; the operation's
+                # reads may go to a replica (a mutation's go back: ReadsFollowWrites).
+                await shared.read_replica(context.viewer.user_id)
         return context
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -565,7 +573,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, str] = {}
+        checks: dict[str, Any] = {}
         try:
             await runtime.database.ping()
             checks["database"] = "ok"
@@ -573,27 +581,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         if settings.redis_url:
             try:
-                from redis.asyncio import Redis
+                from alumnet.persistence.bus import redis_client
 
-                client = Redis.from_url(settings.redis_url)
+                client = redis_client(settings.redis_url)
                 try:
                     await client.ping()
                 finally:
                     await client.aclose()
                 checks["redis"] = "ok"
             except Exception as exc:
-                checks["redis"] = f"unreachable: {type(exc).__name__}"
+                # Said, but no reason to stop sending requests here: they are served
+                # without it (docs/RELIABILITY.md), jobs wait as rows until it is back.
+                checks["redis"] = f"unreachable: {type(exc).__name__} (degraded)"
         else:
             checks["redis"] = "not configured (in-process queue and pub/sub)"
-        ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+        ready = checks["database"] == "ok"
         # Said, but no reason to stop sending requests here: while the bus is silent the
         # process reads credentials more often, and serves as correctly.
         if runtime.credentials is not None:
             checks["credentialCache"] = runtime.credentials.status()
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
+        if runtime.replicas is not None and runtime.replicas.replicas:
+            # Each replica's state; one that is down or lagging degrades, never fails, the
+            # process: its reads go to the primary, which answers them all.
+            checks["replicas"] = await runtime.replicas.status()
+            unused = sum(not v.startswith("ok") for v in checks["replicas"].values())
+            if unused:
+                body["degraded"] = (
+                    f"{unused} of {len(checks['replicas'])} read replicas not in use: their "
+                    "reads go to the primary; this process stays ready while the primary answers."
+                )
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     # The insights page (static/insights, docs/INSIGHTS.md): one static page, served like
     # GraphiQL (its assets from /static, nothing from a CDN) under the same CSP; it signs in
@@ -816,6 +834,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         following = None
         if runtime.credentials is not None and runtime.credentials.enabled:
             following = asyncio.create_task(runtime.credentials.follow())
+        relay = dispatcher.relay(settings.job_relay_seconds)  # with Redis: jobs it missed
         schedule = None
         if not settings.redis_url and settings.env != "test":
             # Without Redis there is no `alumnet scheduler`: run the schedule here.
@@ -823,7 +842,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             schedule = asyncio.create_task(run_in_process(runtime))
         yield
-        for task in (schedule, following):
+        for task in (schedule, following, relay):
             if task is not None:
                 task.cancel()
                 # Awaited: the credentials listener says goodbye on the bus as it ends.
@@ -831,6 +850,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await task
         # Jobs running finish their attempt; queued ones stay rows for the next start.
         await close_runtime(runtime, dispatcher)
+        # Spans sent now (1 s at most): `serve --workers N`'s processes end by the signal,
+        # without the exit hooks that would send them (docs/OPERATIONS.md, "Processes").
+        tracing.flush()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         # Starlette's own refusals (no such path, a method a route does not take) in the
@@ -875,6 +897,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Outermost: every answer a page on an allowed origin gets, the body limit's 413 and the
     # busy database's 503 included, carries the CORS headers the page needs to read it.
     app.add_middleware(Cors, settings=settings)
+    # Around them all (when tracing is on): a server span per request, with its id.
+    tracing.instrument_app(app)
+    # Who the client is, as only the proxies of ALUMNET_TRUSTED_PROXIES may say (their
+    # X-Forwarded-For and -Proto), for everything inside: limits, logs, spans.
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    # Outermost (when tracing is on), seeing the connection's own peer: an incoming trace
+    # context is honoured from those proxies only.
+    tracing.trace_context_from(app, settings.trusted_proxies)
     app.state.runtime = runtime
     app.state.dispatcher = dispatcher
     return app

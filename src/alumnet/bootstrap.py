@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
-from alumnet.config import JOB_CONNECTIONS_PER_JOB, Settings
+from alumnet import tracing
+from alumnet.config import JOB_CONNECTIONS_PER_JOB, REPLICA_CHECK_SECONDS, Settings
 from alumnet.domain.identity.credential_cache import CredentialCache
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.domain.runtime import QueryOutcome, Runtime, make_password_hasher
@@ -15,8 +14,9 @@ from alumnet.persistence.aggregates import (
     MemoryAggregateStore,
     RedisAggregateStore,
 )
-from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus
+from alumnet.persistence.bus import EventBus, InProcessEventBus, RedisEventBus, redis_client
 from alumnet.persistence.db import Database
+from alumnet.persistence.replicas import RecentWriters, Replicas
 from alumnet.persistence.throttle import (
     BudgetStore,
     FailureCounter,
@@ -38,6 +38,8 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.checked()
+    # Before the engines are made: each is traced (when tracing is on) as it is made.
+    tracing.setup(settings.otlp_endpoint, settings.service_name)
     database = Database(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -57,7 +59,7 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
     # (its requests' runtime and its in-process jobs' alike).
     aggregates: AggregateStore | None = None
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         bus = RedisEventBus(redis, settings.queue_prefix)
         failures = RedisFailureCounter(redis, settings.signin_window_seconds, settings.queue_prefix)
         budgets = RedisBudgetStore(redis, settings.queue_prefix)
@@ -73,6 +75,24 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
         budgets = MemoryBudgetStore()
         if settings.analytics_cache_seconds > 0:
             aggregates = MemoryAggregateStore()
+    # Read replicas for requests' reads (a worker reads the primary), and who wrote lately
+    # (marked by every process, workers' jobs included).
+    replicas = None
+    if settings.database_replica_urls:
+        replicas = Replicas(
+            () if worker else settings.database_replica_urls,
+            primary=database,
+            max_lag=settings.replica_max_lag,
+            check_every=REPLICA_CHECK_SECONDS,
+            writers=RecentWriters(
+                settings.read_your_writes_seconds,
+                redis if settings.redis_url else None,
+                settings.queue_prefix,
+            ),
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
     hasher = make_password_hasher(settings)
     dispatcher = Dispatcher(bus)
     # One per process: what its requests checked, and where its transactions' changes to
@@ -92,6 +112,7 @@ def build_runtime(settings: Settings, *, worker: bool = False) -> tuple[Runtime,
             credentials=checked,
             budgets=budgets,
             aggregates=aggregates,
+            replicas=replicas,
         )
         made.queries = SchemaQueries(made)
         db.on_credentials = checked.committed
@@ -145,4 +166,6 @@ async def close_runtime(runtime: Runtime, dispatcher: Dispatcher | None = None) 
         # What this process owes the shared cache is paid before its Redis client closes.
         await runtime.aggregates.close()
     await runtime.bus.close()
+    if runtime.replicas is not None:
+        await runtime.replicas.close()
     await runtime.database.dispose()

@@ -332,6 +332,10 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# How long a read replica's health, once checked, is trusted (persistence/replicas.py).
+REPLICA_CHECK_SECONDS = 1.0
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -447,6 +451,9 @@ class Settings:
     # While the event bus is silent (Redis unreachable), what the cache trusts instead: an
     # entry at most this old, so that a sign-out or suspension still stops access soon.
     auth_cache_fallback_seconds: float = 1.0
+    # With Redis, how often each API process queues the jobs that were committed while
+    # Redis was down (or lost with its data, or left by a worker that died).
+    job_relay_seconds: float = 5.0
     # How long a heavy aggregate (a dashboard's, a report's figures) is kept once computed.
     # Every committed change to a table it reads makes it unreachable at once (before the
     # response of the request that made the change), so this bounds only memory and what
@@ -565,6 +572,18 @@ class Settings:
                 )
         if len(set(map(_server_of, self.database_replica_urls))) != len(self.database_replica_urls):
             raise ConfigurationError("ALUMNET_DATABASE_REPLICA_URLS lists a replica twice.")
+        # A replica is read while it lags up to the maximum, as last checked (up to a check
+        # ago): a writer's mark must outlast that, or they could read a replica without
+        # their write once it expires.
+        least = self.replica_max_lag + REPLICA_CHECK_SECONDS
+        if self.read_your_writes_seconds <= least:
+            raise ConfigurationError(
+                f"ALUMNET_READ_YOUR_WRITES_SECONDS ({self.read_your_writes_seconds:g}) must be "
+                f"longer than ALUMNET_REPLICA_MAX_LAG ({self.replica_max_lag:g}) plus "
+                f"{REPLICA_CHECK_SECONDS:g} s (how stale a replica's health check may be), "
+                "or someone who wrote could read a replica that does not have it yet: "
+                f"set it above {least:g}."
+            )
 
     def checked(self) -> Settings:
         """These settings, fit to start on, with their secret key: from ALUMNET_SECRET_KEY
@@ -732,6 +751,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         export_max_bytes=_int(env, "ALUMNET_EXPORT_MAX_BYTES", 1024 * 1024 * 1024),
         auth_cache_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_SECONDS", Settings.auth_cache_seconds
+        ),
+        job_relay_seconds=_positive_seconds(
+            env, "ALUMNET_JOB_RELAY_SECONDS", Settings.job_relay_seconds
         ),
         auth_cache_fallback_seconds=_seconds_or_off(
             env, "ALUMNET_AUTH_CACHE_FALLBACK_SECONDS", Settings.auth_cache_fallback_seconds

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from alumnet.tracing import add_trace_ids
+
 
 @dataclass
 class RequestStats:
@@ -103,6 +105,19 @@ JOB_QUEUE_JOBS = Gauge(
 )
 
 
+DB_READS = Counter(
+    "alumnet_db_reads_total",
+    "Reads of requests (each use of a request's read connection) by where they went: "
+    "primary or replica. Counted only with read replicas configured.",
+    ["target"],
+)
+_READS_ON = {True: DB_READS.labels(target="replica"), False: DB_READS.labels(target="primary")}
+
+
+def count_read(*, replica: bool) -> None:
+    _READS_ON[replica].inc()
+
+
 def record_sql(seconds: float) -> None:
     SQL_STATEMENTS.inc()
     stats = current_stats.get()
@@ -139,6 +154,7 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,

@@ -24,6 +24,7 @@ from alumnet.domain.identity import two_factor
 from alumnet.domain.identity.permissions import Role, Viewer
 from alumnet.domain.ops import webhooks
 from alumnet.persistence.models import (
+    Fund,
     Job,
     Notification,
     WebhookAttempt,
@@ -369,6 +370,87 @@ async def test_enrolment_and_integrity_events(hooks: Hooks, programme: Programme
     assert attendance["status"] == "present" and attendance["day"]
 
 
+async def test_import_gift_and_inquiry_events(hooks: Hooks, programme: Programme) -> None:  # noqa: F811
+    """Later contexts' events, each once and signed: an import run (its preview sends
+    nothing), a gift recorded by staff, an inquiry converted into an enrolled student."""
+    from tests.data.conftest import status, upload
+
+    made = await hooks.endpoint(["IMPORT_FINISHED", "GIFT_CONFIRMED", "INQUIRY_CONVERTED"])
+    admin = programme.tokens["admin"]
+
+    async def ok(query: str, variables: dict[str, Any], key: str) -> Any:
+        body = await hooks.api.gql(query, variables, admin)
+        assert "errors" not in body, body
+        assert body["data"][key]["userErrors"] == [], body
+        return body["data"][key]
+
+    # An import: previewed (nothing sent), then run.
+    content = b"email,name,graduation year\nada@example.org,Ada Person,2015\n"
+    uploaded = await upload(programme, "admin", content)
+    import_id = uploaded["data"]["importUpload"]["import"]["id"]
+    assert (await status(programme, import_id))["status"] == "PREVIEWED"
+    assert hooks.receiver.received == []
+    run = """mutation($n: ID!) { importRun(input: {importId: $n}) { userErrors { code } } }"""
+    await ok(run, {"n": import_id}, "importRun")
+    assert (await status(programme, import_id))["status"] == "COMPLETED"
+
+    # A gift recorded (and so confirmed) by staff.
+    async with hooks.runtime.transaction(origin=Origin(via="cli")) as uow:
+        fund = Fund(code="SCHOL", name="Scholarships", description="")
+        uow.session.add(fund)
+        await uow.session.flush()
+        fund_id = to_base64("Fund", fund.id)
+    record = """mutation($i: GiftRecordInput!) { giftRecord(input: $i) {
+      gift { id } userErrors { code message } } }"""
+    gift = await ok(record, {"i": {
+        "userId": programme.ids["alumnus"], "amount": "25.50", "currency": "USD",
+        "date": "2026-03-01", "fundId": fund_id, "paymentMethod": "CARD",
+    }}, "giftRecord")  # fmt: skip
+
+    # An inquiry taken to APPLIED, then converted into a student enrolled in a mission.
+    create = """mutation($i: InquiryCreateInput!) { inquiryCreate(input: $i) {
+      inquiry { id } userErrors { code message } } }"""
+    stage = """mutation($i: InquiryStageChangeInput!) { inquiryStageChange(input: $i) {
+      userErrors { code message } } }"""
+    convert = """mutation($i: InquiryConvertInput!) { inquiryConvert(input: $i) {
+      student { id } userErrors { code message } } }"""
+    inquiry = (
+        await ok(
+            create,
+            {"i": {"name": "Priya Raman", "email": "priya@example.net", "source": "REFERRAL"}},
+            "inquiryCreate",
+        )
+    )["inquiry"]
+    for to in ("CONTACTED", "COUNSELLED", "APPLIED"):
+        await ok(stage, {"i": {"id": inquiry["id"], "stage": to}}, "inquiryStageChange")
+    student = (await ok(convert, {"i": {"id": inquiry["id"], "missionId": programme.ids["mc"]}},
+                        "inquiryConvert"))["student"]  # fmt: skip
+    await ok(convert, {"i": {"id": inquiry["id"]}}, "inquiryConvert")  # again: no event
+    await hooks.api.run_jobs()
+
+    events = [Webhook(made["secret"]).verify(b, h) for h, b in hooks.receiver.received]
+    assert sorted(e["type"] for e in events) == [
+        "gift.confirmed", "import.finished", "inquiry.converted",
+    ]  # fmt: skip
+    by_type = {e["type"]: e["data"] for e in events}
+    assert by_type["import.finished"] == {
+        "id": import_id, "kind": "alumni", "status": "completed",
+        "counts": by_type["import.finished"]["counts"],
+    }  # fmt: skip
+    assert by_type["import.finished"]["counts"]["created"] == 1
+    donor = by_type["gift.confirmed"].pop("donorId")
+    assert from_base64(donor)[0] == "Donor"
+    assert by_type["gift.confirmed"] == {
+        "id": gift["gift"]["id"], "amount": "25.50", "currency": "USD", "date": "2026-03-01",
+        "fundId": fund_id, "campaignId": None, "source": "staff", "anonymous": False,
+    }  # fmt: skip
+    assert by_type["inquiry.converted"] == {
+        "id": inquiry["id"], "userId": student["id"], "created": True,
+        "missionId": programme.ids["mc"],
+    }  # fmt: skip
+    assert b"priya" not in b"".join(body for _, body in hooks.receiver.received).lower()
+
+
 async def test_bad_urls_are_refused_and_nothing_is_written(hooks: Hooks) -> None:
     for url, code in [
         ("ftp://example.org/hooks", "INVALID_URL"),
@@ -469,6 +551,67 @@ async def test_only_admins_manage_webhooks(hooks: Hooks) -> None:
     assert deleted["deletedId"] == endpoint_id
     for model in (WebhookEndpoint, WebhookDelivery, WebhookAttempt):
         assert await hooks.scalar(select(func.count()).select_from(model)) == 0
+
+
+async def test_subscribing_needs_the_permission_of_the_events_data(hooks: Hooks) -> None:
+    """webhooks:manage alone sends no donors' gifts or prospective students anywhere: a
+    keeper holding it (and users:read, through a custom role) subscribes to user events
+    only, and may not point an endpoint that carries gifts at another address."""
+    role = """mutation($i: RoleCreateInput!) { roleCreate(input: $i) {
+      role { id } userErrors { code message } } }"""
+    assign = """mutation($i: RoleAssignInput!) { roleAssign(input: $i) {
+      assignment { id } userErrors { code message } } }"""
+    made_role = await hooks.ok(
+        role,
+        {"i": {"name": "Webhook keeper", "permissions": ["WEBHOOKS_MANAGE", "USERS_READ"]}},
+        "roleCreate",
+    )
+    keeper_id, hooks.tokens["keeper"] = await hooks.api.create_user(
+        "keeper@example.org", ["ALUMNUS"]
+    )
+    await hooks.ok(assign, {"i": {"userId": keeper_id, "roleId": made_role["role"]["id"]}},
+                   "roleAssign")  # fmt: skip
+    gifts = await hooks.endpoint(["GIFT_CONFIRMED"])  # an admin may
+
+    async def errors(query: str, variables: dict[str, Any], key: str) -> list[Any]:
+        body = await hooks.gql("keeper", query, variables)
+        assert "errors" not in body, body
+        return [(e["code"], e["field"], e["message"]) for e in body["data"][key]["userErrors"]]
+
+    refused = ("EVENT_NOT_ALLOWED", ["input", "eventTypes"])
+    for types, named, permission in [
+        (["GIFT_CONFIRMED"], "gift.confirmed", "giving"),
+        (["USER_CREATED", "INQUIRY_CONVERTED"], "inquiry.converted", "admissions"),
+    ]:
+        [(code, field, message)] = await errors(
+            CREATE, {"i": {"url": hooks.receiver.url, "eventTypes": types}},
+            "webhookEndpointCreate",
+        )  # fmt: skip
+        assert (code, field) == refused and named in message and permission in message
+    mine = await errors(CREATE, {"i": {"url": hooks.receiver.url,
+                                       "eventTypes": ["USER_CREATED", "USER_UPDATED"]}},
+                        "webhookEndpointCreate")  # fmt: skip
+    assert mine == []
+    mine_id = await hooks.scalar(select(func.max(WebhookEndpoint.id)))
+    # Adding gifts to one's own endpoint, or moving the admin's elsewhere: refused.
+    for change in (
+        {"id": to_base64("WebhookEndpoint", mine_id),
+         "eventTypes": ["USER_CREATED", "GIFT_CONFIRMED"]},
+        {"id": gifts["endpoint"]["id"], "url": hooks.receiver.url + "/elsewhere"},
+    ):  # fmt: skip
+        assert [e[:2] for e in await errors(UPDATE, {"i": change}, "webhookEndpointUpdate")] == [
+            refused
+        ]
+    # Turning it off is not sending anything anywhere: allowed.
+    assert await errors(UPDATE, {"i": {"id": gifts["endpoint"]["id"], "enabled": False}},
+                        "webhookEndpointUpdate") == []  # fmt: skip
+    rows = {e["id"]: e for e in await hooks.log()}
+    assert rows[gifts["endpoint"]["id"]]["url"] == hooks.receiver.url
+    assert rows[gifts["endpoint"]["id"]]["eventTypes"] == ["GIFT_CONFIRMED"]
+    assert rows[to_base64("WebhookEndpoint", mine_id)]["eventTypes"] == [
+        "USER_CREATED", "USER_UPDATED",
+    ]  # fmt: skip
+    assert len(rows) == 2
 
 
 async def test_the_delivery_log_costs_the_same_statements_for_more_items(hooks: Hooks) -> None:

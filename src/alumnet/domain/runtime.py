@@ -14,6 +14,7 @@ from alumnet.config import Settings
 from alumnet.persistence.aggregates import AggregateStore
 from alumnet.persistence.bus import EventBus
 from alumnet.persistence.db import Database
+from alumnet.persistence.replicas import Replicas, audited_users
 from alumnet.persistence.throttle import BudgetStore, FailureCounter
 from alumnet.persistence.uow import AfterCommit, Origin, UnitOfWork, unit_of_work
 
@@ -68,6 +69,8 @@ class Runtime:
     budgets: BudgetStore | None = None
     # Cached aggregates (domain/analytics/cache.py); None: the cache is off.
     aggregates: AggregateStore | None = None
+    # Read replicas and who wrote lately (persistence/replicas.py); None: no replicas.
+    replicas: Replicas | None = None
 
     @asynccontextmanager
     async def transaction(
@@ -81,3 +84,11 @@ class Runtime:
             job_attempts=len(self.settings.job_retry_intervals) + 1,
         ) as uow:
             yield uow
+        if self.replicas is not None:
+            # Committed: its actor, and whoever it audited an action of (a sign-in or a
+            # password reset has no actor yet), read from the primary for a while.
+            wrote = audited_users(uow.session)
+            if actor_id is not None:
+                wrote.add(actor_id)
+            for user_id in sorted(wrote):
+                await self.replicas.wrote(user_id)

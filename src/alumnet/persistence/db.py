@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -24,14 +24,19 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
 from sqlalchemy.util.concurrency import await_
 
+from alumnet import tracing
 from alumnet.observability import (
     DB_POOL_CAPACITY,
     DB_POOL_IN_USE,
     DB_POOL_WAITING,
+    count_read,
     get_logger,
     record_sql,
 )
 from alumnet.persistence import trigrams, written
+
+if TYPE_CHECKING:
+    from alumnet.persistence.replicas import Replicas
 
 log = get_logger(__name__)
 
@@ -151,10 +156,64 @@ def is_timeout(exc: BaseException) -> bool:
 
 def is_busy(exc: BaseException) -> bool:
     """Whether a failure means "the database is busy, try again shortly" rather than a
-    fault: no pooled connection came free in time, or SQLite's write lock stayed taken."""
+    fault: no pooled connection came free in time, SQLite's write lock stayed taken, or
+    the server could not be reached (``is_unavailable``)."""
     if isinstance(exc, sa_exc.TimeoutError | DatabaseBusy):
         return True
-    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+    if isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig):
+        return True
+    return is_unavailable(exc)
+
+
+# PostgreSQL's words for "going away, or not back yet": admin_shutdown, crash_shutdown,
+# cannot_connect_now (starting up, shutting down, in recovery), idle_session_timeout; and
+# every connection_exception (class 08).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
+# psycopg's words for a connection that could not be made ("connection failed: …",
+# "connection is bad: …") or that broke under a statement; none of them a fault of the
+# program, which "another command is already in progress" and the like are.
+_CONNECT_FAILED = ("connection failed:", "connection is bad:", "connection timeout expired")
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "the connection is lost",
+    "could not receive data from server",
+    "could not send data to server",
+)
+# …unless the server refused who connects, or what to: a mistake in the settings, which
+# an operator must see (logged as an error), not a moment's absence.
+_MISCONFIGURED = ("authentication failed", "pg_hba.conf", "does not exist")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether the database server could not be reached, or dropped the connection (a
+    restart, a failover), so that the same request may simply be sent again in a moment
+    (the pool has thrown the broken connection away). Only such failures: SQLAlchemy's
+    ``connection_invalidated`` (the connection broke), a SQLSTATE of class 08 or of the
+    server going away or not back yet, or psycopg's words for a connection that could
+    not be made or was lost. Any other error (a fault of the program, a refused password)
+    is not, and is logged as before. A connection lost during COMMIT is also unavailable:
+    whether the transaction was kept is unknown (see ``CommitOutcomeUnknown``)."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    if not (isinstance(original, Exception) and type(original).__module__.startswith("psycopg")):
+        return False
+    said = str(original)
+    if any(words in said for words in _CONNECTION_LOST):
+        return True
+    failed = type(original).__name__ == "ConnectionTimeout" or said.startswith(_CONNECT_FAILED)
+    return failed and not any(words in said for words in _MISCONFIGURED)
+
+
+class CommitOutcomeUnknown(RuntimeError):
+    """The connection was lost while COMMIT was on its way (``is_unavailable``): the
+    transaction may have been kept or not. Unlike a failure before COMMIT, this is not
+    safely retried: sending the same change again could make it twice."""
 
 
 class DatabaseBusy(RuntimeError):
@@ -259,6 +318,7 @@ class Database:
             kwargs["connect_args"] = {"options": options}
         self.statement_timeout = statement_timeout
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        tracing.instrument_engine(self.engine)  # a span per statement, when tracing is on
         _instrument(
             self.engine,
             sqlite=self.is_sqlite,
@@ -323,36 +383,160 @@ class Reader(Protocol):
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
 
+# What a replica answers when a read must go to the primary instead: it is going away or
+# unreachable (``is_unavailable``), it refused a write (read_only_sql_transaction), or it
+# cancelled the statement for a conflict with the WAL it replays (serialization_failure,
+# deadlock_detected).
+_REPLICA_REFUSALS = frozenset({"25006", "40001", "40P01"})
+
+
+def _replica_refused(exc: BaseException) -> bool:
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    return is_unavailable(exc) or getattr(exc.orig, "sqlstate", None) in _REPLICA_REFUSALS
+
+
+class _ReplicaConnection(AsyncConnection):
+    """A replica's connection whose statements, if the replica refuses them
+    (``_replica_refused``), run again on the primary, as do the ones after them."""
+
+    def __init__(self, engine: AsyncEngine, owner: SharedConnection) -> None:
+        super().__init__(engine)
+        self._owner = owner
+        self._instead: AsyncConnection | None = None
+
+    async def execute(  # type: ignore[override]
+        self, statement: Any, parameters: Any = None, *, execution_options: Any = None
+    ) -> Any:
+        if self._instead is None:
+            try:
+                return await super().execute(
+                    statement, parameters, execution_options=execution_options
+                )
+            except sa_exc.DBAPIError as exc:
+                if not _replica_refused(exc):
+                    raise
+                self._instead = await self._owner._fall_back(exc)
+        return await self._instead.execute(
+            statement, parameters, execution_options=execution_options
+        )
+
+    async def exec_driver_sql(  # type: ignore[override]
+        self, statement: str, parameters: Any = None, execution_options: Any = None
+    ) -> Any:
+        if self._instead is None:
+            try:
+                return await super().exec_driver_sql(statement, parameters, execution_options)
+            except sa_exc.DBAPIError as exc:
+                if not _replica_refused(exc):
+                    raise
+                self._instead = await self._owner._fall_back(exc)
+        return await self._instead.exec_driver_sql(statement, parameters, execution_options)
+
+
+async def _autocommit(connection: AsyncConnection) -> AsyncConnection:
+    """Start a connection for reads. Kept only once it has started: a connection that never
+    came (the pool timed out) leaves nothing to give back."""
+    started = await connection.start()
+    try:
+        # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
+        return await started.execution_options(isolation_level="AUTOCOMMIT")
+    except BaseException:
+        await started.close()
+        raise
+
+
 class SharedConnection:
     """One connection for all the reads of one request, lent to one caller at a time.
 
     Dataloader batches run concurrently and must not use one connection at once; taking
     turns on a single connection is as fast (a connection runs one statement at a time
     anyway) and saves a pool check-out and a rollback per statement.
+
+    With read replicas (persistence/replicas.py), the request's first read after
+    ``read_replica`` takes its connection from a replica fit to read, unless the reader
+    wrote lately. Before that (signing the viewer in, which also notes a token's use) and
+    after ``use_primary`` (a mutation, or any write), and for any connection after the
+    first, the primary lends it. A statement a replica refuses (gone, read-only, a conflict
+    with recovery) runs again on the primary, where the request's later reads stay.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, replicas: Replicas | None = None) -> None:
         self.database = database
+        self.replicas = replicas
         self._lock = asyncio.Lock()
         self._connection: AsyncConnection | None = None
+        # Where the connection lent now came from (the primary, or a replica's Database).
+        self.source: Database = database
+        self._choose = False
+        self._reader_id: int | None = None
+
+    async def read_replica(self, reader_id: int | None) -> None:
+        """Let the next read come from a replica (``reader_id``: who reads, None when
+        signed out); a connection taken from the primary so far is given back first."""
+        if self.replicas is None or not self.replicas.replicas:
+            return
+        async with self._lock:
+            self._choose, self._reader_id = True, reader_id
+            await self._give_back()
+
+    async def use_primary(self) -> None:
+        """Read only from the primary from now on (a connection from a replica is given
+        back): the request changes, or is about to change, something."""
+        if self.replicas is None:
+            return
+        async with self._lock:
+            self._choose = False
+            if self.source is not self.database:
+                await self._give_back()
+
+    async def _open(self) -> AsyncConnection:
+        if self._choose:
+            self._choose = False
+            assert self.replicas is not None
+            replica = await self.replicas.choose(self._reader_id)
+            if replica is not None:
+                try:
+                    connection = await _autocommit(_ReplicaConnection(replica.engine, self))
+                except Exception as exc:
+                    # Unreachable, or its pool busy: the primary serves this request.
+                    if is_unavailable(exc):
+                        self.replicas.failed(replica, exc)
+                else:
+                    self.source = replica
+                    return connection
+        self.source = self.database
+        return await _autocommit(self.database.engine.connect())
+
+    async def _fall_back(self, exc: BaseException) -> AsyncConnection:
+        """The replica refused a statement (the lock is held by the read that ran it): the
+        primary lends the connection from now on."""
+        replica, broken = self.source, self._connection
+        if self.replicas is not None and is_unavailable(exc):
+            self.replicas.failed(replica, exc)
+        log.warning("replica_read_on_primary", error=type(exc).__name__,
+                    sqlstate=getattr(getattr(exc, "orig", None), "sqlstate", None))  # fmt: skip
+        self._choose = False
+        self._connection = await self._open()
+        if broken is not None:
+            with contextlib.suppress(Exception):
+                await broken.close()
+        return self._connection
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         async with self._lock:
             if self._connection is None:
-                # Kept only once it has started: a connection that never came (the pool
-                # timed out) leaves nothing to give back.
-                connection = await self.database.engine.connect().start()
-                try:
-                    # Reads need no transaction: autocommit spares a BEGIN and a ROLLBACK.
-                    connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                except BaseException:
-                    await connection.close()
-                    raise
-                self._connection = connection
+                self._connection = await self._open()
+            if self.replicas is not None:
+                count_read(replica=self.source is not self.database)
             try:
                 yield self._connection
-            except BaseException:
+            except BaseException as exc:
+                if self.source is not self.database and _replica_refused(exc):
+                    assert self.replicas is not None
+                    if is_unavailable(exc):
+                        self.replicas.failed(self.source, exc)
                 # A failed statement aborts the transaction on PostgreSQL: start afresh so
                 # that the request's other reads still work (on a new connection if this
                 # one cannot even roll back).
@@ -364,17 +548,21 @@ class SharedConnection:
                         await broken.close()
                 raise
 
+    async def _give_back(self) -> None:
+        connection, self._connection = self._connection, None
+        self.source = self.database
+        if connection is None:
+            return
+        try:
+            await connection.close()
+        except Exception as exc:
+            log.warning("read_connection_close_failed", error=type(exc).__name__)
+
     async def close(self) -> None:
         """Give the connection back (ending its snapshot); the next read takes a fresh one.
         Never raises: it runs while a response, or another error, is being handled."""
         async with self._lock:
-            connection, self._connection = self._connection, None
-            if connection is None:
-                return
-            try:
-                await connection.close()
-            except Exception as exc:
-                log.warning("read_connection_close_failed", error=type(exc).__name__)
+            await self._give_back()
 
 
 def like_pattern(text: str) -> str:

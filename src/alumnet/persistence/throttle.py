@@ -104,35 +104,80 @@ class MemoryFailureCounter:
 
 
 class RedisFailureCounter:
-    """A fixed window per key; simple, shared by every API process."""
+    """A fixed window per key; simple, shared by every API process.
+
+    Redis unreachable (or slower than ``TIMEOUT_SECONDS``): the counts go on in this
+    process's memory (``MemoryFailureCounter``) until Redis answers again, warned once a
+    while. Sign-in and registration limits then hold per process rather than for the whole
+    deployment (an attacker spread over N processes gets N times the tries) instead of
+    failing every sign-in, or none: requests never fail for it, and throttling never stops.
+    Counts made meanwhile are not carried into Redis; counts in Redis resume where they
+    were."""
+
+    TIMEOUT_SECONDS = 0.25
+    WARN_EVERY_SECONDS = 30.0
 
     def __init__(self, redis: Redis, window_seconds: int, prefix: str = "alumnet") -> None:
         self.redis = redis
         self.window = window_seconds
         self.prefix = prefix
+        self.fallback = MemoryFailureCounter(window_seconds)
+        self._warned = 0.0
 
     def _key(self, key: str) -> str:
         return redis_key(self.prefix, key)
 
+    def _unreachable(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned > self.WARN_EVERY_SECONDS:
+            self._warned = now
+            log.warning("throttle_counts_in_process", error=type(exc).__name__)
+
     async def count(self, key: str) -> int:
-        value = await self.redis.get(self._key(key))
-        return int(value or 0)
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                value = await self.redis.get(self._key(key))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._unreachable(exc)
+            return await self.fallback.count(key)
+        return max(int(value or 0), await self.fallback.count(key))
 
     async def add(self, key: str, window: int | None = None) -> int:
-        pipe = self.redis.pipeline()
-        pipe.incr(self._key(key))
-        pipe.expire(self._key(key), window or self.window, nx=True)
-        count, _ = await pipe.execute()
-        return int(count)
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                pipe = self.redis.pipeline()
+                pipe.incr(self._key(key))
+                pipe.expire(self._key(key), window or self.window, nx=True)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._unreachable(exc)
+            return await self.fallback.add(key, window)
+        return max(int(count), await self.fallback.count(key))
 
     async def clear(self, key: str) -> None:
-        await self.redis.delete(self._key(key), self._key(f"hold:{key}"))
+        await self.fallback.clear(key)
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                await self.redis.delete(self._key(key), self._key(f"hold:{key}"))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._unreachable(exc)
 
     async def hold(self, key: str, seconds: int) -> None:
-        await self.redis.set(self._key(f"hold:{key}"), 1, ex=max(1, seconds))
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                await self.redis.set(self._key(f"hold:{key}"), 1, ex=max(1, seconds))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._unreachable(exc)
+            await self.fallback.hold(key, seconds)
 
     async def held(self, key: str) -> bool:
-        return bool(await self.redis.exists(self._key(f"hold:{key}")))
+        try:
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                found = bool(await self.redis.exists(self._key(f"hold:{key}")))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._unreachable(exc)
+            return await self.fallback.held(key)
+        return found or await self.fallback.held(key)
 
 
 class BudgetStore(Protocol):

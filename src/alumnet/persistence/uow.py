@@ -8,7 +8,7 @@ anybody and a crash after commit leaves the job row to be re-enqueued.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alumnet import tracing
 from alumnet.observability import get_logger
-from alumnet.persistence.db import Database
+from alumnet.persistence.db import CommitOutcomeUnknown, Database, is_unavailable
 from alumnet.persistence.models import Job
 
 log = get_logger(__name__)
@@ -76,6 +77,10 @@ class UnitOfWork:
             created_by_id=self.actor_id,
             schedule_key=schedule_key,
         )
+        # The trace it continues, when tracing is on (else left NULL, at no cost).
+        carried = tracing.job_trace_context(self.origin.request_id)
+        if carried is not None:
+            job.trace_context = carried
         self.session.add(job)
         await self.session.flush()
         self.job_ids.append(job.id)
@@ -87,10 +92,12 @@ class UnitOfWork:
         """Many jobs of one kind in a few statements (multi-row INSERT … RETURNING)."""
         if not args:
             return []
+        carried = tracing.job_trace_context(self.origin.request_id)
+        traced = {} if carried is None else {"trace_context": carried}
         rows = [
             {"name": name, "args": a, "queue": queue, "max_attempts": self.job_attempts,
              "created_by_id": self.actor_id, "status": "pending", "attempts": 0,
-             "progress": 0.0, "created_at": datetime.now(UTC)}
+             "progress": 0.0, "created_at": datetime.now(UTC), **traced}
             for a in args
         ]  # fmt: skip
         result = await self.session.execute(insert(Job).returning(Job.id), rows)
@@ -121,9 +128,17 @@ async def unit_of_work(
         )
         try:
             yield uow
-            await session.commit()
         except BaseException:
             await session.rollback()
+            raise
+        try:
+            await session.commit()
+        except BaseException as exc:
+            with suppress(Exception):  # the connection may be gone: the error is the commit's
+                await session.rollback()
+            if is_unavailable(exc):
+                # The connection broke with COMMIT on its way: kept or not, nobody knows.
+                raise CommitOutcomeUnknown(type(exc).__name__) from exc
             raise
     # After commit: failures here must not undo what was committed.
     if uow.job_ids:

@@ -12,6 +12,8 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from alumnet.domain.cohorts.access import CohortScope, load_scope, missions_within
 from alumnet.domain.identity.auth import AuthenticationFailed, authenticate
@@ -98,7 +100,9 @@ class Context:
             self.deadline = None
         if self.shared is not None:
             # Give the read connection back first: a request holding one connection while
-            # waiting for another starves the pool under a rush of mutations.
+            # waiting for another starves the pool under a rush of mutations. What the
+            # request reads afterwards, it reads from the primary (its own write).
+            await self.shared.use_primary()
             await self.shared.close()
         async with self.runtime.transaction(
             actor_id=self.viewer.user_id, origin=self.origin
@@ -108,3 +112,21 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+class ReadsFollowWrites(SchemaExtension):
+    """With read replicas: a mutation reads from the primary (what it checks before it
+    writes, and the payload after), and a signed-in viewer's mutation makes them read from
+    the primary for ALUMNET_READ_YOUR_WRITES_SECONDS afterwards, in every API process (a
+    signed-out one's, such as signing in, marks whom it audited: Runtime.transaction).
+    Listed only when replicas are configured."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        mutation = self.execution_context.operation_type is OperationType.MUTATION
+        if mutation and isinstance(context, Context) and context.shared is not None:
+            await context.shared.use_primary()
+        yield
+        replicas = context.runtime.replicas if isinstance(context, Context) else None
+        if mutation and replicas is not None and context.viewer.user_id is not None:
+            await replicas.wrote(context.viewer.user_id)

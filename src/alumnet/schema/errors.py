@@ -25,6 +25,7 @@ FORBIDDEN = "FORBIDDEN"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 TIMEOUT = "TIMEOUT"
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 THROTTLED = "THROTTLED"
 PUBLIC_CODES = frozenset(
     {
@@ -33,6 +34,7 @@ PUBLIC_CODES = frozenset(
         BAD_USER_INPUT,
         SERVICE_UNAVAILABLE,
         TIMEOUT,
+        OUTCOME_UNKNOWN,
         THROTTLED,
         "QUERY_TOO_COSTLY",
         "QUERY_TOO_LARGE",
@@ -113,6 +115,24 @@ def timed_out(error: GraphQLError | None = None) -> GraphQLError:
         nodes=error.nodes if error else None,
         path=error.path if error else None,
         extensions={"code": TIMEOUT},
+    )
+
+
+OUTCOME_UNKNOWN_MESSAGE = (
+    "The connection to the database broke while this change was being saved: it may or may "
+    "not have been made. Check (read it back) before sending it again."
+)
+
+
+def outcome_unknown(error: GraphQLError | None = None) -> GraphQLError:
+    """What a change whose COMMIT met a broken connection answers (``CommitOutcomeUnknown``),
+    in place of ``error`` if given: no ``retryAfter``, as sending it again blindly could
+    make the change twice."""
+    return GraphQLError(
+        OUTCOME_UNKNOWN_MESSAGE,
+        nodes=error.nodes if error else None,
+        path=error.path if error else None,
+        extensions={"code": OUTCOME_UNKNOWN},
     )
 
 

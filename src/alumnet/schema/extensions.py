@@ -44,12 +44,13 @@ from alumnet.observability import (
     current_stats,
     operation_label,
 )
-from alumnet.persistence.db import is_busy, is_timeout
+from alumnet.persistence.db import CommitOutcomeUnknown, is_busy, is_timeout
 from alumnet.schema.cost import QueryCost
 from alumnet.schema.errors import (
     FORBIDDEN,
     RETRY_AFTER_SECONDS,
     UNAUTHENTICATED,
+    outcome_unknown,
     service_unavailable,
     should_mask,
     timed_out,
@@ -300,8 +301,10 @@ class BusyDatabase(SchemaExtension):
     SQLite's write lock held too long) answers SERVICE_UNAVAILABLE with HTTP 503 and
     ``Retry-After``, in place of a masked "Unexpected error"; a statement cancelled past
     the statement timeout answers TIMEOUT (plainly: never its SQL, nor the driver's
-    words, in development too). Listed after MaskErrors, so that it sees the errors first
-    (extensions leave their hooks in reverse order)."""
+    words, in development too); a change whose COMMIT met a broken connection answers
+    OUTCOME_UNKNOWN (HTTP 200, no ``Retry-After``: it may have been made). Listed after
+    MaskErrors, so that it sees the errors first (extensions leave their hooks in reverse
+    order)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -313,6 +316,11 @@ class BusyDatabase(SchemaExtension):
         if any(timeouts):
             errors = result.errors = [  # type: ignore[union-attr]
                 timed_out(e) if t else e for e, t in zip(errors, timeouts, strict=True)
+            ]
+        unknown = [isinstance(e.original_error, CommitOutcomeUnknown) for e in errors]
+        if any(unknown):
+            errors = result.errors = [  # type: ignore[union-attr]
+                outcome_unknown(e) if u else e for e, u in zip(errors, unknown, strict=True)
             ]
         busy = [e.original_error is not None and is_busy(e.original_error) for e in errors]
         if not any(busy):
@@ -355,6 +363,10 @@ def schema_extensions(
     if settings.env != "development":
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     extensions.append(BusyDatabase)
+    if settings.database_replica_urls:
+        from alumnet.schema.context import ReadsFollowWrites
+
+        extensions.append(ReadsFollowWrites)
     if settings.debug:
         extensions.append(DebugTiming)
     return extensions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from alumnet import tracing
 from alumnet.config import load_settings
 from alumnet.domain.ops.jobs import execute
 from alumnet.workers.jobs import HANDLERS
@@ -23,3 +24,5 @@ async def _run(job_id: int) -> str:
         return await execute(runtime, job_id, HANDLERS)
     finally:
         await close_runtime(runtime, dispatcher)
+        # RQ's work horse ends with os._exit, without atexit: the job's spans go now.
+        tracing.flush()

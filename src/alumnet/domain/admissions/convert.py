@@ -23,6 +23,7 @@ from alumnet.domain.cohorts import roster
 from alumnet.domain.errors import DomainError, PermissionDenied
 from alumnet.domain.identity import audit, users
 from alumnet.domain.identity.permissions import Permission, Reach, Role, Viewer
+from alumnet.domain.ops import webhooks
 from alumnet.domain.people.profiles import profile_of
 from alumnet.domain.runtime import Runtime
 from alumnet.persistence.models import Inquiry, Mission, User, UserRole
@@ -118,4 +119,9 @@ async def convert(
     audit.record(uow, "inquiry.convert", object_type="Inquiry", object_ids=[inquiry.id],
                  details={"user": student.id, "created": made,
                           "mission": mission.id if mission is not None else None})  # fmt: skip
+    await webhooks.emit(uow, webhooks.EventType.INQUIRY_CONVERTED, {
+        "id": webhooks.gid("Inquiry", inquiry.id), "userId": webhooks.gid("User", student.id),
+        "created": made,
+        "missionId": webhooks.gid("Mission", mission.id) if mission is not None else None,
+    })  # fmt: skip
     return inquiry, student

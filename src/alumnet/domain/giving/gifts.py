@@ -38,6 +38,7 @@ from alumnet.domain.giving.donors import DonorRef
 from alumnet.domain.identity import audit
 from alumnet.domain.identity.permissions import Permission, Role, Viewer
 from alumnet.domain.identity.users import holders_of
+from alumnet.domain.ops import webhooks
 from alumnet.persistence.db import insert_or_ignore, upsert
 from alumnet.persistence.models import (
     Campaign,
@@ -314,7 +315,7 @@ async def next_receipt(uow: UnitOfWork, year: int) -> int:
 async def confirmed(uow: UnitOfWork, gift: Gift, *, receipt: bool = True) -> None:
     """What follows a gift's confirmation, in its transaction: its receipt number (unless
     ``receipt`` is False: an imported gift), the totals, its pledge instalment, its
-    receipt's job."""
+    receipt's job, its ``gift.confirmed`` webhook event (not an imported gift's)."""
     now = datetime.now(UTC)
     gift.status, gift.confirmed_at = "confirmed", now
     if receipt and gift.kind == "gift":
@@ -327,6 +328,15 @@ async def confirmed(uow: UnitOfWork, gift: Gift, *, receipt: bool = True) -> Non
     await pledges.match_gift(uow, gift)
     if receipt and gift.kind == "gift":
         await receipts.queue(uow, gift)
+    if gift.kind == "gift" and gift.source != "import":  # an import's are told by its event
+        await webhooks.emit(uow, webhooks.EventType.GIFT_CONFIRMED, {
+            "id": webhooks.gid("Gift", gift.id), "donorId": webhooks.gid("Donor", gift.donor_id),
+            "amount": str(money.major_units(gift.amount_minor, gift.currency)),
+            "currency": gift.currency, "date": gift.gift_date.isoformat(),
+            "fundId": webhooks.gid("Fund", gift.fund_id),
+            "campaignId": webhooks.gid("Campaign", gift.campaign_id) if gift.campaign_id else None,
+            "source": gift.source, "anonymous": gift.anonymous,
+        })  # fmt: skip
 
 
 async def report_own(uow: UnitOfWork, viewer: Viewer, given: GiftFields) -> tuple[Gift, bool]:

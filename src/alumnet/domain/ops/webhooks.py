@@ -80,9 +80,25 @@ class EventType(StrEnum):
     ATTENDANCE_RECORDED = "attendance.recorded"
     INTEGRITY_DECISION = "integrity.decision"
     IMPORT_FINISHED = "import.finished"
+    GIFT_CONFIRMED = "gift.confirmed"
+    INQUIRY_CONVERTED = "inquiry.converted"
 
 
 EVENT_TYPES = tuple(e.value for e in EventType)
+
+# What a subscriber to each event must hold (everywhere): its deliveries carry that data,
+# so only someone who may read it may send it to an address (webhooks:manage alone does not
+# reach donors' gifts or prospective students).
+EVENT_PERMISSIONS: dict[EventType, Permission] = {
+    EventType.USER_CREATED: Permission.USERS_READ,
+    EventType.USER_UPDATED: Permission.USERS_READ,
+    EventType.ENROLLMENT_CHANGED: Permission.COHORTS_READ,
+    EventType.ATTENDANCE_RECORDED: Permission.COHORTS_READ,
+    EventType.INTEGRITY_DECISION: Permission.INTEGRITY_DECIDE,
+    EventType.IMPORT_FINISHED: Permission.DATA_IMPORT,
+    EventType.GIFT_CONFIRMED: Permission.GIVING,
+    EventType.INQUIRY_CONVERTED: Permission.ADMISSIONS,
+}
 
 
 @dataclass(frozen=True)
@@ -192,6 +208,18 @@ def _check_types(problems: Problems, given: Sequence[str]) -> list[str]:
     return chosen
 
 
+def _check_allowed(problems: Problems, viewer: Viewer, types: Sequence[str]) -> None:
+    """A problem for each event whose data this viewer may not read (``EVENT_PERMISSIONS``)."""
+    for t in types:
+        if t not in EVENT_TYPES:
+            continue
+        needed = EVENT_PERMISSIONS[EventType(t)]
+        if not viewer.can(needed):
+            problems.add("EVENT_NOT_ALLOWED", f"Subscribing to {t} needs the "
+                         f"{needed.value} permission: its deliveries carry that data.",
+                         "eventTypes")  # fmt: skip
+
+
 def _host(url: str) -> str:
     """What audit rows say of a URL: its host only (a query string may carry a token)."""
     try:
@@ -218,6 +246,7 @@ async def create_endpoint(
     problems = Problems()
     url = await check_url(rt.settings, problems, given.url)
     types = _check_types(problems, given.event_types)
+    _check_allowed(problems, viewer, types)
     description = check_text(problems, given.description, field="description",
                              max_length=DESCRIPTION_MAX, label="The description")  # fmt: skip
     problems.raise_if_any()
@@ -249,6 +278,9 @@ async def update_endpoint(
     problems = Problems()
     url = await check_url(rt.settings, problems, change.url) if change.url is not None else None
     types = _check_types(problems, change.event_types) if change.event_types is not None else None
+    if (url is not None and url != endpoint.url) or types is not None:
+        # Where its events go, and which: only for someone who may read all of them.
+        _check_allowed(problems, viewer, types if types is not None else endpoint.event_types)
     description = check_text(problems, change.description, field="description",
                              max_length=DESCRIPTION_MAX, label="The description")  # fmt: skip
     problems.raise_if_any()

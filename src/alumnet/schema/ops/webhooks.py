@@ -67,6 +67,22 @@ class WebhookEventType(Enum):
         description="An import run completed or failed (previews send nothing). `data`: `id` "
         "(an `Import` id), `kind`, `status` (completed or failed) and `counts`.",
     )
+    GIFT_CONFIRMED = ev(
+        "gift.confirmed",
+        description="A gift was confirmed and now counts: recorded by giving staff, a "
+        "reported gift confirmed, or paid through the payment provider (gifts an import "
+        "records are told by its `import.finished`). `data`: `id` (a `Gift` id), `donorId` "
+        "(a `Donor` id), `amount` (a decimal string in the currency's major unit), "
+        "`currency` (ISO 4217), `date` (YYYY-MM-DD), `fundId`, `campaignId` (or null), "
+        "`source` (staff, self or provider) and `anonymous` (the donor asked not to be named).",
+    )
+    INQUIRY_CONVERTED = ev(
+        "inquiry.converted",
+        description="An admissions inquiry was converted into a student. `data`: `id` (an "
+        "`Inquiry` id), `userId` (the student's `User` id), `created` (true: a new account, "
+        "which also sends `user.created`; false: an existing student's account was linked) "
+        "and `missionId` (the mission they were enrolled in, or null).",
+    )
 
 
 @strawberry.enum(description="Where a webhook delivery stands.")
@@ -305,6 +321,13 @@ class WebhookErrorCode(Enum):
     TOO_MANY = ev("TOO_MANY", description=f"There are {webhooks.ENDPOINTS_MAX} endpoints already.")
     TOO_LONG = ev("TOO_LONG", description="A text is longer than allowed.")
     REQUIRED = ev("REQUIRED", description="A required value is missing (an event type).")
+    EVENT_NOT_ALLOWED = ev(
+        "EVENT_NOT_ALLOWED",
+        description="An event whose data the viewer may not read: subscribing to it, or "
+        "changing the URL of an endpoint subscribed to it, needs its permission ("
+        + "; ".join(f"{e.value}: {p.value}" for e, p in webhooks.EVENT_PERMISSIONS.items())
+        + ").",
+    )
     CONFLICT = ev("CONFLICT", description="A concurrent change won; try again.")
     INVALID = ev("INVALID", description=INVALID)
 
