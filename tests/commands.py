@@ -45,6 +45,9 @@ _forks.set_forkserver_preload(
         "alumnet.cli",
         "alumnet.bootstrap",
         "alumnet.workers.jobs",
+        # What `alumnet worker` loads before it works (the GraphQL schema of bulk jobs).
+        "alumnet.schema.data.bulk",
+        "alumnet.app",  # and what `alumnet serve` loads
         "psycopg",
         "sqlalchemy.dialects.postgresql.psycopg",
         "typer._adapters",

@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from redis import Redis
+from rq import Worker
 from sqlalchemy import func, select, update
 
 from alumnet.config import load_settings
@@ -129,6 +131,8 @@ def stop(child: Any) -> None:
 def kill(child: Any) -> None:
     """SIGKILL to the worker and the work horse it forked (a session of its own): no
     clean-up, as when their machine or container dies."""
+    if child.exitcode is not None:
+        return
     horses = Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text().split()
     os.killpg(child.pid, signal.SIGKILL)
     for horse in horses:
@@ -316,6 +320,15 @@ async def test_redis_stopped_for_30_seconds_fails_no_request(p: Programme, tmp_p
     process, base = fork_serve(env, tmp_path / "server.log")
     try:
         worker = fork_worker(env, tmp_path / "worker.log", burst=False)
+
+        async def working() -> bool:
+            # Registered in Redis, so at work (a worker still starting when Redis stops
+            # exits, for its process manager to start it again).
+            assert worker.exitcode is None, (tmp_path / "worker.log").read_text()
+            with Redis.from_url(redis.url) as client:
+                return bool(Worker.all(connection=client))
+
+        await until(working, "the worker to start", 60)
         m1 = await token_at(base, "m1@example.org")
         started = await post_to(base, START, {"u": p.ids["s1"]}, m1)
         conversation = started["data"]["messageSend"]["message"]["conversation"]["id"]

@@ -33,7 +33,7 @@ from alumnet.persistence.models import (
 )
 from alumnet.persistence.uow import Origin
 from tests.cohorts.conftest import ENROLL, Programme, programme  # noqa: F401
-from tests.conftest import Api
+from tests.conftest import Api, app_api
 
 CREATE = """mutation($i: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $i) {
   secret endpoint { id url enabled eventTypes } userErrors { field code message } } }"""
@@ -490,6 +490,19 @@ async def test_bad_urls_are_refused_and_nothing_is_written(hooks: Hooks) -> None
     async with production.transaction() as uow:  # a public address is fine
         await webhooks.create_endpoint(production, uow, admin, webhooks.EndpointFields(
             url="https://93.184.215.14/hooks", event_types=["user.created"]))  # fmt: skip
+    assert await hooks.scalar(select(func.count()).select_from(WebhookEndpoint)) == 1
+
+    # The same through a production server's GraphQL: a clear userError, nothing written.
+    async for served in app_api(hooks.api, env="production", debug=False,
+                                two_factor_roles=frozenset()):  # fmt: skip
+        token = await served.sign_in("admin@example.org")
+        for url, code in [("http://example.org/hooks", "NOT_HTTPS"),
+                          ("https://10.1.2.3/hooks", "PRIVATE_ADDRESS")]:  # fmt: skip
+            body = await served.gql(CREATE, {"i": {"url": url, "eventTypes": ["USER_CREATED"]}},
+                                    token=token)  # fmt: skip
+            payload = body["data"]["webhookEndpointCreate"]
+            assert [e["code"] for e in payload["userErrors"]] == [code], body
+            assert payload["endpoint"] is None and payload["secret"] is None
     assert await hooks.scalar(select(func.count()).select_from(WebhookEndpoint)) == 1
 
     # …and again at delivery: a loopback endpoint saved outside production is not sent to.
