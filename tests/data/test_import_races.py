@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Connection, create_engine, func, select, update
 from strawberry.relay import from_base64
 
+from alumnet import processes
 from alumnet.domain.data import imports
 from alumnet.domain.identity.permissions import Viewer
 from alumnet.persistence.db import sync_url
@@ -742,7 +743,7 @@ def test_the_machine_of_a_runner_tells_hosts_with_one_name_apart(
             return real(path, *args, **kwargs)
 
         monkeypatch.setattr(builtins, "open", fake)
-        seen.append(imports._machine())
+        seen.append(processes._machine())
     monkeypatch.setattr(builtins, "open", real)
     assert seen[0] != seen[1]
-    assert len(imports._this_process()) <= 128 and ":" not in imports._HOST
+    assert len(imports._this_process()) <= 128 and ":" not in processes.MACHINE

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 import signal
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -23,6 +21,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 from rq.utils import utcparse
 
+from alumnet import processes
 from alumnet.domain.data import imports
 from alumnet.domain.ops import jobs as job_rules
 from alumnet.domain.runtime import Runtime
@@ -46,18 +45,10 @@ _OVER = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobS
 HEARTBEAT_LOST = timedelta(seconds=3 * DEFAULT_JOB_MONITORING_INTERVAL)
 
 
-def _process_space() -> str | None:
-    """This machine's boot and process-id namespace, where there is one: processes with
-    the same see each other's process ids (a container with its own namespace does not,
-    even when it shares the machine's hostname)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
-    except OSError:
-        return None
-
-
-PROCESS_SPACE = _process_space()
+# Where this process's pids mean something (a worker's record keeps its own): processes with
+# the same see each other's pids (a container with its own namespace does not, even when it
+# shares the machine's hostname). None without /proc to tell.
+PROCESS_SPACE = processes.MACHINE if processes.PROC else None
 # The field of a worker's record in Redis that holds its PROCESS_SPACE.
 PROCESS_SPACE_FIELD = "alumnet_process_space"
 
@@ -327,7 +318,7 @@ class RQJobQueue:
             return True
         if PROCESS_SPACE is None or pid is None or space is None:
             return False
-        return _text(space) == PROCESS_SPACE and not _alive(int(pid))
+        return _text(space) == PROCESS_SPACE and not processes.alive(int(pid))
 
     async def relay(self, rt: Runtime, every: float) -> None:
         """Until cancelled, every ``every`` seconds: ``recover``. Jobs committed while Redis
@@ -396,16 +387,6 @@ async def _release_killed(job_id: int) -> str | None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class InProcessJobQueue:

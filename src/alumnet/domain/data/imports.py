@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import os
 import re
-import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
+from alumnet import processes
 from alumnet.config import Settings
 from alumnet.domain import money
 from alumnet.domain.academics import curriculum as curriculum_rules
@@ -862,50 +862,14 @@ def _at_work(
 # The imports this process works on now: a record naming this process as its runner but
 # missing here was left by a run that stopped (and, in tests, by one made to stop).
 _WORKING_HERE: set[int] = set()
-_PROC = os.path.exists("/proc/self/stat")
-
-
-def _machine() -> str:
-    """Where this process's pids mean something: the host name, and a digest of its pid
-    namespace, the kernel's boot and the machine's id (two containers, or two hosts, may
-    share a host name and a namespace's inode; the boot id differs between hosts and
-    between boots of one)."""
-    facts = []
-    try:
-        facts.append(os.readlink("/proc/self/ns/pid"))
-    except OSError:
-        facts.append("")
-    for path in ("/proc/sys/kernel/random/boot_id", "/etc/machine-id"):
-        try:
-            with open(path) as known:
-                facts.append(known.read().strip())
-        except OSError:
-            facts.append("")
-    digest = hashlib.sha256("\n".join(facts).encode()).hexdigest()[:16]
-    return f"{socket.gethostname()[:60].replace(':', '_')}/{digest}"
-
-
-_HOST = _machine()
-
-
-def _started(pid: int) -> str | None:
-    """When a process started (clock ticks since boot, from /proc), or None if it is gone
-    (a zombie is gone); "" where there is no /proc to ask."""
-    if not _PROC:
-        return ""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
+_HOST = processes.MACHINE
 
 
 def _this_process() -> str:
     """This process, as an import's runner: host, pid and start (a pid used again by
     another process is not mistaken for it)."""
     pid = os.getpid()
-    return f"{_HOST}:{pid}:{_started(pid) or ''}"
+    return f"{_HOST}:{pid}:{processes.started(pid) or ''}"
 
 
 def _alive(runner: str, import_id: int) -> bool | None:
@@ -916,16 +880,10 @@ def _alive(runner: str, import_id: int) -> bool | None:
         return None
     pid, started = int(parts[1]), parts[2]
     if pid == os.getpid():
-        return import_id in _WORKING_HERE and started == (_started(pid) or "")
-    if _PROC:
-        return _started(pid) == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return import_id in _WORKING_HERE and started == (processes.started(pid) or "")
+    if processes.PROC:
+        return processes.started(pid) == started
+    return processes.alive(pid)
 
 
 def _abandoned(runner: str | None, heartbeat_at: datetime | None, import_id: int,
