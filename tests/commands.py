@@ -131,6 +131,26 @@ def complete(
     return subprocess.CompletedProcess(["alumnet", *args], exitcode, stdout, stderr)
 
 
+def fork(args: list[str], env: Mapping[str, str], log: Path) -> multiprocessing.process.BaseProcess:
+    """`alumnet ARGS` with ENV, started and not waited for (a worker, a scheduler, a server):
+    a process group of its own, its output and errors to ``log``."""
+    log.touch()
+    child = _forks.Process(target=_command, args=(args, dict(env), str(log)))
+    child.start()
+    return child
+
+
+def ended(child: multiprocessing.process.BaseProcess, log: Path, seconds: float = 120) -> None:
+    """Wait for a forked command to end (killed with its group past ``seconds``); it must
+    have ended well, else its log is shown."""
+    child.join(seconds)
+    if child.exitcode is None and child.pid is not None:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.join()
+        raise AssertionError(f"`alumnet` did not end:\n{log.read_text()}")
+    assert child.exitcode == 0, log.read_text()
+
+
 class Started:
     """A command started and not waited for (a server), with what tests use of a Popen."""
 

@@ -171,3 +171,20 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+class RareWarning:
+    """A warning logged at most once every ``seconds``: what a dependency that stays
+    unreachable (Redis, a replica) would otherwise log at every request."""
+
+    def __init__(self, logger: Any, event: str, seconds: float = 30.0) -> None:
+        self.logger = logger
+        self.event = event
+        self.seconds = seconds
+        self._last = float("-inf")
+
+    def __call__(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last > self.seconds:
+            self._last = now
+            self.logger.warning(self.event, error=type(exc).__name__)

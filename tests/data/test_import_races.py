@@ -449,23 +449,12 @@ async def _until(condition: Any, what: str, seconds: float = 120) -> None:
 
 
 def _worker(api: Api, log: Path) -> Any:
-    """`alumnet worker --burst`, started (not waited for), forked as tests/commands.py
-    forks it: a process of its own that works until its queues are empty."""
-    log.touch()
-    child = commands._forks.Process(
-        target=commands._command, args=(["worker", "--burst"], env_for(api.settings), str(log))
-    )
-    child.start()
-    return child
+    """`alumnet worker --burst`, forked (tests/commands.py): it works until its queues are
+    empty."""
+    return commands.fork(["worker", "--burst"], env_for(api.settings), log)
 
 
-def _ended(child: Any, log: Path, seconds: float = 120) -> None:
-    child.join(seconds)
-    if child.exitcode is None:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.join()
-        raise AssertionError(f"the worker did not end:\n{log.read_text()}")
-    assert child.exitcode == 0, log.read_text()
+_ended = commands.ended
 
 
 @real_workers

@@ -85,13 +85,9 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str, seconds: fl
 
 
 def fork_worker(env: dict[str, str], log: Path, *, burst: bool = True) -> Any:
-    """`alumnet worker`, forked as tests/commands.py forks it (a process group of its own:
-    the worker and the work horse it forks for each job)."""
-    log.touch()
-    args = ["worker", "--burst"] if burst else ["worker"]
-    child = commands._forks.Process(target=commands._command, args=(args, env, str(log)))
-    child.start()
-    return child
+    """`alumnet worker`, forked (tests/commands.py): a process group of its own, the worker
+    and the work horse it forks for each job."""
+    return commands.fork(["worker", "--burst"] if burst else ["worker"], env, log)
 
 
 def fork_serve(env: dict[str, str], log: Path) -> tuple[Any, str]:
@@ -100,10 +96,7 @@ def fork_serve(env: dict[str, str], log: Path) -> tuple[Any, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log.touch()
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    child = commands._forks.Process(target=commands._command, args=(args, env, str(log)))
-    child.start()
+    child = commands.fork(["serve", "--host", "127.0.0.1", "--port", str(port)], env, log)
     base = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -141,13 +134,7 @@ def kill(child: Any) -> None:
     child.join(10)
 
 
-def ended(child: Any, log: Path, seconds: float = 60) -> None:
-    child.join(seconds)
-    if child.exitcode is None:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.join()
-        raise AssertionError(f"the worker did not end:\n{log.read_text()}")
-    assert child.exitcode == 0, log.read_text()
+ended = commands.ended
 
 
 @pytest.fixture

@@ -60,12 +60,7 @@ def _until(condition: Callable[[], Any], what: str, seconds: float = 30) -> Any:
 
 def _start(api: Api, args: list[str], log: Path) -> Any:
     """`alumnet ARGS`, started (not waited for) as tests/commands.py forks it."""
-    log.touch()
-    child = commands._forks.Process(
-        target=commands._command, args=(args, env_for(api.settings), str(log))
-    )
-    child.start()
-    return child
+    return commands.fork(args, env_for(api.settings), log)
 
 
 def _end(child: Any) -> None:

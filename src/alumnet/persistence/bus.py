@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -16,7 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from alumnet.observability import get_logger
+from alumnet.observability import RareWarning, get_logger
 
 log = get_logger(__name__)
 
@@ -106,12 +105,11 @@ class RedisEventBus:
     # each failure, for as long as its subscriber stays (Redis restarted, say): what was
     # published meanwhile is lost, what is published once it is back arrives.
     RESUBSCRIBE_SECONDS = 0.5
-    WARN_EVERY_SECONDS = 30.0
 
     def __init__(self, redis: Redis, prefix: str = "alumnet") -> None:
         self._redis = redis
         self._prefix = prefix
-        self._warned = 0.0
+        self._lost = RareWarning(log, "event_bus_subscription_lost")
 
     def _channel(self, channel: str) -> str:
         return f"{self._prefix}:events:{channel}"
@@ -126,12 +124,6 @@ class RedisEventBus:
                 for channel, payload in events[start : start + 1000]:
                     pipe.publish(self._channel(channel), orjson.dumps(payload))
                 await pipe.execute()
-
-    def _lost(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned > self.WARN_EVERY_SECONDS:
-            self._warned = now
-            log.warning("event_bus_subscription_lost", error=type(exc).__name__)
 
     @asynccontextmanager
     async def subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:

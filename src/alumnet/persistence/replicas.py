@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
-from alumnet.observability import get_logger
+from alumnet.observability import RareWarning, get_logger
 from alumnet.persistence.db import Database
 from alumnet.persistence.models import AuditEvent
 
@@ -55,7 +55,6 @@ CONNECT_TIMEOUT_SECONDS = 2
 # How long Redis may take to answer whether a viewer wrote lately; past it (or on an
 # error), the viewer reads from the primary.
 REDIS_TIMEOUT = 0.25
-WARN_EVERY_SECONDS = 30.0
 
 # WAL positions as byte offsets: how far the primary has flushed WAL (a replica never
 # receives more), and how far a replica has replayed it.
@@ -136,16 +135,10 @@ class RecentWriters:
         self.redis = redis
         self.prefix = prefix
         self._until: dict[int, float] = {}
-        self._warned = 0.0
+        self._unreachable = RareWarning(log, "recent_writers_unreachable")
 
     def _key(self, user_id: int) -> str:
         return f"{self.prefix}:wrote:{user_id}"
-
-    def _unreachable(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned > WARN_EVERY_SECONDS:
-            self._warned = now
-            log.warning("recent_writers_unreachable", error=type(exc).__name__)
 
     async def wrote(self, user_id: int) -> None:
         """Never raises: it runs after a commit, which must not look failed for it."""

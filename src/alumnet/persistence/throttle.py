@@ -12,7 +12,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from alumnet.observability import get_logger
+from alumnet.observability import RareWarning, get_logger
 
 log = get_logger(__name__)
 
@@ -115,23 +115,16 @@ class RedisFailureCounter:
     were."""
 
     TIMEOUT_SECONDS = 0.25
-    WARN_EVERY_SECONDS = 30.0
 
     def __init__(self, redis: Redis, window_seconds: int, prefix: str = "alumnet") -> None:
         self.redis = redis
         self.window = window_seconds
         self.prefix = prefix
         self.fallback = MemoryFailureCounter(window_seconds)
-        self._warned = 0.0
+        self._unreachable = RareWarning(log, "throttle_counts_in_process")
 
     def _key(self, key: str) -> str:
         return redis_key(self.prefix, key)
-
-    def _unreachable(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._warned > self.WARN_EVERY_SECONDS:
-            self._warned = now
-            log.warning("throttle_counts_in_process", error=type(exc).__name__)
 
     async def count(self, key: str) -> int:
         try:
@@ -254,12 +247,11 @@ class RedisBudgetStore:
 
     # Every request draws: a Redis that hangs must not hang them (nor fill the log).
     TIMEOUT_SECONDS = 0.25
-    WARN_EVERY_SECONDS = 30.0
 
     def __init__(self, redis: Redis, prefix: str = "alumnet") -> None:
         self.prefix = prefix
         self._draw = redis.register_script(_DRAW)
-        self._warned = 0.0
+        self._unavailable = RareWarning(log, "query_budget_unavailable")
 
     async def draw(self, key: str, cost: int, size: int, rate: int) -> tuple[bool, float] | None:
         try:
@@ -270,9 +262,6 @@ class RedisBudgetStore:
         except (RedisError, OSError, TimeoutError) as exc:
             # Redis unreachable or slow: serve, uncounted (each operation's cost is still
             # bounded by ALUMNET_MAX_QUERY_COST), rather than refuse or stall everyone.
-            now = time.monotonic()
-            if now - self._warned > self.WARN_EVERY_SECONDS:
-                self._warned = now
-                log.warning("query_budget_unavailable", error=type(exc).__name__)
+            self._unavailable(exc)
             return None
         return bool(int(allowed)), float(level)

@@ -413,6 +413,17 @@ def _errors(problems: Any) -> list[WebhookError]:
     return user_errors(WebhookError, WebhookErrorCode, problems)
 
 
+async def _secret_payload(
+    info: Info, made: tuple[int, str] | None, problems: Any
+) -> WebhookEndpointSecretPayload:
+    """An endpoint with its new secret (shown this once), or what was wrong."""
+    return WebhookEndpointSecretPayload(
+        endpoint=await _endpoint_of(info, made[0] if made else None),
+        secret=made[1] if made else None,
+        user_errors=_errors(problems),
+    )
+
+
 async def _endpoint_of(info: Info, endpoint_id: int | None) -> WebhookEndpoint | None:
     if endpoint_id is None:
         return None
@@ -453,12 +464,7 @@ class WebhookMutation:
             endpoint, secret = await webhooks.create_endpoint(rt, uow, viewer, given)
             return endpoint.id, secret
 
-        made, problems = await run_in_transaction(info, change)
-        return WebhookEndpointSecretPayload(
-            endpoint=await _endpoint_of(info, made[0] if made else None),
-            secret=made[1] if made else None,
-            user_errors=_errors(problems),
-        )
+        return await _secret_payload(info, *await run_in_transaction(info, change))
 
     @strawberry.mutation(
         extensions=requires(Permission.WEBHOOKS_MANAGE),
@@ -502,12 +508,7 @@ class WebhookMutation:
             endpoint, secret = await webhooks.rotate_secret(rt, uow, viewer, endpoint_id)
             return endpoint.id, secret
 
-        made, problems = await run_in_transaction(info, change)
-        return WebhookEndpointSecretPayload(
-            endpoint=await _endpoint_of(info, made[0] if made else None),
-            secret=made[1] if made else None,
-            user_errors=_errors(problems),
-        )
+        return await _secret_payload(info, *await run_in_transaction(info, change))
 
     @strawberry.mutation(
         extensions=requires(Permission.WEBHOOKS_MANAGE),
